@@ -1,0 +1,115 @@
+import type { Knex } from 'knex';
+import { evaluateCohort, toUtcIso, type CohortSelector, type EvaluationDocument } from './evaluate-cohort';
+import { getLabelDefinition, type LabelDefinition } from './label-definitions';
+
+export interface CohortRef {
+  cohortId: string;
+}
+
+export interface CohortRecord extends CohortSelector {
+  cohort_id: string;
+  label_definition_name: string;
+  label_definition_version: number;
+}
+
+/** The business key of a cohort; it is also the workflow id, so starting twice is a no-op. */
+export function cohortIdFor(selector: CohortSelector, labelDefinition: { name: string; version: number }): string {
+  return [
+    'cohort',
+    selector.model_name,
+    selector.model_version,
+    selector.environment ?? '*',
+    toUtcIso(selector.start),
+    toUtcIso(selector.end),
+    `${labelDefinition.name}@${labelDefinition.version}`,
+  ].join('/');
+}
+
+/** Inserts the cohort row once; a second call with the same id must describe the same cohort. */
+export async function registerCohort(db: Knex, record: CohortRecord): Promise<void> {
+  await db('cohorts')
+    .insert({
+      cohort_id: record.cohort_id,
+      model_name: record.model_name,
+      model_version: record.model_version,
+      environment: record.environment,
+      start_ts: toUtcIso(record.start),
+      end_ts: toUtcIso(record.end),
+      label_definition_name: record.label_definition_name,
+      label_definition_version: record.label_definition_version,
+    })
+    .onConflict('cohort_id')
+    .ignore();
+}
+
+export class CohortNotFoundError extends Error {
+  override readonly name = 'CohortNotFoundError';
+}
+
+export async function loadCohort(db: Knex, cohortId: string): Promise<{ record: CohortRecord; definition: LabelDefinition }> {
+  const row = await db('cohorts').where({ cohort_id: cohortId }).first();
+  if (!row) throw new CohortNotFoundError(`cohort ${cohortId} is not registered`);
+  const record: CohortRecord = {
+    cohort_id: row.cohort_id,
+    model_name: row.model_name,
+    model_version: row.model_version,
+    environment: row.environment,
+    start: toUtcIso(row.start_ts),
+    end: toUtcIso(row.end_ts),
+    label_definition_name: row.label_definition_name,
+    label_definition_version: row.label_definition_version,
+  };
+  const definition = await getLabelDefinition(db, { name: record.label_definition_name, version: record.label_definition_version });
+  return { record, definition };
+}
+
+/** `end + duration` computed by Postgres, so months and years follow the calendar. */
+export async function addDurations(db: Knex, base: string, durations: string[]): Promise<string[]> {
+  if (durations.length === 0) return [];
+  const { rows } = await db.raw(
+    `select to_char((:base::timestamptz + d::interval) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as at
+     from unnest(:durations::text[]) with ordinality as t(d, i) order by i`,
+    { base: toUtcIso(base), durations },
+  );
+  return rows.map((row: { at: string }) => row.at);
+}
+
+export interface StoredSnapshot {
+  snapshot_id: number;
+  checkpoint: string;
+  revision: number;
+  as_of: string;
+  created: boolean;
+  document: EvaluationDocument;
+}
+
+/**
+ * Stores a snapshot under its natural key. Snapshots are immutable: if the key exists
+ * (an activity retry), the stored one is returned untouched.
+ */
+export async function storeSnapshot(db: Knex, record: CohortRecord, checkpoint: string, revision: number, document: EvaluationDocument): Promise<StoredSnapshot> {
+  const key = {
+    cohort_id: record.cohort_id,
+    label_definition_name: record.label_definition_name,
+    label_definition_version: record.label_definition_version,
+    checkpoint,
+    revision,
+  };
+  const inserted = await db('metric_snapshots')
+    .insert({ ...key, as_of: document.as_of, label_fingerprint: document.label_fingerprint, document })
+    .onConflict(['cohort_id', 'label_definition_name', 'label_definition_version', 'checkpoint', 'revision'])
+    .ignore()
+    .returning(['snapshot_id']);
+  const row = await db('metric_snapshots').where(key).first('snapshot_id', 'as_of', 'document');
+  return { snapshot_id: row.snapshot_id, checkpoint, revision, as_of: toUtcIso(row.as_of), created: inserted.length > 0, document: row.document };
+}
+
+export async function latestSnapshot(db: Knex, cohortId: string, checkpoint: string): Promise<{ revision: number; label_fingerprint: string } | undefined> {
+  return db('metric_snapshots').where({ cohort_id: cohortId, checkpoint }).orderBy('revision', 'desc').first('revision', 'label_fingerprint');
+}
+
+export async function listSnapshots(db: Knex, cohortId: string): Promise<Array<{ snapshot_id: number; checkpoint: string; revision: number; as_of: Date; document: EvaluationDocument }>> {
+  return db('metric_snapshots').where({ cohort_id: cohortId }).orderBy('snapshot_id').select('snapshot_id', 'checkpoint', 'revision', 'as_of', 'document');
+}
+
+export { evaluateCohort };

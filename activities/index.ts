@@ -1,0 +1,133 @@
+import { heartbeat } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import type { Knex } from 'knex';
+import {
+  addDurations,
+  CohortNotFoundError,
+  evaluateCohort,
+  latestSnapshot,
+  loadCohort,
+  registerCohort,
+  storeSnapshot,
+  type CohortRecord,
+} from './cohorts';
+import type { GroupMetrics } from './evaluate-cohort';
+import { getLabelDefinition, LabelDefinitionError } from './label-definitions';
+
+export interface PlanCohortLifecycleInput {
+  cohort: CohortRecord;
+}
+
+export interface CohortPlan {
+  checkpoints: Array<{ name: string; asOf: string }>;
+  finalAsOf: string;
+  lateLabelGraceEnd: string;
+}
+
+export interface EvaluateCheckpointInput {
+  cohortId: string;
+  checkpoint: string;
+  asOf: string;
+  revision: number;
+}
+
+export interface ReviseFinalSnapshotInput {
+  cohortId: string;
+  asOf: string;
+}
+
+/** What a workflow keeps of an evaluation: ids and a few headline numbers, never rows. */
+export interface SnapshotSummary {
+  snapshotId: number;
+  checkpoint: string;
+  revision: number;
+  asOf: string;
+  n: number;
+  nLabeled: number;
+  labelAvailability: number | null;
+  rocAuc: number | null;
+  brier: number | null;
+}
+
+function summarize(snapshotId: number, checkpoint: string, revision: number, asOf: string, metrics: GroupMetrics): SnapshotSummary {
+  return {
+    snapshotId,
+    checkpoint,
+    revision,
+    asOf,
+    n: metrics.n,
+    nLabeled: metrics.n_labeled,
+    labelAvailability: metrics.label_availability,
+    rocAuc: 'roc_auc' in metrics ? metrics.roc_auc : null,
+    brier: 'brier' in metrics ? metrics.brier : null,
+  };
+}
+
+/** Errors that no retry can fix become non-retryable failures that keep their message. */
+async function failPermanently<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof LabelDefinitionError || error instanceof CohortNotFoundError) {
+      throw ApplicationFailure.create({ type: error.name, message: error.message, nonRetryable: true, cause: error });
+    }
+    throw error;
+  }
+}
+
+/** Keeps a long SQL statement visible to Temporal so a dead worker is noticed by heartbeat timeout. */
+async function withHeartbeat<T>(work: () => Promise<T>, everyMs = 5_000): Promise<T> {
+  const timer = setInterval(() => heartbeat(), everyMs);
+  try {
+    return await work();
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+/** Activities with the database injected by the worker (composition root). */
+export function createActivities(db: Knex) {
+  return {
+    async planCohortLifecycle({ cohort }: PlanCohortLifecycleInput): Promise<CohortPlan> {
+      return failPermanently(async () => {
+        const definition = await getLabelDefinition(db, { name: cohort.label_definition_name, version: cohort.label_definition_version });
+        await registerCohort(db, cohort);
+        const [finalAsOf, ...checkpointTimes] = await addDurations(db, cohort.end, [definition.window, ...definition.checkpoints]);
+        const [lateLabelGraceEnd] = await addDurations(db, finalAsOf!, [definition.late_label_grace]);
+        return {
+          checkpoints: definition.checkpoints.map((name, index) => ({ name, asOf: checkpointTimes[index]! })),
+          finalAsOf: finalAsOf!,
+          lateLabelGraceEnd: lateLabelGraceEnd!,
+        };
+      });
+    },
+
+    async evaluateCheckpoint(input: EvaluateCheckpointInput): Promise<SnapshotSummary> {
+      return failPermanently(() =>
+        withHeartbeat(async () => {
+          const { record, definition } = await loadCohort(db, input.cohortId);
+          const document = await evaluateCohort(db, record, definition, input.asOf);
+          const stored = await storeSnapshot(db, record, input.checkpoint, input.revision, document);
+          return summarize(stored.snapshot_id, input.checkpoint, input.revision, stored.as_of, stored.document.overall);
+        }),
+      );
+    },
+
+    /** Re-evaluates the final snapshot as of now; stores revision k+1 only if some label changed. */
+    async reviseFinalSnapshot(input: ReviseFinalSnapshotInput): Promise<SnapshotSummary | null> {
+      return failPermanently(() =>
+        withHeartbeat(async () => {
+          const { record, definition } = await loadCohort(db, input.cohortId);
+          const latest = await latestSnapshot(db, input.cohortId, 'final');
+          const document = await evaluateCohort(db, record, definition, input.asOf);
+          if (latest && latest.label_fingerprint === document.label_fingerprint) return null;
+          const revision = (latest?.revision ?? 0) + 1;
+          const stored = await storeSnapshot(db, record, 'final', revision, document);
+          return summarize(stored.snapshot_id, 'final', revision, stored.as_of, stored.document.overall);
+        }),
+      );
+    },
+  };
+}
+
+export type HindsightActivities = ReturnType<typeof createActivities>;

@@ -1,0 +1,103 @@
+import { Client, Connection, WorkflowIdReusePolicy } from '@temporalio/client';
+import type { Command } from 'commander';
+import { cohortIdFor, listSnapshots, loadCohort } from '../../activities/cohorts';
+import { getLabelDefinition, parseLabelDefinitionRef } from '../../activities/label-definitions';
+import { loadEnv, type Env } from '../../workers/env';
+import { resolveTemporalAddress } from '../../workers/services';
+import { getStatusQuery, recheckLateLabelsSignal } from '../../workflows';
+import { withDatabase } from '../context';
+import { cohortOptionsSchema, parseOptions } from '../options';
+import { createOutput, EXIT, UsageError } from '../output';
+
+async function withTemporalClient<T>(env: Env, work: (client: Client) => Promise<T>): Promise<T> {
+  const connection = await Connection.connect({ address: resolveTemporalAddress(env) });
+  try {
+    return await work(new Client({ connection, namespace: env.TEMPORAL_NAMESPACE }));
+  } finally {
+    await connection.close();
+  }
+}
+
+export function registerCohort(program: Command, setExit: (code: number) => void): void {
+  const group = program.command('cohort').description('start, inspect and signal cohort lifecycle workflows');
+
+  group
+    .command('start')
+    .description('start the lifecycle of one cohort (idempotent: the cohort id is the workflow id)')
+    .requiredOption('--model <name>', 'model name')
+    .requiredOption('--version <version>', 'model version')
+    .option('--environment <env>', 'only predictions from this environment')
+    .requiredOption('--from <iso>', 'cohort start (inclusive)')
+    .requiredOption('--to <iso>', 'cohort end (exclusive)')
+    .requiredOption('--label-definition <ref>', 'NAME or NAME@VERSION')
+    .option('--json', 'print one JSON document')
+    .action(async (raw: Record<string, unknown>) => {
+      const options = parseOptions(cohortOptionsSchema, raw, 'cohort start');
+      const out = createOutput(Boolean(options.json));
+      const env = loadEnv();
+      const definition = await withDatabase((db) => getLabelDefinition(db, parseLabelDefinitionRef(options.labelDefinition)));
+      const selector = { model_name: options.model, model_version: options.version, environment: options.environment ?? null, start: options.from, end: options.to };
+      const cohortId = cohortIdFor(selector, definition);
+      const started = await withTemporalClient(env, async (client) => {
+        try {
+          const handle = await client.workflow.start('cohortLifecycle', {
+            taskQueue: env.HINDSIGHT_TASK_QUEUE,
+            workflowId: cohortId,
+            workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+            args: [{ cohort: { ...selector, cohort_id: cohortId, label_definition_name: definition.name, label_definition_version: definition.version } }],
+          });
+          return { cohort_id: cohortId, workflow_id: handle.workflowId, run_id: handle.firstExecutionRunId, already_started: false };
+        } catch (error) {
+          if ((error as Error).name === 'WorkflowExecutionAlreadyStartedError') return { cohort_id: cohortId, workflow_id: cohortId, run_id: null, already_started: true };
+          throw error;
+        }
+      });
+      out.result(started, () => `${started.already_started ? 'already started' : 'started'} ${cohortId}`);
+      setExit(EXIT.ok);
+    });
+
+  group
+    .command('status')
+    .argument('<cohort-id>', 'the id printed by cohort start')
+    .option('--json', 'print one JSON document')
+    .description('where a cohort is in its lifecycle, and its snapshots')
+    .action(async (cohortId: string, options: { json?: boolean }) => {
+      const out = createOutput(Boolean(options.json));
+      const env = loadEnv();
+      const workflow = await withTemporalClient(env, async (client) => {
+        const handle = client.workflow.getHandle(cohortId);
+        const description = await handle.describe();
+        return { status: description.status.name, state: await handle.query(getStatusQuery) };
+      });
+      const snapshots = await withDatabase(async (db) => {
+        await loadCohort(db, cohortId);
+        return (await listSnapshots(db, cohortId)).map((row) => ({
+          snapshot_id: row.snapshot_id,
+          checkpoint: row.checkpoint,
+          revision: row.revision,
+          as_of: new Date(row.as_of).toISOString(),
+          overall: row.document.overall,
+        }));
+      });
+      const document = { cohort_id: cohortId, workflow_status: workflow.status, phase: workflow.state.phase, next_wake_at: workflow.state.nextWakeAt, plan: workflow.state.plan, snapshots };
+      out.result(document, () =>
+        [`${cohortId}: ${workflow.status}, ${workflow.state.phase}${workflow.state.nextWakeAt ? ` until ${workflow.state.nextWakeAt}` : ''}`,
+          ...snapshots.map((s) => `  ${s.checkpoint} r${s.revision} as of ${s.as_of}: n=${s.overall.n} availability=${s.overall.label_availability}`)].join('\n'),
+      );
+      setExit(EXIT.ok);
+    });
+
+  group
+    .command('signal')
+    .argument('<cohort-id>', 'the id printed by cohort start')
+    .argument('<signal>', 'recheck-late-labels')
+    .option('--json', 'print one JSON document')
+    .description('send a signal to a cohort workflow')
+    .action(async (cohortId: string, signal: string, options: { json?: boolean }) => {
+      if (signal !== 'recheck-late-labels') throw new UsageError(`cohort signal: unknown signal "${signal}"; known: recheck-late-labels`);
+      const out = createOutput(Boolean(options.json));
+      await withTemporalClient(loadEnv(), (client) => client.workflow.getHandle(cohortId).signal(recheckLateLabelsSignal));
+      out.result({ cohort_id: cohortId, signal }, () => `sent ${signal} to ${cohortId}`);
+      setExit(EXIT.ok);
+    });
+}

@@ -1,0 +1,100 @@
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import type { Command } from 'commander';
+import { cohortIdFor } from '../../activities/cohorts';
+import { ingestNdjsonFile } from '../../activities/ingest/ingest-records';
+import { putLabelDefinition } from '../../activities/label-definitions';
+import { migrate } from '../../sql/migrate';
+import { createDatabase, openDatabaseServer } from '../../workers/database';
+import { loadEnv } from '../../workers/env';
+import { openTemporal, removeDevState, resolveTemporalAddress, writeDevState } from '../../workers/services';
+import { createHindsightWorker } from '../../workers/worker';
+import { withDatabase } from '../context';
+import { createOutput, EXIT } from '../output';
+import { generateSampleCohort, writeNdjson } from '../sample-cohort';
+
+export function registerRun(program: Command, setExit: (code: number) => void): void {
+  program
+    .command('worker')
+    .description('run the Hindsight worker (workflows + activities) until Ctrl-C')
+    .action(async () => {
+      const env = loadEnv();
+      const address = resolveTemporalAddress(env);
+      await withDatabase(async (db) => {
+        const connection = await NativeConnection.connect({ address });
+        try {
+          const worker = await createHindsightWorker({ connection, db, namespace: env.TEMPORAL_NAMESPACE, taskQueue: env.HINDSIGHT_TASK_QUEUE });
+          process.stderr.write(`worker polling ${env.HINDSIGHT_TASK_QUEUE} on ${address}\n`);
+          await worker.run();
+        } finally {
+          await connection.close();
+        }
+      });
+      setExit(EXIT.ok);
+    });
+
+  program
+    .command('dev')
+    .description('embedded services + worker in the foreground until Ctrl-C (PGlite unless DATABASE_URL, a Temporal dev server unless TEMPORAL_ADDRESS)')
+    .option('--sample', 'load a small sample cohort and start its lifecycle (about a minute end to end)')
+    .option('--db-port <port>', 'port for the embedded database', '54329')
+    .action(async (options: { sample?: boolean; dbPort: string }) => {
+      const env = loadEnv();
+      const out = createOutput(false);
+      const database = await openDatabaseServer(env, Number(options.dbPort));
+      const temporal = await openTemporal(env, (line) => out.info(line));
+      const db = createDatabase(database.url, { maxConnections: database.maxConnections });
+      try {
+        await migrate(db);
+        await writeDevState(env, { pid: process.pid, databaseUrl: database.url, embeddedDatabase: database.embedded, temporalAddress: temporal.address, temporalUiUrl: temporal.uiUrl ?? null });
+        out.info(`database  ${database.embedded ? 'embedded PGlite' : 'DATABASE_URL'} at ${database.url}`);
+        out.info(`temporal  ${temporal.address}${temporal.uiUrl ? `, Web UI ${temporal.uiUrl}` : ''}`);
+        const connection = await NativeConnection.connect({ address: temporal.address });
+        const worker = await createHindsightWorker({ connection, db, namespace: env.TEMPORAL_NAMESPACE, taskQueue: env.HINDSIGHT_TASK_QUEUE });
+        if (options.sample) {
+          const cohortId = await startSampleCohort(db, env, temporal.address);
+          out.info(`sample cohort ${cohortId} started; watch it in the Web UI or with: npx hindsight cohort status '${cohortId}'`);
+        }
+        out.info('worker running; Ctrl-C stops everything');
+        await worker.run();
+        await connection.close();
+      } finally {
+        await removeDevState(env);
+        await db.destroy();
+        await temporal.stop();
+        await database.stop();
+      }
+      setExit(EXIT.ok);
+    });
+}
+
+async function startSampleCohort(db: import('knex').Knex, env: ReturnType<typeof loadEnv>, address: string): Promise<string> {
+  const end = new Date(Math.floor(Date.now() / 1000) * 1000);
+  const start = new Date(end.getTime() - 60_000);
+  const dir = path.resolve(env.HINDSIGHT_STATE_DIR, 'sample');
+  await mkdir(dir, { recursive: true });
+  const sample = generateSampleCohort({ model: 'fraud-model', version: '1.0.0', environment: 'production', start, end, count: 500, maxEventDelayMs: 40_000, maxReceiptDelayMs: 20_000 });
+  await ingestNdjsonFile(db, 'predictions', await writeNdjson(path.join(dir, 'predictions.ndjson'), sample.predictions));
+  await ingestNdjsonFile(db, 'outcomes', await writeNdjson(path.join(dir, 'outcomes.ndjson'), sample.outcomes));
+  const { definition } = await putLabelDefinition(db, {
+    name: 'sample-chargeback-60s', version: 1, model_name: 'fraud-model', task: 'binary',
+    window: 'PT60S', checkpoints: ['PT20S', 'PT40S'], positive_outcome_types: ['chargeback'],
+    absent_means: 'negative', slices: ['region', 'segment.device'], late_label_grace: 'PT30S',
+  });
+  const selector = { model_name: 'fraud-model', model_version: '1.0.0', environment: 'production', start: start.toISOString(), end: end.toISOString() };
+  const cohortId = cohortIdFor(selector, definition);
+  const connection = await Connection.connect({ address });
+  try {
+    const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
+    await client.workflow.start('cohortLifecycle', {
+      taskQueue: env.HINDSIGHT_TASK_QUEUE,
+      workflowId: cohortId,
+      args: [{ cohort: { ...selector, cohort_id: cohortId, label_definition_name: definition.name, label_definition_version: definition.version } }],
+    });
+  } finally {
+    await connection.close();
+  }
+  return cohortId;
+}

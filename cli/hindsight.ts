@@ -1,0 +1,43 @@
+import { Command, CommanderError } from 'commander';
+import { ConfigError } from '../workers/env';
+import { registerCohort } from './commands/cohort';
+import { registerEvaluate } from './commands/evaluate';
+import { registerIngest } from './commands/ingest';
+import { registerLabelDefinition } from './commands/label-definition';
+import { registerMigrate } from './commands/migrate';
+import { registerRun } from './commands/run';
+import { EXIT } from './output';
+
+export function buildProgram(setExit: (code: number) => void): Command {
+  const program = new Command('hindsight')
+    .description('Hindsight: log predictions, join delayed labels, measure quality per cohort, act on it')
+    .exitOverride()
+    .showHelpAfterError();
+  registerMigrate(program, setExit);
+  registerLabelDefinition(program, setExit);
+  registerIngest(program, setExit);
+  registerEvaluate(program, setExit);
+  registerCohort(program, setExit);
+  registerRun(program, setExit);
+  return program;
+}
+
+/** Runs the command line and returns its exit code (0 ok, 1 partial input rejected, 2 usage/fatal). */
+export async function main(argv: string[]): Promise<number> {
+  let exitCode: number = EXIT.ok;
+  const program = buildProgram((code) => {
+    exitCode = code;
+  });
+  try {
+    await program.parseAsync(argv);
+    return exitCode;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      return error.exitCode === 0 ? EXIT.ok : EXIT.fatal;
+    }
+    const message = error instanceof ConfigError || (error as Error).name.endsWith('Error') ? (error as Error).message : String(error);
+    process.stderr.write(`hindsight: ${message}\n`);
+    if (process.env.HINDSIGHT_DEBUG) process.stderr.write(`${(error as Error).stack}\n`);
+    return EXIT.fatal;
+  }
+}

@@ -1,0 +1,64 @@
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import knex, { type Knex } from 'knex';
+import pg from 'pg';
+import type { Env } from './env';
+
+// Counts come back as int8; they fit a JS number for any realistic cohort.
+pg.types.setTypeParser(pg.types.builtins.INT8, (value: string) => Number(value));
+pg.types.setTypeParser(pg.types.builtins.NUMERIC, (value: string) => Number(value));
+
+export interface DatabaseOptions {
+  /** The embedded PGlite server takes one connection at a time, so its pool is 1. */
+  maxConnections?: number;
+  applicationName?: string;
+}
+
+/** A knex pool whose sessions all run in UTC, so every timestamp we format is UTC. */
+export function createDatabase(url: string, options: DatabaseOptions = {}): Knex {
+  return knex({
+    client: 'pg',
+    connection: { connectionString: url, application_name: options.applicationName ?? 'hindsight' },
+    pool: {
+      min: 0,
+      max: options.maxConnections ?? 10,
+      afterCreate(conn: pg.Client, done: (error: Error | null, conn: pg.Client) => void) {
+        conn.query("set time zone 'UTC'", (error) => done(error ?? null, conn));
+      },
+    },
+  });
+}
+
+export interface DatabaseHandle {
+  url: string;
+  embedded: boolean;
+  maxConnections: number;
+  stop(): Promise<void>;
+}
+
+/**
+ * `DATABASE_URL` when set; otherwise an embedded PGlite served over the wire protocol,
+ * its data kept under the state directory so the demo survives restarts.
+ */
+export async function openDatabaseServer(env: Env, port = 0): Promise<DatabaseHandle> {
+  if (env.DATABASE_URL) {
+    return { url: env.DATABASE_URL, embedded: false, maxConnections: 10, stop: async () => {} };
+  }
+  const { PGlite } = await import('@electric-sql/pglite');
+  const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
+  const dataDir = path.resolve(env.HINDSIGHT_STATE_DIR, 'pglite');
+  await mkdir(dataDir, { recursive: true });
+  const db = await PGlite.create({ dataDir });
+  const server = new PGLiteSocketServer({ db, port, host: '127.0.0.1' });
+  await server.start();
+  const address = server.getServerConn();
+  return {
+    url: `postgres://postgres@${address}/postgres?sslmode=disable`,
+    embedded: true,
+    maxConnections: 1,
+    async stop() {
+      await server.stop();
+      await db.close();
+    },
+  };
+}
