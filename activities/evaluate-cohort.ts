@@ -1,12 +1,6 @@
 import type { Knex } from 'knex';
-import {
-  BINARY_METRICS,
-  CREATE_LABELED,
-  CREATE_MATCHES,
-  JOIN_COUNTS,
-  REGRESSION_METRICS,
-  type EvaluationBindings,
-} from '../sql/evaluate-cohort';
+import { BINARY_METRICS, REGRESSION_METRICS, type EvaluationBindings } from '../sql/evaluate-cohort';
+import { CREATE_LABELED, CREATE_MATCHES, JOIN_COUNTS } from '../sql/join-outcomes';
 import { namedOutcomeTypes, type LabelDefinition } from './label-definitions';
 import { finishBinaryMetrics, finishRegressionMetrics, type BinaryMetrics, type RegressionMetrics } from './stats/finish-metrics';
 
