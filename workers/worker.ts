@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import type { Knex } from 'knex';
 import { createActivities } from '../activities';
@@ -15,7 +17,15 @@ export async function createHindsightWorker(options: HindsightWorkerOptions): Pr
     connection: options.connection,
     namespace: options.namespace,
     taskQueue: options.taskQueue,
-    workflowsPath: require.resolve('../workflows'),
+    workflowsPath: resolveWorkflowsPath(),
     activities: createActivities(options.db),
   });
+}
+
+/** The workflow bundle's entry: compiled JS under dist/, the TypeScript source under tests. */
+export function resolveWorkflowsPath(): string {
+  const dir = path.join(__dirname, '..', 'workflows');
+  const entry = ['index.js', 'index.ts'].map((name) => path.join(dir, name)).find((file) => existsSync(file));
+  if (!entry) throw new Error(`no workflows entry point in ${dir}`);
+  return entry;
 }

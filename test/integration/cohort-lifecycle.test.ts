@@ -1,0 +1,211 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { cohortIdFor } from '../../activities/cohorts';
+import { ingestNdjsonFile } from '../../activities/ingest/ingest-records';
+import { putLabelDefinition } from '../../activities/label-definitions';
+import { createHindsightWorker, resolveWorkflowsPath } from '../../workers/worker';
+import { cohortLifecycle, getStatusQuery } from '../../workflows';
+import { useTestDatabase } from '../support/database';
+
+Runtime.install({ logger: new DefaultLogger('WARN') });
+const testDb = useTestDatabase();
+const WINDOW_MS = 8_000;
+const CHECKPOINT_MS = 3_000;
+const GRACE_MS = 3_000;
+
+interface Prediction {
+  prediction_id: string;
+  model_name: string;
+  model_version: string;
+  environment: string;
+  region: string;
+  ts_pred: string;
+  score: number;
+}
+
+interface Outcome {
+  outcome_id: string;
+  prediction_id: string;
+  outcome_type: string;
+  ts_event: string;
+  /** When the test hands the outcome to Hindsight: its ts_received is that moment. */
+  deliverAt: number;
+}
+
+const sleepUntil = (at: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, at - Date.now())));
+
+/** Pairwise ROC AUC with ties counted ½: slow, obviously right, independent of the SQL. */
+function pairwiseAuc(rows: Array<{ score: number; y: number }>): number {
+  const pos = rows.filter((r) => r.y === 1);
+  const neg = rows.filter((r) => r.y === 0);
+  let wins = 0;
+  for (const p of pos) for (const n of neg) wins += p.score > n.score ? 1 : p.score === n.score ? 0.5 : 0;
+  return wins / (pos.length * neg.length);
+}
+
+/** Labels as DESIGN states them, from the test's own arrays: known = delivered by as-of, in window. */
+function expectedAt(cohort: Prediction[], outcomes: Outcome[], asOf: number, delivered: (o: Outcome) => number) {
+  const rows = cohort.map((p) => {
+    const tsPred = Date.parse(p.ts_pred);
+    const positive = outcomes.some((o) => o.prediction_id === p.prediction_id && delivered(o) <= asOf
+      && Date.parse(o.ts_event) >= tsPred && Date.parse(o.ts_event) < tsPred + WINDOW_MS);
+    return { score: p.score, y: positive ? 1 : 0, final: positive || tsPred + WINDOW_MS <= asOf };
+  });
+  const nPositive = rows.filter((r) => r.y === 1).length;
+  return {
+    n: rows.length,
+    n_positive: nPositive,
+    label_availability: rows.filter((r) => r.final).length / rows.length,
+    roc_auc: pairwiseAuc(rows),
+    brier: rows.reduce((sum, r) => sum + (r.score - r.y) ** 2, 0) / rows.length,
+  };
+}
+
+describe('cohortLifecycle on the real Temporal dev server and real Postgres', () => {
+  let connection: NativeConnection;
+  let clientConnection: Connection;
+  let worker: Worker;
+  let workerRun: Promise<void>;
+  const taskQueue = `test-${randomUUID()}`;
+
+  beforeAll(async () => {
+    connection = await NativeConnection.connect({ address: inject('temporalAddress') });
+    clientConnection = await Connection.connect({ address: inject('temporalAddress') });
+    worker = await createHindsightWorker({ connection, db: testDb.db, namespace: 'default', taskQueue });
+    workerRun = worker.run();
+  });
+
+  afterAll(async () => {
+    worker?.shutdown();
+    await workerRun;
+    await clientConnection?.close();
+    await connection?.close();
+  });
+
+  it('goes provisional → final → revised, selecting exactly the cohort and counting only labels known as of each snapshot', async () => {
+    testDb.keepOnFailure();
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'hindsight-lifecycle-'));
+    const end = Math.ceil(Date.now() / 1000) * 1000 + 2_000;
+    const start = end - 20_000;
+    // Outcomes are delivered only after they happened: at end + 1s (known at the checkpoint),
+    // after the checkpoint (known at finalization) and after finalization (a late revision).
+    const EARLY = end + 1_000;
+    const at = (ms: number) => new Date(ms).toISOString();
+
+    const cohort: Prediction[] = Array.from({ length: 40 }, (_, i) => ({
+      prediction_id: randomUUID(),
+      model_name: 'fraud',
+      model_version: 'v2',
+      environment: 'production',
+      region: i % 2 ? 'eu' : 'us',
+      ts_pred: at(start + 500 * i),
+      score: Math.round(((i * 37) % 40) * 25) / 1000,
+    }));
+    const outsiders: Prediction[] = [
+      { ...cohort[0]!, prediction_id: randomUUID(), model_version: 'v1' },
+      { ...cohort[1]!, prediction_id: randomUUID(), environment: 'staging' },
+      { ...cohort[2]!, prediction_id: randomUUID(), ts_pred: at(end) },
+      { ...cohort[3]!, prediction_id: randomUUID(), ts_pred: at(start - 1) },
+    ];
+    // Chargebacks for every third prediction, in three deliveries: before the checkpoint,
+    // between the checkpoint and the final evaluation, and after finalization.
+    const outcomes: Outcome[] = cohort.flatMap((p, i) => {
+      if (i % 3 !== 0) return [];
+      const delivery = i % 9 === 0 ? 'early' : i % 9 === 3 ? 'middle' : 'late';
+      return [{
+        outcome_id: `cb-${i}`,
+        prediction_id: p.prediction_id,
+        outcome_type: 'chargeback',
+        ts_event: at(Date.parse(p.ts_pred) + 1_000),
+        deliverAt: delivery === 'early' ? EARLY : delivery === 'middle' ? end + CHECKPOINT_MS + 1_500 : end + WINDOW_MS + 1_000,
+      }];
+    });
+    const traps: Outcome[] = [
+      { outcome_id: 'leak', prediction_id: cohort[1]!.prediction_id, outcome_type: 'chargeback', ts_event: at(Date.parse(cohort[1]!.ts_pred) - 1_000), deliverAt: EARLY },
+      { outcome_id: 'too-late', prediction_id: cohort[2]!.prediction_id, outcome_type: 'chargeback', ts_event: at(Date.parse(cohort[2]!.ts_pred) + WINDOW_MS), deliverAt: end + CHECKPOINT_MS + 1_500 },
+      { outcome_id: 'other-type', prediction_id: cohort[4]!.prediction_id, outcome_type: 'refund', ts_event: at(Date.parse(cohort[4]!.ts_pred) + 10), deliverAt: EARLY },
+    ];
+
+    const predictionsFile = path.join(dir, 'predictions.ndjson');
+    // A duplicate line must be stored once and not enlarge the cohort.
+    const lines = [...cohort, ...outsiders, cohort[5]!].map((p) => JSON.stringify(p));
+    await writeFile(predictionsFile, `${lines.join('\n')}\n`);
+    const ingested = await ingestNdjsonFile(testDb.db, 'predictions', predictionsFile);
+    expect(ingested).toMatchObject({ accepted: 44, duplicates: 1, conflicts: 0, rejected: [] });
+
+    const deliveredAt = new Map<string, number>();
+    const deliver = async (batch: Outcome[], name: string) => {
+      const file = path.join(dir, `${name}.ndjson`);
+      const records = batch.map(({ deliverAt: _d, ...o }) => o);
+      // ts_received defaults to ingestion time; the last moment it can be is after the ingest returns.
+      await writeFile(file, `${records.map((r) => JSON.stringify(r)).join('\n')}\n`);
+      const result = await ingestNdjsonFile(testDb.db, 'outcomes', file);
+      expect(result.rejected).toEqual([]);
+      const now = Date.now();
+      for (const o of batch) deliveredAt.set(o.outcome_id, now);
+    };
+    const all = [...outcomes, ...traps];
+
+    const { definition } = await putLabelDefinition(testDb.db, {
+      name: 'chargeback-8s', version: 1, model_name: 'fraud', task: 'binary', window: 'PT8S',
+      checkpoints: ['PT3S'], positive_outcome_types: ['chargeback'], absent_means: 'negative',
+      slices: ['region'], late_label_grace: 'PT3S',
+    });
+    const selector = { model_name: 'fraud', model_version: 'v2', environment: 'production', start: at(start), end: at(end) };
+    const cohortId = cohortIdFor(selector, definition);
+    const client = new Client({ connection: clientConnection });
+    const handle = await client.workflow.start(cohortLifecycle, {
+      taskQueue,
+      workflowId: cohortId,
+      args: [{ cohort: { ...selector, cohort_id: cohortId, label_definition_name: definition.name, label_definition_version: 1 }, lateLabelChecks: 1 }],
+    });
+
+    await sleepUntil(EARLY);
+    await deliver(all.filter((o) => o.deliverAt === EARLY), 'early');
+    await sleepUntil(end + CHECKPOINT_MS + 1_500);
+    await deliver(all.filter((o) => o.deliverAt === end + CHECKPOINT_MS + 1_500), 'middle');
+    await sleepUntil(end + WINDOW_MS + 1_000);
+    await deliver(all.filter((o) => o.deliverAt === end + WINDOW_MS + 1_000), 'late');
+
+    const result = await handle.result();
+    expect(result.phase).toBe('closed');
+    expect(result.snapshots.map((s) => [s.checkpoint, s.revision])).toEqual([['PT3S', 1], ['final', 1], ['final', 2]]);
+    const queried = await handle.query(getStatusQuery);
+    expect(queried.phase).toBe('closed');
+    expect(queried.snapshots.map((s) => s.snapshotId)).toEqual(result.snapshots.map((s) => s.snapshotId));
+
+    const delivered = (o: Outcome) => deliveredAt.get(o.outcome_id)!;
+    const snapshots = await testDb.db('metric_snapshots').where({ cohort_id: cohortId }).orderBy('snapshot_id');
+    expect(snapshots).toHaveLength(3);
+    const asOfs = [end + CHECKPOINT_MS, end + WINDOW_MS, Date.parse(result.plan!.lateLabelGraceEnd)];
+    snapshots.forEach((snapshot, index) => {
+      expect(new Date(snapshot.as_of).getTime()).toBe(asOfs[index]);
+      const expected = expectedAt(cohort, all, asOfs[index]!, delivered);
+      const overall = snapshot.document.overall;
+      expect(overall.n).toBe(40);
+      expect(overall.n_positive).toBe(expected.n_positive);
+      expect(overall.label_availability).toBeCloseTo(expected.label_availability, 12);
+      expect(overall.roc_auc).toBeCloseTo(expected.roc_auc, 12);
+      expect(overall.brier).toBeCloseTo(expected.brier, 12);
+      expect(snapshot.document.join.rejected_before_prediction).toBe(1);
+    });
+    // Provisional numbers see fewer positives than final ones, which see fewer than the revision.
+    const positives = snapshots.map((s) => s.document.overall.n_positive);
+    expect(positives[0]).toBeLessThan(positives[1]);
+    expect(positives[1]).toBeLessThan(positives[2]);
+    expect(snapshots[2].document.overall.label_availability).toBe(1);
+
+    // The recorded history replays against the current workflow code.
+    const history = await handle.fetchHistory();
+    expect(history.events!.length).toBeLessThanOrEqual(150);
+    await Worker.runReplayHistory({ workflowsPath: resolveWorkflowsPath() }, history, cohortId);
+    if (process.env.HINDSIGHT_RECORD_HISTORY) {
+      await writeFile(path.join(__dirname, '..', 'fixtures', 'histories', 'cohort-lifecycle.json'), JSON.stringify(history, null, 2));
+    }
+  });
+});
