@@ -1,96 +1,148 @@
 /**
  * The join of delayed outcomes to a cohort's predictions and the label each prediction
- * gets as of a moment (DESIGN "Label semantics"). Runs inside the evaluation's
- * REPEATABLE READ transaction and leaves two temp tables for the metric SQL:
+ * gets as of a moment (DESIGN "Label semantics"; the decisions where DESIGN is silent are
+ * in docs/join-semantics.md). Runs inside the evaluation's REPEATABLE READ transaction and
+ * leaves two temp tables for the metric SQL:
  * - `hs_matches`: every (outcome, prediction) pair a join path produces, classified as
  *   joined, rejected_before_prediction or outside_window;
  * - `hs_labeled`: one row per cohort prediction with its label as of `:as_of`.
  *
- * Values are always bound (knex named bindings: see {@link EvaluationBindings}).
+ * Everything is set-based (hash joins and one window pass), never a lookup per outcome,
+ * so a cohort of a million predictions joins in seconds. Values are always bound (knex
+ * named bindings: see {@link EvaluationBindings}).
  */
+import { namedOutcomeTypes, type LabelDefinition } from '../activities/label-definitions';
 import type { EvaluationBindings } from './evaluate-cohort';
 
 export type { EvaluationBindings };
+
+/** A cohort as the join sees it (structurally the evaluation's `CohortSelector`). */
+export interface JoinCohort {
+  model_name: string;
+  model_version: string;
+  environment: string | null;
+  start: string;
+  end: string;
+}
+
+/**
+ * The bindings of every statement here for one cohort, definition and as-of; the export,
+ * trace and latency activities use it so they join exactly as the evaluation does.
+ */
+export function joinBindingsFor(cohort: JoinCohort, def: LabelDefinition, asOf: string): EvaluationBindings {
+  const utc = (value: string) => new Date(value).toISOString();
+  return {
+    model: cohort.model_name,
+    version: cohort.model_version,
+    environment: cohort.environment,
+    start_ts: utc(cohort.start),
+    end_ts: utc(cohort.end),
+    as_of: utc(asOf),
+    label_window: def.window,
+    outcome_types: namedOutcomeTypes(def),
+    positive_types: def.positive_outcome_types,
+    entity_key: def.entity_key ?? null,
+    absent_negative: def.absent_means === 'negative',
+    regression: def.task === 'regression',
+    default_threshold: def.decision_threshold,
+    dims: def.slices,
+  };
+}
+
+/** The cohort test for a `predictions p` row: model, version, environment, `[start, end)`. */
+export const IN_COHORT = `(p.model_name = :model and p.model_version = :version
+    and (:environment::text is null or p.environment = :environment::text)
+    and p.ts_pred >= :start_ts::timestamptz and p.ts_pred < :end_ts::timestamptz)`;
 
 export const COHORT = `
   select p.prediction_id, p.ts_pred, p.score,
          coalesce(p.threshold, :default_threshold::float8) as threshold,
          p.request_id, p.item_id, p.entity_ids, p.region, p.environment, p.model_version, p.segment
   from predictions p
-  where p.model_name = :model and p.model_version = :version
-    and (:environment::text is null or p.environment = :environment::text)
-    and p.ts_pred >= :start_ts::timestamptz and p.ts_pred < :end_ts::timestamptz`;
+  where ${IN_COHORT}`;
 
 /** Outcomes the definition names that Hindsight knew of at `:as_of`. */
 export const KNOWN = `
   select o.outcome_id, o.prediction_id, o.request_id, o.item_id, o.entity_ids,
-         o.outcome_type, o.value, o.ts_event
+         o.outcome_type, o.value, o.ts_event, o.ts_received
   from outcomes o
   where o.outcome_type = any(:outcome_types::text[])
     and o.ts_received <= :as_of::timestamptz`;
 
+const PAIR_COLUMNS = 'outcome_id, prediction_id, path, outcome_type, value, ts_event, ts_received, ts_pred';
+
 export const CREATE_MATCHES = `
 create temp table hs_matches on commit drop as
-with cohort as (${COHORT}),
-known as (${KNOWN}),
+with known as materialized (${KNOWN}),
 by_id as (
-  select k.outcome_id, c.prediction_id, 'by_prediction_id'::text as path,
-         k.outcome_type, k.value, k.ts_event, c.ts_pred
-  from known k join cohort c on c.prediction_id = k.prediction_id
+  select k.outcome_id, p.prediction_id, 'by_prediction_id'::text as path,
+         k.outcome_type, k.value, k.ts_event, k.ts_received, p.ts_pred
+  from known k join predictions p on p.prediction_id = k.prediction_id
+  where ${IN_COHORT}
 ),
 by_request_item as (
-  select k.outcome_id, c.prediction_id, 'by_request_item'::text as path,
-         k.outcome_type, k.value, k.ts_event, c.ts_pred
-  from known k join cohort c on c.request_id = k.request_id and c.item_id = k.item_id
-  where k.prediction_id is null
+  select k.outcome_id, p.prediction_id, 'by_request_item'::text as path,
+         k.outcome_type, k.value, k.ts_event, k.ts_received, p.ts_pred
+  from known k join predictions p on p.request_id = k.request_id and p.item_id = k.item_id
+  where k.prediction_id is null and ${IN_COHORT}
 ),
--- Entity path: the latest prediction of this model name and version for the entity with
--- ts_pred <= ts_event, wherever it lies; the outcome counts here only if that one is ours.
-entity_outcomes as (
-  select k.* from known k
+-- Entity path: outcomes that carry neither a prediction_id nor a full request_id + item_id.
+entity_known as (
+  select k.outcome_id, k.outcome_type, k.value, k.ts_event, k.ts_received,
+         k.entity_ids ->> :entity_key::text as entity
+  from known k
   where :entity_key::text is not null and k.prediction_id is null
     and (k.request_id is null or k.item_id is null)
-    and k.entity_ids -> :entity_key::text is not null
-    and k.ts_event >= :start_ts::timestamptz
-    and k.ts_event < :end_ts::timestamptz + :label_window::interval
+    and k.entity_ids ->> :entity_key::text is not null
 ),
+-- Every prediction of this model name and version (any environment) for those entities from
+-- the cohort start on: a later one, in or out of the cohort, takes the outcome away from ours.
+-- Nothing after as-of can matter, since every known event happened by then.
+entity_predictions as (
+  select p.prediction_id, p.ts_pred, p.entity_ids ->> :entity_key::text as entity,
+         (:environment::text is null or p.environment = :environment::text) and p.ts_pred < :end_ts::timestamptz as ours
+  from predictions p
+  where p.model_name = :model and p.model_version = :version
+    and p.ts_pred >= :start_ts::timestamptz and p.ts_pred <= :as_of::timestamptz
+    and p.entity_ids ->> :entity_key::text in (select entity from entity_known)
+),
+-- One ordered pass per entity: predictions sort before events at the same instant (ts_pred <=
+-- ts_event) and by prediction_id among themselves, so an event's run number is the rank of
+-- the latest prediction at or before it (ties to the larger prediction_id); run 0 means none
+-- since the cohort start.
+timeline as (
+  select entity, ts_pred as t, 0 as kind, prediction_id, ours, null::text as outcome_id
+  from entity_predictions
+  union all
+  select entity, ts_event, 1, null::uuid, null::boolean, outcome_id
+  from entity_known
+),
+placed as (
+  select entity, kind, prediction_id, ours, outcome_id,
+         count(prediction_id) over (partition by entity order by t, kind, prediction_id rows unbounded preceding) as run
+  from timeline
+),
+-- Run n >= 1: the n-th prediction is the latest at or before the event. Run 0: the event came
+-- before every prediction since the start; the first one is ours only if no earlier
+-- prediction of the model version exists at all, and then the pair is time leakage.
 by_entity as (
-  select k.outcome_id, latest.prediction_id, 'by_entity_window'::text as path,
-         k.outcome_type, k.value, k.ts_event, latest.ts_pred
-  from entity_outcomes k
-  cross join lateral (
-    select p.prediction_id, p.ts_pred from predictions p
-    where p.entity_ids @> jsonb_build_object(:entity_key::text, k.entity_ids -> :entity_key::text)
-      and p.model_name = :model and p.model_version = :version
-      and p.ts_pred <= k.ts_event
-    order by p.ts_pred desc, p.prediction_id desc
-    limit 1
-  ) latest
-  where latest.prediction_id in (select prediction_id from cohort)
-),
--- An entity outcome that happened before any prediction for the entity, while this cohort
--- predicted for it later: the join would leak the future, so it is counted and refused.
-entity_leaks as (
-  select k.outcome_id, c.prediction_id, 'by_entity_window'::text as path,
-         k.outcome_type, k.value, k.ts_event, c.ts_pred
-  from entity_outcomes k
-  cross join lateral (
-    select c.prediction_id, c.ts_pred from cohort c
-    where c.entity_ids @> jsonb_build_object(:entity_key::text, k.entity_ids -> :entity_key::text)
-    order by c.ts_pred, c.prediction_id
-    limit 1
-  ) c
-  where c.ts_pred > k.ts_event
-    and not exists (
-      select 1 from predictions p
-      where p.entity_ids @> jsonb_build_object(:entity_key::text, k.entity_ids -> :entity_key::text)
-        and p.model_name = :model and p.model_version = :version and p.ts_pred <= k.ts_event)
+  select k.outcome_id, p.prediction_id, 'by_entity_window'::text as path,
+         k.outcome_type, k.value, k.ts_event, k.ts_received, ep.ts_pred
+  from placed o
+  join placed p on p.entity = o.entity and p.kind = 0 and p.run = greatest(o.run, 1)
+  join entity_known k on k.outcome_id = o.outcome_id
+  join entity_predictions ep on ep.prediction_id = p.prediction_id
+  where o.kind = 1 and p.ours
+    and (o.run > 0 or not exists (
+      select 1 from predictions q
+      where q.entity_ids @> jsonb_build_object(:entity_key::text, o.entity)
+        and q.model_name = :model and q.model_version = :version
+        and q.ts_pred < :start_ts::timestamptz))
 ),
 paired as (
-  select * from by_id
-  union all select * from by_request_item
-  union all select * from by_entity
-  union all select * from entity_leaks
+  select ${PAIR_COLUMNS} from by_id
+  union all select ${PAIR_COLUMNS} from by_request_item
+  union all select ${PAIR_COLUMNS} from by_entity
 )
 select paired.*,
        case when ts_event < ts_pred then 'rejected_before_prediction'
@@ -99,60 +151,70 @@ select paired.*,
 from paired`;
 
 /**
- * One row per cohort prediction. The latest joined outcome by ts_event decides the label
- * (a tie goes to the positive, then to the larger outcome_id so reruns agree).
+ * The outcome that decides each prediction's label (DESIGN "Label semantics" 4):
+ * - `absent_means: negative`: any known positive makes the prediction positive for good, so
+ *   the latest positive decides; without one, the latest explicit negative;
+ * - `absent_means: unknown`: the latest by ts_event, a tie going to the positive;
+ * - regression: the latest outcome that carries a value.
+ * The last tie-break, the larger outcome_id, only keeps reruns identical.
  */
-export const CREATE_LABELED = `
-create temp table hs_labeled on commit drop as
-with cohort as (${COHORT}),
-deciding as (
-  select distinct on (m.prediction_id) m.prediction_id, m.outcome_type, m.value
+export const DECIDING = `
+  select distinct on (m.prediction_id)
+         m.prediction_id, m.outcome_id, m.path, m.outcome_type, m.value, m.ts_event, m.ts_received,
+         m.outcome_type = any(:positive_types::text[]) as positive
   from hs_matches m
-  where m.status = 'joined'
-  order by m.prediction_id, m.ts_event desc, (m.outcome_type = any(:positive_types::text[])) desc, m.outcome_id desc
-),
-labeled as (
-  select c.prediction_id, c.score, c.threshold, c.region, c.environment, c.model_version, c.segment,
-         c.ts_pred + :label_window::interval <= :as_of::timestamptz as window_elapsed,
-         case when :regression::boolean then null
-              when d.prediction_id is null then case when :absent_negative::boolean then 0 end
-              when d.outcome_type = any(:positive_types::text[]) then 1
-              else 0 end as y,
-         case when :regression::boolean then d.value end as target
-  from cohort c left join deciding d on d.prediction_id = c.prediction_id
-)
-select l.*,
-       case when :regression::boolean then l.target is not null and l.window_elapsed
-            else l.y is not null and (l.window_elapsed or l.y = 1) end as is_final
-from labeled l`;
+  where m.status = 'joined' and (not :regression::boolean or m.value is not null)
+  order by m.prediction_id,
+           (:absent_negative::boolean and m.outcome_type = any(:positive_types::text[])) desc,
+           m.ts_event desc,
+           (m.outcome_type = any(:positive_types::text[])) desc,
+           m.outcome_id desc`;
+
+const WINDOW_ELAPSED = `(p.ts_pred + :label_window::interval <= :as_of::timestamptz)`;
 
 /**
- * Join accounting for the evaluation document. `unmatched` counts outcomes the definition
- * names, known at as-of and within this cohort's reach, whose keys name no prediction at all.
+ * The label columns for a cohort prediction `p` left-joined to its deciding outcome `d`;
+ * shared by {@link CREATE_LABELED} and the export so both label identically.
+ */
+export const LABEL_COLUMNS = `
+  ${WINDOW_ELAPSED} as window_elapsed,
+  case when :regression::boolean then null
+       when d.prediction_id is null then case when :absent_negative::boolean then 0 end
+       when d.positive then 1
+       else 0 end as y,
+  case when :regression::boolean then d.value end as target,
+  case when :regression::boolean then d.prediction_id is not null and ${WINDOW_ELAPSED}
+       when :absent_negative::boolean then ${WINDOW_ELAPSED} or coalesce(d.positive, false)
+       else d.prediction_id is not null and ${WINDOW_ELAPSED} end as is_final,
+  d.value as outcome_value`;
+
+/** One row per cohort prediction with its label as of `:as_of` and the deciding outcome's value. */
+export const CREATE_LABELED = `
+create temp table hs_labeled on commit drop as
+with deciding as (${DECIDING})
+select p.prediction_id, p.score,
+       coalesce(p.threshold, :default_threshold::float8) as threshold,
+       p.region, p.environment, p.model_version, p.segment,
+       ${LABEL_COLUMNS}
+from predictions p left join deciding d on d.prediction_id = p.prediction_id
+where ${IN_COHORT}`;
+
+/**
+ * Join accounting for the evaluation document; each outcome counts once per status and
+ * path. `unmatched` counts outcomes the definition names, known at as-of, whose event falls
+ * in this cohort's reach `[start, end + window)` and whose join key names no prediction at
+ * all (the ledger `unmatched_outcomes`, migration 003).
  */
 export const JOIN_COUNTS = `
-with known as (${KNOWN}
-    and o.ts_event >= :start_ts::timestamptz
-    and o.ts_event < :end_ts::timestamptz + :label_window::interval),
-unmatched as (
-  select count(*) as n from known k
-  where case
-    when k.prediction_id is not null then
-      not exists (select 1 from predictions p where p.prediction_id = k.prediction_id)
-    when k.request_id is not null and k.item_id is not null then
-      not exists (select 1 from predictions p where p.request_id = k.request_id and p.item_id = k.item_id
-                  and p.model_name = :model and p.model_version = :version)
-    else :entity_key::text is null or k.entity_ids -> :entity_key::text is null or not exists (
-      select 1 from predictions p
-      where p.entity_ids @> jsonb_build_object(:entity_key::text, k.entity_ids -> :entity_key::text)
-        and p.model_name = :model and p.model_version = :version)
-  end
-)
 select
   count(distinct outcome_id) filter (where status = 'joined' and path = 'by_prediction_id') as by_prediction_id,
   count(distinct outcome_id) filter (where status = 'joined' and path = 'by_request_item') as by_request_item,
   count(distinct outcome_id) filter (where status = 'joined' and path = 'by_entity_window') as by_entity_window,
   count(distinct outcome_id) filter (where status = 'rejected_before_prediction') as rejected_before_prediction,
   count(distinct outcome_id) filter (where status = 'outside_window') as outside_window,
-  (select n from unmatched) as unmatched
+  (select count(*) from unmatched_outcomes(:entity_key::text) u
+   where u.outcome_type = any(:outcome_types::text[])
+     and u.ts_received <= :as_of::timestamptz
+     and u.ts_event >= :start_ts::timestamptz
+     and u.ts_event < :end_ts::timestamptz + :label_window::interval) as unmatched
 from hs_matches`;
