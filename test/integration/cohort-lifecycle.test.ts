@@ -3,6 +3,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { cohortIdFor } from '../../activities/cohorts';
@@ -52,7 +53,7 @@ function pairwiseAuc(rows: Array<{ score: number; y: number }>): number {
 function expectedAt(cohort: Prediction[], outcomes: Outcome[], asOf: number, delivered: (o: Outcome) => number) {
   const rows = cohort.map((p) => {
     const tsPred = Date.parse(p.ts_pred);
-    const positive = outcomes.some((o) => o.prediction_id === p.prediction_id && delivered(o) <= asOf
+    const positive = outcomes.some((o) => o.outcome_type === 'chargeback' && o.prediction_id === p.prediction_id && delivered(o) <= asOf
       && Date.parse(o.ts_event) >= tsPred && Date.parse(o.ts_event) < tsPred + WINDOW_MS);
     return { score: p.score, y: positive ? 1 : 0, final: positive || tsPred + WINDOW_MS <= asOf };
   });
@@ -205,7 +206,8 @@ describe('cohortLifecycle on the real Temporal dev server and real Postgres', ()
     expect(history.events!.length).toBeLessThanOrEqual(150);
     await Worker.runReplayHistory({ workflowsPath: resolveWorkflowsPath() }, history, cohortId);
     if (process.env.HINDSIGHT_RECORD_HISTORY) {
-      await writeFile(path.join(__dirname, '..', 'fixtures', 'histories', 'cohort-lifecycle.json'), JSON.stringify(history, null, 2));
+      // Binary protobuf: the exact bytes the server sent, independent of JSON conventions.
+      await writeFile(path.join(__dirname, '..', 'fixtures', 'histories', 'cohort-lifecycle.history.bin'), temporal.api.history.v1.History.encode(history).finish());
     }
   });
 });
