@@ -1,10 +1,16 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
-import readline from 'node:readline';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { once } from 'node:events';
+import path from 'node:path';
+import { Readable } from 'node:stream';
 import type { Knex } from 'knex';
-import { z } from 'zod';
-import { CURRENT_SCHEMA_VERSION, RECORD_SCHEMAS, type RecordKind } from './record-schemas';
+import { INGEST_TABLES } from '../../sql/ingest-tables';
+import { createBulkWriter } from './bulk-writer';
+import { formatCopyRow } from './copy-row';
+import { openInput, type OpenedInput } from './open-input';
+import { parseCsv } from './parse-csv';
+import { parseNdjson, type SourceRecord } from './parse-ndjson';
+import type { RecordKind } from './record-schemas';
+import { validateRecord } from './validate-record';
 
 export interface RejectedLine {
   line: number;
@@ -12,142 +18,206 @@ export interface RejectedLine {
   error: string;
 }
 
+/** The result document of one ingest (DESIGN "Command line"), plus what it noticed. */
 export interface IngestResult {
   accepted: number;
   duplicates: number;
   conflicts: number;
+  /** The first {@link MAX_REPORTED_LINES} rejected lines; `rejected_count` counts them all. */
   rejected: RejectedLine[];
-  conflicted: Array<{ line: number; id: string }>;
+  rejected_count: number;
+  /** Lines whose id was already stored with different content; the original was kept. */
+  conflicted: Array<{ line: number; id: string; error: string }>;
+  /** Fields no schema version knows: kept in `extra`, reported so a typo is seen. */
+  unknown_fields: Array<{ field: string; count: number; first_line: number }>;
   rejects_file: string | null;
 }
 
-const KEY_COLUMNS: Record<RecordKind, string[]> = {
-  predictions: ['prediction_id'],
-  outcomes: ['outcome_id'],
-  actions: ['prediction_id', 'action', 'ts_action'],
-};
+export type InputFormat = 'ndjson' | 'csv';
 
-const JSON_COLUMNS = new Set(['entity_ids', 'segment', 'features', 'extra']);
-const BATCH_SIZE = 1000;
-
-interface ValidRecord {
-  line: number;
-  row: Record<string, unknown>;
-}
-
-/** Validates one parsed line against its schema version; unknown fields go to `extra`. */
-export function validateRecord(kind: RecordKind, raw: unknown): { ok: true; row: Record<string, unknown> } | { ok: false; field: string | null; error: string } {
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return { ok: false, field: null, error: 'a record must be a JSON object' };
-  const record = raw as Record<string, unknown>;
-  const version = record.schema_version ?? CURRENT_SCHEMA_VERSION;
-  const schemas = RECORD_SCHEMAS[kind] as Record<number, z.ZodObject | z.ZodType>;
-  const schema = typeof version === 'number' ? schemas[version] : undefined;
-  if (!schema) return { ok: false, field: 'schema_version', error: `unknown schema_version ${JSON.stringify(version)}; known: ${Object.keys(schemas).join(', ')}` };
-  const parsed = schema.safeParse(record);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const field = issue.path.length > 0 ? issue.path.join('.') : null;
-    return { ok: false, field, error: `${field ?? 'record'}: ${issue.message}` };
-  }
-  const row: Record<string, unknown> = { ...(parsed.data as Record<string, unknown>), schema_version: version };
-  const known = new Set(Object.keys(row));
-  const extra = Object.fromEntries(Object.entries(record).filter(([key]) => !known.has(key)));
-  row.extra = Object.keys(extra).length > 0 ? extra : null;
-  return { ok: true, row };
-}
-
-function contentHash(row: Record<string, unknown>): string {
-  const { ts_received: _received, ...content } = row;
-  return createHash('sha256').update(JSON.stringify(content, Object.keys(content).sort())).digest('hex');
-}
-
-function toDatabaseRow(kind: RecordKind, row: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = { content_hash: contentHash(row) };
-  for (const [key, value] of Object.entries(row)) {
-    out[key] = JSON_COLUMNS.has(key) && value !== null && value !== undefined ? JSON.stringify(value) : value ?? null;
-  }
-  if (kind === 'outcomes' && !out.ts_received) out.ts_received = new Date().toISOString();
-  return out;
-}
-
-async function storeBatch(db: Knex, kind: RecordKind, batch: ValidRecord[], result: IngestResult): Promise<void> {
-  const keys = KEY_COLUMNS[kind];
-  const keyOf = (row: Record<string, unknown>) => keys.map((key) => String(row[key])).join('|');
-  // The first occurrence of an id within the batch is the candidate; later ones are compared to it.
-  const firstById = new Map<string, ValidRecord & { dbRow: Record<string, unknown> }>();
-  const repeats: Array<ValidRecord & { dbRow: Record<string, unknown> }> = [];
-  for (const record of batch) {
-    const dbRow = toDatabaseRow(kind, record.row);
-    const key = keyOf(dbRow);
-    if (firstById.has(key)) repeats.push({ ...record, dbRow });
-    else firstById.set(key, { ...record, dbRow });
-  }
-  const candidates = [...firstById.values()];
-  const inserted = await db(kind)
-    .insert(candidates.map((candidate) => candidate.dbRow))
-    .onConflict(keys)
-    .ignore()
-    .returning(keys);
-  const insertedKeys = new Set(inserted.map((row: Record<string, unknown>) => keys.map((key) => String(key === 'ts_action' ? new Date(row[key] as string).toISOString() : row[key])).join('|')));
-  result.accepted += insertedKeys.size;
-  const notInserted = candidates.filter((candidate) => !insertedKeys.has(keyOf(candidate.dbRow)));
-  const toCompare = [...notInserted, ...repeats];
-  if (toCompare.length === 0) return;
-  const stored = await db(kind)
-    .whereIn(keys, toCompare.map((record) => keys.map((key) => record.dbRow[key]) as never))
-    .select([...keys, 'content_hash']);
-  const storedHash = new Map(stored.map((row: Record<string, unknown>) => [keys.map((key) => String(key === 'ts_action' ? new Date(row[key] as string).toISOString() : row[key])).join('|'), row.content_hash]));
-  for (const record of toCompare) {
-    if (storedHash.get(keyOf(record.dbRow)) === record.dbRow.content_hash) result.duplicates += 1;
-    else {
-      result.conflicts += 1;
-      result.conflicted.push({ line: record.line, id: keyOf(record.dbRow) });
-    }
-  }
+export interface IngestProgress {
+  lines: number;
+  bytesRead: number;
+  totalBytes: number | null;
 }
 
 export interface IngestOptions {
   /** Where rejected lines go; default `FILE.rejects.ndjson` next to the input. */
   rejectsPath?: string;
+  /** Default: from the file name (`.csv`, `.csv.gz`), else sniffed from the first byte. */
+  format?: InputFormat;
+  /** Called every few thousand lines; the command line draws its progress bar from it. */
+  onProgress?: (progress: IngestProgress) => void;
+  /** Rows per COPY + merge chunk (tests use small chunks to cross chunk boundaries). */
+  chunkRows?: number;
 }
 
-/** Streams an NDJSON file into `kind`, storing good lines and reporting bad ones by line number. */
-export async function ingestNdjsonFile(db: Knex, kind: RecordKind, file: string, options: IngestOptions = {}): Promise<IngestResult> {
-  const result: IngestResult = { accepted: 0, duplicates: 0, conflicts: 0, rejected: [], conflicted: [], rejects_file: null };
-  const rejectedText: string[] = [];
-  const lines = readline.createInterface({ input: createReadStream(file, 'utf8'), crlfDelay: Infinity });
-  let batch: ValidRecord[] = [];
-  let lineNumber = 0;
-  for await (const rawLine of lines) {
-    lineNumber += 1;
-    const line = lineNumber === 1 ? rawLine.replace(/^\uFEFF/, '') : rawLine;
-    if (line.trim() === '') continue;
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(line);
-    } catch (error) {
-      result.rejected.push({ line: lineNumber, field: null, error: `malformed JSON: ${(error as Error).message}` });
-      rejectedText.push(line);
-      continue;
+/** Keeps the result document bounded for multi-GB inputs; the rejects file has every line. */
+export const MAX_REPORTED_LINES = 10_000;
+const PROGRESS_EVERY = 4096;
+
+/** Now, as a record timestamp (microseconds, UTC): the default `ts_received`. */
+function receivedNow(): string {
+  return new Date().toISOString().replace('Z', '000Z');
+}
+
+function containsNul(text: string): boolean {
+  return text.includes('\u0000') || text.includes('\\u0000');
+}
+
+interface RejectsSink {
+  write(entry: Record<string, unknown>): void;
+  close(): Promise<string | null>;
+}
+
+/** Opens the rejects file only when the first line is rejected, and streams into it. */
+function createRejectsSink(file: string | null): RejectsSink {
+  let stream: WriteStream | null = null;
+  return {
+    write(entry) {
+      if (!file) return;
+      stream ??= createWriteStream(file);
+      stream.write(`${JSON.stringify(entry)}\n`);
+    },
+    async close() {
+      if (!stream) return null;
+      stream.end();
+      await once(stream, 'close');
+      return file;
+    },
+  };
+}
+
+/**
+ * Validates and stores a stream of records, the one path every ingest takes (files,
+ * standard input, HTTP): good records go to the bulk writer, bad ones are reported by
+ * line and, with a rejects file, written there with their error and text.
+ */
+export async function ingestRecords(
+  db: Knex,
+  kind: RecordKind,
+  records: AsyncIterable<SourceRecord> | Iterable<SourceRecord>,
+  options: IngestOptions & { rejectsFile?: string | null; progress?: () => Omit<IngestProgress, 'lines'> } = {},
+): Promise<IngestResult> {
+  const result: IngestResult = { accepted: 0, duplicates: 0, conflicts: 0, rejected: [], rejected_count: 0, conflicted: [], unknown_fields: [], rejects_file: null };
+  const rejects = createRejectsSink(options.rejectsFile ?? null);
+  const unknown = new Map<string, { field: string; count: number; first_line: number }>();
+  const partitionColumn = INGEST_TABLES[kind].partitionColumn;
+  const keyField = INGEST_TABLES[kind].key.join('+');
+  const writer = createBulkWriter(db, kind, options.chunkRows ? { chunkRows: options.chunkRows } : {});
+  const receivedAt = receivedNow();
+  const reject = (line: number, field: string | null, error: string, text: string) => {
+    result.rejected_count += 1;
+    if (result.rejected.length < MAX_REPORTED_LINES) result.rejected.push({ line, field, error });
+    rejects.write({ line, field, error, input: text });
+  };
+  let lines = 0;
+  const progress = () => options.onProgress?.({ lines, ...(options.progress?.() ?? { bytesRead: 0, totalBytes: null }) });
+  try {
+    for await (const record of records) {
+      lines += 1;
+      if (lines % PROGRESS_EVERY === 0) progress();
+      if (record.error) {
+        reject(record.line, record.error.field, record.error.error, record.text);
+        continue;
+      }
+      if (containsNul(record.text)) {
+        reject(record.line, null, 'contains a NUL character (\\u0000), which PostgreSQL cannot store in text', record.text);
+        continue;
+      }
+      const checked = validateRecord(kind, record.value, { receivedAt });
+      if (!checked.ok) {
+        reject(record.line, checked.field, checked.error, record.text);
+        continue;
+      }
+      for (const field of checked.unknownFields) {
+        const seen = unknown.get(field);
+        if (seen) seen.count += 1;
+        else if (unknown.size < 1000) unknown.set(field, { field, count: 1, first_line: record.line });
+      }
+      const { text } = formatCopyRow(kind, record.line, checked.row);
+      const month = partitionColumn ? (checked.row[partitionColumn] as string).slice(0, 7) : null;
+      const wait = writer.write(text, month);
+      if (wait) await wait;
     }
-    const checked = validateRecord(kind, parsed);
-    if (!checked.ok) {
-      result.rejected.push({ line: lineNumber, field: checked.field, error: checked.error });
-      rejectedText.push(line);
-      continue;
-    }
-    batch.push({ line: lineNumber, row: checked.row });
-    if (batch.length >= BATCH_SIZE) {
-      await storeBatch(db, kind, batch, result);
-      batch = [];
-    }
+  } catch (error) {
+    // What was read before the failure is still stored (every line is idempotent), then
+    // the failure surfaces: the caller re-runs the ingest and gets duplicates for it.
+    await writer.close().catch(() => {});
+    await rejects.close();
+    throw error;
   }
-  if (batch.length > 0) await storeBatch(db, kind, batch, result);
-  if (result.rejected.length > 0) {
-    const rejectsPath = options.rejectsPath ?? `${file}.rejects.ndjson`;
-    const body = result.rejected.map((rejected, index) => JSON.stringify({ ...rejected, input: rejectedText[index] })).join('\n');
-    await writeFile(rejectsPath, `${body}\n`);
-    result.rejects_file = rejectsPath;
+  let stored;
+  try {
+    stored = await writer.close();
+  } finally {
+    if (!stored) await rejects.close();
   }
+  result.accepted = stored.accepted;
+  result.duplicates = stored.duplicates;
+  result.conflicts = stored.conflicts.length;
+  for (const conflict of stored.conflicts) {
+    const error = `${keyField} ${conflict.key} is already stored with different content; the stored original was kept`;
+    if (result.conflicted.length < MAX_REPORTED_LINES) result.conflicted.push({ line: conflict.line, id: conflict.key, error });
+    rejects.write({ line: conflict.line, field: keyField, error: `conflict: ${error}` });
+  }
+  result.unknown_fields = [...unknown.values()];
+  result.rejects_file = await rejects.close();
+  progress();
   return result;
+}
+
+/** Picks the format from the file name, else from the first non-blank character. */
+async function detectFormat(input: OpenedInput): Promise<{ format: InputFormat; stream: Readable }> {
+  if (/\.csv(\.gz)?$/i.test(input.name)) return { format: 'csv', stream: input.stream };
+  if (/\.(nd)?jsonl?(\.gz)?$/i.test(input.name)) return { format: 'ndjson', stream: input.stream };
+  const chunks = input.stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const seen: Buffer[] = [];
+  let first: string | undefined;
+  let ended = false;
+  while (first === undefined) {
+    const next = await chunks.next();
+    if (next.done) {
+      ended = true;
+      break;
+    }
+    seen.push(next.value);
+    first = /[^\s\uFEFF]/.exec(next.value.toString('utf8'))?.[0];
+  }
+  async function* replay(): AsyncGenerator<Buffer> {
+    yield* seen;
+    if (ended) return;
+    for (;;) {
+      const next = await chunks.next();
+      if (next.done) return;
+      yield next.value;
+    }
+  }
+  return { format: first === undefined || first === '{' || first === '[' ? 'ndjson' : 'csv', stream: Readable.from(replay(), { objectMode: false }) };
+}
+
+/** Default rejects file: next to the input, or in the working directory for standard input. */
+export function defaultRejectsPath(file: string): string {
+  if (file === '-') return path.resolve(`stdin-${new Date().toISOString().replace(/[:.]/g, '-')}.rejects.ndjson`);
+  return `${file.replace(/\.gz$/i, '')}.rejects.ndjson`;
+}
+
+/**
+ * Ingests a file (`-` for standard input), NDJSON or CSV, plain or gzip, streamed in
+ * constant memory. Bad lines are reported and written to the rejects file; good ones stored.
+ */
+export async function ingestFile(db: Knex, kind: RecordKind, file: string, options: IngestOptions = {}): Promise<IngestResult> {
+  const input = await openInput(file);
+  const detected = options.format ? { format: options.format, stream: input.stream } : await detectFormat(input);
+  const records = detected.format === 'csv' ? parseCsv(detected.stream) : parseNdjson(detected.stream);
+  return ingestRecords(db, kind, records, {
+    ...options,
+    rejectsFile: options.rejectsPath ?? defaultRejectsPath(file),
+    progress: () => ({ bytesRead: input.bytesRead(), totalBytes: input.totalBytes }),
+  });
+}
+
+/** Ingests an NDJSON file (the sample cohort and tests use it); see {@link ingestFile}. */
+export async function ingestNdjsonFile(db: Knex, kind: RecordKind, file: string, options: IngestOptions = {}): Promise<IngestResult> {
+  return ingestFile(db, kind, file, { format: 'ndjson', ...options });
 }

@@ -7,31 +7,70 @@ import { z } from 'zod';
  */
 export const CURRENT_SCHEMA_VERSION = 1;
 
+const OFFSET_TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(?:(Z)|([+-])(\d{2}):?(\d{2}))$/;
+
+/**
+ * Reads an ISO-8601 timestamp with an offset and returns its UTC instant as
+ * `YYYY-MM-DDTHH:MM:SS.ffffffZ` (microseconds, what Postgres keeps; fixed width so strings
+ * compare like instants), or an error. `Date.parse` alone would roll 2026-02-30 over to
+ * March, which Postgres then refuses, so the calendar is checked here.
+ */
+export function parseOffsetTimestamp(value: string): { ok: true; utc: string } | { ok: false; error: string } {
+  const match = OFFSET_TIMESTAMP.exec(value);
+  if (!match) {
+    const naive = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(value);
+    return { ok: false, error: naive ? 'has no offset: a naive timestamp is ambiguous, add Z or ±hh:mm' : 'must be an ISO-8601 timestamp with an offset (Z or ±hh:mm)' };
+  }
+  const [, y, mo, d, h, mi, s = '0', fraction = '', zulu, sign, oh = '0', om = '0'] = match;
+  const year = Number(y), month = Number(mo), day = Number(d), hour = Number(h), minute = Number(mi), second = Number(s);
+  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  if (year < 1 || month < 1 || month > 12 || day < 1 || day > daysInMonth || hour > 23 || minute > 59 || second > 59) {
+    return { ok: false, error: 'is not a valid calendar date and time' };
+  }
+  if (!zulu && (Number(oh) > 15 || Number(om) > 59)) return { ok: false, error: 'has an offset outside ±15:59' };
+  const offsetMinutes = zulu ? 0 : (sign === '-' ? -1 : 1) * (Number(oh) * 60 + Number(om));
+  const base = new Date(0);
+  base.setUTCFullYear(year, month - 1, day);
+  base.setUTCHours(hour, minute - offsetMinutes, second, 0);
+  if (base.getUTCFullYear() < 1 || base.getUTCFullYear() > 9999) return { ok: false, error: 'is outside years 0001–9999' };
+  const micros = fraction.padEnd(6, '0').slice(0, 6);
+  return { ok: true, utc: `${base.toISOString().slice(0, 19)}.${micros}Z` };
+}
+
 /** An ISO-8601 timestamp that carries its offset (`Z` or `±hh:mm`); naive ones are ambiguous. */
 export const timestampSchema = z
   .string()
-  .regex(
-    /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/,
-    'must be an ISO-8601 timestamp with an offset (Z or ±hh:mm)',
-  )
-  .refine((value) => !Number.isNaN(Date.parse(value)), 'is not a valid date')
+  .refine((value) => parseOffsetTimestamp(value).ok, { error: (issue) => {
+    const parsed = parseOffsetTimestamp(String(issue.input));
+    return parsed.ok ? 'is not a valid timestamp' : parsed.error;
+  } })
   .transform((value) => new Date(value).toISOString());
+
+/** Record timestamps keep microseconds (see {@link parseOffsetTimestamp}). */
+const recordTimestamp = z.string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be an ISO-8601 timestamp string') }).transform((value, ctx) => {
+  const parsed = parseOffsetTimestamp(value);
+  if (!parsed.ok) {
+    ctx.addIssue({ code: 'custom', message: parsed.error });
+    return z.NEVER;
+  }
+  return parsed.utc;
+});
 
 const text = z.string().min(1).max(1000);
 const optionalText = text.nullish();
 const jsonObject = z.record(z.string(), z.unknown());
 const entityIds = z.record(z.string(), z.union([z.string(), z.number()]).transform(String));
-const schemaVersion = z.number().int().optional();
+const schemaVersion = z.number().int().min(1).max(2_147_483_647).optional();
 
 export const predictionSchemaV1 = z.object({
   schema_version: schemaVersion,
-  prediction_id: z.uuid({ message: 'must be a UUID' }).transform((id) => id.toLowerCase()),
+  prediction_id: z.guid({ message: 'must be a UUID' }).transform((id) => id.toLowerCase()),
   model_name: text,
   model_version: text,
   feature_view_version: optionalText,
   input_schema_hash: optionalText,
   entity_ids: entityIds.default({}),
-  ts_pred: timestampSchema,
+  ts_pred: recordTimestamp,
   score: z.number({ message: 'must be a number' }).finite(),
   threshold: z.number().finite().nullish(),
   decision: z.union([z.string(), z.number(), z.boolean()]).transform(String).nullish(),
@@ -41,7 +80,7 @@ export const predictionSchemaV1 = z.object({
   is_exploration: z.boolean().nullish(),
   request_id: optionalText,
   session_id: optionalText,
-  position: z.number().int().min(0).nullish(),
+  position: z.number().int().min(0).max(2_147_483_647).nullish(),
   item_id: optionalText,
   environment: optionalText,
   region: optionalText,
@@ -53,15 +92,15 @@ export const outcomeSchemaV1 = z
   .object({
     schema_version: schemaVersion,
     outcome_id: text,
-    prediction_id: z.uuid({ message: 'must be a UUID' }).transform((id) => id.toLowerCase()).nullish(),
+    prediction_id: z.guid({ message: 'must be a UUID' }).transform((id) => id.toLowerCase()).nullish(),
     entity_ids: entityIds.default({}),
     request_id: optionalText,
     item_id: optionalText,
-    position: z.number().int().min(0).nullish(),
+    position: z.number().int().min(0).max(2_147_483_647).nullish(),
     outcome_type: text,
     value: z.number().finite().nullish(),
-    ts_event: timestampSchema,
-    ts_received: timestampSchema.optional(),
+    ts_event: recordTimestamp,
+    ts_received: recordTimestamp.optional(),
     source: optionalText,
   })
   .superRefine((outcome, ctx) => {
@@ -76,9 +115,9 @@ export const outcomeSchemaV1 = z
 
 export const actionSchemaV1 = z.object({
   schema_version: schemaVersion,
-  prediction_id: z.uuid({ message: 'must be a UUID' }).transform((id) => id.toLowerCase()),
+  prediction_id: z.guid({ message: 'must be a UUID' }).transform((id) => id.toLowerCase()),
   action: text,
-  ts_action: timestampSchema,
+  ts_action: recordTimestamp,
   policy: optionalText,
   propensity: z.number().gt(0).max(1).nullish(),
 });

@@ -1,8 +1,20 @@
 -- Core tables of the data model (DESIGN "Data model"). Public interface: snake_case,
 -- default schema, queried directly by data scientists.
 
+-- predictions and outcomes are range-partitioned by month (predictions on ts_pred,
+-- outcomes on ts_event) so retention drops whole partitions instead of deleting rows;
+-- hindsight_ensure_month_partition() creates a month on demand before rows land in it.
+--
+-- A partitioned table's unique key must contain the partition key, so the global
+-- uniqueness of prediction_id / outcome_id lives in the small key tables prediction_keys /
+-- outcome_keys (id primary key, the partition timestamp, content_hash). Every insert
+-- claims its ids there: the bulk ingest path claims them set-based with
+-- `on conflict do nothing` (and so learns duplicates vs conflicts from content_hash);
+-- any other insert is claimed by a statement trigger, which fails on a repeated id.
+-- See docs/ingestion.md.
+
 create table predictions (
-  prediction_id        uuid primary key,
+  prediction_id        uuid not null,
   model_name           text not null,
   model_version        text not null,
   feature_view_version text,
@@ -27,11 +39,19 @@ create table predictions (
   features             jsonb,
   extra                jsonb,
   content_hash         text not null,
-  ingested_at          timestamptz not null default now()
-);
+  ingested_at          timestamptz not null default now(),
+  primary key (prediction_id, ts_pred)
+) partition by range (ts_pred);
 create index predictions_cohort_idx on predictions (model_name, model_version, environment, ts_pred);
 create index predictions_request_item_idx on predictions (request_id, item_id) where request_id is not null;
 create index predictions_entity_idx on predictions using gin (entity_ids jsonb_path_ops);
+
+create table prediction_keys (
+  prediction_id uuid primary key,
+  ts_pred       timestamptz not null,
+  content_hash  text not null
+);
+create index prediction_keys_ts_pred_idx on prediction_keys (ts_pred);
 
 create table actions (
   prediction_id  uuid not null,
@@ -47,7 +67,7 @@ create table actions (
 );
 
 create table outcomes (
-  outcome_id     text primary key,
+  outcome_id     text not null,
   prediction_id  uuid,
   entity_ids     jsonb not null default '{}'::jsonb,
   request_id     text,
@@ -62,11 +82,82 @@ create table outcomes (
   extra          jsonb,
   content_hash   text not null,
   ingested_at    timestamptz not null default now(),
+  primary key (outcome_id, ts_event),
   constraint outcomes_received_after_event check (ts_received >= ts_event)
-);
+) partition by range (ts_event);
 create index outcomes_prediction_idx on outcomes (prediction_id) where prediction_id is not null;
 create index outcomes_request_item_idx on outcomes (request_id, item_id) where prediction_id is null and request_id is not null;
 create index outcomes_type_received_idx on outcomes (outcome_type, ts_received);
+
+create table outcome_keys (
+  outcome_id   text primary key,
+  ts_event     timestamptz not null,
+  content_hash text not null
+);
+create index outcome_keys_ts_event_idx on outcome_keys (ts_event);
+
+-- Creates the month partition of `parent` that holds `at_ts` (UTC months), if missing, and
+-- returns its name. Values arrive bound; only the derived identifiers are formatted in.
+create function hindsight_ensure_month_partition(parent regclass, at_ts timestamptz) returns text
+language plpgsql as $$
+declare
+  month_start timestamptz := date_trunc('month', at_ts, 'UTC');
+  month_end timestamptz := ((month_start at time zone 'UTC') + interval '1 month') at time zone 'UTC';
+  parent_name text := (select relname from pg_class where oid = parent);
+  partition_name text := parent_name || '_' || to_char(month_start at time zone 'UTC', 'YYYY_MM');
+begin
+  if to_regclass(quote_ident(partition_name)) is null then
+    -- Two ingests reaching a new month together: one creates it, the other finds it.
+    perform pg_advisory_xact_lock(hashtext('hindsight_partition:' || partition_name));
+    begin
+      execute format('create table %I partition of %I for values from (%L) to (%L)',
+        partition_name, parent_name, month_start, month_end);
+    exception when duplicate_table or unique_violation then
+      null;
+    end;
+  end if;
+  return partition_name;
+end $$;
+
+-- The trigger side of the key tables (see the top of this file). The bulk ingest path sets
+-- hindsight.keys_claimed for its own transaction because it has claimed the keys already.
+create function hindsight_claim_prediction_keys() returns trigger language plpgsql as $$
+begin
+  if coalesce(current_setting('hindsight.keys_claimed', true), '') <> 'on' then
+    insert into prediction_keys (prediction_id, ts_pred, content_hash)
+      select prediction_id, ts_pred, content_hash from new_rows;
+  end if;
+  return null;
+end $$;
+create trigger predictions_claim_keys after insert on predictions
+  referencing new table as new_rows for each statement execute function hindsight_claim_prediction_keys();
+
+create function hindsight_release_prediction_keys() returns trigger language plpgsql as $$
+begin
+  delete from prediction_keys k using old_rows o where k.prediction_id = o.prediction_id;
+  return null;
+end $$;
+create trigger predictions_release_keys after delete on predictions
+  referencing old table as old_rows for each statement execute function hindsight_release_prediction_keys();
+
+create function hindsight_claim_outcome_keys() returns trigger language plpgsql as $$
+begin
+  if coalesce(current_setting('hindsight.keys_claimed', true), '') <> 'on' then
+    insert into outcome_keys (outcome_id, ts_event, content_hash)
+      select outcome_id, ts_event, content_hash from new_rows;
+  end if;
+  return null;
+end $$;
+create trigger outcomes_claim_keys after insert on outcomes
+  referencing new table as new_rows for each statement execute function hindsight_claim_outcome_keys();
+
+create function hindsight_release_outcome_keys() returns trigger language plpgsql as $$
+begin
+  delete from outcome_keys k using old_rows o where k.outcome_id = o.outcome_id;
+  return null;
+end $$;
+create trigger outcomes_release_keys after delete on outcomes
+  referencing old table as old_rows for each statement execute function hindsight_release_outcome_keys();
 
 -- Versioned and immutable: a changed rule is a new version with a changelog line.
 create table label_definitions (

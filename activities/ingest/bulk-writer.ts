@@ -1,0 +1,181 @@
+import { once } from 'node:events';
+import { finished } from 'node:stream/promises';
+import type { Knex } from 'knex';
+import type pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
+import {
+  classifyPendingSql,
+  copyIntoStagingSql,
+  createStagingSql,
+  ENSURE_PARTITION_SQL,
+  MARK_KEYS_CLAIMED_SQL,
+  mergeSql,
+  stagingTable,
+} from '../../sql/ingest-merge';
+import { INGEST_TABLES } from '../../sql/ingest-tables';
+import type { RecordKind } from './record-schemas';
+
+/** What storing the rows decided, per line where it matters. */
+export interface StoreTally {
+  accepted: number;
+  duplicates: number;
+  conflicts: Array<{ line: number; key: string }>;
+}
+
+export interface BulkWriterOptions {
+  /** Rows per staged chunk; each chunk is one COPY and one merge. */
+  chunkRows?: number;
+  /** Chunks in flight: one merging while the next one is copied. Capped by the pool size. */
+  concurrency?: number;
+  onStored?: (tally: StoreTally) => void;
+}
+
+export interface BulkWriter {
+  /**
+   * Queues one validated row (a line of COPY text); returns a promise only when the caller
+   * must wait (backpressure or a new chunk), so the common case costs no await.
+   */
+  write(copyText: string, partitionMonth: string | null): Promise<void> | undefined;
+  /** Flushes the last chunk and waits for every merge; rejects if any chunk failed. */
+  close(): Promise<StoreTally>;
+}
+
+const WRITE_BUFFER_CHARS = 1 << 16;
+/** SQLSTATEs after which the merge is simply run again: it is idempotent. */
+const RETRYABLE = new Set(['40P01', '40001']);
+const MAX_ATTEMPTS = 5;
+
+interface Chunk {
+  connection: pg.Client;
+  copy: ReturnType<typeof copyFrom>;
+  buffer: string;
+  rows: number;
+  months: Set<string>;
+  done: Promise<void>;
+}
+
+/**
+ * The bulk path: rows are COPYed into a session-local staging table in chunks, and each
+ * chunk is merged with one set-based statement (see sql/ingest-merge.ts). The COPY of the
+ * next chunk overlaps the merge of the previous one; merges run one at a time, in input
+ * order, so within one ingest the first line of an id always wins. Memory stays constant:
+ * at most `concurrency` chunks are open and rows stream straight into COPY.
+ */
+export function createBulkWriter(db: Knex, kind: RecordKind, options: BulkWriterOptions = {}): BulkWriter {
+  const chunkRows = options.chunkRows ?? 50_000;
+  const poolMax = (db.client as { config?: { pool?: { max?: number } } }).config?.pool?.max ?? 10;
+  const concurrency = Math.max(1, Math.min(options.concurrency ?? 2, poolMax));
+  const tally: StoreTally = { accepted: 0, duplicates: 0, conflicts: [] };
+  const inFlight: Chunk[] = [];
+  let current: Chunk | null = null;
+  let lastMerge: Promise<void> = Promise.resolve();
+  let failure: unknown = null;
+
+  async function openChunk(): Promise<Chunk> {
+    while (inFlight.length >= concurrency) await inFlight[0]!.done.catch(() => {});
+    if (failure) throw failure;
+    const connection = (await db.client.acquireConnection()) as pg.Client;
+    try {
+      await connection.query(`${createStagingSql(kind)}; truncate ${stagingTable(kind)}`);
+      const copy = connection.query(copyFrom(copyIntoStagingSql(kind)));
+      // The error is read by finished() when the chunk is sealed; without a listener an
+      // early COPY error would crash the process instead.
+      copy.on('error', () => {});
+      return { connection, copy, buffer: '', rows: 0, months: new Set(), done: Promise.resolve() };
+    } catch (error) {
+      await db.client.releaseConnection(connection);
+      throw error;
+    }
+  }
+
+  function flushBuffer(chunk: Chunk): Promise<void> | undefined {
+    if (chunk.buffer.length === 0) return undefined;
+    const ok = chunk.copy.write(chunk.buffer);
+    chunk.buffer = '';
+    return ok ? undefined : Promise.race([once(chunk.copy, 'drain'), finished(chunk.copy)]).then(() => {});
+  }
+
+  async function mergeChunk(chunk: Chunk): Promise<StoreTally> {
+    const { connection } = chunk;
+    // Partitions are created outside the merge transaction: creating one locks the parent
+    // table, and holding that lock while waiting on another ingest's ids could deadlock.
+    for (const month of chunk.months) await connection.query(ENSURE_PARTITION_SQL, [INGEST_TABLES[kind].table, `${month}-01T00:00:00Z`]);
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await connection.query('begin');
+        await connection.query(MARK_KEYS_CLAIMED_SQL);
+        const pending = (await connection.query<{ line: string }>(mergeSql(kind))).rows.map((row) => row.line);
+        const result: StoreTally = { accepted: chunk.rows - pending.length, duplicates: 0, conflicts: [] };
+        if (pending.length > 0) {
+          const classified = await connection.query<{ line: string; key: string; same: boolean }>(classifyPendingSql(kind), [pending]);
+          for (const row of classified.rows) {
+            if (row.same) result.duplicates += 1;
+            else result.conflicts.push({ line: Number(row.line), key: row.key });
+          }
+        }
+        await connection.query('commit');
+        return result;
+      } catch (error) {
+        await connection.query('rollback').catch(() => {});
+        if (attempt >= MAX_ATTEMPTS || !RETRYABLE.has((error as { code?: string }).code ?? '')) throw error;
+      }
+    }
+  }
+
+  function sealChunk(chunk: Chunk): void {
+    const previous = lastMerge;
+    chunk.done = (async () => {
+      try {
+        await flushBuffer(chunk);
+        chunk.copy.end();
+        await finished(chunk.copy);
+        await previous.catch(() => {});
+        if (failure) return;
+        const stored = await mergeChunk(chunk);
+        tally.accepted += stored.accepted;
+        tally.duplicates += stored.duplicates;
+        tally.conflicts.push(...stored.conflicts);
+        options.onStored?.(stored);
+      } catch (error) {
+        failure ??= error;
+      } finally {
+        await db.client.releaseConnection(chunk.connection);
+        inFlight.splice(inFlight.indexOf(chunk), 1);
+      }
+    })();
+    lastMerge = chunk.done;
+    inFlight.push(chunk);
+  }
+
+  return {
+    write: function write(copyText: string, partitionMonth: string | null): Promise<void> | undefined {
+      if (failure) return Promise.reject(failure);
+      if (!current) {
+        return openChunk().then((chunk) => {
+          current = chunk;
+          return write(copyText, partitionMonth);
+        });
+      }
+      current.buffer += copyText;
+      current.rows += 1;
+      if (partitionMonth) current.months.add(partitionMonth);
+      let flushed: Promise<void> | undefined;
+      if (current.buffer.length >= WRITE_BUFFER_CHARS) flushed = flushBuffer(current);
+      if (current.rows >= chunkRows) {
+        const sealed = current;
+        current = null;
+        return (flushed ?? Promise.resolve()).then(() => sealChunk(sealed));
+      }
+      return flushed;
+    },
+    async close() {
+      if (current) {
+        sealChunk(current);
+        current = null;
+      }
+      await Promise.all(inFlight.map((chunk) => chunk.done));
+      if (failure) throw failure;
+      return tally;
+    },
+  };
+}

@@ -1,0 +1,56 @@
+import { createHash } from 'node:crypto';
+import { INGEST_TABLES } from '../../sql/ingest-tables';
+import type { RecordKind } from './record-schemas';
+
+/** JSON with object keys sorted at every depth, so equal content hashes equally. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const keys = Object.keys(value).sort();
+    const parts: string[] = [];
+    for (const key of keys) {
+      const item = (value as Record<string, unknown>)[key];
+      if (item !== undefined) parts.push(`${JSON.stringify(key)}:${canonicalJson(item)}`);
+    }
+    return `{${parts.join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+const NEEDS_ESCAPE = /[\\\n\r\t]/;
+
+/** A field of PostgreSQL's COPY text format: backslash escapes for the four special bytes. */
+function escapeCopyText(text: string): string {
+  if (!NEEDS_ESCAPE.test(text)) return text;
+  return text.replace(/[\\\n\r\t]/g, (c) => (c === '\\' ? '\\\\' : c === '\n' ? '\\n' : c === '\r' ? '\\r' : '\\t'));
+}
+
+function formatValue(type: string, value: unknown): string {
+  if (value === null || value === undefined) return '\\N';
+  if (type === 'jsonb') return escapeCopyText(canonicalJson(value));
+  if (type === 'boolean') return value ? 't' : 'f';
+  return escapeCopyText(String(value));
+}
+
+/** Columns excluded from the content hash: when a record arrived is not what it says. */
+const NOT_CONTENT = new Set(['ts_received', 'content_hash']);
+
+/**
+ * Formats a validated row as one line of COPY text (`line`, the table's columns, and the
+ * content hash last) and returns the hash too. The hash covers the stored values, so the
+ * same record sent as NDJSON or CSV, with keys in any order, or with an explicit null in
+ * place of an absent field, is an exact duplicate rather than a conflict.
+ */
+export function formatCopyRow(kind: RecordKind, line: number, row: Record<string, unknown>): { text: string; contentHash: string } {
+  const fields: string[] = [String(line)];
+  const hash = createHash('sha256');
+  for (const [name, type] of INGEST_TABLES[kind].columns) {
+    if (name === 'content_hash') continue;
+    const field = formatValue(type, row[name]);
+    fields.push(field);
+    if (!NOT_CONTENT.has(name)) hash.update(field).update('\t');
+  }
+  const contentHash = hash.digest('base64url');
+  fields.push(contentHash);
+  return { text: `${fields.join('\t')}\n`, contentHash };
+}

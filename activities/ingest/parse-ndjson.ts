@@ -1,0 +1,48 @@
+import { StringDecoder } from 'node:string_decoder';
+import type { Readable } from 'node:stream';
+
+/** One input record before validation: its line, its text, and its value or why it has none. */
+export interface SourceRecord {
+  line: number;
+  text: string;
+  value?: unknown;
+  error?: { field: string | null; error: string };
+}
+
+/**
+ * Splits a byte stream into NDJSON records numbered by physical line (1-based), so a
+ * rejected record can be found in the file. Blank lines are skipped, a leading byte-order
+ * mark is dropped, CRLF is accepted; a line that is not JSON becomes an error record
+ * instead of stopping the ingest.
+ */
+export async function* parseNdjson(stream: Readable): AsyncGenerator<SourceRecord> {
+  const decoder = new StringDecoder('utf8');
+  let pending = '';
+  let line = 0;
+  const toRecord = (raw: string): SourceRecord | null => {
+    line += 1;
+    let text = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    if (line === 1 && text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+    if (text.trim() === '') return null;
+    try {
+      return { line, text, value: JSON.parse(text) };
+    } catch (error) {
+      return { line, text, error: { field: null, error: `malformed JSON: ${(error as Error).message}` } };
+    }
+  };
+  for await (const chunk of stream) {
+    pending += typeof chunk === 'string' ? chunk : decoder.write(chunk as Buffer);
+    let start = 0;
+    for (let end = pending.indexOf('\n'); end !== -1; end = pending.indexOf('\n', start)) {
+      const record = toRecord(pending.slice(start, end));
+      start = end + 1;
+      if (record) yield record;
+    }
+    pending = pending.slice(start);
+  }
+  pending += decoder.end();
+  if (pending.length > 0) {
+    const record = toRecord(pending);
+    if (record) yield record;
+  }
+}

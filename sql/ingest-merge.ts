@@ -1,0 +1,98 @@
+/**
+ * The SQL of the bulk ingest path: COPY a chunk of validated rows into a session-local
+ * staging table, then move it into the real table with one set-based statement that keeps
+ * the first line of each identity, claims identities with `on conflict do nothing` (so two
+ * concurrent ingests of one file store each record once) and hands back the lines that
+ * were not stored, which {@link classifyPendingSql} then splits into duplicates (same
+ * content_hash as the stored original) and conflicts.
+ */
+import { INGEST_TABLES, quoteIdentifier, type IngestTable } from './ingest-tables';
+import type { RecordKind } from '../activities/ingest/record-schemas';
+
+function spec(kind: RecordKind): IngestTable {
+  return INGEST_TABLES[kind];
+}
+
+/** Session-local (temp) staging table: no WAL, no indexes, invisible to other sessions. */
+export function stagingTable(kind: RecordKind): string {
+  return `pg_temp.${quoteIdentifier(`hs_stage_${kind}`)}`;
+}
+
+export function createStagingSql(kind: RecordKind): string {
+  const columns = spec(kind).columns.map(([name, type]) => `${quoteIdentifier(name)} ${type}`);
+  return `create temp table if not exists ${quoteIdentifier(`hs_stage_${kind}`)} (line bigint not null, ${columns.join(', ')})`;
+}
+
+/** Column order of the COPY text the bulk writer produces: `line`, then the table columns. */
+export function copyColumns(kind: RecordKind): string[] {
+  return ['line', ...spec(kind).columns.map(([name]) => name)];
+}
+
+export function copyIntoStagingSql(kind: RecordKind): string {
+  return `copy ${stagingTable(kind)} (${copyColumns(kind).map(quoteIdentifier).join(', ')}) from stdin`;
+}
+
+/** Month starts (UTC) present in the staged chunk, so their partitions exist before the merge. */
+export function stagedMonthsSql(kind: RecordKind): string | null {
+  const column = spec(kind).partitionColumn;
+  if (!column) return null;
+  return `select distinct date_trunc('month', ${quoteIdentifier(column)}, 'UTC') as month from ${stagingTable(kind)}`;
+}
+
+export const ENSURE_PARTITION_SQL = 'select hindsight_ensure_month_partition($1::regclass, $2::timestamptz) as partition';
+
+/**
+ * One statement: first line per identity → claim identity → store the claimed rows;
+ * returns `line` of every staged row that was not stored (a repeat or an already-known id).
+ */
+export function mergeSql(kind: RecordKind): string {
+  const { table, columns, key, keyTable } = spec(kind);
+  const q = quoteIdentifier;
+  const keyList = key.map(q).join(', ');
+  const columnList = columns.map(([name]) => q(name)).join(', ');
+  const joinOnKey = (left: string, right: string) => key.map((k) => `${left}.${q(k)} = ${right}.${q(k)}`).join(' and ');
+  const firstLines = `first_lines as (
+    select distinct on (${keyList}) * from ${stagingTable(kind)} order by ${keyList}, line
+  )`;
+  // Claiming in key order means concurrent ingests lock ids in one order: no deadlock cycles.
+  const claim = keyTable
+    ? `claimed as (
+    insert into ${q(keyTable.table)} (${keyTable.columns.map(q).join(', ')})
+    select ${keyTable.columns.map(q).join(', ')} from first_lines order by ${keyList}
+    on conflict do nothing
+    returning ${keyList}
+  ), accepted as (
+    select f.* from first_lines f join claimed c on ${joinOnKey('f', 'c')}
+  ), stored as (
+    insert into ${q(table)} (${columnList}) select ${columnList} from accepted
+  )`
+    : `claimed as (
+    insert into ${q(table)} (${columnList})
+    select ${columnList} from first_lines order by ${keyList}
+    on conflict do nothing
+    returning ${keyList}
+  ), accepted as (
+    select f.line from first_lines f join claimed c on ${joinOnKey('f', 'c')}
+  )`;
+  return `with ${firstLines}, ${claim}
+  select s.line from ${stagingTable(kind)} s where not exists (select 1 from accepted a where a.line = s.line)`;
+}
+
+/**
+ * For staged lines that were not stored: the identity as text and whether the stored
+ * original has the same content. Runs after the merge in the same transaction, so it sees
+ * both what this merge claimed and what a concurrent ingest committed meanwhile.
+ */
+export function classifyPendingSql(kind: RecordKind): string {
+  const { table, key, keyTable } = spec(kind);
+  const q = quoteIdentifier;
+  const claimTable = keyTable ? keyTable.table : table;
+  const keyText = key.length === 1 ? `s.${q(key[0]!)}::text` : `concat_ws(' ', ${key.map((k) => `s.${q(k)}::text`).join(', ')})`;
+  return `select s.line, ${keyText} as key, (k.content_hash = s.content_hash) as same
+  from ${stagingTable(kind)} s join ${q(claimTable)} k on ${key.map((k) => `k.${q(k)} = s.${q(k)}`).join(' and ')}
+  where s.line = any($1::bigint[])
+  order by s.line`;
+}
+
+/** Lets the claim-keys triggers know this transaction claimed its keys itself. */
+export const MARK_KEYS_CLAIMED_SQL = "select set_config('hindsight.keys_claimed', 'on', true)";
