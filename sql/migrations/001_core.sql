@@ -96,8 +96,14 @@ create table outcome_keys (
 );
 create index outcome_keys_ts_event_idx on outcome_keys (ts_event);
 
+-- Rows of a month that has no partition yet land in the default partition (so a plain
+-- `insert into predictions` always works); ingest creates the month first, so its rows never do.
+create table predictions_default partition of predictions default;
+create table outcomes_default partition of outcomes default;
+
 -- Creates the month partition of `parent` that holds `at_ts` (UTC months), if missing, and
--- returns its name. Values arrive bound; only the derived identifiers are formatted in.
+-- returns its name. Rows of that month already in the default partition move into it.
+-- Values arrive bound; only derived identifiers are formatted in.
 create function hindsight_ensure_month_partition(parent regclass, at_ts timestamptz) returns text
 language plpgsql as $$
 declare
@@ -105,17 +111,27 @@ declare
   month_end timestamptz := ((month_start at time zone 'UTC') + interval '1 month') at time zone 'UTC';
   parent_name text := (select relname from pg_class where oid = parent);
   partition_name text := parent_name || '_' || to_char(month_start at time zone 'UTC', 'YYYY_MM');
+  default_name text := parent_name || '_default';
+  key_column text := (select a.attname from pg_partitioned_table p
+                      join pg_attribute a on a.attrelid = p.partrelid and a.attnum = p.partattrs[0]
+                      where p.partrelid = parent);
 begin
-  if to_regclass(quote_ident(partition_name)) is null then
-    -- Two ingests reaching a new month together: one creates it, the other finds it.
-    perform pg_advisory_xact_lock(hashtext('hindsight_partition:' || partition_name));
-    begin
-      execute format('create table %I partition of %I for values from (%L) to (%L)',
-        partition_name, parent_name, month_start, month_end);
-    exception when duplicate_table or unique_violation then
-      null;
-    end;
+  if to_regclass(quote_ident(partition_name)) is not null then
+    return partition_name;
   end if;
+  -- Two ingests reaching a new month together: one creates it, the other finds it.
+  perform pg_advisory_xact_lock(hashtext('hindsight_partition:' || partition_name));
+  if exists (select 1 from pg_inherits i join pg_class c on c.oid = i.inhrelid
+             where i.inhparent = parent and c.relname = partition_name) then
+    return partition_name;
+  end if;
+  execute format('create table %I (like %I including defaults including constraints)', partition_name, parent_name);
+  execute format('insert into %I select * from %I where %I >= $1 and %I < $2', partition_name, default_name, key_column, key_column)
+    using month_start, month_end;
+  execute format('delete from %I where %I >= $1 and %I < $2', default_name, key_column, key_column)
+    using month_start, month_end;
+  execute format('alter table %I attach partition %I for values from (%L) to (%L)',
+    parent_name, partition_name, month_start, month_end);
   return partition_name;
 end $$;
 
