@@ -45,7 +45,8 @@ export function ensureTemporalCli(log: (line: string) => void = () => {}): strin
   const target = cachedCliPath();
   mkdirSync(path.dirname(target), { recursive: true });
   log(`building the Temporal CLI ${TEMPORAL_CLI_VERSION} into ${target} (once; takes a few minutes)`);
-  const result = spawnSync('go', ['install', TEMPORAL_CLI_MODULE], {
+  const go = existsSync('/usr/local/go/bin/go') && !commandOnPath('go') ? '/usr/local/go/bin/go' : 'go';
+  const result = spawnSync(go, ['install', TEMPORAL_CLI_MODULE], {
     env: { ...process.env, CGO_ENABLED: '0', GOBIN: path.dirname(target) },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
@@ -56,6 +57,10 @@ export function ensureTemporalCli(log: (line: string) => void = () => {}): strin
     throw new Error(`CGO_ENABLED=0 go install ${TEMPORAL_CLI_MODULE} failed with exit code ${result.status}`);
   }
   return target;
+}
+
+function commandOnPath(name: string): boolean {
+  return (process.env.PATH ?? '').split(path.delimiter).some((dir) => dir && existsSync(path.join(dir, name)));
 }
 
 export interface DevServerOptions {
