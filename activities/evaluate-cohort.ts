@@ -1,8 +1,18 @@
 import type { Knex } from 'knex';
-import { BINARY_METRICS, REGRESSION_METRICS, type EvaluationBindings } from '../sql/evaluate-cohort';
+import { BINARY_METRICS, REGRESSION_METRICS, THRESHOLD_GRID, type EvaluationBindings } from '../sql/evaluate-cohort';
 import { CREATE_LABELED, CREATE_MATCHES, JOIN_COUNTS } from '../sql/join-outcomes';
 import { namedOutcomeTypes, type LabelDefinition } from './label-definitions';
-import { finishBinaryMetrics, finishRegressionMetrics, type BinaryMetrics, type RegressionMetrics } from './stats/finish-metrics';
+import type { BinSums } from './stats/bin-sums';
+import {
+  emptyBinarySums,
+  emptyRegressionSums,
+  finishBinaryMetrics,
+  finishRegressionMetrics,
+  type BinaryMetrics,
+  type BinarySums,
+  type RegressionMetrics,
+  type RegressionSums,
+} from './stats/finish-metrics';
 
 /** A cohort: one model version's predictions in `[start, end)` on ts_pred, optionally one environment. */
 export interface CohortSelector {
@@ -74,17 +84,10 @@ export async function evaluateCohort(db: Knex, cohort: CohortSelector, def: Labe
       await trx.raw("set local work_mem = '256MB'");
       await trx.raw(CREATE_MATCHES, bindings);
       await trx.raw(CREATE_LABELED, bindings);
-      const metricRows = (await trx.raw(def.task === 'binary' ? BINARY_METRICS : REGRESSION_METRICS, bindings)).rows as Array<Record<string, unknown>>;
+      const metricRows = (await trx.raw(def.task === 'binary' ? BINARY_METRICS : REGRESSION_METRICS, bindings)).rows as MetricRow[];
       const joinRow = (await trx.raw(JOIN_COUNTS, bindings)).rows[0] as JoinCounts;
 
-      const groups = metricRows.map((row) => ({
-        dimension: row.dim as string,
-        value: row.val as string | null,
-        fingerprint: row.fingerprint as string | null,
-        metrics: def.task === 'binary'
-          ? finishBinaryMetrics(row as never)
-          : finishRegressionMetrics(row as never),
-      }));
+      const groups = def.task === 'binary' ? finishBinaryGroups(metricRows, def) : finishRegressionGroups(metricRows);
       const overallGroup = groups.find((group) => group.dimension === '');
       const overall = overallGroup?.metrics ?? emptyMetrics(def);
       return {
@@ -103,11 +106,105 @@ export async function evaluateCohort(db: Knex, cohort: CohortSelector, def: Labe
   );
 }
 
+type MetricRow = Record<string, unknown> & { dim: string; val: string | null; fingerprint: string | null };
+
+interface FinishedGroup {
+  dimension: string;
+  value: string | null;
+  fingerprint: string | null;
+  metrics: GroupMetrics;
+}
+
+/** The GROUPING SETS of BINARY_METRICS, by grouping(ubin, qbin, decile, tbucket). */
+const BINARY_ROW_KIND = { group: 15, uniform: 7, quantile: 11, decile: 13, threshold: 14 } as const;
+
+function groupKey(row: MetricRow): string {
+  return JSON.stringify([row.dim, row.val]);
+}
+
+function toBinSums(row: MetricRow, binColumn: string): BinSums | null {
+  const bin = row[binColumn];
+  // A row with no labeled predictions has no bin; its null bin is a grouping artefact.
+  if (bin === null || bin === undefined || (row.n_labeled as number) === 0) return null;
+  return {
+    bin: bin as number,
+    count: row.n_labeled as number,
+    positives: row.n_positive as number,
+    score_sum: row.score_sum as number,
+    min_score: row.min_score as number,
+    max_score: row.max_score as number,
+  };
+}
+
+/** Folds the rows of every grouping set back into one {@link BinarySums} per group, then finishes them. */
+function finishBinaryGroups(rows: MetricRow[], def: LabelDefinition): FinishedGroup[] {
+  const groups = new Map<string, { row: MetricRow; sums: BinarySums }>();
+  const binsOf = new Map<string, Pick<BinarySums, 'uniform_bins' | 'quantile_bins' | 'deciles' | 'threshold_buckets'>>();
+  const binLists = (key: string) => {
+    let lists = binsOf.get(key);
+    if (!lists) binsOf.set(key, (lists = { uniform_bins: [], quantile_bins: [], deciles: [], threshold_buckets: [] }));
+    return lists;
+  };
+  for (const row of rows) {
+    const key = groupKey(row);
+    const kind = row.grouping_id as number;
+    if (kind === BINARY_ROW_KIND.group) {
+      groups.set(key, {
+        row,
+        sums: {
+          n: row.n as number,
+          n_labeled: row.n_labeled as number,
+          n_final: row.n_final as number,
+          n_positive: row.n_positive as number,
+          tp: row.tp as number,
+          fp: row.fp as number,
+          value_caught: row.value_caught as number,
+          value_missed: row.value_missed as number,
+          score_sum: row.score_sum as number | null,
+          brier_sum: row.brier_sum as number | null,
+          log_loss_sum: row.log_loss_sum as number | null,
+          auc_twice: row.auc_twice as number | null,
+          ap_sum: row.ap_sum as number | null,
+          ks: row.ks as number | null,
+          quantile_edges: Array.from({ length: 11 }, (_, k) => row[`qe_${k}`] as number | null),
+          uniform_bins: [],
+          quantile_bins: [],
+          deciles: [],
+          threshold_buckets: [],
+        },
+      });
+      continue;
+    }
+    const target = {
+      [BINARY_ROW_KIND.uniform]: ['uniform_bins', 'ubin'],
+      [BINARY_ROW_KIND.quantile]: ['quantile_bins', 'qbin'],
+      [BINARY_ROW_KIND.decile]: ['deciles', 'decile'],
+      [BINARY_ROW_KIND.threshold]: ['threshold_buckets', 'tbucket'],
+    }[kind] as [keyof ReturnType<typeof binLists>, string] | undefined;
+    if (!target) throw new Error(`unexpected grouping ${kind} in the binary metric rows`);
+    const bin = toBinSums(row, target[1]);
+    if (bin) binLists(key)[target[0]].push(bin);
+  }
+  const options = { threshold_grid: THRESHOLD_GRID, costs: def.costs ?? null };
+  return [...groups.entries()].map(([key, { row, sums }]) => ({
+    dimension: row.dim,
+    value: row.val,
+    fingerprint: row.fingerprint,
+    metrics: finishBinaryMetrics({ ...sums, ...binLists(key) }, options),
+  }));
+}
+
+function finishRegressionGroups(rows: MetricRow[]): FinishedGroup[] {
+  return rows.map((row) => ({
+    dimension: row.dim,
+    value: row.val,
+    fingerprint: row.fingerprint,
+    metrics: finishRegressionMetrics(row as unknown as RegressionSums),
+  }));
+}
+
 function emptyMetrics(def: LabelDefinition): GroupMetrics {
   return def.task === 'binary'
-    ? finishBinaryMetrics({
-        n: 0, n_labeled: 0, n_final: 0, n_positive: 0, mean_score: null, base_rate: null, brier: null, log_loss: null,
-        tp: 0, fp: 0, fn: 0, auc_numerator: null, ap_numerator: null, ks: null, ece_numerator: null, calibration: null,
-      })
-    : finishRegressionMetrics({ n: 0, n_labeled: 0, n_final: 0, mean_score: null, mean_target: null, mae: null, mse: null, bias: null, ss_res: null, ss_tot: null });
+    ? finishBinaryMetrics(emptyBinarySums(), { threshold_grid: THRESHOLD_GRID, costs: def.costs ?? null })
+    : finishRegressionMetrics(emptyRegressionSums());
 }

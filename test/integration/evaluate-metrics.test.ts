@@ -1,0 +1,165 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { evaluateCohort, type EvaluationDocument } from '../../activities/evaluate-cohort';
+import { ingestNdjsonFile } from '../../activities/ingest/ingest-records';
+import { putLabelDefinition, type LabelDefinition } from '../../activities/label-definitions';
+import { THRESHOLD_GRID } from '../../sql/evaluate-cohort';
+import { useTestDatabase } from '../support/database';
+import { collectMismatches } from '../fixtures/metrics/collect-mismatches';
+
+/**
+ * The real evaluation (join SQL, metric SQL, TypeScript finishing) against the numbers
+ * scikit-learn, SciPy and NumPy give on the same rows: test/fixtures/metrics/generate.py.
+ * Each case is its own model in one database; labels come through the id join.
+ */
+
+interface FixtureRow {
+  score: number;
+  label?: 0 | 1 | null;
+  target?: number | null;
+  threshold?: number;
+  region?: string;
+  segment?: Record<string, string>;
+  value?: number;
+}
+
+interface FixtureCase {
+  name: string;
+  note: string;
+  slices: string[];
+  decision_threshold?: number;
+  costs?: { fp: number; fn: number } | null;
+  rows: FixtureRow[];
+  expected: { overall: Record<string, unknown>; slices: Array<Record<string, unknown> & { dimension: string; value: string | null }> };
+}
+
+interface FixtureFile {
+  threshold_grid: number[];
+  cases: FixtureCase[];
+}
+
+const FIXTURES = path.resolve(__dirname, '../fixtures/metrics');
+const TOLERANCE = 1e-9;
+const START = '2026-03-01T00:00:00.000Z';
+const END = '2026-03-08T00:00:00.000Z';
+const AS_OF = '2026-05-01T00:00:00.000Z';
+const HOUR = 3_600_000;
+
+const testDb = useTestDatabase();
+let workDir: string;
+
+async function loadFixtures(file: string): Promise<FixtureFile> {
+  return JSON.parse(await readFile(path.join(FIXTURES, file), 'utf8')) as FixtureFile;
+}
+
+async function ingest(kind: 'predictions' | 'outcomes', records: object[]): Promise<void> {
+  const file = path.join(workDir, `${kind}-${randomUUID()}.ndjson`);
+  await writeFile(file, records.map((record) => JSON.stringify(record)).join('\n'));
+  const result = await ingestNdjsonFile(testDb.db, kind, file);
+  expect(result.rejected).toEqual([]);
+  expect(result.accepted).toBe(records.length);
+}
+
+/**
+ * Stores one case: a prediction per row spread over the cohort week, and for each labeled
+ * row an outcome carrying its prediction_id a day later (positive or negative type; for
+ * regression the target as value). Unlabeled rows get no outcome (absent means unknown).
+ */
+async function loadCase(task: 'binary' | 'regression', fixture: FixtureCase): Promise<{ definition: LabelDefinition; model: string }> {
+  const model = `${task}-${fixture.name}`;
+  const { definition } = await putLabelDefinition(testDb.db, {
+    name: `fixture-${model}`,
+    version: 1,
+    model_name: model,
+    task,
+    window: 'P14D',
+    ...(task === 'binary'
+      ? { positive_outcome_types: ['fraud'], negative_outcome_types: ['legit'], decision_threshold: fixture.decision_threshold, ...(fixture.costs ? { costs: fixture.costs } : {}) }
+      : { outcome_types: ['amount'] }),
+    absent_means: 'unknown',
+    slices: fixture.slices,
+  });
+  const predictions: object[] = [];
+  const outcomes: object[] = [];
+  fixture.rows.forEach((row, i) => {
+    const predictionId = randomUUID();
+    const tsPred = Date.parse(START) + (i % 160) * HOUR;
+    predictions.push({
+      prediction_id: predictionId,
+      model_name: model,
+      model_version: 'v1',
+      ts_pred: new Date(tsPred).toISOString(),
+      score: row.score,
+      ...(row.threshold !== undefined ? { threshold: row.threshold } : {}),
+      ...(row.region !== undefined ? { region: row.region } : {}),
+      segment: row.segment ?? {},
+    });
+    const label = task === 'binary' ? row.label : row.target;
+    if (label === null || label === undefined) return;
+    outcomes.push({
+      outcome_id: `${model}-${i}`,
+      prediction_id: predictionId,
+      outcome_type: task === 'regression' ? 'amount' : label === 1 ? 'fraud' : 'legit',
+      ...(task === 'regression' ? { value: row.target } : row.value !== undefined ? { value: row.value } : {}),
+      ts_event: new Date(tsPred + 24 * HOUR).toISOString(),
+      ts_received: new Date(tsPred + 48 * HOUR).toISOString(),
+    });
+  });
+  await ingest('predictions', predictions);
+  if (outcomes.length > 0) await ingest('outcomes', outcomes);
+  return { definition, model };
+}
+
+async function evaluateCase(task: 'binary' | 'regression', fixture: FixtureCase): Promise<EvaluationDocument> {
+  const { definition, model } = await loadCase(task, fixture);
+  return evaluateCohort(testDb.db, { model_name: model, model_version: 'v1', environment: null, start: START, end: END }, definition, AS_OF);
+}
+
+function sliceKey(slice: { dimension: string; value: string | null }): string {
+  return `${slice.dimension}=${slice.value ?? '(missing)'}`;
+}
+
+/** Every expected number to 1e-9, every null with its reason, every slice and no other. */
+function expectDocumentMatches(document: EvaluationDocument, fixture: FixtureCase): void {
+  const mismatches = collectMismatches(document.overall, fixture.expected.overall, 'overall', TOLERANCE);
+  const actualSlices = new Map(document.slices.map((slice) => [sliceKey(slice), slice]));
+  for (const expected of fixture.expected.slices) {
+    const actual = actualSlices.get(sliceKey(expected));
+    if (!actual) mismatches.push(`slice ${sliceKey(expected)} is missing`);
+    else mismatches.push(...collectMismatches(actual, expected, `slice ${sliceKey(expected)}`, TOLERANCE));
+  }
+  expect(mismatches).toEqual([]);
+  expect([...actualSlices.keys()].sort()).toEqual(fixture.expected.slices.map(sliceKey).sort());
+}
+
+beforeAll(async () => {
+  workDir = await mkdtemp(path.join(os.tmpdir(), 'hindsight-metrics-'));
+});
+
+describe('evaluateCohort on binary labels equals scikit-learn to 1e-9', async () => {
+  const fixtures = await loadFixtures('binary-cases.json');
+
+  it('uses the threshold grid the fixtures were generated with', () => {
+    expect(THRESHOLD_GRID).toEqual(fixtures.threshold_grid);
+  });
+
+  for (const fixture of fixtures.cases) {
+    it(`${fixture.name}: ${fixture.note}`, async () => {
+      testDb.keepOnFailure();
+      expectDocumentMatches(await evaluateCase('binary', fixture), fixture);
+    });
+  }
+});
+
+describe('evaluateCohort on regression targets equals scikit-learn to 1e-9', async () => {
+  const fixtures = await loadFixtures('regression-cases.json');
+  for (const fixture of fixtures.cases) {
+    it(`${fixture.name}: ${fixture.note}`, async () => {
+      testDb.keepOnFailure();
+      expectDocumentMatches(await evaluateCase('regression', fixture), fixture);
+    });
+  }
+});
