@@ -17,6 +17,8 @@ const envSchema = z.object({
   TEMPORAL_CLI_PATH: z.string().min(1).optional(),
   HINDSIGHT_TASK_QUEUE: z.string().min(1).default('hindsight'),
   HINDSIGHT_STATE_DIR: z.string().min(1).default('.hindsight'),
+  /** Temporal SDK log level for `worker` and `dev`; the webpack bundling chatter is INFO. */
+  HINDSIGHT_LOG_LEVEL: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).default('WARN'),
   HINDSIGHT_API_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
 });
 

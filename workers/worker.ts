@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel } from '@temporalio/worker';
 import type { Knex } from 'knex';
 import { createActivities } from '../activities';
 
@@ -28,4 +28,13 @@ export function resolveWorkflowsPath(): string {
   const entry = ['index.js', 'index.ts'].map((name) => path.join(dir, name)).find((file) => existsSync(file));
   if (!entry) throw new Error(`no workflows entry point in ${dir}`);
   return entry;
+}
+
+let runtimeInstalled = false;
+
+/** Installs the SDK runtime's logger once per process (the SDK allows only one install). */
+export function installRuntimeLogger(level: LogLevel): void {
+  if (runtimeInstalled) return;
+  Runtime.install({ logger: new DefaultLogger(level) });
+  runtimeInstalled = true;
 }

@@ -10,7 +10,7 @@ import { migrate } from '../../sql/migrate';
 import { createDatabase, openDatabaseServer } from '../../workers/database';
 import { loadEnv } from '../../workers/env';
 import { openTemporal, removeDevState, resolveTemporalAddress, writeDevState } from '../../workers/services';
-import { createHindsightWorker } from '../../workers/worker';
+import { createHindsightWorker, installRuntimeLogger } from '../../workers/worker';
 import { withDatabase } from '../context';
 import { createOutput, EXIT } from '../output';
 import { generateSampleCohort, writeNdjson } from '../sample-cohort';
@@ -21,6 +21,7 @@ export function registerRun(program: Command, setExit: (code: number) => void): 
     .description('run the Hindsight worker (workflows + activities) until Ctrl-C')
     .action(async () => {
       const env = loadEnv();
+      installRuntimeLogger(env.HINDSIGHT_LOG_LEVEL);
       const address = resolveTemporalAddress(env);
       await withDatabase(async (db) => {
         const connection = await NativeConnection.connect({ address });
@@ -42,6 +43,7 @@ export function registerRun(program: Command, setExit: (code: number) => void): 
     .option('--db-port <port>', 'port for the embedded database', '54329')
     .action(async (options: { sample?: boolean; dbPort: string }) => {
       const env = loadEnv();
+      installRuntimeLogger(env.HINDSIGHT_LOG_LEVEL);
       const out = createOutput(false);
       const database = await openDatabaseServer(env, Number(options.dbPort));
       const temporal = await openTemporal(env, (line) => out.info(line));
