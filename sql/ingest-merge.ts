@@ -94,5 +94,8 @@ export function classifyPendingSql(kind: RecordKind): string {
   order by s.line`;
 }
 
-/** Lets the claim-keys triggers know this transaction claimed its keys itself. */
-export const MARK_KEYS_CLAIMED_SQL = "select set_config('hindsight.keys_claimed', 'on', true)";
+/**
+ * Transaction settings of a merge: the claim-keys triggers learn that this transaction
+ * claimed its keys itself, and a chunk's sorts fit in memory instead of spilling to disk.
+ */
+export const PREPARE_MERGE_SQL = "select set_config('hindsight.keys_claimed', 'on', true), set_config('work_mem', '64MB', true)";

@@ -8,7 +8,7 @@ import {
   copyIntoStagingSql,
   createStagingSql,
   ENSURE_PARTITION_SQL,
-  MARK_KEYS_CLAIMED_SQL,
+  PREPARE_MERGE_SQL,
   mergeSql,
   stagingTable,
 } from '../../sql/ingest-merge';
@@ -103,7 +103,7 @@ export function createBulkWriter(db: Knex, kind: RecordKind, options: BulkWriter
     for (let attempt = 1; ; attempt += 1) {
       try {
         await connection.query('begin');
-        await connection.query(MARK_KEYS_CLAIMED_SQL);
+        await connection.query(PREPARE_MERGE_SQL);
         const pending = (await connection.query<{ line: string }>(mergeSql(kind))).rows.map((row) => row.line);
         const result: StoreTally = { accepted: chunk.rows - pending.length, duplicates: 0, conflicts: [] };
         if (pending.length > 0) {

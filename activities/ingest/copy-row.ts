@@ -6,7 +6,15 @@ import type { RecordKind } from './record-schemas';
 export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
   if (value !== null && typeof value === 'object') {
-    const keys = Object.keys(value).sort();
+    const keys = Object.keys(value);
+    // Fast path (the common case): flat objects whose keys already arrive sorted.
+    let flatAndSorted = true;
+    for (let i = 0; i < keys.length && flatAndSorted; i += 1) {
+      const item = (value as Record<string, unknown>)[keys[i]!];
+      if ((item !== null && typeof item === 'object') || item === undefined || (i > 0 && keys[i - 1]! > keys[i]!)) flatAndSorted = false;
+    }
+    if (flatAndSorted) return JSON.stringify(value);
+    keys.sort();
     const parts: string[] = [];
     for (const key of keys) {
       const item = (value as Record<string, unknown>)[key];
@@ -42,15 +50,14 @@ const NOT_CONTENT = new Set(['ts_received', 'content_hash']);
  * place of an absent field, is an exact duplicate rather than a conflict.
  */
 export function formatCopyRow(kind: RecordKind, line: number, row: Record<string, unknown>): { text: string; contentHash: string } {
-  const fields: string[] = [String(line)];
-  const hash = createHash('sha256');
+  let text = String(line);
+  let content = '';
   for (const [name, type] of INGEST_TABLES[kind].columns) {
     if (name === 'content_hash') continue;
     const field = formatValue(type, row[name]);
-    fields.push(field);
-    if (!NOT_CONTENT.has(name)) hash.update(field).update('\t');
+    text += `\t${field}`;
+    if (!NOT_CONTENT.has(name)) content += `${field}\t`;
   }
-  const contentHash = hash.digest('base64url');
-  fields.push(contentHash);
-  return { text: `${fields.join('\t')}\n`, contentHash };
+  const contentHash = createHash('sha256').update(content).digest('base64url');
+  return { text: `${text}\t${contentHash}\n`, contentHash };
 }

@@ -96,7 +96,7 @@ function createRejectsSink(file: string | null): RejectsSink {
 export async function ingestRecords(
   db: Knex,
   kind: RecordKind,
-  records: AsyncIterable<SourceRecord> | Iterable<SourceRecord>,
+  batches: AsyncIterable<SourceRecord[]> | Iterable<SourceRecord[]>,
   options: IngestOptions & { rejectsFile?: string | null; progress?: () => Omit<IngestProgress, 'lines'> } = {},
 ): Promise<IngestResult> {
   const result: IngestResult = { accepted: 0, duplicates: 0, conflicts: 0, rejected: [], rejected_count: 0, conflicted: [], unknown_fields: [], rejects_file: null };
@@ -114,7 +114,7 @@ export async function ingestRecords(
   let lines = 0;
   const progress = () => options.onProgress?.({ lines, ...(options.progress?.() ?? { bytesRead: 0, totalBytes: null }) });
   try {
-    for await (const record of records) {
+    for await (const batch of batches) for (const record of batch) {
       lines += 1;
       if (lines % PROGRESS_EVERY === 0) progress();
       if (record.error) {

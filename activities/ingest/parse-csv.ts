@@ -59,7 +59,7 @@ function toObject(header: ReadonlyArray<readonly string[]>, cells: readonly stri
  * and yields records numbered by the physical line they start on, so CSV and NDJSON
  * rejects read the same way. A malformed row becomes an error record; the ingest goes on.
  */
-export async function* parseCsv(stream: Readable): AsyncGenerator<SourceRecord> {
+export async function* parseCsv(stream: Readable): AsyncGenerator<SourceRecord[]> {
   const skipped: SourceRecord[] = [];
   const parser = stream.pipe(
     parse({
@@ -78,7 +78,7 @@ export async function* parseCsv(stream: Readable): AsyncGenerator<SourceRecord> 
   stream.on('error', (error) => parser.destroy(error));
   let header: string[][] | null = null;
   for await (const { record, raw, info } of parser as AsyncIterable<{ record: string[]; raw: string; info: { lines: number } }>) {
-    yield* skipped.splice(0);
+    if (skipped.length > 0) yield skipped.splice(0);
     const text = raw.replace(/\r?\n$/, '');
     const line = info.lines - (text.match(/\n/g)?.length ?? 0);
     if (!header) {
@@ -89,13 +89,13 @@ export async function* parseCsv(stream: Readable): AsyncGenerator<SourceRecord> 
       continue;
     }
     if (record.length !== header.length) {
-      yield { line, text, error: { field: null, error: `malformed CSV: ${record.length} fields where the header has ${header.length}` } };
+      yield [{ line, text, error: { field: null, error: `malformed CSV: ${record.length} fields where the header has ${header.length}` } }];
       continue;
     }
     const built = toObject(header, record);
-    yield 'value' in built ? { line, text, value: built.value } : { line, text, error: built.error };
+    yield ['value' in built ? { line, text, value: built.value } : { line, text, error: built.error }];
   }
-  yield* skipped.splice(0);
+  if (skipped.length > 0) yield skipped.splice(0);
 }
 
 /** The header row cannot be read as columns: nothing in the file can be ingested. */

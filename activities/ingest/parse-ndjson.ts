@@ -13,9 +13,10 @@ export interface SourceRecord {
  * Splits a byte stream into NDJSON records numbered by physical line (1-based), so a
  * rejected record can be found in the file. Blank lines are skipped, a leading byte-order
  * mark is dropped, CRLF is accepted; a line that is not JSON becomes an error record
- * instead of stopping the ingest.
+ * instead of stopping the ingest. Yields the records of each input chunk together: one
+ * await per chunk instead of per line matters at a million lines.
  */
-export async function* parseNdjson(stream: Readable): AsyncGenerator<SourceRecord> {
+export async function* parseNdjson(stream: Readable): AsyncGenerator<SourceRecord[]> {
   const decoder = new StringDecoder('utf8');
   let pending = '';
   let line = 0;
@@ -33,16 +34,18 @@ export async function* parseNdjson(stream: Readable): AsyncGenerator<SourceRecor
   for await (const chunk of stream) {
     pending += typeof chunk === 'string' ? chunk : decoder.write(chunk as Buffer);
     let start = 0;
+    const batch: SourceRecord[] = [];
     for (let end = pending.indexOf('\n'); end !== -1; end = pending.indexOf('\n', start)) {
       const record = toRecord(pending.slice(start, end));
       start = end + 1;
-      if (record) yield record;
+      if (record) batch.push(record);
     }
     pending = pending.slice(start);
+    if (batch.length > 0) yield batch;
   }
   pending += decoder.end();
   if (pending.length > 0) {
     const record = toRecord(pending);
-    if (record) yield record;
+    if (record) yield [record];
   }
 }

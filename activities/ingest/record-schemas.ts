@@ -7,6 +7,7 @@ import { z } from 'zod';
  */
 export const CURRENT_SCHEMA_VERSION = 1;
 
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 const OFFSET_TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(?:(Z)|([+-])(\d{2}):?(\d{2}))$/;
 
 /**
@@ -23,17 +24,20 @@ export function parseOffsetTimestamp(value: string): { ok: true; utc: string } |
   }
   const [, y, mo, d, h, mi, s = '0', fraction = '', zulu, sign, oh = '0', om = '0'] = match;
   const year = Number(y), month = Number(mo), day = Number(d), hour = Number(h), minute = Number(mi), second = Number(s);
-  const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  const daysInMonth = month === 2 ? (leap ? 29 : 28) : DAYS_IN_MONTH[month - 1] ?? 0;
   if (year < 1 || month < 1 || month > 12 || day < 1 || day > daysInMonth || hour > 23 || minute > 59 || second > 59) {
     return { ok: false, error: 'is not a valid calendar date and time' };
   }
   if (!zulu && (Number(oh) > 15 || Number(om) > 59)) return { ok: false, error: 'has an offset outside ±15:59' };
-  const offsetMinutes = zulu ? 0 : (sign === '-' ? -1 : 1) * (Number(oh) * 60 + Number(om));
+  const micros = fraction.padEnd(6, '0').slice(0, 6);
+  // Already UTC: the text is the answer (the common case, and much cheaper than a Date).
+  if (zulu) return { ok: true, utc: `${y}-${mo}-${d}T${h}:${mi}:${s.padStart(2, '0')}.${micros}Z` };
+  const offsetMinutes = (sign === '-' ? -1 : 1) * (Number(oh) * 60 + Number(om));
   const base = new Date(0);
   base.setUTCFullYear(year, month - 1, day);
   base.setUTCHours(hour, minute - offsetMinutes, second, 0);
   if (base.getUTCFullYear() < 1 || base.getUTCFullYear() > 9999) return { ok: false, error: 'is outside years 0001–9999' };
-  const micros = fraction.padEnd(6, '0').slice(0, 6);
   return { ok: true, utc: `${base.toISOString().slice(0, 19)}.${micros}Z` };
 }
 

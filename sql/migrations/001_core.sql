@@ -51,7 +51,6 @@ create table prediction_keys (
   ts_pred       timestamptz not null,
   content_hash  text not null
 );
-create index prediction_keys_ts_pred_idx on prediction_keys (ts_pred);
 
 create table actions (
   prediction_id  uuid not null,
@@ -94,7 +93,6 @@ create table outcome_keys (
   ts_event     timestamptz not null,
   content_hash text not null
 );
-create index outcome_keys_ts_event_idx on outcome_keys (ts_event);
 
 -- Rows of a month that has no partition yet land in the default partition (so a plain
 -- `insert into predictions` always works); ingest creates the month first, so its rows never do.
