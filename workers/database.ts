@@ -1,4 +1,5 @@
-import { mkdir } from 'node:fs/promises';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import knex, { type Knex } from 'knex';
 import pg from 'pg';
@@ -48,6 +49,7 @@ export async function openDatabaseServer(env: Env, port = 0): Promise<DatabaseHa
   const { PGLiteSocketServer } = await import('@electric-sql/pglite-socket');
   const dataDir = path.resolve(env.HINDSIGHT_STATE_DIR, 'pglite');
   await mkdir(dataDir, { recursive: true });
+  const lockFile = lockEmbeddedDatabase(dataDir);
   const db = await PGlite.create({ dataDir });
   const server = new PGLiteSocketServer({ db, port, host: '127.0.0.1' });
   await server.start();
@@ -59,6 +61,42 @@ export async function openDatabaseServer(env: Env, port = 0): Promise<DatabaseHa
     async stop() {
       await server.stop();
       await db.close();
+      await rm(lockFile, { force: true });
     },
   };
+}
+
+/**
+ * PGlite is a single-process database: a second process opening the same data directory
+ * corrupts it. A pid lock file makes the second one fail with a message instead.
+ */
+function lockEmbeddedDatabase(dataDir: string): string {
+  const lockFile = `${dataDir}.lock`;
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(lockFile, String(process.pid), { flag: 'wx' });
+      return lockFile;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const holder = Number(readFileSync(lockFile, 'utf8'));
+      if (isProcessAlive(holder)) {
+        throw new Error(
+          `the embedded database ${dataDir} is in use by process ${holder} (a running \`hindsight dev\`?); ` +
+            'wait until it prints "worker running" so commands can share it, or set DATABASE_URL',
+        );
+      }
+      rmSync(lockFile, { force: true });
+    }
+  }
+  throw new Error(`cannot lock ${lockFile}`);
+}
+
+export function isProcessAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Knex } from 'knex';
-import { createDatabase, openDatabaseServer, type DatabaseHandle } from './database';
+import { createDatabase, isProcessAlive, openDatabaseServer, type DatabaseHandle } from './database';
 import type { Env } from './env';
 import { ensureTemporalCli, startDevServer, type DevServer } from './temporal-dev-server';
 
@@ -19,21 +19,12 @@ export function devStatePath(env: Env): string {
   return path.resolve(env.HINDSIGHT_STATE_DIR, 'dev.json');
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** The state of a `hindsight dev` that is still running, if any. */
 export function readDevState(env: Env): DevState | undefined {
   const file = devStatePath(env);
   if (!existsSync(file)) return undefined;
   const state = JSON.parse(readFileSync(file, 'utf8')) as DevState;
-  return isAlive(state.pid) ? state : undefined;
+  return isProcessAlive(state.pid) ? state : undefined;
 }
 
 export async function writeDevState(env: Env, state: DevState): Promise<void> {
