@@ -5,7 +5,9 @@ import { registerEvaluate } from './commands/evaluate';
 import { registerIngest } from './commands/ingest';
 import { registerLabelDefinition } from './commands/label-definition';
 import { registerMigrate } from './commands/migrate';
+import { registerRetention } from './commands/retention';
 import { registerRun } from './commands/run';
+import { registerServe } from './commands/serve';
 import { EXIT } from './output';
 
 export function buildProgram(setExit: (code: number) => void): Command {
@@ -19,6 +21,8 @@ export function buildProgram(setExit: (code: number) => void): Command {
   registerEvaluate(program, setExit);
   registerCohort(program, setExit);
   registerRun(program, setExit);
+  registerServe(program, setExit);
+  registerRetention(program, setExit);
   return program;
 }
 
