@@ -1,4 +1,4 @@
-import { condition, defineQuery, defineSignal, proxyActivities, setHandler } from '@temporalio/workflow';
+import { condition, defineQuery, defineSignal, proxyActivities, setCurrentDetails, setHandler } from '@temporalio/workflow';
 import type { CohortPlan, HindsightActivities, SnapshotSummary } from '../activities';
 import type { CohortRecord } from '../activities/cohorts';
 
@@ -35,6 +35,26 @@ const { evaluateCheckpoint, reviseFinalSnapshot } = proxyActivities<HindsightAct
   retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes' },
 });
 
+function formatNumber(value: number | null): string {
+  return value === null ? '—' : Number.isInteger(value) ? String(value) : value.toFixed(4);
+}
+
+/** Markdown for the Web UI's "current details": where the cohort is, and its numbers so far. */
+export function describeCohortStatus(status: CohortStatus): string {
+  const lines = [`**${status.phase.replace(/_/g, ' ')}**${status.nextWakeAt ? ` until ${status.nextWakeAt}` : ''}`];
+  if (status.plan) {
+    const schedule = [...status.plan.checkpoints.map((c) => `${c.name} at ${c.asOf}`), `final at ${status.plan.finalAsOf}`];
+    lines.push('', `Schedule: ${schedule.join(' · ')} · late labels until ${status.plan.lateLabelGraceEnd}`);
+  }
+  if (status.snapshots.length > 0) {
+    lines.push('', '| checkpoint | revision | as of | n | labeled | label availability | ROC AUC | Brier |', '|---|---|---|---|---|---|---|---|');
+    for (const s of status.snapshots) {
+      lines.push(`| ${s.checkpoint} | ${s.revision} | ${s.asOf} | ${s.n} | ${s.nLabeled} | ${formatNumber(s.labelAvailability)} | ${formatNumber(s.rocAuc)} | ${formatNumber(s.brier)} |`);
+    }
+  }
+  return lines.join('\n');
+}
+
 /**
  * One prediction cohort from its end to the end of its late-label grace: provisional
  * snapshots at each checkpoint (`end + c`), the final one at `end + window`, then late-label
@@ -49,6 +69,8 @@ export async function cohortLifecycle(input: CohortLifecycleInput): Promise<Coho
     snapshots: [],
   };
   let recheckRequested = false;
+  // Operators read this in the Web UI; it is not part of the history, so it costs no events.
+  const publish = (): void => setCurrentDetails(describeCohortStatus(status));
   setHandler(getStatusQuery, () => status);
   setHandler(recheckLateLabelsSignal, () => {
     recheckRequested = true;
@@ -58,10 +80,12 @@ export async function cohortLifecycle(input: CohortLifecycleInput): Promise<Coho
   const waitUntil = async (at: string, wakeEarly: () => boolean = () => false): Promise<void> => {
     const ms = Date.parse(at) - Date.now();
     status.nextWakeAt = at;
+    publish();
     if (ms > 0) await condition(wakeEarly, ms);
     status.nextWakeAt = null;
   };
 
+  publish();
   const plan = await planCohortLifecycle({ cohort: input.cohort });
   status.plan = plan;
 
@@ -69,12 +93,14 @@ export async function cohortLifecycle(input: CohortLifecycleInput): Promise<Coho
     status.phase = 'waiting_for_checkpoint';
     await waitUntil(checkpoint.asOf);
     status.phase = 'evaluating';
+    publish();
     status.snapshots.push(await evaluateCheckpoint({ cohortId: status.cohortId, checkpoint: checkpoint.name, asOf: checkpoint.asOf, revision: 1 }));
   }
 
   status.phase = 'waiting_for_final';
   await waitUntil(plan.finalAsOf);
   status.phase = 'evaluating';
+  publish();
   status.snapshots.push(await evaluateCheckpoint({ cohortId: status.cohortId, checkpoint: 'final', asOf: plan.finalAsOf, revision: 1 }));
 
   status.phase = 'late_label_grace';
@@ -91,5 +117,6 @@ export async function cohortLifecycle(input: CohortLifecycleInput): Promise<Coho
     if (Date.now() >= Date.parse(plan.lateLabelGraceEnd)) break;
   }
   status.phase = 'closed';
+  publish();
   return status;
 }

@@ -1,6 +1,6 @@
-import { Client, Connection, WorkflowIdReusePolicy } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
 import type { Command } from 'commander';
-import { cohortIdFor, listSnapshots, loadCohort } from '../../activities/cohorts';
+import { listSnapshots, loadCohort } from '../../activities/cohorts';
 import { getLabelDefinition, parseLabelDefinitionRef } from '../../activities/label-definitions';
 import { loadEnv, type Env } from '../../workers/env';
 import { resolveTemporalAddress } from '../../workers/services';
@@ -8,6 +8,7 @@ import { getStatusQuery, recheckLateLabelsSignal } from '../../workflows';
 import { withDatabase } from '../context';
 import { cohortOptionsSchema, parseOptions } from '../options';
 import { createOutput, EXIT, UsageError } from '../output';
+import { startCohortLifecycle } from '../start-cohort';
 
 async function withTemporalClient<T>(env: Env, work: (client: Client) => Promise<T>): Promise<T> {
   const connection = await Connection.connect({ address: resolveTemporalAddress(env) });
@@ -37,21 +38,8 @@ export function registerCohort(program: Command, setExit: (code: number) => void
       const env = loadEnv();
       const definition = await withDatabase((db) => getLabelDefinition(db, parseLabelDefinitionRef(options.labelDefinition)));
       const selector = { model_name: options.model, model_version: options.version, environment: options.environment ?? null, start: options.from, end: options.to };
-      const cohortId = cohortIdFor(selector, definition);
-      const started = await withTemporalClient(env, async (client) => {
-        try {
-          const handle = await client.workflow.start('cohortLifecycle', {
-            taskQueue: env.HINDSIGHT_TASK_QUEUE,
-            workflowId: cohortId,
-            workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-            args: [{ cohort: { ...selector, cohort_id: cohortId, label_definition_name: definition.name, label_definition_version: definition.version } }],
-          });
-          return { cohort_id: cohortId, workflow_id: handle.workflowId, run_id: handle.firstExecutionRunId, already_started: false };
-        } catch (error) {
-          if ((error as Error).name === 'WorkflowExecutionAlreadyStartedError') return { cohort_id: cohortId, workflow_id: cohortId, run_id: null, already_started: true };
-          throw error;
-        }
-      });
+      const started = await withTemporalClient(env, (client) => startCohortLifecycle(client, env.HINDSIGHT_TASK_QUEUE, selector, definition));
+      const cohortId = started.cohort_id;
       out.result(started, () => `${started.already_started ? 'already started' : 'started'} ${cohortId}`);
       setExit(EXIT.ok);
     });

@@ -3,7 +3,6 @@ import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import type { Command } from 'commander';
-import { cohortIdFor } from '../../activities/cohorts';
 import { ingestNdjsonFile } from '../../activities/ingest/ingest-records';
 import { putLabelDefinition } from '../../activities/label-definitions';
 import { migrate } from '../../sql/migrate';
@@ -14,6 +13,7 @@ import { createHindsightWorker, installRuntimeLogger } from '../../workers/worke
 import { withDatabase } from '../context';
 import { createOutput, EXIT } from '../output';
 import { generateSampleCohort, writeNdjson } from '../sample-cohort';
+import { startCohortLifecycle } from '../start-cohort';
 
 export function registerRun(program: Command, setExit: (code: number) => void): void {
   program
@@ -86,17 +86,11 @@ async function startSampleCohort(db: import('knex').Knex, env: ReturnType<typeof
     absent_means: 'negative', slices: ['region', 'segment.device'], late_label_grace: 'PT30S',
   });
   const selector = { model_name: 'fraud-model', model_version: '1.0.0', environment: 'production', start: start.toISOString(), end: end.toISOString() };
-  const cohortId = cohortIdFor(selector, definition);
   const connection = await Connection.connect({ address });
   try {
     const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
-    await client.workflow.start('cohortLifecycle', {
-      taskQueue: env.HINDSIGHT_TASK_QUEUE,
-      workflowId: cohortId,
-      args: [{ cohort: { ...selector, cohort_id: cohortId, label_definition_name: definition.name, label_definition_version: definition.version } }],
-    });
+    return (await startCohortLifecycle(client, env.HINDSIGHT_TASK_QUEUE, selector, definition)).cohort_id;
   } finally {
     await connection.close();
   }
-  return cohortId;
 }

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { cohortIdFor } from '../../activities/cohorts';
 import { ingestNdjsonFile } from '../../activities/ingest/ingest-records';
 import { putLabelDefinition } from '../../activities/label-definitions';
+import { startCohortLifecycle } from '../../cli/start-cohort';
 import { createHindsightWorker, resolveWorkflowsPath } from '../../workers/worker';
 import { cohortLifecycle, getStatusQuery } from '../../workflows';
 import { useTestDatabase } from '../support/database';
@@ -158,13 +159,13 @@ describe('cohortLifecycle on the real Temporal dev server and real Postgres', ()
       slices: ['region'], late_label_grace: 'PT3S',
     });
     const selector = { model_name: 'fraud', model_version: 'v2', environment: 'production', start: at(start), end: at(end) };
-    const cohortId = cohortIdFor(selector, definition);
     const client = new Client({ connection: clientConnection });
-    const handle = await client.workflow.start(cohortLifecycle, {
-      taskQueue,
-      workflowId: cohortId,
-      args: [{ cohort: { ...selector, cohort_id: cohortId, label_definition_name: definition.name, label_definition_version: 1 }, lateLabelChecks: 1 }],
-    });
+    const started = await startCohortLifecycle(client, taskQueue, selector, definition, { lateLabelChecks: 1 });
+    const cohortId = started.cohort_id;
+    expect(cohortId).toBe(cohortIdFor(selector, definition));
+    const again = await startCohortLifecycle(client, taskQueue, selector, definition, { lateLabelChecks: 1 });
+    expect(again.already_started).toBe(true);
+    const handle = client.workflow.getHandle<typeof cohortLifecycle>(cohortId);
 
     await sleepUntil(EARLY);
     await deliver(all.filter((o) => o.deliverAt === EARLY), 'early');
@@ -179,6 +180,10 @@ describe('cohortLifecycle on the real Temporal dev server and real Postgres', ()
     const queried = await handle.query(getStatusQuery);
     expect(queried.phase).toBe('closed');
     expect(queried.snapshots.map((s) => s.snapshotId)).toEqual(result.snapshots.map((s) => s.snapshotId));
+    // What an operator sees under "current details" in the Web UI.
+    const metadata = await handle.query<{ currentDetails?: string }>('__temporal_workflow_metadata');
+    expect(metadata.currentDetails).toContain('**closed**');
+    expect(metadata.currentDetails).toMatch(/\| final \| 2 \| /);
 
     const delivered = (o: Outcome) => deliveredAt.get(o.outcome_id)!;
     const snapshots = await testDb.db('metric_snapshots').where({ cohort_id: cohortId }).orderBy('snapshot_id');
