@@ -1,0 +1,272 @@
+import { execFile, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { gzipSync } from 'node:zlib';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ingestFile, ingestNdjsonFile } from '../../activities/ingest/ingest-records';
+import { createDatabase } from '../../workers/database';
+import { useTestDatabase } from '../support/database';
+
+const testDb = useTestDatabase();
+const ROOT = path.resolve(__dirname, '..', '..');
+let dir: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'hindsight-ingest-'));
+  // The command line runs from dist/: compile it so the spawned CLI is this code.
+  await promisify(execFile)('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT });
+});
+
+function prediction(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return { prediction_id: randomUUID(), model_name: 'fraud', model_version: '1.0', ts_pred: '2026-11-01T10:00:00Z', score: 0.5, ...overrides };
+}
+
+async function writeLines(name: string, lines: Array<Record<string, unknown> | string>): Promise<string> {
+  const file = path.join(dir, name);
+  await writeFile(file, lines.map((line) => (typeof line === 'string' ? line : JSON.stringify(line))).join('\n') + '\n');
+  return file;
+}
+
+function runCli(args: string[], input?: Buffer): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'hindsight.js'), ...args], {
+      cwd: dir,
+      env: { ...process.env, DATABASE_URL: testDb.url },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+    child.stdin.end(input ?? Buffer.alloc(0));
+  });
+}
+
+async function countPredictions(ids: string[]): Promise<number> {
+  const [row] = await testDb.db('predictions').whereIn('prediction_id', ids).count<{ count: number }[]>({ count: '*' });
+  return row!.count;
+}
+
+describe('hindsight ingest (the command line)', () => {
+  it('stores lines 1 and 6, reports exactly lines 2-5 and exits 1 when lines 2-5 are bad', async () => {
+    testDb.keepOnFailure();
+    const first = prediction();
+    const last = prediction();
+    const file = await writeLines('bad-middle.ndjson', [
+      first,
+      prediction({ ts_pred: '2026-11-01T10:00:00' }),
+      prediction({ score: '0.7' }),
+      '{"prediction_id": "broken", "score": ',
+      prediction({ prediction_id: undefined }),
+      last,
+    ]);
+    const run = await runCli(['ingest', 'predictions', file, '--json']);
+    expect(run.code).toBe(1);
+    const document = JSON.parse(run.stdout);
+    expect(document).toMatchObject({ accepted: 2, duplicates: 0, conflicts: 0 });
+    expect(document.rejected.map((r: { line: number; field: string | null }) => [r.line, r.field])).toEqual([
+      [2, 'ts_pred'],
+      [3, 'score'],
+      [4, null],
+      [5, 'prediction_id'],
+    ]);
+    expect(await countPredictions([first.prediction_id as string, last.prediction_id as string])).toBe(2);
+    const rejects = (await readFile(`${file}.rejects.ndjson`, 'utf8')).trim().split('\n').map((line) => JSON.parse(line));
+    expect(rejects.map((r) => r.line)).toEqual([2, 3, 4, 5]);
+    expect(rejects[2].input).toBe('{"prediction_id": "broken", "score": ');
+  });
+
+  it('counts every line as a duplicate on re-ingest, exits 0, and stores each id once', async () => {
+    const records = [prediction(), prediction(), prediction()];
+    const file = await writeLines('clean.ndjson', records);
+    const first = await runCli(['ingest', 'predictions', file, '--json']);
+    expect(first.code).toBe(0);
+    expect(JSON.parse(first.stdout)).toMatchObject({ accepted: 3, duplicates: 0, conflicts: 0, rejected: [] });
+    const again = await runCli(['ingest', 'predictions', file, '--json']);
+    expect(again.code).toBe(0);
+    expect(JSON.parse(again.stdout)).toMatchObject({ accepted: 0, duplicates: 3, conflicts: 0, rejected: [] });
+    expect(await countPredictions(records.map((r) => r.prediction_id as string))).toBe(3);
+    expect(existsSync(`${file}.rejects.ndjson`)).toBe(false);
+  });
+
+  it('reads gzip from standard input with -', async () => {
+    const records = [prediction(), prediction()];
+    const body = gzipSync(records.map((r) => JSON.stringify(r)).join('\n'));
+    const run = await runCli(['ingest', 'predictions', '-', '--json'], body);
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout)).toMatchObject({ accepted: 2 });
+  });
+
+  it('exits 2 with a message on a usage error or a missing file', async () => {
+    const wrongKind = await runCli(['ingest', 'labels', 'x.ndjson']);
+    expect(wrongKind.code).toBe(2);
+    expect(wrongKind.stderr).toMatch(/kind must be one of predictions, outcomes, actions/);
+    const missing = await runCli(['ingest', 'predictions', path.join(dir, 'nope.ndjson')]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/no such file/);
+  });
+
+  it('exits 1 when a line conflicts with a stored record', async () => {
+    const original = prediction();
+    await ingestNdjsonFile(testDb.db, 'predictions', await writeLines('original.ndjson', [original]));
+    const run = await runCli(['ingest', 'predictions', await writeLines('changed.ndjson', [{ ...original, score: 0.99 }]), '--json']);
+    expect(run.code).toBe(1);
+    expect(JSON.parse(run.stdout)).toMatchObject({ accepted: 0, conflicts: 1, conflicted: [{ line: 1, id: original.prediction_id }] });
+  });
+});
+
+describe('identity rules', () => {
+  it('stores an exact duplicate within a file once and counts it as a duplicate', async () => {
+    const record = prediction();
+    const result = await ingestNdjsonFile(testDb.db, 'predictions', await writeLines('dup-within.ndjson', [record, prediction(), record]));
+    expect(result).toMatchObject({ accepted: 2, duplicates: 1, conflicts: 0 });
+    expect(await countPredictions([record.prediction_id as string])).toBe(1);
+  });
+
+  it('reports a conflict within a file by line and keeps the first line', async () => {
+    const record = prediction({ score: 0.1 });
+    const result = await ingestNdjsonFile(testDb.db, 'predictions', await writeLines('conflict-within.ndjson', [record, { ...record, score: 0.2 }]));
+    expect(result).toMatchObject({ accepted: 1, duplicates: 0, conflicts: 1, conflicted: [{ line: 2, id: record.prediction_id }] });
+    const stored = await testDb.db('predictions').where({ prediction_id: record.prediction_id }).first('score');
+    expect(stored.score).toBe(0.1);
+  });
+
+  it('counts duplicates and conflicts across files and across chunk boundaries, keeping the original', async () => {
+    const records = Array.from({ length: 10 }, (_, i) => prediction({ score: i / 10 }));
+    const firstFile = await writeLines('across-1.ndjson', records);
+    expect(await ingestNdjsonFile(testDb.db, 'predictions', firstFile, { chunkRows: 3 })).toMatchObject({ accepted: 10, duplicates: 0, conflicts: 0 });
+    const second = [...records.slice(0, 5), { ...records[5]!, score: 0.55 }, records[0]!, prediction()];
+    const result = await ingestNdjsonFile(testDb.db, 'predictions', await writeLines('across-2.ndjson', second), { chunkRows: 3 });
+    expect(result).toMatchObject({ accepted: 1, duplicates: 6, conflicts: 1, conflicted: [{ line: 6, id: records[5]!.prediction_id }] });
+    const stored = await testDb.db('predictions').where({ prediction_id: records[5]!.prediction_id }).first('score');
+    expect(stored.score).toBe(0.5);
+  });
+
+  it('treats the same record with keys reordered and an explicit null as a duplicate', async () => {
+    const record = prediction({ entity_ids: { transaction_id: 't1', user_id: 'u1' } });
+    await ingestNdjsonFile(testDb.db, 'predictions', await writeLines('same-1.ndjson', [record]));
+    const reordered = { entity_ids: { user_id: 'u1', transaction_id: 't1' }, threshold: null, ...record };
+    expect(await ingestNdjsonFile(testDb.db, 'predictions', await writeLines('same-2.ndjson', [reordered]))).toMatchObject({ duplicates: 1, conflicts: 0 });
+  });
+
+  it('stores every record once when two ingests of one file run concurrently', async () => {
+    testDb.keepOnFailure();
+    const records = Array.from({ length: 600 }, (_, i) => prediction({ ts_pred: `2026-${i % 2 === 0 ? '09' : '10'}-15T00:00:00Z` }));
+    const file = await writeLines('concurrent.ndjson', records);
+    const other = createDatabase(testDb.url);
+    try {
+      const [a, b] = await Promise.all([
+        ingestNdjsonFile(testDb.db, 'predictions', file, { chunkRows: 50, rejectsPath: path.join(dir, 'a.rejects') }),
+        ingestNdjsonFile(other, 'predictions', file, { chunkRows: 50, rejectsPath: path.join(dir, 'b.rejects') }),
+      ]);
+      expect(a.accepted + b.accepted).toBe(600);
+      expect(a.duplicates + b.duplicates).toBe(600);
+      expect(a.conflicts + b.conflicts).toBe(0);
+    } finally {
+      await other.destroy();
+    }
+    expect(await countPredictions(records.map((r) => r.prediction_id as string))).toBe(600);
+    const [keys] = await testDb.db.raw('select count(*)::int as n from prediction_keys where prediction_id = any(?::uuid[])', [records.map((r) => r.prediction_id)]).then((r) => r.rows);
+    expect(keys.n).toBe(600);
+  });
+
+  it('keeps prediction_id unique for plain inserts too, through the key table', async () => {
+    const id = randomUUID();
+    const row = { prediction_id: id, model_name: 'm', model_version: '1', ts_pred: '2026-05-01T00:00:00Z', score: 0.5, content_hash: 'x' };
+    await testDb.db('predictions').insert(row);
+    await expect(testDb.db('predictions').insert({ ...row, ts_pred: '2026-06-01T00:00:00Z' })).rejects.toThrow(/prediction_keys_pkey/);
+  });
+});
+
+describe('formats and encodings', () => {
+  it('ingests CSV with quoting and dotted columns into nested objects', async () => {
+    const id = randomUUID();
+    const file = path.join(dir, 'predictions.csv');
+    await writeFile(
+      file,
+      'prediction_id,model_name,model_version,ts_pred,score,entity_ids.transaction_id,segment.device,features.amount,note\n' +
+        `${id},"fraud, ""v2""",1.0,2026-11-01T10:00:00+01:00,0.25,t-1,"ios\nbeta",12.5,hello\n`,
+    );
+    const result = await ingestFile(testDb.db, 'predictions', file);
+    expect(result).toMatchObject({ accepted: 1, rejected: [], unknown_fields: [{ field: 'note', count: 1, first_line: 2 }] });
+    const stored = await testDb.db('predictions').where({ prediction_id: id }).first();
+    expect(stored).toMatchObject({
+      model_name: 'fraud, "v2"',
+      score: 0.25,
+      entity_ids: { transaction_id: 't-1' },
+      segment: { device: 'ios\nbeta' },
+      features: { amount: 12.5 },
+      extra: { note: 'hello' },
+    });
+    expect((stored.ts_pred as Date).toISOString()).toBe('2026-11-01T09:00:00.000Z');
+  });
+
+  it('detects gzip by its magic bytes whatever the file is called', async () => {
+    const records = [prediction(), prediction()];
+    const file = path.join(dir, 'looks-plain.ndjson');
+    await writeFile(file, gzipSync(records.map((r) => JSON.stringify(r)).join('\n')));
+    expect(await ingestFile(testDb.db, 'predictions', file)).toMatchObject({ accepted: 2, rejected: [] });
+    const csv = path.join(dir, 'gz.csv.gz');
+    const id = randomUUID();
+    await writeFile(csv, gzipSync(`prediction_id,model_name,model_version,ts_pred,score\n${id},m,1,2026-11-01T00:00:00Z,0.1\n`));
+    expect(await ingestFile(testDb.db, 'predictions', csv)).toMatchObject({ accepted: 1, rejected: [] });
+  });
+
+  it('accepts an empty file with all counts zero and no rejects file', async () => {
+    const file = path.join(dir, 'empty.ndjson');
+    await writeFile(file, '');
+    expect(await ingestFile(testDb.db, 'predictions', file)).toMatchObject({ accepted: 0, duplicates: 0, conflicts: 0, rejected: [], rejects_file: null });
+  });
+
+  it('ignores a byte-order mark at the start of NDJSON and CSV', async () => {
+    const ndjson = path.join(dir, 'bom.ndjson');
+    await writeFile(ndjson, `\uFEFF${JSON.stringify(prediction())}\n`);
+    expect(await ingestFile(testDb.db, 'predictions', ndjson)).toMatchObject({ accepted: 1, rejected: [] });
+    const csv = path.join(dir, 'bom.csv');
+    await writeFile(csv, `\uFEFFprediction_id,model_name,model_version,ts_pred,score\n${randomUUID()},m,1,2026-11-01T00:00:00Z,0.1\n`);
+    expect(await ingestFile(testDb.db, 'predictions', csv)).toMatchObject({ accepted: 1, rejected: [] });
+  });
+
+  it('rejects a record with a NUL character instead of failing the whole chunk', async () => {
+    const good = prediction();
+    const result = await ingestNdjsonFile(testDb.db, 'predictions', await writeLines('nul.ndjson', [prediction({ model_name: 'a\u0000b' }), good]));
+    expect(result).toMatchObject({ accepted: 1, rejected: [{ line: 1 }] });
+  });
+});
+
+describe('outcomes, actions and partitions', () => {
+  it('creates month partitions on demand and routes rows by ts_pred and ts_event', async () => {
+    await ingestNdjsonFile(testDb.db, 'predictions', await writeLines('months.ndjson', [prediction({ ts_pred: '2025-03-31T23:30:00-02:00' })]));
+    const outcome = { outcome_id: `o-${randomUUID()}`, prediction_id: randomUUID(), outcome_type: 'chargeback', ts_event: '2025-07-04T00:00:00Z' };
+    await ingestNdjsonFile(testDb.db, 'outcomes', await writeLines('months-o.ndjson', [outcome]));
+    const partitions = (await testDb.db.raw(`select c.relname from pg_inherits i join pg_class c on c.oid = i.inhrelid join pg_class p on p.oid = i.inhparent
+      where p.relname in ('predictions', 'outcomes') order by 1`)).rows.map((r: { relname: string }) => r.relname);
+    expect(partitions).toEqual(expect.arrayContaining(['predictions_2025_04', 'outcomes_2025_07']));
+    const [{ relname }] = (await testDb.db.raw('select tableoid::regclass::text as relname from outcomes where outcome_id = ?', [outcome.outcome_id])).rows;
+    expect(relname).toBe('outcomes_2025_07');
+  });
+
+  it('fills ts_received with the ingestion time, rejects an outcome received before it happened, and dedupes outcome_id', async () => {
+    const before = Date.now();
+    const base = { prediction_id: randomUUID(), outcome_type: 'chargeback', ts_event: '2026-11-02T00:00:00Z' };
+    const defaulted = { ...base, outcome_id: `o-${randomUUID()}` };
+    const lines = [defaulted, { ...base, outcome_id: `o-${randomUUID()}`, ts_received: '2026-11-01T00:00:00Z' }, defaulted];
+    const result = await ingestNdjsonFile(testDb.db, 'outcomes', await writeLines('outcomes.ndjson', lines));
+    expect(result).toMatchObject({ accepted: 1, duplicates: 1, rejected: [{ line: 2, field: 'ts_received' }] });
+    const stored = await testDb.db('outcomes').where({ outcome_id: defaulted.outcome_id }).first('ts_received');
+    expect((stored.ts_received as Date).getTime()).toBeGreaterThanOrEqual(before - 1000);
+    expect((stored.ts_received as Date).getTime()).toBeLessThanOrEqual(Date.now());
+  });
+
+  it('identifies actions by prediction, action and time: duplicates and conflicts', async () => {
+    const action = { prediction_id: randomUUID(), action: 'block', ts_action: '2026-11-01T10:00:01Z', propensity: 0.8 };
+    const result = await ingestNdjsonFile(testDb.db, 'actions', await writeLines('actions.ndjson', [action, action, { ...action, propensity: 0.3 }]));
+    expect(result).toMatchObject({ accepted: 1, duplicates: 1, conflicts: 1, conflicted: [{ line: 3 }] });
+  });
+});
