@@ -100,42 +100,59 @@ entity_known as (
 -- Nothing after as-of can matter, since every known event happened by then.
 entity_predictions as (
   select p.prediction_id, p.ts_pred, p.entity_ids ->> :entity_key::text as entity,
-         (:environment::text is null or p.environment = :environment::text) and p.ts_pred < :end_ts::timestamptz as ours
+         coalesce((:environment::text is null or p.environment = :environment::text) and p.ts_pred < :end_ts::timestamptz, false) as ours
   from predictions p
   where p.model_name = :model and p.model_version = :version
     and p.ts_pred >= :start_ts::timestamptz and p.ts_pred <= :as_of::timestamptz
     and p.entity_ids ->> :entity_key::text in (select entity from entity_known)
 ),
--- One ordered pass per entity: predictions sort before events at the same instant (ts_pred <=
--- ts_event) and by prediction_id among themselves, so an event's run number is the rank of
--- the latest prediction at or before it (ties to the larger prediction_id); run 0 means none
--- since the cohort start.
+-- One ordered pass per entity, no self-join: predictions sort before events at the same
+-- instant (ts_pred <= ts_event) and by prediction_id among themselves. In that order a
+-- prediction's sort key (ts_pred, prediction_id, ours flag, as fixed-width text) only grows,
+-- so the running max of the keys is the latest prediction at or before an event (ties to the
+-- larger prediction_id) and the minimum over the entity is its first prediction. An event
+-- with no prediction at or before it since the cohort start has run 0.
 timeline as (
-  select entity, ts_pred as t, 0 as kind, prediction_id, ours, null::text as outcome_id
+  select entity, ts_pred as t, 0 as kind, prediction_id, ts_pred,
+         to_char(ts_pred at time zone 'UTC', 'YYYYMMDDHH24MISSUS') || prediction_id::text || ours::int::text as prediction_key,
+         null::text as outcome_id, null::text as outcome_type, null::float8 as value,
+         null::timestamptz as ts_event, null::timestamptz as ts_received
   from entity_predictions
   union all
-  select entity, ts_event, 1, null::uuid, null::boolean, outcome_id
+  select entity, ts_event, 1, null::uuid, null::timestamptz, null::text,
+         outcome_id, outcome_type, value, ts_event, ts_received
   from entity_known
 ),
 placed as (
-  select entity, kind, prediction_id, ours, outcome_id,
-         count(prediction_id) over (partition by entity order by t, kind, prediction_id rows unbounded preceding) as run
+  select entity, kind, outcome_id, outcome_type, value, ts_event, ts_received,
+         count(prediction_id) over upto as run,
+         max(prediction_key collate "C") over upto as latest_key,
+         max(ts_pred) over upto as latest_ts_pred,
+         min(prediction_key collate "C") over entity_all as first_key,
+         min(ts_pred) over entity_all as first_ts_pred
   from timeline
+  window upto as (partition by entity order by t, kind, prediction_id rows unbounded preceding),
+         entity_all as (partition by entity)
 ),
--- Run n >= 1: the n-th prediction is the latest at or before the event. Run 0: the event came
--- before every prediction since the start; the first one is ours only if no earlier
--- prediction of the model version exists at all, and then the pair is time leakage.
+-- Run 0: the event came before every prediction since the start; the entity's first one is
+-- ours only if no earlier prediction of the model version exists at all, and then the pair
+-- is time leakage.
+attributed as (
+  select placed.*,
+         case when run > 0 then latest_key else first_key end as key,
+         case when run > 0 then latest_ts_pred else first_ts_pred end as ts_pred
+  from placed
+  where kind = 1
+),
 by_entity as (
-  select k.outcome_id, p.prediction_id, 'by_entity_window'::text as path,
-         k.outcome_type, k.value, k.ts_event, k.ts_received, ep.ts_pred
-  from placed o
-  join placed p on p.entity = o.entity and p.kind = 0 and p.run = greatest(o.run, 1)
-  join entity_known k on k.outcome_id = o.outcome_id
-  join entity_predictions ep on ep.prediction_id = p.prediction_id
-  where o.kind = 1 and p.ours
-    and (o.run > 0 or not exists (
+  select a.outcome_id, substr(a.key, 21, 36)::uuid as prediction_id,
+         'by_entity_window'::text as path, a.outcome_type, a.value, a.ts_event, a.ts_received,
+         a.ts_pred
+  from attributed a
+  where right(a.key, 1) = '1'
+    and (a.run > 0 or not exists (
       select 1 from predictions q
-      where q.entity_ids @> jsonb_build_object(:entity_key::text, o.entity)
+      where q.entity_ids @> jsonb_build_object(:entity_key::text, a.entity)
         and q.model_name = :model and q.model_version = :version
         and q.ts_pred < :start_ts::timestamptz))
 ),
@@ -203,18 +220,24 @@ where ${IN_COHORT}`;
  * Join accounting for the evaluation document; each outcome counts once per status and
  * path. `unmatched` counts outcomes the definition names, known at as-of, whose event falls
  * in this cohort's reach `[start, end + window)` and whose join key names no prediction at
- * all (the ledger `unmatched_outcomes`, migration 003).
+ * all: the ledger `unmatched_outcomes` (migration 003). An outcome in `hs_matches` named a
+ * prediction, so only the others are looked up in the ledger (one indexed probe each).
  */
 export const JOIN_COUNTS = `
+with in_reach as (
+  select o.outcome_id from outcomes o
+  where o.outcome_type = any(:outcome_types::text[])
+    and o.ts_received <= :as_of::timestamptz
+    and o.ts_event >= :start_ts::timestamptz
+    and o.ts_event < :end_ts::timestamptz + :label_window::interval
+    and not exists (select 1 from hs_matches m where m.outcome_id = o.outcome_id)
+)
 select
   count(distinct outcome_id) filter (where status = 'joined' and path = 'by_prediction_id') as by_prediction_id,
   count(distinct outcome_id) filter (where status = 'joined' and path = 'by_request_item') as by_request_item,
   count(distinct outcome_id) filter (where status = 'joined' and path = 'by_entity_window') as by_entity_window,
   count(distinct outcome_id) filter (where status = 'rejected_before_prediction') as rejected_before_prediction,
   count(distinct outcome_id) filter (where status = 'outside_window') as outside_window,
-  (select count(*) from unmatched_outcomes(:entity_key::text) u
-   where u.outcome_type = any(:outcome_types::text[])
-     and u.ts_received <= :as_of::timestamptz
-     and u.ts_event >= :start_ts::timestamptz
-     and u.ts_event < :end_ts::timestamptz + :label_window::interval) as unmatched
+  (select count(*) from in_reach r
+   where exists (select 1 from unmatched_outcomes(:entity_key::text) u where u.outcome_id = r.outcome_id)) as unmatched
 from hs_matches`;
