@@ -2,12 +2,14 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../workers/env';
 import { registerCohort } from './commands/cohort';
 import { registerEvaluate } from './commands/evaluate';
+import { registerExport } from './commands/export';
 import { registerIngest } from './commands/ingest';
 import { registerLabelDefinition } from './commands/label-definition';
 import { registerMigrate } from './commands/migrate';
 import { registerRetention } from './commands/retention';
 import { registerRun } from './commands/run';
 import { registerServe } from './commands/serve';
+import { registerTrace } from './commands/trace';
 import { EXIT } from './output';
 
 export function buildProgram(setExit: (code: number) => void): Command {
@@ -23,6 +25,8 @@ export function buildProgram(setExit: (code: number) => void): Command {
   registerRun(program, setExit);
   registerServe(program, setExit);
   registerRetention(program, setExit);
+  registerExport(program, setExit);
+  registerTrace(program, setExit);
   return program;
 }
 

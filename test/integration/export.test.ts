@@ -1,0 +1,87 @@
+import { spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { putLabelDefinition } from '../../activities/label-definitions';
+import { EXPORT_COLUMNS } from '../../sql/export-evaluation';
+import { useTestDatabase } from '../support/database';
+import { storeRows } from '../support/store-rows';
+
+const testDb = useTestDatabase();
+const BIN = path.join(__dirname, '..', '..', 'bin', 'hindsight.js');
+const DAY = 86_400_000;
+const T = Date.parse('2026-05-01T00:00:00Z');
+const iso = (ms: number) => new Date(ms).toISOString();
+const ids = Array.from({ length: 4 }, () => randomUUID()).sort();
+let dir: string;
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'hindsight-export-'));
+  await storeRows(testDb.db, 'predictions', ids.map((prediction_id, i) => ({
+    prediction_id, model_name: 'churn', model_version: 'v3', environment: 'prod', region: 'eu', ts_pred: iso(T + i * 1000),
+    score: 0.25 * i, entity_ids: { user_id: `u${i}`, note: 'has, "quotes"' }, segment: { device: 'ios' },
+  })));
+  await storeRows(testDb.db, 'outcomes', [
+    { outcome_id: 'churned', prediction_id: ids[1], entity_ids: {}, outcome_type: 'churn', value: 120.5, ts_event: iso(T + DAY), ts_received: iso(T + 2 * DAY) },
+    { outcome_id: 'stayed', prediction_id: null, entity_ids: { user_id: 'u2' }, outcome_type: 'renewal', value: 80, ts_event: iso(T + DAY), ts_received: iso(T + DAY) },
+  ]);
+  await putLabelDefinition(testDb.db, {
+    name: 'churn-30d', version: 1, model_name: 'churn', task: 'binary', window: 'P30D', positive_outcome_types: ['churn'],
+    negative_outcome_types: ['renewal'], absent_means: 'unknown', entity_key: 'user_id',
+  });
+});
+
+function exportTo(file: string, asOf: string, extra: string[] = []) {
+  const result = spawnSync(process.execPath, [BIN, 'export', '--model', 'churn', '--version', 'v3', '--from', iso(T), '--to', iso(T + DAY),
+    '--label-definition', 'churn-30d', '--as-of', asOf, '--out', file, '--json', ...extra], { encoding: 'utf8', env: { ...process.env, DATABASE_URL: testDb.url } });
+  expect(result.stderr).toBe('');
+  expect(result.status).toBe(0);
+  return JSON.parse(result.stdout) as { rows: number; format: string };
+}
+
+/** RFC 4180: quoted fields may hold commas, quotes ("") and newlines. */
+function parseCsv(text: string): string[][] {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let field = '';
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') { field += '"'; i++; } else if (c === '"') quoted = false; else field += c;
+    } else if (c === '"') quoted = true;
+    else if (c === ',') { row.push(field); field = ''; } else if (c === '\n') { row.push(field); rows.push(row); row = []; field = ''; } else field += c;
+  }
+  return rows;
+}
+
+describe('hindsight export', () => {
+  it('writes one CSV row per prediction with label, label status, deciding outcome and join path', async () => {
+    const file = path.join(dir, 'cohort.csv');
+    expect(exportTo(file, iso(T + 40 * DAY))).toMatchObject({ rows: 4, format: 'csv' });
+    const [header, ...rows] = parseCsv(await readFile(file, 'utf8'));
+    expect(header).toEqual([...EXPORT_COLUMNS]);
+    const pick = (row: string[]) => Object.fromEntries(['prediction_id', 'label', 'label_status', 'outcome_id', 'join_path', 'outcome_value', 'entity_ids'].map((column) => [column, row[header!.indexOf(column)]]));
+    expect(rows.map(pick)).toEqual([
+      { prediction_id: ids[0], label: '', label_status: 'unlabeled', outcome_id: '', join_path: '', outcome_value: '', entity_ids: JSON.stringify({ note: 'has, "quotes"', user_id: 'u0' }) },
+      { prediction_id: ids[1], label: '1', label_status: 'final', outcome_id: 'churned', join_path: 'by_prediction_id', outcome_value: '120.5', entity_ids: JSON.stringify({ note: 'has, "quotes"', user_id: 'u1' }) },
+      { prediction_id: ids[2], label: '0', label_status: 'final', outcome_id: 'stayed', join_path: 'by_entity_window', outcome_value: '80', entity_ids: JSON.stringify({ note: 'has, "quotes"', user_id: 'u2' }) },
+      { prediction_id: ids[3], label: '', label_status: 'unlabeled', outcome_id: '', join_path: '', outcome_value: '', entity_ids: JSON.stringify({ note: 'has, "quotes"', user_id: 'u3' }) },
+    ]);
+  });
+
+  it('writes NDJSON with provisional labels before the window ends and only what was received by as-of', async () => {
+    const file = path.join(dir, 'cohort.ndjson');
+    expect(exportTo(file, iso(T + DAY + 3600_000))).toMatchObject({ rows: 4, format: 'ndjson' });
+    const rows = (await readFile(file, 'utf8')).trim().split('\n').map((line) => JSON.parse(line));
+    expect(rows.map((row) => [row.label, row.label_status, row.outcome_id])).toEqual([
+      [null, 'unlabeled', null],
+      [null, 'unlabeled', null],
+      [0, 'provisional', 'stayed'],
+      [null, 'unlabeled', null],
+    ]);
+    expect(Object.keys(rows[0])).toEqual([...EXPORT_COLUMNS]);
+  });
+});

@@ -1,0 +1,81 @@
+import { spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { putLabelDefinition } from '../../activities/label-definitions';
+import { useTestDatabase } from '../support/database';
+import { storeRows } from '../support/store-rows';
+
+const testDb = useTestDatabase();
+const BIN = path.join(__dirname, '..', '..', 'bin', 'hindsight.js');
+const DAY = 86_400_000;
+const T = Date.parse('2026-03-02T00:00:00Z');
+const iso = (ms: number) => new Date(ms).toISOString();
+
+const first = randomUUID();
+const rescored = randomUUID();
+const base = { model_name: 'fraud', model_version: 'v1', environment: 'prod', score: 0.7, segment: {}, request_id: null, item_id: null };
+const outcome = (outcome_id: string, fields: Record<string, unknown>) => ({
+  outcome_id, prediction_id: null, request_id: null, item_id: null, entity_ids: {}, outcome_type: 'chargeback', value: 10, source: 'test', ...fields,
+});
+
+beforeAll(async () => {
+  await storeRows(testDb.db, 'predictions', [
+    { ...base, prediction_id: first, ts_pred: iso(T), entity_ids: { user_id: 'u1' } },
+    { ...base, prediction_id: rescored, ts_pred: iso(T + 3 * DAY), entity_ids: { user_id: 'u1' } },
+  ]);
+  await storeRows(testDb.db, 'outcomes', [
+    outcome('decides', { prediction_id: first, ts_event: iso(T + DAY), ts_received: iso(T + DAY) }),
+    outcome('leak', { prediction_id: first, ts_event: iso(T - DAY), ts_received: iso(T) }),
+    outcome('too-late', { prediction_id: first, ts_event: iso(T + 20 * DAY), ts_received: iso(T + 20 * DAY) }),
+    outcome('unnamed', { prediction_id: first, outcome_type: 'click', ts_event: iso(T + DAY), ts_received: iso(T + DAY) }),
+    outcome('not-yet', { prediction_id: first, ts_event: iso(T + 2 * DAY), ts_received: iso(T + 40 * DAY) }),
+    outcome('entity-ours', { entity_ids: { user_id: 'u1' }, ts_event: iso(T + 2 * DAY), ts_received: iso(T + 2 * DAY) }),
+    outcome('entity-rescored', { entity_ids: { user_id: 'u1' }, ts_event: iso(T + 4 * DAY), ts_received: iso(T + 4 * DAY) }),
+  ]);
+  await putLabelDefinition(testDb.db, {
+    name: 'fraud-trace', version: 1, model_name: 'fraud', task: 'binary', window: 'P10D',
+    positive_outcome_types: ['chargeback'], absent_means: 'negative', entity_key: 'user_id',
+  });
+});
+
+function hindsight(args: string[]) {
+  const result = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', env: { ...process.env, DATABASE_URL: testDb.url } });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+describe('hindsight trace', () => {
+  it('lists every outcome that matched the prediction or was rejected for it, with the reason', () => {
+    const { code, stdout, stderr } = hindsight(['trace', first, '--label-definition', 'fraud-trace', '--as-of', iso(T + 30 * DAY), '--json']);
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    const trace = JSON.parse(stdout);
+    const verdicts = Object.fromEntries(trace.outcomes.map((o: { outcome_id: string; verdict: string; decides_label: boolean }) => [o.outcome_id, [o.verdict, o.decides_label]]));
+    expect(verdicts).toEqual({
+      leak: ['rejected_before_prediction', false],
+      decides: ['joined', false],
+      unnamed: ['outcome_type_not_in_definition', false],
+      'entity-ours': ['joined', true],
+      'not-yet': ['not_received_by_as_of', false],
+      'entity-rescored': ['attributed_to_another_prediction', false],
+      'too-late': ['outside_window', false],
+    });
+    expect(trace.outcomes.find((o: { outcome_id: string }) => o.outcome_id === 'entity-rescored').attributed_to).toBe(rescored);
+    expect(trace.label).toEqual({ value: 1, status: 'final', outcome_id: 'entity-ours', join_path: 'by_entity_window', outcome_value: 10 });
+  });
+
+  it('shows the re-scored prediction the entity outcome it owns', () => {
+    const { code, stdout } = hindsight(['trace', rescored, '--label-definition', 'fraud-trace', '--as-of', iso(T + 30 * DAY), '--json']);
+    expect(code).toBe(0);
+    const trace = JSON.parse(stdout);
+    const joined = trace.outcomes.filter((o: { verdict: string }) => o.verdict === 'joined').map((o: { outcome_id: string }) => o.outcome_id);
+    expect(joined).toEqual(['entity-rescored']);
+    expect(trace.outcomes.find((o: { outcome_id: string }) => o.outcome_id === 'entity-ours').attributed_to).toBe(first);
+  });
+
+  it('fails with exit code 2 and a message for an unknown prediction', () => {
+    const { code, stderr } = hindsight(['trace', randomUUID(), '--label-definition', 'fraud-trace', '--json']);
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/prediction .* not found/);
+  });
+});
