@@ -32,6 +32,16 @@ export function copyIntoStagingSql(kind: RecordKind): string {
   return `copy ${stagingTable(kind)} (${copyColumns(kind).map(quoteIdentifier).join(', ')}) from stdin`;
 }
 
+/** The staging insert for servers without COPY FROM STDIN: one text[] parameter per column. */
+export function insertIntoStagingSql(kind: RecordKind): string {
+  const types = ['bigint', ...spec(kind).columns.map(([, type]) => type)];
+  const names = copyColumns(kind);
+  const aliases = names.map((_, index) => `c${index}`);
+  return `insert into ${stagingTable(kind)} (${names.map(quoteIdentifier).join(', ')})
+  select ${aliases.map((alias, index) => `${alias}::${types[index]}`).join(', ')}
+  from unnest(${aliases.map((_, index) => `$${index + 1}::text[]`).join(', ')}) as t(${aliases.join(', ')})`;
+}
+
 /** Month starts (UTC) present in the staged chunk, so their partitions exist before the merge. */
 export function stagedMonthsSql(kind: RecordKind): string | null {
   const column = spec(kind).partitionColumn;

@@ -1,11 +1,8 @@
-import { once } from 'node:events';
-import { finished } from 'node:stream/promises';
 import type { Knex } from 'knex';
 import type pg from 'pg';
-import { from as copyFrom } from 'pg-copy-streams';
 import {
   classifyPendingSql,
-  copyIntoStagingSql,
+  copyColumns,
   createStagingSql,
   ENSURE_PARTITION_SQL,
   PREPARE_MERGE_SQL,
@@ -14,6 +11,7 @@ import {
 } from '../../sql/ingest-merge';
 import { INGEST_TABLES } from '../../sql/ingest-tables';
 import type { RecordKind } from './record-schemas';
+import { openCopySink, openInsertSink, type StagingSink } from './staging-sink';
 
 /** What storing the rows decided, per line where it matters. */
 export interface StoreTally {
@@ -28,6 +26,8 @@ export interface BulkWriterOptions {
   /** Chunks in flight: one merging while the next one is copied. Capped by the pool size. */
   concurrency?: number;
   onStored?: (tally: StoreTally) => void;
+  /** How rows reach the staging table; default COPY, or bound inserts where COPY is missing. */
+  staging?: 'copy' | 'insert';
 }
 
 export interface BulkWriter {
@@ -47,7 +47,7 @@ const MAX_ATTEMPTS = 5;
 
 interface Chunk {
   connection: pg.Client;
-  copy: ReturnType<typeof copyFrom>;
+  sink: StagingSink;
   buffer: string;
   rows: number;
   months: Set<string>;
@@ -71,17 +71,18 @@ export function createBulkWriter(db: Knex, kind: RecordKind, options: BulkWriter
   let lastMerge: Promise<void> = Promise.resolve();
   let failure: unknown = null;
 
+  let copySupported: boolean | undefined = options.staging ? options.staging === 'copy' : undefined;
+
   async function openChunk(): Promise<Chunk> {
     while (inFlight.length >= concurrency) await inFlight[0]!.done.catch(() => {});
     if (failure) throw failure;
     const connection = (await db.client.acquireConnection()) as pg.Client;
     try {
+      // PGlite (the embedded database of `hindsight dev`) cannot take COPY FROM STDIN.
+      copySupported ??= !/PGlite/.test((await connection.query<{ version: string }>('select version()')).rows[0]!.version);
       await connection.query(`${createStagingSql(kind)}; truncate ${stagingTable(kind)}`);
-      const copy = connection.query(copyFrom(copyIntoStagingSql(kind)));
-      // The error is read by finished() when the chunk is sealed; without a listener an
-      // early COPY error would crash the process instead.
-      copy.on('error', () => {});
-      return { connection, copy, buffer: '', rows: 0, months: new Set(), done: Promise.resolve() };
+      const sink = copySupported ? openCopySink(connection, kind) : openInsertSink(connection, kind, copyColumns(kind).length);
+      return { connection, sink, buffer: '', rows: 0, months: new Set(), done: Promise.resolve() };
     } catch (error) {
       await db.client.releaseConnection(connection);
       throw error;
@@ -90,9 +91,9 @@ export function createBulkWriter(db: Knex, kind: RecordKind, options: BulkWriter
 
   function flushBuffer(chunk: Chunk): Promise<void> | undefined {
     if (chunk.buffer.length === 0) return undefined;
-    const ok = chunk.copy.write(chunk.buffer);
+    const text = chunk.buffer;
     chunk.buffer = '';
-    return ok ? undefined : Promise.race([once(chunk.copy, 'drain'), finished(chunk.copy)]).then(() => {});
+    return chunk.sink.write(text);
   }
 
   async function mergeChunk(chunk: Chunk): Promise<StoreTally> {
@@ -127,8 +128,7 @@ export function createBulkWriter(db: Knex, kind: RecordKind, options: BulkWriter
     chunk.done = (async () => {
       try {
         await flushBuffer(chunk);
-        chunk.copy.end();
-        await finished(chunk.copy);
+        await chunk.sink.end();
         await previous.catch(() => {});
         if (failure) return;
         const stored = await mergeChunk(chunk);

@@ -50,6 +50,8 @@ export interface IngestOptions {
   onProgress?: (progress: IngestProgress) => void;
   /** Rows per COPY + merge chunk (tests use small chunks to cross chunk boundaries). */
   chunkRows?: number;
+  /** Force the staging path (see {@link createBulkWriter}); detected from the server otherwise. */
+  staging?: 'copy' | 'insert';
 }
 
 /** Keeps the result document bounded for multi-GB inputs; the rejects file has every line. */
@@ -104,7 +106,7 @@ export async function ingestRecords(
   const unknown = new Map<string, { field: string; count: number; first_line: number }>();
   const partitionColumn = INGEST_TABLES[kind].partitionColumn;
   const keyField = INGEST_TABLES[kind].key.join('+');
-  const writer = createBulkWriter(db, kind, options.chunkRows ? { chunkRows: options.chunkRows } : {});
+  const writer = createBulkWriter(db, kind, { ...(options.chunkRows ? { chunkRows: options.chunkRows } : {}), ...(options.staging ? { staging: options.staging } : {}) });
   const receivedAt = receivedNow();
   const reject = (line: number, field: string | null, error: string, text: string) => {
     result.rejected_count += 1;

@@ -240,6 +240,16 @@ describe('formats and encodings', () => {
   });
 });
 
+describe('staging without COPY (the embedded PGlite path)', () => {
+  it('stores the same rows, escapes intact, through bound inserts', async () => {
+    const tricky = prediction({ model_name: 'tab\there\nnew\\line', segment: { device: 'a"b' }, features: { note: '\\N' } });
+    const file = await writeLines('insert-path.ndjson', [tricky, prediction(), tricky]);
+    expect(await ingestNdjsonFile(testDb.db, 'predictions', file, { staging: 'insert', chunkRows: 2 })).toMatchObject({ accepted: 2, duplicates: 1, conflicts: 0 });
+    const stored = await testDb.db('predictions').where({ prediction_id: tricky.prediction_id }).first();
+    expect(stored).toMatchObject({ model_name: 'tab\there\nnew\\line', segment: { device: 'a"b' }, features: { note: '\\N' } });
+  });
+});
+
 describe('outcomes, actions and partitions', () => {
   it('creates month partitions on demand and routes rows by ts_pred and ts_event', async () => {
     await ingestNdjsonFile(testDb.db, 'predictions', await writeLines('months.ndjson', [prediction({ ts_pred: '2025-03-31T23:30:00-02:00' })]));
