@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../workers/env';
 import { registerCohort } from './commands/cohort';
+import { registerDrift } from './commands/drift';
 import { registerEvaluate } from './commands/evaluate';
 import { registerExport } from './commands/export';
 import { registerIngest } from './commands/ingest';
@@ -27,6 +28,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
   registerRetention(program, setExit);
   registerExport(program, setExit);
   registerTrace(program, setExit);
+  registerDrift(program, setExit);
   return program;
 }
 

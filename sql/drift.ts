@@ -1,0 +1,63 @@
+/**
+ * Sufficient statistics for drift between a reference cohort and the current one, for one
+ * variable at a time: the prediction score, or a numeric key of `predictions.features`.
+ * The feature key is a bound value (`features ->> :feature`), never spliced into the text.
+ * Every statement takes `:model` and, per side, `:<side>_version`, `:<side>_environment`,
+ * `:<side>_start`, `:<side>_end` for side `reference` and `current`.
+ */
+
+const sample = (side: 'reference' | 'current') => `
+  select case when :feature::text is null then p.score else (p.features ->> :feature::text)::float8 end as v
+  from predictions p
+  where p.model_name = :model and p.model_version = :${side}_version
+    and (:${side}_environment::text is null or p.environment = :${side}_environment::text)
+    and p.ts_pred >= :${side}_start::timestamptz and p.ts_pred < :${side}_end::timestamptz
+    and (:feature::text is null or jsonb_typeof(p.features -> :feature::text) = 'number')`;
+
+/** Numeric feature keys of the reference cohort: the known set a requested feature must be in. */
+export const NUMERIC_FEATURES = `
+select distinct e.key
+from predictions p cross join lateral jsonb_each(coalesce(p.features, '{}'::jsonb)) as e(key, value)
+where p.model_name = :model and p.model_version = :reference_version
+  and (:reference_environment::text is null or p.environment = :reference_environment::text)
+  and p.ts_pred >= :reference_start::timestamptz and p.ts_pred < :reference_end::timestamptz
+  and jsonb_typeof(e.value) = 'number'
+order by e.key`;
+
+/**
+ * Reference deciles (linear interpolation, as numpy.quantile) frozen as the bin edges,
+ * rows per bin on both sides (width_bucket: a value equal to an edge goes to the bin above),
+ * and the two-sample KS statistic: the largest gap between the two empirical CDFs, taken
+ * at every distinct value.
+ */
+export const DRIFT_STATISTICS = `
+with reference as materialized (${sample('reference')}),
+current_sample as materialized (${sample('current')}),
+edges as (
+  select percentile_cont(:quantiles::float8[]) within group (order by v) as edges from reference
+),
+reference_bins as (
+  select width_bucket(r.v, e.edges) as bin, count(*) as n from reference r cross join edges e
+  where e.edges is not null group by 1
+),
+current_bins as (
+  select width_bucket(c.v, e.edges) as bin, count(*) as n from current_sample c cross join edges e
+  where e.edges is not null group by 1
+),
+per_value as (
+  select coalesce(r.v, c.v) as v, coalesce(r.n, 0) as reference_n, coalesce(c.n, 0) as current_n
+  from (select v, count(*) as n from reference group by v) r
+  full join (select v, count(*) as n from current_sample group by v) c on c.v = r.v
+),
+ecdf as (
+  select (sum(reference_n) over w)::float8 / nullif(sum(reference_n) over (), 0)::float8 as f_reference,
+         (sum(current_n) over w)::float8 / nullif(sum(current_n) over (), 0)::float8 as f_current
+  from per_value
+  window w as (order by v rows unbounded preceding)
+)
+select (select edges from edges) as edges,
+       (select count(*) from reference) as n_reference,
+       (select count(*) from current_sample) as n_current,
+       (select coalesce(jsonb_object_agg(bin, n), '{}') from reference_bins) as reference_counts,
+       (select coalesce(jsonb_object_agg(bin, n), '{}') from current_bins) as current_counts,
+       (select max(abs(f_reference - f_current)) from ecdf) as ks`;
