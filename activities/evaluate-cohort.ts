@@ -84,6 +84,8 @@ export async function evaluateCohort(db: Knex, cohort: CohortSelector, def: Labe
       await trx.raw("set local work_mem = '256MB'");
       await trx.raw(CREATE_MATCHES, bindings);
       await trx.raw(CREATE_LABELED, bindings);
+      // The metric statement's many small expressions cost more to JIT-compile than to run.
+      await trx.raw('set local jit = off');
       const metricRows = (await trx.raw(def.task === 'binary' ? BINARY_METRICS : REGRESSION_METRICS, bindings)).rows as MetricRow[];
       const joinRow = (await trx.raw(JOIN_COUNTS, bindings)).rows[0] as JoinCounts;
 
@@ -115,82 +117,102 @@ interface FinishedGroup {
   metrics: GroupMetrics;
 }
 
-/** The GROUPING SETS of BINARY_METRICS, by grouping(ubin, qbin, decile, tbucket). */
-const BINARY_ROW_KIND = { group: 15, uniform: 7, quantile: 11, decile: 13, threshold: 14 } as const;
-
 function groupKey(row: MetricRow): string {
   return JSON.stringify([row.dim, row.val]);
 }
 
-function toBinSums(row: MetricRow, binColumn: string): BinSums | null {
-  const bin = row[binColumn];
-  // A row with no labeled predictions has no bin; its null bin is a grouping artefact.
-  if (bin === null || bin === undefined || (row.n_labeled as number) === 0) return null;
-  return {
-    bin: bin as number,
-    count: row.n_labeled as number,
-    positives: row.n_positive as number,
-    score_sum: row.score_sum as number,
-    min_score: row.min_score as number,
-    max_score: row.max_score as number,
-  };
+/** The score rows that hold an edge's rank each report it in its slot; one slot, one row. */
+function mergeQuantileEdges(parts: Array<Array<number | null>>): Array<number | null> {
+  const edges: Array<number | null> = Array.from({ length: 11 }, () => null);
+  for (const part of parts) {
+    part.forEach((edge, k) => {
+      if (edge !== null) edges[k] = edge;
+    });
+  }
+  return edges;
 }
 
-/** Folds the rows of every grouping set back into one {@link BinarySums} per group, then finishes them. */
-function finishBinaryGroups(rows: MetricRow[], def: LabelDefinition): FinishedGroup[] {
-  const groups = new Map<string, { row: MetricRow; sums: BinarySums }>();
-  const binsOf = new Map<string, Pick<BinarySums, 'uniform_bins' | 'quantile_bins' | 'deciles' | 'threshold_buckets'>>();
-  const binLists = (key: string) => {
-    let lists = binsOf.get(key);
-    if (!lists) binsOf.set(key, (lists = { uniform_bins: [], quantile_bins: [], deciles: [], threshold_buckets: [] }));
-    return lists;
-  };
-  for (const row of rows) {
-    const key = groupKey(row);
-    const kind = row.grouping_id as number;
-    if (kind === BINARY_ROW_KIND.group) {
-      groups.set(key, {
-        row,
-        sums: {
-          n: row.n as number,
-          n_labeled: row.n_labeled as number,
-          n_final: row.n_final as number,
-          n_positive: row.n_positive as number,
-          tp: row.tp as number,
-          fp: row.fp as number,
-          value_caught: row.value_caught as number,
-          value_missed: row.value_missed as number,
-          score_sum: row.score_sum as number | null,
-          brier_sum: row.brier_sum as number | null,
-          log_loss_sum: row.log_loss_sum as number | null,
-          auc_twice: row.auc_twice as number | null,
-          ap_sum: row.ap_sum as number | null,
-          ks: row.ks as number | null,
-          quantile_edges: Array.from({ length: 11 }, (_, k) => row[`qe_${k}`] as number | null),
-          uniform_bins: [],
-          quantile_bins: [],
-          deciles: [],
-          threshold_buckets: [],
-        },
-      });
-      continue;
-    }
-    const target = {
-      [BINARY_ROW_KIND.uniform]: ['uniform_bins', 'ubin'],
-      [BINARY_ROW_KIND.quantile]: ['quantile_bins', 'qbin'],
-      [BINARY_ROW_KIND.decile]: ['deciles', 'decile'],
-      [BINARY_ROW_KIND.threshold]: ['threshold_buckets', 'tbucket'],
-    }[kind] as [keyof ReturnType<typeof binLists>, string] | undefined;
-    if (!target) throw new Error(`unexpected grouping ${kind} in the binary metric rows`);
-    const bin = toBinSums(row, target[1]);
-    if (bin) binLists(key)[target[0]].push(bin);
+/** Adds `row` into the bin with its index in `bins` (a list kept in index order by finishing). */
+function addToBin(bins: BinSums[], bin: number, row: MetricRow): void {
+  const count = row.n_labeled as number;
+  const minScore = row.min_score as number;
+  const maxScore = row.max_score as number;
+  const existing = bins.find((candidate) => candidate.bin === bin);
+  if (!existing) {
+    bins.push({ bin, count, positives: row.n_positive as number, score_sum: row.score_sum as number, min_score: minScore, max_score: maxScore });
+    return;
   }
+  existing.count += count;
+  existing.positives += row.n_positive as number;
+  existing.score_sum += row.score_sum as number;
+  existing.min_score = Math.min(existing.min_score, minScore);
+  existing.max_score = Math.max(existing.max_score, maxScore);
+}
+
+/**
+ * Folds BINARY_METRICS rows into one {@link BinarySums} per group: its 'group' row of
+ * totals plus its 'bins' rows, one per distinct (uniform bin, quantile bin, decile,
+ * threshold bucket) combination, summed here per binning.
+ */
+function collectBinarySums(rows: MetricRow[]): Array<{ row: MetricRow; sums: BinarySums }> {
+  const groups = new Map<string, { row: MetricRow; sums: BinarySums; edgeParts: Array<Array<number | null>> }>();
+  for (const row of rows.filter((candidate) => candidate.kind === 'group')) {
+    groups.set(groupKey(row), {
+      row,
+      edgeParts: [],
+      sums: {
+        n: row.n as number,
+        n_labeled: row.n_labeled as number,
+        n_final: row.n_final as number,
+        n_positive: row.n_positive as number,
+        tp: row.tp as number,
+        fp: row.fp as number,
+        value_caught: row.value_caught as number,
+        value_missed: row.value_missed as number,
+        score_sum: row.score_sum as number | null,
+        brier_sum: row.brier_sum as number | null,
+        log_loss_sum: row.log_loss_sum as number | null,
+        auc_twice: null,
+        ap_sum: null,
+        ks: null,
+        quantile_edges: [],
+        uniform_bins: [],
+        quantile_bins: [],
+        deciles: [],
+        threshold_buckets: [],
+      },
+    });
+  }
+  for (const row of rows.filter((candidate) => candidate.kind === 'bins')) {
+    const group = groups.get(groupKey(row));
+    if (!group) throw new Error(`metric bins for a group without totals: ${groupKey(row)}`);
+    const { sums } = group;
+    sums.auc_twice = (sums.auc_twice ?? 0) + (row.auc_twice as number);
+    sums.ap_sum = (sums.ap_sum ?? 0) + ((row.ap_sum as number | null) ?? 0);
+    sums.ks = Math.max(sums.ks ?? 0, (row.ks as number | null) ?? 0);
+    group.edgeParts.push(...((row.quantile_edges as Array<Array<number | null>> | null) ?? []));
+    addToBin(sums.uniform_bins, row.ubin as number, row);
+    addToBin(sums.quantile_bins, row.qbin as number, row);
+    addToBin(sums.deciles, row.decile as number, row);
+    addToBin(sums.threshold_buckets, row.tbucket as number, row);
+  }
+  return [...groups.values()].map(({ row, sums, edgeParts }) => ({
+    row,
+    sums: {
+      ...sums,
+      ks: sums.n_positive > 0 && sums.n_positive < sums.n_labeled ? sums.ks : null,
+      quantile_edges: sums.n_labeled > 0 ? mergeQuantileEdges(edgeParts) : [],
+    },
+  }));
+}
+
+function finishBinaryGroups(rows: MetricRow[], def: LabelDefinition): FinishedGroup[] {
   const options = { threshold_grid: THRESHOLD_GRID, costs: def.costs ?? null };
-  return [...groups.entries()].map(([key, { row, sums }]) => ({
+  return collectBinarySums(rows).map(({ row, sums }) => ({
     dimension: row.dim,
     value: row.val,
     fingerprint: row.fingerprint,
-    metrics: finishBinaryMetrics({ ...sums, ...binLists(key) }, options),
+    metrics: finishBinaryMetrics(sums, options),
   }));
 }
 

@@ -4,10 +4,12 @@
  * overall group being dimension '' with value ''. SQL only counts and sums; the metrics are
  * finished in TypeScript (activities/stats), where they are tested against scikit-learn.
  *
- * Binary, in one pass over the rows: each row is expanded once per group it belongs to and
- * aggregated per (group, distinct score); one window pass over those score rows (already
- * in order, so no second sort) gives the ranks every curve needs; one GROUPING SETS
- * aggregate then yields the group totals and the per-bin sums of every binning at once.
+ * Binary, in one pass over the rows: they are aggregated to one row per (slice values,
+ * score), which is what every later step reads (for scores with few distinct values, as
+ * from a rounded model, this is the only step that touches a million rows); group totals
+ * are summed from it; one window pass per (group, distinct score) gives the ranks the
+ * curves need (ROC, PR, KS, quantile edges); one hash aggregate per group and bin
+ * combination gives the bins, which TypeScript adds up per binning.
  *
  * Values are always bound (knex named bindings); the only text spliced in is built from
  * constants in this file.
@@ -42,8 +44,11 @@ const GROUPED_ROWS = `
                                        when 'model_version' then l.model_version
                                        else l.segment ->> substr(d.dim, 9) end as val) g`;
 
-const FINGERPRINT = (label: string) =>
-  `sum(hashtextextended(l.prediction_id::text || ':' || coalesce(${label}::text, '-') || ':' || l.is_final::text, 0)) filter (where d.dim = '')`;
+/**
+ * Changes exactly when some prediction's label or finality changes (it decides late-label
+ * revisions): an XOR of per-prediction hashes seeded by the label state, cheap per row.
+ */
+const FINGERPRINT = (labelSeed: string) => `bit_xor(uuid_hash_extended(l.prediction_id, ${labelSeed}))`;
 
 /**
  * numpy.linspace(0, 1, 11), which sklearn's calibration_curve uses: k * 0.1 in float64, so
@@ -58,87 +63,136 @@ const THRESHOLD_EDGES = `array[${THRESHOLD_GRID.map((_, j) => `${j}::float8 / 20
 const CLIPPED = 'least(greatest(score, 1e-15::float8), 1 - 1e-15::float8)';
 
 /**
- * The k-th of the 11 quantile edges exactly as numpy.percentile(p, linspace(0, 1, 11) * 100)
- * computes it (method "linear"): q = (k * 0.1) * 100 / 100, index v = (n - 1) * q, and a lerp
- * between the values at ranks floor(v) and floor(v) + 1 in numpy's own two-sided form.
- * Evaluated on the score row that holds rank `hi`; `a` is then this score or the previous one.
+ * numpy.percentile(p, linspace(0, 1, 11) * 100), method "linear", which sklearn's quantile
+ * calibration_curve uses: for k = 0..10, q = (k * 0.1) * 100 / 100 (1 at the end), index
+ * v = (n - 1) * q, lo = floor(v), hi = min(lo + 1, n - 1), gamma = v - lo. Per group, once.
  */
-function quantileEdgeParts(k: number): { lo: string; hi: string; edge: string; holdsHi: string } {
-  const q = k === 10 ? '1::float8' : `((0.1::float8 * ${k}) * 100 / 100)`;
-  const v = `((total - 1)::float8 * ${q})`;
-  const lo = `floor(${v})::bigint`;
-  const hi = `least(${lo} + 1, total - 1)`;
-  const gamma = `(${v} - floor(${v}))`;
-  const a = `(case when below <= ${lo} then score else prev_score end)`;
-  const edge = `(case when ${gamma} >= 0.5 then score - (score - ${a}) * (1 - ${gamma}) else ${a} + (score - ${a}) * ${gamma} end)`;
-  const holdsHi = `(below <= ${hi} and ${hi} < below + n_labeled)`;
-  return { lo, hi, edge, holdsHi };
-}
+const QUANTILE_Q = (k: number) => (k === 10 ? '1::float8' : `((0.1::float8 * ${k}) * 100 / 100)`);
+const QUANTILE_V = (k: number) => `((total - 1)::float8 * ${QUANTILE_Q(k)})`;
+const QUANTILE_RANKS = `
+         array[${Array.from({ length: 11 }, (_, k) => `floor(${QUANTILE_V(k)})::bigint`).join(', ')}] as lo,
+         array[${Array.from({ length: 11 }, (_, k) => `least(floor(${QUANTILE_V(k)})::bigint + 1, total - 1)`).join(', ')}] as hi,
+         array[${Array.from({ length: 11 }, (_, k) => `${QUANTILE_V(k)} - floor(${QUANTILE_V(k)})`).join(', ')}] as gamma`;
 
-const QUANTILE_EDGE_COLUMNS = Array.from({ length: 11 }, (_, k) => {
-  const { edge, holdsHi } = quantileEdgeParts(k);
-  return `case when ${holdsHi} then ${edge} end as qe_${k}`;
-}).join(',\n         ');
+/**
+ * Edge k of a score row that holds rank hi[k]: numpy's lerp between the values at ranks
+ * lo[k] (this score, or the previous distinct one) and hi[k] (this score), in numpy's
+ * two-sided form so the float64 result is the same bit for bit.
+ */
+const EDGE_AT = (k: string) => {
+  const a = `(case when r.below <= r.lo[${k} + 1] then r.score else r.prev_score end)`;
+  const g = `r.gamma[${k} + 1]`;
+  return `(case when ${g} >= 0.5 then r.score - (r.score - ${a}) * (1 - ${g}) else ${a} + (r.score - ${a}) * ${g} end)`;
+};
+const HOLDS_HI = (k: string) => `(r.hi[${k} + 1] >= r.below and r.hi[${k} + 1] < r.below + r.n_labeled)`;
+/** How many of the ranks in `ranks` this score row holds (cheap: two binary searches). */
+const HOLDS_ANY = (ranks: string) => `width_bucket(r.below + r.n_labeled - 1, ${ranks}) > width_bucket(r.below - 1, ${ranks})`;
 
-/** sklearn's searchsorted(inner_edges, score): how many of the 9 inner edges lie below the score. */
-const QUANTILE_BIN = Array.from({ length: 9 }, (_, i) => {
-  const { hi, edge, holdsHi } = quantileEdgeParts(i + 1);
-  return `(case when below > ${hi} then 1 when ${holdsHi} and score > ${edge} then 1 else 0 end)`;
-}).join('\n           + ');
+/** Each `base` row once per group it belongs to: overall ('' / '') and one per slice dimension. */
+const EXPANDED_BASE = `
+  base b
+  cross join unnest(array['']::text[] || :dims::text[]) as d(dim)
+  cross join lateral (select case d.dim when '' then ''
+                                       when 'region' then b.region
+                                       when 'environment' then b.environment
+                                       when 'model_version' then b.model_version
+                                       else b.segment ->> substr(d.dim, 9) end collate "C" as val) g`;
 
 export const BINARY_METRICS = `
-with per_score as (
-  select d.dim, g.val,
+with base as materialized (
+  -- The only pass over the rows: one row per (slice values, score) with its counts. Slice
+  -- columns the definition does not name are nulled so they do not split groups.
+  select case when 'region' = any(:dims::text[]) then l.region end as region,
+         case when 'environment' = any(:dims::text[]) then l.environment end as environment,
+         case when 'model_version' = any(:dims::text[]) then l.model_version end as model_version,
+         case when (select bool_or(dim like 'segment.%') from unnest(:dims::text[]) as dims(dim)) then l.segment end as segment,
          case when l.y is not null then l.score end as score,
-         count(*) as n,
-         count(l.y) as n_labeled,
-         count(*) filter (where l.is_final) as n_final,
-         coalesce(sum(l.y), 0) as pos,
-         count(*) filter (where l.y = 1 and l.score >= l.threshold) as tp,
-         count(*) filter (where l.y = 0 and l.score >= l.threshold) as fp,
+         count(*)::int as n,
+         count(l.y)::int as n_labeled,
+         (count(*) filter (where l.is_final))::int as n_final,
+         (count(*) filter (where l.y = 1))::int as pos,
+         (count(*) filter (where l.y = 1 and l.score >= l.threshold))::int as tp,
+         (count(*) filter (where l.y = 0 and l.score >= l.threshold))::int as fp,
          sum(l.outcome_value) filter (where l.y = 1 and l.score >= l.threshold) as value_caught,
          sum(l.outcome_value) filter (where l.y = 1 and l.score < l.threshold) as value_missed,
-         ${FINGERPRINT('l.y')} as fingerprint
-  from ${GROUPED_ROWS}
-  group by d.dim, g.val, 3
+         ${FINGERPRINT('coalesce(l.y, 2) * 2 + l.is_final::int')} as fingerprint
+  from hs_labeled l
+  group by 1, 2, 3, 4, 5
 ),
-ranked as (
-  select s.*,
-         (sum(n_labeled) over w)::bigint - n_labeled as below,
-         (sum(pos) over w)::bigint as pos_le,
-         (sum(n_labeled - pos) over w)::bigint as neg_le,
-         (sum(n_labeled) over g)::bigint as total,
-         (sum(pos) over g)::bigint as total_pos,
+totals as (
+  select d.dim collate "C" as dim, g.val,
+         sum(b.n) as n, sum(b.n_labeled) as n_labeled, sum(b.n_final) as n_final,
+         sum(b.pos) as n_positive, sum(b.tp) as tp, sum(b.fp) as fp,
+         coalesce(sum(b.value_caught), 0) as value_caught, coalesce(sum(b.value_missed), 0) as value_missed,
+         sum(b.score * b.n_labeled) as score_sum,
+         sum(b.pos * (1 - b.score) ^ 2 + (b.n_labeled - b.pos) * b.score ^ 2) as brier_sum,
+         -sum(b.pos * ln(${CLIPPED.replaceAll('score', 'b.score')}) + (b.n_labeled - b.pos) * ln(1 - ${CLIPPED.replaceAll('score', 'b.score')})) as log_loss_sum,
+         (bit_xor(b.fingerprint) filter (where d.dim = ''))::text as fingerprint
+  from ${EXPANDED_BASE}
+  group by 1, 2
+),
+ranks as (
+  select dim, val, total, total_pos, ${QUANTILE_RANKS}
+  from (select dim, val, n_labeled as total, n_positive as total_pos from totals where n_labeled > 0) t
+),
+per_score as (
+  select d.dim collate "C" as dim, g.val, b.score, sum(b.n_labeled)::int as n_labeled, sum(b.pos)::int as pos
+  from ${EXPANDED_BASE}
+  where b.n_labeled > 0
+  group by 1, 2, 3
+),
+cumulative as (
+  select dim, val, score, n_labeled, pos,
+         sum(n_labeled) over w - n_labeled as below,
+         sum(pos) over w as pos_le,
          lag(score) over w as prev_score
-  from per_score s
-  window w as (partition by dim, val order by score rows unbounded preceding),
-         g as (partition by dim, val)
+  from per_score
+  window w as (partition by dim, val order by score rows unbounded preceding)
 ),
 binned as (
-  select r.*,
-         case when n_labeled > 0 then width_bucket(score, ${UNIFORM_EDGES}) - (score = any(${UNIFORM_EDGES}))::int end as ubin,
-         case when n_labeled > 0 then ${QUANTILE_BIN} end as qbin,
-         case when n_labeled > 0 then 10 * below / total + 1 end as decile,
-         case when n_labeled > 0 then width_bucket(score, ${THRESHOLD_EDGES}) end as tbucket,
-         ${QUANTILE_EDGE_COLUMNS}
-  from ranked r
+  select r.dim, r.val, r.score, r.n_labeled, r.pos,
+         width_bucket(r.score, ${UNIFORM_EDGES}) - (r.score = any(${UNIFORM_EDGES}))::int as ubin,
+         width_bucket(r.score, ${THRESHOLD_EDGES}) as tbucket,
+         10 * r.below / r.total + 1 as decile,
+         -- searchsorted(inner edges, score): inner edges k = 1..9 whose rank hi lies below this
+         -- row lie below its score; an edge at a rank this row holds is compared exactly.
+         width_bucket(r.below - 1, r.hi[2:10])
+           + case when ${HOLDS_ANY('r.hi[2:10]')}
+                  then (select count(*)::int from generate_series(1, 9) as k where ${HOLDS_HI('k')} and r.score > ${EDGE_AT('k')})
+                  else 0 end as qbin,
+         case when ${HOLDS_ANY('r.hi')}
+              then (select array_agg(case when ${HOLDS_HI('k')} then ${EDGE_AT('k')} end order by k) from generate_series(0, 10) as k)
+              end as edges,
+         (r.n_labeled - r.pos)::int8 * (2 * (r.total_pos - r.pos_le) + r.pos) as auc_term,
+         case when r.pos > 0 then r.pos * (r.total_pos - r.pos_le + r.pos)::float8 / (r.total - r.below) end as ap_term,
+         abs(r.pos_le::float8 / nullif(r.total_pos, 0) - (r.below + r.n_labeled - r.pos_le)::float8 / nullif(r.total - r.total_pos, 0)) as ks_term
+  from (select c.*, q.total, q.total_pos, q.lo, q.hi, q.gamma
+        from cumulative c join ranks q on q.dim = c.dim and q.val is not distinct from c.val) r
+),
+-- Every binning is a monotone step function of the score, so a group has at most ~50
+-- distinct (ubin, qbin, decile, tbucket) combinations: one hash aggregate, no sort, and the
+-- per-binning sums are added up in TypeScript from these few rows.
+fine as (
+  select dim, val, ubin, qbin, decile, tbucket,
+         sum(n_labeled) as n_labeled, sum(pos) as n_positive, sum(score * n_labeled) as score_sum,
+         min(score) as min_score, max(score) as max_score,
+         sum(auc_term) as auc_twice, sum(ap_term) as ap_sum, max(ks_term) as ks,
+         array_agg(edges) filter (where edges is not null) as quantile_edges
+  from binned
+  group by dim, val, ubin, qbin, decile, tbucket
 )
-select dim, val, grouping(ubin, qbin, decile, tbucket) as grouping_id, ubin, qbin, decile, tbucket,
-       sum(n)::bigint as n, sum(n_labeled)::bigint as n_labeled, sum(n_final)::bigint as n_final,
-       sum(pos)::bigint as n_positive, sum(tp)::bigint as tp, sum(fp)::bigint as fp,
-       coalesce(sum(value_caught), 0) as value_caught, coalesce(sum(value_missed), 0) as value_missed,
-       sum(score * n_labeled) as score_sum,
-       min(score) as min_score, max(score) as max_score,
-       sum(pos * (1 - score) ^ 2 + (n_labeled - pos) * score ^ 2) as brier_sum,
-       -sum(pos * ln(${CLIPPED}) + (n_labeled - pos) * ln(1 - ${CLIPPED})) as log_loss_sum,
-       sum((n_labeled - pos) * (2 * (total_pos - pos_le) + pos)) as auc_twice,
-       sum(pos * (total_pos - pos_le + pos)::float8 / (total - below)) filter (where pos > 0) as ap_sum,
-       max(abs(pos_le::float8 / nullif(total_pos, 0) - neg_le::float8 / nullif(total - total_pos, 0))) as ks,
-       ${Array.from({ length: 11 }, (_, k) => `max(qe_${k}) as qe_${k}`).join(', ')},
-       sum(fingerprint)::text as fingerprint
-from binned
-group by grouping sets ((dim, val), (dim, val, ubin), (dim, val, qbin), (dim, val, decile), (dim, val, tbucket))
-order by dim, val nulls last`;
+select 'group' as kind, dim, val, null::int as ubin, null::int as qbin, null::int as decile, null::int as tbucket,
+       n, n_labeled, n_final, n_positive, tp, fp, value_caught, value_missed,
+       score_sum, brier_sum, log_loss_sum, fingerprint,
+       null::float8 as min_score, null::float8 as max_score, null::numeric as auc_twice, null::float8 as ap_sum,
+       null::float8 as ks, null::float8[] as quantile_edges
+from totals
+union all
+select 'bins', dim, val, ubin, qbin, decile, tbucket,
+       null, n_labeled, null, n_positive, null, null, null, null,
+       score_sum, null, null, null,
+       min_score, max_score, auc_twice, ap_sum, ks, quantile_edges
+from fine`;
 
 export const REGRESSION_METRICS = `
 select d.dim, g.val,
@@ -154,7 +208,7 @@ select d.dim, g.val,
        avg(l.score - l.target) as bias,
        sum((l.score - l.target) ^ 2) as ss_res,
        var_pop(l.target) * count(l.target) as ss_tot,
-       (${FINGERPRINT('l.target')})::text as fingerprint
+       (${FINGERPRINT('coalesce(hashfloat8extended(l.target, l.is_final::int), l.is_final::int)')} filter (where d.dim = ''))::text as fingerprint
 from ${GROUPED_ROWS}
 group by d.dim, g.val
 order by d.dim, g.val nulls last`;
