@@ -6,6 +6,7 @@ import { registerEvaluate } from './commands/evaluate';
 import { registerExport } from './commands/export';
 import { registerIngest } from './commands/ingest';
 import { registerLabelDefinition } from './commands/label-definition';
+import { registerLatency } from './commands/latency';
 import { registerMigrate } from './commands/migrate';
 import { registerRetention } from './commands/retention';
 import { registerRun } from './commands/run';
@@ -29,6 +30,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
   registerExport(program, setExit);
   registerTrace(program, setExit);
   registerDrift(program, setExit);
+  registerLatency(program, setExit);
   return program;
 }
 
