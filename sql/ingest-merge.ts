@@ -42,21 +42,26 @@ export function insertIntoStagingSql(kind: RecordKind): string {
   from unnest(${aliases.map((_, index) => `$${index + 1}::text[]`).join(', ')}) as t(${aliases.join(', ')})`;
 }
 
-/** Month starts (UTC) present in the staged chunk, so their partitions exist before the merge. */
-export function stagedMonthsSql(kind: RecordKind): string | null {
-  const column = spec(kind).partitionColumn;
-  if (!column) return null;
-  return `select distinct date_trunc('month', ${quoteIdentifier(column)}, 'UTC') as month from ${stagingTable(kind)}`;
-}
-
 export const ENSURE_PARTITION_SQL = 'select hindsight_ensure_month_partition($1::regclass, $2::timestamptz) as partition';
+
+/** A month partition a merge writes to directly, with its bounds (bound as parameters). */
+export interface MergePartition {
+  name: string;
+  from: string;
+  to: string;
+}
 
 /**
  * One statement: first line per identity → claim identity → store the claimed rows;
  * returns `line` of every staged row that was not stored (a repeat or an already-known id).
+ *
+ * For the partitioned tables the rows go straight into their month partitions (all
+ * created beforehand, passed in `partitions`): an insert into the parent would fill the
+ * transition table of the parent's claim-keys trigger, which doubles the merge's cost,
+ * while the keys are claimed here already. The bounds are the statement's parameters.
  */
-export function mergeSql(kind: RecordKind): string {
-  const { table, columns, key, keyTable } = spec(kind);
+export function mergeSql(kind: RecordKind, partitions: readonly MergePartition[] = []): string {
+  const { table, columns, key, keyTable, partitionColumn } = spec(kind);
   const q = quoteIdentifier;
   const keyList = key.map(q).join(', ');
   const columnList = columns.map(([name]) => q(name)).join(', ');
@@ -64,19 +69,26 @@ export function mergeSql(kind: RecordKind): string {
   const firstLines = `first_lines as (
     select distinct on (${keyList}) * from ${stagingTable(kind)} order by ${keyList}, line
   )`;
-  // Claiming in key order means concurrent ingests lock ids in one order: no deadlock cycles.
-  const claim = keyTable
-    ? `claimed as (
+  let claim: string;
+  if (keyTable && partitionColumn) {
+    if (partitions.length === 0) throw new Error(`merge into ${table} needs the partitions of its rows`);
+    const stores = partitions.map(
+      (partition, index) => `stored_${index} as (
+    insert into ${q(partition.name)} (${columnList}) select ${columnList} from accepted
+    where ${q(partitionColumn)} >= $${2 * index + 1}::timestamptz and ${q(partitionColumn)} < $${2 * index + 2}::timestamptz
+  )`,
+    );
+    // Claiming in key order means concurrent ingests lock ids in one order: no deadlock cycles.
+    claim = `claimed as (
     insert into ${q(keyTable.table)} (${keyTable.columns.map(q).join(', ')})
     select ${keyTable.columns.map(q).join(', ')} from first_lines order by ${keyList}
     on conflict do nothing
     returning ${keyList}
   ), accepted as (
     select f.* from first_lines f join claimed c on ${joinOnKey('f', 'c')}
-  ), stored as (
-    insert into ${q(table)} (${columnList}) select ${columnList} from accepted
-  )`
-    : `claimed as (
+  ), ${stores.join(', ')}`;
+  } else {
+    claim = `claimed as (
     insert into ${q(table)} (${columnList})
     select ${columnList} from first_lines order by ${keyList}
     on conflict do nothing
@@ -84,8 +96,14 @@ export function mergeSql(kind: RecordKind): string {
   ), accepted as (
     select f.line from first_lines f join claimed c on ${joinOnKey('f', 'c')}
   )`;
+  }
   return `with ${firstLines}, ${claim}
   select s.line from ${stagingTable(kind)} s where not exists (select 1 from accepted a where a.line = s.line)`;
+}
+
+/** The parameters of {@link mergeSql}: each partition's bounds, in order. */
+export function mergeParameters(partitions: readonly MergePartition[]): string[] {
+  return partitions.flatMap((partition) => [partition.from, partition.to]);
 }
 
 /**

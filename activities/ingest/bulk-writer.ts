@@ -6,7 +6,9 @@ import {
   createStagingSql,
   ENSURE_PARTITION_SQL,
   PREPARE_MERGE_SQL,
+  mergeParameters,
   mergeSql,
+  type MergePartition,
   stagingTable,
 } from '../../sql/ingest-merge';
 import { INGEST_TABLES } from '../../sql/ingest-tables';
@@ -52,6 +54,13 @@ interface Chunk {
   rows: number;
   months: Set<string>;
   done: Promise<void>;
+}
+
+/** `YYYY-MM` → the first instant of the following month, as the partition's upper bound. */
+function nextMonthStart(month: string): string {
+  const [year, monthNumber] = month.split('-').map(Number) as [number, number];
+  const next = monthNumber === 12 ? `${String(year + 1).padStart(4, '0')}-01` : `${String(year).padStart(4, '0')}-${String(monthNumber + 1).padStart(2, '0')}`;
+  return `${next}-01T00:00:00Z`;
 }
 
 /**
@@ -100,12 +109,18 @@ export function createBulkWriter(db: Knex, kind: RecordKind, options: BulkWriter
     const { connection } = chunk;
     // Partitions are created outside the merge transaction: creating one locks the parent
     // table, and holding that lock while waiting on another ingest's ids could deadlock.
-    for (const month of chunk.months) await connection.query(ENSURE_PARTITION_SQL, [INGEST_TABLES[kind].table, `${month}-01T00:00:00Z`]);
+    const partitions: MergePartition[] = [];
+    for (const month of [...chunk.months].sort()) {
+      const from = `${month}-01T00:00:00Z`;
+      const { rows } = await connection.query<{ partition: string }>(ENSURE_PARTITION_SQL, [INGEST_TABLES[kind].table, from]);
+      partitions.push({ name: rows[0]!.partition, from, to: nextMonthStart(month) });
+    }
+    const merge = mergeSql(kind, partitions);
     for (let attempt = 1; ; attempt += 1) {
       try {
         await connection.query('begin');
         await connection.query(PREPARE_MERGE_SQL);
-        const pending = (await connection.query<{ line: string }>(mergeSql(kind))).rows.map((row) => row.line);
+        const pending = (await connection.query<{ line: string }>(merge, mergeParameters(partitions))).rows.map((row) => row.line);
         const result: StoreTally = { accepted: chunk.rows - pending.length, duplicates: 0, conflicts: [] };
         if (pending.length > 0) {
           const classified = await connection.query<{ line: string; key: string; same: boolean }>(classifyPendingSql(kind), [pending]);
