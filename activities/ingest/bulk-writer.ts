@@ -25,7 +25,7 @@ export interface StoreTally {
 export interface BulkWriterOptions {
   /** Rows per staged chunk; each chunk is one COPY and one merge. */
   chunkRows?: number;
-  /** Chunks in flight: one merging while the next one is copied. Capped by the pool size. */
+  /** Chunks in flight: one merging while the next ones are copied. Capped by the pool size. */
   concurrency?: number;
   onStored?: (tally: StoreTally) => void;
   /** How rows reach the staging table; default COPY, or bound inserts where COPY is missing. */
@@ -71,9 +71,9 @@ function nextMonthStart(month: string): string {
  * at most `concurrency` chunks are open and rows stream straight into COPY.
  */
 export function createBulkWriter(db: Knex, kind: RecordKind, options: BulkWriterOptions = {}): BulkWriter {
-  const chunkRows = options.chunkRows ?? 50_000;
+  const chunkRows = options.chunkRows ?? 25_000;
   const poolMax = (db.client as { config?: { pool?: { max?: number } } }).config?.pool?.max ?? 10;
-  const concurrency = Math.max(1, Math.min(options.concurrency ?? 2, poolMax));
+  const concurrency = Math.max(1, Math.min(options.concurrency ?? 3, poolMax));
   const tally: StoreTally = { accepted: 0, duplicates: 0, conflicts: [] };
   const inFlight: Chunk[] = [];
   let current: Chunk | null = null;

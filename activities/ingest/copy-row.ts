@@ -37,11 +37,19 @@ function formatValue(type: string, value: unknown): string {
   if (value === null || value === undefined) return '\\N';
   if (type === 'jsonb') return escapeCopyText(canonicalJson(value));
   if (type === 'boolean') return value ? 't' : 'f';
-  return escapeCopyText(String(value));
+  return typeof value === 'string' ? escapeCopyText(value) : String(value);
 }
 
 /** Columns excluded from the content hash: when a record arrived is not what it says. */
 const NOT_CONTENT = new Set(['ts_received', 'content_hash']);
+
+/** Per kind, the columns in COPY order as flat arrays: this runs once per input line. */
+const LAYOUTS = Object.fromEntries(
+  Object.entries(INGEST_TABLES).map(([kind, spec]) => {
+    const columns = spec.columns.filter(([name]) => name !== 'content_hash');
+    return [kind, { names: columns.map(([name]) => name), types: columns.map(([, type]) => type as string), hashed: columns.map(([name]) => !NOT_CONTENT.has(name)) }];
+  }),
+) as Record<RecordKind, { names: string[]; types: string[]; hashed: boolean[] }>;
 
 /**
  * Formats a validated row as one line of COPY text (`line`, the table's columns, and the
@@ -50,14 +58,14 @@ const NOT_CONTENT = new Set(['ts_received', 'content_hash']);
  * place of an absent field, is an exact duplicate rather than a conflict.
  */
 export function formatCopyRow(kind: RecordKind, line: number, row: Record<string, unknown>): { text: string; contentHash: string } {
-  let text = String(line);
-  let content = '';
-  for (const [name, type] of INGEST_TABLES[kind].columns) {
-    if (name === 'content_hash') continue;
-    const field = formatValue(type, row[name]);
-    text += `\t${field}`;
-    if (!NOT_CONTENT.has(name)) content += `${field}\t`;
+  const { names, types, hashed } = LAYOUTS[kind];
+  const fields: string[] = new Array(names.length);
+  const content: string[] = [];
+  for (let i = 0; i < names.length; i += 1) {
+    const field = formatValue(types[i]!, row[names[i]!]);
+    fields[i] = field;
+    if (hashed[i]) content.push(field);
   }
-  const contentHash = createHash('sha256').update(content).digest('base64url');
-  return { text: `${text}\t${contentHash}\n`, contentHash };
+  const contentHash = createHash('sha256').update(content.join('\t')).digest('base64url');
+  return { text: `${line}\t${fields.join('\t')}\t${contentHash}\n`, contentHash };
 }
