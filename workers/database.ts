@@ -51,7 +51,9 @@ export async function openDatabaseServer(env: Env, port = 0): Promise<DatabaseHa
   await mkdir(dataDir, { recursive: true });
   const lockFile = lockEmbeddedDatabase(dataDir);
   const db = await PGlite.create({ dataDir });
-  const server = new PGLiteSocketServer({ db, port, host: '127.0.0.1' });
+  // The server's query queue keeps a transaction's statements together, so commands in other
+  // terminals can share the database while `hindsight dev` runs.
+  const server = new PGLiteSocketServer({ db, port, host: '127.0.0.1', maxConnections: 16 });
   await server.start();
   const address = server.getServerConn();
   return {
