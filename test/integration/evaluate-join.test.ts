@@ -94,7 +94,8 @@ function generateScenario(seed: number): { predictions: RefPrediction[]; outcome
       item_id: null,
       entity_ids: { user_id: `u${Math.floor(random() * 32)}` },
       outcome_type: i % 11 === 0 ? 'click' : type(null),
-      value: Math.round(random() * 500),
+      // Some carry no value: a regression target must come from an outcome that has one.
+      value: i % 4 === 0 ? null : Math.round(random() * 500),
       ts_event: iso(event),
       ts_received: iso(minute(event + random() * 8 * DAY)),
     });
@@ -160,7 +161,7 @@ function refDefinition(def: LabelDefinition): RefDefinition {
   };
 }
 
-const definitions: Record<'negative' | 'unknown', LabelDefinition> = {} as never;
+const definitions: Record<'negative' | 'unknown' | 'regression', LabelDefinition> = {} as never;
 
 beforeAll(async () => {
   workDir = await mkdtemp(path.join(os.tmpdir(), 'hindsight-join-'));
@@ -168,6 +169,9 @@ beforeAll(async () => {
   await ingest('outcomes', scenario.outcomes);
   definitions.negative = (await putLabelDefinition(testDb.db, definitionInput('fraud-absent-negative', 'negative'))).definition;
   definitions.unknown = (await putLabelDefinition(testDb.db, definitionInput('fraud-absent-unknown', 'unknown'))).definition;
+  definitions.regression = (await putLabelDefinition(testDb.db, {
+    ...definitionInput('fraud-loss', 'unknown'), task: 'regression', positive_outcome_types: [], negative_outcome_types: [], outcome_types: ['chargeback', 'review_ok'],
+  })).definition;
 });
 
 function expectMetricsMatch(actual: Record<string, unknown>, expected: ReturnType<typeof referenceMetrics>, where: string): void {
@@ -235,6 +239,20 @@ describe.each(['negative', 'unknown'] as const)('the SQL join with absent_means 
     const reference = referenceJoin(scenario.predictions, scenario.outcomes, COHORT, refDefinition(def), asOf);
     const actual = Object.fromEntries(rows.map((row) => [row.prediction_id, [row.label, row.label_status, row.outcome_id, row.join_path, row.outcome_value]]));
     const expected = Object.fromEntries(reference.labels.map((label) => [label.prediction.prediction_id, [label.y, label.status, label.outcome_id, label.path, label.outcome_value]]));
+    expect(actual).toEqual(expected);
+  });
+});
+
+describe('the SQL join for a regression definition', () => {
+  it.each(AS_OFS)('takes the value of the latest joined outcome that has one as the target, as the reference does, as of %s', async (asOf) => {
+    const def = definitions.regression;
+    const reference = referenceJoin(scenario.predictions, scenario.outcomes, COHORT, refDefinition(def), asOf);
+    const document = await evaluateCohort(testDb.db, COHORT, def, asOf);
+    expect(document.join).toEqual(reference.join);
+    expect([document.overall.n, document.overall.n_labeled]).toEqual([reference.labels.length, reference.labels.filter((label) => label.target !== null).length]);
+    const rows = await exportedLabels(def, COHORT, asOf);
+    const actual = Object.fromEntries(rows.map((row) => [row.prediction_id, [row.label, row.label_status, row.outcome_id, row.join_path]]));
+    const expected = Object.fromEntries(reference.labels.map((label) => [label.prediction.prediction_id, [label.target, label.status, label.outcome_id, label.path]]));
     expect(actual).toEqual(expected);
   });
 });
