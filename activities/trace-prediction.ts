@@ -65,13 +65,16 @@ function explain(row: Record<string, unknown>, def: LabelDefinition): { verdict:
 export async function tracePrediction(db: Knex, predictionId: string, def: LabelDefinition, asOf: string): Promise<PredictionTrace> {
   const prediction = await db('predictions').where({ prediction_id: predictionId }).first();
   if (!prediction) throw new PredictionNotFoundError(`prediction ${predictionId} not found`);
-  const start = new Date(prediction.ts_pred as Date);
+  // A cohort of this prediction's instant, a millisecond either side: wide enough for a
+  // ts_pred with microseconds (JavaScript dates keep milliseconds), and the rows are
+  // filtered to this prediction anyway.
+  const tsPred = (prediction.ts_pred as Date).getTime();
   const cohort = {
     model_name: prediction.model_name as string,
     model_version: prediction.model_version as string,
     environment: prediction.environment as string | null,
-    start: start.toISOString(),
-    end: new Date(start.getTime() + 1).toISOString(),
+    start: new Date(tsPred - 1).toISOString(),
+    end: new Date(tsPred + 1).toISOString(),
   };
   const entityKey = def.entity_key ?? null;
   const bindings = {
