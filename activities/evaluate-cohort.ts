@@ -84,10 +84,8 @@ export async function evaluateCohort(db: Knex, cohort: CohortSelector, def: Labe
       await trx.raw("set local work_mem = '256MB'");
       await trx.raw(CREATE_MATCHES, bindings);
       await trx.raw(CREATE_LABELED, bindings);
-      // The metric statement's many small expressions cost more to JIT-compile than to run.
-      await trx.raw('set local jit = off');
-      const metricRows = (await trx.raw(def.task === 'binary' ? BINARY_METRICS : REGRESSION_METRICS, bindings)).rows as MetricRow[];
       const joinRow = (await trx.raw(JOIN_COUNTS, bindings)).rows[0] as JoinCounts;
+      const metricRows = await runMetricStatement(trx, def.task === 'binary' ? BINARY_METRICS : REGRESSION_METRICS, bindings);
 
       const groups = def.task === 'binary' ? finishBinaryGroups(metricRows, def) : finishRegressionGroups(metricRows);
       const overallGroup = groups.find((group) => group.dimension === '');
@@ -106,6 +104,20 @@ export async function evaluateCohort(db: Knex, cohort: CohortSelector, def: Labe
     },
     { isolationLevel: 'repeatable read' },
   );
+}
+
+/**
+ * Runs the metric statement last in the transaction, under settings only it needs: its many
+ * small expressions cost more to JIT-compile than to run, and the planner, blind to the
+ * temp tables' shape, would sort a million score rows to aggregate the few bins they fall
+ * in; so sorting is reserved for the one window that needs it, with memory to do it there.
+ */
+async function runMetricStatement(trx: Knex.Transaction, sql: string, bindings: EvaluationBindings): Promise<MetricRow[]> {
+  await trx.raw('set local jit = off');
+  await trx.raw('set local enable_sort = off');
+  await trx.raw('set local enable_incremental_sort = off');
+  await trx.raw("set local work_mem = '512MB'");
+  return (await trx.raw(sql, bindings)).rows as MetricRow[];
 }
 
 type MetricRow = Record<string, unknown> & { dim: string; val: string | null; fingerprint: string | null };

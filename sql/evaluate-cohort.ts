@@ -96,7 +96,7 @@ const EXPANDED_BASE = `
                                        when 'region' then b.region
                                        when 'environment' then b.environment
                                        when 'model_version' then b.model_version
-                                       else b.segment ->> substr(d.dim, 9) end collate "C" as val) g`;
+                                       else b.segment ->> substr(d.dim, 9) end as val) g`;
 
 export const BINARY_METRICS = `
 with base as materialized (
@@ -120,7 +120,7 @@ with base as materialized (
   group by 1, 2, 3, 4, 5
 ),
 totals as (
-  select d.dim collate "C" as dim, g.val,
+  select d.dim, g.val,
          sum(b.n) as n, sum(b.n_labeled) as n_labeled, sum(b.n_final) as n_final,
          sum(b.pos) as n_positive, sum(b.tp) as tp, sum(b.fp) as fp,
          coalesce(sum(b.value_caught), 0) as value_caught, coalesce(sum(b.value_missed), 0) as value_missed,
@@ -131,26 +131,29 @@ totals as (
   from ${EXPANDED_BASE}
   group by 1, 2
 ),
+-- One integer id per group with labeled rows, so the one big sort below compares integers
+-- and floats, not slice names.
 ranks as (
-  select dim, val, total, total_pos, ${QUANTILE_RANKS}
+  select row_number() over () as gid, dim, val, total, total_pos, ${QUANTILE_RANKS}
   from (select dim, val, n_labeled as total, n_positive as total_pos from totals where n_labeled > 0) t
 ),
 per_score as (
-  select d.dim collate "C" as dim, g.val, b.score, sum(b.n_labeled)::int as n_labeled, sum(b.pos)::int as pos
+  select q.gid, b.score, sum(b.n_labeled)::int as n_labeled, sum(b.pos)::int as pos
   from ${EXPANDED_BASE}
+  join ranks q on q.dim = d.dim and coalesce(q.val, '') = coalesce(g.val, '') and (q.val is null) = (g.val is null)
   where b.n_labeled > 0
-  group by 1, 2, 3
+  group by 1, 2
 ),
 cumulative as (
-  select dim, val, score, n_labeled, pos,
+  select gid, score, n_labeled, pos,
          sum(n_labeled) over w - n_labeled as below,
          sum(pos) over w as pos_le,
          lag(score) over w as prev_score
   from per_score
-  window w as (partition by dim, val order by score rows unbounded preceding)
+  window w as (partition by gid order by score rows unbounded preceding)
 ),
 binned as (
-  select r.dim, r.val, r.score, r.n_labeled, r.pos,
+  select r.gid, r.score, r.n_labeled, r.pos,
          width_bucket(r.score, ${UNIFORM_EDGES}) - (r.score = any(${UNIFORM_EDGES}))::int as ubin,
          width_bucket(r.score, ${THRESHOLD_EDGES}) as tbucket,
          10 * r.below / r.total + 1 as decile,
@@ -166,20 +169,19 @@ binned as (
          (r.n_labeled - r.pos)::int8 * (2 * (r.total_pos - r.pos_le) + r.pos) as auc_term,
          case when r.pos > 0 then r.pos * (r.total_pos - r.pos_le + r.pos)::float8 / (r.total - r.below) end as ap_term,
          abs(r.pos_le::float8 / nullif(r.total_pos, 0) - (r.below + r.n_labeled - r.pos_le)::float8 / nullif(r.total - r.total_pos, 0)) as ks_term
-  from (select c.*, q.total, q.total_pos, q.lo, q.hi, q.gamma
-        from cumulative c join ranks q on q.dim = c.dim and q.val is not distinct from c.val) r
+  from (select c.*, q.total, q.total_pos, q.lo, q.hi, q.gamma from cumulative c join ranks q using (gid)) r
 ),
 -- Every binning is a monotone step function of the score, so a group has at most ~50
 -- distinct (ubin, qbin, decile, tbucket) combinations: one hash aggregate, no sort, and the
 -- per-binning sums are added up in TypeScript from these few rows.
 fine as (
-  select dim, val, ubin, qbin, decile, tbucket,
+  select gid, ubin, qbin, decile, tbucket,
          sum(n_labeled) as n_labeled, sum(pos) as n_positive, sum(score * n_labeled) as score_sum,
          min(score) as min_score, max(score) as max_score,
          sum(auc_term) as auc_twice, sum(ap_term) as ap_sum, max(ks_term) as ks,
          array_agg(edges) filter (where edges is not null) as quantile_edges
   from binned
-  group by dim, val, ubin, qbin, decile, tbucket
+  group by gid, ubin, qbin, decile, tbucket
 )
 select 'group' as kind, dim, val, null::int as ubin, null::int as qbin, null::int as decile, null::int as tbucket,
        n, n_labeled, n_final, n_positive, tp, fp, value_caught, value_missed,
@@ -188,11 +190,11 @@ select 'group' as kind, dim, val, null::int as ubin, null::int as qbin, null::in
        null::float8 as ks, null::float8[] as quantile_edges
 from totals
 union all
-select 'bins', dim, val, ubin, qbin, decile, tbucket,
-       null, n_labeled, null, n_positive, null, null, null, null,
-       score_sum, null, null, null,
-       min_score, max_score, auc_twice, ap_sum, ks, quantile_edges
-from fine`;
+select 'bins', q.dim, q.val, f.ubin, f.qbin, f.decile, f.tbucket,
+       null, f.n_labeled, null, f.n_positive, null, null, null, null,
+       f.score_sum, null, null, null,
+       f.min_score, f.max_score, f.auc_twice, f.ap_sum, f.ks, f.quantile_edges
+from fine f join ranks q using (gid)`;
 
 export const REGRESSION_METRICS = `
 select d.dim, g.val,
