@@ -48,6 +48,8 @@ const RETRYABLE = new Set(['40P01', '40001']);
 const MAX_ATTEMPTS = 5;
 
 interface Chunk {
+  /** The whole chunk is one transaction (embedded PGlite: one backend shared by every client). */
+  wholeInTransaction: boolean;
   connection: pg.Client;
   sink: StagingSink;
   buffer: string;
@@ -89,10 +91,15 @@ export function createBulkWriter(db: Knex, kind: RecordKind, options: BulkWriter
     try {
       // PGlite (the embedded database of `hindsight dev`) cannot take COPY FROM STDIN.
       copySupported ??= !/PGlite/.test((await connection.query<{ version: string }>('select version()')).rows[0]!.version);
+      // PGlite runs every client in one backend, so one temp table is shared by all of
+      // them; only a transaction keeps another client's chunk from interleaving with ours.
+      const wholeInTransaction = !copySupported;
+      if (wholeInTransaction) await connection.query('begin');
       await connection.query(`${createStagingSql(kind)}; truncate ${stagingTable(kind)}`);
       const sink = copySupported ? openCopySink(connection, kind) : openInsertSink(connection, kind, copyColumns(kind).length);
-      return { connection, sink, buffer: '', rows: 0, months: new Set(), done: Promise.resolve() };
+      return { wholeInTransaction, connection, sink, buffer: '', rows: 0, months: new Set(), done: Promise.resolve() };
     } catch (error) {
+      await connection.query('rollback').catch(() => {});
       await db.client.releaseConnection(connection);
       throw error;
     }
@@ -118,7 +125,7 @@ export function createBulkWriter(db: Knex, kind: RecordKind, options: BulkWriter
     const merge = mergeSql(kind, partitions);
     for (let attempt = 1; ; attempt += 1) {
       try {
-        await connection.query('begin');
+        if (!chunk.wholeInTransaction) await connection.query('begin');
         await connection.query(PREPARE_MERGE_SQL);
         const pending = (await connection.query<{ line: string }>(merge, mergeParameters(partitions))).rows.map((row) => row.line);
         const result: StoreTally = { accepted: chunk.rows - pending.length, duplicates: 0, conflicts: [] };
@@ -133,7 +140,7 @@ export function createBulkWriter(db: Knex, kind: RecordKind, options: BulkWriter
         return result;
       } catch (error) {
         await connection.query('rollback').catch(() => {});
-        if (attempt >= MAX_ATTEMPTS || !RETRYABLE.has((error as { code?: string }).code ?? '')) throw error;
+        if (chunk.wholeInTransaction || attempt >= MAX_ATTEMPTS || !RETRYABLE.has((error as { code?: string }).code ?? '')) throw error;
       }
     }
   }
@@ -141,12 +148,14 @@ export function createBulkWriter(db: Knex, kind: RecordKind, options: BulkWriter
   function sealChunk(chunk: Chunk): void {
     const previous = lastMerge;
     chunk.done = (async () => {
+      let merged = false;
       try {
         await flushBuffer(chunk);
         await chunk.sink.end();
         await previous.catch(() => {});
         if (failure) return;
         const stored = await mergeChunk(chunk);
+        merged = true;
         tally.accepted += stored.accepted;
         tally.duplicates += stored.duplicates;
         tally.conflicts.push(...stored.conflicts);
@@ -154,6 +163,7 @@ export function createBulkWriter(db: Knex, kind: RecordKind, options: BulkWriter
       } catch (error) {
         failure ??= error;
       } finally {
+        if (chunk.wholeInTransaction && !merged) await chunk.connection.query('rollback').catch(() => {});
         await db.client.releaseConnection(chunk.connection);
         inFlight.splice(inFlight.indexOf(chunk), 1);
       }
