@@ -4,7 +4,8 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { putLabelDefinition } from '../../activities/label-definitions';
+import { exportEvaluation } from '../../activities/export-evaluation';
+import { putLabelDefinition, type LabelDefinition } from '../../activities/label-definitions';
 import { EXPORT_COLUMNS } from '../../sql/export-evaluation';
 import { useTestDatabase } from '../support/database';
 import { storeRows } from '../support/store-rows';
@@ -16,6 +17,7 @@ const T = Date.parse('2026-05-01T00:00:00Z');
 const iso = (ms: number) => new Date(ms).toISOString();
 const ids = Array.from({ length: 4 }, () => randomUUID()).sort();
 let dir: string;
+let definition: LabelDefinition;
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'hindsight-export-'));
@@ -27,10 +29,10 @@ beforeAll(async () => {
     { outcome_id: 'churned', prediction_id: ids[1], entity_ids: {}, outcome_type: 'churn', value: 120.5, ts_event: iso(T + DAY), ts_received: iso(T + 2 * DAY) },
     { outcome_id: 'stayed', prediction_id: null, entity_ids: { user_id: 'u2' }, outcome_type: 'renewal', value: 80, ts_event: iso(T + DAY), ts_received: iso(T + DAY) },
   ]);
-  await putLabelDefinition(testDb.db, {
+  definition = (await putLabelDefinition(testDb.db, {
     name: 'churn-30d', version: 1, model_name: 'churn', task: 'binary', window: 'P30D', positive_outcome_types: ['churn'],
     negative_outcome_types: ['renewal'], absent_means: 'unknown', entity_key: 'user_id',
-  });
+  })).definition;
 });
 
 function exportTo(file: string, asOf: string, extra: string[] = []) {
@@ -74,7 +76,8 @@ describe('hindsight export', () => {
 
   it('writes NDJSON with provisional labels before the window ends and only what was received by as-of', async () => {
     const file = path.join(dir, 'cohort.ndjson');
-    expect(exportTo(file, iso(T + DAY + 3600_000))).toMatchObject({ rows: 4, format: 'ndjson' });
+    const cohort = { model_name: 'churn', model_version: 'v3', environment: null, start: iso(T), end: iso(T + DAY) };
+    expect(await exportEvaluation(testDb.db, { cohort, definition, asOf: iso(T + DAY + 3600_000), out: file, format: 'ndjson' })).toMatchObject({ rows: 4, format: 'ndjson' });
     const rows = (await readFile(file, 'utf8')).trim().split('\n').map((line) => JSON.parse(line));
     expect(rows.map((row) => [row.label, row.label_status, row.outcome_id])).toEqual([
       [null, 'unlabeled', null],

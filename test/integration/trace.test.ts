@@ -2,7 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { putLabelDefinition } from '../../activities/label-definitions';
+import { putLabelDefinition, type LabelDefinition } from '../../activities/label-definitions';
+import { PredictionNotFoundError, tracePrediction } from '../../activities/trace-prediction';
 import { useTestDatabase } from '../support/database';
 import { storeRows } from '../support/store-rows';
 
@@ -19,6 +20,8 @@ const outcome = (outcome_id: string, fields: Record<string, unknown>) => ({
   outcome_id, prediction_id: null, request_id: null, item_id: null, entity_ids: {}, outcome_type: 'chargeback', value: 10, source: 'test', ...fields,
 });
 
+let definition: LabelDefinition;
+
 beforeAll(async () => {
   await storeRows(testDb.db, 'predictions', [
     { ...base, prediction_id: first, ts_pred: iso(T), entity_ids: { user_id: 'u1' } },
@@ -33,10 +36,10 @@ beforeAll(async () => {
     outcome('entity-ours', { entity_ids: { user_id: 'u1' }, ts_event: iso(T + 2 * DAY), ts_received: iso(T + 2 * DAY) }),
     outcome('entity-rescored', { entity_ids: { user_id: 'u1' }, ts_event: iso(T + 4 * DAY), ts_received: iso(T + 4 * DAY) }),
   ]);
-  await putLabelDefinition(testDb.db, {
+  definition = (await putLabelDefinition(testDb.db, {
     name: 'fraud-trace', version: 1, model_name: 'fraud', task: 'binary', window: 'P10D',
     positive_outcome_types: ['chargeback'], absent_means: 'negative', entity_key: 'user_id',
-  });
+  })).definition;
 });
 
 function hindsight(args: string[]) {
@@ -64,18 +67,16 @@ describe('hindsight trace', () => {
     expect(trace.label).toEqual({ value: 1, status: 'final', outcome_id: 'entity-ours', join_path: 'by_entity_window', outcome_value: 10 });
   });
 
-  it('shows the re-scored prediction the entity outcome it owns', () => {
-    const { code, stdout } = hindsight(['trace', rescored, '--label-definition', 'fraud-trace', '--as-of', iso(T + 30 * DAY), '--json']);
-    expect(code).toBe(0);
-    const trace = JSON.parse(stdout);
-    const joined = trace.outcomes.filter((o: { verdict: string }) => o.verdict === 'joined').map((o: { outcome_id: string }) => o.outcome_id);
+  it('shows the re-scored prediction the entity outcome it owns', async () => {
+    const trace = await tracePrediction(testDb.db, rescored, definition, iso(T + 30 * DAY));
+    const joined = trace.outcomes.filter((o) => o.verdict === 'joined').map((o) => o.outcome_id);
     expect(joined).toEqual(['entity-rescored']);
-    expect(trace.outcomes.find((o: { outcome_id: string }) => o.outcome_id === 'entity-ours').attributed_to).toBe(first);
+    expect(trace.outcomes.find((o) => o.outcome_id === 'entity-ours')!.attributed_to).toBe(first);
   });
 
-  it('fails with exit code 2 and a message for an unknown prediction', () => {
-    const { code, stderr } = hindsight(['trace', randomUUID(), '--label-definition', 'fraud-trace', '--json']);
-    expect(code).toBe(2);
-    expect(stderr).toMatch(/prediction .* not found/);
+  it('fails with a message naming an unknown prediction', async () => {
+    const missing = randomUUID();
+    await expect(tracePrediction(testDb.db, missing, definition, iso(T))).rejects.toThrow(PredictionNotFoundError);
+    await expect(tracePrediction(testDb.db, missing, definition, iso(T))).rejects.toThrow(`prediction ${missing} not found`);
   });
 });
