@@ -18,13 +18,17 @@ export function openCopySink(connection: pg.Client, kind: RecordKind): StagingSi
   // The error is read by finished() at end(); without a listener an early COPY error would
   // crash the process instead.
   copy.on('error', () => {});
+  // Settles once, when the COPY ends or fails; marked handled so a failure while nobody is
+  // waiting on it surfaces at end() instead of as an unhandled rejection.
+  const done = finished(copy);
+  done.catch(() => {});
   return {
     write(text) {
-      return copy.write(text) ? undefined : Promise.race([once(copy, 'drain'), finished(copy)]).then(() => {});
+      return copy.write(text) ? undefined : Promise.race([once(copy, 'drain'), done]).then(() => {});
     },
     async end() {
       copy.end();
-      await finished(copy);
+      await done;
     },
   };
 }
@@ -53,6 +57,8 @@ export function openInsertSink(connection: pg.Client, kind: RecordKind, columnCo
     columns = Array.from({ length: columnCount }, () => []);
     rows = 0;
     pending = pending.then(() => connection.query(insertIntoStagingSql(kind), values));
+    // A failed insert surfaces at the next write that waits, or at end().
+    pending.catch(() => {});
   };
   return {
     write(text) {
