@@ -10,6 +10,7 @@ import { createRandom } from '../../cli/sample-cohort';
 import { useTestDatabase } from '../support/database';
 import { storeRows } from '../support/store-rows';
 import {
+  candidatesFor,
   referenceJoin,
   referenceMetrics,
   sliceValue,
@@ -217,6 +218,15 @@ describe.each(['negative', 'unknown'] as const)('the SQL join with absent_means 
     const final = referenceJoin(scenario.predictions, scenario.outcomes, COHORT, refDefinition(def), AS_OFS[3]!);
     const byEntity = final.labels.filter((label) => label.path === 'by_entity_window');
     expect(byEntity.length).toBeGreaterThan(3);
+    // Re-scored entities: outcomes of users this cohort predicted for that belong to a later
+    // or earlier prediction outside it (another cohort or environment).
+    const cohortUsers = new Set(final.labels.map((label) => label.prediction.entity_ids.user_id));
+    const elsewhere = scenario.outcomes.filter((o) => {
+      if (o.prediction_id || (o.request_id && o.item_id) || !cohortUsers.has(o.entity_ids.user_id)) return false;
+      const owner = candidatesFor(o, scenario.predictions, COHORT, refDefinition(def))?.predictions[0];
+      return owner !== undefined && final.labels.every((label) => label.prediction.prediction_id !== owner.prediction_id);
+    });
+    expect(elsewhere.length).toBeGreaterThan(3);
   });
 
   it.each(AS_OFS)('gives the join counts, counts, label availability and ROC AUC of the reference join, overall and per slice, as of %s', async (asOf) => {

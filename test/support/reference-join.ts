@@ -98,8 +98,8 @@ function namedTypes(def: RefDefinition): string[] {
   return [...def.positive_outcome_types, ...def.negative_outcome_types, ...def.outcome_types];
 }
 
-/** The predictions an outcome is attributed to, and whether that attribution is leakage by construction. */
-function candidatesFor(o: RefOutcome, all: RefPrediction[], cohort: RefCohort, def: RefDefinition): { path: RefPath; predictions: RefPrediction[] } | null {
+/** The predictions an outcome is attributed to by its join path (before the window and cohort tests). */
+export function candidatesFor(o: RefOutcome, all: RefPrediction[], cohort: RefCohort, def: RefDefinition): { path: RefPath; predictions: RefPrediction[] } | null {
   if (o.prediction_id !== null) {
     return { path: 'by_prediction_id', predictions: all.filter((p) => p.prediction_id === o.prediction_id) };
   }
