@@ -97,6 +97,7 @@ export async function evaluateCohort(db: Knex, cohort: CohortSelector, def: Labe
         overall,
         slices: groups
           .filter((group) => group.dimension !== '')
+          .sort(bySliceOrder(def.slices))
           .map((group) => ({ dimension: group.dimension, value: group.value, ...group.metrics })),
         join: joinRow,
         label_fingerprint: overallGroup?.fingerprint ?? '0',
@@ -127,6 +128,14 @@ interface FinishedGroup {
   value: string | null;
   fingerprint: string | null;
   metrics: GroupMetrics;
+}
+
+/** Slices in the definition's dimension order, values in code-point order, missing last. */
+function bySliceOrder(dims: string[]): (a: FinishedGroup, b: FinishedGroup) => number {
+  return (a, b) =>
+    dims.indexOf(a.dimension) - dims.indexOf(b.dimension)
+    || (a.value === null ? 1 : 0) - (b.value === null ? 1 : 0)
+    || (a.value === null || b.value === null || a.value === b.value ? 0 : a.value < b.value ? -1 : 1);
 }
 
 function groupKey(row: MetricRow): string {

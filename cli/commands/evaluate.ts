@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { evaluateCohort } from '../../activities/evaluate-cohort';
+import { evaluateCohort, type GroupMetrics, type SliceMetrics } from '../../activities/evaluate-cohort';
 import { timestampSchema } from '../../activities/ingest/record-schemas';
 import { getLabelDefinition, parseLabelDefinitionRef } from '../../activities/label-definitions';
+import type { BinaryMetrics } from '../../activities/stats/finish-metrics';
 import { withDatabase } from '../context';
 import { cohortOptionsSchema, parseOptions } from '../options';
 import { createOutput, EXIT } from '../output';
@@ -11,6 +12,42 @@ const evaluateOptionsSchema = z.intersection(cohortOptionsSchema, z.object({ asO
 
 function formatNumber(value: unknown): string {
   return typeof value === 'number' ? (Number.isInteger(value) ? String(value) : value.toFixed(4)) : value === null ? '—' : String(value);
+}
+
+/** The scalar metrics of a group, each with its value or, when null, why. */
+function formatScalars(metrics: GroupMetrics): string[] {
+  return Object.entries(metrics)
+    .filter(([, value]) => typeof value !== 'object' || value === null)
+    .map(([name, value]) => `  ${name.padEnd(20)} ${formatNumber(value)}${value === null && metrics.undefined_metrics[name] ? `  (${metrics.undefined_metrics[name]})` : ''}`);
+}
+
+function formatTable(title: string, header: string[], rows: unknown[][]): string[] {
+  if (rows.length === 0) return [];
+  return [`  ${title}`, `    ${header.map((cell) => cell.padStart(10)).join(' ')}`, ...rows.map((row) => `    ${row.map((cell) => formatNumber(cell).padStart(10)).join(' ')}`)];
+}
+
+/** Binary documents also get their calibration bins and a thinned threshold curve. */
+function formatCurves(metrics: GroupMetrics): string[] {
+  if (!('calibration' in metrics)) return [];
+  const bins = (name: string, list: BinaryMetrics['calibration']['uniform']) =>
+    formatTable(`calibration (${name})`, ['lower', 'upper', 'count', 'predicted', 'observed'], list.map((bin) => [bin.lower, bin.upper, bin.count, bin.mean_predicted, bin.fraction_positive]));
+  return [
+    ...bins('uniform', metrics.calibration.uniform),
+    ...bins('quantile', metrics.calibration.quantile),
+    ...formatTable('score deciles', ['decile', 'count', 'min', 'max', 'predicted', 'observed'], metrics.calibration_deciles.map((d) => [d.decile, d.count, d.min_score, d.max_score, d.mean_predicted, d.fraction_positive])),
+    ...formatTable(
+      'threshold curve (every 0.1)',
+      ['threshold', 'precision', 'recall', 'fpr', 'flagged', 'cost'],
+      metrics.threshold_curve.filter((_, j) => j % 2 === 0).map((p) => [p.threshold, p.precision, p.recall, p.fpr, p.predicted_positive_rate, p.expected_cost]),
+    ),
+  ];
+}
+
+function formatSlice(slice: SliceMetrics): string {
+  const headline = 'roc_auc' in slice
+    ? `roc_auc=${formatNumber(slice.roc_auc)} pr_auc=${formatNumber(slice.pr_auc)} ece=${formatNumber(slice.ece)} recall=${formatNumber(slice.recall)}`
+    : `mae=${formatNumber(slice.mae)} rmse=${formatNumber(slice.rmse)} r2=${formatNumber(slice.r2)}`;
+  return `  ${slice.dimension}=${slice.value ?? '(missing)'}: n=${slice.n} labeled=${slice.n_labeled} ${headline}`;
 }
 
 export function registerEvaluate(program: Command, setExit: (code: number) => void): void {
@@ -38,12 +75,13 @@ export function registerEvaluate(program: Command, setExit: (code: number) => vo
         );
       });
       out.result(document, () => {
-        const metrics = Object.entries(document.overall).filter(([, value]) => typeof value !== 'object' || value === null);
-        const lines = [`${document.cohort.model_name}@${document.cohort.model_version} [${document.cohort.start}, ${document.cohort.end}) as of ${document.as_of}`];
-        for (const [name, value] of metrics) lines.push(`  ${name.padEnd(20)} ${formatNumber(value)}`);
-        lines.push(`  join ${JSON.stringify(document.join)}`);
-        for (const slice of document.slices) lines.push(`  ${slice.dimension}=${slice.value ?? '(missing)'}: n=${slice.n} labeled=${slice.n_labeled}`);
-        return lines.join('\n');
+        return [
+          `${document.cohort.model_name}@${document.cohort.model_version} [${document.cohort.start}, ${document.cohort.end}) as of ${document.as_of}`,
+          ...formatScalars(document.overall),
+          ...formatCurves(document.overall),
+          `  join ${JSON.stringify(document.join)}`,
+          ...document.slices.map(formatSlice),
+        ].join('\n');
       });
       setExit(EXIT.ok);
     });
