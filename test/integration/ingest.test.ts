@@ -1,7 +1,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -15,10 +15,22 @@ const testDb = useTestDatabase();
 const ROOT = path.resolve(__dirname, '..', '..');
 let dir: string;
 
+/** Newest modification time of the TypeScript the command line is compiled from. */
+async function newestSourceTime(): Promise<number> {
+  let newest = 0;
+  for (const folder of ['activities', 'cli', 'sql', 'workers', 'workflows']) {
+    for (const entry of await readdir(path.join(ROOT, folder), { recursive: true })) {
+      if (entry.endsWith('.ts')) newest = Math.max(newest, (await stat(path.join(ROOT, folder, entry))).mtimeMs);
+    }
+  }
+  return newest;
+}
+
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'hindsight-ingest-'));
-  // The command line runs from dist/: compile it so the spawned CLI is this code.
-  await promisify(execFile)('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT });
+  // The command line runs from dist/: compile it (when stale) so the spawned CLI is this code.
+  const built = await stat(path.join(ROOT, 'dist', 'cli', 'hindsight.js')).then((s) => s.mtimeMs, () => 0);
+  if (built < (await newestSourceTime())) await promisify(execFile)('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT });
 });
 
 function prediction(overrides: Record<string, unknown> = {}): Record<string, unknown> {
