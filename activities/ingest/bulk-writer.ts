@@ -43,6 +43,8 @@ export interface BulkWriter {
 }
 
 const WRITE_BUFFER_CHARS = 1 << 16;
+/** Pooled connections whose session has been set up for staging. */
+const STAGING_SESSIONS = new WeakSet<pg.Client>();
 /** SQLSTATEs after which the merge is simply run again: it is idempotent. */
 const RETRYABLE = new Set(['40P01', '40001']);
 const MAX_ATTEMPTS = 5;
@@ -95,6 +97,13 @@ export function createBulkWriter(db: Knex, kind: RecordKind, options: BulkWriter
       // them; only a transaction keeps another client's chunk from interleaving with ours.
       const wholeInTransaction = !copySupported;
       if (wholeInTransaction) await connection.query('begin');
+      else if (!STAGING_SESSIONS.has(connection)) {
+        // A chunk of staged rows is ~15 MB: with the default 8 MB of temp buffers the staging
+        // table would spill to disk and be read back by the merge. Settable only before the
+        // session's first temp table, hence once per connection.
+        await connection.query("select set_config('temp_buffers', '128MB', false)").catch(() => {});
+        STAGING_SESSIONS.add(connection);
+      }
       await connection.query(`${createStagingSql(kind)}; truncate ${stagingTable(kind)}`);
       const sink = copySupported ? openCopySink(connection, kind) : openInsertSink(connection, kind, copyColumns(kind).length);
       return { wholeInTransaction, connection, sink, buffer: '', rows: 0, months: new Set(), done: Promise.resolve() };

@@ -47,7 +47,9 @@ export function validateRecord(kind: RecordKind, raw: unknown, options: Validate
   }
   const parsed = schema.safeParse(record);
   if (!parsed.success) return { ok: false, ...describeIssue(parsed.error.issues[0]!, record) };
-  const row: Record<string, unknown> = { ...(parsed.data as Record<string, unknown>), schema_version: version };
+  // zod's output is a fresh object, so it is completed in place rather than copied.
+  const row = parsed.data as Record<string, unknown>;
+  row.schema_version = version;
   if (kind === 'outcomes') {
     row.ts_received ??= options.receivedAt;
     // Also catches an event in the future of a defaulted ts_received.
