@@ -59,7 +59,8 @@ export async function exportEvaluation(db: Knex, input: ExportEvaluationInput): 
       async (trx) => {
         await trx.raw(CREATE_MATCHES, bindings);
         if (input.format === 'csv') await write(`${EXPORT_COLUMNS.join(',')}\n`);
-        const stream = trx.raw(EXPORT_ROWS, bindings).stream();
+        // A cursor fetching 1,000 rows at a time: few round trips, bounded memory.
+        const stream = trx.raw(EXPORT_ROWS, bindings).stream({ batchSize: 1000, highWaterMark: 1000 });
         for await (const raw of stream as AsyncIterable<ExportRow>) {
           const row = normalize(raw);
           await write(input.format === 'csv' ? `${EXPORT_COLUMNS.map((column) => csvField(row[column])).join(',')}\n` : `${JSON.stringify(row)}\n`);
