@@ -54,13 +54,6 @@ export const IN_COHORT = `(p.model_name = :model and p.model_version = :version
     and (:environment::text is null or p.environment = :environment::text)
     and p.ts_pred >= :start_ts::timestamptz and p.ts_pred < :end_ts::timestamptz)`;
 
-export const COHORT = `
-  select p.prediction_id, p.ts_pred, p.score,
-         coalesce(p.threshold, :default_threshold::float8) as threshold,
-         p.request_id, p.item_id, p.entity_ids, p.region, p.environment, p.model_version, p.segment
-  from predictions p
-  where ${IN_COHORT}`;
-
 /** Outcomes the definition names that Hindsight knew of at `:as_of`. */
 export const KNOWN = `
   select o.outcome_id, o.prediction_id, o.request_id, o.item_id, o.entity_ids,
