@@ -1,7 +1,7 @@
 /**
  * The SQL of the bulk ingest path: COPY a chunk of validated rows into a session-local
- * staging table, then move it into the real table with one set-based statement that keeps
- * the first line of each identity, claims identities with `on conflict do nothing` (so two
+ * staging table, then move it into the real table with one set-based statement that
+ * claims identities with `on conflict do nothing` (so two
  * concurrent ingests of one file store each record once) and hands back the lines that
  * were not stored, which {@link classifyPendingSql} then splits into duplicates (same
  * content_hash as the stored original) and conflicts.
@@ -52,8 +52,12 @@ export interface MergePartition {
 }
 
 /**
- * One statement: first line per identity → claim identity → store the claimed rows;
- * returns `line` of every staged row that was not stored (a repeat or an already-known id).
+ * One statement: claim each staged identity → store the claimed rows; returns `line` of
+ * every staged row that was not stored (its id was already known).
+ *
+ * The staged chunk holds each identity at most once: the bulk writer starts a new chunk
+ * when an id repeats, so the first line of an id is merged first and the repeat is then
+ * classified against it. That keeps this statement free of a sort over whole rows.
  *
  * For the partitioned tables the rows go straight into their month partitions (all
  * created beforehand, passed in `partitions`): an insert into the parent would fill the
@@ -63,42 +67,33 @@ export interface MergePartition {
 export function mergeSql(kind: RecordKind, partitions: readonly MergePartition[] = []): string {
   const { table, columns, key, keyTable, partitionColumn } = spec(kind);
   const q = quoteIdentifier;
+  const stage = stagingTable(kind);
   const keyList = key.map(q).join(', ');
   const columnList = columns.map(([name]) => q(name)).join(', ');
-  const joinOnKey = (left: string, right: string) => key.map((k) => `${left}.${q(k)} = ${right}.${q(k)}`).join(' and ');
-  const firstLines = `first_lines as (
-    select distinct on (${keyList}) * from ${stagingTable(kind)} order by ${keyList}, line
+  const claimedHas = (alias: string) => `select 1 from claimed c where ${key.map((k) => `c.${q(k)} = ${alias}.${q(k)}`).join(' and ')}`;
+  const claimTable = keyTable ?? { table, columns: columns.map(([name]) => name) };
+  // Claiming in key order means concurrent ingests lock ids in one order: no deadlock cycles.
+  const claim = `claimed as (
+    insert into ${q(claimTable.table)} (${claimTable.columns.map(q).join(', ')})
+    select ${claimTable.columns.map(q).join(', ')} from ${stage} order by ${keyList}
+    on conflict do nothing
+    returning ${keyList}
   )`;
-  let claim: string;
+  let stores = '';
   if (keyTable && partitionColumn) {
     if (partitions.length === 0) throw new Error(`merge into ${table} needs the partitions of its rows`);
-    const stores = partitions.map(
-      (partition, index) => `stored_${index} as (
-    insert into ${q(partition.name)} (${columnList}) select ${columnList} from accepted
-    where ${q(partitionColumn)} >= $${2 * index + 1}::timestamptz and ${q(partitionColumn)} < $${2 * index + 2}::timestamptz
+    stores = partitions
+      .map(
+        (partition, index) => `, stored_${index} as (
+    insert into ${q(partition.name)} (${columnList}) select ${columnList} from ${stage} s
+    where s.${q(partitionColumn)} >= $${2 * index + 1}::timestamptz and s.${q(partitionColumn)} < $${2 * index + 2}::timestamptz
+      and exists (${claimedHas('s')})
   )`,
-    );
-    // Claiming in key order means concurrent ingests lock ids in one order: no deadlock cycles.
-    claim = `claimed as (
-    insert into ${q(keyTable.table)} (${keyTable.columns.map(q).join(', ')})
-    select ${keyTable.columns.map(q).join(', ')} from first_lines order by ${keyList}
-    on conflict do nothing
-    returning ${keyList}
-  ), accepted as (
-    select f.* from first_lines f join claimed c on ${joinOnKey('f', 'c')}
-  ), ${stores.join(', ')}`;
-  } else {
-    claim = `claimed as (
-    insert into ${q(table)} (${columnList})
-    select ${columnList} from first_lines order by ${keyList}
-    on conflict do nothing
-    returning ${keyList}
-  ), accepted as (
-    select f.line from first_lines f join claimed c on ${joinOnKey('f', 'c')}
-  )`;
+      )
+      .join('');
   }
-  return `with ${firstLines}, ${claim}
-  select s.line from ${stagingTable(kind)} s where not exists (select 1 from accepted a where a.line = s.line)`;
+  return `with ${claim}${stores}
+  select s.line from ${stage} s where not exists (${claimedHas('s')})`;
 }
 
 /** The parameters of {@link mergeSql}: each partition's bounds, in order. */

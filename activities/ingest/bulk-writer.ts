@@ -37,7 +37,7 @@ export interface BulkWriter {
    * Queues one validated row (a line of COPY text); returns a promise only when the caller
    * must wait (backpressure or a new chunk), so the common case costs no await.
    */
-  write(copyText: string, partitionMonth: string | null): Promise<void> | undefined;
+  write(copyText: string, partitionMonth: string | null, key: string): Promise<void> | undefined;
   /** Flushes the last chunk and waits for every merge; rejects if any chunk failed. */
   close(): Promise<StoreTally>;
 }
@@ -57,6 +57,8 @@ interface Chunk {
   buffer: string;
   rows: number;
   months: Set<string>;
+  /** Identities staged in this chunk; a repeat starts the next chunk (see mergeSql). */
+  keys: Set<string>;
   done: Promise<void>;
 }
 
@@ -106,7 +108,7 @@ export function createBulkWriter(db: Knex, kind: RecordKind, options: BulkWriter
       }
       await connection.query(`${createStagingSql(kind)}; truncate ${stagingTable(kind)}`);
       const sink = copySupported ? openCopySink(connection, kind) : openInsertSink(connection, kind, copyColumns(kind).length);
-      return { wholeInTransaction, connection, sink, buffer: '', rows: 0, months: new Set(), done: Promise.resolve() };
+      return { wholeInTransaction, connection, sink, buffer: '', rows: 0, months: new Set(), keys: new Set(), done: Promise.resolve() };
     } catch (error) {
       await connection.query('rollback').catch(() => {});
       await db.client.releaseConnection(connection);
@@ -182,16 +184,26 @@ export function createBulkWriter(db: Knex, kind: RecordKind, options: BulkWriter
   }
 
   return {
-    write: function write(copyText: string, partitionMonth: string | null): Promise<void> | undefined {
+    write: function write(copyText: string, partitionMonth: string | null, key: string): Promise<void> | undefined {
       if (failure) return Promise.reject(failure);
+      if (current?.keys.has(key)) {
+        // The id repeats within this chunk: stage the repeat in the next one, merged after.
+        const sealed = current;
+        current = null;
+        return Promise.resolve(flushBuffer(sealed)).then(() => {
+          sealChunk(sealed);
+          return write(copyText, partitionMonth, key);
+        });
+      }
       if (!current) {
         return openChunk().then((chunk) => {
           current = chunk;
-          return write(copyText, partitionMonth);
+          return write(copyText, partitionMonth, key);
         });
       }
       current.buffer += copyText;
       current.rows += 1;
+      current.keys.add(key);
       if (partitionMonth) current.months.add(partitionMonth);
       let flushed: Promise<void> | undefined;
       if (current.buffer.length >= WRITE_BUFFER_CHARS) flushed = flushBuffer(current);

@@ -105,7 +105,8 @@ export async function ingestRecords(
   const rejects = createRejectsSink(options.rejectsFile ?? null);
   const unknown = new Map<string, { field: string; count: number; first_line: number }>();
   const partitionColumn = INGEST_TABLES[kind].partitionColumn;
-  const keyField = INGEST_TABLES[kind].key.join('+');
+  const keyColumns = INGEST_TABLES[kind].key;
+  const keyField = keyColumns.join('+');
   const writer = createBulkWriter(db, kind, { ...(options.chunkRows ? { chunkRows: options.chunkRows } : {}), ...(options.staging ? { staging: options.staging } : {}) });
   const receivedAt = receivedNow();
   const reject = (line: number, field: string | null, error: string, text: string) => {
@@ -139,7 +140,8 @@ export async function ingestRecords(
       }
       const { text } = formatCopyRow(kind, record.line, checked.row);
       const month = partitionColumn ? (checked.row[partitionColumn] as string).slice(0, 7) : null;
-      const wait = writer.write(text, month);
+      const key = keyColumns.length === 1 ? String(checked.row[keyColumns[0]!]) : keyColumns.map((column) => String(checked.row[column])).join('\u0000');
+      const wait = writer.write(text, month, key);
       if (wait) await wait;
     }
   } catch (error) {
