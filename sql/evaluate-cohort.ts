@@ -100,33 +100,36 @@ const EXPANDED_BASE = `
 
 export const BINARY_METRICS = `
 with base as materialized (
-  -- The only pass over the rows: one row per (slice values, score) with its counts. Slice
-  -- columns the definition does not name are nulled so they do not split groups.
-  select case when 'region' = any(:dims::text[]) then l.region end as region,
-         case when 'environment' = any(:dims::text[]) then l.environment end as environment,
-         case when 'model_version' = any(:dims::text[]) then l.model_version end as model_version,
+  -- The only pass over the rows: one row per (slice values, score, label, decision,
+  -- finality) with its count. Slice columns the definition does not name are nulled so
+  -- they do not split groups (each test an uncorrelated subquery, so it runs once).
+  select case when (select 'region' = any(:dims::text[])) then l.region end as region,
+         case when (select 'environment' = any(:dims::text[])) then l.environment end as environment,
+         case when (select 'model_version' = any(:dims::text[])) then l.model_version end as model_version,
          case when (select bool_or(dim like 'segment.%') from unnest(:dims::text[]) as dims(dim)) then l.segment end as segment,
          case when l.y is not null then l.score end as score,
+         l.y,
+         l.score >= l.threshold as flagged,
+         l.is_final,
          count(*)::int as n,
-         count(l.y)::int as n_labeled,
-         (count(*) filter (where l.is_final))::int as n_final,
-         (count(*) filter (where l.y = 1))::int as pos,
-         (count(*) filter (where l.y = 1 and l.score >= l.threshold))::int as tp,
-         (count(*) filter (where l.y = 0 and l.score >= l.threshold))::int as fp,
-         sum(l.outcome_value) filter (where l.y = 1 and l.score >= l.threshold) as value_caught,
-         sum(l.outcome_value) filter (where l.y = 1 and l.score < l.threshold) as value_missed,
+         sum(l.outcome_value) as value_sum,
          ${FINGERPRINT('coalesce(l.y, 2) * 2 + l.is_final::int')} as fingerprint
   from hs_labeled l
-  group by 1, 2, 3, 4, 5
+  group by 1, 2, 3, 4, 5, 6, 7, 8
 ),
 totals as (
   select d.dim, g.val,
-         sum(b.n) as n, sum(b.n_labeled) as n_labeled, sum(b.n_final) as n_final,
-         sum(b.pos) as n_positive, sum(b.tp) as tp, sum(b.fp) as fp,
-         coalesce(sum(b.value_caught), 0) as value_caught, coalesce(sum(b.value_missed), 0) as value_missed,
-         sum(b.score * b.n_labeled) as score_sum,
-         sum(b.pos * (1 - b.score) ^ 2 + (b.n_labeled - b.pos) * b.score ^ 2) as brier_sum,
-         -sum(b.pos * ln(${CLIPPED.replaceAll('score', 'b.score')}) + (b.n_labeled - b.pos) * ln(1 - ${CLIPPED.replaceAll('score', 'b.score')})) as log_loss_sum,
+         sum(b.n) as n,
+         coalesce(sum(b.n) filter (where b.y is not null), 0) as n_labeled,
+         coalesce(sum(b.n) filter (where b.is_final), 0) as n_final,
+         coalesce(sum(b.n) filter (where b.y = 1), 0) as n_positive,
+         coalesce(sum(b.n) filter (where b.y = 1 and b.flagged), 0) as tp,
+         coalesce(sum(b.n) filter (where b.y = 0 and b.flagged), 0) as fp,
+         coalesce(sum(b.value_sum) filter (where b.y = 1 and b.flagged), 0) as value_caught,
+         coalesce(sum(b.value_sum) filter (where b.y = 1 and not b.flagged), 0) as value_missed,
+         sum(b.score * b.n) as score_sum,
+         sum(b.n * (b.score - b.y) ^ 2) as brier_sum,
+         -sum(b.n * (b.y * ln(${CLIPPED.replaceAll('score', 'b.score')}) + (1 - b.y) * ln(1 - ${CLIPPED.replaceAll('score', 'b.score')}))) as log_loss_sum,
          (bit_xor(b.fingerprint) filter (where d.dim = ''))::text as fingerprint
   from ${EXPANDED_BASE}
   group by 1, 2
@@ -138,10 +141,10 @@ ranks as (
   from (select dim, val, n_labeled as total, n_positive as total_pos from totals where n_labeled > 0) t
 ),
 per_score as (
-  select q.gid, b.score, sum(b.n_labeled)::int as n_labeled, sum(b.pos)::int as pos
+  select q.gid, b.score, sum(b.n)::int as n_labeled, coalesce(sum(b.n) filter (where b.y = 1), 0)::int as pos
   from ${EXPANDED_BASE}
   join ranks q on q.dim = d.dim and coalesce(q.val, '') = coalesce(g.val, '') and (q.val is null) = (g.val is null)
-  where b.n_labeled > 0
+  where b.y is not null
   group by 1, 2
 ),
 cumulative as (
