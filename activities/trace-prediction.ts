@@ -65,6 +65,9 @@ function explain(row: Record<string, unknown>, def: LabelDefinition): { verdict:
 export async function tracePrediction(db: Knex, predictionId: string, def: LabelDefinition, asOf: string): Promise<PredictionTrace> {
   const prediction = await db('predictions').where({ prediction_id: predictionId }).first();
   if (!prediction) throw new PredictionNotFoundError(`prediction ${predictionId} not found`);
+  if (prediction.model_name !== def.model_name) {
+    throw new PredictionNotFoundError(`prediction ${predictionId} is of model ${String(prediction.model_name)}, but ${def.name}@${def.version} labels model ${def.model_name}`);
+  }
   // A cohort of this prediction's instant, a millisecond either side: wide enough for a
   // ts_pred with microseconds (JavaScript dates keep milliseconds), and the rows are
   // filtered to this prediction anyway.
