@@ -34,16 +34,6 @@ export interface EvaluationBindings {
   [key: string]: unknown;
 }
 
-/** Each labeled row once per group: the overall group ('' / '') and one per slice dimension. */
-const GROUPED_ROWS = `
-  hs_labeled l
-  cross join unnest(array['']::text[] || :dims::text[]) as d(dim)
-  cross join lateral (select case d.dim when '' then ''
-                                       when 'region' then l.region
-                                       when 'environment' then l.environment
-                                       when 'model_version' then l.model_version
-                                       else l.segment ->> substr(d.dim, 9) end as val) g`;
-
 /**
  * Changes exactly when some prediction's label or finality changes (it decides late-label
  * revisions): an XOR of per-prediction hashes seeded by the label state, cheap per row.
@@ -199,21 +189,51 @@ select 'bins', q.dim, q.val, f.ubin, f.qbin, f.decile, f.tbucket,
        f.min_score, f.max_score, f.auc_twice, f.ap_sum, f.ks, f.quantile_edges
 from fine f join ranks q using (gid)`;
 
+/**
+ * Regression in the same shape: one pass down to one row per slice-value combination with
+ * mergeable sums (count, mean and sum of squared deviations of the target, so the total
+ * sum of squares merges exactly rather than by the unstable Σt² − (Σt)²/n), then summed
+ * per group.
+ */
 export const REGRESSION_METRICS = `
-select d.dim, g.val,
-       count(*) as n,
-       count(l.target) as n_labeled,
-       count(*) filter (where l.is_final) as n_final,
-       avg(l.score) filter (where l.target is not null) as mean_score,
-       avg(l.target) as mean_target,
-       min(l.target) as min_target,
-       max(l.target) as max_target,
-       avg(abs(l.score - l.target)) as mae,
-       avg((l.score - l.target) ^ 2) as mse,
-       avg(l.score - l.target) as bias,
-       sum((l.score - l.target) ^ 2) as ss_res,
-       var_pop(l.target) * count(l.target) as ss_tot,
-       (${FINGERPRINT('coalesce(hashfloat8extended(l.target, l.is_final::int), l.is_final::int)')} filter (where d.dim = ''))::text as fingerprint
-from ${GROUPED_ROWS}
-group by d.dim, g.val
-order by d.dim, g.val nulls last`;
+with base as materialized (
+  select case when (select 'region' = any(:dims::text[])) then l.region end as region,
+         case when (select 'environment' = any(:dims::text[])) then l.environment end as environment,
+         case when (select 'model_version' = any(:dims::text[])) then l.model_version end as model_version,
+         case when (select bool_or(dim like 'segment.%') from unnest(:dims::text[]) as dims(dim)) then l.segment end as segment,
+         count(*) as n,
+         count(l.target) as n_labeled,
+         count(*) filter (where l.is_final) as n_final,
+         sum(l.score) filter (where l.target is not null) as score_sum,
+         avg(l.target) as mean_target,
+         var_pop(l.target) * count(l.target) as m2_target,
+         min(l.target) as min_target,
+         max(l.target) as max_target,
+         sum(abs(l.score - l.target)) as abs_error_sum,
+         sum((l.score - l.target) ^ 2) as ss_res,
+         sum(l.score - l.target) as error_sum,
+         ${FINGERPRINT('coalesce(hashfloat8extended(l.target, l.is_final::int), l.is_final::int)')} as fingerprint
+  from hs_labeled l
+  group by 1, 2, 3, 4
+),
+expanded as (
+  select d.dim, g.val, b.*,
+         sum(b.n_labeled * b.mean_target) over (partition by d.dim, g.val) / nullif(sum(b.n_labeled) over (partition by d.dim, g.val), 0) as group_mean_target
+  from ${EXPANDED_BASE}
+)
+select dim, val,
+       sum(n) as n,
+       sum(n_labeled) as n_labeled,
+       sum(n_final) as n_final,
+       sum(score_sum) / nullif(sum(n_labeled), 0) as mean_score,
+       sum(n_labeled * mean_target) / nullif(sum(n_labeled), 0) as mean_target,
+       min(min_target) as min_target,
+       max(max_target) as max_target,
+       sum(abs_error_sum) / nullif(sum(n_labeled), 0) as mae,
+       sum(ss_res) / nullif(sum(n_labeled), 0) as mse,
+       sum(error_sum) / nullif(sum(n_labeled), 0) as bias,
+       sum(ss_res) as ss_res,
+       sum(m2_target + n_labeled * (mean_target - group_mean_target) ^ 2) as ss_tot,
+       (bit_xor(fingerprint) filter (where dim = ''))::text as fingerprint
+from expanded
+group by dim, val`;
