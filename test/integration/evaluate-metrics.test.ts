@@ -164,3 +164,28 @@ describe('evaluateCohort on regression targets equals scikit-learn to 1e-9', asy
     });
   }
 });
+
+describe('evaluateCohort on a cohort without predictions', () => {
+  for (const task of ['binary', 'regression'] as const) {
+    it(`gives ${task} metrics of n = 0, each null with its reason, and no slices, instead of failing`, async () => {
+      const { definition } = await putLabelDefinition(testDb.db, {
+        name: `empty-${task}`,
+        version: 1,
+        model_name: `empty-${task}`,
+        task,
+        window: 'P14D',
+        ...(task === 'binary' ? { positive_outcome_types: ['fraud'], costs: { fp: 1, fn: 2 } } : { outcome_types: ['amount'] }),
+        slices: ['region'],
+      });
+      const document = await evaluateCohort(testDb.db, { model_name: `empty-${task}`, model_version: 'v1', environment: null, start: START, end: END }, definition, AS_OF);
+      expect(document.overall.n).toBe(0);
+      expect(document.slices).toEqual([]);
+      const nulls = Object.entries(document.overall).filter(([, value]) => value === null).map(([name]) => name);
+      expect(nulls.length).toBeGreaterThan(0);
+      expect(Object.keys(document.overall.undefined_metrics).sort()).toEqual(nulls.sort());
+      const numbers = (value: unknown): number[] =>
+        typeof value === 'number' ? [value] : value && typeof value === 'object' ? Object.values(value).flatMap(numbers) : [];
+      expect(numbers(document.overall).every(Number.isFinite)).toBe(true);
+    });
+  }
+});
