@@ -9,7 +9,7 @@ import { createOutput, EXIT } from '../output';
 const driftOptionsSchema = z
   .object({
     model: z.string().min(1),
-    version: z.string().min(1),
+    version: z.string().min(1).optional(),
     environment: z.string().min(1).optional(),
     from: timestampSchema,
     to: timestampSchema,
@@ -20,6 +20,7 @@ const driftOptionsSchema = z
     features: z.string().min(1).optional(),
     json: z.boolean().optional(),
   })
+  .refine((o) => o.version !== undefined || o.referenceVersion !== undefined, { path: ['version'], message: 'give --version, --reference-version or both' })
   .refine((o) => o.from < o.to, { path: ['from'], message: 'must be before --to' })
   .refine((o) => o.referenceFrom < o.referenceTo, { path: ['referenceFrom'], message: 'must be before --reference-to' });
 
@@ -28,7 +29,7 @@ export function registerDrift(program: Command, setExit: (code: number) => void)
     .command('drift')
     .description('PSI and two-sample KS of scores and numeric features between a reference cohort and the current one (no labels needed)')
     .requiredOption('--model <name>', 'model name')
-    .requiredOption('--version <version>', 'model version of the current cohort')
+    .option('--version <version>', 'model version of the current cohort (default: --reference-version)')
     .option('--environment <env>', 'only current predictions from this environment')
     .requiredOption('--from <iso>', 'current cohort start (inclusive), with offset')
     .requiredOption('--to <iso>', 'current cohort end (exclusive), with offset')
@@ -40,12 +41,13 @@ export function registerDrift(program: Command, setExit: (code: number) => void)
     .option('--json', 'print one JSON document')
     .action(async (raw: Record<string, unknown>) => {
       const options = parseOptions(driftOptionsSchema, raw, 'drift');
+      const currentVersion = (options.version ?? options.referenceVersion)!;
       const out = createOutput(Boolean(options.json));
       const document = await withDatabase((db) =>
         computeDrift(db, {
           model_name: options.model,
-          reference: { model_version: options.referenceVersion ?? options.version, environment: options.referenceEnvironment ?? null, start: options.referenceFrom, end: options.referenceTo },
-          current: { model_version: options.version, environment: options.environment ?? null, start: options.from, end: options.to },
+          reference: { model_version: options.referenceVersion ?? currentVersion, environment: options.referenceEnvironment ?? null, start: options.referenceFrom, end: options.referenceTo },
+          current: { model_version: currentVersion, environment: options.environment ?? null, start: options.from, end: options.to },
           ...(options.features ? { features: options.features.split(',').map((key) => key.trim()).filter(Boolean) } : {}),
         }),
       );
