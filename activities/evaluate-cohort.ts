@@ -111,12 +111,14 @@ export async function evaluateCohort(db: Knex, cohort: CohortSelector, def: Labe
  * Runs the metric statement last in the transaction, under settings only it needs: its many
  * small expressions cost more to JIT-compile than to run, and the planner, blind to the
  * temp tables' shape, would sort a million score rows to aggregate the few bins they fall
- * in; so sorting is reserved for the one window that needs it, with memory to do it there.
+ * in, or probe a tiny table once per score row; so sorting is reserved for the one window
+ * that needs it, with memory to do it there, and joins hash.
  */
 async function runMetricStatement(trx: Knex.Transaction, sql: string, bindings: EvaluationBindings): Promise<MetricRow[]> {
   await trx.raw('set local jit = off');
   await trx.raw('set local enable_sort = off');
   await trx.raw('set local enable_incremental_sort = off');
+  await trx.raw('set local enable_nestloop = off');
   await trx.raw("set local work_mem = '512MB'");
   return (await trx.raw(sql, bindings)).rows as MetricRow[];
 }
