@@ -20,6 +20,8 @@ export interface StoreTally {
   accepted: number;
   duplicates: number;
   conflicts: Array<{ line: number; key: string }>;
+  /** All conflicts; `conflicts` of the writer's total keeps only the first {@link MAX_KEPT_CONFLICTS}. */
+  conflictCount: number;
 }
 
 export interface BulkWriterOptions {
@@ -27,6 +29,7 @@ export interface BulkWriterOptions {
   chunkRows?: number;
   /** Chunks in flight: one merging while the next ones are copied. Capped by the pool size. */
   concurrency?: number;
+  /** Called after each chunk is merged, with that chunk's tally (every conflict in it). */
   onStored?: (tally: StoreTally) => void;
   /** How rows reach the staging table; default COPY, or bound inserts where COPY is missing. */
   staging?: 'copy' | 'insert';
@@ -43,6 +46,8 @@ export interface BulkWriter {
 }
 
 const WRITE_BUFFER_CHARS = 1 << 16;
+/** Conflicts kept for the result document; each chunk's all reach `onStored`. */
+const MAX_KEPT_CONFLICTS = 10_000;
 /** Pooled connections whose session has been set up for staging. */
 const STAGING_SESSIONS = new WeakSet<pg.Client>();
 /** SQLSTATEs after which the merge is simply run again: it is idempotent. */
@@ -80,7 +85,7 @@ export function createBulkWriter(db: Knex, kind: RecordKind, options: BulkWriter
   const chunkRows = options.chunkRows ?? 25_000;
   const poolMax = (db.client as { config?: { pool?: { max?: number } } }).config?.pool?.max ?? 10;
   const concurrency = Math.max(1, Math.min(options.concurrency ?? 3, poolMax));
-  const tally: StoreTally = { accepted: 0, duplicates: 0, conflicts: [] };
+  const tally: StoreTally = { accepted: 0, duplicates: 0, conflicts: [], conflictCount: 0 };
   const inFlight: Chunk[] = [];
   let current: Chunk | null = null;
   let lastMerge: Promise<void> = Promise.resolve();
@@ -139,12 +144,15 @@ export function createBulkWriter(db: Knex, kind: RecordKind, options: BulkWriter
         if (!chunk.wholeInTransaction) await connection.query('begin');
         await connection.query(PREPARE_MERGE_SQL);
         const pending = (await connection.query<{ line: string }>(merge, mergeParameters(partitions))).rows.map((row) => row.line);
-        const result: StoreTally = { accepted: chunk.rows - pending.length, duplicates: 0, conflicts: [] };
+        const result: StoreTally = { accepted: chunk.rows - pending.length, duplicates: 0, conflicts: [], conflictCount: 0 };
         if (pending.length > 0) {
           const classified = await connection.query<{ line: string; key: string; same: boolean }>(classifyPendingSql(kind), [pending]);
           for (const row of classified.rows) {
             if (row.same) result.duplicates += 1;
-            else result.conflicts.push({ line: Number(row.line), key: row.key });
+            else {
+              result.conflicts.push({ line: Number(row.line), key: row.key });
+              result.conflictCount += 1;
+            }
           }
         }
         await connection.query('commit');
@@ -169,7 +177,8 @@ export function createBulkWriter(db: Knex, kind: RecordKind, options: BulkWriter
         merged = true;
         tally.accepted += stored.accepted;
         tally.duplicates += stored.duplicates;
-        tally.conflicts.push(...stored.conflicts);
+        tally.conflictCount += stored.conflictCount;
+        for (const conflict of stored.conflicts) if (tally.conflicts.length < MAX_KEPT_CONFLICTS) tally.conflicts.push(conflict);
         options.onStored?.(stored);
       } catch (error) {
         failure ??= error;

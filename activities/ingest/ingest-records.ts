@@ -75,16 +75,20 @@ interface RejectsSink {
 /** Opens the rejects file only when the first line is rejected, and streams into it. */
 function createRejectsSink(file: string | null): RejectsSink {
   let stream: WriteStream | null = null;
+  let closed: string | null = null;
   return {
     write(entry) {
-      if (!file) return;
+      if (!file || closed) return;
       stream ??= createWriteStream(file);
       stream.write(`${JSON.stringify(entry)}\n`);
     },
     async close() {
-      if (!stream) return null;
-      stream.end();
-      await once(stream, 'close');
+      if (!stream) return closed;
+      const open = stream;
+      stream = null;
+      closed = file;
+      open.end();
+      await once(open, 'close');
       return file;
     },
   };
@@ -107,7 +111,15 @@ export async function ingestRecords(
   const partitionColumn = INGEST_TABLES[kind].partitionColumn;
   const keyColumns = INGEST_TABLES[kind].key;
   const keyField = keyColumns.join('+');
-  const writer = createBulkWriter(db, kind, { ...(options.chunkRows ? { chunkRows: options.chunkRows } : {}), ...(options.staging ? { staging: options.staging } : {}) });
+  const describeConflict = (key: string) => `${keyField} ${key} is already stored with different content; the stored original was kept`;
+  const writer = createBulkWriter(db, kind, {
+    ...(options.chunkRows ? { chunkRows: options.chunkRows } : {}),
+    ...(options.staging ? { staging: options.staging } : {}),
+    // Conflicts stream to the rejects file chunk by chunk; the document keeps the first ones.
+    onStored: (chunk) => {
+      for (const conflict of chunk.conflicts) rejects.write({ line: conflict.line, field: keyField, error: `conflict: ${describeConflict(conflict.key)}` });
+    },
+  });
   const receivedAt = receivedNow();
   const reject = (line: number, field: string | null, error: string, text: string) => {
     result.rejected_count += 1;
@@ -159,12 +171,8 @@ export async function ingestRecords(
   }
   result.accepted = stored.accepted;
   result.duplicates = stored.duplicates;
-  result.conflicts = stored.conflicts.length;
-  for (const conflict of stored.conflicts) {
-    const error = `${keyField} ${conflict.key} is already stored with different content; the stored original was kept`;
-    if (result.conflicted.length < MAX_REPORTED_LINES) result.conflicted.push({ line: conflict.line, id: conflict.key, error });
-    rejects.write({ line: conflict.line, field: keyField, error: `conflict: ${error}` });
-  }
+  result.conflicts = stored.conflictCount;
+  result.conflicted = stored.conflicts.slice(0, MAX_REPORTED_LINES).map((conflict) => ({ line: conflict.line, id: conflict.key, error: describeConflict(conflict.key) }));
   result.unknown_fields = [...unknown.values()];
   result.rejects_file = await rejects.close();
   progress();

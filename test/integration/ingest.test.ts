@@ -127,9 +127,13 @@ describe('hindsight ingest (the command line)', () => {
   it('exits 1 when a line conflicts with a stored record', async () => {
     const original = prediction();
     await ingestNdjsonFile(testDb.db, 'predictions', await writeLines('original.ndjson', [original]));
-    const run = await runCli(['ingest', 'predictions', await writeLines('changed.ndjson', [{ ...original, score: 0.99 }]), '--json']);
+    const changed = await writeLines('changed.ndjson', [{ ...original, score: 0.99 }]);
+    const run = await runCli(['ingest', 'predictions', changed, '--json']);
     expect(run.code).toBe(1);
     expect(JSON.parse(run.stdout)).toMatchObject({ accepted: 0, conflicts: 1, conflicted: [{ line: 1, id: original.prediction_id }] });
+    const rejects = JSON.parse(await readFile(`${changed}.rejects.ndjson`, 'utf8'));
+    expect(rejects).toMatchObject({ line: 1, field: 'prediction_id' });
+    expect(rejects.error).toMatch(/^conflict: prediction_id .* the stored original was kept$/);
   });
 });
 
