@@ -5,9 +5,9 @@
  * finished in TypeScript (activities/stats), where they are tested against scikit-learn.
  *
  * Binary, in one pass over the rows: they are aggregated to one row per (slice values,
- * score), which is what every later step reads (for scores with few distinct values, as
- * from a rounded model, this is the only step that touches a million rows); group totals
- * are summed from it; one window pass per (group, distinct score) gives the ranks the
+ * score, label, decision, finality), which is what every later step reads (for scores with
+ * few distinct values, as from a rounded model, this is the only step that touches a
+ * million rows); group totals are summed from it; one window pass per (group, distinct score) gives the ranks the
  * curves need (ROC, PR, KS, quantile edges); one hash aggregate per group and bin
  * combination gives the bins, which TypeScript adds up per binning.
  *
@@ -75,7 +75,7 @@ const EDGE_AT = (k: string) => {
   return `(case when ${g} >= 0.5 then r.score - (r.score - ${a}) * (1 - ${g}) else ${a} + (r.score - ${a}) * ${g} end)`;
 };
 const HOLDS_HI = (k: string) => `(r.hi[${k} + 1] >= r.below and r.hi[${k} + 1] < r.below + r.n_labeled)`;
-/** How many of the ranks in `ranks` this score row holds (cheap: two binary searches). */
+/** Whether this score row holds any of the ranks in `ranks` (cheap: two binary searches). */
 const HOLDS_ANY = (ranks: string) => `width_bucket(r.below + r.n_labeled - 1, ${ranks}) > width_bucket(r.below - 1, ${ranks})`;
 
 /** Each `base` row once per group it belongs to: overall ('' / '') and one per slice dimension. */
