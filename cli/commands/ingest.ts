@@ -38,15 +38,15 @@ function createProgressBar(stream: NodeJS.WriteStream): { update(progress: Inges
       if (now - drawn < 100) return;
       drawn = now;
       const seconds = Math.max((now - started) / 1000, 0.001);
-      const rate = `${Math.round(progress.lines / seconds).toLocaleString('en-US')} lines/s`;
+      const rate = `${Math.round(progress.lines / seconds).toLocaleString('en-US')}/s`;
       let bar = '';
       if (progress.totalBytes) {
         const fraction = Math.min(progress.bytesRead / progress.totalBytes, 1);
-        const width = 30;
+        const width = 24;
         const filled = Math.round(fraction * width);
         bar = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(fraction * 100).toFixed(0).padStart(3)}% `;
       }
-      const text = `${bar}${formatBytes(progress.bytesRead)}${progress.totalBytes ? ` / ${formatBytes(progress.totalBytes)}` : ''}, ${progress.lines.toLocaleString('en-US')} lines, ${rate}`;
+      const text = `${bar}${formatBytes(progress.bytesRead)}${progress.totalBytes ? `/${formatBytes(progress.totalBytes)}` : ''} ${progress.lines.toLocaleString('en-US')} lines ${rate}`;
       stream.write(`\r${text.slice(0, (stream.columns ?? 120) - 1)}\x1b[K`);
       visible = true;
     },
