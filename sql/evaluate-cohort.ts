@@ -124,9 +124,10 @@ totals as (
   from ${EXPANDED_BASE}
   group by 1, 2
 ),
--- One integer id per group with labeled rows, so the one big sort below compares integers
+-- One integer id per group with labeled rows (materialized: every reference must see the
+-- same numbering), so the one big sort below compares integers
 -- and floats, not slice names.
-ranks as (
+ranks as materialized (
   select row_number() over () as gid, dim, val, total, total_pos, ${QUANTILE_RANKS}
   from (select dim, val, n_labeled as total, n_positive as total_pos from totals where n_labeled > 0) t
 ),
