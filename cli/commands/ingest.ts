@@ -47,7 +47,7 @@ function createProgressBar(stream: NodeJS.WriteStream): { update(progress: Inges
         bar = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(fraction * 100).toFixed(0).padStart(3)}% `;
       }
       const text = `${bar}${formatBytes(progress.bytesRead)}${progress.totalBytes ? `/${formatBytes(progress.totalBytes)}` : ''} ${progress.lines.toLocaleString('en-US')} lines ${rate}`;
-      stream.write(`\r${text.slice(0, (stream.columns ?? 120) - 1)}\x1b[K`);
+      stream.write(`\r${text.slice(0, (stream.columns || 120) - 1)}\x1b[K`);
       visible = true;
     },
     clear() {
