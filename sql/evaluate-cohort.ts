@@ -78,15 +78,20 @@ const HOLDS_HI = (k: string) => `(r.hi[${k} + 1] >= r.below and r.hi[${k} + 1] <
 /** Whether this score row holds any of the ranks in `ranks` (cheap: two binary searches). */
 const HOLDS_ANY = (ranks: string) => `width_bucket(r.below + r.n_labeled - 1, ${ranks}) > width_bucket(r.below - 1, ${ranks})`;
 
-/** Each `base` row once per group it belongs to: overall ('' / '') and one per slice dimension. */
-const EXPANDED_BASE = `
-  base b
+/**
+ * Each row of `source` (aliased b; it has the slice columns region, environment,
+ * model_version, segment) once per group it belongs to: overall ('' / '') and one per
+ * slice dimension.
+ */
+const expandedBy = (source: string) => `
+  ${source} b
   cross join unnest(array['']::text[] || :dims::text[]) as d(dim)
   cross join lateral (select case d.dim when '' then ''
                                        when 'region' then b.region
                                        when 'environment' then b.environment
                                        when 'model_version' then b.model_version
                                        else b.segment ->> substr(d.dim, 9) end as val) g`;
+const EXPANDED_BASE = expandedBy('base');
 
 export const BINARY_METRICS = `
 with base as materialized (
@@ -107,21 +112,32 @@ with base as materialized (
   from hs_labeled l
   group by 1, 2, 3, 4, 5, 6, 7, 8
 ),
+-- Per slice-value combination, every total that needs no ranks (all of them sums), so the
+-- group totals below add up a handful of rows however many distinct scores there are.
+combos as (
+  select region, environment, model_version, segment,
+         sum(n) as n,
+         coalesce(sum(n) filter (where y is not null), 0) as n_labeled,
+         coalesce(sum(n) filter (where is_final), 0) as n_final,
+         coalesce(sum(n) filter (where y = 1), 0) as n_positive,
+         coalesce(sum(n) filter (where y = 1 and flagged), 0) as tp,
+         coalesce(sum(n) filter (where y = 0 and flagged), 0) as fp,
+         coalesce(sum(value_sum) filter (where y = 1 and flagged), 0) as value_caught,
+         coalesce(sum(value_sum) filter (where y = 1 and not flagged), 0) as value_missed,
+         sum(score * n) as score_sum,
+         sum(n * (score - y) ^ 2) as brier_sum,
+         -sum(n * (y * ln(${CLIPPED}) + (1 - y) * ln(1 - ${CLIPPED}))) as log_loss_sum,
+         bit_xor(fingerprint) as fingerprint
+  from base
+  group by 1, 2, 3, 4
+),
 totals as (
   select d.dim, g.val,
-         sum(b.n) as n,
-         coalesce(sum(b.n) filter (where b.y is not null), 0) as n_labeled,
-         coalesce(sum(b.n) filter (where b.is_final), 0) as n_final,
-         coalesce(sum(b.n) filter (where b.y = 1), 0) as n_positive,
-         coalesce(sum(b.n) filter (where b.y = 1 and b.flagged), 0) as tp,
-         coalesce(sum(b.n) filter (where b.y = 0 and b.flagged), 0) as fp,
-         coalesce(sum(b.value_sum) filter (where b.y = 1 and b.flagged), 0) as value_caught,
-         coalesce(sum(b.value_sum) filter (where b.y = 1 and not b.flagged), 0) as value_missed,
-         sum(b.score * b.n) as score_sum,
-         sum(b.n * (b.score - b.y) ^ 2) as brier_sum,
-         -sum(b.n * (b.y * ln(${CLIPPED.replaceAll('score', 'b.score')}) + (1 - b.y) * ln(1 - ${CLIPPED.replaceAll('score', 'b.score')}))) as log_loss_sum,
+         sum(b.n)::bigint as n, sum(b.n_labeled)::bigint as n_labeled, sum(b.n_final)::bigint as n_final,
+         sum(b.n_positive)::bigint as n_positive, sum(b.tp)::bigint as tp, sum(b.fp)::bigint as fp, sum(b.value_caught) as value_caught, sum(b.value_missed) as value_missed,
+         sum(b.score_sum) as score_sum, sum(b.brier_sum) as brier_sum, sum(b.log_loss_sum) as log_loss_sum,
          (bit_xor(b.fingerprint) filter (where d.dim = ''))::text as fingerprint
-  from ${EXPANDED_BASE}
+  from ${expandedBy('combos')}
   group by 1, 2
 ),
 -- One integer id per group with labeled rows (materialized: every reference must see the
