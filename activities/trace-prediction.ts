@@ -13,7 +13,8 @@ export type TraceVerdict =
   | 'outside_window'
   | 'not_received_by_as_of'
   | 'outcome_type_not_in_definition'
-  | 'attributed_to_another_prediction';
+  | 'attributed_to_another_prediction'
+  | 'history_before_first_prediction';
 
 export interface TracedOutcome {
   outcome_id: string;
@@ -39,7 +40,7 @@ export interface PredictionTrace {
 
 const iso = (value: unknown) => (value instanceof Date ? value.toISOString() : (value as string));
 
-function explain(row: Record<string, unknown>, def: LabelDefinition): { verdict: TraceVerdict; reason: string } {
+function explain(row: Record<string, unknown>, def: LabelDefinition, predictionId: string): { verdict: TraceVerdict; reason: string } {
   const status = row.status as string | null;
   if (status === 'joined') {
     return { verdict: 'joined', reason: row.decides_label ? `within the ${def.window} window; decides the label` : `within the ${def.window} window; another joined outcome decides the label` };
@@ -49,6 +50,9 @@ function explain(row: Record<string, unknown>, def: LabelDefinition): { verdict:
   if (!row.named_type) return { verdict: 'outcome_type_not_in_definition', reason: `outcome_type ${String(row.outcome_type)} is not named by ${def.name}@${def.version}` };
   if (!row.known) return { verdict: 'not_received_by_as_of', reason: 'ts_received is after as-of, so it was not yet known' };
   const owner = row.attributed_to as string | null;
+  if (owner === predictionId) {
+    return { verdict: 'history_before_first_prediction', reason: `happened more than ${def.window} before the entity's first prediction: history, not leakage` };
+  }
   return {
     verdict: 'attributed_to_another_prediction',
     reason: owner
@@ -114,7 +118,7 @@ export async function tracePrediction(db: Knex, predictionId: string, def: Label
           ts_received: iso(row.ts_received),
           source: row.source as string | null,
           join_path: row.join_path as string,
-          ...explain(row, def),
+          ...explain(row, def, predictionId),
           decides_label: Boolean(row.decides_label),
           attributed_to: (row.attributed_to as string | null) ?? null,
         })),

@@ -66,27 +66,30 @@ const PAIR_COLUMNS = 'outcome_id, prediction_id, path, outcome_type, value, ts_e
 
 export const CREATE_MATCHES = `
 create temp table hs_matches on commit drop as
-with known as materialized (${KNOWN}),
-by_id as (
+with by_id as (
   select k.outcome_id, p.prediction_id, 'by_prediction_id'::text as path,
          k.outcome_type, k.value, k.ts_event, k.ts_received, p.ts_pred
-  from known k join predictions p on p.prediction_id = k.prediction_id
+  from (${KNOWN}) k join predictions p on p.prediction_id = k.prediction_id
   where ${IN_COHORT}
 ),
 by_request_item as (
   select k.outcome_id, p.prediction_id, 'by_request_item'::text as path,
          k.outcome_type, k.value, k.ts_event, k.ts_received, p.ts_pred
-  from known k join predictions p on p.request_id = k.request_id and p.item_id = k.item_id
+  from (${KNOWN}) k join predictions p on p.request_id = k.request_id and p.item_id = k.item_id
   where k.prediction_id is null and ${IN_COHORT}
 ),
 -- Entity path: outcomes that carry neither a prediction_id nor a full request_id + item_id.
-entity_known as (
+-- None before start - window can pair with this cohort: an event after a prediction of
+-- ours is after the start, and a leak counts only within one window before the prediction
+-- (see below), so older outcome history is never read.
+entity_known as materialized (
   select k.outcome_id, k.outcome_type, k.value, k.ts_event, k.ts_received,
          k.entity_ids ->> :entity_key::text as entity
-  from known k
+  from (${KNOWN}) k
   where :entity_key::text is not null and k.prediction_id is null
     and (k.request_id is null or k.item_id is null)
     and k.entity_ids ->> :entity_key::text is not null
+    and k.ts_event >= :start_ts::timestamptz - :label_window::interval
 ),
 -- Every prediction of this model name and version (any environment) for those entities from
 -- the cohort start on: a later one, in or out of the cohort, takes the outcome away from ours.
@@ -127,9 +130,10 @@ placed as (
   window upto as (partition by entity order by t, kind, prediction_id rows unbounded preceding),
          entity_all as (partition by entity)
 ),
--- Run 0: the event came before every prediction since the start; the entity's first one is
--- ours only if no earlier prediction of the model version exists at all, and then the pair
--- is time leakage.
+-- Run 0: the event came before every prediction since the start. A naive entity join would
+-- give it to the entity's first prediction; if that one is ours, no earlier prediction of
+-- the model version exists at all and the event lies within one window before it, the pair
+-- is time leakage. (Older entity history is just history, not a leak.)
 attributed as (
   select placed.*,
          case when run > 0 then latest_key else first_key end as key,
@@ -143,7 +147,7 @@ by_entity as (
          a.ts_pred
   from attributed a
   where right(a.key, 1) = '1'
-    and (a.run > 0 or not exists (
+    and (a.run > 0 or a.ts_event >= a.ts_pred - :label_window::interval and not exists (
       select 1 from predictions q
       where q.entity_ids @> jsonb_build_object(:entity_key::text, a.entity)
         and q.model_name = :model and q.model_version = :version

@@ -115,6 +115,13 @@ function generateScenario(seed: number): { predictions: RefPrediction[]; outcome
     exact('tie-neg', at + DAY, 'review_ok'),
     exact('tie-pos', at + DAY, 'chargeback'),
   );
+  // A user first scored in the cohort: an event a day before is leakage, one a week before
+  // (more than the window) is history.
+  const newcomer = { ...prediction(999, 'v2', BASE + 2 * DAY), entity_ids: { user_id: 'u-new' } };
+  predictions.push(newcomer);
+  for (const [kind, eventMs] of [['newcomer-leak', BASE + DAY], ['newcomer-history', BASE - 6 * DAY]] as const) {
+    outcomes.push({ outcome_id: id(kind), prediction_id: null, request_id: null, item_id: null, entity_ids: { user_id: 'u-new' }, outcome_type: 'chargeback', value: 5, ts_event: iso(eventMs), ts_received: iso(eventMs + DAY) });
+  }
   // Outcomes whose key names nothing at all.
   for (let i = 0; i < 3; i++) {
     outcomes.push({ outcome_id: id('orphan-id'), prediction_id: randomUUID(), request_id: null, item_id: null, entity_ids: {}, outcome_type: 'chargeback', value: 1, ts_event: iso(BASE + (i + 1) * DAY), ts_received: iso(BASE + (i + 2) * DAY) });

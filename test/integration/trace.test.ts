@@ -35,6 +35,8 @@ beforeAll(async () => {
     outcome('not-yet', { prediction_id: first, ts_event: iso(T + 2 * DAY), ts_received: iso(T + 40 * DAY) }),
     outcome('entity-ours', { entity_ids: { user_id: 'u1' }, ts_event: iso(T + 2 * DAY), ts_received: iso(T + 2 * DAY) }),
     outcome('entity-rescored', { entity_ids: { user_id: 'u1' }, ts_event: iso(T + 4 * DAY), ts_received: iso(T + 4 * DAY) }),
+    outcome('entity-leak', { entity_ids: { user_id: 'u1' }, ts_event: iso(T - 2 * DAY), ts_received: iso(T - DAY) }),
+    outcome('entity-history', { entity_ids: { user_id: 'u1' }, ts_event: iso(T - 30 * DAY), ts_received: iso(T - 29 * DAY) }),
   ]);
   definition = (await putLabelDefinition(testDb.db, {
     name: 'fraud-trace', version: 1, model_name: 'fraud', task: 'binary', window: 'P10D',
@@ -55,6 +57,8 @@ describe('hindsight trace', () => {
     const trace = JSON.parse(stdout);
     const verdicts = Object.fromEntries(trace.outcomes.map((o: { outcome_id: string; verdict: string; decides_label: boolean }) => [o.outcome_id, [o.verdict, o.decides_label]]));
     expect(verdicts).toEqual({
+      'entity-history': ['history_before_first_prediction', false],
+      'entity-leak': ['rejected_before_prediction', false],
       leak: ['rejected_before_prediction', false],
       decides: ['joined', false],
       unnamed: ['outcome_type_not_in_definition', false],

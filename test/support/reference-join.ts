@@ -122,14 +122,16 @@ export function candidatesFor(o: RefOutcome, all: RefPrediction[], cohort: RefCo
   }
   if (latest !== null) return { path: 'by_entity_window', predictions: [latest] };
   // No prediction preceded the event: a naive join would attach it to the first one after,
-  // which is the leakage DESIGN counts as rejected_before_prediction.
+  // which is the leakage DESIGN counts as rejected_before_prediction, if the event lies
+  // within one window before it (older entity history is not a leak).
   let first: RefPrediction | null = null;
   for (const p of sameEntity) {
     if (first === null || ms(p.ts_pred) < ms(first.ts_pred) || (ms(p.ts_pred) === ms(first.ts_pred) && compareIds(p.prediction_id, first.prediction_id) < 0)) {
       first = p;
     }
   }
-  return { path: 'by_entity_window', predictions: first === null ? [] : [first] };
+  const leaks = first !== null && ms(o.ts_event) >= ms(first.ts_pred) - def.windowMs;
+  return { path: 'by_entity_window', predictions: leaks ? [first!] : [] };
 }
 
 /** Whether the outcome's key names any prediction at all (the unmatched-outcome ledger). */
