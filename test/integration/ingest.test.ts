@@ -249,6 +249,28 @@ describe('formats and encodings', () => {
     expect(await ingestFile(testDb.db, 'predictions', csv)).toMatchObject({ accepted: 1, rejected: [] });
   });
 
+  it('rejects an unknown schema_version and keeps and reports unknown fields, by line', async () => {
+    const future = prediction({ schema_version: 2 });
+    const extra = prediction({ colour: 'red', scroe: 0.4 });
+    const result = await ingestNdjsonFile(testDb.db, 'predictions', await writeLines('versions.ndjson', [future, extra, prediction({ colour: 'blue' })]));
+    expect(result).toMatchObject({
+      accepted: 2,
+      rejected: [{ line: 1, field: 'schema_version' }],
+      unknown_fields: [{ field: 'colour', count: 2, first_line: 2 }, { field: 'scroe', count: 1, first_line: 2 }],
+    });
+    const stored = await testDb.db('predictions').where({ prediction_id: extra.prediction_id }).first('extra');
+    expect(stored.extra).toEqual({ colour: 'red', scroe: 0.4 });
+  });
+
+  it('reports a CSV row with an unclosed quote by line and stores the rows before it', async () => {
+    const id = randomUUID();
+    const file = path.join(dir, 'unclosed.csv');
+    await writeFile(file, `prediction_id,model_name,model_version,ts_pred,score\n${id},m,1,2026-11-01T00:00:00Z,0.1\n${randomUUID()},"m,1,2026-11-01T00:00:00Z,0.2\n`);
+    const result = await ingestFile(testDb.db, 'predictions', file);
+    expect(result).toMatchObject({ accepted: 1, rejected: [{ line: 3, field: null }] });
+    expect(result.rejected[0]!.error).toMatch(/^malformed CSV/);
+  });
+
   it('rejects a record with a NUL character instead of failing the whole chunk', async () => {
     const good = prediction();
     const result = await ingestNdjsonFile(testDb.db, 'predictions', await writeLines('nul.ndjson', [prediction({ model_name: 'a\u0000b' }), good]));
