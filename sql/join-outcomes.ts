@@ -7,9 +7,9 @@
  *   joined, rejected_before_prediction or outside_window;
  * - `hs_labeled`: one row per cohort prediction with its label as of `:as_of`.
  *
- * Everything is set-based (hash joins and one window pass), never a lookup per outcome,
- * so a cohort of a million predictions joins in seconds. Values are always bound (knex
- * named bindings: see {@link EvaluationBindings}).
+ * Set-based (hash joins and one window pass per entity) rather than a lookup per outcome,
+ * so a cohort of a million predictions joins in seconds; only entity leakage candidates get
+ * an index probe. Values are always bound (knex named bindings: see {@link EvaluationBindings}).
  */
 import { namedOutcomeTypes, type LabelDefinition } from '../activities/label-definitions';
 import type { EvaluationBindings } from './evaluate-cohort';
