@@ -67,6 +67,21 @@ interface Chunk {
   done: Promise<void>;
 }
 
+/**
+ * Runs an idempotent statement again after a deadlock or serialization failure: creating a
+ * partition waits for every transaction on the parent table, so it can be the victim
+ * Postgres picks when concurrent ingests wait on each other's ids.
+ */
+async function retryTransient<T>(work: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await work();
+    } catch (error) {
+      if (attempt >= MAX_ATTEMPTS || !RETRYABLE.has((error as { code?: string }).code ?? '')) throw error;
+    }
+  }
+}
+
 /** `YYYY-MM` → the first instant of the following month, as the partition's upper bound. */
 function nextMonthStart(month: string): string {
   const [year, monthNumber] = month.split('-').map(Number) as [number, number];
@@ -135,7 +150,7 @@ export function createBulkWriter(db: Knex, kind: RecordKind, options: BulkWriter
     const partitions: MergePartition[] = [];
     for (const month of [...chunk.months].sort()) {
       const from = `${month}-01T00:00:00Z`;
-      const { rows } = await connection.query<{ partition: string }>(ENSURE_PARTITION_SQL, [INGEST_TABLES[kind].table, from]);
+      const { rows } = await retryTransient(() => connection.query<{ partition: string }>(ENSURE_PARTITION_SQL, [INGEST_TABLES[kind].table, from]));
       partitions.push({ name: rows[0]!.partition, from, to: nextMonthStart(month) });
     }
     const merge = mergeSql(kind, partitions);
