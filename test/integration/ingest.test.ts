@@ -124,6 +124,17 @@ describe('hindsight ingest (the command line)', () => {
     expect(missing.stderr).toMatch(/no such file/);
   });
 
+  it('stores every record once when two hindsight processes ingest one file at the same time', async () => {
+    const records = Array.from({ length: 300 }, () => prediction());
+    const file = await writeLines('two-processes.ndjson', records);
+    const runs = await Promise.all([runCli(['ingest', 'predictions', file, '--json']), runCli(['ingest', 'predictions', file, '--json'])]);
+    expect(runs.map((run) => run.code)).toEqual([0, 0]);
+    const [a, b] = runs.map((run) => JSON.parse(run.stdout));
+    expect(a.accepted + b.accepted).toBe(300);
+    expect(a.duplicates + b.duplicates).toBe(300);
+    expect(await countPredictions(records.map((r) => r.prediction_id as string))).toBe(300);
+  });
+
   it('exits 1 when a line conflicts with a stored record', async () => {
     const original = prediction();
     await ingestNdjsonFile(testDb.db, 'predictions', await writeLines('original.ndjson', [original]));
