@@ -22,6 +22,7 @@ interface FixtureRow {
   target?: number | null;
   threshold?: number;
   region?: string;
+  environment?: string;
   segment?: Record<string, string>;
   value?: number;
 }
@@ -95,6 +96,7 @@ async function loadCase(task: 'binary' | 'regression', fixture: FixtureCase): Pr
       score: row.score,
       ...(row.threshold !== undefined ? { threshold: row.threshold } : {}),
       ...(row.region !== undefined ? { region: row.region } : {}),
+      ...(row.environment !== undefined ? { environment: row.environment } : {}),
       segment: row.segment ?? {},
     });
     const label = task === 'binary' ? row.label : row.target;
