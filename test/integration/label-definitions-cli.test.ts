@@ -1,0 +1,62 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it, vi } from 'vitest';
+import { main } from '../../cli/hindsight';
+import { useTestDatabase } from '../support/database';
+
+const testDb = useTestDatabase();
+const dir = mkdtempSync(path.join(os.tmpdir(), 'hindsight-label-cli-'));
+
+/** Runs the command line in this process (no child per call), capturing what it prints. */
+async function hindsight(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  process.env.DATABASE_URL = testDb.url;
+  let stdout = '';
+  let stderr = '';
+  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => ((stdout += String(chunk)), true));
+  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => ((stderr += String(chunk)), true));
+  try {
+    return { code: await main(['node', 'hindsight', ...args]), stdout, stderr };
+  } finally {
+    out.mockRestore();
+    err.mockRestore();
+  }
+}
+
+function definitionFile(name: string, content: object): string {
+  const file = path.join(dir, `${name}.json`);
+  writeFileSync(file, JSON.stringify(content));
+  return file;
+}
+
+const base = { name: 'returns', model_name: 'recs', task: 'binary', window: 'P30D', positive_outcome_types: ['return'], slices: ['region'] };
+
+describe('hindsight label-definition', () => {
+  it('puts, re-puts as a no-op, refuses a changed v1, and lists and shows the versions', async () => {
+    const v1 = definitionFile('v1', { ...base, version: 1 });
+    expect(await hindsight(['label-definition', 'put', v1, '--json'])).toMatchObject({ code: 0 });
+    const again = await hindsight(['label-definition', 'put', v1, '--json']);
+    expect(again.code).toBe(0);
+    expect(JSON.parse(again.stdout)).toEqual({ outcome: 'unchanged', name: 'returns', version: 1 });
+
+    const changed = await hindsight(['label-definition', 'put', definitionFile('v1-changed', { ...base, version: 1, window: 'P60D' }), '--json']);
+    expect(changed.code).toBe(2);
+    expect(changed.stderr).toContain('returns@1 already exists with different content');
+
+    const noChangelog = await hindsight(['label-definition', 'put', definitionFile('v2-bare', { ...base, version: 2, window: 'P60D' })]);
+    expect(noChangelog.code).toBe(2);
+    expect(noChangelog.stderr).toContain('changelog: a new version needs a changelog line');
+    expect((await hindsight(['label-definition', 'put', definitionFile('v2', { ...base, version: 2, window: 'P60D', changelog: 'returns arrive within 60 days' })])).code).toBe(0);
+
+    const listed = await hindsight(['label-definition', 'list', '--json']);
+    expect(JSON.parse(listed.stdout).map((row: { name: string; version: number; changelog: string | null }) => [row.name, row.version, row.changelog])).toEqual([
+      ['returns', 1, null],
+      ['returns', 2, 'returns arrive within 60 days'],
+    ]);
+    expect(JSON.parse((await hindsight(['label-definition', 'show', 'returns', '--json'])).stdout)).toMatchObject({ version: 2, window: 'P60D' });
+    expect(JSON.parse((await hindsight(['label-definition', 'show', 'returns@1', '--json'])).stdout)).toMatchObject({ version: 1, window: 'P30D' });
+    const missing = await hindsight(['label-definition', 'show', 'returns@9']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('returns@9 not found');
+  });
+});
