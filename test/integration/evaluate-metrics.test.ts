@@ -2,11 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { evaluateCohort, type EvaluationDocument } from '../../activities/evaluate-cohort';
 import { ingestNdjsonFile } from '../../activities/ingest/ingest-records';
 import { putLabelDefinition, type LabelDefinition } from '../../activities/label-definitions';
 import { THRESHOLD_GRID } from '../../sql/evaluate-cohort';
+import { main } from '../../cli/hindsight';
 import { useTestDatabase } from '../support/database';
 import { collectMismatches } from '../fixtures/metrics/collect-mismatches';
 
@@ -69,8 +70,8 @@ async function ingest(kind: 'predictions' | 'outcomes', records: object[]): Prom
  * row an outcome carrying its prediction_id a day later (positive or negative type; for
  * regression the target as value). Unlabeled rows get no outcome (absent means unknown).
  */
-async function loadCase(task: 'binary' | 'regression', fixture: FixtureCase): Promise<{ definition: LabelDefinition; model: string }> {
-  const model = `${task}-${fixture.name}`;
+async function loadCase(task: 'binary' | 'regression', fixture: FixtureCase, prefix = ''): Promise<{ definition: LabelDefinition; model: string }> {
+  const model = `${prefix}${task}-${fixture.name}`;
   const { definition } = await putLabelDefinition(testDb.db, {
     name: `fixture-${model}`,
     version: 1,
@@ -190,4 +191,42 @@ describe('evaluateCohort on a cohort without predictions', () => {
       expect(numbers(document.overall).every(Number.isFinite)).toBe(true);
     });
   }
+});
+
+/** Runs the command line in this process, capturing what it prints. */
+async function hindsight(args: string[]): Promise<{ code: number; stdout: string }> {
+  process.env.DATABASE_URL = testDb.url;
+  let stdout = '';
+  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => ((stdout += String(chunk)), true));
+  try {
+    return { code: await main(['node', 'hindsight', ...args]), stdout };
+  } finally {
+    out.mockRestore();
+  }
+}
+
+describe('hindsight evaluate', async () => {
+  const fixture = (await loadFixtures('binary-cases.json')).cases.find((candidate) => candidate.name === 'all-negative')!;
+  const args = (model: string) => ['evaluate', '--model', model, '--version', 'v1', '--from', START, '--to', END, '--label-definition', `fixture-${model}`, '--as-of', AS_OF];
+
+  it('prints with --json the evaluation document, equal to scikit-learn like the activity', async () => {
+    testDb.keepOnFailure();
+    const { model } = await loadCase('binary', fixture, 'cli-json-');
+    const { code, stdout } = await hindsight([...args(model), '--json']);
+    expect(code).toBe(0);
+    const document = JSON.parse(stdout) as EvaluationDocument;
+    expect(collectMismatches(document.overall, fixture.expected.overall, 'overall', TOLERANCE)).toEqual([]);
+    expect(document.slices.map(sliceKey)).toEqual(fixture.expected.slices.map(sliceKey));
+  });
+
+  it('prints for people every null metric with its reason, the calibration bins, deciles and threshold curve', async () => {
+    const { model } = await loadCase('binary', fixture, 'cli-human-');
+    const { code, stdout } = await hindsight(args(model));
+    expect(code).toBe(0);
+    for (const [name, reason] of Object.entries(fixture.expected.overall.undefined_metrics as Record<string, string>)) {
+      expect(stdout).toMatch(new RegExp(`^  ${name} +— +\\(${reason}\\)$`, 'm'));
+    }
+    for (const table of ['calibration (uniform)', 'calibration (quantile)', 'score deciles', 'threshold curve (every 0.1)']) expect(stdout).toContain(`  ${table}\n`);
+    for (const slice of fixture.expected.slices) expect(stdout).toContain(`  ${sliceKey(slice)}: n=${slice.n as number} labeled=${slice.n_labeled as number} roc_auc=—`);
+  });
 });
