@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { BINARY_METRICS, REGRESSION_METRICS, THRESHOLD_GRID, type EvaluationBindings } from '../sql/evaluate-cohort';
-import { CREATE_LABELED, CREATE_MATCHES, JOIN_COUNTS } from '../sql/join-outcomes';
-import { namedOutcomeTypes, type LabelDefinition } from './label-definitions';
+import { CREATE_LABELED, CREATE_MATCHES, JOIN_COUNTS, joinBindingsFor } from '../sql/join-outcomes';
+import type { LabelDefinition } from './label-definitions';
 import type { BinSums } from './stats/bin-sums';
 import {
   emptyBinarySums,
@@ -54,34 +54,17 @@ export function toUtcIso(value: string | Date): string {
   return date.toISOString();
 }
 
-function bindingsFor(cohort: CohortSelector, def: LabelDefinition, asOf: string): EvaluationBindings {
-  return {
-    model: cohort.model_name,
-    version: cohort.model_version,
-    environment: cohort.environment,
-    start_ts: toUtcIso(cohort.start),
-    end_ts: toUtcIso(cohort.end),
-    as_of: toUtcIso(asOf),
-    label_window: def.window,
-    outcome_types: namedOutcomeTypes(def),
-    positive_types: def.positive_outcome_types,
-    entity_key: def.entity_key ?? null,
-    absent_negative: def.absent_means === 'negative',
-    regression: def.task === 'regression',
-    default_threshold: def.decision_threshold,
-    dims: def.slices,
-  };
-}
-
 /**
  * Evaluates a cohort under a label definition as of a moment. Only outcomes received by
  * `asOf` count, so the same `asOf` always gives the same document.
  */
 export async function evaluateCohort(db: Knex, cohort: CohortSelector, def: LabelDefinition, asOf: string): Promise<EvaluationDocument> {
-  const bindings = bindingsFor(cohort, def, asOf);
+  const bindings = joinBindingsFor(cohort, def, asOf);
   return db.transaction(
     async (trx) => {
       await trx.raw("set local work_mem = '256MB'");
+      // Many small expressions over a few million rows: JIT compilation costs more than it saves.
+      await trx.raw('set local jit = off');
       await trx.raw(CREATE_MATCHES, bindings);
       await trx.raw(CREATE_LABELED, bindings);
       const joinRow = (await trx.raw(JOIN_COUNTS, bindings)).rows[0] as JoinCounts;
