@@ -31,6 +31,14 @@ describe('parseNdjson', () => {
     expect(records[1]!.error!.error).toMatch(/^malformed JSON/);
     expect(records[2]).toMatchObject({ line: 3, value: { a: 3 } });
   });
+
+  it('rejects an over-long line without holding it, and reads on after its newline', async () => {
+    const long = `{"a":"${'x'.repeat(100)}"}`;
+    const batches: SourceRecord[] = [];
+    for await (const batch of parseNdjson(streamOf(`{"a":1}\n${long}\n{"a":3}\n`, 16), 40)) batches.push(...batch);
+    expect(batches.map((r) => [r.line, r.error ? 'error' : r.value])).toEqual([[1, { a: 1 }], [2, 'error'], [3, { a: 3 }]]);
+    expect(batches[1]!.error!.error).toMatch(/longer than 40 characters/);
+  });
 });
 
 describe('parseCsv', () => {
