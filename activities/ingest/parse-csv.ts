@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { parse } from 'csv-parse';
-import type { SourceRecord } from './parse-ndjson';
+import { MAX_LINE_CHARS, type SourceRecord } from './parse-ndjson';
 
 /** Fields a CSV cell must turn into a number / boolean for the schema to accept it. */
 const NUMERIC_FIELDS = new Set(['score', 'threshold', 'propensity', 'position', 'value', 'schema_version']);
@@ -68,6 +68,8 @@ export async function* parseCsv(stream: Readable): AsyncGenerator<SourceRecord[]
       raw: true,
       relax_column_count: true,
       skip_empty_lines: true,
+      // Like NDJSON lines: an unterminated quote must not pull a whole file into memory.
+      max_record_size: MAX_LINE_CHARS,
       skip_records_with_error: true,
       on_skip: (error, raw) => {
         const line = (error as { lines?: number } | undefined)?.lines ?? 0;
