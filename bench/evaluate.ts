@@ -20,6 +20,8 @@ import { createDatabase } from '../workers/database';
 
 const ADMIN_URL = process.env.BENCH_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
+/** 0 = continuous scores; N = scores rounded to N levels (a model that emits coarse scores). */
+const SCORE_LEVELS = Number(process.env.HINDSIGHT_BENCH_SCORE_LEVELS ?? 0);
 const START = '2026-01-01T00:00:00.000Z';
 const END = '2026-01-31T00:00:00.000Z';
 const AS_OF = '2026-03-15T00:00:00.000Z';
@@ -45,7 +47,10 @@ insert into predictions (prediction_id, model_name, model_version, entity_ids, t
 select md5('p' || i)::uuid, 'bench', 'v1',
        jsonb_build_object('user_id', 'u' || (i % :users), 'transaction_id', 't' || i),
        :start::timestamptz + (i::float8 / :rows) * interval '30 days',
-       (hashtext('s' || i) & 1023) / 1023.0,
+       -- Continuous scores (about one distinct value per prediction), as real models emit;
+       -- HINDSIGHT_BENCH_SCORE_LEVELS=1024 rounds them to that many levels instead.
+       case when :score_levels > 0 then round(((hashtext('s' || i)::bigint & 2147483647) / 2147483647.0) * (:score_levels - 1)) / (:score_levels - 1)
+            else (hashtext('s' || i)::bigint & 2147483647) / 2147483647.0 end,
        case when i % 3 = 0 then 'r' || i end, case when i % 3 = 0 then 'item' || (i % 7) end,
        case when i % 10 = 0 then 'shadow' else 'prod' end,
        case when i % 2 = 0 then 'eu' else 'us' end,
@@ -130,7 +135,7 @@ async function runParent(): Promise<void> {
     await migrate(db);
     await ensurePartitions(db);
     const load = await timed(async () => {
-      await db.raw(LOAD_PREDICTIONS, { rows: ROWS, users: Math.max(1, Math.floor(ROWS / 5)), start: START });
+      await db.raw(LOAD_PREDICTIONS, { rows: ROWS, users: Math.max(1, Math.floor(ROWS / 5)), start: START, score_levels: SCORE_LEVELS });
       await db.raw(LOAD_OUTCOMES);
       // VACUUM as well: it flushes the GIN pending list that a bulk load leaves behind.
       await db.raw('vacuum analyze');
