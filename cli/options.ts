@@ -1,4 +1,6 @@
+import type { Command } from 'commander';
 import { z } from 'zod';
+import type { CohortSelector } from '../activities/evaluate-cohort';
 import { timestampSchema } from '../activities/ingest/record-schemas';
 import { UsageError } from './output';
 
@@ -21,3 +23,24 @@ export const cohortOptionsSchema = z.object({
   labelDefinition: z.string().min(1),
   json: z.boolean().optional(),
 }).refine((o) => o.from < o.to, { path: ['from'], message: 'must be before --to' });
+
+/**
+ * The flags that pick a cohort and its label definition (and, for commands that evaluate,
+ * the as-of moment): one definition, so every command spells and explains them alike.
+ */
+export function addCohortOptions(command: Command, { asOf }: { asOf: boolean }): Command {
+  command
+    .requiredOption('--model <name>', 'model name')
+    .requiredOption('--version <version>', 'model version')
+    .option('--environment <env>', 'only predictions from this environment')
+    .requiredOption('--from <iso>', 'cohort start (inclusive), with offset')
+    .requiredOption('--to <iso>', 'cohort end (exclusive), with offset')
+    .requiredOption('--label-definition <ref>', 'NAME or NAME@VERSION');
+  if (asOf) command.requiredOption('--as-of <iso>', 'only outcomes received by then count');
+  return command;
+}
+
+/** The cohort that parsed cohort options select. */
+export function cohortSelectorFrom(options: { model: string; version: string; environment?: string | undefined; from: string; to: string }): CohortSelector {
+  return { model_name: options.model, model_version: options.version, environment: options.environment ?? null, start: options.from, end: options.to };
+}

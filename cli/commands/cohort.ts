@@ -6,7 +6,7 @@ import { loadEnv, type Env } from '../../workers/env';
 import { resolveTemporalAddress } from '../../workers/services';
 import { getStatusQuery, recheckLateLabelsSignal } from '../../workflows';
 import { withDatabase } from '../context';
-import { cohortOptionsSchema, parseOptions } from '../options';
+import { addCohortOptions, cohortOptionsSchema, cohortSelectorFrom, parseOptions } from '../options';
 import { createOutput, EXIT, UsageError } from '../output';
 import { startCohortLifecycle } from '../start-cohort';
 
@@ -22,22 +22,16 @@ async function withTemporalClient<T>(env: Env, work: (client: Client) => Promise
 export function registerCohort(program: Command, setExit: (code: number) => void): void {
   const group = program.command('cohort').description('start, inspect and signal cohort lifecycle workflows');
 
-  group
-    .command('start')
-    .description('start the lifecycle of one cohort (idempotent: the cohort id is the workflow id)')
-    .requiredOption('--model <name>', 'model name')
-    .requiredOption('--version <version>', 'model version')
-    .option('--environment <env>', 'only predictions from this environment')
-    .requiredOption('--from <iso>', 'cohort start (inclusive)')
-    .requiredOption('--to <iso>', 'cohort end (exclusive)')
-    .requiredOption('--label-definition <ref>', 'NAME or NAME@VERSION')
+  addCohortOptions(
+    group.command('start')
+      .description('start the lifecycle of one cohort (idempotent: the cohort id is the workflow id)'), { asOf: false })
     .option('--json', 'print one JSON document')
     .action(async (raw: Record<string, unknown>) => {
       const options = parseOptions(cohortOptionsSchema, raw, 'cohort start');
       const out = createOutput(Boolean(options.json));
       const env = loadEnv();
       const definition = await withDatabase((db) => getLabelDefinition(db, parseLabelDefinitionRef(options.labelDefinition)));
-      const selector = { model_name: options.model, model_version: options.version, environment: options.environment ?? null, start: options.from, end: options.to };
+      const selector = cohortSelectorFrom(options);
       const started = await withTemporalClient(env, (client) => startCohortLifecycle(client, env.HINDSIGHT_TASK_QUEUE, selector, definition));
       const cohortId = started.cohort_id;
       out.result(started, () => `${started.already_started ? 'already started' : 'started'} ${cohortId}`);

@@ -5,7 +5,7 @@ import { timestampSchema } from '../../activities/ingest/record-schemas';
 import { getLabelDefinition, parseLabelDefinitionRef } from '../../activities/label-definitions';
 import type { BinaryMetrics } from '../../activities/stats/finish-metrics';
 import { withDatabase } from '../context';
-import { cohortOptionsSchema, parseOptions } from '../options';
+import { addCohortOptions, cohortOptionsSchema, cohortSelectorFrom, parseOptions } from '../options';
 import { createOutput, EXIT } from '../output';
 
 const evaluateOptionsSchema = z.intersection(cohortOptionsSchema, z.object({ asOf: timestampSchema }));
@@ -51,16 +51,9 @@ function formatSlice(slice: SliceMetrics): string {
 }
 
 export function registerEvaluate(program: Command, setExit: (code: number) => void): void {
-  program
-    .command('evaluate')
-    .description('evaluate one cohort under a label definition as of a moment')
-    .requiredOption('--model <name>', 'model name')
-    .requiredOption('--version <version>', 'model version')
-    .option('--environment <env>', 'only predictions from this environment')
-    .requiredOption('--from <iso>', 'cohort start (inclusive), with offset')
-    .requiredOption('--to <iso>', 'cohort end (exclusive), with offset')
-    .requiredOption('--label-definition <ref>', 'NAME or NAME@VERSION')
-    .requiredOption('--as-of <iso>', 'only outcomes received by then count')
+  addCohortOptions(
+    program.command('evaluate')
+      .description('evaluate one cohort under a label definition as of a moment'), { asOf: true })
     .option('--json', 'print the evaluation document as JSON')
     .action(async (raw: Record<string, unknown>) => {
       const options = parseOptions(evaluateOptionsSchema, raw, 'evaluate');
@@ -69,7 +62,7 @@ export function registerEvaluate(program: Command, setExit: (code: number) => vo
         const definition = await getLabelDefinition(db, parseLabelDefinitionRef(options.labelDefinition));
         return evaluateCohort(
           db,
-          { model_name: options.model, model_version: options.version, environment: options.environment ?? null, start: options.from, end: options.to },
+          cohortSelectorFrom(options),
           definition,
           options.asOf,
         );

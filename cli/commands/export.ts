@@ -5,7 +5,7 @@ import { EXPORT_FORMATS, exportEvaluation } from '../../activities/export-evalua
 import { timestampSchema } from '../../activities/ingest/record-schemas';
 import { getLabelDefinition, parseLabelDefinitionRef } from '../../activities/label-definitions';
 import { withDatabase } from '../context';
-import { cohortOptionsSchema, parseOptions } from '../options';
+import { addCohortOptions, cohortOptionsSchema, cohortSelectorFrom, parseOptions } from '../options';
 import { createOutput, EXIT } from '../output';
 
 const exportOptionsSchema = z.intersection(
@@ -14,16 +14,9 @@ const exportOptionsSchema = z.intersection(
 );
 
 export function registerExport(program: Command, setExit: (code: number) => void): void {
-  program
-    .command('export')
-    .description('write the joined evaluation dataset of a cohort as of a moment: one row per prediction with its label, label status, deciding outcome and join path')
-    .requiredOption('--model <name>', 'model name')
-    .requiredOption('--version <version>', 'model version')
-    .option('--environment <env>', 'only predictions from this environment')
-    .requiredOption('--from <iso>', 'cohort start (inclusive), with offset')
-    .requiredOption('--to <iso>', 'cohort end (exclusive), with offset')
-    .requiredOption('--label-definition <ref>', 'NAME or NAME@VERSION')
-    .requiredOption('--as-of <iso>', 'only outcomes received by then count')
+  addCohortOptions(
+    program.command('export')
+      .description('write the joined evaluation dataset of a cohort as of a moment: one row per prediction with its label, label status, deciding outcome and join path'), { asOf: true })
     .requiredOption('--out <file>', 'file to write')
     .option('--format <format>', 'csv or ndjson (default: from the file extension, else csv)')
     .option('--json', 'print a JSON summary')
@@ -34,7 +27,7 @@ export function registerExport(program: Command, setExit: (code: number) => void
       const result = await withDatabase(async (db) => {
         const definition = await getLabelDefinition(db, parseLabelDefinitionRef(options.labelDefinition));
         return exportEvaluation(db, {
-          cohort: { model_name: options.model, model_version: options.version, environment: options.environment ?? null, start: options.from, end: options.to },
+          cohort: cohortSelectorFrom(options),
           definition,
           asOf: options.asOf,
           out: path.resolve(options.out),

@@ -4,7 +4,7 @@ import { timestampSchema } from '../../activities/ingest/record-schemas';
 import { getLabelDefinition, parseLabelDefinitionRef } from '../../activities/label-definitions';
 import { measureLabelLatency, type LatencyQuantiles } from '../../activities/label-latency';
 import { withDatabase } from '../context';
-import { cohortOptionsSchema, parseOptions } from '../options';
+import { addCohortOptions, cohortOptionsSchema, cohortSelectorFrom, parseOptions } from '../options';
 import { createOutput, EXIT } from '../output';
 
 const latencyOptionsSchema = z.intersection(cohortOptionsSchema, z.object({ asOf: timestampSchema }));
@@ -12,16 +12,9 @@ const latencyOptionsSchema = z.intersection(cohortOptionsSchema, z.object({ asOf
 const hours = (q: LatencyQuantiles | null) => (q === null ? '—' : `p50 ${(q.p50 / 3600).toFixed(1)}h p90 ${(q.p90 / 3600).toFixed(1)}h p99 ${(q.p99 / 3600).toFixed(1)}h`);
 
 export function registerLatency(program: Command, setExit: (code: number) => void): void {
-  program
-    .command('latency')
-    .description('label latency of a cohort per slice, and the share of eventual positives earlier finalized cohorts had at each checkpoint')
-    .requiredOption('--model <name>', 'model name')
-    .requiredOption('--version <version>', 'model version')
-    .option('--environment <env>', 'only predictions from this environment')
-    .requiredOption('--from <iso>', 'cohort start (inclusive), with offset')
-    .requiredOption('--to <iso>', 'cohort end (exclusive), with offset')
-    .requiredOption('--label-definition <ref>', 'NAME or NAME@VERSION')
-    .requiredOption('--as-of <iso>', 'only outcomes received by then count')
+  addCohortOptions(
+    program.command('latency')
+      .description('label latency of a cohort per slice, and the share of eventual positives earlier finalized cohorts had at each checkpoint'), { asOf: true })
     .option('--json', 'print one JSON document')
     .action(async (raw: Record<string, unknown>) => {
       const options = parseOptions(latencyOptionsSchema, raw, 'latency');
@@ -29,7 +22,7 @@ export function registerLatency(program: Command, setExit: (code: number) => voi
       const document = await withDatabase(async (db) => {
         const definition = await getLabelDefinition(db, parseLabelDefinitionRef(options.labelDefinition));
         return measureLabelLatency(db, {
-          cohort: { model_name: options.model, model_version: options.version, environment: options.environment ?? null, start: options.from, end: options.to },
+          cohort: cohortSelectorFrom(options),
           definition,
           asOf: options.asOf,
         });
