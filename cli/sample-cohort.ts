@@ -25,6 +25,8 @@ export interface SampleCohortOptions {
   maxEventDelayMs: number;
   maxReceiptDelayMs: number;
   seed?: number;
+  /** A share of outcomes reported only after finalization, to show late-label revisions. */
+  lateReceipts?: { share: number; from: Date; spanMs: number };
 }
 
 export interface SampleCohort {
@@ -60,12 +62,16 @@ export function generateSampleCohort(options: SampleCohortOptions): SampleCohort
     });
     if (random() < score * 0.8) {
       const tsEvent = new Date(tsPred.getTime() + Math.floor(random() * options.maxEventDelayMs));
+      const late = options.lateReceipts && random() < options.lateReceipts.share;
+      const tsReceived = late
+        ? new Date(options.lateReceipts!.from.getTime() + Math.floor(random() * options.lateReceipts!.spanMs))
+        : new Date(tsEvent.getTime() + Math.floor(random() * options.maxReceiptDelayMs));
       outcomes.push({
         outcome_id: `cb-${i}`,
         prediction_id: predictionId,
         outcome_type: 'chargeback',
         ts_event: tsEvent.toISOString(),
-        ts_received: new Date(tsEvent.getTime() + Math.floor(random() * options.maxReceiptDelayMs)).toISOString(),
+        ts_received: tsReceived.toISOString(),
         source: 'sample',
       });
     }

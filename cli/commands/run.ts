@@ -77,7 +77,13 @@ async function startSampleCohort(db: import('knex').Knex, env: ReturnType<typeof
   const start = new Date(end.getTime() - 60_000);
   const dir = path.resolve(env.HINDSIGHT_STATE_DIR, 'sample');
   await mkdir(dir, { recursive: true });
-  const sample = generateSampleCohort({ model: 'fraud-model', version: '1.0.0', environment: 'production', start, end, count: 500, maxEventDelayMs: 40_000, maxReceiptDelayMs: 20_000 });
+  // Chargebacks happen up to 40 s after the prediction and are reported up to 20 s later; one
+  // in ten is reported only after finalization (end + 60 s), so the demo shows a revision.
+  const sample = generateSampleCohort({
+    model: 'fraud-model', version: '1.0.0', environment: 'production', start, end, count: 500,
+    maxEventDelayMs: 40_000, maxReceiptDelayMs: 20_000,
+    lateReceipts: { share: 0.1, from: new Date(end.getTime() + 65_000), spanMs: 15_000 },
+  });
   await ingestNdjsonFile(db, 'predictions', await writeNdjson(path.join(dir, 'predictions.ndjson'), sample.predictions));
   await ingestNdjsonFile(db, 'outcomes', await writeNdjson(path.join(dir, 'outcomes.ndjson'), sample.outcomes));
   const { definition } = await putLabelDefinition(db, {
