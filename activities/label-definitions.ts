@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import { z } from 'zod';
+import { canonicalJson } from './canonical-json';
 import { approximateSeconds, isoDurationSchema } from './iso-duration';
 
 /** Slice dimensions a definition may name: fixed prediction columns or `segment.<key>`. */
@@ -63,17 +64,6 @@ export class LabelDefinitionError extends Error {
 /** Outcome types that take part in the join for this definition. */
 export function namedOutcomeTypes(def: LabelDefinition): string[] {
   return [...new Set([...def.positive_outcome_types, ...def.negative_outcome_types, ...def.outcome_types])];
-}
-
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
 }
 
 export function formatIssues(error: z.ZodError, where: string): string {

@@ -1,6 +1,7 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, formatCopyRow } from '../../activities/ingest/copy-row';
+import { canonicalJson } from '../../activities/canonical-json';
+import { formatCopyRow } from '../../activities/ingest/copy-row';
 import { parseCsv } from '../../activities/ingest/parse-csv';
 import { parseNdjson, type SourceRecord } from '../../activities/ingest/parse-ndjson';
 import { validateRecord } from '../../activities/ingest/validate-record';
