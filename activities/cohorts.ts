@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
-import { evaluateCohort, toUtcIso, type CohortSelector, type EvaluationDocument } from './evaluate-cohort';
+import type { CohortSelector, EvaluationDocument } from './evaluate-cohort';
 import { getLabelDefinition, type LabelDefinition } from './label-definitions';
+import { toUtcIso } from './utc-timestamp';
 
 export interface CohortRef {
   cohortId: string;
@@ -112,4 +113,3 @@ export async function listSnapshots(db: Knex, cohortId: string): Promise<Array<{
   return db('metric_snapshots').where({ cohort_id: cohortId }).orderBy('snapshot_id').select('snapshot_id', 'checkpoint', 'revision', 'as_of', 'document');
 }
 
-export { evaluateCohort };

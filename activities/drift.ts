@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import { DRIFT_STATISTICS, NUMERIC_FEATURES } from '../sql/drift';
 import { computePsi, PSI_QUANTILES } from './stats/drift';
+import { toUtcIso } from './utc-timestamp';
 
 /** One side of a drift comparison: a model version's predictions in `[start, end)`. */
 export interface DriftCohort {
@@ -46,8 +47,6 @@ export class UnknownFeatureError extends Error {
   override readonly name = 'UnknownFeatureError';
 }
 
-const utc = (value: string) => new Date(value).toISOString();
-
 /** Rows per bin 0..9 from SQL's `{bin: count}` object (width_bucket numbers bins 0..9). */
 function countsPerBin(object: Record<string, number>): number[] {
   return Array.from({ length: PSI_QUANTILES.length + 1 }, (_, bin) => Number(object[String(bin)] ?? 0));
@@ -60,8 +59,8 @@ function countsPerBin(object: Record<string, number>): number[] {
  * numeric keys and bound, never spliced into SQL.
  */
 export async function computeDrift(db: Knex, input: ComputeDriftInput): Promise<DriftDocument> {
-  const reference = { ...input.reference, start: utc(input.reference.start), end: utc(input.reference.end) };
-  const current = { ...input.current, start: utc(input.current.start), end: utc(input.current.end) };
+  const reference = { ...input.reference, start: toUtcIso(input.reference.start), end: toUtcIso(input.reference.end) };
+  const current = { ...input.current, start: toUtcIso(input.current.start), end: toUtcIso(input.current.end) };
   const bindings = {
     model: input.model_name,
     reference_version: reference.model_version,

@@ -47,13 +47,6 @@ export interface EvaluationDocument {
   label_fingerprint: string;
 }
 
-/** Normalizes any offset-carrying timestamp to UTC ISO-8601 with milliseconds. */
-export function toUtcIso(value: string | Date): string {
-  const date = value instanceof Date ? value : new Date(value);
-  if (Number.isNaN(date.getTime())) throw new Error(`not a timestamp: ${String(value)}`);
-  return date.toISOString();
-}
-
 /**
  * Evaluates a cohort under a label definition as of a moment. Only outcomes received by
  * `asOf` count, so the same `asOf` always gives the same document.

@@ -4,14 +4,13 @@ import type { Knex } from 'knex';
 import {
   addDurations,
   CohortNotFoundError,
-  evaluateCohort,
   latestSnapshot,
   loadCohort,
   registerCohort,
   storeSnapshot,
   type CohortRecord,
 } from './cohorts';
-import type { GroupMetrics } from './evaluate-cohort';
+import { evaluateCohort, type GroupMetrics } from './evaluate-cohort';
 import { getLabelDefinition, LabelDefinitionError } from './label-definitions';
 
 export interface PlanCohortLifecycleInput {

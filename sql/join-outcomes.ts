@@ -12,6 +12,7 @@
  * an index probe. Values are always bound (knex named bindings: see {@link EvaluationBindings}).
  */
 import { namedOutcomeTypes, type LabelDefinition } from '../activities/label-definitions';
+import { toUtcIso } from '../activities/utc-timestamp';
 import type { EvaluationBindings } from './evaluate-cohort';
 
 export type { EvaluationBindings };
@@ -30,14 +31,13 @@ export interface JoinCohort {
  * trace and latency activities use it so they join exactly as the evaluation does.
  */
 export function joinBindingsFor(cohort: JoinCohort, def: LabelDefinition, asOf: string): EvaluationBindings {
-  const utc = (value: string) => new Date(value).toISOString();
   return {
     model: cohort.model_name,
     version: cohort.model_version,
     environment: cohort.environment,
-    start_ts: utc(cohort.start),
-    end_ts: utc(cohort.end),
-    as_of: utc(asOf),
+    start_ts: toUtcIso(cohort.start),
+    end_ts: toUtcIso(cohort.end),
+    as_of: toUtcIso(asOf),
     label_window: def.window,
     outcome_types: namedOutcomeTypes(def),
     positive_types: def.positive_outcome_types,
