@@ -11,6 +11,24 @@ export interface HindsightWorkerOptions {
   taskQueue: string;
 }
 
+/**
+ * Connects to `address`, runs a worker until it shuts down (Ctrl-C), and closes the
+ * connection whatever happened. `onReady` runs once the worker exists, before it polls.
+ */
+export async function runHindsightWorker(
+  options: Omit<HindsightWorkerOptions, 'connection'> & { address: string },
+  onReady: () => Promise<void> = async () => {},
+): Promise<void> {
+  const connection = await NativeConnection.connect({ address: options.address });
+  try {
+    const worker = await createHindsightWorker({ connection, db: options.db, namespace: options.namespace, taskQueue: options.taskQueue });
+    await onReady();
+    await worker.run();
+  } finally {
+    await connection.close();
+  }
+}
+
 /** The composition root of a worker: the database goes into the activities, workflows are bundled. */
 export async function createHindsightWorker(options: HindsightWorkerOptions): Promise<Worker> {
   return Worker.create({

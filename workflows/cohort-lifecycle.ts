@@ -85,6 +85,13 @@ export async function cohortLifecycle(input: CohortLifecycleInput): Promise<Coho
     status.nextWakeAt = null;
   };
 
+  /** Stores revision 1 of a checkpoint's snapshot (or 'final') as of `asOf`. */
+  const evaluate = async (checkpoint: string, asOf: string): Promise<void> => {
+    status.phase = 'evaluating';
+    publish();
+    status.snapshots.push(await evaluateCheckpoint({ cohortId: status.cohortId, checkpoint, asOf, revision: 1 }));
+  };
+
   publish();
   const plan = await planCohortLifecycle({ cohort: input.cohort });
   status.plan = plan;
@@ -92,16 +99,12 @@ export async function cohortLifecycle(input: CohortLifecycleInput): Promise<Coho
   for (const checkpoint of plan.checkpoints) {
     status.phase = 'waiting_for_checkpoint';
     await waitUntil(checkpoint.asOf);
-    status.phase = 'evaluating';
-    publish();
-    status.snapshots.push(await evaluateCheckpoint({ cohortId: status.cohortId, checkpoint: checkpoint.name, asOf: checkpoint.asOf, revision: 1 }));
+    await evaluate(checkpoint.name, checkpoint.asOf);
   }
 
   status.phase = 'waiting_for_final';
   await waitUntil(plan.finalAsOf);
-  status.phase = 'evaluating';
-  publish();
-  status.snapshots.push(await evaluateCheckpoint({ cohortId: status.cohortId, checkpoint: 'final', asOf: plan.finalAsOf, revision: 1 }));
+  await evaluate('final', plan.finalAsOf);
 
   status.phase = 'late_label_grace';
   const checks = Math.max(1, input.lateLabelChecks ?? 4);

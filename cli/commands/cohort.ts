@@ -1,23 +1,12 @@
-import { Client, Connection } from '@temporalio/client';
 import type { Command } from 'commander';
 import { listSnapshots, loadCohort } from '../../activities/cohorts';
 import { getLabelDefinition, parseLabelDefinitionRef } from '../../activities/label-definitions';
-import { loadEnv, type Env } from '../../workers/env';
-import { resolveTemporalAddress } from '../../workers/services';
+import { loadEnv } from '../../workers/env';
 import { getStatusQuery, recheckLateLabelsSignal } from '../../workflows';
-import { withDatabase } from '../context';
+import { withDatabase, withTemporalClient } from '../context';
 import { addCohortOptions, cohortOptionsSchema, cohortSelectorFrom, parseOptions } from '../options';
 import { createOutput, EXIT, UsageError } from '../output';
 import { startCohortLifecycle } from '../start-cohort';
-
-async function withTemporalClient<T>(env: Env, work: (client: Client) => Promise<T>): Promise<T> {
-  const connection = await Connection.connect({ address: resolveTemporalAddress(env) });
-  try {
-    return await work(new Client({ connection, namespace: env.TEMPORAL_NAMESPACE }));
-  } finally {
-    await connection.close();
-  }
-}
 
 export function registerCohort(program: Command, setExit: (code: number) => void): void {
   const group = program.command('cohort').description('start, inspect and signal cohort lifecycle workflows');

@@ -1,16 +1,15 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
-import { NativeConnection } from '@temporalio/worker';
 import type { Command } from 'commander';
+import type { Knex } from 'knex';
 import { ingestNdjsonFile } from '../../activities/ingest/ingest-records';
 import { putLabelDefinition } from '../../activities/label-definitions';
 import { migrate } from '../../sql/migrate';
 import { createDatabase, openDatabaseServer } from '../../workers/database';
-import { loadEnv } from '../../workers/env';
+import { loadEnv, type Env } from '../../workers/env';
 import { openTemporal, removeDevState, resolveTemporalAddress, writeDevState } from '../../workers/services';
-import { createHindsightWorker, installRuntimeLogger } from '../../workers/worker';
-import { withDatabase } from '../context';
+import { installRuntimeLogger, runHindsightWorker } from '../../workers/worker';
+import { withDatabase, withTemporalClient } from '../context';
 import { createOutput, EXIT } from '../output';
 import { generateSampleCohort, writeNdjson } from '../sample-cohort';
 import { startCohortLifecycle } from '../start-cohort';
@@ -23,23 +22,18 @@ export function registerRun(program: Command, setExit: (code: number) => void): 
       const env = loadEnv();
       installRuntimeLogger(env.HINDSIGHT_LOG_LEVEL);
       const address = resolveTemporalAddress(env);
-      await withDatabase(async (db) => {
-        const connection = await NativeConnection.connect({ address });
-        try {
-          const worker = await createHindsightWorker({ connection, db, namespace: env.TEMPORAL_NAMESPACE, taskQueue: env.HINDSIGHT_TASK_QUEUE });
+      await withDatabase((db) =>
+        runHindsightWorker({ address, db, namespace: env.TEMPORAL_NAMESPACE, taskQueue: env.HINDSIGHT_TASK_QUEUE }, async () => {
           process.stderr.write(`worker polling ${env.HINDSIGHT_TASK_QUEUE} on ${address}\n`);
-          await worker.run();
-        } finally {
-          await connection.close();
-        }
-      });
+        }),
+      );
       setExit(EXIT.ok);
     });
 
   program
     .command('dev')
     .description('embedded services + worker in the foreground until Ctrl-C (PGlite unless DATABASE_URL, a Temporal dev server unless TEMPORAL_ADDRESS)')
-    .option('--sample', 'load a small sample cohort and start its lifecycle (about a minute end to end)')
+    .option('--sample', 'load a small sample cohort and start its lifecycle (about 90 seconds end to end)')
     .option('--db-port <port>', 'port for the embedded database', '54329')
     .action(async (options: { sample?: boolean; dbPort: string }) => {
       const env = loadEnv();
@@ -53,15 +47,13 @@ export function registerRun(program: Command, setExit: (code: number) => void): 
         await writeDevState(env, { pid: process.pid, databaseUrl: database.url, embeddedDatabase: database.embedded, temporalAddress: temporal.address, temporalUiUrl: temporal.uiUrl ?? null });
         out.info(`database  ${database.embedded ? 'embedded PGlite' : 'DATABASE_URL'} at ${database.url}`);
         out.info(`temporal  ${temporal.address}${temporal.uiUrl ? `, Web UI ${temporal.uiUrl}` : ''}`);
-        const connection = await NativeConnection.connect({ address: temporal.address });
-        const worker = await createHindsightWorker({ connection, db, namespace: env.TEMPORAL_NAMESPACE, taskQueue: env.HINDSIGHT_TASK_QUEUE });
-        if (options.sample) {
-          const cohortId = await startSampleCohort(db, env, temporal.address);
-          out.info(`sample cohort ${cohortId} started; watch it in the Web UI or with: npx hindsight cohort status '${cohortId}'`);
-        }
-        out.info('worker running; Ctrl-C stops everything');
-        await worker.run();
-        await connection.close();
+        await runHindsightWorker({ address: temporal.address, db, namespace: env.TEMPORAL_NAMESPACE, taskQueue: env.HINDSIGHT_TASK_QUEUE }, async () => {
+          if (options.sample) {
+            const cohortId = await startSampleCohort(db, env);
+            out.info(`sample cohort ${cohortId} started; watch it in the Web UI or with: npx hindsight cohort status '${cohortId}'`);
+          }
+          out.info('worker running; Ctrl-C stops everything');
+        });
       } finally {
         await removeDevState(env);
         await db.destroy();
@@ -72,7 +64,8 @@ export function registerRun(program: Command, setExit: (code: number) => void): 
     });
 }
 
-async function startSampleCohort(db: import('knex').Knex, env: ReturnType<typeof loadEnv>, address: string): Promise<string> {
+/** Runs after dev state is written, so the Temporal client finds this dev server. */
+async function startSampleCohort(db: Knex, env: Env): Promise<string> {
   const end = new Date(Math.floor(Date.now() / 1000) * 1000);
   const start = new Date(end.getTime() - 60_000);
   const dir = path.resolve(env.HINDSIGHT_STATE_DIR, 'sample');
@@ -92,11 +85,6 @@ async function startSampleCohort(db: import('knex').Knex, env: ReturnType<typeof
     absent_means: 'negative', slices: ['region', 'segment.device'], late_label_grace: 'PT30S',
   });
   const selector = { model_name: 'fraud-model', model_version: '1.0.0', environment: 'production', start: start.toISOString(), end: end.toISOString() };
-  const connection = await Connection.connect({ address });
-  try {
-    const client = new Client({ connection, namespace: env.TEMPORAL_NAMESPACE });
-    return (await startCohortLifecycle(client, env.HINDSIGHT_TASK_QUEUE, selector, definition)).cohort_id;
-  } finally {
-    await connection.close();
-  }
+  const started = await withTemporalClient(env, (client) => startCohortLifecycle(client, env.HINDSIGHT_TASK_QUEUE, selector, definition));
+  return started.cohort_id;
 }
