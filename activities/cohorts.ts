@@ -3,10 +3,6 @@ import type { CohortSelector, EvaluationDocument } from './evaluate-cohort';
 import { getLabelDefinition, type LabelDefinition } from './label-definitions';
 import { toUtcIso } from './utc-timestamp';
 
-export interface CohortRef {
-  cohortId: string;
-}
-
 export interface CohortRecord extends CohortSelector {
   cohort_id: string;
   label_definition_name: string;

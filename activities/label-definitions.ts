@@ -5,7 +5,6 @@ import { canonicalJson } from './canonical-json';
 import { approximateSeconds, isoDurationSchema } from './iso-duration';
 
 /** Slice dimensions a definition may name: fixed prediction columns or `segment.<key>`. */
-export const SLICE_COLUMNS = ['region', 'environment', 'model_version'] as const;
 const sliceSchema = z
   .string()
   .regex(/^(region|environment|model_version|segment\.[A-Za-z0-9_]{1,63})$/, 'must be region, environment, model_version or segment.<key>');
