@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
-import { BINARY_METRICS, REGRESSION_METRICS, THRESHOLD_GRID, type EvaluationBindings } from '../sql/evaluate-cohort';
+import { binaryRanksStatement, binaryTotalsStatement, type RankGroup } from '../sql/binary-metrics';
+import { REGRESSION_METRICS, THRESHOLD_GRID } from '../sql/evaluate-cohort';
 import { CREATE_LABELED, CREATE_MATCHES, JOIN_COUNTS, joinBindingsFor } from '../sql/join-outcomes';
 import type { LabelDefinition } from './label-definitions';
 import type { BinSums } from './stats/bin-sums';
@@ -61,9 +62,10 @@ export async function evaluateCohort(db: Knex, cohort: CohortSelector, def: Labe
       await trx.raw(CREATE_MATCHES, bindings);
       await trx.raw(CREATE_LABELED, bindings);
       const joinRow = (await trx.raw(JOIN_COUNTS, bindings)).rows[0] as JoinCounts;
-      const metricRows = await runMetricStatement(trx, def.task === 'binary' ? BINARY_METRICS : REGRESSION_METRICS, bindings);
-
-      const groups = def.task === 'binary' ? finishBinaryGroups(metricRows, def) : finishRegressionGroups(metricRows);
+      const groups =
+        def.task === 'binary'
+          ? await evaluateBinary(trx, def)
+          : finishRegressionGroups((await trx.raw(REGRESSION_METRICS, bindings)).rows as MetricRow[]);
       const overallGroup = groups.find((group) => group.dimension === '');
       const overall = overallGroup?.metrics ?? emptyMetrics(def);
       return {
@@ -84,19 +86,24 @@ export async function evaluateCohort(db: Knex, cohort: CohortSelector, def: Labe
 }
 
 /**
- * Runs the metric statement last in the transaction, under settings only it needs: its many
- * small expressions cost more to JIT-compile than to run, and the planner, blind to the
- * temp tables' shape, would sort a million score rows to aggregate the few bins they fall
- * in, or probe a tiny table once per score row; so sorting is reserved for the one window
- * that needs it, with memory to do it there, and joins hash.
+ * The binary metrics: the totals per group, then the rank statement written for the groups
+ * with labeled rows (see ../sql/binary-metrics), folded into one {@link BinarySums} each.
  */
-async function runMetricStatement(trx: Knex.Transaction, sql: string, bindings: EvaluationBindings): Promise<MetricRow[]> {
-  await trx.raw('set local jit = off');
-  await trx.raw('set local enable_sort = off');
-  await trx.raw('set local enable_incremental_sort = off');
-  await trx.raw('set local enable_nestloop = off');
-  await trx.raw("set local work_mem = '512MB'");
-  return (await trx.raw(sql, bindings)).rows as MetricRow[];
+async function evaluateBinary(trx: Knex.Transaction, def: LabelDefinition): Promise<FinishedGroup[]> {
+  const totals = binaryTotalsStatement(def.slices);
+  const totalRows = (await trx.raw(totals.sql, totals.bindings)).rows as MetricRow[];
+  const rankGroups: RankGroup[] = totalRows
+    .filter((row) => (row.n_labeled as number) > 0)
+    .map((row) => ({ dimension: row.dim === '' ? 0 : def.slices.indexOf(row.dim) + 1, value: row.val }));
+  const ranks = binaryRanksStatement(def.slices, rankGroups);
+  const rankRows = rankGroups.length === 0 ? [] : ((await trx.raw(ranks.sql, ranks.bindings)).rows as RankRow[]);
+  const options = { threshold_grid: THRESHOLD_GRID, costs: def.costs ?? null };
+  return collectBinarySums(totalRows, rankRows, def.slices).map(({ row, sums }) => ({
+    dimension: row.dim,
+    value: row.val,
+    fingerprint: row.fingerprint,
+    metrics: finishBinaryMetrics(sums, options),
+  }));
 }
 
 type MetricRow = Record<string, unknown> & { dim: string; val: string | null; fingerprint: string | null };
@@ -116,23 +123,15 @@ function bySliceOrder(dims: string[]): (a: FinishedGroup, b: FinishedGroup) => n
     || (a.value === null || b.value === null || a.value === b.value ? 0 : a.value < b.value ? -1 : 1);
 }
 
-function groupKey(row: MetricRow): string {
-  return JSON.stringify([row.dim, row.val]);
+/** A row of the rank statement (../sql/binary-metrics): a 'segment' of ranks or a group's 'ranks'. */
+type RankRow = Record<string, unknown> & { kind: 'segment' | 'ranks'; d: number; val: string | null };
+
+function groupKey(dimension: string, value: string | null): string {
+  return JSON.stringify([dimension, value]);
 }
 
-/** The score rows that hold an edge's rank each report it in its slot; one slot, one row. */
-function mergeQuantileEdges(parts: Array<Array<number | null>>): Array<number | null> {
-  const edges: Array<number | null> = Array.from({ length: 11 }, () => null);
-  for (const part of parts) {
-    part.forEach((edge, k) => {
-      if (edge !== null) edges[k] = edge;
-    });
-  }
-  return edges;
-}
-
-/** Adds `row` into the bin with its index in `bins` (a list kept in index order by finishing). */
-function addToBin(bins: BinSums[], bin: number, row: MetricRow): void {
+/** Adds a segment into the bin with its index in `bins` (a list kept in index order by finishing). */
+function addToBin(bins: BinSums[], bin: number, row: RankRow): void {
   const count = row.n_labeled as number;
   const minScore = row.min_score as number;
   const maxScore = row.max_score as number;
@@ -149,16 +148,15 @@ function addToBin(bins: BinSums[], bin: number, row: MetricRow): void {
 }
 
 /**
- * Folds BINARY_METRICS rows into one {@link BinarySums} per group: its 'group' row of
- * totals plus its 'bins' rows, one per distinct (uniform bin, quantile bin, decile,
- * threshold bucket) combination, summed here per binning.
+ * One {@link BinarySums} per group: its totals row, plus from the rank statement its
+ * 'ranks' row (AUC, average precision, KS, quantile edges) and its 'segment' rows, each
+ * inside one bin of every binning, added up here per binning.
  */
-function collectBinarySums(rows: MetricRow[]): Array<{ row: MetricRow; sums: BinarySums }> {
-  const groups = new Map<string, { row: MetricRow; sums: BinarySums; edgeParts: Array<Array<number | null>> }>();
-  for (const row of rows.filter((candidate) => candidate.kind === 'group')) {
-    groups.set(groupKey(row), {
+function collectBinarySums(totalRows: MetricRow[], rankRows: RankRow[], dims: string[]): Array<{ row: MetricRow; sums: BinarySums }> {
+  const groups = new Map<string, { row: MetricRow; sums: BinarySums }>();
+  for (const row of totalRows) {
+    groups.set(groupKey(row.dim, row.val), {
       row,
-      edgeParts: [],
       sums: {
         n: row.n as number,
         n_labeled: row.n_labeled as number,
@@ -182,37 +180,24 @@ function collectBinarySums(rows: MetricRow[]): Array<{ row: MetricRow; sums: Bin
       },
     });
   }
-  for (const row of rows.filter((candidate) => candidate.kind === 'bins')) {
-    const group = groups.get(groupKey(row));
-    if (!group) throw new Error(`metric bins for a group without totals: ${groupKey(row)}`);
+  for (const row of rankRows) {
+    const key = groupKey(row.d === 0 ? '' : dims[row.d - 1]!, row.val);
+    const group = groups.get(key);
+    if (!group) throw new Error(`metric ranks for a group without totals: ${key}`);
     const { sums } = group;
-    sums.auc_twice = (sums.auc_twice ?? 0) + (row.auc_twice as number);
-    sums.ap_sum = (sums.ap_sum ?? 0) + ((row.ap_sum as number | null) ?? 0);
-    sums.ks = Math.max(sums.ks ?? 0, (row.ks as number | null) ?? 0);
-    group.edgeParts.push(...((row.quantile_edges as Array<Array<number | null>> | null) ?? []));
+    if (row.kind === 'ranks') {
+      sums.auc_twice = (row.auc_twice as number | null) ?? 0;
+      sums.ap_sum = (row.ap_sum as number | null) ?? 0;
+      sums.ks = sums.n_positive > 0 && sums.n_positive < sums.n_labeled ? (row.ks as number) : null;
+      sums.quantile_edges = row.quantile_edges as number[];
+      continue;
+    }
     addToBin(sums.uniform_bins, row.ubin as number, row);
     addToBin(sums.quantile_bins, row.qbin as number, row);
     addToBin(sums.deciles, row.decile as number, row);
     addToBin(sums.threshold_buckets, row.tbucket as number, row);
   }
-  return [...groups.values()].map(({ row, sums, edgeParts }) => ({
-    row,
-    sums: {
-      ...sums,
-      ks: sums.n_positive > 0 && sums.n_positive < sums.n_labeled ? sums.ks : null,
-      quantile_edges: sums.n_labeled > 0 ? mergeQuantileEdges(edgeParts) : [],
-    },
-  }));
-}
-
-function finishBinaryGroups(rows: MetricRow[], def: LabelDefinition): FinishedGroup[] {
-  const options = { threshold_grid: THRESHOLD_GRID, costs: def.costs ?? null };
-  return collectBinarySums(rows).map(({ row, sums }) => ({
-    dimension: row.dim,
-    value: row.val,
-    fingerprint: row.fingerprint,
-    metrics: finishBinaryMetrics(sums, options),
-  }));
+  return [...groups.values()];
 }
 
 function finishRegressionGroups(rows: MetricRow[]): FinishedGroup[] {
