@@ -7,9 +7,9 @@
  *   joined, rejected_before_prediction or outside_window;
  * - `hs_labeled`: one row per cohort prediction with its label as of `:as_of`.
  *
- * Set-based (hash joins and one window pass per entity) rather than a lookup per outcome,
- * so a cohort of a million predictions joins in seconds; only entity leakage candidates get
- * an index probe. Values are always bound (knex named bindings: see {@link EvaluationBindings}).
+ * Set-based (hash joins and one sorted pass over the entities' predictions) rather than a
+ * lookup per outcome, so a cohort of a million predictions joins in seconds; only entity
+ * leakage candidates get an index probe. Values are always bound (knex named bindings: see {@link EvaluationBindings}).
  */
 import { namedOutcomeTypes, type LabelDefinition } from '../activities/label-definitions';
 import { toUtcIso } from '../activities/utc-timestamp';
@@ -84,7 +84,7 @@ by_request_item as (
 -- (see below), so older outcome history is never read.
 entity_known as materialized (
   select k.outcome_id, k.outcome_type, k.value, k.ts_event, k.ts_received,
-         k.entity_ids ->> :entity_key::text as entity
+         k.entity_ids ->> :entity_key::text collate "C" as entity
   from (${KNOWN}) k
   where :entity_key::text is not null and k.prediction_id is null
     and (k.request_id is null or k.item_id is null)
@@ -93,61 +93,45 @@ entity_known as materialized (
 ),
 -- Every prediction of this model name and version (any environment) for those entities from
 -- the cohort start on: a later one, in or out of the cohort, takes the outcome away from ours.
--- Nothing after as-of can matter, since every known event happened by then.
+-- Nothing after as-of can matter, since every known event happened by then. One row per
+-- entity, its predictions in (ts_pred, prediction_id) order as arrays, from one sorted pass.
+-- Entities compare as text; "C" only makes that sort cheap (text equality is bytewise anyway).
 entity_predictions as (
-  select p.prediction_id, p.ts_pred, p.entity_ids ->> :entity_key::text as entity,
-         coalesce((:environment::text is null or p.environment = :environment::text) and p.ts_pred < :end_ts::timestamptz, false) as ours
-  from predictions p
-  where p.model_name = :model and p.model_version = :version
-    and p.ts_pred >= :start_ts::timestamptz and p.ts_pred <= :as_of::timestamptz
-    and p.entity_ids ->> :entity_key::text in (select entity from entity_known)
+  select entity, prediction_ids, ts_preds, ours
+  from (
+    select e.entity, row_number() over w as nth,
+           array_agg(p.prediction_id) over w as prediction_ids,
+           array_agg(p.ts_pred) over w as ts_preds,
+           array_agg(coalesce((:environment::text is null or p.environment = :environment::text)
+                              and p.ts_pred < :end_ts::timestamptz, false)) over w as ours
+    from predictions p
+    join (select distinct entity from entity_known) e on e.entity = p.entity_ids ->> :entity_key::text
+    where p.model_name = :model and p.model_version = :version
+      and p.ts_pred >= :start_ts::timestamptz and p.ts_pred <= :as_of::timestamptz
+    window w as (partition by e.entity order by p.ts_pred, p.prediction_id
+                 rows between unbounded preceding and unbounded following)
+  ) ranked
+  where nth = 1
 ),
--- One ordered pass per entity, no self-join: predictions sort before events at the same
--- instant (ts_pred <= ts_event) and by prediction_id among themselves. In that order a
--- prediction's sort key (ts_pred, prediction_id, ours flag, as fixed-width text) only grows,
--- so the running max of the keys is the latest prediction at or before an event (ties to the
--- larger prediction_id) and the minimum over the entity is its first prediction. An event
--- with no prediction at or before it since the cohort start has run 0.
-timeline as (
-  select entity, ts_pred as t, 0 as kind, prediction_id, ts_pred,
-         to_char(ts_pred at time zone 'UTC', 'YYYYMMDDHH24MISSUS') || prediction_id::text || ours::int::text as prediction_key,
-         null::text as outcome_id, null::text as outcome_type, null::float8 as value,
-         null::timestamptz as ts_event, null::timestamptz as ts_received
-  from entity_predictions
-  union all
-  select entity, ts_event, 1, null::uuid, null::timestamptz, null::text,
-         outcome_id, outcome_type, value, ts_event, ts_received
-  from entity_known
-),
+-- An event's run is the number of its entity's predictions at or before it (width_bucket:
+-- a binary search of the sorted ts_preds). The last of them is the latest prediction at or
+-- before the event, a tie on ts_pred going to the larger prediction_id; run 0 means the event
+-- came before every prediction since the start, and the first prediction is the candidate.
 placed as (
-  select entity, kind, outcome_id, outcome_type, value, ts_event, ts_received,
-         count(prediction_id) over upto as run,
-         max(prediction_key collate "C") over upto as latest_key,
-         max(ts_pred) over upto as latest_ts_pred,
-         min(prediction_key collate "C") over entity_all as first_key,
-         min(ts_pred) over entity_all as first_ts_pred
-  from timeline
-  window upto as (partition by entity order by t, kind, prediction_id rows unbounded preceding),
-         entity_all as (partition by entity)
+  select k.*, e.prediction_ids, e.ts_preds, e.ours, width_bucket(k.ts_event, e.ts_preds) as run
+  from entity_known k join entity_predictions e on e.entity = k.entity
 ),
--- Run 0: the event came before every prediction since the start. A naive entity join would
--- give it to the entity's first prediction; if that one is ours, no earlier prediction of
--- the model version exists at all and the event lies within one window before it, the pair
--- is time leakage. (Older entity history is just history, not a leak.)
-attributed as (
-  select placed.*,
-         case when run > 0 then latest_key else first_key end as key,
-         case when run > 0 then latest_ts_pred else first_ts_pred end as ts_pred
-  from placed
-  where kind = 1
-),
+-- Run 0: a naive entity join would give the event to the entity's first prediction; if that
+-- one is ours, no earlier prediction of the model version exists at all and the event lies
+-- within one window before it, the pair is time leakage. (Older entity history is just
+-- history, not a leak.)
 by_entity as (
-  select a.outcome_id, substr(a.key, 21, 36)::uuid as prediction_id,
+  select a.outcome_id, a.prediction_ids[greatest(a.run, 1)] as prediction_id,
          'by_entity_window'::text as path, a.outcome_type, a.value, a.ts_event, a.ts_received,
-         a.ts_pred
-  from attributed a
-  where right(a.key, 1) = '1'
-    and (a.run > 0 or a.ts_event >= a.ts_pred - :label_window::interval and not exists (
+         a.ts_preds[greatest(a.run, 1)] as ts_pred
+  from placed a
+  where a.ours[greatest(a.run, 1)]
+    and (a.run > 0 or a.ts_event >= a.ts_preds[1] - :label_window::interval and not exists (
       select 1 from predictions q
       where q.entity_ids @> jsonb_build_object(:entity_key::text, a.entity)
         and q.model_name = :model and q.model_version = :version
