@@ -9,7 +9,8 @@
  *
  * Set-based (hash joins and one sorted pass over the entities' predictions) rather than a
  * lookup per outcome, so a cohort of a million predictions joins in seconds; only entity
- * leakage candidates get an index probe. Values are always bound (knex named bindings: see {@link EvaluationBindings}).
+ * leakage candidates get an index probe. Values are always bound (knex named bindings: see
+ * {@link EvaluationBindings}).
  */
 import { namedOutcomeTypes, type LabelDefinition } from '../activities/label-definitions';
 import { toUtcIso } from '../activities/utc-timestamp';
@@ -168,22 +169,31 @@ export const DECIDING = `
            (m.outcome_type = any(:positive_types::text[])) desc,
            m.outcome_id desc`;
 
-const WINDOW_ELAPSED = `(p.ts_pred + :label_window::interval <= :as_of::timestamptz)`;
+/**
+ * The cohort's predictions, each with `window_elapsed` (its label window has ended by
+ * `:as_of`). `offset 0` keeps the planner from pasting the test into every place that uses
+ * it: interval arithmetic costs, and the label columns need it up to twice per row.
+ */
+export const COHORT_PREDICTIONS = `(
+  select p.*, p.ts_pred + :label_window::interval <= :as_of::timestamptz as window_elapsed
+  from predictions p
+  where ${IN_COHORT}
+  offset 0)`;
 
 /**
- * The label columns for a cohort prediction `p` left-joined to its deciding outcome `d`;
- * shared by {@link CREATE_LABELED} and the export so both label identically.
+ * The label columns for a {@link COHORT_PREDICTIONS} row `p` left-joined to its deciding
+ * outcome `d`; shared by {@link CREATE_LABELED} and the export so both label identically.
  */
 export const LABEL_COLUMNS = `
-  ${WINDOW_ELAPSED} as window_elapsed,
+  p.window_elapsed,
   case when :regression::boolean then null
        when d.prediction_id is null then case when :absent_negative::boolean then 0 end
        when d.positive then 1
        else 0 end as y,
   case when :regression::boolean then d.value end as target,
-  case when :regression::boolean then d.prediction_id is not null and ${WINDOW_ELAPSED}
-       when :absent_negative::boolean then ${WINDOW_ELAPSED} or coalesce(d.positive, false)
-       else d.prediction_id is not null and ${WINDOW_ELAPSED} end as is_final,
+  case when :regression::boolean then d.prediction_id is not null and p.window_elapsed
+       when :absent_negative::boolean then p.window_elapsed or coalesce(d.positive, false)
+       else d.prediction_id is not null and p.window_elapsed end as is_final,
   d.value as outcome_value`;
 
 /** One row per cohort prediction with its label as of `:as_of` and the deciding outcome's value. */
@@ -194,8 +204,7 @@ select p.prediction_id, p.score,
        coalesce(p.threshold, :default_threshold::float8) as threshold,
        p.region, p.environment, p.model_version, p.segment,
        ${LABEL_COLUMNS}
-from predictions p left join deciding d on d.prediction_id = p.prediction_id
-where ${IN_COHORT}`;
+from ${COHORT_PREDICTIONS} p left join deciding d on d.prediction_id = p.prediction_id`;
 
 /**
  * Join accounting for the evaluation document; each outcome counts once per status and
