@@ -222,12 +222,13 @@ with in_reach as (
     and o.ts_event < :end_ts::timestamptz + :label_window::interval
     and not exists (select 1 from hs_matches m where m.outcome_id = o.outcome_id)
 )
+-- Distinct ids count the same under any collation; "C" only makes their sorts cheap.
 select
-  count(distinct outcome_id) filter (where status = 'joined' and path = 'by_prediction_id') as by_prediction_id,
-  count(distinct outcome_id) filter (where status = 'joined' and path = 'by_request_item') as by_request_item,
-  count(distinct outcome_id) filter (where status = 'joined' and path = 'by_entity_window') as by_entity_window,
-  count(distinct outcome_id) filter (where status = 'rejected_before_prediction') as rejected_before_prediction,
-  count(distinct outcome_id) filter (where status = 'outside_window') as outside_window,
+  count(distinct outcome_id collate "C") filter (where status = 'joined' and path = 'by_prediction_id') as by_prediction_id,
+  count(distinct outcome_id collate "C") filter (where status = 'joined' and path = 'by_request_item') as by_request_item,
+  count(distinct outcome_id collate "C") filter (where status = 'joined' and path = 'by_entity_window') as by_entity_window,
+  count(distinct outcome_id collate "C") filter (where status = 'rejected_before_prediction') as rejected_before_prediction,
+  count(distinct outcome_id collate "C") filter (where status = 'outside_window') as outside_window,
   (select count(*) from in_reach r
    where exists (select 1 from unmatched_outcomes(:entity_key::text) u where u.outcome_id = r.outcome_id)) as unmatched
 from hs_matches`;
