@@ -170,12 +170,16 @@ export const DECIDING = `
            m.outcome_id desc`;
 
 /**
- * The cohort's predictions, each with `window_elapsed` (its label window has ended by
- * `:as_of`). `offset 0` keeps the planner from pasting the test into every place that uses
- * it: interval arithmetic costs, and the label columns need it up to twice per row.
+ * The cohort's predictions with the columns {@link CREATE_LABELED} and the export read, each
+ * with `window_elapsed` (its label window has ended by `:as_of`). `offset 0` keeps the planner
+ * from pasting the test into every place that uses it: interval arithmetic costs, and the
+ * label columns need it up to twice per row. (Listing the columns rather than `p.*` spares a
+ * million-row projection of the unused ones.)
  */
 export const COHORT_PREDICTIONS = `(
-  select p.*, p.ts_pred + :label_window::interval <= :as_of::timestamptz as window_elapsed
+  select p.prediction_id, p.model_name, p.model_version, p.environment, p.region, p.segment,
+         p.entity_ids, p.request_id, p.item_id, p.ts_pred, p.score, p.threshold, p.decision,
+         p.ts_pred + :label_window::interval <= :as_of::timestamptz as window_elapsed
   from predictions p
   where ${IN_COHORT}
   offset 0)`;
