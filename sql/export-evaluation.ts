@@ -4,7 +4,7 @@
  * logs alone). Reads `hs_matches` (see ./join-outcomes) and labels through the same
  * {@link LABEL_COLUMNS} as the evaluation, so an export row and a metric agree by construction.
  */
-import { DECIDING, IN_COHORT, LABEL_COLUMNS } from './join-outcomes';
+import { COHORT_PREDICTIONS, DECIDING, LABEL_COLUMNS } from './join-outcomes';
 
 export const EXPORT_ROWS = `
 with deciding as (${DECIDING}),
@@ -15,8 +15,7 @@ rows as (
          ${LABEL_COLUMNS},
          d.outcome_id, d.path as join_path, d.outcome_type, d.ts_event as outcome_ts_event,
          d.ts_received as outcome_ts_received
-  from predictions p left join deciding d on d.prediction_id = p.prediction_id
-  where ${IN_COHORT}
+  from ${COHORT_PREDICTIONS} p left join deciding d on d.prediction_id = p.prediction_id
 )
 select prediction_id, model_name, model_version, environment, region, segment, entity_ids, request_id, item_id,
        ts_pred, score, threshold, decision,

@@ -7,9 +7,10 @@
  *   joined, rejected_before_prediction or outside_window;
  * - `hs_labeled`: one row per cohort prediction with its label as of `:as_of`.
  *
- * Set-based (hash joins and one window pass per entity) rather than a lookup per outcome,
- * so a cohort of a million predictions joins in seconds; only entity leakage candidates get
- * an index probe. Values are always bound (knex named bindings: see {@link EvaluationBindings}).
+ * Set-based (hash joins and one sorted pass over the entities' predictions) rather than a
+ * lookup per outcome, so a cohort of a million predictions joins in seconds; only entity
+ * leakage candidates get an index probe. Values are always bound (knex named bindings: see
+ * {@link EvaluationBindings}).
  */
 import { namedOutcomeTypes, type LabelDefinition } from '../activities/label-definitions';
 import { toUtcIso } from '../activities/utc-timestamp';
@@ -84,7 +85,7 @@ by_request_item as (
 -- (see below), so older outcome history is never read.
 entity_known as materialized (
   select k.outcome_id, k.outcome_type, k.value, k.ts_event, k.ts_received,
-         k.entity_ids ->> :entity_key::text as entity
+         k.entity_ids ->> :entity_key::text collate "C" as entity
   from (${KNOWN}) k
   where :entity_key::text is not null and k.prediction_id is null
     and (k.request_id is null or k.item_id is null)
@@ -93,61 +94,45 @@ entity_known as materialized (
 ),
 -- Every prediction of this model name and version (any environment) for those entities from
 -- the cohort start on: a later one, in or out of the cohort, takes the outcome away from ours.
--- Nothing after as-of can matter, since every known event happened by then.
+-- Nothing after as-of can matter, since every known event happened by then. One row per
+-- entity, its predictions in (ts_pred, prediction_id) order as arrays, from one sorted pass.
+-- Entities compare as text; "C" only makes that sort cheap (text equality is bytewise anyway).
 entity_predictions as (
-  select p.prediction_id, p.ts_pred, p.entity_ids ->> :entity_key::text as entity,
-         coalesce((:environment::text is null or p.environment = :environment::text) and p.ts_pred < :end_ts::timestamptz, false) as ours
-  from predictions p
-  where p.model_name = :model and p.model_version = :version
-    and p.ts_pred >= :start_ts::timestamptz and p.ts_pred <= :as_of::timestamptz
-    and p.entity_ids ->> :entity_key::text in (select entity from entity_known)
+  select entity, prediction_ids, ts_preds, ours
+  from (
+    select e.entity, row_number() over w as nth,
+           array_agg(p.prediction_id) over w as prediction_ids,
+           array_agg(p.ts_pred) over w as ts_preds,
+           array_agg(coalesce((:environment::text is null or p.environment = :environment::text)
+                              and p.ts_pred < :end_ts::timestamptz, false)) over w as ours
+    from predictions p
+    join (select distinct entity from entity_known) e on e.entity = p.entity_ids ->> :entity_key::text
+    where p.model_name = :model and p.model_version = :version
+      and p.ts_pred >= :start_ts::timestamptz and p.ts_pred <= :as_of::timestamptz
+    window w as (partition by e.entity order by p.ts_pred, p.prediction_id
+                 rows between unbounded preceding and unbounded following)
+  ) ranked
+  where nth = 1
 ),
--- One ordered pass per entity, no self-join: predictions sort before events at the same
--- instant (ts_pred <= ts_event) and by prediction_id among themselves. In that order a
--- prediction's sort key (ts_pred, prediction_id, ours flag, as fixed-width text) only grows,
--- so the running max of the keys is the latest prediction at or before an event (ties to the
--- larger prediction_id) and the minimum over the entity is its first prediction. An event
--- with no prediction at or before it since the cohort start has run 0.
-timeline as (
-  select entity, ts_pred as t, 0 as kind, prediction_id, ts_pred,
-         to_char(ts_pred at time zone 'UTC', 'YYYYMMDDHH24MISSUS') || prediction_id::text || ours::int::text as prediction_key,
-         null::text as outcome_id, null::text as outcome_type, null::float8 as value,
-         null::timestamptz as ts_event, null::timestamptz as ts_received
-  from entity_predictions
-  union all
-  select entity, ts_event, 1, null::uuid, null::timestamptz, null::text,
-         outcome_id, outcome_type, value, ts_event, ts_received
-  from entity_known
-),
+-- An event's run is the number of its entity's predictions at or before it (width_bucket:
+-- a binary search of the sorted ts_preds). The last of them is the latest prediction at or
+-- before the event, a tie on ts_pred going to the larger prediction_id; run 0 means the event
+-- came before every prediction since the start, and the first prediction is the candidate.
 placed as (
-  select entity, kind, outcome_id, outcome_type, value, ts_event, ts_received,
-         count(prediction_id) over upto as run,
-         max(prediction_key collate "C") over upto as latest_key,
-         max(ts_pred) over upto as latest_ts_pred,
-         min(prediction_key collate "C") over entity_all as first_key,
-         min(ts_pred) over entity_all as first_ts_pred
-  from timeline
-  window upto as (partition by entity order by t, kind, prediction_id rows unbounded preceding),
-         entity_all as (partition by entity)
+  select k.*, e.prediction_ids, e.ts_preds, e.ours, width_bucket(k.ts_event, e.ts_preds) as run
+  from entity_known k join entity_predictions e on e.entity = k.entity
 ),
--- Run 0: the event came before every prediction since the start. A naive entity join would
--- give it to the entity's first prediction; if that one is ours, no earlier prediction of
--- the model version exists at all and the event lies within one window before it, the pair
--- is time leakage. (Older entity history is just history, not a leak.)
-attributed as (
-  select placed.*,
-         case when run > 0 then latest_key else first_key end as key,
-         case when run > 0 then latest_ts_pred else first_ts_pred end as ts_pred
-  from placed
-  where kind = 1
-),
+-- Run 0: a naive entity join would give the event to the entity's first prediction; if that
+-- one is ours, no earlier prediction of the model version exists at all and the event lies
+-- within one window before it, the pair is time leakage. (Older entity history is just
+-- history, not a leak.)
 by_entity as (
-  select a.outcome_id, substr(a.key, 21, 36)::uuid as prediction_id,
+  select a.outcome_id, a.prediction_ids[greatest(a.run, 1)] as prediction_id,
          'by_entity_window'::text as path, a.outcome_type, a.value, a.ts_event, a.ts_received,
-         a.ts_pred
-  from attributed a
-  where right(a.key, 1) = '1'
-    and (a.run > 0 or a.ts_event >= a.ts_pred - :label_window::interval and not exists (
+         a.ts_preds[greatest(a.run, 1)] as ts_pred
+  from placed a
+  where a.ours[greatest(a.run, 1)]
+    and (a.run > 0 or a.ts_event >= a.ts_preds[1] - :label_window::interval and not exists (
       select 1 from predictions q
       where q.entity_ids @> jsonb_build_object(:entity_key::text, a.entity)
         and q.model_name = :model and q.model_version = :version
@@ -184,22 +169,35 @@ export const DECIDING = `
            (m.outcome_type = any(:positive_types::text[])) desc,
            m.outcome_id desc`;
 
-const WINDOW_ELAPSED = `(p.ts_pred + :label_window::interval <= :as_of::timestamptz)`;
+/**
+ * The cohort's predictions with the columns {@link CREATE_LABELED} and the export read, each
+ * with `window_elapsed` (its label window has ended by `:as_of`). `offset 0` keeps the planner
+ * from pasting the test into every place that uses it: interval arithmetic costs, and the
+ * label columns need it up to twice per row. (Listing the columns rather than `p.*` spares a
+ * million-row projection of the unused ones.)
+ */
+export const COHORT_PREDICTIONS = `(
+  select p.prediction_id, p.model_name, p.model_version, p.environment, p.region, p.segment,
+         p.entity_ids, p.request_id, p.item_id, p.ts_pred, p.score, p.threshold, p.decision,
+         p.ts_pred + :label_window::interval <= :as_of::timestamptz as window_elapsed
+  from predictions p
+  where ${IN_COHORT}
+  offset 0)`;
 
 /**
- * The label columns for a cohort prediction `p` left-joined to its deciding outcome `d`;
- * shared by {@link CREATE_LABELED} and the export so both label identically.
+ * The label columns for a {@link COHORT_PREDICTIONS} row `p` left-joined to its deciding
+ * outcome `d`; shared by {@link CREATE_LABELED} and the export so both label identically.
  */
 export const LABEL_COLUMNS = `
-  ${WINDOW_ELAPSED} as window_elapsed,
+  p.window_elapsed,
   case when :regression::boolean then null
        when d.prediction_id is null then case when :absent_negative::boolean then 0 end
        when d.positive then 1
        else 0 end as y,
   case when :regression::boolean then d.value end as target,
-  case when :regression::boolean then d.prediction_id is not null and ${WINDOW_ELAPSED}
-       when :absent_negative::boolean then ${WINDOW_ELAPSED} or coalesce(d.positive, false)
-       else d.prediction_id is not null and ${WINDOW_ELAPSED} end as is_final,
+  case when :regression::boolean then d.prediction_id is not null and p.window_elapsed
+       when :absent_negative::boolean then p.window_elapsed or coalesce(d.positive, false)
+       else d.prediction_id is not null and p.window_elapsed end as is_final,
   d.value as outcome_value`;
 
 /** One row per cohort prediction with its label as of `:as_of` and the deciding outcome's value. */
@@ -210,8 +208,7 @@ select p.prediction_id, p.score,
        coalesce(p.threshold, :default_threshold::float8) as threshold,
        p.region, p.environment, p.model_version, p.segment,
        ${LABEL_COLUMNS}
-from predictions p left join deciding d on d.prediction_id = p.prediction_id
-where ${IN_COHORT}`;
+from ${COHORT_PREDICTIONS} p left join deciding d on d.prediction_id = p.prediction_id`;
 
 /**
  * Join accounting for the evaluation document; each outcome counts once per status and
@@ -229,12 +226,13 @@ with in_reach as (
     and o.ts_event < :end_ts::timestamptz + :label_window::interval
     and not exists (select 1 from hs_matches m where m.outcome_id = o.outcome_id)
 )
+-- Distinct ids count the same under any collation; "C" only makes their sorts cheap.
 select
-  count(distinct outcome_id) filter (where status = 'joined' and path = 'by_prediction_id') as by_prediction_id,
-  count(distinct outcome_id) filter (where status = 'joined' and path = 'by_request_item') as by_request_item,
-  count(distinct outcome_id) filter (where status = 'joined' and path = 'by_entity_window') as by_entity_window,
-  count(distinct outcome_id) filter (where status = 'rejected_before_prediction') as rejected_before_prediction,
-  count(distinct outcome_id) filter (where status = 'outside_window') as outside_window,
+  count(distinct outcome_id collate "C") filter (where status = 'joined' and path = 'by_prediction_id') as by_prediction_id,
+  count(distinct outcome_id collate "C") filter (where status = 'joined' and path = 'by_request_item') as by_request_item,
+  count(distinct outcome_id collate "C") filter (where status = 'joined' and path = 'by_entity_window') as by_entity_window,
+  count(distinct outcome_id collate "C") filter (where status = 'rejected_before_prediction') as rejected_before_prediction,
+  count(distinct outcome_id collate "C") filter (where status = 'outside_window') as outside_window,
   (select count(*) from in_reach r
    where exists (select 1 from unmatched_outcomes(:entity_key::text) u where u.outcome_id = r.outcome_id)) as unmatched
 from hs_matches`;
