@@ -77,8 +77,9 @@ with combos as (
          sum(l.outcome_value) filter (where l.y = 1 and l.score >= l.threshold) as value_caught,
          sum(l.outcome_value) filter (where l.y = 1 and l.score < l.threshold) as value_missed,
          sum(l.score) filter (where l.y is not null) as score_sum,
-         sum((l.score - l.y) ^ 2) as brier_sum,
-         -sum(l.y * ln(${CLIPPED}) + (1 - l.y) * ln(1 - ${CLIPPED})) as log_loss_sum,
+         sum((l.score - l.y) * (l.score - l.y)) as brier_sum,
+         -- one logarithm per row: the other term of y·ln(p) + (1 − y)·ln(1 − p) is 0
+         -sum(ln(case l.y when 1 then ${CLIPPED} when 0 then 1 - ${CLIPPED} end)) as log_loss_sum,
          ${FINGERPRINT('coalesce(l.y, 2) * 2 + l.is_final::int')} as fingerprint
   from hs_labeled l
   ${groupBy}
