@@ -147,27 +147,27 @@ export function binaryRanksStatement(dims: string[], groups: RankGroup[]): State
   const filtered = [0, ...dims.map((_, i) => i + 1).filter((d) => byDimension[d - 1]!.length <= FILTERED_GROUPS_MAX)];
   const grouped = dims.map((_, i) => i + 1).filter((d) => !filtered.includes(d));
 
-  // One aggregate pass: per filtered group its sorted scores and its positives' sorted scores.
+  // One aggregate pass: per filtered group its sorted scores; another over the positives alone
+  // for their sorted scores.
   const aggregates: string[] = [];
+  const positiveAggregates: string[] = [];
   const unpivot: string[] = [];
   for (const d of filtered) {
     const members = d === 0 ? [{ dimension: 0, value: '' }] : byDimension[d - 1]!;
     members.forEach((group, g) => {
       const name = `g${d}_${g}`;
-      let condition = 'true';
+      let filter = '';
       if (d > 0) {
-        if (group.value === null) condition = `v${d} is null`;
+        if (group.value === null) filter = ` filter (where v${d} is null)`;
         else {
           bindings[`${name}_value`] = group.value;
-          condition = `v${d} = :${name}_value::text`;
+          filter = ` filter (where v${d} = :${name}_value::text)`;
         }
       }
-      aggregates.push(
-        `array_agg(score order by score) filter (where ${condition}) as ${name}_all`,
-        `array_agg(score order by score) filter (where ${condition} and y = 1) as ${name}_pos`,
-      );
+      aggregates.push(`array_agg(score order by score)${filter} as ${name}`);
+      positiveAggregates.push(`array_agg(score order by score)${filter} as ${name}`);
       const value = d === 0 ? `''::text` : group.value === null ? 'null::text' : `:${name}_value::text`;
-      unpivot.push(`(${d}, ${value}, f.${name}_all, f.${name}_pos)`);
+      unpivot.push(`(${d}, ${value}, a.${name}, p.${name})`);
     });
   }
   const groupedArrays = grouped.map(
@@ -190,7 +190,9 @@ with src as materialized (
 arrays as (
   select u.d, u.val, u.arr, coalesce(u.parr, '{}') as parr
   from (select ${aggregates.join(',\n               ')}
-        from src) as f
+        from src) as a
+  cross join (select ${positiveAggregates.join(',\n                     ')}
+              from src where y = 1) as p
   cross join lateral (values ${unpivot.join(',\n                             ')}) as u(d, val, arr, parr)
   where u.arr is not null${groupedArrays.join('')}
 ),
