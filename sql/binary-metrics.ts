@@ -246,12 +246,15 @@ positives as (
 -- and pbelow of the positives), by binary search on the group's arrays. Materialized, so
 -- what later steps sort or hash holds these numbers, never a group's arrays.
 placed as materialized (
-  select s.d, s.val, s.n, s.npos,
-         width_bucket(p.score, s.arr) as le, width_bucket(p.score, s.parr) as pl,
-         width_bucket(b.x, s.arr) as below, width_bucket(b.x, s.parr) as pbelow
-  from positives p
-  join stats s on ${sameGroup('s', 'p')}
-  cross join lateral (select ${FLOAT_BELOW('p.score')} as x) as b
+  select q.d, q.val, q.n, q.npos, q.le, q.pl,
+         -- the score just before it in the array is below it, unless tied (then search)
+         case when q.le = 1 or q.arr[q.le - 1] < q.score then q.le - 1 else width_bucket(${FLOAT_BELOW('q.score')}, q.arr) end as below,
+         case when q.pl = 1 or q.parr[q.pl - 1] < q.score then q.pl - 1 else width_bucket(${FLOAT_BELOW('q.score')}, q.parr) end as pbelow
+  from (select p.score, s.d, s.val, s.n, s.npos, s.arr, s.parr,
+               width_bucket(p.score, s.arr) as le, width_bucket(p.score, s.parr) as pl
+        from positives p
+        join stats s on ${sameGroup('s', 'p')}
+        offset 0) as q
 )
 select 'segment' as kind, g.d, g.val, g.hi - g.lo as n_labeled, g.phi - g.plo as n_positive,
        (select sum(x) from (select unnest(s.arr[g.lo + 1 : g.hi]) as x) as slice) as score_sum,
