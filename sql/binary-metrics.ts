@@ -147,10 +147,9 @@ export function binaryRanksStatement(dims: string[], groups: RankGroup[]): State
   const filtered = [0, ...dims.map((_, i) => i + 1).filter((d) => byDimension[d - 1]!.length <= FILTERED_GROUPS_MAX)];
   const grouped = dims.map((_, i) => i + 1).filter((d) => !filtered.includes(d));
 
-  // One aggregate pass: per filtered group its sorted scores; another over the positives alone
-  // for their sorted scores.
+  // Per filtered group its sorted scores, in one pass over the rows and again in one pass
+  // over the positives alone.
   const aggregates: string[] = [];
-  const positiveAggregates: string[] = [];
   const unpivot: string[] = [];
   for (const d of filtered) {
     const members = d === 0 ? [{ dimension: 0, value: '' }] : byDimension[d - 1]!;
@@ -165,7 +164,6 @@ export function binaryRanksStatement(dims: string[], groups: RankGroup[]): State
         }
       }
       aggregates.push(`array_agg(score order by score)${filter} as ${name}`);
-      positiveAggregates.push(`array_agg(score order by score)${filter} as ${name}`);
       const value = d === 0 ? `''::text` : group.value === null ? 'null::text' : `:${name}_value::text`;
       unpivot.push(`(${d}, ${value}, a.${name}, p.${name})`);
     });
@@ -191,7 +189,7 @@ arrays as (
   select u.d, u.val, u.arr, coalesce(u.parr, '{}') as parr
   from (select ${aggregates.join(',\n               ')}
         from src) as a
-  cross join (select ${positiveAggregates.join(',\n                     ')}
+  cross join (select ${aggregates.join(',\n                     ')}
               from src where y = 1) as p
   cross join lateral (values ${unpivot.join(',\n                             ')}) as u(d, val, arr, parr)
   where u.arr is not null${groupedArrays.join('')}
