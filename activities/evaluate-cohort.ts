@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { binaryRanksStatement, binaryTotalsStatement, type RankGroup } from '../sql/binary-metrics';
-import { REGRESSION_METRICS, THRESHOLD_GRID } from '../sql/evaluate-cohort';
-import { CREATE_LABELED, CREATE_MATCHES, JOIN_COUNTS, joinBindingsFor } from '../sql/join-outcomes';
+import { THRESHOLD_GRID, regressionMetrics } from '../sql/evaluate-cohort';
+import { CREATE_MATCHES, JOIN_COUNTS, createLabeled, joinBindingsFor } from '../sql/join-outcomes';
 import type { LabelDefinition } from './label-definitions';
 import type { BinSums } from './stats/bin-sums';
 import {
@@ -60,12 +60,12 @@ export async function evaluateCohort(db: Knex, cohort: CohortSelector, def: Labe
       // Many small expressions over a few million rows: JIT compilation costs more than it saves.
       await trx.raw('set local jit = off');
       await trx.raw(CREATE_MATCHES, bindings);
-      await trx.raw(CREATE_LABELED, bindings);
+      await trx.raw(createLabeled(def.slices), bindings);
       const joinRow = (await trx.raw(JOIN_COUNTS, bindings)).rows[0] as JoinCounts;
       const groups =
         def.task === 'binary'
           ? await evaluateBinary(trx, def)
-          : finishRegressionGroups((await trx.raw(REGRESSION_METRICS, bindings)).rows as MetricRow[]);
+          : finishRegressionGroups((await trx.raw(regressionMetrics(def.slices), bindings)).rows as MetricRow[]);
       const overallGroup = groups.find((group) => group.dimension === '');
       const overall = overallGroup?.metrics ?? emptyMetrics(def);
       return {

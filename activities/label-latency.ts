@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
-import { COMPLETENESS_AT_CHECKPOINTS, FINALIZED_COHORTS, LATENCY_DISTRIBUTION } from '../sql/label-latency';
-import { CREATE_LABELED, CREATE_MATCHES, joinBindingsFor, type JoinCohort } from '../sql/join-outcomes';
+import { FINALIZED_COHORTS, completenessAtCheckpoints, latencyDistribution } from '../sql/label-latency';
+import { CREATE_MATCHES, createLabeled, joinBindingsFor, type JoinCohort } from '../sql/join-outcomes';
 import type { LabelDefinition } from './label-definitions';
 
 /** How many finalized cohorts the completeness history pools, most recent first. */
@@ -65,8 +65,8 @@ export async function measureLabelLatency(db: Knex, input: MeasureLabelLatencyIn
   const latencyRows = await db.transaction(
     async (trx) => {
       await trx.raw(CREATE_MATCHES, bindings);
-      await trx.raw(CREATE_LABELED, bindings);
-      return (await trx.raw(LATENCY_DISTRIBUTION, bindings)).rows as Array<{ dim: string; val: string | null; n: number; event_delay: number[]; receipt_delay: number[] }>;
+      await trx.raw(createLabeled(definition.slices), bindings);
+      return (await trx.raw(latencyDistribution(definition.slices), bindings)).rows as Array<{ dim: string; val: string | null; n: number; event_delay: number[]; receipt_delay: number[] }>;
     },
     { isolationLevel: 'repeatable read' },
   );
@@ -93,8 +93,8 @@ export async function measureLabelLatency(db: Knex, input: MeasureLabelLatencyIn
     const rows = await db.transaction(
       async (trx) => {
         await trx.raw(CREATE_MATCHES, earlierBindings);
-        await trx.raw(CREATE_LABELED, earlierBindings);
-        return (await trx.raw(COMPLETENESS_AT_CHECKPOINTS, earlierBindings)).rows as Array<{ dim: string; val: string | null; ordinal: number; eventual: number; known: number }>;
+        await trx.raw(createLabeled(definition.slices), earlierBindings);
+        return (await trx.raw(completenessAtCheckpoints(definition.slices), earlierBindings)).rows as Array<{ dim: string; val: string | null; ordinal: number; eventual: number; known: number }>;
       },
       { isolationLevel: 'repeatable read' },
     );

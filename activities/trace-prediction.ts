@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { TRACE_LABEL, TRACE_OUTCOMES } from '../sql/export-trace';
-import { CREATE_LABELED, CREATE_MATCHES, joinBindingsFor } from '../sql/join-outcomes';
+import { CREATE_MATCHES, createLabeled, joinBindingsFor } from '../sql/join-outcomes';
 import type { LabelDefinition } from './label-definitions';
 
 export class PredictionNotFoundError extends Error {
@@ -94,7 +94,7 @@ export async function tracePrediction(db: Knex, predictionId: string, def: Label
   return db.transaction(
     async (trx) => {
       await trx.raw(CREATE_MATCHES, bindings);
-      await trx.raw(CREATE_LABELED, bindings);
+      await trx.raw(createLabeled([]), bindings);
       const label = (await trx.raw(TRACE_LABEL, bindings)).rows[0] as Record<string, unknown>;
       const rows = (await trx.raw(TRACE_OUTCOMES, bindings)).rows as Array<Record<string, unknown>>;
       const value = (def.task === 'regression' ? label.target : label.y) as number | null;

@@ -18,6 +18,7 @@
  * from constants, the validated dimension names and binding names.
  */
 import { FINGERPRINT, UNIFORM_EDGES, THRESHOLD_GRID } from './evaluate-cohort';
+import { sliceColumn, sliceGroups } from './slice-values';
 
 /** A slice group the totals found with labeled rows: dimension index (0 = overall) and value. */
 export interface RankGroup {
@@ -39,35 +40,16 @@ const FILTERED_GROUPS_MAX = 16;
 
 const CLIPPED = 'least(greatest(l.score, 1e-15::float8), 1 - 1e-15::float8)';
 
-/** The value of slice dimension `dims[i]` for a `hs_labeled l` row; segment keys are bound. */
-function sliceValue(dims: string[], i: number, bindings: Record<string, unknown>): string {
-  const dim = dims[i]!;
-  if (dim === 'region' || dim === 'environment' || dim === 'model_version') return `l.${dim}`;
-  if (!dim.startsWith('segment.')) throw new Error(`unknown slice dimension: ${dim}`);
-  bindings[`segment_key_${i + 1}`] = dim.slice('segment.'.length);
-  return `(l.segment ->> :segment_key_${i + 1}::text)`;
-}
-
-function sliceColumns(dims: string[], bindings: Record<string, unknown>): string {
-  return dims.map((_, i) => `${sliceValue(dims, i, bindings)} as v${i + 1}`).join(',\n         ');
-}
-
 /**
  * Totals per slice-value combination in one pass, then per group: n (also unlabeled),
  * labeled, final and positive counts, the confusion counts at each prediction's threshold,
  * outcome value caught and missed, and the sums behind mean score, Brier and log loss.
  */
 export function binaryTotalsStatement(dims: string[]): Statement {
-  const bindings: Record<string, unknown> = {};
-  const columns = sliceColumns(dims, bindings);
-  const groupBy = dims.length === 0 ? '' : `group by ${dims.map((_, i) => i + 1).join(', ')}`;
-  const groups = [`('', ''::text)`, ...dims.map((_, i) => `(:dim_${i + 1}::text, c.v${i + 1})`)];
-  dims.forEach((dim, i) => {
-    bindings[`dim_${i + 1}`] = dim;
-  });
+  const columns = dims.map((_, i) => `l.${sliceColumn(i)}`);
   const sql = `
 with combos as (
-  select ${columns}${dims.length === 0 ? '' : ','}
+  select ${[...columns, ''].join(', ')}
          count(*) as n,
          count(l.y) as n_labeled,
          count(*) filter (where l.is_final) as n_final,
@@ -82,7 +64,7 @@ with combos as (
          -sum(ln(case l.y when 1 then ${CLIPPED} when 0 then 1 - ${CLIPPED} end)) as log_loss_sum,
          ${FINGERPRINT('coalesce(l.y, 2) * 2 + l.is_final::int')} as fingerprint
   from hs_labeled l
-  ${groupBy}
+  ${columns.length === 0 ? '' : `group by ${columns.join(', ')}`}
 )
 select g.dim, g.val,
        sum(c.n)::bigint as n, sum(c.n_labeled)::bigint as n_labeled, sum(c.n_final)::bigint as n_final,
@@ -91,9 +73,9 @@ select g.dim, g.val,
        sum(c.score_sum) as score_sum, sum(c.brier_sum) as brier_sum, sum(c.log_loss_sum) as log_loss_sum,
        (bit_xor(c.fingerprint) filter (where g.dim = ''))::text as fingerprint
 from combos c
-cross join lateral (values ${groups.join(', ')}) as g(dim, val)
+${sliceGroups(dims, 'c')}
 group by g.dim, g.val`;
-  return { sql, bindings };
+  return { sql, bindings: { dims } };
 }
 
 /**
@@ -142,7 +124,6 @@ const QUANTILE_EDGES = `(
  */
 export function binaryRanksStatement(dims: string[], groups: RankGroup[]): Statement {
   const bindings: Record<string, unknown> = { threshold_grid: [...THRESHOLD_GRID] };
-  const columns = sliceColumns(dims, bindings);
   const byDimension = dims.map((_, i) => groups.filter((group) => group.dimension === i + 1));
   const filtered = [0, ...dims.map((_, i) => i + 1).filter((d) => byDimension[d - 1]!.length <= FILTERED_GROUPS_MAX)];
   const grouped = dims.map((_, i) => i + 1).filter((d) => !filtered.includes(d));
@@ -157,10 +138,10 @@ export function binaryRanksStatement(dims: string[], groups: RankGroup[]): State
       const name = `g${d}_${g}`;
       let filter = '';
       if (d > 0) {
-        if (group.value === null) filter = ` filter (where v${d} is null)`;
+        if (group.value === null) filter = ` filter (where ${sliceColumn(d - 1)} is null)`;
         else {
           bindings[`${name}_value`] = group.value;
-          filter = ` filter (where v${d} = :${name}_value::text)`;
+          filter = ` filter (where ${sliceColumn(d - 1)} = :${name}_value::text)`;
         }
       }
       aggregates.push(`array_agg(score order by score)${filter} as ${name}`);
@@ -171,17 +152,17 @@ export function binaryRanksStatement(dims: string[], groups: RankGroup[]): State
   const groupedArrays = grouped.map(
     (d) => `
   union all
-  select ${d}, v${d}, array_agg(score order by score), array_agg(score order by score) filter (where y = 1)
-  from src group by v${d}`,
+  select ${d}, ${sliceColumn(d - 1)}, array_agg(score order by score), array_agg(score order by score) filter (where y = 1)
+  from src group by ${sliceColumn(d - 1)}`,
   );
   // Every positive once per group it belongs to.
-  const memberships = [`(0, ''::text)`, ...dims.map((_, i) => `(${i + 1}, p.v${i + 1})`)];
+  const memberships = [`(0, ''::text)`, ...dims.map((_, i) => `(${i + 1}, p.${sliceColumn(i)})`)];
   const sameGroup = (a: string, b: string) =>
     `${a}.d = ${b}.d and coalesce(${a}.val, '') = coalesce(${b}.val, '') and (${a}.val is null) = (${b}.val is null)`;
 
   const sql = `
-with src as materialized (
-  select l.score, l.y${dims.length === 0 ? '' : `,\n         ${columns}`}
+with src as not materialized (
+  select ${['l.score', 'l.y', ...dims.map((_, i) => `l.${sliceColumn(i)}`)].join(', ')}
   from hs_labeled l
   where l.y is not null
 ),

@@ -10,6 +10,8 @@
  * constants in this file.
  */
 
+import { sliceColumn, sliceGroups } from './slice-values';
+
 /** Bindings every statement below expects. */
 export interface EvaluationBindings {
   model: string;
@@ -45,31 +47,16 @@ export const UNIFORM_EDGES = `array[${Array.from({ length: 9 }, (_, k) => `0.1::
 export const THRESHOLD_GRID: readonly number[] = Array.from({ length: 21 }, (_, j) => j / 20);
 
 /**
- * Each row of `base` (aliased b; it has the slice columns region, environment,
- * model_version, segment) once per group it belongs to: overall ('' / '') and one per
- * slice dimension.
- */
-const EXPANDED_BASE = `
-  base b
-  cross join unnest(array['']::text[] || :dims::text[]) as d(dim)
-  cross join lateral (select case d.dim when '' then ''
-                                       when 'region' then b.region
-                                       when 'environment' then b.environment
-                                       when 'model_version' then b.model_version
-                                       else b.segment ->> substr(d.dim, 9) end as val) g`;
-
-/**
  * Regression in the same shape: one pass down to one row per slice-value combination with
  * mergeable sums (count, mean and sum of squared deviations of the target, so the total
  * sum of squares merges exactly rather than by the unstable Σt² − (Σt)²/n), then summed
  * per group.
  */
-export const REGRESSION_METRICS = `
+export function regressionMetrics(dims: readonly string[]): string {
+  const columns = dims.map((_, i) => `l.${sliceColumn(i)}`);
+  return `
 with base as materialized (
-  select case when (select 'region' = any(:dims::text[])) then l.region end as region,
-         case when (select 'environment' = any(:dims::text[])) then l.environment end as environment,
-         case when (select 'model_version' = any(:dims::text[])) then l.model_version end as model_version,
-         case when (select bool_or(dim like 'segment.%') from unnest(:dims::text[]) as dims(dim)) then l.segment end as segment,
+  select ${[...columns, ''].join(', ')}
          count(*) as n,
          count(l.target) as n_labeled,
          count(*) filter (where l.is_final) as n_final,
@@ -83,12 +70,13 @@ with base as materialized (
          sum(l.score - l.target) as error_sum,
          ${FINGERPRINT('coalesce(hashfloat8extended(l.target, l.is_final::int), l.is_final::int)')} as fingerprint
   from hs_labeled l
-  group by 1, 2, 3, 4
+  ${columns.length === 0 ? '' : `group by ${columns.join(', ')}`}
 ),
 expanded as (
-  select d.dim, g.val, b.*,
-         sum(b.n_labeled * b.mean_target) over (partition by d.dim, g.val) / nullif(sum(b.n_labeled) over (partition by d.dim, g.val), 0) as group_mean_target
-  from ${EXPANDED_BASE}
+  select g.dim, g.val, b.*,
+         sum(b.n_labeled * b.mean_target) over (partition by g.dim, g.val) / nullif(sum(b.n_labeled) over (partition by g.dim, g.val), 0) as group_mean_target
+  from base b
+  ${sliceGroups(dims, 'b')}
 )
 select dim, val,
        sum(n) as n,
@@ -106,3 +94,4 @@ select dim, val,
        (bit_xor(fingerprint) filter (where dim = ''))::text as fingerprint
 from expanded
 group by dim, val`;
+}

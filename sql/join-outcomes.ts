@@ -14,6 +14,7 @@
  */
 import { namedOutcomeTypes, type LabelDefinition } from '../activities/label-definitions';
 import { toUtcIso } from '../activities/utc-timestamp';
+import { sliceValueColumns } from './slice-values';
 import type { EvaluationBindings } from './evaluate-cohort';
 
 export type { EvaluationBindings };
@@ -170,7 +171,7 @@ export const DECIDING = `
            m.outcome_id desc`;
 
 /**
- * The cohort's predictions with the columns {@link CREATE_LABELED} and the export read, each
+ * The cohort's predictions with the columns {@link createLabeled} and the export read, each
  * with `window_elapsed` (its label window has ended by `:as_of`). `offset 0` keeps the planner
  * from pasting the test into every place that uses it: interval arithmetic costs, and the
  * label columns need it up to twice per row. (Listing the columns rather than `p.*` spares a
@@ -186,7 +187,7 @@ export const COHORT_PREDICTIONS = `(
 
 /**
  * The label columns for a {@link COHORT_PREDICTIONS} row `p` left-joined to its deciding
- * outcome `d`; shared by {@link CREATE_LABELED} and the export so both label identically.
+ * outcome `d`; shared by {@link createLabeled} and the export so both label identically.
  */
 export const LABEL_COLUMNS = `
   p.window_elapsed,
@@ -200,15 +201,20 @@ export const LABEL_COLUMNS = `
        else d.prediction_id is not null and p.window_elapsed end as is_final,
   d.value as outcome_value`;
 
-/** One row per cohort prediction with its label as of `:as_of` and the deciding outcome's value. */
-export const CREATE_LABELED = `
+/**
+ * One row per cohort prediction with its label as of `:as_of`, the deciding outcome's value,
+ * and its value of each of the definition's slice dimensions `dims` (the same as the bound
+ * `:dims`) as columns v1..vJ (./slice-values).
+ */
+export function createLabeled(dims: readonly string[]): string {
+  return `
 create temp table hs_labeled on commit drop as
 with deciding as (${DECIDING})
 select p.prediction_id, p.score,
        coalesce(p.threshold, :default_threshold::float8) as threshold,
-       p.region, p.environment, p.model_version, p.segment,
-       ${LABEL_COLUMNS}
+       ${[...sliceValueColumns(dims, 'p'), ''].join(',\n       ')}${LABEL_COLUMNS}
 from ${COHORT_PREDICTIONS} p left join deciding d on d.prediction_id = p.prediction_id`;
+}
 
 /**
  * Join accounting for the evaluation document; each outcome counts once per status and

@@ -1,41 +1,34 @@
 /**
  * Label latency of a cohort and the completeness history of earlier ones, per slice. Both
  * read the temp tables of ./join-outcomes (`hs_matches`, `hs_labeled`), so latency is
- * measured on exactly the outcomes the evaluation joins. The overall group is dimension ''
- * (as in the metric SQL); slice dimensions arrive bound in `:dims`, already checked by the
- * label definition schema.
+ * measured on exactly the outcomes the evaluation joins, and grouped by the slice columns
+ * `hs_labeled` carries (./slice-values). The overall group is dimension '' (as in the metric
+ * SQL).
  */
-
-const GROUPED = (alias: string) => `
-  cross join unnest(array['']::text[] || :dims::text[]) as d(dim)
-  cross join lateral (select case d.dim when '' then ''
-                                       when 'region' then ${alias}.region
-                                       when 'environment' then ${alias}.environment
-                                       when 'model_version' then ${alias}.model_version
-                                       else ${alias}.segment ->> substr(d.dim, 9) end as val) g`;
+import { sliceGroups } from './slice-values';
 
 /** p50/p90/p99 (linear interpolation) of event − prediction and received − event, in seconds. */
-export const LATENCY_DISTRIBUTION = `
+export const latencyDistribution = (dims: readonly string[]) => `
 with joined as (
-  select l.region, l.environment, l.model_version, l.segment,
+  select l.*,
          extract(epoch from m.ts_event - m.ts_pred)::float8 as event_delay,
          extract(epoch from m.ts_received - m.ts_event)::float8 as receipt_delay
   from hs_matches m join hs_labeled l on l.prediction_id = m.prediction_id
   where m.status = 'joined'
 )
-select d.dim, g.val, count(*) as n,
+select g.dim, g.val, count(*) as n,
        percentile_cont(array[0.5, 0.9, 0.99]) within group (order by j.event_delay) as event_delay,
        percentile_cont(array[0.5, 0.9, 0.99]) within group (order by j.receipt_delay) as receipt_delay
-from joined j ${GROUPED('j')}
-group by d.dim, g.val
-order by d.dim, g.val nulls last`;
+from joined j ${sliceGroups(dims, 'j')}
+group by g.dim, g.val
+order by g.dim, g.val nulls last`;
 
 /**
  * For one finalized cohort joined as of now: per slice and checkpoint, its eventual
  * positives (regression: eventual labels) and how many of them were already known, i.e. had
  * a joined positive outcome received by `end + checkpoint`. `:checkpoints` are intervals.
  */
-export const COMPLETENESS_AT_CHECKPOINTS = `
+export const completenessAtCheckpoints = (dims: readonly string[]) => `
 with first_known as (
   select m.prediction_id, min(m.ts_received) as known_at
   from hs_matches m
@@ -44,15 +37,15 @@ with first_known as (
   group by m.prediction_id
 ),
 eventual as (
-  select l.region, l.environment, l.model_version, l.segment, f.known_at
+  select l.*, f.known_at
   from hs_labeled l join first_known f on f.prediction_id = l.prediction_id
   where case when :regression::boolean then l.target is not null else l.y = 1 end
 )
-select d.dim, g.val, c.ordinal, count(*) as eventual,
+select g.dim, g.val, c.ordinal, count(*) as eventual,
        count(*) filter (where e.known_at <= :end_ts::timestamptz + c.checkpoint::interval) as known
-from eventual e ${GROUPED('e')}
+from eventual e ${sliceGroups(dims, 'e')}
 cross join unnest(:checkpoints::text[]) with ordinality as c(checkpoint, ordinal)
-group by d.dim, g.val, c.ordinal`;
+group by g.dim, g.val, c.ordinal`;
 
 /** Registered cohorts of the same model and label definition version, finalized by as-of, that ended before this one began. */
 export const FINALIZED_COHORTS = `
