@@ -1,13 +1,17 @@
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { beforeAll, describe, expect, it, vi } from 'vitest';
+import type { Knex } from 'knex';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { evaluateCohort, type EvaluationDocument } from '../../activities/evaluate-cohort';
 import { ingestNdjsonFile } from '../../activities/ingest/ingest-records';
 import { putLabelDefinition, type LabelDefinition } from '../../activities/label-definitions';
 import { THRESHOLD_GRID } from '../../sql/evaluate-cohort';
 import { main } from '../../cli/hindsight';
+import { migrate } from '../../sql/migrate';
+import { createDatabase, openDatabaseServer, type DatabaseHandle } from '../../workers/database';
+import { loadEnv } from '../../workers/env';
 import { useTestDatabase } from '../support/database';
 import { collectMismatches } from '../fixtures/metrics/collect-mismatches';
 
@@ -57,10 +61,10 @@ async function loadFixtures(file: string): Promise<FixtureFile> {
   return JSON.parse(await readFile(path.join(FIXTURES, file), 'utf8')) as FixtureFile;
 }
 
-async function ingest(kind: 'predictions' | 'outcomes', records: object[]): Promise<void> {
+async function ingest(db: Knex, kind: 'predictions' | 'outcomes', records: object[]): Promise<void> {
   const file = path.join(workDir, `${kind}-${randomUUID()}.ndjson`);
   await writeFile(file, records.map((record) => JSON.stringify(record)).join('\n'));
-  const result = await ingestNdjsonFile(testDb.db, kind, file);
+  const result = await ingestNdjsonFile(db, kind, file);
   expect(result.rejected).toEqual([]);
   expect(result.accepted).toBe(records.length);
 }
@@ -70,9 +74,9 @@ async function ingest(kind: 'predictions' | 'outcomes', records: object[]): Prom
  * row an outcome carrying its prediction_id a day later (positive or negative type; for
  * regression the target as value). Unlabeled rows get no outcome (absent means unknown).
  */
-async function loadCase(task: 'binary' | 'regression', fixture: FixtureCase, prefix = ''): Promise<{ definition: LabelDefinition; model: string }> {
+async function loadCase(task: 'binary' | 'regression', fixture: FixtureCase, prefix = '', db: Knex = testDb.db): Promise<{ definition: LabelDefinition; model: string }> {
   const model = `${prefix}${task}-${fixture.name}`;
-  const { definition } = await putLabelDefinition(testDb.db, {
+  const { definition } = await putLabelDefinition(db, {
     name: `fixture-${model}`,
     version: 1,
     model_name: model,
@@ -111,8 +115,8 @@ async function loadCase(task: 'binary' | 'regression', fixture: FixtureCase, pre
       ts_received: new Date(tsPred + 48 * HOUR).toISOString(),
     });
   });
-  await ingest('predictions', predictions);
-  if (outcomes.length > 0) await ingest('outcomes', outcomes);
+  await ingest(db, 'predictions', predictions);
+  if (outcomes.length > 0) await ingest(db, 'outcomes', outcomes);
   return { definition, model };
 }
 
@@ -229,4 +233,33 @@ describe('hindsight evaluate', async () => {
     for (const table of ['calibration (uniform)', 'calibration (quantile)', 'score deciles', 'threshold curve (every 0.1)']) expect(stdout).toContain(`  ${table}\n`);
     for (const slice of fixture.expected.slices) expect(stdout).toContain(`  ${sliceKey(slice)}: n=${slice.n as number} labeled=${slice.n_labeled as number} roc_auc=—`);
   });
+});
+
+describe('on the embedded database (PGlite, the `hindsight dev` default) the same SQL gives the same numbers', async () => {
+  const fixtures = await loadFixtures('binary-cases.json');
+  let embedded: DatabaseHandle;
+  let db: Knex;
+  let stateDir: string;
+
+  beforeAll(async () => {
+    stateDir = await mkdtemp(path.join(os.tmpdir(), 'hindsight-pglite-'));
+    embedded = await openDatabaseServer(loadEnv({ HINDSIGHT_STATE_DIR: stateDir }));
+    db = createDatabase(embedded.url, { maxConnections: embedded.maxConnections });
+    await migrate(db);
+  }, 120_000);
+
+  afterAll(async () => {
+    await db?.destroy();
+    await embedded?.stop();
+    await rm(stateDir, { recursive: true, force: true });
+  });
+
+  for (const name of ['ties', 'tiny-slices', 'random-2000', 'many-slice-values']) {
+    it(`${name}: equals scikit-learn to 1e-9`, async () => {
+      const fixture = fixtures.cases.find((candidate) => candidate.name === name)!;
+      const { definition, model } = await loadCase('binary', fixture, 'embedded-', db);
+      const document = await evaluateCohort(db, { model_name: model, model_version: 'v1', environment: null, start: START, end: END }, definition, AS_OF);
+      expectDocumentMatches(document, fixture);
+    }, 120_000);
+  }
 });
