@@ -17,7 +17,8 @@
  * Values are always bound (knex named bindings); the only text spliced in is built here
  * from constants, the validated dimension names and binding names.
  */
-import { FINGERPRINT, UNIFORM_EDGES, THRESHOLD_GRID } from './evaluate-cohort';
+import { uniformEdge } from '../activities/stats/calibration';
+import { FINGERPRINT, THRESHOLD_GRID } from './evaluate-cohort';
 import { sliceColumn, sliceGroups } from './slice-values';
 
 /** A slice group the totals found with labeled rows: dimension index (0 = overall) and value. */
@@ -123,7 +124,11 @@ const QUANTILE_EDGES = `(
  *   quantile edges.
  */
 export function binaryRanksStatement(dims: string[], groups: RankGroup[]): Statement {
-  const bindings: Record<string, unknown> = { threshold_grid: [...THRESHOLD_GRID] };
+  const bindings: Record<string, unknown> = {
+    // the inner uniform edges exactly as the calibration bins label them (numpy.linspace)
+    uniform_edges: Array.from({ length: 9 }, (_, k) => uniformEdge(k + 1)),
+    threshold_grid: [...THRESHOLD_GRID],
+  };
   const byDimension = dims.map((_, i) => groups.filter((group) => group.dimension === i + 1));
   const filtered = [0, ...dims.map((_, i) => i + 1).filter((d) => byDimension[d - 1]!.length <= FILTERED_GROUPS_MAX)];
   const grouped = dims.map((_, i) => i + 1).filter((d) => !filtered.includes(d));
@@ -187,7 +192,7 @@ bounds as (
   select s.d, s.val, b.kind, width_bucket(b.x, s.arr) as pos, width_bucket(b.x, s.parr) as ppos
   from stats s
   cross join lateral (
-    select 'u' as kind, e as x from unnest(${UNIFORM_EDGES}) as e
+    select 'u' as kind, e as x from unnest(:uniform_edges::float8[]) as e
     union all select 't', ${FLOAT_BELOW('t')} from unnest(:threshold_grid::float8[]) as t
     union all select 'd', s.arr[((k * s.n::bigint + 9) / 10)::int] from generate_series(1, 9) as k
     union all select 'q', s.qedges[k + 1] from generate_series(1, 9) as k

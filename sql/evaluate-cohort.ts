@@ -37,12 +37,6 @@ export interface EvaluationBindings {
  */
 export const FINGERPRINT = (labelSeed: string) => `bit_xor(uuid_hash_extended(l.prediction_id, ${labelSeed}))`;
 
-/**
- * numpy.linspace(0, 1, 11), which sklearn's calibration_curve uses: k * 0.1 in float64, so
- * 0.1 * 3 is 0.30000000000000004 while the literal 0.3 lies below it.
- */
-export const UNIFORM_EDGES = `array[${Array.from({ length: 9 }, (_, k) => `0.1::float8 * ${k + 1}`).join(', ')}]`;
-
 /** The threshold curve's grid, j / 20 for j = 0..20 (0, 0.05, …, 1). */
 export const THRESHOLD_GRID: readonly number[] = Array.from({ length: 21 }, (_, j) => j / 20);
 
