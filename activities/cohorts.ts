@@ -9,19 +9,6 @@ export interface CohortRecord extends CohortSelector {
   label_definition_version: number;
 }
 
-/** The business key of a cohort; it is also the workflow id, so starting twice is a no-op. */
-export function cohortIdFor(selector: CohortSelector, labelDefinition: { name: string; version: number }): string {
-  return [
-    'cohort',
-    selector.model_name,
-    selector.model_version,
-    selector.environment ?? '*',
-    toUtcIso(selector.start),
-    toUtcIso(selector.end),
-    `${labelDefinition.name}@${labelDefinition.version}`,
-  ].join('/');
-}
-
 /** Inserts the cohort row once; a second call with the same id must describe the same cohort. */
 export async function registerCohort(db: Knex, record: CohortRecord): Promise<void> {
   await db('cohorts')

@@ -46,6 +46,8 @@ export interface SnapshotSummary {
   labelAvailability: number | null;
   rocAuc: number | null;
   brier: number | null;
+  /** Absent from snapshots that cohorts started before it was added carry in their histories. */
+  recall?: number | null;
 }
 
 function summarize(snapshotId: number, checkpoint: string, revision: number, asOf: string, metrics: GroupMetrics): SnapshotSummary {
@@ -59,6 +61,7 @@ function summarize(snapshotId: number, checkpoint: string, revision: number, asO
     labelAvailability: metrics.label_availability,
     rocAuc: 'roc_auc' in metrics ? metrics.roc_auc : null,
     brier: 'brier' in metrics ? metrics.brier : null,
+    recall: 'recall' in metrics ? metrics.recall : null,
   };
 }
 
@@ -75,7 +78,7 @@ async function failPermanently<T>(work: () => Promise<T>): Promise<T> {
 }
 
 /** Keeps a long SQL statement visible to Temporal so a dead worker is noticed by heartbeat timeout. */
-async function withHeartbeat<T>(work: () => Promise<T>, everyMs = 5_000): Promise<T> {
+async function withHeartbeat<T>(work: () => Promise<T>, everyMs = 2_000): Promise<T> {
   const timer = setInterval(() => heartbeat(), everyMs);
   try {
     return await work();
@@ -90,6 +93,9 @@ export function createActivities(db: Knex) {
     async planCohortLifecycle({ cohort }: PlanCohortLifecycleInput): Promise<CohortPlan> {
       return failPermanently(async () => {
         const definition = await getLabelDefinition(db, { name: cohort.label_definition_name, version: cohort.label_definition_version });
+        if (definition.model_name !== cohort.model_name) {
+          throw new LabelDefinitionError(`label definition ${definition.name}@${definition.version} is for model ${definition.model_name}, not ${cohort.model_name}`);
+        }
         await registerCohort(db, cohort);
         const [finalAsOf, ...checkpointTimes] = await addDurations(db, cohort.end, [definition.window, ...definition.checkpoints]);
         const [lateLabelGraceEnd] = await addDurations(db, finalAsOf!, [definition.late_label_grace]);

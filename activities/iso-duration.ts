@@ -21,3 +21,17 @@ export function approximateSeconds(duration: string): number {
   for (const [, amount, unit] of timePart.matchAll(/(\d+(?:\.\d+)?)([HMS])/g)) total += Number(amount) * TIME_UNIT_SECONDS[unit!]!;
   return total;
 }
+
+/**
+ * Exact length in milliseconds of a duration without years or months (`P7D`, `PT30S`,
+ * `P1DT12H`), for fixed-length periods such as a schedule's; `undefined` for calendar ones.
+ */
+export function fixedDurationMs(duration: string): number | undefined {
+  if (!isoDurationSchema.safeParse(duration).success) return undefined;
+  const [datePart = '', timePart = ''] = duration.slice(1).split('T');
+  if (/[YM]/.test(datePart)) return undefined;
+  let total = 0;
+  for (const [, amount, unit] of datePart.matchAll(/(\d+)([WD])/g)) total += Number(amount) * UNIT_SECONDS[unit!]! * 1000;
+  for (const [, amount, unit] of timePart.matchAll(/(\d+(?:\.\d+)?)([HMS])/g)) total += Math.round(Number(amount) * TIME_UNIT_SECONDS[unit!]! * 1000);
+  return total;
+}

@@ -10,7 +10,9 @@ import { registerLatency } from './commands/latency';
 import { registerMigrate } from './commands/migrate';
 import { registerRetention } from './commands/retention';
 import { registerRun } from './commands/run';
+import { registerSchedule } from './commands/schedule';
 import { registerServe } from './commands/serve';
+import { registerSetupTemporal } from './commands/setup-temporal';
 import { registerTrace } from './commands/trace';
 import { EXIT } from './output';
 
@@ -24,7 +26,9 @@ export function buildProgram(setExit: (code: number) => void): Command {
   registerIngest(program, setExit);
   registerEvaluate(program, setExit);
   registerCohort(program, setExit);
+  registerSchedule(program, setExit);
   registerRun(program, setExit);
+  registerSetupTemporal(program, setExit);
   registerServe(program, setExit);
   registerRetention(program, setExit);
   registerExport(program, setExit);

@@ -1,8 +1,8 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy, type Client } from '@temporalio/client';
-import { cohortIdFor, type CohortRecord } from '../activities/cohorts';
 import type { CohortSelector } from '../activities/evaluate-cohort';
-import type { LabelDefinition } from '../activities/label-definitions';
+import { explainSearchAttributeError } from '../workers/temporal-search-attributes';
 import { cohortLifecycle } from '../workflows';
+import { cohortStartOptions, type LabelDefinitionTerms } from '../workflows/cohort-start-options';
 
 export interface StartedCohort {
   cohort_id: string;
@@ -19,23 +19,15 @@ export async function startCohortLifecycle(
   client: Client,
   taskQueue: string,
   selector: CohortSelector,
-  definition: LabelDefinition,
+  definition: LabelDefinitionTerms,
   options: { lateLabelChecks?: number } = {},
 ): Promise<StartedCohort> {
-  const cohortId = cohortIdFor(selector, definition);
-  const cohort: CohortRecord = { ...selector, cohort_id: cohortId, label_definition_name: definition.name, label_definition_version: definition.version };
+  const start = cohortStartOptions(selector, definition, options);
   try {
-    const handle = await client.workflow.start(cohortLifecycle, {
-      taskQueue,
-      workflowId: cohortId,
-      workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-      staticSummary: `${selector.model_name} ${selector.model_version}${selector.environment ? ` (${selector.environment})` : ''} · ${definition.name}@${definition.version}`,
-      staticDetails: `Predictions with ts_pred in [${cohort.start}, ${cohort.end}); window ${definition.window}; checkpoints ${definition.checkpoints.join(', ') || 'none'}; late-label grace ${definition.late_label_grace}.`,
-      args: [{ cohort, ...options }],
-    });
-    return { cohort_id: cohortId, workflow_id: handle.workflowId, run_id: handle.firstExecutionRunId, already_started: false };
+    const handle = await client.workflow.start(cohortLifecycle, { ...start, taskQueue, workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE });
+    return { cohort_id: start.workflowId, workflow_id: handle.workflowId, run_id: handle.firstExecutionRunId, already_started: false };
   } catch (error) {
-    if (error instanceof WorkflowExecutionAlreadyStartedError) return { cohort_id: cohortId, workflow_id: cohortId, run_id: null, already_started: true };
-    throw error;
+    if (error instanceof WorkflowExecutionAlreadyStartedError) return { cohort_id: start.workflowId, workflow_id: start.workflowId, run_id: null, already_started: true };
+    throw explainSearchAttributeError(error);
   }
 }

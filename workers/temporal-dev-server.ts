@@ -4,6 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { findProjectRoot } from './project-root';
+import { devServerSearchAttributeArgs } from './temporal-search-attributes';
 
 /** The Temporal CLI tag DESIGN pins; later tags carry `replace` directives and cannot be `go install`ed. */
 export const TEMPORAL_CLI_VERSION = 'v1.5.1';
@@ -95,7 +96,7 @@ export async function findFreePort(): Promise<number> {
 export async function startDevServer(options: DevServerOptions): Promise<DevServer> {
   const port = options.port || (await findFreePort());
   const uiPort = options.uiPort === false ? undefined : options.uiPort || (await findFreePort());
-  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--log-level', 'warn'];
+  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--log-level', 'warn', ...devServerSearchAttributeArgs()];
   if (uiPort === undefined) args.push('--headless');
   else args.push('--ui-port', String(uiPort));
   if (options.dbFile) {

@@ -1,14 +1,23 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { DefaultLogger, NativeConnection, Runtime, Worker, type LogLevel } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker, type InjectedSinks, type LogLevel } from '@temporalio/worker';
 import type { Knex } from 'knex';
 import { createActivities } from '../activities';
+import type { LifecycleSinks } from '../workflows/lifecycle-sinks';
+
+/** Called in the worker's process when a cohort stores a snapshot or closes (not on replay). */
+export type LifecycleListener = LifecycleSinks['lifecycle'];
 
 export interface HindsightWorkerOptions {
   connection: NativeConnection;
   db: Knex;
   namespace: string;
   taskQueue: string;
+  listener?: LifecycleListener;
+  /** Caps on concurrent tasks; the defaults suit one worker on a small machine. */
+  maxConcurrentActivityTaskExecutions?: number;
+  maxConcurrentWorkflowTaskExecutions?: number;
+  maxCachedWorkflows?: number;
 }
 
 /**
@@ -21,7 +30,7 @@ export async function runHindsightWorker(
 ): Promise<void> {
   const connection = await NativeConnection.connect({ address: options.address });
   try {
-    const worker = await createHindsightWorker({ connection, db: options.db, namespace: options.namespace, taskQueue: options.taskQueue });
+    const worker = await createHindsightWorker({ ...options, connection });
     await onReady();
     await worker.run();
   } finally {
@@ -37,7 +46,25 @@ export async function createHindsightWorker(options: HindsightWorkerOptions): Pr
     taskQueue: options.taskQueue,
     workflowsPath: resolveWorkflowsPath(),
     activities: createActivities(options.db),
+    sinks: lifecycleSinks(options.listener),
+    ...(options.maxConcurrentActivityTaskExecutions ? { maxConcurrentActivityTaskExecutions: options.maxConcurrentActivityTaskExecutions } : {}),
+    ...(options.maxConcurrentWorkflowTaskExecutions ? { maxConcurrentWorkflowTaskExecutions: options.maxConcurrentWorkflowTaskExecutions } : {}),
+    ...(options.maxCachedWorkflows ? { maxCachedWorkflows: options.maxCachedWorkflows } : {}),
   });
+}
+
+function lifecycleSinks(listener: LifecycleListener | undefined): InjectedSinks<LifecycleSinks> {
+  return {
+    lifecycle: {
+      snapshotStored: { fn: (_info, cohortId, snapshot) => listener?.snapshotStored(cohortId, snapshot) },
+      cohortClosed: { fn: (_info, cohortId, snapshots) => listener?.cohortClosed(cohortId, snapshots) },
+    },
+  };
+}
+
+/** What replaying a recorded history needs: the same bundle and sinks as a live worker. */
+export function replayWorkerOptions(): { workflowsPath: string; sinks: InjectedSinks<LifecycleSinks> } {
+  return { workflowsPath: resolveWorkflowsPath(), sinks: lifecycleSinks(undefined) };
 }
 
 /** The workflow bundle's entry: compiled JS under dist/, the TypeScript source under tests. */

@@ -1,6 +1,21 @@
-import { condition, defineQuery, defineSignal, proxyActivities, setCurrentDetails, setHandler } from '@temporalio/workflow';
+import {
+  allHandlersFinished,
+  condition,
+  defineQuery,
+  defineSignal,
+  defineUpdate,
+  patched,
+  proxyActivities,
+  proxySinks,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+  type ActivityOptions,
+} from '@temporalio/workflow';
 import type { CohortPlan, HindsightActivities, SnapshotSummary } from '../activities';
 import type { CohortRecord } from '../activities/cohorts';
+import { LIFECYCLE_STAGE } from './cohort-search-attributes';
+import type { LifecycleSinks } from './lifecycle-sinks';
 
 export interface CohortLifecycleInput {
   cohort: CohortRecord;
@@ -23,6 +38,14 @@ export interface CohortStatus {
 export const getStatusQuery = defineQuery<CohortStatus>('getStatus');
 /** Asks a cohort in its late-label grace period to look for late labels now. */
 export const recheckLateLabelsSignal = defineSignal('recheckLateLabels');
+/** Stores and returns a snapshot as of now (checkpoint `adhoc`, its own revisions); refused once closed. */
+export const evaluateNowUpdate = defineUpdate<SnapshotSummary>('evaluateNow');
+
+/**
+ * Cohorts started before this patch replay without search-attribute upserts, summaries or the
+ * faster heartbeat; every new cohort gets them.
+ */
+export const OPERATOR_VIEW_PATCH = 'operator-view';
 
 const { planCohortLifecycle } = proxyActivities<HindsightActivities>({
   startToCloseTimeout: '1 minute',
@@ -35,8 +58,24 @@ const { evaluateCheckpoint, reviseFinalSnapshot } = proxyActivities<HindsightAct
   retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes' },
 });
 
-function formatNumber(value: number | null): string {
-  return value === null ? '—' : Number.isInteger(value) ? String(value) : value.toFixed(4);
+/**
+ * The evaluation heartbeats every 2 s, so a worker killed mid-evaluation is noticed in 10 s and
+ * the retry starts 2 s later on any worker: about 12 s instead of the minute before.
+ */
+const FAST_RECOVERY: ActivityOptions = {
+  heartbeatTimeout: '10 seconds',
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute' },
+};
+
+const { lifecycle } = proxySinks<LifecycleSinks>();
+
+function formatNumber(value: number | null | undefined): string {
+  return value === null || value === undefined ? '—' : Number.isInteger(value) ? String(value) : value.toFixed(4);
+}
+
+/** A day when the moment is midnight UTC (daily and weekly cohorts), else the full timestamp. */
+export function formatMoment(iso: string): string {
+  return iso.endsWith('T00:00:00.000Z') ? iso.slice(0, 10) : iso.replace('.000Z', 'Z');
 }
 
 /** Markdown for the Web UI's "current details": where the cohort is, and its numbers so far. */
@@ -47,9 +86,14 @@ export function describeCohortStatus(status: CohortStatus): string {
     lines.push('', `Schedule: ${schedule.join(' · ')} · late labels until ${status.plan.lateLabelGraceEnd}`);
   }
   if (status.snapshots.length > 0) {
-    lines.push('', '| checkpoint | revision | as of | n | labeled | label availability | ROC AUC | Brier |', '|---|---|---|---|---|---|---|---|');
+    lines.push(
+      '',
+      '| checkpoint | revision | as of | n | labeled | label availability | ROC AUC | Brier | recall |',
+      '|---|---|---|---|---|---|---|---|---|',
+    );
     for (const s of status.snapshots) {
-      lines.push(`| ${s.checkpoint} | ${s.revision} | ${s.asOf} | ${s.n} | ${s.nLabeled} | ${formatNumber(s.labelAvailability)} | ${formatNumber(s.rocAuc)} | ${formatNumber(s.brier)} |`);
+      const numbers = [s.n, s.nLabeled, s.labelAvailability, s.rocAuc, s.brier, s.recall].map(formatNumber);
+      lines.push(`| ${s.checkpoint} | ${s.revision} | ${s.asOf} | ${numbers.join(' | ')} |`);
     }
   }
   return lines.join('\n');
@@ -69,57 +113,99 @@ export async function cohortLifecycle(input: CohortLifecycleInput): Promise<Coho
     snapshots: [],
   };
   let recheckRequested = false;
+  let adhocRevisions = 0;
+  const operatorView = patched(OPERATOR_VIEW_PATCH);
+  const evaluation: ActivityOptions = operatorView ? FAST_RECOVERY : {};
   // Operators read this in the Web UI; it is not part of the history, so it costs no events.
   const publish = (): void => setCurrentDetails(describeCohortStatus(status));
+  const enter = (phase: CohortPhase): void => {
+    if (operatorView && phase !== status.phase) upsertSearchAttributes([{ key: LIFECYCLE_STAGE, value: phase }]);
+    status.phase = phase;
+    publish();
+  };
+  const record = (snapshot: SnapshotSummary): void => {
+    status.snapshots.push(snapshot);
+    lifecycle.snapshotStored(status.cohortId, snapshot);
+    publish();
+  };
+
   setHandler(getStatusQuery, () => status);
   setHandler(recheckLateLabelsSignal, () => {
     recheckRequested = true;
   });
+  setHandler(
+    evaluateNowUpdate,
+    async () => {
+      const revision = ++adhocRevisions;
+      // The cohort row exists once planning is done.
+      await condition(() => status.plan !== null);
+      const asOf = new Date(Date.now()).toISOString();
+      const snapshot = await evaluateCheckpoint.executeWithOptions(
+        { ...FAST_RECOVERY, summary: `evaluate now (adhoc revision ${revision}) as of ${formatMoment(asOf)}` },
+        [{ cohortId: status.cohortId, checkpoint: 'adhoc', asOf, revision }],
+      );
+      record(snapshot);
+      return snapshot;
+    },
+    {
+      validator: () => {
+        if (status.phase === 'closed') throw new Error(`cohort ${status.cohortId} is closed: its final snapshot is settled`);
+      },
+    },
+  );
 
   /** Sleeps until `at` (a no-op when it has passed); a true `wakeEarly()` ends the wait. */
-  const waitUntil = async (at: string, wakeEarly: () => boolean = () => false): Promise<void> => {
+  const waitUntil = async (at: string, what: string, wakeEarly: () => boolean = () => false): Promise<void> => {
     const ms = Date.parse(at) - Date.now();
     status.nextWakeAt = at;
     publish();
-    if (ms > 0) await condition(wakeEarly, ms);
+    if (ms > 0) {
+      if (operatorView) await condition(wakeEarly, ms, { summary: `wait for ${what} (${formatMoment(at)})` });
+      else await condition(wakeEarly, ms);
+    }
     status.nextWakeAt = null;
   };
 
   /** Stores revision 1 of a checkpoint's snapshot (or 'final') as of `asOf`. */
   const evaluate = async (checkpoint: string, asOf: string): Promise<void> => {
-    status.phase = 'evaluating';
-    publish();
-    status.snapshots.push(await evaluateCheckpoint({ cohortId: status.cohortId, checkpoint, asOf, revision: 1 }));
+    enter('evaluating');
+    const options = operatorView ? { ...evaluation, summary: `evaluate ${checkpoint} as of ${formatMoment(asOf)}` } : evaluation;
+    record(await evaluateCheckpoint.executeWithOptions(options, [{ cohortId: status.cohortId, checkpoint, asOf, revision: 1 }]));
   };
 
   publish();
-  const plan = await planCohortLifecycle({ cohort: input.cohort });
+  const plan = operatorView
+    ? await planCohortLifecycle.executeWithOptions({ summary: 'plan the checkpoints from the label definition' }, [{ cohort: input.cohort }])
+    : await planCohortLifecycle({ cohort: input.cohort });
   status.plan = plan;
 
   for (const checkpoint of plan.checkpoints) {
-    status.phase = 'waiting_for_checkpoint';
-    await waitUntil(checkpoint.asOf);
+    enter('waiting_for_checkpoint');
+    await waitUntil(checkpoint.asOf, `the ${checkpoint.name} checkpoint`);
     await evaluate(checkpoint.name, checkpoint.asOf);
   }
 
-  status.phase = 'waiting_for_final';
-  await waitUntil(plan.finalAsOf);
+  enter('waiting_for_final');
+  await waitUntil(plan.finalAsOf, 'finalization');
   await evaluate('final', plan.finalAsOf);
 
-  status.phase = 'late_label_grace';
+  enter('late_label_grace');
   const checks = Math.max(1, input.lateLabelChecks ?? 4);
   const graceMs = Date.parse(plan.lateLabelGraceEnd) - Date.parse(plan.finalAsOf);
   for (let check = 1; check <= checks; check++) {
     const at = new Date(Date.parse(plan.finalAsOf) + Math.round((graceMs * check) / checks)).toISOString();
-    await waitUntil(at, () => recheckRequested);
+    await waitUntil(at, `late-label check ${check} of ${checks}`, () => recheckRequested);
     recheckRequested = false;
     // As of the workflow's clock, which replays identically; capped at the grace end.
     const asOf = new Date(Math.min(Date.now(), Date.parse(plan.lateLabelGraceEnd))).toISOString();
-    const revised = await reviseFinalSnapshot({ cohortId: status.cohortId, asOf });
-    if (revised) status.snapshots.push(revised);
+    const options = operatorView ? { ...evaluation, summary: `look for late labels as of ${formatMoment(asOf)}` } : evaluation;
+    const revised = await reviseFinalSnapshot.executeWithOptions(options, [{ cohortId: status.cohortId, asOf }]);
+    if (revised) record(revised);
     if (Date.now() >= Date.parse(plan.lateLabelGraceEnd)) break;
   }
-  status.phase = 'closed';
-  publish();
+  enter('closed');
+  // An evaluateNow accepted just before closing still finishes and returns its snapshot.
+  await condition(allHandlersFinished);
+  lifecycle.cohortClosed(status.cohortId, status.snapshots.length);
   return status;
 }

@@ -1,2 +1,3 @@
 // The workflow bundle's entry point: every workflow the worker registers, named exports only.
-export { cohortLifecycle, getStatusQuery, recheckLateLabelsSignal } from './cohort-lifecycle';
+export { cohortLifecycle, evaluateNowUpdate, getStatusQuery, recheckLateLabelsSignal } from './cohort-lifecycle';
+export { scheduledCohort } from './scheduled-cohort';

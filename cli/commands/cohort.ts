@@ -1,8 +1,13 @@
+import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import type { Command } from 'commander';
+import { z } from 'zod';
 import { listSnapshots, loadCohort } from '../../activities/cohorts';
+import type { GroupMetrics } from '../../activities/evaluate-cohort';
 import { getLabelDefinition, parseLabelDefinitionRef } from '../../activities/label-definitions';
 import { loadEnv } from '../../workers/env';
-import { getStatusQuery, recheckLateLabelsSignal } from '../../workflows';
+import { evaluateNowUpdate, getStatusQuery, recheckLateLabelsSignal } from '../../workflows';
+import { COHORT_PHASES } from '../../workflows/cohort-lifecycle';
+import { COHORT_END, COHORT_START, ENVIRONMENT, LABEL_DEFINITION, LIFECYCLE_STAGE, MODEL_NAME, MODEL_VERSION } from '../../workflows/cohort-search-attributes';
 import { withDatabase, withTemporalClient } from '../context';
 import { addCohortOptions, cohortOptionsSchema, cohortSelectorFrom, parseOptions } from '../options';
 import { createOutput, EXIT, UsageError } from '../output';
@@ -36,7 +41,7 @@ export function registerCohort(program: Command, setExit: (code: number) => void
       const out = createOutput(Boolean(options.json));
       const env = loadEnv();
       const workflow = await withTemporalClient(env, async (client) => {
-        const handle = client.workflow.getHandle(cohortId);
+        const handle = await cohortHandle(client, cohortId);
         const description = await handle.describe();
         return { status: description.status.name, state: await handle.query(getStatusQuery) };
       });
@@ -53,7 +58,7 @@ export function registerCohort(program: Command, setExit: (code: number) => void
       const document = { cohort_id: cohortId, workflow_status: workflow.status, phase: workflow.state.phase, next_wake_at: workflow.state.nextWakeAt, plan: workflow.state.plan, snapshots };
       out.result(document, () =>
         [`${cohortId}: ${workflow.status}, ${workflow.state.phase}${workflow.state.nextWakeAt ? ` until ${workflow.state.nextWakeAt}` : ''}`,
-          ...snapshots.map((s) => `  ${s.checkpoint} r${s.revision} as of ${s.as_of}: n=${s.overall.n} availability=${s.overall.label_availability}`)].join('\n'),
+          ...snapshots.map((s) => `  ${s.checkpoint} r${s.revision} as of ${s.as_of}: ${formatHeadline(s.overall)}`)].join('\n'),
       );
       setExit(EXIT.ok);
     });
@@ -71,4 +76,108 @@ export function registerCohort(program: Command, setExit: (code: number) => void
       out.result({ cohort_id: cohortId, signal }, () => `sent ${signal} to ${cohortId}`);
       setExit(EXIT.ok);
     });
+
+  group
+    .command('list')
+    .description('find cohorts by model, version, environment and lifecycle stage (Temporal search attributes)')
+    .option('--model <name>', 'model name')
+    .option('--version <version>', 'model version')
+    .option('--environment <env>', 'environment')
+    .option('--stage <stage>', `lifecycle stage: ${COHORT_PHASES.join(', ')}`)
+    .option('--limit <n>', 'at most this many, newest first', '200')
+    .option('--json', 'print one JSON document')
+    .action(async (raw: Record<string, unknown>) => {
+      const options = parseOptions(listOptionsSchema, raw, 'cohort list');
+      const out = createOutput(Boolean(options.json));
+      const query = [
+        `WorkflowType = 'cohortLifecycle'`,
+        ...([[MODEL_NAME.name, options.model], [MODEL_VERSION.name, options.version], [ENVIRONMENT.name, options.environment], [LIFECYCLE_STAGE.name, options.stage]] as const)
+          .filter(([, value]) => value !== undefined)
+          .map(([name, value]) => `${name} = '${value}'`),
+      ].join(' AND ');
+      const cohorts = await withTemporalClient(loadEnv(), async (client) => {
+        const found = [];
+        for await (const execution of client.workflow.list({ query })) {
+          const attributes = execution.typedSearchAttributes;
+          found.push({
+            cohort_id: execution.workflowId,
+            model_name: attributes.get(MODEL_NAME) ?? null,
+            model_version: attributes.get(MODEL_VERSION) ?? null,
+            environment: attributes.get(ENVIRONMENT) ?? null,
+            label_definition: attributes.get(LABEL_DEFINITION) ?? null,
+            start: attributes.get(COHORT_START)?.toISOString() ?? null,
+            end: attributes.get(COHORT_END)?.toISOString() ?? null,
+            phase: attributes.get(LIFECYCLE_STAGE) ?? null,
+            workflow_status: execution.status.name,
+          });
+          if (found.length >= options.limit) break;
+        }
+        return found;
+      });
+      out.result({ cohorts }, () =>
+        cohorts.length === 0
+          ? 'no cohorts match'
+          : cohorts.map((c) => `${(c.phase ?? '?').padEnd(22)} ${c.workflow_status.padEnd(10)} ${c.cohort_id}`).join('\n'),
+      );
+      setExit(EXIT.ok);
+    });
+
+  group
+    .command('evaluate-now')
+    .argument('<cohort-id>', 'a running cohort')
+    .option('--json', 'print one JSON document')
+    .description('store and print a snapshot as of now (checkpoint adhoc); the planned checkpoints go on untouched')
+    .action(async (cohortId: string, options: { json?: boolean }) => {
+      const out = createOutput(Boolean(options.json));
+      const env = loadEnv();
+      const summary = await withTemporalClient(env, async (client) => {
+        const handle = await cohortHandle(client, cohortId);
+        const { status } = await handle.describe();
+        if (status.name !== 'RUNNING') throw new UsageError(`cohort ${cohortId} is ${status.name.toLowerCase()}: evaluate-now needs a running cohort (for any moment, use hindsight evaluate --as-of)`);
+        try {
+          return await handle.executeUpdate(evaluateNowUpdate);
+        } catch (error) {
+          if (error instanceof WorkflowUpdateFailedError) throw new UsageError(`evaluate-now refused: ${(error.cause as Error | undefined)?.message ?? error.message}`);
+          throw error;
+        }
+      });
+      const snapshot = await withDatabase(async (db) => (await listSnapshots(db, cohortId)).find((row) => row.snapshot_id === summary.snapshotId));
+      const document = { cohort_id: cohortId, snapshot_id: summary.snapshotId, checkpoint: summary.checkpoint, revision: summary.revision, as_of: summary.asOf, overall: snapshot?.document.overall ?? null };
+      out.result(document, () => `${cohortId}: adhoc r${summary.revision} as of ${summary.asOf}: ${snapshot ? formatHeadline(snapshot.document.overall) : ''}`);
+      setExit(EXIT.ok);
+    });
+}
+
+const quoteFree = z.string().min(1).regex(/^[^'"\\]+$/, 'must not contain quotes or backslashes');
+const listOptionsSchema = z.object({
+  model: quoteFree.optional(),
+  version: quoteFree.optional(),
+  environment: quoteFree.optional(),
+  stage: z.enum(COHORT_PHASES).optional(),
+  limit: z.coerce.number().int().min(1).max(100_000),
+  json: z.boolean().optional(),
+});
+
+/** A cohort's workflow, or a message that says how to find one. */
+async function cohortHandle(client: Client, cohortId: string) {
+  const handle = client.workflow.getHandle(cohortId);
+  try {
+    await handle.describe();
+  } catch (error) {
+    if (error instanceof WorkflowNotFoundError) throw new UsageError(`no cohort workflow ${cohortId}; find cohorts with: hindsight cohort list --model M`);
+    throw error;
+  }
+  return handle;
+}
+
+function formatMetric(value: number | null | undefined): string {
+  return value === null || value === undefined ? '—' : Number.isInteger(value) ? String(value) : value.toFixed(4);
+}
+
+/** The numbers an operator looks at first: quality and how much of it is known yet. */
+export function formatHeadline(overall: GroupMetrics): string {
+  const quality = 'roc_auc' in overall
+    ? `roc_auc=${formatMetric(overall.roc_auc)} brier=${formatMetric(overall.brier)} recall=${formatMetric(overall.recall)}`
+    : `mae=${formatMetric(overall.mae)} rmse=${formatMetric(overall.rmse)}`;
+  return `n=${overall.n} labeled=${overall.n_labeled} ${quality} label_availability=${formatMetric(overall.label_availability)}`;
 }

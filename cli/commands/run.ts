@@ -8,7 +8,7 @@ import { migrate } from '../../sql/migrate';
 import { createDatabase, openDatabaseServer } from '../../workers/database';
 import { loadEnv, type Env } from '../../workers/env';
 import { openTemporal, removeDevState, resolveTemporalAddress, writeDevState } from '../../workers/services';
-import { installRuntimeLogger, runHindsightWorker } from '../../workers/worker';
+import { installRuntimeLogger, runHindsightWorker, type LifecycleListener } from '../../workers/worker';
 import { withDatabase, withTemporalClient } from '../context';
 import { createOutput, EXIT } from '../output';
 import { generateSampleCohort, writeNdjson } from '../sample-cohort';
@@ -47,21 +47,39 @@ export function registerRun(program: Command, setExit: (code: number) => void): 
         await writeDevState(env, { pid: process.pid, databaseUrl: database.url, embeddedDatabase: database.embedded, temporalAddress: temporal.address, temporalUiUrl: temporal.uiUrl ?? null });
         out.info(`database  ${database.embedded ? 'embedded PGlite' : 'DATABASE_URL'} at ${database.url}`);
         out.info(`temporal  ${temporal.address}${temporal.uiUrl ? `, Web UI ${temporal.uiUrl}` : ''}`);
-        await runHindsightWorker({ address: temporal.address, db, namespace: env.TEMPORAL_NAMESPACE, taskQueue: env.HINDSIGHT_TASK_QUEUE }, async () => {
+        const listener = printLifecycleEvents((line) => out.info(line));
+        await runHindsightWorker({ address: temporal.address, db, namespace: env.TEMPORAL_NAMESPACE, taskQueue: env.HINDSIGHT_TASK_QUEUE, listener }, async () => {
           if (options.sample) {
             const cohortId = await startSampleCohort(db, env);
             out.info(`sample cohort ${cohortId} started; watch it in the Web UI or with: npx hindsight cohort status '${cohortId}'`);
           }
           out.info('worker running; Ctrl-C stops everything');
         });
+        out.info('stopping: the worker has finished its tasks');
       } finally {
         await removeDevState(env);
         await db.destroy();
         await temporal.stop();
         await database.stop();
       }
+      out.info(`stopped ${env.TEMPORAL_ADDRESS ? '' : 'the Temporal dev server, '}the worker and ${database.embedded ? 'the embedded database' : 'the database connection'}; cohorts resume where they were on the next start. Goodbye.`);
       setExit(EXIT.ok);
     });
+}
+
+/** One line per stored snapshot and closed cohort, for the terminal `hindsight dev` runs in. */
+export function printLifecycleEvents(print: (line: string) => void): LifecycleListener {
+  return {
+    snapshotStored: (cohortId, s) => {
+      const quality = s.rocAuc === null && s.brier === null ? '' : ` roc_auc=${formatValue(s.rocAuc)} brier=${formatValue(s.brier)} recall=${formatValue(s.recall)}`;
+      print(`snapshot  ${s.checkpoint} r${s.revision} as of ${s.asOf}: n=${s.n}${quality} label_availability=${formatValue(s.labelAvailability)}  ${cohortId}`);
+    },
+    cohortClosed: (cohortId, snapshots) => print(`closed    ${cohortId} after ${snapshots} snapshot${snapshots === 1 ? '' : 's'}`),
+  };
+}
+
+function formatValue(value: number | null | undefined): string {
+  return value === null || value === undefined ? '—' : Number.isInteger(value) ? String(value) : value.toFixed(4);
 }
 
 /** Runs after dev state is written, so the Temporal client finds this dev server. */

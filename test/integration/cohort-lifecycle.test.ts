@@ -6,11 +6,11 @@ import { Client, Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { cohortIdFor } from '../../activities/cohorts';
+import { cohortIdFor } from '../../workflows/cohort-id';
 import { ingestNdjsonFile } from '../../activities/ingest/ingest-records';
 import { putLabelDefinition } from '../../activities/label-definitions';
 import { startCohortLifecycle } from '../../cli/start-cohort';
-import { createHindsightWorker, resolveWorkflowsPath } from '../../workers/worker';
+import { createHindsightWorker, replayWorkerOptions } from '../../workers/worker';
 import { cohortLifecycle, getStatusQuery } from '../../workflows';
 import { useTestDatabase } from '../support/database';
 
@@ -209,7 +209,7 @@ describe('cohortLifecycle on the real Temporal dev server and real Postgres', ()
     // The recorded history replays against the current workflow code.
     const history = await handle.fetchHistory();
     expect(history.events!.length).toBeLessThanOrEqual(150);
-    await Worker.runReplayHistory({ workflowsPath: resolveWorkflowsPath() }, history, cohortId);
+    await Worker.runReplayHistory(replayWorkerOptions(), history, cohortId);
     if (process.env.HINDSIGHT_RECORD_HISTORY) {
       // Binary protobuf: the exact bytes the server sent, independent of JSON conventions.
       await writeFile(path.join(__dirname, '..', 'fixtures', 'histories', 'cohort-lifecycle.history.bin'), temporal.api.history.v1.History.encode(history).finish());

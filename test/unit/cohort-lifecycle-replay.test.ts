@@ -3,7 +3,7 @@ import path from 'node:path';
 import { temporal } from '@temporalio/proto';
 import { DefaultLogger, Runtime, Worker } from '@temporalio/worker';
 import { describe, expect, it } from 'vitest';
-import { resolveWorkflowsPath } from '../../workers/worker';
+import { replayWorkerOptions } from '../../workers/worker';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 
@@ -17,6 +17,6 @@ describe('cohortLifecycle replay', () => {
     const file = path.join(__dirname, '..', 'fixtures', 'histories', 'cohort-lifecycle.history.bin');
     const history = temporal.api.history.v1.History.decode(await readFile(file));
     expect(history.events?.length).toBeGreaterThan(20);
-    await expect(Worker.runReplayHistory({ workflowsPath: resolveWorkflowsPath() }, history, 'recorded-cohort')).resolves.toBeUndefined();
+    await expect(Worker.runReplayHistory(replayWorkerOptions(), history, 'recorded-cohort')).resolves.toBeUndefined();
   });
 });

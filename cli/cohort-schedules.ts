@@ -1,0 +1,210 @@
+import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client, type ScheduleDescription } from '@temporalio/client';
+import { fixedDurationMs } from '../activities/iso-duration';
+import type { LabelDefinition } from '../activities/label-definitions';
+import { explainSearchAttributeError } from '../workers/temporal-search-attributes';
+import { scheduledCohort } from '../workflows';
+import { cohortIdFor } from '../workflows/cohort-id';
+import type { ScheduledCohortInput } from '../workflows/scheduled-cohort';
+import { UsageError } from './output';
+
+const DAY_MS = 86_400_000;
+const WEEK_MS = 7 * DAY_MS;
+/** 1970-01-01 was a Thursday; weekly periods start on Mondays, as ISO weeks do. */
+const FIRST_MONDAY_MS = 4 * DAY_MS;
+
+export interface SchedulePeriods {
+  everyMs: number;
+  /** Milliseconds past the epoch (modulo `everyMs`) where periods begin. */
+  offsetMs: number;
+}
+
+/**
+ * The period grid of a schedule. With `--start-at` periods begin there; otherwise whole weeks
+ * begin on Mondays and everything else on multiples of the period since the epoch (midnight
+ * UTC for days, the hour for hours). Whole seconds only: the server counts in seconds.
+ */
+export function schedulePeriods(every: string, startAt?: string): SchedulePeriods {
+  const everyMs = fixedDurationMs(every);
+  if (everyMs === undefined) throw new UsageError(`schedule: --every ${every} must be a fixed ISO-8601 duration such as P1D, P7D, PT1H or PT30S (months and years vary in length)`);
+  if (everyMs < 1_000 || everyMs % 1_000 !== 0) throw new UsageError(`schedule: --every ${every} must be a whole number of seconds, at least PT1S`);
+  if (startAt !== undefined) {
+    const at = Date.parse(startAt);
+    if (at % 1_000 !== 0) throw new UsageError(`schedule: --start-at ${startAt} must fall on a whole second`);
+    return { everyMs, offsetMs: ((at % everyMs) + everyMs) % everyMs };
+  }
+  return { everyMs, offsetMs: everyMs % WEEK_MS === 0 ? FIRST_MONDAY_MS % everyMs : 0 };
+}
+
+/** The ends of the periods `[t - every, t)` that lie within `[from, to)`, oldest first. */
+export function periodEndsWithin(periods: SchedulePeriods, from: number, to: number): number[] {
+  const { everyMs, offsetMs } = periods;
+  const first = Math.ceil((from + everyMs - offsetMs) / everyMs) * everyMs + offsetMs;
+  const ends: number[] = [];
+  for (let end = first; end <= to; end += everyMs) ends.push(end);
+  return ends;
+}
+
+export interface CohortScheduleRequest {
+  scheduleId?: string | undefined;
+  model: { name: string; version: string; environment: string | null };
+  definition: LabelDefinition;
+  every: string;
+  startAt?: string | undefined;
+  taskQueue: string;
+  paused?: boolean;
+}
+
+/** What `schedule list/describe` read back: kept in the schedule's memo. */
+export interface CohortScheduleMemo {
+  model_name: string;
+  model_version: string;
+  environment: string | null;
+  label_definition: string;
+  every: string;
+  every_ms: number;
+  offset_ms: number;
+  start_at: string | null;
+}
+
+export function defaultScheduleId(request: Pick<CohortScheduleRequest, 'model' | 'definition' | 'every'>): string {
+  const { model, definition, every } = request;
+  return ['schedule', model.name, model.version, model.environment ?? '*', `${definition.name}@${definition.version}`, every].join('/');
+}
+
+/**
+ * A Temporal Schedule whose every action runs `scheduledCohort`, which opens the cohort of the
+ * period that just ended. Nothing polls: the server keeps the clock.
+ */
+export async function createCohortSchedule(client: Client, request: CohortScheduleRequest): Promise<{ schedule_id: string; memo: CohortScheduleMemo }> {
+  const periods = schedulePeriods(request.every, request.startAt);
+  const scheduleId = request.scheduleId ?? defaultScheduleId(request);
+  const { definition } = request;
+  const input: ScheduledCohortInput = {
+    scheduleId,
+    model: request.model,
+    labelDefinition: { name: definition.name, version: definition.version, window: definition.window, checkpoints: definition.checkpoints, late_label_grace: definition.late_label_grace },
+    every: request.every,
+    everyMs: periods.everyMs,
+  };
+  const memo: CohortScheduleMemo = {
+    model_name: request.model.name,
+    model_version: request.model.version,
+    environment: request.model.environment,
+    label_definition: `${definition.name}@${definition.version}`,
+    every: request.every,
+    every_ms: periods.everyMs,
+    offset_ms: periods.offsetMs,
+    start_at: request.startAt ?? null,
+  };
+  try {
+    await client.schedule.create({
+      scheduleId,
+      // The first action closes the first whole period that begins at --start-at.
+      spec: { intervals: [{ every: periods.everyMs, offset: periods.offsetMs }], ...(request.startAt ? { startAt: new Date(Date.parse(request.startAt) + periods.everyMs) } : {}) },
+      action: {
+        type: 'startWorkflow',
+        workflowType: scheduledCohort,
+        // The server appends each action's nominal time to this id.
+        workflowId: scheduleId,
+        taskQueue: request.taskQueue,
+        args: [input],
+        staticSummary: `open the ${request.every} cohort of ${request.model.name} ${request.model.version} · ${memo.label_definition}`,
+      },
+      policies: {
+        // Each action only opens a cohort whose id is its workflow id, so actions never need to
+        // wait for one another; SKIP or BUFFER would drop or delay a period's cohort whenever an
+        // earlier action is still running (a worker down), and the cohort id already dedupes.
+        overlap: ScheduleOverlapPolicy.ALLOW_ALL,
+        // After a server outage, every period missed within a year is still opened (once each);
+        // past that, `schedule backfill` opens them explicitly.
+        catchupWindow: '365 days',
+        pauseOnFailure: false,
+      },
+      memo: { hindsight: memo },
+      state: { paused: Boolean(request.paused) },
+    });
+  } catch (error) {
+    if (error instanceof ScheduleAlreadyRunning) throw new UsageError(`schedule ${scheduleId} exists already; pass --schedule-id to create another`);
+    throw explainSearchAttributeError(error);
+  }
+  return { schedule_id: scheduleId, memo };
+}
+
+/** The Hindsight part of a schedule's memo, or an error naming a schedule Hindsight did not make. */
+export function readScheduleMemo(scheduleId: string, memo: Record<string, unknown> | undefined): CohortScheduleMemo {
+  const hindsight = memo?.hindsight as CohortScheduleMemo | undefined;
+  if (!hindsight) throw new UsageError(`schedule ${scheduleId} was not created by hindsight schedule create`);
+  return hindsight;
+}
+
+/** The cohort id that the action ending at `end` opens. */
+export function cohortIdOfPeriod(memo: CohortScheduleMemo, end: number): string {
+  const [name, version] = memo.label_definition.split('@');
+  const selector = { model_name: memo.model_name, model_version: memo.model_version, environment: memo.environment, start: new Date(end - memo.every_ms).toISOString(), end: new Date(end).toISOString() };
+  return cohortIdFor(selector, { name: name!, version: Number(version) });
+}
+
+export interface ScheduleView {
+  schedule_id: string;
+  paused: boolean;
+  note: string | null;
+  model_name: string;
+  model_version: string;
+  environment: string | null;
+  label_definition: string;
+  every: string;
+  start_at: string | null;
+  actions_taken: number;
+  recent_actions: Array<{ nominal_time: string; taken_at: string; workflow_id: string; cohort_id: string; period: { start: string; end: string } }>;
+  upcoming_actions: Array<{ nominal_time: string; cohort_id: string; period: { start: string; end: string } }>;
+}
+
+export function viewSchedule(description: ScheduleDescription): ScheduleView {
+  const memo = readScheduleMemo(description.scheduleId, description.memo);
+  const period = (end: number) => ({ start: new Date(end - memo.every_ms).toISOString(), end: new Date(end).toISOString() });
+  return {
+    schedule_id: description.scheduleId,
+    paused: description.state.paused,
+    note: description.state.note ?? null,
+    model_name: memo.model_name,
+    model_version: memo.model_version,
+    environment: memo.environment,
+    label_definition: memo.label_definition,
+    every: memo.every,
+    start_at: memo.start_at,
+    actions_taken: description.info.numActionsTaken,
+    recent_actions: description.info.recentActions.map((action) => ({
+      nominal_time: action.scheduledAt.toISOString(),
+      taken_at: action.takenAt.toISOString(),
+      workflow_id: action.action.workflow.workflowId,
+      cohort_id: cohortIdOfPeriod(memo, action.scheduledAt.getTime()),
+      period: period(action.scheduledAt.getTime()),
+    })),
+    upcoming_actions: description.info.nextActionTimes.map((at) => ({
+      nominal_time: at.toISOString(),
+      cohort_id: cohortIdOfPeriod(memo, at.getTime()),
+      period: period(at.getTime()),
+    })),
+  };
+}
+
+/**
+ * Opens every period that lies within `[from, to)`. The server backfills nominal times in
+ * `[start, end]`, so the range passed is exactly the first to the last period end.
+ */
+export async function backfillCohortSchedule(client: Client, scheduleId: string, from: string, to: string): Promise<{ schedule_id: string; periods: Array<{ start: string; end: string; cohort_id: string }>; skipped_before_start_at: number }> {
+  const handle = client.schedule.getHandle(scheduleId);
+  const memo = readScheduleMemo(scheduleId, (await handle.describe()).memo);
+  const all = periodEndsWithin({ everyMs: memo.every_ms, offsetMs: memo.offset_ms }, Date.parse(from), Date.parse(to));
+  // The spec opens nothing before --start-at, backfills included.
+  const earliest = memo.start_at ? Date.parse(memo.start_at) + memo.every_ms : -Infinity;
+  const ends = all.filter((end) => end >= earliest);
+  if (ends.length > 0) {
+    await handle.backfill({ start: new Date(ends[0]!), end: new Date(ends[ends.length - 1]!), overlap: ScheduleOverlapPolicy.ALLOW_ALL });
+  }
+  return {
+    schedule_id: scheduleId,
+    periods: ends.map((end) => ({ start: new Date(end - memo.every_ms).toISOString(), end: new Date(end).toISOString(), cohort_id: cohortIdOfPeriod(memo, end) })),
+    skipped_before_start_at: all.length - ends.length,
+  };
+}

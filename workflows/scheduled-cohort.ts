@@ -1,0 +1,57 @@
+import { ApplicationFailure, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import { startChild, workflowInfo } from '@temporalio/workflow';
+import { cohortLifecycle } from './cohort-lifecycle';
+import { SCHEDULED_START_TIME } from './cohort-search-attributes';
+import { cohortStartOptions, type LabelDefinitionTerms } from './cohort-start-options';
+
+/** What a schedule's every action carries: the model, the definition and the period length. */
+export interface ScheduledCohortInput {
+  scheduleId: string;
+  model: { name: string; version: string; environment: string | null };
+  labelDefinition: LabelDefinitionTerms;
+  /** The period as given (`P1D`), for people. */
+  every: string;
+  /** The same in milliseconds: an action with nominal time t opens the cohort `[t - every, t)`. */
+  everyMs: number;
+  /** Only when the server set no `TemporalScheduledStartTime` (a manual start for tests or repair). */
+  nominalTime?: string;
+  lateLabelChecks?: number;
+}
+
+export interface ScheduledCohortResult {
+  cohortId: string;
+  start: string;
+  end: string;
+  /** False when the period's cohort already existed (a retried, late or repeated action). */
+  opened: boolean;
+}
+
+/**
+ * One schedule action: opens the cohort of the period that just ended, as a cohort workflow
+ * whose id is the cohort id. The period comes from the action's nominal time, never from the
+ * clock, so a retried, late, caught-up or backfilled action opens exactly the same cohort, and
+ * the cohort id keeps any period from being evaluated twice.
+ */
+export async function scheduledCohort(input: ScheduledCohortInput): Promise<ScheduledCohortResult> {
+  const nominal = workflowInfo().typedSearchAttributes.get(SCHEDULED_START_TIME) ?? (input.nominalTime ? new Date(input.nominalTime) : undefined);
+  if (!nominal || Number.isNaN(nominal.getTime())) {
+    throw ApplicationFailure.create({
+      type: 'MissingNominalTime',
+      nonRetryable: true,
+      message: `schedule ${input.scheduleId}: this run has no TemporalScheduledStartTime and no nominalTime, so its period is unknown`,
+    });
+  }
+  const end = new Date(nominal.getTime());
+  const start = new Date(end.getTime() - input.everyMs);
+  const selector = { model_name: input.model.name, model_version: input.model.version, environment: input.model.environment, start: start.toISOString(), end: end.toISOString() };
+  const options = cohortStartOptions(selector, input.labelDefinition, input.lateLabelChecks === undefined ? {} : { lateLabelChecks: input.lateLabelChecks });
+  const result = { cohortId: options.workflowId, start: selector.start, end: selector.end };
+  try {
+    // Abandoned, so the cohort lives on for weeks after this short action has completed.
+    await startChild(cohortLifecycle, { ...options, parentClosePolicy: 'ABANDON', workflowIdReusePolicy: 'REJECT_DUPLICATE' });
+    return { ...result, opened: true };
+  } catch (error) {
+    if (error instanceof WorkflowExecutionAlreadyStartedError) return { ...result, opened: false };
+    throw error;
+  }
+}
