@@ -6,7 +6,7 @@ import type { GroupMetrics } from '../../activities/evaluate-cohort';
 import { getLabelDefinition, parseLabelDefinitionRef } from '../../activities/label-definitions';
 import { loadEnv } from '../../workers/env';
 import { evaluateNowUpdate, getStatusQuery, recheckLateLabelsSignal } from '../../workflows';
-import { COHORT_PHASES } from '../../workflows/cohort-lifecycle';
+import { COHORT_PHASES, type CohortStatus } from '../../workflows/cohort-lifecycle';
 import { COHORT_END, COHORT_START, ENVIRONMENT, LABEL_DEFINITION, LIFECYCLE_STAGE, MODEL_NAME, MODEL_VERSION } from '../../workflows/cohort-search-attributes';
 import { withDatabase, withTemporalClient } from '../context';
 import { addCohortOptions, cohortOptionsSchema, cohortSelectorFrom, parseOptions } from '../options';
@@ -43,7 +43,9 @@ export function registerCohort(program: Command, setExit: (code: number) => void
       const workflow = await withTemporalClient(env, async (client) => {
         const handle = await cohortHandle(client, cohortId);
         const description = await handle.describe();
-        return { status: description.status.name, state: await handle.query(getStatusQuery) };
+        // A closed cohort's status is its result, so no worker needs to be running to read it.
+        const state = description.status.name === 'COMPLETED' ? ((await handle.result()) as CohortStatus) : await handle.query(getStatusQuery);
+        return { status: description.status.name, state };
       });
       const snapshots = await withDatabase(async (db) => {
         await loadCohort(db, cohortId);

@@ -3,16 +3,18 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { temporal } from '@temporalio/proto';
+import { defaultPayloadConverter } from '@temporalio/common';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { cohortIdFor } from '../../workflows/cohort-id';
 import { ingestNdjsonFile } from '../../activities/ingest/ingest-records';
 import { putLabelDefinition } from '../../activities/label-definitions';
 import { startCohortLifecycle } from '../../cli/start-cohort';
-import { createHindsightWorker, replayWorkerOptions } from '../../workers/worker';
+import { createHindsightWorker } from '../../workers/worker';
 import { cohortLifecycle, getStatusQuery } from '../../workflows';
+import { COHORT_END, COHORT_START, ENVIRONMENT, LABEL_DEFINITION, LIFECYCLE_STAGE, MODEL_NAME, MODEL_VERSION } from '../../workflows/cohort-search-attributes';
 import { useTestDatabase } from '../support/database';
+import { historySummaries, recordHistory, replay, waitFor } from '../support/temporal';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 const testDb = useTestDatabase();
@@ -206,13 +208,45 @@ describe('cohortLifecycle on the real Temporal dev server and real Postgres', ()
     expect(positives[1]).toBeLessThan(positives[2]);
     expect(snapshots[2].document.overall.label_availability).toBe(1);
 
-    // The recorded history replays against the current workflow code.
+    // What an operator finds and reads in the Web UI: search attributes and named waits and steps.
+    const description = await handle.describe();
+    const attributes = description.typedSearchAttributes;
+    expect(attributes.get(MODEL_NAME)).toBe('fraud');
+    expect(attributes.get(MODEL_VERSION)).toBe('v2');
+    expect(attributes.get(ENVIRONMENT)).toBe('production');
+    expect(attributes.get(LABEL_DEFINITION)).toBe('chargeback-8s@1');
+    expect(attributes.get(COHORT_START)?.toISOString()).toBe(at(start));
+    expect(attributes.get(COHORT_END)?.toISOString()).toBe(at(end));
+    expect(attributes.get(LIFECYCLE_STAGE)).toBe('closed');
+    const listed = await waitFor(async () => {
+      const ids = [];
+      for await (const execution of client.workflow.list({ query: `ModelName = 'fraud' AND LifecycleStage = 'closed' AND LabelDefinition = 'chargeback-8s@1'` })) ids.push(execution.workflowId);
+      return ids.includes(cohortId) ? ids : undefined;
+    }, 20_000, 'the closed cohort in the visibility store');
+    expect(listed).toContain(cohortId);
+
     const history = await handle.fetchHistory();
+    const summaries = historySummaries(history);
+    const moment = (ms: number) => at(ms).replace('.000Z', 'Z');
+    expect(summaries).toEqual([
+      'plan the checkpoints from the label definition',
+      `wait for the PT3S checkpoint (${moment(end + CHECKPOINT_MS)})`,
+      `evaluate PT3S as of ${moment(end + CHECKPOINT_MS)}`,
+      `wait for finalization (${moment(end + WINDOW_MS)})`,
+      `evaluate final as of ${moment(end + WINDOW_MS)}`,
+      `wait for late-label check 1 of 1 (${moment(end + WINDOW_MS + GRACE_MS)})`,
+      `look for late labels as of ${moment(end + WINDOW_MS + GRACE_MS)}`,
+    ]);
+    // One upsert per phase change: checkpoint wait, evaluating, final wait, evaluating, grace, closed.
+    const stages = history.events!
+      .map((e) => e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields?.LifecycleStage)
+      .filter((payload) => payload !== undefined && payload !== null)
+      .map((payload) => defaultPayloadConverter.fromPayload<string>(payload));
+    expect(stages).toEqual(['waiting_for_checkpoint', 'evaluating', 'waiting_for_final', 'evaluating', 'late_label_grace', 'closed']);
+
+    // The recorded history replays against the current workflow code.
     expect(history.events!.length).toBeLessThanOrEqual(150);
-    await Worker.runReplayHistory(replayWorkerOptions(), history, cohortId);
-    if (process.env.HINDSIGHT_RECORD_HISTORY) {
-      // Binary protobuf: the exact bytes the server sent, independent of JSON conventions.
-      await writeFile(path.join(__dirname, '..', 'fixtures', 'histories', 'cohort-lifecycle.history.bin'), temporal.api.history.v1.History.encode(history).finish());
-    }
+    await replay(history, cohortId);
+    await recordHistory('cohort-lifecycle-live', history);
   });
 });

@@ -1,3 +1,4 @@
+import { readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { temporal } from '@temporalio/proto';
@@ -7,16 +8,32 @@ import { replayWorkerOptions } from '../../workers/worker';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 
+const DIR = path.join(__dirname, '..', 'fixtures', 'histories');
+
 /**
- * A history recorded from a real run (provisional checkpoint, final, one late-label revision;
- * re-record with HINDSIGHT_RECORD_HISTORY=1 on the lifecycle integration test). If a change to
- * cohortLifecycle breaks replay of running cohorts, this fails: guard the change with patched().
+ * Histories recorded from real runs (re-record with HINDSIGHT_RECORD_HISTORY=1 on the
+ * integration tests that write them). Each stands for workflows that may be running when new
+ * code is deployed; if a change breaks their replay, this fails: guard it with patched().
  */
-describe('cohortLifecycle replay', () => {
-  it('replays the recorded provisional → final → revised history deterministically', async () => {
-    const file = path.join(__dirname, '..', 'fixtures', 'histories', 'cohort-lifecycle.history.bin');
-    const history = temporal.api.history.v1.History.decode(await readFile(file));
-    expect(history.events?.length).toBeGreaterThan(20);
-    await expect(Worker.runReplayHistory(replayWorkerOptions(), history, 'recorded-cohort')).resolves.toBeUndefined();
+const RECORDED: Record<string, string> = {
+  'cohort-lifecycle-before-operator-view': 'a cohort started before search attributes and summaries: provisional → final → revised',
+  'cohort-lifecycle-live': 'a live cohort: provisional → final → revised, with search attributes and summaries',
+  'cohort-lifecycle-evaluate-now': 'a cohort that answered two evaluateNow updates between its planned checkpoints',
+  'cohort-lifecycle-backfilled': 'a backfilled cohort whose checkpoints had all passed when it opened',
+  'scheduled-cohort': "a schedule action that opened its period's cohort",
+};
+
+describe('workflow replay against recorded histories', () => {
+  it('has a description for every recorded history and a recording for every description', () => {
+    const files = readdirSync(DIR).filter((f) => f.endsWith('.history.bin')).map((f) => f.replace('.history.bin', ''));
+    expect(files.sort()).toEqual(Object.keys(RECORDED).sort());
   });
+
+  for (const [name, what] of Object.entries(RECORDED)) {
+    it(`replays ${what} deterministically`, async () => {
+      const history = temporal.api.history.v1.History.decode(await readFile(path.join(DIR, `${name}.history.bin`)));
+      expect(history.events?.length).toBeGreaterThan(5);
+      await expect(Worker.runReplayHistory(replayWorkerOptions(), history, `recorded-${name}`)).resolves.toBeUndefined();
+    });
+  }
 });
