@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -12,20 +11,13 @@ import { putLabelDefinition } from '../../activities/label-definitions';
 import { startCohortLifecycle } from '../../cli/start-cohort';
 import { cohortLifecycle, evaluateNowUpdate, getStatusQuery } from '../../workflows';
 import { useTestDatabase } from '../support/database';
+import { runHindsight } from '../support/run-cli';
 import { historySummaries, recordHistory, replay, startTestWorker, waitFor, type TestWorker } from '../support/temporal';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 const testDb = useTestDatabase();
-const BIN = path.join(__dirname, '..', '..', 'bin', 'hindsight.js');
 
-/** The compiled command line, run asynchronously: this process hosts the worker it talks to. */
-function hindsight(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { env: { ...process.env, DATABASE_URL: testDb.url, TEMPORAL_ADDRESS: inject('temporalAddress') } }, (error, stdout, stderr) => {
-      resolve({ code: error ? Number(error.code) : 0, stdout, stderr });
-    });
-  });
-}
+const hindsight = (args: string[]) => runHindsight(args, { DATABASE_URL: testDb.url, TEMPORAL_ADDRESS: inject('temporalAddress') });
 
 describe('evaluateNow on a running cohort', () => {
   let worker: TestWorker;
