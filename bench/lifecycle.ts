@@ -1,0 +1,289 @@
+/**
+ * `npm run bench:lifecycle`: N concurrent cohort lifecycles (default 1,000; BENCH_COHORTS
+ * overrides), each a small cohort (20 predictions, 4 chargebacks) under a label definition of
+ * seconds (checkpoints PT2S and PT4S, window PT6S, grace PT2S, one late-label check), on one
+ * headless in-memory dev server and one worker in this process; then the same work for a
+ * single cohort in the same run. All N cohorts share one end, so every timer of a phase fires
+ * at once: the burst a fleet of daily cohorts ending at midnight makes.
+ * Last line: `{"bench":"lifecycle","cohorts":…,"events_per_cohort":…,"seconds":…,"rss_mb":…,
+ * "single_cohort_seconds":…}` (targets: ≤ 150 history events per lifecycle, RSS ≤ 500 MB).
+ *
+ * BENCH_MAX_CACHED_WORKFLOWS, BENCH_WORKFLOW_TASK_SLOTS, BENCH_ACTIVITY_TASK_SLOTS and
+ * BENCH_DATABASE_CONNECTIONS try other worker settings than the ones chosen below.
+ * BENCH_DATABASE_ADMIN_URL names the PostgreSQL server (default the machine's, trust auth);
+ * the bench database is created, migrated and dropped. TEMPORAL_CLI_PATH as for `hindsight dev`.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import type { temporal } from '@temporalio/proto';
+import { NativeConnection } from '@temporalio/worker';
+import type { Knex } from 'knex';
+import { ingestRecords } from '../activities/ingest/ingest-records';
+import { putLabelDefinition, type LabelDefinition } from '../activities/label-definitions';
+import { startCohortLifecycle } from '../cli/start-cohort';
+import { migrate } from '../sql/migrate';
+import { createDatabase } from '../workers/database';
+import { ensureTemporalCli, startDevServer } from '../workers/temporal-dev-server';
+import { createHindsightWorker, installRuntimeLogger } from '../workers/worker';
+import type { cohortLifecycle } from '../workflows';
+
+const ADMIN_URL = process.env.BENCH_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const COHORTS = Number(process.env.BENCH_COHORTS ?? 1_000);
+const PREDICTIONS_PER_COHORT = 20;
+const MODEL = 'bench-lifecycle';
+const TASK_QUEUE = 'bench-lifecycle';
+/** Histories fetched for the event counts: all of them up to this many, else an even sample. */
+const HISTORY_SAMPLE = 1_000;
+
+/**
+ * Worker settings for one worker on a small machine (2 cores shared with Postgres and the
+ * Temporal server), chosen so that memory stays flat however many cohorts are open:
+ * - maxCachedWorkflows 500: the SDK's default scales with the V8 heap (~2,300 workflows on
+ *   this machine) and a cohort sleeps for most of its life, so 10,000 of them would fill the
+ *   cache and hold every state in memory. Bounded, an evicted cohort replays its ~65 events
+ *   when its next timer fires: milliseconds of CPU instead of memory held for days. 500 keeps
+ *   a burst of that many cohorts (all ending at midnight) from replaying on every task.
+ * - maxConcurrentWorkflowTaskExecutions 40 (the SDK's default): a slot is held through the
+ *   round trip that completes the task, so fewer slots idle the worker on a busy server;
+ *   slots cost no memory of their own (the cache does).
+ * - maxConcurrentActivityTaskExecutions 24 over a pool of 12 connections: an evaluation of a
+ *   small cohort is a few short statements, so two activities per connection keep the pool
+ *   busy while one waits on the network; more slots would only hold tasks that wait for a
+ *   connection (their 10 s heartbeat timeout running) instead of leaving them on the queue
+ *   for another worker. The database's CPU, not the pool, bounds the throughput here.
+ */
+const WORKER_SETTINGS = {
+  maxCachedWorkflows: setting('BENCH_MAX_CACHED_WORKFLOWS', 500),
+  maxConcurrentWorkflowTaskExecutions: setting('BENCH_WORKFLOW_TASK_SLOTS', 40),
+  maxConcurrentActivityTaskExecutions: setting('BENCH_ACTIVITY_TASK_SLOTS', 24),
+};
+const DATABASE_CONNECTIONS = setting('BENCH_DATABASE_CONNECTIONS', 12);
+
+/** A positive integer from the environment (to try other settings), else the default. */
+function setting(name: string, fallback: number): number {
+  const value = Number(process.env[name] ?? fallback);
+  if (!Number.isInteger(value) || value < 1) throw new Error(`${name} must be a positive integer, not ${process.env[name]}`);
+  return value;
+}
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+const seconds = (ms: number) => Number((ms / 1000).toFixed(2));
+
+/** Runs `work` over `items` with at most `limit` in flight, in order of the items. */
+async function mapLimit<T, R>(items: T[], limit: number, work: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await work(items[index]!, index);
+    }
+  });
+  await Promise.all(lanes);
+  return results;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** Peak resident set of this process (worker, client and bench), sampled every 200 ms. */
+function sampleRss(): { peakMb(): number; stop(): void } {
+  let peak = process.memoryUsage().rss;
+  const timer = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage().rss);
+  }, 200);
+  return { peakMb: () => peak / 2 ** 20, stop: () => clearInterval(timer) };
+}
+
+/** Cohort `version`'s rows: 20 predictions spread over the 10 s before now, every fifth a chargeback. */
+function cohortRows(version: string, now: number): { predictions: object[]; outcomes: object[] } {
+  const predictions = Array.from({ length: PREDICTIONS_PER_COHORT }, (_, i) => ({
+    prediction_id: randomUUID(),
+    model_name: MODEL,
+    model_version: version,
+    environment: 'production',
+    ts_pred: new Date(now - 10_000 + 500 * i).toISOString(),
+    score: ((i * 7) % PREDICTIONS_PER_COHORT) / PREDICTIONS_PER_COHORT,
+  }));
+  const outcomes = predictions.filter((_, i) => i % 5 === 0).map((p, i) => ({
+    outcome_id: `${version}-cb-${i}`,
+    prediction_id: p.prediction_id,
+    outcome_type: 'chargeback',
+    ts_event: new Date(Date.parse(p.ts_pred) + 100).toISOString(),
+  }));
+  return { predictions, outcomes };
+}
+
+async function ingest(db: Knex, kind: 'predictions' | 'outcomes', records: object[]): Promise<void> {
+  const batches = function* () {
+    for (let at = 0; at < records.length; at += 5_000) {
+      yield records.slice(at, at + 5_000).map((value, i) => ({ line: at + i + 1, text: JSON.stringify(value), value }));
+    }
+  };
+  const result = await ingestRecords(db, kind, batches());
+  if (result.rejected_count > 0) throw new Error(`${kind}: ${result.rejected_count} rejected, e.g. ${JSON.stringify(result.rejected[0])}`);
+}
+
+type History = temporal.api.history.v1.IHistory;
+const EventType = { WFT_SCHEDULED: 5, WFT_STARTED: 6, ACTIVITY_SCHEDULED: 10, ACTIVITY_STARTED: 11, ACTIVITY_COMPLETED: 12 } as const;
+
+function eventMs(event: temporal.api.history.v1.IHistoryEvent): number {
+  const time = event.eventTime!;
+  return Number(time.seconds ?? 0) * 1000 + Math.round((time.nanos ?? 0) / 1e6);
+}
+
+/**
+ * Where a lifecycle's time went beyond its timers: how long workflow and activity tasks
+ * waited on their queues (worker slots) and how long the activities ran (the database).
+ */
+function taskLatencies(histories: History[]): Record<string, { median: number; max: number }> {
+  const waits: Record<string, number[]> = { workflow_task_queue_ms: [], activity_queue_ms: [], activity_run_ms: [] };
+  for (const history of histories) {
+    const byId = new Map((history.events ?? []).map((e) => [Number(e.eventId), e]));
+    for (const event of history.events ?? []) {
+      if (event.eventType === EventType.WFT_STARTED) {
+        waits.workflow_task_queue_ms!.push(eventMs(event) - eventMs(byId.get(Number(event.workflowTaskStartedEventAttributes!.scheduledEventId))!));
+      } else if (event.eventType === EventType.ACTIVITY_STARTED) {
+        waits.activity_queue_ms!.push(eventMs(event) - eventMs(byId.get(Number(event.activityTaskStartedEventAttributes!.scheduledEventId))!));
+      } else if (event.eventType === EventType.ACTIVITY_COMPLETED) {
+        waits.activity_run_ms!.push(eventMs(event) - eventMs(byId.get(Number(event.activityTaskCompletedEventAttributes!.startedEventId))!));
+      }
+    }
+  }
+  return Object.fromEntries(Object.entries(waits).map(([key, values]) => [key, { median: median(values), max: Math.max(...values) }]));
+}
+
+interface Run {
+  /** First start → last close. */
+  ms: number;
+  /** Last close after the last lifecycle's own grace end: the overhead beyond the schedule. */
+  lagMs: number;
+  startMs: number;
+  handles: Array<WorkflowHandle<typeof cohortLifecycle>>;
+}
+
+/**
+ * Starts one lifecycle per version, all ending `leadMs` from now, and waits until each has
+ * closed (the worker's cohortClosed sink counts them; visibility confirms at the end).
+ */
+async function runCohorts(client: Client, closed: Map<string, number>, definition: LabelDefinition, versions: string[], leadMs: number): Promise<Run> {
+  const started = Date.now();
+  const end = Math.ceil((started + leadMs) / 1000) * 1000;
+  const graceEnd = end + 6_000 + 2_000;
+  const selectors = versions.map((version) => ({ model_name: MODEL, model_version: version, environment: 'production', start: new Date(end - 60_000).toISOString(), end: new Date(end).toISOString() }));
+  const cohorts = await mapLimit(selectors, 32, (selector) => startCohortLifecycle(client, TASK_QUEUE, selector, definition, { lateLabelChecks: 1 }));
+  const startMs = Date.now() - started;
+  const ids = new Set(cohorts.map((c) => c.cohort_id));
+  let reported = 0;
+  for (;;) {
+    const done = [...ids].filter((id) => closed.has(id)).length;
+    if (done === ids.size) break;
+    if (Date.now() - reported > 5_000 && versions.length > 1) {
+      log(`  ${done}/${ids.size} closed after ${seconds(Date.now() - started)} s`);
+      reported = Date.now();
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const lastClose = Math.max(...[...ids].map((id) => closed.get(id)!));
+  return {
+    ms: lastClose - started,
+    lagMs: lastClose - graceEnd,
+    startMs,
+    handles: cohorts.map((c) => client.workflow.getHandle<typeof cohortLifecycle>(c.cohort_id)),
+  };
+}
+
+async function main(): Promise<void> {
+  if (!Number.isInteger(COHORTS) || COHORTS < 1) throw new Error(`BENCH_COHORTS must be a positive integer, not ${process.env.BENCH_COHORTS}`);
+  installRuntimeLogger('WARN');
+  const name = `hindsight_bench_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
+  const url = ADMIN_URL.replace(/\/[^/?]*(\?|$)/, `/${name}$1`);
+  const admin = createDatabase(ADMIN_URL, { maxConnections: 1 });
+  await admin.raw(`create database "${name}"`);
+  const db = createDatabase(url, { maxConnections: DATABASE_CONNECTIONS, applicationName: 'hindsight-bench' });
+  const server = await startDevServer({ cliPath: ensureTemporalCli(log), port: 0, uiPort: false });
+  const rss = sampleRss();
+  let connection: NativeConnection | undefined;
+  let clientConnection: Connection | undefined;
+  try {
+    await migrate(db);
+    const versions = Array.from({ length: COHORTS }, (_, i) => `v${i}`);
+    const loadStarted = Date.now();
+    const rows = [...versions, 'single'].map((version) => cohortRows(version, loadStarted));
+    await ingest(db, 'predictions', rows.flatMap((r) => r.predictions));
+    await ingest(db, 'outcomes', rows.flatMap((r) => r.outcomes));
+    await db.raw('analyze');
+    log(`loaded ${(COHORTS + 1) * PREDICTIONS_PER_COHORT} predictions in ${seconds(Date.now() - loadStarted)} s`);
+    const { definition } = await putLabelDefinition(db, {
+      name: 'bench-chargeback', version: 1, model_name: MODEL, task: 'binary', window: 'PT6S',
+      checkpoints: ['PT2S', 'PT4S'], positive_outcome_types: ['chargeback'], absent_means: 'negative', late_label_grace: 'PT2S',
+    });
+
+    connection = await NativeConnection.connect({ address: server.address });
+    clientConnection = await Connection.connect({ address: server.address });
+    const client = new Client({ connection: clientConnection });
+    const closed = new Map<string, number>();
+    const worker = await createHindsightWorker({
+      connection, db, namespace: 'default', taskQueue: TASK_QUEUE, ...WORKER_SETTINGS,
+      listener: { snapshotStored: () => {}, cohortClosed: (cohortId) => closed.set(cohortId, Date.now()) },
+    });
+    const workerRun = worker.run();
+    try {
+      log(`worker: ${JSON.stringify({ ...WORKER_SETTINGS, databaseConnections: DATABASE_CONNECTIONS })}`);
+      const single = await runCohorts(client, closed, definition, ['single'], 2_000);
+      log(`1 cohort: closed ${seconds(single.ms)} s after its start, ${seconds(single.lagMs)} s after its grace end`);
+      // Starting N takes a while: the shared end lies beyond the last start, so every wait is a timer.
+      const many = await runCohorts(client, closed, definition, versions, 3_000 + 5 * COHORTS);
+      log(`${COHORTS} cohorts: started in ${seconds(many.startMs)} s; all closed ${seconds(many.ms)} s after the first start, ${seconds(many.lagMs)} s after their grace end`);
+
+      const completed = await client.workflow.count(`TaskQueue = '${TASK_QUEUE}' AND ExecutionStatus = 'Completed'`);
+      if (completed.count !== COHORTS + 1) throw new Error(`${completed.count} of ${COHORTS + 1} lifecycles completed`);
+      const step = Math.max(1, Math.ceil(COHORTS / HISTORY_SAMPLE));
+      const sample = many.handles.filter((_, i) => i % step === 0);
+      const histories = await mapLimit(sample, 16, (handle) => handle.fetchHistory());
+      const events = histories.map((history) => history.events?.length ?? 0);
+      const singleHistory = await single.handles[0]!.fetchHistory();
+      const singleEvents = singleHistory.events?.length ?? 0;
+      log(`task latencies of ${COHORTS} cohorts (ms): ${JSON.stringify(taskLatencies(histories))}`);
+      log(`task latencies of 1 cohort (ms): ${JSON.stringify(taskLatencies([singleHistory]))}`);
+      // Under a backlog a checkpoint may have passed before its wait starts (no timer, fewer
+      // events), so the single cohort's live history counts too.
+      const maxEvents = Math.max(...events, singleEvents);
+      log(`history events per lifecycle over ${sample.length} histories: max ${Math.max(...events)}, median ${median(events)}; single cohort: ${singleEvents}`);
+      const snapshots = Number((await db('metric_snapshots').count({ n: '*' }))[0]!.n);
+      log(`snapshots stored: ${snapshots} (${(snapshots / (COHORTS + 1)).toFixed(2)} per cohort)`);
+      log(`peak RSS of the worker's process: ${rss.peakMb().toFixed(0)} MB`);
+      process.stdout.write(`${JSON.stringify({
+        bench: 'lifecycle',
+        cohorts: COHORTS,
+        events_per_cohort: maxEvents,
+        events_median: median(events),
+        single_cohort_events: singleEvents,
+        seconds: seconds(many.ms),
+        lag_seconds: seconds(many.lagMs),
+        rss_mb: Math.round(rss.peakMb()),
+        single_cohort_seconds: seconds(single.ms),
+        single_cohort_lag_seconds: seconds(single.lagMs),
+      })}\n`);
+    } finally {
+      worker.shutdown();
+      await workerRun;
+    }
+  } finally {
+    rss.stop();
+    await clientConnection?.close();
+    await connection?.close();
+    await server.stop();
+    await db.destroy();
+    await admin.raw(`drop database if exists "${name}" with (force)`);
+    await admin.destroy();
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench:lifecycle failed: ${(error as Error).stack ?? String(error)}\n`);
+  process.exitCode = 2;
+});
