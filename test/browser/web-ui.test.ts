@@ -21,9 +21,10 @@ const testDb = useTestDatabase();
 const ARTIFACTS = path.join(__dirname, '..', 'artifacts');
 const MODEL = 'fraud-ui';
 const OTHER_MODEL = 'churn-ui';
-const CHECKPOINT_MS = 2_000;
-const WINDOW_MS = 4_000;
-const GRACE_MS = 2_000;
+// Seconds apart, so that even on a busy machine each evaluation ends before the next wait does.
+const CHECKPOINT_MS = 3_000;
+const WINDOW_MS = 6_000;
+const GRACE_MS = 3_000;
 
 /** How the workflow prints a whole-second moment in its summaries. */
 const moment = (ms: number) => new Date(ms).toISOString().replace('.000Z', 'Z');
@@ -54,8 +55,8 @@ async function storeCohortRows(db: Knex, model: string, start: number): Promise<
 
 async function putDefinition(db: Knex, model: string) {
   const { definition } = await putLabelDefinition(db, {
-    name: `${model}-chargeback`, version: 1, model_name: model, task: 'binary', window: 'PT4S',
-    checkpoints: ['PT2S'], positive_outcome_types: ['chargeback'], absent_means: 'negative', late_label_grace: 'PT2S',
+    name: `${model}-chargeback`, version: 1, model_name: model, task: 'binary', window: 'PT6S',
+    checkpoints: ['PT3S'], positive_outcome_types: ['chargeback'], absent_means: 'negative', late_label_grace: 'PT3S',
   });
   return definition;
 }
@@ -95,8 +96,8 @@ describe('the Temporal Web UI shows an operator a closed cohort', () => {
   it('lists it under a ModelName filter, with named timers and activities, its search attributes and its current details', async () => {
     testDb.keepOnFailure();
     // The end lies ahead (the worker is already bundled), so every wait is a real timer.
-    const end = Math.ceil(Date.now() / 1000) * 1000 + 1_000;
-    const start = end - 6_000;
+    const end = Math.ceil(Date.now() / 1000) * 1000 + 2_000;
+    const start = end - 8_000;
     await storeCohortRows(testDb.db, MODEL, start);
     await storeCohortRows(testDb.db, OTHER_MODEL, start);
     const client = new Client({ connection: clientConnection });
@@ -105,14 +106,14 @@ describe('the Temporal Web UI shows an operator a closed cohort', () => {
       startCohortLifecycle(client, taskQueue, selector(model), await putDefinition(testDb.db, model), { lateLabelChecks: 1 })));
     const results = await Promise.all([cohort!, other!].map((c) => client.workflow.getHandle<typeof cohortLifecycle>(c.cohort_id).result()));
     expect(results.map((r) => r.phase)).toEqual(['closed', 'closed']);
-    expect(results[0]!.snapshots.map((s) => s.checkpoint)).toEqual(['PT2S', 'final']);
+    expect(results[0]!.snapshots.map((s) => s.checkpoint)).toEqual(['PT3S', 'final']);
     const cohortId = cohort!.cohort_id;
 
     // What the workflow names each wait and activity (the activity type is the UI's own prefix).
     const summaries = [
       { kind: 'Activity', type: 'planCohortLifecycle', text: 'plan the checkpoints from the label definition', status: 'Completed' },
-      { kind: 'Timer', type: null, text: `wait for the PT2S checkpoint (${moment(end + CHECKPOINT_MS)})`, status: 'Fired' },
-      { kind: 'Activity', type: 'evaluateCheckpoint', text: `evaluate PT2S as of ${moment(end + CHECKPOINT_MS)}`, status: 'Completed' },
+      { kind: 'Timer', type: null, text: `wait for the PT3S checkpoint (${moment(end + CHECKPOINT_MS)})`, status: 'Fired' },
+      { kind: 'Activity', type: 'evaluateCheckpoint', text: `evaluate PT3S as of ${moment(end + CHECKPOINT_MS)}`, status: 'Completed' },
       { kind: 'Timer', type: null, text: `wait for finalization (${moment(end + WINDOW_MS)})`, status: 'Fired' },
       { kind: 'Activity', type: 'evaluateCheckpoint', text: `evaluate final as of ${moment(end + WINDOW_MS)}`, status: 'Completed' },
       { kind: 'Timer', type: null, text: `wait for late-label check 1 of 1 (${moment(end + WINDOW_MS + GRACE_MS)})`, status: 'Fired' },
@@ -151,7 +152,7 @@ describe('the Temporal Web UI shows an operator a closed cohort', () => {
 
     const details = page.frameLocator('xpath=//h3[normalize-space()="Current Details"]/ancestor::div[.//iframe][1]//iframe');
     await expect.poll(() => details.locator('strong').first().innerText()).toBe('closed');
-    expect(await details.getByText(`Schedule: PT2S at ${new Date(end + CHECKPOINT_MS).toISOString()}`).isVisible()).toBe(true);
+    expect(await details.getByText(`Schedule: PT3S at ${new Date(end + CHECKPOINT_MS).toISOString()}`).isVisible()).toBe(true);
     const header = await details.locator('thead th').allInnerTexts();
     expect(header).toEqual(['checkpoint', 'revision', 'as of', 'n', 'labeled', 'label availability', 'ROC AUC', 'Brier', 'recall']);
     const rows = details.locator('tbody tr');
