@@ -73,6 +73,8 @@ export interface DevServerOptions {
   /** SQLite file that keeps workflow state across restarts; in memory when absent. */
   dbFile?: string;
   logFile?: string;
+  /** Register the cohort search attributes at start (default); off only to test `setup-temporal`. */
+  searchAttributes?: boolean;
 }
 
 export interface DevServer {
@@ -96,7 +98,8 @@ export async function findFreePort(): Promise<number> {
 export async function startDevServer(options: DevServerOptions): Promise<DevServer> {
   const port = options.port || (await findFreePort());
   const uiPort = options.uiPort === false ? undefined : options.uiPort || (await findFreePort());
-  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--log-level', 'warn', ...devServerSearchAttributeArgs()];
+  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--log-level', 'warn'];
+  if (options.searchAttributes !== false) args.push(...devServerSearchAttributeArgs());
   if (uiPort === undefined) args.push('--headless');
   else args.push('--ui-port', String(uiPort));
   if (options.dbFile) {

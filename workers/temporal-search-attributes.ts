@@ -42,8 +42,11 @@ export async function registerSearchAttributes(connection: Connection, namespace
 
 /** A start refused because the server does not know our search attributes gets the fix in its message. */
 export function explainSearchAttributeError(error: unknown): unknown {
-  const text = `${(error as Error)?.message ?? ''} ${String((error as { details?: unknown })?.details ?? '')}`;
-  if (!/search attribute|BadSearchAttributes/i.test(text)) return error;
+  const messages: string[] = [];
+  for (let e = error as { message?: string; details?: unknown; cause?: unknown } | undefined; e && messages.length < 5; e = e.cause as typeof e) {
+    messages.push(`${e.message ?? ''} ${String(e.details ?? '')}`);
+  }
+  if (!/search attribute|BadSearchAttributes/i.test(messages.join(' '))) return error;
   const names = COHORT_SEARCH_ATTRIBUTES.map((key) => key.name).join(', ');
   return new TemporalSetupError(`the Temporal server does not know Hindsight's search attributes (${names}); register them once with: npx hindsight setup-temporal`, { cause: error });
 }

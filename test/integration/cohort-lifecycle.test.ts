@@ -76,11 +76,17 @@ describe('cohortLifecycle on the real Temporal dev server and real Postgres', ()
   let worker: Worker;
   let workerRun: Promise<void>;
   const taskQueue = `test-${randomUUID()}`;
+  /** What the worker's process hears from its cohorts (`hindsight dev` prints these). */
+  const events: string[] = [];
 
   beforeAll(async () => {
     connection = await NativeConnection.connect({ address: inject('temporalAddress') });
     clientConnection = await Connection.connect({ address: inject('temporalAddress') });
-    worker = await createHindsightWorker({ connection, db: testDb.db, namespace: 'default', taskQueue });
+    const listener = {
+      snapshotStored: (cohortId: string, snapshot: { checkpoint: string; revision: number }) => events.push(`${cohortId} ${snapshot.checkpoint}@${snapshot.revision}`),
+      cohortClosed: (cohortId: string, snapshots: number) => events.push(`${cohortId} closed with ${snapshots}`),
+    };
+    worker = await createHindsightWorker({ connection, db: testDb.db, namespace: 'default', taskQueue, listener });
     workerRun = worker.run();
   });
 
@@ -178,6 +184,7 @@ describe('cohortLifecycle on the real Temporal dev server and real Postgres', ()
 
     const result = await handle.result();
     expect(result.phase).toBe('closed');
+    expect(events).toEqual([`${cohortId} PT3S@1`, `${cohortId} final@1`, `${cohortId} final@2`, `${cohortId} closed with 3`]);
     expect(result.snapshots.map((s) => [s.checkpoint, s.revision])).toEqual([['PT3S', 1], ['final', 1], ['final', 2]]);
     const queried = await handle.query(getStatusQuery);
     expect(queried.phase).toBe('closed');
