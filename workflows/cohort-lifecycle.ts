@@ -69,7 +69,8 @@ const FAST_RECOVERY: ActivityOptions = {
 
 const { lifecycle } = proxySinks<LifecycleSinks>();
 
-function formatNumber(value: number | null | undefined): string {
+/** A headline number as operators read it: integers as they are, others to four places, none as a dash. */
+export function formatNumber(value: number | null | undefined): string {
   return value === null || value === undefined ? '—' : Number.isInteger(value) ? String(value) : value.toFixed(4);
 }
 

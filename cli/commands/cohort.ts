@@ -6,7 +6,7 @@ import type { GroupMetrics } from '../../activities/evaluate-cohort';
 import { getLabelDefinition, parseLabelDefinitionRef } from '../../activities/label-definitions';
 import { loadEnv } from '../../workers/env';
 import { evaluateNowUpdate, getStatusQuery, recheckLateLabelsSignal } from '../../workflows';
-import { COHORT_PHASES, type CohortStatus } from '../../workflows/cohort-lifecycle';
+import { COHORT_PHASES, formatNumber, type CohortStatus } from '../../workflows/cohort-lifecycle';
 import { COHORT_END, COHORT_START, ENVIRONMENT, LABEL_DEFINITION, LIFECYCLE_STAGE, MODEL_NAME, MODEL_VERSION } from '../../workflows/cohort-search-attributes';
 import { withDatabase, withTemporalClient } from '../context';
 import { addCohortOptions, cohortOptionsSchema, cohortSelectorFrom, parseOptions } from '../options';
@@ -172,14 +172,10 @@ async function cohortHandle(client: Client, cohortId: string) {
   return handle;
 }
 
-function formatMetric(value: number | null | undefined): string {
-  return value === null || value === undefined ? '—' : Number.isInteger(value) ? String(value) : value.toFixed(4);
-}
-
 /** The numbers an operator looks at first: quality and how much of it is known yet. */
 export function formatHeadline(overall: GroupMetrics): string {
   const quality = 'roc_auc' in overall
-    ? `roc_auc=${formatMetric(overall.roc_auc)} brier=${formatMetric(overall.brier)} recall=${formatMetric(overall.recall)}`
-    : `mae=${formatMetric(overall.mae)} rmse=${formatMetric(overall.rmse)}`;
-  return `n=${overall.n} labeled=${overall.n_labeled} ${quality} label_availability=${formatMetric(overall.label_availability)}`;
+    ? `roc_auc=${formatNumber(overall.roc_auc)} brier=${formatNumber(overall.brier)} recall=${formatNumber(overall.recall)}`
+    : `mae=${formatNumber(overall.mae)} rmse=${formatNumber(overall.rmse)}`;
+  return `n=${overall.n} labeled=${overall.n_labeled} ${quality} label_availability=${formatNumber(overall.label_availability)}`;
 }

@@ -11,6 +11,7 @@ import { openTemporal, removeDevState, resolveTemporalAddress, writeDevState } f
 import { installRuntimeLogger, runHindsightWorker, type LifecycleListener } from '../../workers/worker';
 import { withDatabase, withTemporalClient } from '../context';
 import { createOutput, EXIT } from '../output';
+import { formatNumber } from '../../workflows/cohort-lifecycle';
 import { generateSampleCohort, writeNdjson } from '../sample-cohort';
 import { startCohortLifecycle } from '../start-cohort';
 
@@ -71,15 +72,11 @@ export function registerRun(program: Command, setExit: (code: number) => void): 
 export function printLifecycleEvents(print: (line: string) => void): LifecycleListener {
   return {
     snapshotStored: (cohortId, s) => {
-      const quality = s.rocAuc === null && s.brier === null ? '' : ` roc_auc=${formatValue(s.rocAuc)} brier=${formatValue(s.brier)} recall=${formatValue(s.recall)}`;
-      print(`snapshot  ${s.checkpoint} r${s.revision} as of ${s.asOf}: n=${s.n}${quality} label_availability=${formatValue(s.labelAvailability)}  ${cohortId}`);
+      const quality = s.rocAuc === null && s.brier === null ? '' : ` roc_auc=${formatNumber(s.rocAuc)} brier=${formatNumber(s.brier)} recall=${formatNumber(s.recall)}`;
+      print(`snapshot  ${s.checkpoint} r${s.revision} as of ${s.asOf}: n=${s.n}${quality} label_availability=${formatNumber(s.labelAvailability)}  ${cohortId}`);
     },
     cohortClosed: (cohortId, snapshots) => print(`closed    ${cohortId} after ${snapshots} snapshot${snapshots === 1 ? '' : 's'}`),
   };
-}
-
-function formatValue(value: number | null | undefined): string {
-  return value === null || value === undefined ? '—' : Number.isInteger(value) ? String(value) : value.toFixed(4);
 }
 
 /** Runs after dev state is written, so the Temporal client finds this dev server. */
