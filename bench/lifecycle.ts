@@ -38,23 +38,22 @@ const HISTORY_SAMPLE = 1_000;
 /**
  * Worker settings for one worker on a small machine (2 cores shared with Postgres and the
  * Temporal server), chosen so that memory stays flat however many cohorts are open:
- * - maxCachedWorkflows 500: the SDK's default scales with the V8 heap (~2,300 workflows on
+ * - maxCachedWorkflows 250: the SDK's default scales with the V8 heap (~2,300 workflows on
  *   this machine) and a cohort sleeps for most of its life, so 10,000 of them would fill the
  *   cache and hold every state in memory. Bounded, an evicted cohort replays its ~65 events
- *   when its next timer fires: milliseconds of CPU instead of memory held for days. 500 keeps
- *   a burst of that many cohorts (all ending at midnight) from replaying on every task.
- * - maxConcurrentWorkflowTaskExecutions 40 (the SDK's default): a slot is held through the
- *   round trip that completes the task, so fewer slots idle the worker on a busy server;
- *   slots cost no memory of their own (the cache does).
+ *   when its next timer fires: milliseconds of CPU instead of memory held for days.
+ * - maxConcurrentWorkflowTaskExecutions 16 (the SDK's default is 40): more tasks in flight
+ *   only contend for the two cores and the dev server's single SQLite writer; a run of 1,000
+ *   with 40 slots and 500 cached reached less than half of this setting's throughput.
  * - maxConcurrentActivityTaskExecutions 24 over a pool of 12 connections: an evaluation of a
  *   small cohort is a few short statements, so two activities per connection keep the pool
  *   busy while one waits on the network; more slots would only hold tasks that wait for a
  *   connection (their 10 s heartbeat timeout running) instead of leaving them on the queue
- *   for another worker. The database's CPU, not the pool, bounds the throughput here.
+ *   for another worker.
  */
 const WORKER_SETTINGS = {
-  maxCachedWorkflows: setting('BENCH_MAX_CACHED_WORKFLOWS', 500),
-  maxConcurrentWorkflowTaskExecutions: setting('BENCH_WORKFLOW_TASK_SLOTS', 40),
+  maxCachedWorkflows: setting('BENCH_MAX_CACHED_WORKFLOWS', 250),
+  maxConcurrentWorkflowTaskExecutions: setting('BENCH_WORKFLOW_TASK_SLOTS', 16),
   maxConcurrentActivityTaskExecutions: setting('BENCH_ACTIVITY_TASK_SLOTS', 24),
 };
 const DATABASE_CONNECTIONS = setting('BENCH_DATABASE_CONNECTIONS', 12);
@@ -169,7 +168,7 @@ interface Run {
  * Starts one lifecycle per version, all ending `leadMs` from now, and waits until each has
  * closed (the worker's cohortClosed sink counts them; visibility confirms at the end).
  */
-async function runCohorts(client: Client, closed: Map<string, number>, definition: LabelDefinition, versions: string[], leadMs: number): Promise<Run> {
+async function runCohorts(client: Client, closed: Map<string, number>, definition: LabelDefinition, versions: string[], leadMs: number, workerStopped: () => boolean): Promise<Run> {
   const started = Date.now();
   const end = Math.ceil((started + leadMs) / 1000) * 1000;
   const graceEnd = end + 6_000 + 2_000;
@@ -179,6 +178,8 @@ async function runCohorts(client: Client, closed: Map<string, number>, definitio
   const ids = new Set(cohorts.map((c) => c.cohort_id));
   let reported = 0;
   for (;;) {
+    // The SDK stops the worker on SIGINT/SIGTERM; then nothing would close any more.
+    if (workerStopped()) throw new Error('the worker stopped before every cohort closed');
     const done = [...ids].filter((id) => closed.has(id)).length;
     if (done === ids.size) break;
     if (Date.now() - reported > 5_000 && versions.length > 1) {
@@ -230,13 +231,17 @@ async function main(): Promise<void> {
       connection, db, namespace: 'default', taskQueue: TASK_QUEUE, ...WORKER_SETTINGS,
       listener: { snapshotStored: () => {}, cohortClosed: (cohortId) => closed.set(cohortId, Date.now()) },
     });
-    const workerRun = worker.run();
+    let stopped = false;
+    const workerRun = worker.run().finally(() => {
+      stopped = true;
+    });
     try {
       log(`worker: ${JSON.stringify({ ...WORKER_SETTINGS, databaseConnections: DATABASE_CONNECTIONS })}`);
-      const single = await runCohorts(client, closed, definition, ['single'], 2_000);
+      const single = await runCohorts(client, closed, definition, ['single'], 2_000, () => stopped);
       log(`1 cohort: closed ${seconds(single.ms)} s after its start, ${seconds(single.lagMs)} s after its grace end`);
-      // Starting N takes a while: the shared end lies beyond the last start, so every wait is a timer.
-      const many = await runCohorts(client, closed, definition, versions, 3_000 + 5 * COHORTS);
+      // The shared end lies beyond the last start on an idle machine (~200 starts/s); on a busy one
+      // late starters find checkpoints past and evaluate them at once, as a backfill does.
+      const many = await runCohorts(client, closed, definition, versions, 3_000 + 5 * COHORTS, () => stopped);
       log(`${COHORTS} cohorts: started in ${seconds(many.startMs)} s; all closed ${seconds(many.ms)} s after the first start, ${seconds(many.lagMs)} s after their grace end`);
 
       const completed = await client.workflow.count(`TaskQueue = '${TASK_QUEUE}' AND ExecutionStatus = 'Completed'`);
@@ -269,7 +274,7 @@ async function main(): Promise<void> {
         single_cohort_lag_seconds: seconds(single.lagMs),
       })}\n`);
     } finally {
-      worker.shutdown();
+      if (!stopped) worker.shutdown();
       await workerRun;
     }
   } finally {
