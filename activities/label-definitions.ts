@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import { z } from 'zod';
 import { canonicalJson } from './canonical-json';
-import { approximateSeconds, isoDurationSchema } from './iso-duration';
+import { durationBounds, isoDurationSchema } from './iso-duration';
 
 /** Slice dimensions a definition may name: fixed prediction columns or `segment.<key>`. */
 const sliceSchema = z
@@ -10,6 +10,50 @@ const sliceSchema = z
   .regex(/^(region|environment|model_version|segment\.[A-Za-z0-9_]{1,63})$/, 'must be region, environment, model_version or segment.<key>');
 
 const outcomeTypes = z.array(z.string().min(1)).default([]);
+
+/**
+ * Hindsight's timestamps end with year 9999 (four-digit ISO years round-trip through
+ * Postgres and JavaScript; Postgres itself ends at 294276 AD, JavaScript at 275760), so a
+ * label delay is held far below that: no real label takes a century.
+ */
+const MAX_LABEL_DELAY_SECONDS = 100 * 366 * 86400;
+const CALENDAR_NOTE = 'a month lasts 28 to 31 days and a year 365 or 366';
+
+/**
+ * Durations that evaluation can use on every input: a window and checkpoints longer than
+ * zero, checkpoints in increasing order and shorter than the window whatever the calendar
+ * (so P1M against P30D is refused, not decided by the month), and `ts_pred + window +
+ * late_label_grace` inside the timestamps both Postgres and JavaScript can hold.
+ */
+function checkDurations(def: { window: string; checkpoints: string[]; late_label_grace: string }, ctx: z.RefinementCtx): void {
+  const window = durationBounds(def.window);
+  if (window.max === 0) ctx.addIssue({ code: 'custom', path: ['window'], message: `${def.window} is zero; a label window must be longer than zero` });
+  const grace = durationBounds(def.late_label_grace);
+  if (!(window.max + grace.max <= MAX_LABEL_DELAY_SECONDS)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: [grace.max > window.max ? 'late_label_grace' : 'window'],
+      message: `window ${def.window} + late_label_grace ${def.late_label_grace} is too long: window + late_label_grace may be at most 100 years, so that ts_pred + window stays inside the timestamp range (which ends at year 9999)`,
+    });
+    return;
+  }
+  def.checkpoints.forEach((checkpoint, index) => {
+    const bounds = durationBounds(checkpoint);
+    const previous = index > 0 ? def.checkpoints[index - 1]! : null;
+    if (bounds.max === 0) {
+      ctx.addIssue({ code: 'custom', path: ['checkpoints', index], message: `checkpoint ${checkpoint} is zero; a checkpoint must be longer than zero` });
+    } else if (previous !== null && def.checkpoints.indexOf(checkpoint) < index) {
+      ctx.addIssue({ code: 'custom', path: ['checkpoints', index], message: `checkpoint ${checkpoint} repeats; list each checkpoint once` });
+    } else if (previous !== null && durationBounds(previous).max >= bounds.min) {
+      const always = durationBounds(previous).min >= bounds.max ? '' : ` always (${CALENDAR_NOTE})`;
+      ctx.addIssue({ code: 'custom', path: ['checkpoints', index], message: `checkpoint ${checkpoint} is not longer than the one before it, ${previous}${always}; list checkpoints in increasing order` });
+    }
+    if (bounds.max >= window.min) {
+      const always = bounds.min >= window.max ? '' : ` always (${CALENDAR_NOTE})`;
+      ctx.addIssue({ code: 'custom', path: ['checkpoints', index], message: `checkpoint ${checkpoint} is not shorter than the window ${def.window}${always}` });
+    }
+  });
+}
 
 export const labelDefinitionSchema = z
   .object({
@@ -40,12 +84,7 @@ export const labelDefinitionSchema = z
     if (def.task === 'regression' && def.outcome_types.length === 0) {
       ctx.addIssue({ code: 'custom', path: ['outcome_types'], message: 'a regression definition needs at least one outcome type' });
     }
-    const windowSeconds = approximateSeconds(def.window);
-    def.checkpoints.forEach((checkpoint, index) => {
-      if (approximateSeconds(checkpoint) >= windowSeconds) {
-        ctx.addIssue({ code: 'custom', path: ['checkpoints', index], message: `checkpoint ${checkpoint} is not shorter than the window ${def.window}` });
-      }
-    });
+    checkDurations(def, ctx);
     if (new Set(def.slices).size !== def.slices.length) {
       ctx.addIssue({ code: 'custom', path: ['slices'], message: 'slices must not repeat' });
     }
