@@ -86,6 +86,19 @@ export async function evaluateCohort(db: Knex, cohort: CohortSelector, def: Labe
 }
 
 /**
+ * Why a cohort has no predictions, for the one reading an empty evaluation: no prediction of
+ * the model at all, none of the version, or none in the range (and environment).
+ */
+export async function explainEmptyCohort(db: Knex, cohort: CohortSelector): Promise<string> {
+  const model = await db('predictions').where({ model_name: cohort.model_name }).first(db.raw('1'));
+  if (!model) return `no predictions of model ${cohort.model_name} are stored`;
+  const version = await db('predictions').where({ model_name: cohort.model_name, model_version: cohort.model_version }).first(db.raw('1'));
+  if (!version) return `model ${cohort.model_name} has no predictions of version ${cohort.model_version}`;
+  const where = cohort.environment === null ? '' : ` in environment ${cohort.environment}`;
+  return `model ${cohort.model_name} version ${cohort.model_version} has no predictions with ts_pred in [${cohort.start}, ${cohort.end})${where}`;
+}
+
+/**
  * The binary metrics: the totals per group, then the rank statement written for the groups
  * with labeled rows (see ../sql/binary-metrics), folded into one {@link BinarySums} each.
  */

@@ -159,6 +159,20 @@ export async function getLabelDefinition(db: Knex, ref: { name: string; version?
   return labelDefinitionSchema.parse(row.definition);
 }
 
+/**
+ * The definition `ref` names, refused when it labels another model than `modelName`: its
+ * outcome types and window describe that model's outcomes (as `trace` refuses it too).
+ */
+export async function getLabelDefinitionForModel(db: Knex, ref: { name: string; version?: number | undefined }, modelName: string): Promise<LabelDefinition> {
+  const definition = await getLabelDefinition(db, ref);
+  if (definition.model_name !== modelName) {
+    throw new LabelDefinitionError(
+      `label definition ${definition.name}@${definition.version} labels model ${definition.model_name}, not ${modelName}; pass a definition of model ${modelName} (hindsight label-definition list)`,
+    );
+  }
+  return definition;
+}
+
 export async function listLabelDefinitions(db: Knex): Promise<Array<{ name: string; version: number; model_name: string; task: string; changelog: string | null; created_at: Date }>> {
   return db('label_definitions').select('name', 'version', 'model_name', 'task', 'changelog', 'created_at').orderBy(['name', 'version']);
 }
