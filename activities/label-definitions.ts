@@ -119,27 +119,43 @@ export async function putLabelDefinition(db: Knex, input: unknown, where = 'labe
   if (!parsed.success) throw new LabelDefinitionError(formatIssues(parsed.error, where));
   const definition = parsed.data;
   const contentHash = createHash('sha256').update(canonicalJson(definition)).digest('hex');
-  const inserted = await db('label_definitions')
-    .insert({
-      name: definition.name,
-      version: definition.version,
-      model_name: definition.model_name,
-      task: definition.task,
-      definition,
-      changelog: definition.changelog ?? null,
-      content_hash: contentHash,
-    })
-    .onConflict(['name', 'version'])
-    .ignore()
-    .returning('name');
-  if (inserted.length > 0) return { outcome: 'created', definition };
-  const existing = await db('label_definitions').where({ name: definition.name, version: definition.version }).first('content_hash');
-  if (existing?.content_hash !== contentHash) {
-    throw new LabelDefinitionError(
-      `${where}: ${definition.name}@${definition.version} already exists with different content; label definitions are immutable, put version ${definition.version + 1} with a changelog line`,
-    );
-  }
-  return { outcome: 'unchanged', definition };
+  return db.transaction(async (trx) => {
+    const inserted = await trx('label_definitions')
+      .insert({
+        name: definition.name,
+        version: definition.version,
+        model_name: definition.model_name,
+        task: definition.task,
+        definition,
+        changelog: definition.changelog ?? null,
+        content_hash: contentHash,
+      })
+      .onConflict(['name', 'version'])
+      .ignore()
+      .returning('name');
+    if (inserted.length === 0) {
+      const existing = await trx('label_definitions').where({ name: definition.name, version: definition.version }).first('content_hash');
+      if (existing?.content_hash !== contentHash) {
+        throw new LabelDefinitionError(
+          `${where}: ${definition.name}@${definition.version} already exists with different content; label definitions are immutable, put version ${definition.version + 1} with a changelog line`,
+        );
+      }
+    }
+    if (definition.task === 'binary') await recordProbabilityScores(trx, definition);
+    return { outcome: inserted.length > 0 ? 'created' : 'unchanged', definition };
+  });
+}
+
+/**
+ * A binary definition reads its model's scores as probabilities, so the first one put for a
+ * model records [0, 1] as that model's score range; ingest then holds new predictions to it
+ * (./ingest/score-ranges).
+ */
+async function recordProbabilityScores(trx: Knex.Transaction, definition: LabelDefinition): Promise<void> {
+  await trx('model_score_ranges')
+    .insert({ model_name: definition.model_name, min_score: 0, max_score: 1, label_definition_name: definition.name, label_definition_version: definition.version })
+    .onConflict('model_name')
+    .ignore();
 }
 
 /** `NAME` (latest version) or `NAME@VERSION`. */

@@ -62,7 +62,7 @@ export function registerEvaluate(program: Command, setExit: (code: number) => vo
         const cohort = cohortSelectorFrom(options);
         const definition = await getLabelDefinitionForModel(db, parseLabelDefinitionRef(options.labelDefinition), cohort.model_name);
         const evaluated = await evaluateCohort(db, cohort, definition, options.asOf);
-        return { document: evaluated, empty: evaluated.overall.n === 0 ? await explainEmptyCohort(db, evaluated.cohort) : null };
+        return { document: evaluated, empty: evaluated.overall.n === 0 ? await explainEmptyCohort(db, evaluated) : null };
       });
       out.result(document, () => {
         return [
@@ -70,6 +70,7 @@ export function registerEvaluate(program: Command, setExit: (code: number) => vo
           ...formatScalars(document.overall),
           ...formatCurves(document.overall),
           `  join ${JSON.stringify(document.join)}`,
+          ...(document.excluded.invalid_score > 0 ? [`  excluded: ${document.excluded.invalid_score} predictions with a score outside [0, 1] (invalid_score)`] : []),
           ...document.slices.map(formatSlice),
         ].join('\n');
       });
