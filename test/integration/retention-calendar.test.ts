@@ -84,6 +84,24 @@ describe('retention of outcomes that kept predictions still count', () => {
   });
 });
 
+describe('retention under a registered cohort', () => {
+  const testDb = useTestDatabase();
+
+  it('keeps the months of a cohort until its end + window + grace, naming the cohort, and drops them after', async () => {
+    await putLabelDefinition(testDb.db, definition('P7D', 'P0D'));
+    await storeRows(testDb.db, 'predictions', [prediction('2026-01-10T00:00:00Z')]);
+    await testDb.db('cohorts').insert({
+      cohort_id: 'churn-q1', model_name: 'churn', model_version: '1', start_ts: '2026-01-01T00:00:00Z', end_ts: '2026-04-01T00:00:00Z',
+      label_definition_name: 'churn', label_definition_version: 1,
+    });
+    const held = await planRetention(testDb.db, { keep: 'P30D', now: '2026-04-03T00:00:00Z' });
+    expect(held.partitions.find((p) => p.partition === 'predictions_2026_01')).toMatchObject({
+      drop: false, kept_because: 'cohort churn-q1 can still label or revise its predictions until 2026-04-08T00:00:00.000Z',
+    });
+    expect(decisions(await planRetention(testDb.db, { keep: 'P30D', now: '2026-04-08T00:00:00Z' }))).toMatchObject({ predictions_2026_01: true });
+  });
+});
+
 describe('retention plan and apply', () => {
   const testDb = useTestDatabase();
 
