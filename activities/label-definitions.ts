@@ -55,7 +55,8 @@ function checkDurations(def: { window: string; checkpoints: string[]; late_label
   });
 }
 
-export const labelDefinitionSchema = z
+/** The fields of a definition, with their defaults; {@link labelDefinitionSchema} adds the rules of put. */
+const labelDefinitionFields = z
   .object({
     name: z.string().regex(/^[A-Za-z0-9_.-]{1,100}$/, 'letters, digits, _ . - only'),
     version: z.number().int().min(1),
@@ -76,7 +77,9 @@ export const labelDefinitionSchema = z
     changelog: z.string().min(1).optional(),
     description: z.string().optional(),
   })
-  .strict()
+  .strict();
+
+export const labelDefinitionSchema = labelDefinitionFields
   .superRefine((def, ctx) => {
     if (def.task === 'binary' && def.positive_outcome_types.length === 0) {
       ctx.addIssue({ code: 'custom', path: ['positive_outcome_types'], message: 'a binary definition needs at least one positive outcome type' });
@@ -172,7 +175,9 @@ export async function getLabelDefinition(db: Knex, ref: { name: string; version?
   if (!row) {
     throw new LabelDefinitionError(`label definition ${ref.name}${ref.version ? `@${ref.version}` : ''} not found; store it with: hindsight label-definition put FILE.json`);
   }
-  return labelDefinitionSchema.parse(row.definition);
+  // A stored version passed the rules of its day; reading it never judges it again by newer
+  // rules (put-time checks), so the cohorts under it stay evaluable.
+  return labelDefinitionFields.parse(row.definition);
 }
 
 /**
