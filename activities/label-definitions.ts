@@ -45,12 +45,20 @@ function checkDurations(def: { window: string; checkpoints: string[]; late_label
     } else if (previous !== null && def.checkpoints.indexOf(checkpoint) < index) {
       ctx.addIssue({ code: 'custom', path: ['checkpoints', index], message: `checkpoint ${checkpoint} repeats; list each checkpoint once` });
     } else if (previous !== null && durationBounds(previous).max >= bounds.min) {
-      const always = durationBounds(previous).min >= bounds.max ? '' : ` always (${CALENDAR_NOTE})`;
-      ctx.addIssue({ code: 'custom', path: ['checkpoints', index], message: `checkpoint ${checkpoint} is not longer than the one before it, ${previous}${always}; list checkpoints in increasing order` });
+      const certain = durationBounds(previous).min >= bounds.max;
+      ctx.addIssue({
+        code: 'custom',
+        path: ['checkpoints', index],
+        message: `checkpoint ${checkpoint} is not ${certain ? '' : 'always '}longer than the one before it, ${previous}${certain ? '' : ` (${CALENDAR_NOTE})`}; list checkpoints in increasing order`,
+      });
     }
     if (bounds.max >= window.min) {
-      const always = bounds.min >= window.max ? '' : ` always (${CALENDAR_NOTE})`;
-      ctx.addIssue({ code: 'custom', path: ['checkpoints', index], message: `checkpoint ${checkpoint} is not shorter than the window ${def.window}${always}` });
+      const certain = bounds.min >= window.max;
+      ctx.addIssue({
+        code: 'custom',
+        path: ['checkpoints', index],
+        message: `checkpoint ${checkpoint} is not ${certain ? '' : 'always '}shorter than the window ${def.window}${certain ? '' : ` (${CALENDAR_NOTE})`}`,
+      });
     }
   });
 }

@@ -112,12 +112,15 @@ const OUTCOME_HOLDS_SQL = `
 
 const iso = (value: Date) => value.toISOString();
 
-/** Postgres' "timestamp out of range" (22008) from input durations, as a policy error. */
+/** SQLSTATEs of a duration or date out of range: datetime (22008) and interval (22015) field overflow. */
+const OUT_OF_RANGE = new Set(['22008', '22015']);
+
+/** Postgres' "out of range" from input durations, as a policy error naming the input (never the SQL). */
 async function withinTimestampRange<T>(work: () => Promise<T>, what: string): Promise<T> {
   try {
     return await work();
   } catch (error) {
-    if ((error as { code?: string }).code === '22008') throw new RetentionPolicyError(`retention: ${what} leaves the timestamp range`);
+    if (OUT_OF_RANGE.has((error as { code?: string }).code ?? '')) throw new RetentionPolicyError(`retention: ${what} leaves the timestamp range`, { cause: error });
     throw error;
   }
 }

@@ -129,6 +129,8 @@ describe('retention plan and apply', () => {
     try {
       expect(await main(['node', 'hindsight', 'retention', 'plan', '--keep', 'P30D', '--now', '2999-01-01T00:00:00Z'])).toBe(2);
       expect(await main(['node', 'hindsight', 'retention', 'plan', '--keep', 'P300000Y', '--now', '2026-01-01T00:00:00Z'])).toBe(2);
+      expect(await main(['node', 'hindsight', 'retention', 'plan', '--keep', 'P99999999999Y', '--now', '2026-01-01T00:00:00Z'])).toBe(2);
+      expect(await main(['node', 'hindsight', 'retention', 'plan', '--keep', 'PT99999999999999H', '--now', '2026-01-01T00:00:00Z'])).toBe(2);
       expect(await main(['node', 'hindsight', 'retention', 'plan', '--keep', 'P30D', '--now', '2999-01-01T00:00:00Z', '--force', '--json'])).toBe(0);
     } finally {
       err.mockRestore();
@@ -136,6 +138,8 @@ describe('retention plan and apply', () => {
     }
     expect(stderr).toContain('--now 2999-01-01T00:00:00.000Z is in the future');
     expect(stderr).toContain('--keep P300000Y leaves the timestamp range');
+    expect(stderr).toContain('--keep P99999999999Y leaves the timestamp range');
+    expect(stderr).toContain('--keep PT99999999999999H leaves the timestamp range');
     expect(stderr).not.toMatch(/select|interval/i);
   });
 });
