@@ -76,7 +76,7 @@ describe('a label definition of another model', () => {
     expect(result.stderr).toContain(refused);
   });
 
-  it('is refused by export, latency and cohort start', async () => {
+  it('is refused by export, latency, cohort start and schedule create, in the same words', async () => {
     const exported = await hindsight(['export', ...cohort('fraud', '1', 'ghost-cb'), '--as-of', '2026-03-01T00:00:00Z', '--out', path.join(dir, 'x.csv')]);
     expect(exported.code).toBe(2);
     expect(exported.stderr).toContain(refused);
@@ -86,5 +86,8 @@ describe('a label definition of another model', () => {
     const started = await hindsight(['cohort', 'start', ...cohort('fraud', '1', 'ghost-cb')]);
     expect(started.code).toBe(2);
     expect(started.stderr).toContain(refused);
+    const scheduled = await hindsight(['schedule', 'create', '--model', 'fraud', '--version', '1', '--label-definition', 'ghost-cb', '--every', 'P1D']);
+    expect(scheduled.code).toBe(2);
+    expect(scheduled.stderr).toContain(refused);
   });
 });
