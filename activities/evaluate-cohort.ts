@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { binaryRanksStatement, binaryTotalsStatement, type RankGroup } from '../sql/binary-metrics';
 import { THRESHOLD_GRID, regressionMetrics } from '../sql/evaluate-cohort';
-import { CREATE_MATCHES, JOIN_COUNTS, createLabeled, joinBindingsFor } from '../sql/join-outcomes';
+import { CREATE_MATCHES, INVALID_SCORES, JOIN_COUNTS, createLabeled, joinBindingsFor } from '../sql/join-outcomes';
 import type { LabelDefinition } from './label-definitions';
 import type { BinSums } from './stats/bin-sums';
 import {
@@ -44,6 +44,11 @@ export interface EvaluationDocument {
   overall: GroupMetrics;
   slices: SliceMetrics[];
   join: JoinCounts;
+  /**
+   * Cohort predictions left out of every metric: `invalid_score`, scored outside [0, 1] (or
+   * NaN) under a binary definition, so no such score enters Brier or log loss (docs/metrics.md).
+   */
+  excluded: { invalid_score: number };
   /** Changes exactly when some prediction's label or finality changes; decides late-label revisions. */
   label_fingerprint: string;
 }
@@ -60,8 +65,10 @@ export async function evaluateCohort(db: Knex, cohort: CohortSelector, def: Labe
       // Many small expressions over a few million rows: JIT compilation costs more than it saves.
       await trx.raw('set local jit = off');
       await trx.raw(CREATE_MATCHES, bindings);
-      await trx.raw(createLabeled(def.slices), bindings);
+      const binary = def.task === 'binary';
+      await trx.raw(createLabeled(def.slices, { probabilityScores: binary }), bindings);
       const joinRow = (await trx.raw(JOIN_COUNTS, bindings)).rows[0] as JoinCounts;
+      const invalidScore = binary ? ((await trx.raw(INVALID_SCORES, bindings)).rows[0].invalid_score as number) : 0;
       const groups =
         def.task === 'binary'
           ? await evaluateBinary(trx, def)
@@ -78,11 +85,29 @@ export async function evaluateCohort(db: Knex, cohort: CohortSelector, def: Labe
           .sort(bySliceOrder(def.slices))
           .map((group) => ({ dimension: group.dimension, value: group.value, ...group.metrics })),
         join: joinRow,
+        excluded: { invalid_score: invalidScore },
         label_fingerprint: overallGroup?.fingerprint ?? '0',
       };
     },
     { isolationLevel: 'repeatable read' },
   );
+}
+
+/**
+ * Why a cohort has no predictions, for the one reading an empty evaluation: no prediction of
+ * the model at all, none of the version, or none in the range (and environment).
+ */
+export async function explainEmptyCohort(db: Knex, document: EvaluationDocument): Promise<string> {
+  const { cohort } = document;
+  if (document.excluded.invalid_score > 0) {
+    return `all ${document.excluded.invalid_score} predictions of the cohort have a score outside [0, 1], which the binary definition ${document.label_definition.name}@${document.label_definition.version} cannot read as a probability (excluded.invalid_score)`;
+  }
+  const model = await db('predictions').where({ model_name: cohort.model_name }).first(db.raw('1'));
+  if (!model) return `no predictions of model ${cohort.model_name} are stored`;
+  const version = await db('predictions').where({ model_name: cohort.model_name, model_version: cohort.model_version }).first(db.raw('1'));
+  if (!version) return `model ${cohort.model_name} has no predictions of version ${cohort.model_version}`;
+  const where = cohort.environment === null ? '' : ` in environment ${cohort.environment}`;
+  return `model ${cohort.model_name} version ${cohort.model_version} has no predictions with ts_pred in [${cohort.start}, ${cohort.end})${where}`;
 }
 
 /**

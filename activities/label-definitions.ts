@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import { z } from 'zod';
 import { canonicalJson } from './canonical-json';
-import { approximateSeconds, isoDurationSchema } from './iso-duration';
+import { durationBounds, isoDurationSchema } from './iso-duration';
 
 /** Slice dimensions a definition may name: fixed prediction columns or `segment.<key>`. */
 const sliceSchema = z
@@ -11,7 +11,60 @@ const sliceSchema = z
 
 const outcomeTypes = z.array(z.string().min(1)).default([]);
 
-export const labelDefinitionSchema = z
+/**
+ * Hindsight's timestamps end with year 9999 (four-digit ISO years round-trip through
+ * Postgres and JavaScript; Postgres itself ends at 294276 AD, JavaScript at 275760), so a
+ * label delay is held far below that: no real label takes a century.
+ */
+const MAX_LABEL_DELAY_SECONDS = 100 * 366 * 86400;
+const CALENDAR_NOTE = 'a month lasts 28 to 31 days and a year 365 or 366';
+
+/**
+ * Durations that evaluation can use on every input: a window and checkpoints longer than
+ * zero, checkpoints in increasing order and shorter than the window whatever the calendar
+ * (so P1M against P30D is refused, not decided by the month), and `ts_pred + window +
+ * late_label_grace` inside the timestamps both Postgres and JavaScript can hold.
+ */
+function checkDurations(def: { window: string; checkpoints: string[]; late_label_grace: string }, ctx: z.RefinementCtx): void {
+  const window = durationBounds(def.window);
+  if (window.max === 0) ctx.addIssue({ code: 'custom', path: ['window'], message: `${def.window} is zero; a label window must be longer than zero` });
+  const grace = durationBounds(def.late_label_grace);
+  if (!(window.max + grace.max <= MAX_LABEL_DELAY_SECONDS)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: [grace.max > window.max ? 'late_label_grace' : 'window'],
+      message: `window ${def.window} + late_label_grace ${def.late_label_grace} is too long: window + late_label_grace may be at most 100 years, so that ts_pred + window stays inside the timestamp range (which ends at year 9999)`,
+    });
+    return;
+  }
+  def.checkpoints.forEach((checkpoint, index) => {
+    const bounds = durationBounds(checkpoint);
+    const previous = index > 0 ? def.checkpoints[index - 1]! : null;
+    if (bounds.max === 0) {
+      ctx.addIssue({ code: 'custom', path: ['checkpoints', index], message: `checkpoint ${checkpoint} is zero; a checkpoint must be longer than zero` });
+    } else if (previous !== null && def.checkpoints.indexOf(checkpoint) < index) {
+      ctx.addIssue({ code: 'custom', path: ['checkpoints', index], message: `checkpoint ${checkpoint} repeats; list each checkpoint once` });
+    } else if (previous !== null && durationBounds(previous).max >= bounds.min) {
+      const certain = durationBounds(previous).min >= bounds.max;
+      ctx.addIssue({
+        code: 'custom',
+        path: ['checkpoints', index],
+        message: `checkpoint ${checkpoint} is not ${certain ? '' : 'always '}longer than the one before it, ${previous}${certain ? '' : ` (${CALENDAR_NOTE})`}; list checkpoints in increasing order`,
+      });
+    }
+    if (bounds.max >= window.min) {
+      const certain = bounds.min >= window.max;
+      ctx.addIssue({
+        code: 'custom',
+        path: ['checkpoints', index],
+        message: `checkpoint ${checkpoint} is not ${certain ? '' : 'always '}shorter than the window ${def.window}${certain ? '' : ` (${CALENDAR_NOTE})`}`,
+      });
+    }
+  });
+}
+
+/** The fields of a definition, with their defaults; {@link labelDefinitionSchema} adds the rules of put. */
+const labelDefinitionFields = z
   .object({
     name: z.string().regex(/^[A-Za-z0-9_.-]{1,100}$/, 'letters, digits, _ . - only'),
     version: z.number().int().min(1),
@@ -32,7 +85,9 @@ export const labelDefinitionSchema = z
     changelog: z.string().min(1).optional(),
     description: z.string().optional(),
   })
-  .strict()
+  .strict();
+
+export const labelDefinitionSchema = labelDefinitionFields
   .superRefine((def, ctx) => {
     if (def.task === 'binary' && def.positive_outcome_types.length === 0) {
       ctx.addIssue({ code: 'custom', path: ['positive_outcome_types'], message: 'a binary definition needs at least one positive outcome type' });
@@ -40,12 +95,7 @@ export const labelDefinitionSchema = z
     if (def.task === 'regression' && def.outcome_types.length === 0) {
       ctx.addIssue({ code: 'custom', path: ['outcome_types'], message: 'a regression definition needs at least one outcome type' });
     }
-    const windowSeconds = approximateSeconds(def.window);
-    def.checkpoints.forEach((checkpoint, index) => {
-      if (approximateSeconds(checkpoint) >= windowSeconds) {
-        ctx.addIssue({ code: 'custom', path: ['checkpoints', index], message: `checkpoint ${checkpoint} is not shorter than the window ${def.window}` });
-      }
-    });
+    checkDurations(def, ctx);
     if (new Set(def.slices).size !== def.slices.length) {
       ctx.addIssue({ code: 'custom', path: ['slices'], message: 'slices must not repeat' });
     }
@@ -80,27 +130,43 @@ export async function putLabelDefinition(db: Knex, input: unknown, where = 'labe
   if (!parsed.success) throw new LabelDefinitionError(formatIssues(parsed.error, where));
   const definition = parsed.data;
   const contentHash = createHash('sha256').update(canonicalJson(definition)).digest('hex');
-  const inserted = await db('label_definitions')
-    .insert({
-      name: definition.name,
-      version: definition.version,
-      model_name: definition.model_name,
-      task: definition.task,
-      definition,
-      changelog: definition.changelog ?? null,
-      content_hash: contentHash,
-    })
-    .onConflict(['name', 'version'])
-    .ignore()
-    .returning('name');
-  if (inserted.length > 0) return { outcome: 'created', definition };
-  const existing = await db('label_definitions').where({ name: definition.name, version: definition.version }).first('content_hash');
-  if (existing?.content_hash !== contentHash) {
-    throw new LabelDefinitionError(
-      `${where}: ${definition.name}@${definition.version} already exists with different content; label definitions are immutable, put version ${definition.version + 1} with a changelog line`,
-    );
-  }
-  return { outcome: 'unchanged', definition };
+  return db.transaction(async (trx) => {
+    const inserted = await trx('label_definitions')
+      .insert({
+        name: definition.name,
+        version: definition.version,
+        model_name: definition.model_name,
+        task: definition.task,
+        definition,
+        changelog: definition.changelog ?? null,
+        content_hash: contentHash,
+      })
+      .onConflict(['name', 'version'])
+      .ignore()
+      .returning('name');
+    if (inserted.length === 0) {
+      const existing = await trx('label_definitions').where({ name: definition.name, version: definition.version }).first('content_hash');
+      if (existing?.content_hash !== contentHash) {
+        throw new LabelDefinitionError(
+          `${where}: ${definition.name}@${definition.version} already exists with different content; label definitions are immutable, put version ${definition.version + 1} with a changelog line`,
+        );
+      }
+    }
+    if (definition.task === 'binary') await recordProbabilityScores(trx, definition);
+    return { outcome: inserted.length > 0 ? 'created' : 'unchanged', definition };
+  });
+}
+
+/**
+ * A binary definition reads its model's scores as probabilities, so the first one put for a
+ * model records [0, 1] as that model's score range; ingest then holds new predictions to it
+ * (./ingest/score-ranges).
+ */
+async function recordProbabilityScores(trx: Knex.Transaction, definition: LabelDefinition): Promise<void> {
+  await trx('model_score_ranges')
+    .insert({ model_name: definition.model_name, min_score: 0, max_score: 1, label_definition_name: definition.name, label_definition_version: definition.version })
+    .onConflict('model_name')
+    .ignore();
 }
 
 /** `NAME` (latest version) or `NAME@VERSION`. */
@@ -117,7 +183,23 @@ export async function getLabelDefinition(db: Knex, ref: { name: string; version?
   if (!row) {
     throw new LabelDefinitionError(`label definition ${ref.name}${ref.version ? `@${ref.version}` : ''} not found; store it with: hindsight label-definition put FILE.json`);
   }
-  return labelDefinitionSchema.parse(row.definition);
+  // A stored version passed the rules of its day; reading it never judges it again by newer
+  // rules (put-time checks), so the cohorts under it stay evaluable.
+  return labelDefinitionFields.parse(row.definition);
+}
+
+/**
+ * The definition `ref` names, refused when it labels another model than `modelName`: its
+ * outcome types and window describe that model's outcomes (as `trace` refuses it too).
+ */
+export async function getLabelDefinitionForModel(db: Knex, ref: { name: string; version?: number | undefined }, modelName: string): Promise<LabelDefinition> {
+  const definition = await getLabelDefinition(db, ref);
+  if (definition.model_name !== modelName) {
+    throw new LabelDefinitionError(
+      `label definition ${definition.name}@${definition.version} labels model ${definition.model_name}, not ${modelName}; pass a definition of model ${modelName} (hindsight label-definition list)`,
+    );
+  }
+  return definition;
 }
 
 export async function listLabelDefinitions(db: Knex): Promise<Array<{ name: string; version: number; model_name: string; task: string; changelog: string | null; created_at: Date }>> {

@@ -201,20 +201,33 @@ export const LABEL_COLUMNS = `
        else d.prediction_id is not null and p.window_elapsed end as is_final,
   d.value as outcome_value`;
 
+/** A score a binary definition can read as a probability; NaN sorts above 1, so it fails. */
+export const PROBABILITY_SCORE = '(p.score >= 0 and p.score <= 1)';
+
 /**
  * One row per cohort prediction with its label as of `:as_of`, the deciding outcome's value,
  * and its value of each of the definition's slice dimensions `dims` (the same as the bound
- * `:dims`) as columns v1..vJ (./slice-values).
+ * `:dims`) as columns v1..vJ (./slice-values). With `probabilityScores` (binary
+ * evaluation) a prediction scored outside [0, 1] is left out; {@link INVALID_SCORES} counts it.
  */
-export function createLabeled(dims: readonly string[]): string {
+export function createLabeled(dims: readonly string[], { probabilityScores = false } = {}): string {
   return `
 create temp table hs_labeled on commit drop as
 with deciding as (${DECIDING})
 select p.prediction_id, p.score,
        coalesce(p.threshold, :default_threshold::float8) as threshold,
        ${[...sliceValueColumns(dims, 'p'), ''].join(',\n       ')}${LABEL_COLUMNS}
-from ${COHORT_PREDICTIONS} p left join deciding d on d.prediction_id = p.prediction_id`;
+from ${COHORT_PREDICTIONS} p left join deciding d on d.prediction_id = p.prediction_id${probabilityScores ? `
+where ${PROBABILITY_SCORE}` : ''}`;
 }
+
+/**
+ * The cohort's predictions a binary evaluation leaves out for a score outside [0, 1] (stored
+ * before the model's score range, migration 004): an index probe of its partial index.
+ */
+export const INVALID_SCORES = `
+  select count(*) as invalid_score from predictions p
+  where ${IN_COHORT} and not ${PROBABILITY_SCORE}`;
 
 /**
  * Join accounting for the evaluation document; each outcome counts once per status and

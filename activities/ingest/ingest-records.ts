@@ -10,6 +10,7 @@ import { openInput, type OpenedInput } from './open-input';
 import { parseCsv } from './parse-csv';
 import { parseNdjson, type SourceRecord } from './parse-ndjson';
 import type { RecordKind } from './record-schemas';
+import { loadScoreRangeCheck } from './score-ranges';
 import { validateRecord } from './validate-record';
 
 export interface RejectedLine {
@@ -112,6 +113,7 @@ export async function ingestRecords(
   const keyColumns = INGEST_TABLES[kind].key;
   const keyField = keyColumns.join('+');
   const describeConflict = (key: string) => `${keyField} ${key} is already stored with different content; the stored original was kept`;
+  const checkScore = kind === 'predictions' ? await loadScoreRangeCheck(db) : null;
   const writer = createBulkWriter(db, kind, {
     ...(options.chunkRows ? { chunkRows: options.chunkRows } : {}),
     ...(options.staging ? { staging: options.staging } : {}),
@@ -143,6 +145,11 @@ export async function ingestRecords(
       const checked = validateRecord(kind, record.value, { receivedAt });
       if (!checked.ok) {
         reject(record.line, checked.field, checked.error, record.text);
+        continue;
+      }
+      const scoreError = checkScore?.(checked.row);
+      if (scoreError) {
+        reject(record.line, 'score', scoreError, record.text);
         continue;
       }
       for (const field of checked.unknownFields) {

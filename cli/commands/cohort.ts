@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { listSnapshots, loadCohort } from '../../activities/cohorts';
 import type { GroupMetrics } from '../../activities/evaluate-cohort';
-import { getLabelDefinition, parseLabelDefinitionRef } from '../../activities/label-definitions';
+import { getLabelDefinitionForModel, parseLabelDefinitionRef } from '../../activities/label-definitions';
 import { loadEnv } from '../../workers/env';
 import { evaluateNowUpdate, getStatusQuery, recheckLateLabelsSignal } from '../../workflows';
 import { COHORT_PHASES, formatNumber, type CohortStatus } from '../../workflows/cohort-lifecycle';
@@ -24,7 +24,7 @@ export function registerCohort(program: Command, setExit: (code: number) => void
       const options = parseOptions(cohortOptionsSchema, raw, 'cohort start');
       const out = createOutput(Boolean(options.json));
       const env = loadEnv();
-      const definition = await withDatabase((db) => getLabelDefinition(db, parseLabelDefinitionRef(options.labelDefinition)));
+      const definition = await withDatabase((db) => getLabelDefinitionForModel(db, parseLabelDefinitionRef(options.labelDefinition), options.model));
       const selector = cohortSelectorFrom(options);
       const started = await withTemporalClient(env, (client) => startCohortLifecycle(client, env.HINDSIGHT_TASK_QUEUE, selector, definition));
       const cohortId = started.cohort_id;

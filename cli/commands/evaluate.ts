@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { evaluateCohort, type GroupMetrics, type SliceMetrics } from '../../activities/evaluate-cohort';
+import { evaluateCohort, explainEmptyCohort, type GroupMetrics, type SliceMetrics } from '../../activities/evaluate-cohort';
 import { timestampSchema } from '../../activities/ingest/record-schemas';
-import { getLabelDefinition, parseLabelDefinitionRef } from '../../activities/label-definitions';
+import { getLabelDefinitionForModel, parseLabelDefinitionRef } from '../../activities/label-definitions';
 import type { BinaryMetrics } from '../../activities/stats/finish-metrics';
 import { withDatabase } from '../context';
 import { addCohortOptions, cohortOptionsSchema, cohortSelectorFrom, parseOptions } from '../options';
@@ -58,14 +58,11 @@ export function registerEvaluate(program: Command, setExit: (code: number) => vo
     .action(async (raw: Record<string, unknown>) => {
       const options = parseOptions(evaluateOptionsSchema, raw, 'evaluate');
       const out = createOutput(Boolean(options.json));
-      const document = await withDatabase(async (db) => {
-        const definition = await getLabelDefinition(db, parseLabelDefinitionRef(options.labelDefinition));
-        return evaluateCohort(
-          db,
-          cohortSelectorFrom(options),
-          definition,
-          options.asOf,
-        );
+      const { document, empty } = await withDatabase(async (db) => {
+        const cohort = cohortSelectorFrom(options);
+        const definition = await getLabelDefinitionForModel(db, parseLabelDefinitionRef(options.labelDefinition), cohort.model_name);
+        const evaluated = await evaluateCohort(db, cohort, definition, options.asOf);
+        return { document: evaluated, empty: evaluated.overall.n === 0 ? await explainEmptyCohort(db, evaluated) : null };
       });
       out.result(document, () => {
         return [
@@ -73,9 +70,12 @@ export function registerEvaluate(program: Command, setExit: (code: number) => vo
           ...formatScalars(document.overall),
           ...formatCurves(document.overall),
           `  join ${JSON.stringify(document.join)}`,
+          ...(document.excluded.invalid_score > 0 ? [`  excluded: ${document.excluded.invalid_score} predictions with a score outside [0, 1] (invalid_score)`] : []),
           ...document.slices.map(formatSlice),
         ].join('\n');
       });
-      setExit(EXIT.ok);
+      // The document still goes to stdout (n: 0), so a pipeline reads it like any other.
+      if (empty) out.info(`hindsight: evaluate: nothing to evaluate: ${empty}`);
+      setExit(empty ? EXIT.partial : EXIT.ok);
     });
 }

@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { EXPORT_FORMATS, exportEvaluation } from '../../activities/export-evaluation';
 import { timestampSchema } from '../../activities/ingest/record-schemas';
-import { getLabelDefinition, parseLabelDefinitionRef } from '../../activities/label-definitions';
+import { getLabelDefinitionForModel, parseLabelDefinitionRef } from '../../activities/label-definitions';
 import { withDatabase } from '../context';
 import { addCohortOptions, cohortOptionsSchema, cohortSelectorFrom, parseOptions } from '../options';
 import { createOutput, EXIT } from '../output';
@@ -25,7 +25,7 @@ export function registerExport(program: Command, setExit: (code: number) => void
       const out = createOutput(Boolean(options.json));
       const format = options.format ?? (/\.(nd)?jsonl?$/i.test(options.out) ? 'ndjson' : 'csv');
       const result = await withDatabase(async (db) => {
-        const definition = await getLabelDefinition(db, parseLabelDefinitionRef(options.labelDefinition));
+        const definition = await getLabelDefinitionForModel(db, parseLabelDefinitionRef(options.labelDefinition), options.model);
         return exportEvaluation(db, {
           cohort: cohortSelectorFrom(options),
           definition,

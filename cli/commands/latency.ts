@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { timestampSchema } from '../../activities/ingest/record-schemas';
-import { getLabelDefinition, parseLabelDefinitionRef } from '../../activities/label-definitions';
+import { getLabelDefinitionForModel, parseLabelDefinitionRef } from '../../activities/label-definitions';
 import { measureLabelLatency, type LatencyQuantiles } from '../../activities/label-latency';
 import { withDatabase } from '../context';
 import { addCohortOptions, cohortOptionsSchema, cohortSelectorFrom, parseOptions } from '../options';
@@ -20,7 +20,7 @@ export function registerLatency(program: Command, setExit: (code: number) => voi
       const options = parseOptions(latencyOptionsSchema, raw, 'latency');
       const out = createOutput(Boolean(options.json));
       const document = await withDatabase(async (db) => {
-        const definition = await getLabelDefinition(db, parseLabelDefinitionRef(options.labelDefinition));
+        const definition = await getLabelDefinitionForModel(db, parseLabelDefinitionRef(options.labelDefinition), options.model);
         return measureLabelLatency(db, {
           cohort: cohortSelectorFrom(options),
           definition,

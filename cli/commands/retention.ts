@@ -10,14 +10,17 @@ import { createOutput, EXIT } from '../output';
 const retentionOptionsSchema = z.object({
   keep: isoDurationSchema,
   now: timestampSchema.optional(),
+  force: z.boolean().optional(),
   json: z.boolean().optional(),
 });
 
 function describePlan(plan: RetentionPlan, verb: string): string {
   const lines = [`keep ${plan.keep}: partitions entirely before ${plan.cutoff} ${verb}`];
-  if (plan.minimum_keep) lines.push(`(the longest label delay is ${plan.minimum_keep.duration}, label definition ${plan.minimum_keep.label_definition})`);
+  const delay = plan.longest_label_delay;
+  if (delay) lines.push(`(the longest label delay: ${delay.label_definition}, window ${delay.window} + late_label_grace ${delay.late_label_grace}; data up to the cutoff is settled by ${delay.settled_at})`);
   for (const p of plan.partitions) {
-    lines.push(`  ${p.drop ? 'drop' : 'keep'}  ${p.partition.padEnd(24)} [${p.from}, ${p.to})  ~${p.estimated_rows} rows`);
+    const rows = p.rows === null ? `~${p.estimated_rows} rows` : `${p.rows} rows`;
+    lines.push(`  ${p.drop ? 'drop' : 'keep'}  ${p.partition.padEnd(24)} [${p.from}, ${p.to})  ${rows}${p.kept_because ? `  (${p.kept_because})` : ''}`);
   }
   if (plan.partitions.every((p) => !p.drop)) lines.push('  nothing to drop');
   return lines.join('\n');
@@ -33,18 +36,20 @@ export function registerRetention(program: Command, setExit: (code: number) => v
       .description(apply ? 'drop the partitions the policy allows' : 'show which partitions the policy would drop (changes nothing)')
       .requiredOption('--keep <duration>', 'ISO-8601 duration of data to keep, e.g. P400D')
       .option('--now <iso>', 'evaluate the policy as of this instant (default now)')
+      .option('--force', 'allow a --now in the future')
       .option('--json', 'print one JSON document')
       .action(async (rawOptions: unknown) => {
         const options = parseOptions(retentionOptionsSchema, rawOptions, `retention ${name}`);
         const out = createOutput(Boolean(options.json));
         await withDatabase(async (db) => {
-          const plan = await planRetention(db, { keep: options.keep, ...(options.now ? { now: options.now } : {}) });
+          const plan = await planRetention(db, { keep: options.keep, force: Boolean(options.force), ...(options.now ? { now: options.now } : {}) });
           if (!apply) {
             out.result(plan, () => describePlan(plan, 'would be dropped'));
             return;
           }
           const dropped = await applyRetention(db, plan);
-          out.result({ ...plan, dropped: dropped.map((p) => p.partition) }, () => describePlan(plan, `dropped (${dropped.length})`));
+          const rows = dropped.reduce((sum, p) => sum + (p.rows ?? 0), 0);
+          out.result({ ...plan, dropped: dropped.map((p) => ({ partition: p.partition, rows: p.rows })) }, () => describePlan(plan, `dropped (${dropped.length} partitions, ${rows} rows)`));
         });
         setExit(EXIT.ok);
       });

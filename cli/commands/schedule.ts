@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { timestampSchema } from '../../activities/ingest/record-schemas';
 import { isoDurationSchema } from '../../activities/iso-duration';
-import { getLabelDefinition, LabelDefinitionError, parseLabelDefinitionRef } from '../../activities/label-definitions';
+import { getLabelDefinitionForModel, parseLabelDefinitionRef } from '../../activities/label-definitions';
 import { loadEnv } from '../../workers/env';
 import { backfillCohortSchedule, createCohortSchedule, readScheduleMemo, viewSchedule, type ScheduleView } from '../cohort-schedules';
 import { withDatabase, withTemporalClient } from '../context';
@@ -68,10 +68,7 @@ export function registerSchedule(program: Command, setExit: (code: number) => vo
       const options = parseOptions(createOptionsSchema, raw, 'schedule create');
       const out = createOutput(Boolean(options.json));
       const env = loadEnv();
-      const definition = await withDatabase((db) => getLabelDefinition(db, parseLabelDefinitionRef(options.labelDefinition)));
-      if (definition.model_name !== options.model) {
-        throw new LabelDefinitionError(`label definition ${definition.name}@${definition.version} is for model ${definition.model_name}, not ${options.model}`);
-      }
+      const definition = await withDatabase((db) => getLabelDefinitionForModel(db, parseLabelDefinitionRef(options.labelDefinition), options.model));
       const created = await withTemporalClient(env, (client) =>
         createCohortSchedule(client, {
           scheduleId: options.scheduleId,

@@ -59,4 +59,13 @@ describe('hindsight label-definition', () => {
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('returns@9 not found');
   });
+
+  it('refuses a zero window at put with a message naming the file and the field, storing nothing', async () => {
+    const file = definitionFile('zero-window', { ...base, name: 'zero', version: 1, window: 'P0D', checkpoints: ['P2D', 'P1D'] });
+    const put = await hindsight(['label-definition', 'put', file]);
+    expect(put.code).toBe(2);
+    expect(put.stderr).toContain(`${file}: window: P0D is zero`);
+    expect(put.stderr).toContain(`${file}: checkpoints.1: checkpoint P1D is not longer than the one before it, P2D`);
+    expect(await testDb.db('label_definitions').where({ name: 'zero' })).toEqual([]);
+  });
 });

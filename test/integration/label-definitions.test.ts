@@ -100,4 +100,11 @@ describe('label definitions', () => {
   it('rejects checkpoints that do not fall inside the window', async () => {
     await expect(putLabelDefinition(testDb.db, { ...chargebacks, name: 'late-checkpoint', checkpoints: ['P90D'] })).rejects.toThrowError(/checkpoint P90D is not shorter than the window P90D/);
   });
+
+  it('reads a version stored under older rules without judging it by the newer put-time rules', async () => {
+    // Unordered checkpoints, accepted before put refused them: its cohorts must stay evaluable.
+    const definition = { ...chargebacks, name: 'stored-earlier', checkpoints: ['P60D', 'P30D'] };
+    await testDb.db('label_definitions').insert({ name: definition.name, version: 1, model_name: 'fraud', task: 'binary', definition, content_hash: 'older' });
+    expect(await getLabelDefinition(testDb.db, { name: 'stored-earlier' })).toMatchObject({ checkpoints: ['P60D', 'P30D'], late_label_grace: 'P30D' });
+  });
 });

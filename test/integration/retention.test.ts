@@ -32,12 +32,12 @@ beforeAll(async () => {
 
 describe('retention', () => {
   it('refuses a policy shorter than the longest label window plus its late-label grace', async () => {
-    await expect(planRetention(testDb.db, { keep: 'P100D', now: NOW })).rejects.toThrow(/shorter than .*chargeback-90d@1/);
+    await expect(planRetention(testDb.db, { keep: 'P100D', now: NOW })).rejects.toThrow(/too short: .*chargeback-90d@1/);
   });
 
   it('plans to drop only whole months older than the policy, changing nothing', async () => {
     const plan = await planRetention(testDb.db, { keep: 'P120D', now: NOW });
-    expect(plan.minimum_keep).toMatchObject({ label_definition: 'chargeback-90d@1' });
+    expect(plan.longest_label_delay).toMatchObject({ label_definition: 'chargeback-90d@1' });
     const decisions = Object.fromEntries(plan.partitions.map((p) => [p.partition, p.drop]));
     expect(decisions).toMatchObject({ predictions_2026_01: true, outcomes_2026_02: true, predictions_2026_10: false });
     expect(await testDb.db('predictions').where({ prediction_id: old }).first()).toBeDefined();

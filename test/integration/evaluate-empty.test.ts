@@ -1,0 +1,93 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { main } from '../../cli/hindsight';
+import { putLabelDefinition } from '../../activities/label-definitions';
+import { useTestDatabase } from '../support/database';
+import { storeRows } from '../support/store-rows';
+
+const testDb = useTestDatabase();
+const dir = mkdtempSync(path.join(os.tmpdir(), 'hindsight-evaluate-empty-'));
+
+/** Runs the command line in this process, capturing what it prints. */
+async function hindsight(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  process.env.DATABASE_URL = testDb.url;
+  let stdout = '';
+  let stderr = '';
+  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => ((stdout += String(chunk)), true));
+  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => ((stderr += String(chunk)), true));
+  try {
+    return { code: await main(['node', 'hindsight', ...args]), stdout, stderr };
+  } finally {
+    out.mockRestore();
+    err.mockRestore();
+  }
+}
+
+const cohort = (model: string, version: string, labelDefinition: string) => [
+  '--model', model, '--version', version, '--from', '2026-01-01T00:00:00Z', '--to', '2026-02-01T00:00:00Z', '--label-definition', labelDefinition,
+];
+
+beforeAll(async () => {
+  for (const model of ['fraud', 'ghost']) {
+    await putLabelDefinition(testDb.db, { name: `${model}-cb`, version: 1, model_name: model, task: 'binary', window: 'P30D', positive_outcome_types: ['chargeback'] });
+  }
+  await storeRows(testDb.db, 'predictions', [{ prediction_id: randomUUID(), model_name: 'fraud', model_version: '1', ts_pred: '2026-01-10T00:00:00Z', score: 0.3 }]);
+});
+
+describe('evaluate on a cohort without predictions', () => {
+  it('exits 1 saying the version has no predictions, and --json still prints the document with n: 0', async () => {
+    const result = await hindsight(['evaluate', ...cohort('fraud', '2', 'fraud-cb'), '--as-of', '2026-03-01T00:00:00Z', '--json']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('nothing to evaluate: model fraud has no predictions of version 2');
+    expect(JSON.parse(result.stdout)).toMatchObject({ overall: { n: 0, n_labeled: 0 }, cohort: { model_name: 'fraud', model_version: '2' } });
+  });
+
+  it('exits 1 saying the model has no predictions at all', async () => {
+    const result = await hindsight(['evaluate', ...cohort('ghost', '1', 'ghost-cb'), '--as-of', '2026-03-01T00:00:00Z']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('no predictions of model ghost are stored');
+  });
+
+  it('exits 1 naming the range when the version has predictions elsewhere', async () => {
+    const result = await hindsight([
+      'evaluate', '--model', 'fraud', '--version', '1', '--from', '2026-05-01T00:00:00Z', '--to', '2026-06-01T00:00:00Z',
+      '--label-definition', 'fraud-cb', '--as-of', '2026-07-01T00:00:00Z',
+    ]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('has no predictions with ts_pred in [2026-05-01T00:00:00.000Z, 2026-06-01T00:00:00.000Z)');
+  });
+
+  it('exits 0 and says nothing extra for a cohort with predictions', async () => {
+    const result = await hindsight(['evaluate', ...cohort('fraud', '1', 'fraud-cb'), '--as-of', '2026-03-01T00:00:00Z', '--json']);
+    expect(result).toMatchObject({ code: 0, stderr: '' });
+    expect(JSON.parse(result.stdout).overall.n).toBe(1);
+  });
+});
+
+describe('a label definition of another model', () => {
+  const refused = 'label definition ghost-cb@1 labels model ghost, not fraud';
+
+  it('is refused by evaluate', async () => {
+    const result = await hindsight(['evaluate', ...cohort('fraud', '1', 'ghost-cb'), '--as-of', '2026-03-01T00:00:00Z', '--json']);
+    expect(result).toMatchObject({ code: 2, stdout: '' });
+    expect(result.stderr).toContain(refused);
+  });
+
+  it('is refused by export, latency, cohort start and schedule create, in the same words', async () => {
+    const exported = await hindsight(['export', ...cohort('fraud', '1', 'ghost-cb'), '--as-of', '2026-03-01T00:00:00Z', '--out', path.join(dir, 'x.csv')]);
+    expect(exported.code).toBe(2);
+    expect(exported.stderr).toContain(refused);
+    const latency = await hindsight(['latency', ...cohort('fraud', '1', 'ghost-cb'), '--as-of', '2026-03-01T00:00:00Z']);
+    expect(latency.code).toBe(2);
+    expect(latency.stderr).toContain(refused);
+    const started = await hindsight(['cohort', 'start', ...cohort('fraud', '1', 'ghost-cb')]);
+    expect(started.code).toBe(2);
+    expect(started.stderr).toContain(refused);
+    const scheduled = await hindsight(['schedule', 'create', '--model', 'fraud', '--version', '1', '--label-definition', 'ghost-cb', '--every', 'P1D']);
+    expect(scheduled.code).toBe(2);
+    expect(scheduled.stderr).toContain(refused);
+  });
+});
