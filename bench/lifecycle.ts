@@ -24,7 +24,7 @@ import { startCohortLifecycle } from '../cli/start-cohort';
 import { migrate } from '../sql/migrate';
 import { createDatabase } from '../workers/database';
 import { ensureTemporalCli, startDevServer } from '../workers/temporal-dev-server';
-import { createHindsightWorker, installRuntimeLogger } from '../workers/worker';
+import { createHindsightWorker, installRuntimeLogger, WORKER_DEFAULTS } from '../workers/worker';
 import type { cohortLifecycle } from '../workflows';
 
 const ADMIN_URL = process.env.BENCH_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -35,26 +35,11 @@ const TASK_QUEUE = 'bench-lifecycle';
 /** Histories fetched for the event counts: all of them up to this many, else an even sample. */
 const HISTORY_SAMPLE = 1_000;
 
-/**
- * Worker settings for one worker on a small machine (2 cores shared with Postgres and the
- * Temporal server), chosen so that memory stays flat however many cohorts are open:
- * - maxCachedWorkflows 250: the SDK's default scales with the V8 heap (~2,300 workflows on
- *   this machine) and a cohort sleeps for most of its life, so 10,000 of them would fill the
- *   cache and hold every state in memory. Bounded, an evicted cohort replays its ~65 events
- *   when its next timer fires: milliseconds of CPU instead of memory held for days.
- * - maxConcurrentWorkflowTaskExecutions 16 (the SDK's default is 40): more tasks in flight
- *   only contend for the two cores and the dev server's single SQLite writer; a run of 1,000
- *   with 40 slots and 500 cached reached less than half of this setting's throughput.
- * - maxConcurrentActivityTaskExecutions 24 over a pool of 12 connections: an evaluation of a
- *   small cohort is a few short statements, so two activities per connection keep the pool
- *   busy while one waits on the network; more slots would only hold tasks that wait for a
- *   connection (their 10 s heartbeat timeout running) instead of leaving them on the queue
- *   for another worker.
- */
+/** The worker's defaults (see WORKER_DEFAULTS for why), overridable to try others. */
 const WORKER_SETTINGS = {
-  maxCachedWorkflows: setting('BENCH_MAX_CACHED_WORKFLOWS', 250),
-  maxConcurrentWorkflowTaskExecutions: setting('BENCH_WORKFLOW_TASK_SLOTS', 16),
-  maxConcurrentActivityTaskExecutions: setting('BENCH_ACTIVITY_TASK_SLOTS', 24),
+  maxCachedWorkflows: setting('BENCH_MAX_CACHED_WORKFLOWS', WORKER_DEFAULTS.maxCachedWorkflows),
+  maxConcurrentWorkflowTaskExecutions: setting('BENCH_WORKFLOW_TASK_SLOTS', WORKER_DEFAULTS.maxConcurrentWorkflowTaskExecutions),
+  maxConcurrentActivityTaskExecutions: setting('BENCH_ACTIVITY_TASK_SLOTS', WORKER_DEFAULTS.maxConcurrentActivityTaskExecutions),
 };
 const DATABASE_CONNECTIONS = setting('BENCH_DATABASE_CONNECTIONS', 12);
 

@@ -5,6 +5,24 @@ import type { Knex } from 'knex';
 import { createActivities } from '../activities';
 import type { LifecycleSinks } from '../workflows/lifecycle-sinks';
 
+/**
+ * One worker's task limits, chosen so that memory stays flat however many cohorts are open
+ * (measured with `npm run bench:lifecycle` on 2 cores shared with Postgres and Temporal):
+ * - maxCachedWorkflows 250: the SDK's default grows with the V8 heap (~2,300 here) and a
+ *   cohort sleeps most of its life, so 10,000 of them would hold every state in memory;
+ *   an evicted cohort replays its ~65 events when its next timer fires instead.
+ * - maxConcurrentWorkflowTaskExecutions 16 (SDK default 40): more only contend for the
+ *   cores and the server; 40 slots reached less than half this throughput in the bench.
+ * - maxConcurrentActivityTaskExecutions 24, about two per pooled connection: more would only
+ *   hold evaluations waiting for a connection (their heartbeat timeout running) instead of
+ *   leaving them on the queue for another worker.
+ */
+export const WORKER_DEFAULTS = {
+  maxCachedWorkflows: 250,
+  maxConcurrentWorkflowTaskExecutions: 16,
+  maxConcurrentActivityTaskExecutions: 24,
+} as const;
+
 /** Called in the worker's process when a cohort stores a snapshot or closes (not on replay). */
 export type LifecycleListener = LifecycleSinks['lifecycle'];
 
@@ -14,7 +32,7 @@ export interface HindsightWorkerOptions {
   namespace: string;
   taskQueue: string;
   listener?: LifecycleListener;
-  /** Caps on concurrent tasks; the defaults suit one worker on a small machine. */
+  /** Caps on concurrent tasks and cached workflows; {@link WORKER_DEFAULTS} when absent. */
   maxConcurrentActivityTaskExecutions?: number;
   maxConcurrentWorkflowTaskExecutions?: number;
   maxCachedWorkflows?: number;
@@ -47,9 +65,9 @@ export async function createHindsightWorker(options: HindsightWorkerOptions): Pr
     workflowsPath: resolveWorkflowsPath(),
     activities: createActivities(options.db),
     sinks: lifecycleSinks(options.listener),
-    ...(options.maxConcurrentActivityTaskExecutions ? { maxConcurrentActivityTaskExecutions: options.maxConcurrentActivityTaskExecutions } : {}),
-    ...(options.maxConcurrentWorkflowTaskExecutions ? { maxConcurrentWorkflowTaskExecutions: options.maxConcurrentWorkflowTaskExecutions } : {}),
-    ...(options.maxCachedWorkflows ? { maxCachedWorkflows: options.maxCachedWorkflows } : {}),
+    maxConcurrentActivityTaskExecutions: options.maxConcurrentActivityTaskExecutions ?? WORKER_DEFAULTS.maxConcurrentActivityTaskExecutions,
+    maxConcurrentWorkflowTaskExecutions: options.maxConcurrentWorkflowTaskExecutions ?? WORKER_DEFAULTS.maxConcurrentWorkflowTaskExecutions,
+    maxCachedWorkflows: options.maxCachedWorkflows ?? WORKER_DEFAULTS.maxCachedWorkflows,
   });
 }
 

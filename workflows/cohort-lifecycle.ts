@@ -96,6 +96,8 @@ export function describeCohortStatus(status: CohortStatus): string {
       const numbers = [s.n, s.nLabeled, s.labelAvailability, s.rocAuc, s.brier, s.recall].map(formatNumber);
       lines.push(`| ${s.checkpoint} | ${s.revision} | ${s.asOf} | ${numbers.join(' | ')} |`);
     }
+    // A closing line: the Web UI's details frame cuts the last line of its content short.
+    lines.push('', 'Snapshots are immutable: late labels add revisions.');
   }
   return lines.join('\n');
 }
