@@ -63,10 +63,6 @@ function receivedNow(): string {
   return new Date().toISOString().replace('Z', '000Z');
 }
 
-function containsNul(text: string): boolean {
-  return text.includes('\u0000') || text.includes('\\u0000');
-}
-
 interface RejectsSink {
   write(entry: Record<string, unknown>): void;
   close(): Promise<string | null>;
@@ -134,10 +130,6 @@ export async function ingestRecords(
       if (lines % PROGRESS_EVERY === 0) progress();
       if (record.error) {
         reject(record.line, record.error.field, record.error.error, record.text);
-        continue;
-      }
-      if (containsNul(record.text)) {
-        reject(record.line, null, 'contains a NUL character (\\u0000), which PostgreSQL cannot store in text', record.text);
         continue;
       }
       const checked = validateRecord(kind, record.value, { receivedAt });
