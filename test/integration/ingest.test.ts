@@ -329,3 +329,52 @@ describe('outcomes, actions and partitions', () => {
     expect(result).toMatchObject({ accepted: 1, duplicates: 1, conflicts: 1, conflicted: [{ line: 3 }] });
   });
 });
+
+describe('hostile input: rejected per line with the field named, the rest stored', () => {
+  it('rejects a line of 100,000 nested arrays in features without overflowing the stack', async () => {
+    const good = prediction();
+    const deep = `{"prediction_id":"${randomUUID()}","model_name":"m","model_version":"1","ts_pred":"2026-11-01T10:00:00Z","score":0.5,"features":{"x":${'['.repeat(100_000)}${']'.repeat(100_000)}}}`;
+    const result = await ingestNdjsonFile(testDb.db, 'predictions', await writeLines('deep.ndjson', [deep, good]));
+    expect(result).toMatchObject({ accepted: 1, rejected_count: 1, rejected: [{ line: 1, error: expect.stringMatching(/nested deeper than 32 levels/) }] });
+    expect(result.rejected[0]!.field).toMatch(/^features\.x/);
+    expect(await countPredictions([good.prediction_id as string])).toBe(1);
+  });
+
+  it('rejects NUL and unpaired surrogates in jsonb keys and values by field instead of failing the chunk', async () => {
+    const good = prediction();
+    const lines = [
+      `{"prediction_id":"${randomUUID()}","model_name":"m","model_version":"1","ts_pred":"2026-11-01T10:00:00Z","score":0.5,"features":{"a\\u0000":1}}`,
+      `{"prediction_id":"${randomUUID()}","model_name":"m","model_version":"1","ts_pred":"2026-11-01T10:00:00Z","score":0.5,"segment":{"device":"\\ud800"}}`,
+      `{"prediction_id":"${randomUUID()}","model_name":"m","model_version":"1","ts_pred":"2026-11-01T10:00:00Z","score":0.5,"colour":"\\udfff"}`,
+      good,
+    ];
+    const result = await ingestNdjsonFile(testDb.db, 'predictions', await writeLines('nul-jsonb.ndjson', lines));
+    expect(result).toMatchObject({ accepted: 1, rejected: [{ line: 1, field: 'features' }, { line: 2, field: 'segment.device' }, { line: 3, field: 'colour' }] });
+  });
+
+  it('rejects a line that is not UTF-8 and stores the others exactly as sent', async () => {
+    const good = prediction({ model_name: 'café ☕ \uFFFD' });
+    const bad = Buffer.concat([Buffer.from(JSON.stringify(prediction()).replace('fraud', 'fr')), Buffer.from('\n')]);
+    bad[bad.indexOf('fr') + 2] = 0xe9; // latin1 é inside "fr…"
+    const file = path.join(dir, 'latin1.ndjson');
+    await writeFile(file, Buffer.concat([bad, Buffer.from(`${JSON.stringify(good)}\n`)]));
+    const result = await ingestNdjsonFile(testDb.db, 'predictions', file);
+    expect(result).toMatchObject({ accepted: 1, rejected: [{ line: 1, field: null, error: expect.stringMatching(/^invalid UTF-8 at byte offset \d+/) }] });
+    expect(await testDb.db('predictions').where({ prediction_id: good.prediction_id }).first('model_name')).toEqual({ model_name: 'café ☕ \uFFFD' });
+    const rejects = (await readFile(`${file}.rejects.ndjson`, 'utf8')).trim().split('\n').map((line) => JSON.parse(line));
+    expect(rejects).toMatchObject([{ line: 1, error: expect.stringMatching(/invalid UTF-8/) }]);
+  });
+
+  it('rejects a CSV record that is not UTF-8 by its line and keeps the rows around it', async () => {
+    const [a, b, c] = [randomUUID(), randomUUID(), randomUUID()];
+    const file = path.join(dir, 'latin1.csv');
+    await writeFile(file, Buffer.concat([
+      Buffer.from(`prediction_id,model_name,model_version,ts_pred,score\n${a},m,1,2026-11-01T00:00:00Z,0.1\n${b},caf`),
+      Buffer.from([0xe9]),
+      Buffer.from(`,1,2026-11-01T00:00:00Z,0.2\n${c},café,1,2026-11-01T00:00:00Z,0.3\n`),
+    ]));
+    const result = await ingestFile(testDb.db, 'predictions', file);
+    expect(result).toMatchObject({ accepted: 2, rejected: [{ line: 3, error: expect.stringMatching(/invalid UTF-8/) }] });
+    expect(await testDb.db('predictions').where({ prediction_id: c }).first('model_name')).toEqual({ model_name: 'café' });
+  });
+});
