@@ -354,8 +354,9 @@ describe('hostile input: rejected per line with the field named, the rest stored
 
   it('rejects a line that is not UTF-8 and stores the others exactly as sent', async () => {
     const good = prediction({ model_name: 'café ☕ \uFFFD' });
-    const bad = Buffer.concat([Buffer.from(JSON.stringify(prediction()).replace('fraud', 'fr')), Buffer.from('\n')]);
-    bad[bad.indexOf('fr') + 2] = 0xe9; // latin1 é inside "fr…"
+    // "fraud" spelled with a latin1 é (one 0xe9 byte) in place of the a: valid JSON, not UTF-8.
+    const [before, after] = JSON.stringify(prediction()).split('fraud') as [string, string];
+    const bad = Buffer.concat([Buffer.from(`${before}fr`), Buffer.from([0xe9]), Buffer.from(`ud${after}\n`)]);
     const file = path.join(dir, 'latin1.ndjson');
     await writeFile(file, Buffer.concat([bad, Buffer.from(`${JSON.stringify(good)}\n`)]));
     const result = await ingestNdjsonFile(testDb.db, 'predictions', file);
