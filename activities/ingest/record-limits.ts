@@ -33,6 +33,13 @@ function fieldPath(node: Pending | null): string | null {
   return parts.reverse().join('.').replace(/\.\[/g, '[');
 }
 
+/** The top-level field a value sits under: a path 32 levels deep would name nothing useful. */
+function topField(node: Pending): Pending {
+  let at = node;
+  while (at.parent && at.parent.key !== null) at = at.parent;
+  return at;
+}
+
 function problem(node: Pending | null, error: string): RecordProblem {
   const field = fieldPath(node);
   return { field, error: field ? `${field}: ${error}` : error };
@@ -63,7 +70,7 @@ export function checkRecordLimits(record: unknown): RecordProblem | null {
       continue;
     }
     if (value === null || typeof value !== 'object') continue;
-    if (depth >= RECORD_LIMITS.maxDepth) return problem(node, `nested deeper than ${RECORD_LIMITS.maxDepth} levels`);
+    if (depth >= RECORD_LIMITS.maxDepth) return problem(topField(node), `nested deeper than ${RECORD_LIMITS.maxDepth} levels`);
     if (Array.isArray(value)) {
       if (value.length > RECORD_LIMITS.maxArrayItems) return problem(node, `has ${value.length} items; at most ${RECORD_LIMITS.maxArrayItems} per array`);
       for (let i = value.length - 1; i >= 0; i -= 1) stack.push({ value: value[i], key: i, parent: node, depth: depth + 1 });

@@ -336,7 +336,7 @@ describe('hostile input: rejected per line with the field named, the rest stored
     const deep = `{"prediction_id":"${randomUUID()}","model_name":"m","model_version":"1","ts_pred":"2026-11-01T10:00:00Z","score":0.5,"features":{"x":${'['.repeat(100_000)}${']'.repeat(100_000)}}}`;
     const result = await ingestNdjsonFile(testDb.db, 'predictions', await writeLines('deep.ndjson', [deep, good]));
     expect(result).toMatchObject({ accepted: 1, rejected_count: 1, rejected: [{ line: 1, error: expect.stringMatching(/nested deeper than 32 levels/) }] });
-    expect(result.rejected[0]!.field).toMatch(/^features\.x/);
+    expect(result.rejected[0]!.field).toBe('features');
     expect(await countPredictions([good.prediction_id as string])).toBe(1);
   });
 

@@ -103,14 +103,13 @@ describe('validateRecord limits (nesting, sizes, text PostgreSQL can store as se
     expect(at(32)).toMatchObject({ ok: true });
     const deeper = at(33);
     expect(deeper).toMatchObject({ ok: false });
-    expect(!deeper.ok && deeper.field).toMatch(/^features\.a(\[0\])+$/);
-    expect(!deeper.ok && deeper.error).toMatch(/nested deeper than 32 levels/);
+    expect(deeper).toEqual({ ok: false, field: 'features', error: 'features: nested deeper than 32 levels' });
   });
 
   it('rejects 100,000 nested arrays in any field, known or unknown, without overflowing the stack', () => {
     const deep = JSON.parse(`${'['.repeat(100_000)}${']'.repeat(100_000)}`);
     for (const field of ['features', 'segment', 'entity_ids', 'colour']) {
-      expect(validate('predictions', { ...prediction, [field]: deep })).toMatchObject({ ok: false, field: expect.stringMatching(new RegExp(`^${field}`)), error: expect.stringMatching(/nested deeper than 32 levels/) });
+      expect(validate('predictions', { ...prediction, [field]: deep })).toEqual({ ok: false, field, error: `${field}: nested deeper than 32 levels` });
     }
   });
 
