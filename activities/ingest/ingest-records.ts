@@ -4,7 +4,8 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { Knex } from 'knex';
 import { INGEST_TABLES } from '../../sql/ingest-tables';
-import { createBulkWriter } from './bulk-writer';
+import { describeFailure } from '../failure-message';
+import { createBulkWriter, type StoreTally } from './bulk-writer';
 import { formatCopyRow } from './copy-row';
 import { openInput, type OpenedInput } from './open-input';
 import { parseCsv } from './parse-csv';
@@ -52,6 +53,18 @@ export interface IngestOptions {
   chunkRows?: number;
   /** Force the staging path (see {@link createBulkWriter}); detected from the server otherwise. */
   staging?: 'copy' | 'insert';
+}
+
+/**
+ * An ingest that stopped before the end of its input (unreadable input, the database gone):
+ * `result` counts what was stored before, so a pipeline can tell what happened. The
+ * message is safe to show: a database error is named by its SQLSTATE, never by its SQL.
+ */
+export class IngestAbortedError extends Error {
+  override readonly name = 'IngestAbortedError';
+  constructor(cause: unknown, readonly result: IngestResult) {
+    super(describeFailure(cause), { cause });
+  }
 }
 
 /** Keeps the result document bounded for multi-GB inputs; the rejects file has every line. */
@@ -150,25 +163,28 @@ export async function ingestRecords(
     }
   } catch (error) {
     // What was read before the failure is still stored (every line is idempotent), then
-    // the failure surfaces: the caller re-runs the ingest and gets duplicates for it.
+    // the failure surfaces with what was kept: re-running counts that part as duplicates.
     await writer.close().catch(() => {});
-    await rejects.close();
-    throw error;
+    throw new IngestAbortedError(error, await summarize(writer.stored()));
   }
-  let stored;
+  let stored: StoreTally;
   try {
     stored = await writer.close();
-  } finally {
-    if (!stored) await rejects.close();
+  } catch (error) {
+    throw new IngestAbortedError(error, await summarize(writer.stored()));
   }
-  result.accepted = stored.accepted;
-  result.duplicates = stored.duplicates;
-  result.conflicts = stored.conflictCount;
-  result.conflicted = stored.conflicts.slice(0, MAX_REPORTED_LINES).map((conflict) => ({ line: conflict.line, id: conflict.key, error: describeConflict(conflict.key) }));
-  result.unknown_fields = [...unknown.values()];
-  result.rejects_file = await rejects.close();
-  progress();
-  return result;
+  return summarize(stored);
+
+  async function summarize(stored: StoreTally): Promise<IngestResult> {
+    result.accepted = stored.accepted;
+    result.duplicates = stored.duplicates;
+    result.conflicts = stored.conflictCount;
+    result.conflicted = stored.conflicts.slice(0, MAX_REPORTED_LINES).map((conflict) => ({ line: conflict.line, id: conflict.key, error: describeConflict(conflict.key) }));
+    result.unknown_fields = [...unknown.values()];
+    result.rejects_file = await rejects.close();
+    progress();
+    return result;
+  }
 }
 
 /** Picks the format from the file name, else from the first non-blank character. */

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import type { Knex } from 'knex';
+import { describeFailure } from '../failure-message';
 import { decodeUtf8 } from './decode-utf8';
 import { ingestRecords } from './ingest-records';
 import { parseNdjson, type SourceRecord } from './parse-ndjson';
@@ -225,7 +226,7 @@ async function handle(request: IncomingMessage, response: ServerResponse, option
 /**
  * A failure that is not the request's fault is a 503 that invites a retry; a value the
  * database refused (SQLSTATE class 22, data exception) would fail again, so it is a 422.
- * The message is the database's own: pg errors carry no SQL text.
+ * Either way the message names the SQLSTATE, never the SQL.
  */
 function answerFailure(response: ServerResponse, error: unknown): void {
   if (error instanceof HttpError) {
@@ -234,11 +235,11 @@ function answerFailure(response: ServerResponse, error: unknown): void {
   }
   const code = (error as { code?: unknown }).code;
   if (typeof code === 'string' && code.startsWith('22')) {
-    send(response, 422, { error: `a record holds a value the database refused (SQLSTATE ${code}: ${(error as Error).message}); fix the records, retrying will not help` });
+    send(response, 422, { error: `a record holds a value the database refused (${describeFailure(error)}); fix the records, retrying will not help` });
     return;
   }
   process.stderr.write(`serve: ${error instanceof Error ? error.stack : String(error)}\n`);
-  send(response, 503, { error: `could not store the records (${(error as Error).message}); nothing is lost by retrying: ingest is idempotent` });
+  send(response, 503, { error: `could not store the records (${describeFailure(error)}); nothing is lost by retrying: ingest is idempotent` });
 }
 
 /**

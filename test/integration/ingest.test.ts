@@ -7,6 +7,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { describeFailure } from '../../activities/failure-message';
 import { ingestFile, ingestNdjsonFile } from '../../activities/ingest/ingest-records';
 import { createDatabase } from '../../workers/database';
 import { useTestDatabase } from '../support/database';
@@ -377,5 +378,65 @@ describe('hostile input: rejected per line with the field named, the rest stored
     const result = await ingestFile(testDb.db, 'predictions', file);
     expect(result).toMatchObject({ accepted: 2, rejected: [{ line: 3, error: expect.stringMatching(/invalid UTF-8/) }] });
     expect(await testDb.db('predictions').where({ prediction_id: c }).first('model_name')).toEqual({ model_name: 'café' });
+  });
+});
+
+describe('damaged gzip and fatal errors: nothing decoded from damage is stored, and a summary is always printed', () => {
+  async function damagedGzip(name: string, damage: (gzip: Buffer) => Buffer): Promise<{ file: string; ids: string[]; size: number }> {
+    const records = Array.from({ length: 3000 }, () => prediction({ features: { note: randomUUID() } }));
+    const damaged = damage(gzipSync(records.map((r) => JSON.stringify(r)).join('\n') + '\n'));
+    const file = path.join(dir, name);
+    await writeFile(file, damaged);
+    return { file, ids: records.map((r) => r.prediction_id as string), size: damaged.length };
+  }
+
+  it('refuses a truncated gzip file whole with exit 2 and a JSON summary naming the byte offset', async () => {
+    const { file, ids, size } = await damagedGzip('truncated.ndjson.gz', (gzip) => gzip.subarray(0, gzip.length - 200));
+    const run = await runCli(['ingest', 'predictions', file, '--json']);
+    expect(run.code).toBe(2);
+    expect(JSON.parse(run.stdout)).toMatchObject({ fatal: expect.stringMatching(/is damaged gzip \(unexpected end of file\).*nothing was stored/), byte_offset: size, accepted: 0, duplicates: 0, rejected_count: 0 });
+    expect(run.stderr).toMatch(/damaged gzip/);
+    expect(await countPredictions(ids)).toBe(0);
+  });
+
+  it('refuses a gzip file with a flipped bit in the middle, which inflates to plausible lines before its checksum fails', async () => {
+    const { file, ids } = await damagedGzip('flipped.ndjson.gz', (gzip) => {
+      const copy = Buffer.from(gzip);
+      copy[Math.floor(copy.length / 2)]! ^= 0x10;
+      return copy;
+    });
+    const run = await runCli(['ingest', 'predictions', file, '--json']);
+    expect(run.code).toBe(2);
+    expect(JSON.parse(run.stdout)).toMatchObject({ fatal: expect.stringMatching(/damaged gzip/), accepted: 0 });
+    expect(await countPredictions(ids)).toBe(0);
+  });
+
+  it('refuses truncated gzip on standard input whole too', async () => {
+    const { file, ids } = await damagedGzip('stdin-truncated.gz', (gzip) => gzip.subarray(0, gzip.length - 200));
+    const run = await runCli(['ingest', 'predictions', '-', '--json'], await readFile(file));
+    expect(run.code).toBe(2);
+    expect(JSON.parse(run.stdout)).toMatchObject({ fatal: expect.stringMatching(/standard input is damaged gzip/), accepted: 0 });
+    expect(await countPredictions(ids)).toBe(0);
+  });
+
+  it('prints the JSON summary with --json for any fatal error, e.g. an unknown kind or a database that does not exist', async () => {
+    const wrongKind = await runCli(['ingest', 'labels', 'x.ndjson', '--json']);
+    expect(wrongKind.code).toBe(2);
+    expect(JSON.parse(wrongKind.stdout)).toMatchObject({ fatal: expect.stringMatching(/kind must be one of/), accepted: 0 });
+    const file = await writeLines('no-database.ndjson', [prediction()]);
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'hindsight.js'), 'ingest', 'predictions', file, '--json'], {
+      env: { ...process.env, DATABASE_URL: testDb.url.replace(/\/[^/]*$/, '/hindsight_no_such_database') },
+    });
+    let stdout = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    const code = await new Promise((resolve) => child.on('close', resolve));
+    expect(code).toBe(2);
+    expect(JSON.parse(stdout)).toMatchObject({ fatal: expect.stringMatching(/SQLSTATE 3D000/), accepted: 0 });
+  });
+
+  it('names a database error by its SQLSTATE and message, never by the SQL knex puts in front', async () => {
+    const error = await testDb.db.raw("select 1 / (select 0 where 'secret-value' = ?)", ['secret-value']).catch((caught: unknown) => caught);
+    expect((error as Error).message).toMatch(/^select/);
+    expect(describeFailure(error)).toBe('database error (SQLSTATE 22012): division by zero');
   });
 });
