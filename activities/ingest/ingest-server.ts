@@ -114,7 +114,8 @@ function readBody(request: IncomingMessage, limit: number): Promise<Buffer> {
       wire += chunk.length;
       if (wire > 8 * limit) request.destroy();
     });
-    request.on('error', reject);
+    // The client went away (or timed out): there is no one to answer, and it is not a server fault.
+    request.on('error', () => reject(new HttpError(400, 'the request was aborted before its body arrived')));
     const gunzip = encoding === 'gzip' ? createGunzip() : null;
     const decoded: Readable = gunzip ? request.pipe(gunzip) : request;
     decoded.on('data', (chunk: Buffer) => {
