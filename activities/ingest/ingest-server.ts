@@ -6,7 +6,7 @@ import { createGunzip } from 'node:zlib';
 import type { Knex } from 'knex';
 import { describeFailure } from '../failure-message';
 import { decodeUtf8 } from './decode-utf8';
-import { ingestRecords } from './ingest-records';
+import { IngestAbortedError, ingestRecords } from './ingest-records';
 import { parseNdjson, type SourceRecord } from './parse-ndjson';
 import { RECORD_KINDS, type RecordKind } from './record-schemas';
 
@@ -234,7 +234,9 @@ function answerFailure(response: ServerResponse, error: unknown): void {
     send(response, error.status, { error: error.message }, error.headers);
     return;
   }
-  const code = (error as { code?: unknown }).code;
+  // An ingest that stopped carries the database's error as its cause.
+  const cause = error instanceof IngestAbortedError ? error.cause : error;
+  const code = (cause as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && code.startsWith('22')) {
     send(response, 422, { error: `a record holds a value the database refused (${describeFailure(error)}); fix the records, retrying will not help` });
     return;

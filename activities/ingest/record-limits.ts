@@ -18,31 +18,34 @@ export interface RecordProblem {
   error: string;
 }
 
-interface Pending {
-  value: unknown;
+/** An object or array still to be walked, and where it sits (for the message). */
+interface Container {
+  value: object;
   key: string | number | null;
-  parent: Pending | null;
+  parent: Container | null;
   depth: number;
 }
 
-function fieldPath(node: Pending | null): string | null {
+function fieldPath(container: Container | null, key: string | number | null): string | null {
   const parts: string[] = [];
+  const push = (part: string | number) => parts.push(typeof part === 'number' ? `[${part}]` : part.length > 40 ? `${part.slice(0, 40)}…` : part);
   // Keys are cut short: a key may be megabytes long, the message must stay readable.
-  for (let at = node; at && at.key !== null; at = at.parent) parts.push(typeof at.key === 'number' ? `[${at.key}]` : at.key.length > 40 ? `${at.key.slice(0, 40)}…` : at.key);
+  if (key !== null) push(key);
+  for (let at = container; at && at.key !== null; at = at.parent) push(at.key);
   if (parts.length === 0) return null;
   return parts.reverse().join('.').replace(/\.\[/g, '[');
 }
 
-/** The top-level field a value sits under: a path 32 levels deep would name nothing useful. */
-function topField(node: Pending): Pending {
-  let at = node;
-  while (at.parent && at.parent.key !== null) at = at.parent;
-  return at;
+function problem(container: Container | null, key: string | number | null, error: string): RecordProblem {
+  const field = fieldPath(container, key);
+  return { field, error: field ? `${field}: ${error}` : error };
 }
 
-function problem(node: Pending | null, error: string): RecordProblem {
-  const field = fieldPath(node);
-  return { field, error: field ? `${field}: ${error}` : error };
+/** The top-level field a container sits under: a path 32 levels deep would name nothing useful. */
+function topField(container: Container): Container {
+  let at = container;
+  while (at.parent && at.parent.key !== null) at = at.parent;
+  return at;
 }
 
 /** Why Postgres cannot store `text` as sent, or null: NUL is refused, a lone surrogate would become U+FFFD. */
@@ -52,37 +55,50 @@ function describeBadText(text: string): string | null {
   return null;
 }
 
+/** The problem of one value that is not an object or array, or null. */
+function checkScalar(value: unknown): string | null {
+  if (typeof value === 'string') return describeBadText(value);
+  if (typeof value === 'number' && !Number.isFinite(value)) return 'number is out of range (beyond ±1.8e308)';
+  return null;
+}
+
 /**
  * Returns the first problem of a parsed record (depth, key or item count, NUL or unpaired
  * surrogates in a string or a key, a number JSON cannot hold), or null when it can be stored.
+ * Scalars are checked where they sit; only objects and arrays are queued (once per record
+ * this runs for every line, so the common flat record allocates almost nothing).
  */
 export function checkRecordLimits(record: unknown): RecordProblem | null {
-  const stack: Pending[] = [{ value: record, key: null, parent: null, depth: -1 }];
-  for (let node = stack.pop(); node; node = stack.pop()) {
-    const { value, depth } = node;
-    if (typeof value === 'string') {
-      const bad = describeBadText(value);
-      if (bad) return problem(node, bad);
-      continue;
-    }
-    if (typeof value === 'number') {
-      if (!Number.isFinite(value)) return problem(node, 'number is out of range (beyond ±1.8e308)');
-      continue;
-    }
-    if (value === null || typeof value !== 'object') continue;
-    if (depth >= RECORD_LIMITS.maxDepth) return problem(topField(node), `nested deeper than ${RECORD_LIMITS.maxDepth} levels`);
+  const rootProblem = checkScalar(record);
+  if (rootProblem) return problem(null, null, rootProblem);
+  if (record === null || typeof record !== 'object') return null;
+  const stack: Container[] = [{ value: record, key: null, parent: null, depth: -1 }];
+  for (let container = stack.pop(); container; container = stack.pop()) {
+    const { value, depth } = container;
+    if (depth >= RECORD_LIMITS.maxDepth) return problem(topField(container), null, `nested deeper than ${RECORD_LIMITS.maxDepth} levels`);
     if (Array.isArray(value)) {
-      if (value.length > RECORD_LIMITS.maxArrayItems) return problem(node, `has ${value.length} items; at most ${RECORD_LIMITS.maxArrayItems} per array`);
-      for (let i = value.length - 1; i >= 0; i -= 1) stack.push({ value: value[i], key: i, parent: node, depth: depth + 1 });
+      if (value.length > RECORD_LIMITS.maxArrayItems) return problem(container, null, `has ${value.length} items; at most ${RECORD_LIMITS.maxArrayItems} per array`);
+      for (let i = 0; i < value.length; i += 1) {
+        const item: unknown = value[i];
+        if (item !== null && typeof item === 'object') stack.push({ value: item, key: i, parent: container, depth: depth + 1 });
+        else {
+          const bad = checkScalar(item);
+          if (bad) return problem(container, i, bad);
+        }
+      }
       continue;
     }
     const keys = Object.keys(value);
-    if (keys.length > RECORD_LIMITS.maxKeys) return problem(node, `has ${keys.length} keys; at most ${RECORD_LIMITS.maxKeys} per object`);
-    for (let i = keys.length - 1; i >= 0; i -= 1) {
-      const key = keys[i]!;
-      const bad = describeBadText(key);
-      if (bad) return problem(node, `key ${JSON.stringify(key.slice(0, 40))} ${bad}`);
-      stack.push({ value: (value as Record<string, unknown>)[key], key, parent: node, depth: depth + 1 });
+    if (keys.length > RECORD_LIMITS.maxKeys) return problem(container, null, `has ${keys.length} keys; at most ${RECORD_LIMITS.maxKeys} per object`);
+    for (const key of keys) {
+      const badKey = describeBadText(key);
+      if (badKey) return problem(container, null, `key ${JSON.stringify(key.slice(0, 40))} ${badKey}`);
+      const item: unknown = (value as Record<string, unknown>)[key];
+      if (item !== null && typeof item === 'object') stack.push({ value: item, key, parent: container, depth: depth + 1 });
+      else {
+        const bad = checkScalar(item);
+        if (bad) return problem(container, key, bad);
+      }
     }
   }
   return null;
