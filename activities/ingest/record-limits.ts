@@ -88,9 +88,11 @@ export function checkRecordLimits(record: unknown): RecordProblem | null {
       }
       continue;
     }
-    const keys = Object.keys(value);
-    if (keys.length > RECORD_LIMITS.maxKeys) return problem(container, null, `has ${keys.length} keys; at most ${RECORD_LIMITS.maxKeys} per object`);
-    for (const key of keys) {
+    // for…in over parsed JSON (own, plain keys) counts as it goes instead of allocating a key array.
+    let keyCount = 0;
+    for (const key in value) {
+      keyCount += 1;
+      if (keyCount > RECORD_LIMITS.maxKeys) return problem(container, null, `has ${Object.keys(value).length} keys; at most ${RECORD_LIMITS.maxKeys} per object`);
       const badKey = describeBadText(key);
       if (badKey) return problem(container, null, `key ${JSON.stringify(key.slice(0, 40))} ${badKey}`);
       const item: unknown = (value as Record<string, unknown>)[key];
