@@ -434,6 +434,13 @@ describe('damaged gzip and fatal errors: nothing decoded from damage is stored, 
     expect(JSON.parse(stdout)).toMatchObject({ fatal: expect.stringMatching(/SQLSTATE 3D000/), accepted: 0 });
   });
 
+  it('answers a label definition version beyond int4 with a message naming the version, not SQL', async () => {
+    const run = await runCli(['label-definition', 'show', 'fraud@99999999999']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/version must be 1 … 2147483647/);
+    expect(run.stderr).not.toMatch(/select|label_definitions/i);
+  });
+
   it('names a database error by its SQLSTATE and message, never by the SQL knex puts in front', async () => {
     const error = await testDb.db.raw("select 1 / (select 0 where 'secret-value' = ?)", ['secret-value']).catch((caught: unknown) => caught);
     expect((error as Error).message).toMatch(/^select/);
