@@ -1,6 +1,10 @@
+/** Deeper than any input that passes validation; keeps the recursion far from the stack limit. */
+const MAX_CANONICAL_DEPTH = 256;
+
 /** JSON with object keys sorted at every depth, so equal content hashes equally. */
-export function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+export function canonicalJson(value: unknown, depth = 0): string {
+  if (depth > MAX_CANONICAL_DEPTH) throw new RangeError(`value nested deeper than ${MAX_CANONICAL_DEPTH} levels`);
+  if (Array.isArray(value)) return `[${value.map((item) => canonicalJson(item, depth + 1)).join(',')}]`;
   if (value !== null && typeof value === 'object') {
     const keys = Object.keys(value);
     // Fast path (the common case): flat objects whose keys already arrive sorted.
@@ -14,7 +18,7 @@ export function canonicalJson(value: unknown): string {
     const parts: string[] = [];
     for (const key of keys) {
       const item = (value as Record<string, unknown>)[key];
-      if (item !== undefined) parts.push(`${JSON.stringify(key)}:${canonicalJson(item)}`);
+      if (item !== undefined) parts.push(`${JSON.stringify(key)}:${canonicalJson(item, depth + 1)}`);
     }
     return `{${parts.join(',')}}`;
   }

@@ -173,7 +173,11 @@ async function recordProbabilityScores(trx: Knex.Transaction, definition: LabelD
 export function parseLabelDefinitionRef(ref: string): { name: string; version?: number } {
   const match = /^([A-Za-z0-9_.-]+)(?:@(\d+))?$/.exec(ref);
   if (!match) throw new LabelDefinitionError(`label definition reference "${ref}" must be NAME or NAME@VERSION`);
-  return match[2] === undefined ? { name: match[1]! } : { name: match[1]!, version: Number(match[2]) };
+  if (match[2] === undefined) return { name: match[1]! };
+  // The version column is an integer: a larger one would fail in the database instead.
+  const version = Number(match[2]);
+  if (version < 1 || version > 2_147_483_647) throw new LabelDefinitionError(`label definition reference "${ref}": version must be 1 … 2147483647`);
+  return { name: match[1]!, version };
 }
 
 export async function getLabelDefinition(db: Knex, ref: { name: string; version?: number | undefined }): Promise<LabelDefinition> {

@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { ConfigError } from '../workers/env';
+import { describeFailure } from '../activities/failure-message';
 import { registerCohort } from './commands/cohort';
 import { registerDrift } from './commands/drift';
 import { registerEvaluate } from './commands/evaluate';
@@ -51,7 +51,8 @@ export async function main(argv: string[]): Promise<number> {
     if (error instanceof CommanderError) {
       return error.exitCode === 0 ? EXIT.ok : EXIT.fatal;
     }
-    const message = error instanceof ConfigError || (error as Error).name.endsWith('Error') ? (error as Error).message : String(error);
+    // A database error is named by its SQLSTATE and message, never by its SQL (knex prefixes it).
+    const message = describeFailure(error);
     process.stderr.write(`hindsight: ${message}\n`);
     if (process.env.HINDSIGHT_DEBUG) process.stderr.write(`${(error as Error).stack}\n`);
     return EXIT.fatal;

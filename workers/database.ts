@@ -15,10 +15,16 @@ export interface DatabaseOptions {
   applicationName?: string;
 }
 
+/** knex logs to stdout by default, where a command's --json document goes: its one-line warnings go to stderr. */
+function logToStderr(message: unknown): void {
+  process.stderr.write(`knex: ${String(message).split('\n')[0]}\n`);
+}
+
 /** A knex pool whose sessions all run in UTC, so every timestamp we format is UTC. */
 export function createDatabase(url: string, options: DatabaseOptions = {}): Knex {
   return knex({
     client: 'pg',
+    log: { warn: logToStderr, error: logToStderr, deprecate: logToStderr, debug: logToStderr },
     connection: { connectionString: url, application_name: options.applicationName ?? 'hindsight' },
     pool: {
       min: 0,

@@ -20,6 +20,12 @@ const envSchema = z.object({
   /** Temporal SDK log level for `worker` and `dev`; the webpack bundling chatter is INFO. */
   HINDSIGHT_LOG_LEVEL: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).default('WARN'),
   HINDSIGHT_API_TOKEN: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** Browser origins `serve` answers (comma-separated, e.g. `https://ops.example.com`); none by default. */
+  HINDSIGHT_ALLOWED_ORIGINS: z
+    .string()
+    .transform((value) => value.split(',').map((origin) => origin.trim()).filter((origin) => origin !== ''))
+    .pipe(z.array(z.string().regex(/^https?:\/\/[^/\s]+$/, 'each origin must be scheme://host[:port], without a path')))
+    .default([]),
 });
 
 export type Env = z.infer<typeof envSchema>;

@@ -43,6 +43,8 @@ export interface BulkWriter {
   write(copyText: string, partitionMonth: string | null, key: string): Promise<void> | undefined;
   /** Flushes the last chunk and waits for every merge; rejects if any chunk failed. */
   close(): Promise<StoreTally>;
+  /** What the chunks merged so far stored: after a failure, what the caller can report as kept. */
+  stored(): StoreTally;
 }
 
 const WRITE_BUFFER_CHARS = 1 << 16;
@@ -247,5 +249,6 @@ export function createBulkWriter(db: Knex, kind: RecordKind, options: BulkWriter
       if (failure) throw failure;
       return tally;
     },
+    stored: () => tally,
   };
 }

@@ -4,7 +4,8 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { Knex } from 'knex';
 import { INGEST_TABLES } from '../../sql/ingest-tables';
-import { createBulkWriter } from './bulk-writer';
+import { describeFailure } from '../failure-message';
+import { createBulkWriter, type StoreTally } from './bulk-writer';
 import { formatCopyRow } from './copy-row';
 import { openInput, type OpenedInput } from './open-input';
 import { parseCsv } from './parse-csv';
@@ -55,6 +56,18 @@ export interface IngestOptions {
   staging?: 'copy' | 'insert';
 }
 
+/**
+ * An ingest that stopped before the end of its input (unreadable input, the database gone):
+ * `result` counts what was stored before, so a pipeline can tell what happened. The
+ * message is safe to show: a database error is named by its SQLSTATE, never by its SQL.
+ */
+export class IngestAbortedError extends Error {
+  override readonly name = 'IngestAbortedError';
+  constructor(cause: unknown, readonly result: IngestResult) {
+    super(describeFailure(cause), { cause });
+  }
+}
+
 /** Keeps the result document bounded for multi-GB inputs; the rejects file has every line. */
 export const MAX_REPORTED_LINES = 10_000;
 const PROGRESS_EVERY = 4096;
@@ -62,10 +75,6 @@ const PROGRESS_EVERY = 4096;
 /** Now, as a record timestamp (microseconds, UTC): the default `ts_received`. */
 function receivedNow(): string {
   return new Date().toISOString().replace('Z', '000Z');
-}
-
-function containsNul(text: string): boolean {
-  return text.includes('\u0000') || text.includes('\\u0000');
 }
 
 interface RejectsSink {
@@ -138,10 +147,6 @@ export async function ingestRecords(
         reject(record.line, record.error.field, record.error.error, record.text);
         continue;
       }
-      if (containsNul(record.text)) {
-        reject(record.line, null, 'contains a NUL character (\\u0000), which PostgreSQL cannot store in text', record.text);
-        continue;
-      }
       const checked = validateRecord(kind, record.value, { receivedAt });
       if (!checked.ok) {
         reject(record.line, checked.field, checked.error, record.text);
@@ -165,25 +170,28 @@ export async function ingestRecords(
     }
   } catch (error) {
     // What was read before the failure is still stored (every line is idempotent), then
-    // the failure surfaces: the caller re-runs the ingest and gets duplicates for it.
+    // the failure surfaces with what was kept: re-running counts that part as duplicates.
     await writer.close().catch(() => {});
-    await rejects.close();
-    throw error;
+    throw new IngestAbortedError(error, await summarize(writer.stored()));
   }
-  let stored;
+  let stored: StoreTally;
   try {
     stored = await writer.close();
-  } finally {
-    if (!stored) await rejects.close();
+  } catch (error) {
+    throw new IngestAbortedError(error, await summarize(writer.stored()));
   }
-  result.accepted = stored.accepted;
-  result.duplicates = stored.duplicates;
-  result.conflicts = stored.conflictCount;
-  result.conflicted = stored.conflicts.slice(0, MAX_REPORTED_LINES).map((conflict) => ({ line: conflict.line, id: conflict.key, error: describeConflict(conflict.key) }));
-  result.unknown_fields = [...unknown.values()];
-  result.rejects_file = await rejects.close();
-  progress();
-  return result;
+  return summarize(stored);
+
+  async function summarize(stored: StoreTally): Promise<IngestResult> {
+    result.accepted = stored.accepted;
+    result.duplicates = stored.duplicates;
+    result.conflicts = stored.conflictCount;
+    result.conflicted = stored.conflicts.slice(0, MAX_REPORTED_LINES).map((conflict) => ({ line: conflict.line, id: conflict.key, error: describeConflict(conflict.key) }));
+    result.unknown_fields = [...unknown.values()];
+    result.rejects_file = await rejects.close();
+    progress();
+    return result;
+  }
 }
 
 /** Picks the format from the file name, else from the first non-blank character. */

@@ -2,8 +2,11 @@ import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
 import type { Knex } from 'knex';
-import { ingestRecords } from './ingest-records';
+import { describeFailure } from '../failure-message';
+import { decodeUtf8 } from './decode-utf8';
+import { IngestAbortedError, ingestRecords } from './ingest-records';
 import { parseNdjson, type SourceRecord } from './parse-ndjson';
 import { RECORD_KINDS, type RecordKind } from './record-schemas';
 
@@ -13,9 +16,30 @@ export interface IngestServerOptions {
   port: number;
   /** Bearer token every POST must carry; required unless `host` is a loopback address. */
   token?: string | undefined;
-  /** Largest request body accepted, in bytes (default 16 MiB); larger ones get 413. */
+  /** Largest request body accepted, in bytes (default 16 MiB), after gzip is undone; larger ones get 413. */
   maxBodyBytes?: number;
+  /** Browser origins allowed to call (`HINDSIGHT_ALLOWED_ORIGINS`); any other `Origin` gets 403. */
+  allowedOrigins?: readonly string[];
+  /** How long a slow client may hold a connection; see {@link DEFAULT_TIMEOUTS}. */
+  timeouts?: Partial<ServeTimeouts>;
 }
+
+export interface ServeTimeouts {
+  /** Until the request headers are complete. */
+  headersMs: number;
+  /** Until the whole request (headers and body) has arrived. */
+  requestMs: number;
+  /** An idle keep-alive connection between requests. */
+  keepAliveMs: number;
+  /** A socket with no traffic at all, whatever it is doing. */
+  idleMs: number;
+}
+
+/** Long enough for a 16 MiB batch on a slow link, short enough that stalled clients cannot pile up. */
+export const DEFAULT_TIMEOUTS: ServeTimeouts = { headersMs: 10_000, requestMs: 60_000, keepAliveMs: 5_000, idleMs: 30_000 };
+
+/** Content types of the bodies `serve` reads; anything else is 415, so a browser form cannot post. */
+const JSON_CONTENT_TYPES = new Set(['application/json', 'application/x-ndjson']);
 
 export interface IngestServer {
   url: string;
@@ -58,11 +82,18 @@ function checkToken(request: IncomingMessage, token: string | undefined): void {
 }
 
 /**
- * Reads the body up to `limit` bytes. Past the limit the rest is read and dropped rather
- * than the socket cut, so the client sees the 413 and its message instead of a reset.
+ * Reads the body up to `limit` bytes, gunzipped when it says `Content-Encoding: gzip`: the
+ * limit applies to what comes out, and inflating stops there, so a small bomb cannot fill
+ * memory. Past the limit the rest is read and dropped rather than the socket cut, so the
+ * client sees the 413 and its message instead of a reset.
  */
 function readBody(request: IncomingMessage, limit: number): Promise<Buffer> {
-  const tooLarge = new HttpError(413, `request body exceeds the limit of ${limit} bytes; send smaller batches`);
+  const encoding = (request.headers['content-encoding'] ?? 'identity').trim().toLowerCase();
+  if (encoding !== 'identity' && encoding !== 'gzip') {
+    request.resume();
+    return Promise.reject(new HttpError(415, `Content-Encoding ${encoding} is not supported; send gzip or no encoding`));
+  }
+  const tooLarge = new HttpError(413, `request body exceeds the limit of ${limit} bytes${encoding === 'gzip' ? ' once gunzipped' : ''}; send smaller batches`);
   if (Number(request.headers['content-length'] ?? 0) > limit) {
     request.resume();
     return Promise.reject(tooLarge);
@@ -70,14 +101,58 @@ function readBody(request: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    let wire = 0;
+    /** Answers once the client has finished sending, so it reads the answer instead of a reset. */
+    const fail = (error: HttpError) => {
+      if (request.readableEnded) reject(error);
+      else {
+        request.once('end', () => reject(error));
+        request.resume();
+      }
+    };
     request.on('data', (chunk: Buffer) => {
+      wire += chunk.length;
+      if (wire > 8 * limit) request.destroy();
+    });
+    // The client went away (or timed out): there is no one to answer, and it is not a server fault.
+    request.on('error', () => reject(new HttpError(400, 'the request was aborted before its body arrived')));
+    const gunzip = encoding === 'gzip' ? createGunzip() : null;
+    const decoded: Readable = gunzip ? request.pipe(gunzip) : request;
+    decoded.on('data', (chunk: Buffer) => {
       size += chunk.length;
       if (size <= limit) chunks.push(chunk);
-      else if (size > 8 * limit) request.destroy();
+      else if (gunzip) {
+        request.unpipe(gunzip);
+        gunzip.destroy();
+        fail(tooLarge);
+      }
     });
-    request.on('end', () => (size > limit ? reject(tooLarge) : resolve(Buffer.concat(chunks))));
-    request.on('error', reject);
+    decoded.on('end', () => (size > limit ? reject(tooLarge) : resolve(Buffer.concat(chunks))));
+    gunzip?.on('error', (error) => fail(new HttpError(400, `body is not valid gzip: ${error.message}`)));
   });
+}
+
+/** The body's JSON text: refused whole when it is not UTF-8 (a JSON array has no lines to reject one by one). */
+function decodeJsonArray(body: Buffer): string {
+  const decoded = decodeUtf8(body);
+  if (!decoded.ok) throw new HttpError(400, `body is not valid UTF-8 at byte offset ${decoded.offset}: text must be sent as UTF-8`);
+  return decoded.text.replace(/^\uFEFF/, '');
+}
+
+/** A record's text for messages; a value too deep to print is rejected by validation anyway. */
+function describeRecord(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? 'null';
+  } catch {
+    return '(too deeply nested to print)';
+  }
+}
+
+/** The first byte after a byte-order mark and JSON whitespace; NDJSON is decoded line by line by its parser. */
+function firstSignificantByte(body: Buffer): number | undefined {
+  let at = body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf ? 3 : 0;
+  while (body[at] === 0x20 || body[at] === 0x09 || body[at] === 0x0a || body[at] === 0x0d) at += 1;
+  return body[at];
 }
 
 /**
@@ -85,23 +160,50 @@ function readBody(request: IncomingMessage, limit: number): Promise<Buffer> {
  * first non-blank character decides, whatever the content type says.
  */
 async function toBatches(body: Buffer): Promise<SourceRecord[][]> {
-  const text = body.toString('utf8').replace(/^\uFEFF/, '');
-  if (text.trimStart().startsWith('[')) {
+  if (firstSignificantByte(body) === 0x5b /* [ */) {
     let values: unknown;
     try {
-      values = JSON.parse(text);
+      values = JSON.parse(decodeJsonArray(body));
     } catch (error) {
+      if (error instanceof HttpError) throw error;
       throw new HttpError(400, `body starts like a JSON array but is not valid JSON: ${(error as Error).message}`);
     }
     if (!Array.isArray(values)) throw new HttpError(400, 'body must be a JSON array of records or NDJSON');
-    return [values.map((value, index) => ({ line: index + 1, text: JSON.stringify(value) ?? 'null', value }))];
+    return [values.map((value, index) => ({ line: index + 1, text: describeRecord(value), value }))];
   }
   const batches: SourceRecord[][] = [];
   for await (const batch of parseNdjson(Readable.from([body]))) batches.push(batch);
   return batches;
 }
 
+/**
+ * A browser page can send requests anywhere; only the origins configured may, so a page
+ * cannot write records through a user's loopback or intranet `serve`. Clients that are
+ * not browsers send no `Origin` and are unaffected.
+ */
+function checkOrigin(request: IncomingMessage, response: ServerResponse, allowed: readonly string[]): void {
+  const origin = request.headers.origin;
+  if (origin === undefined) return;
+  if (!allowed.includes(origin)) throw new HttpError(403, `requests from origin ${origin} are refused; allow it with HINDSIGHT_ALLOWED_ORIGINS`);
+  response.setHeader('access-control-allow-origin', origin);
+  response.setHeader('vary', 'origin');
+}
+
+function checkContentType(request: IncomingMessage): void {
+  const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (!JSON_CONTENT_TYPES.has(type)) {
+    throw new HttpError(415, `Content-Type must be application/json (a JSON array) or application/x-ndjson, not ${type === '' ? 'missing' : type}`);
+  }
+}
+
 async function handle(request: IncomingMessage, response: ServerResponse, options: IngestServerOptions): Promise<void> {
+  checkOrigin(request, response, options.allowedOrigins ?? []);
+  if (request.method === 'OPTIONS' && request.headers.origin !== undefined) {
+    // A preflight from an allowed origin (checkOrigin refused the others).
+    response.writeHead(204, { 'access-control-allow-methods': 'GET, HEAD, POST', 'access-control-allow-headers': 'authorization, content-type, content-encoding', 'access-control-max-age': '600' });
+    response.end();
+    return;
+  }
   const url = new URL(request.url ?? '/', 'http://hindsight');
   if (url.pathname === '/healthz') {
     if (request.method !== 'GET' && request.method !== 'HEAD') throw new HttpError(405, 'use GET /healthz', { allow: 'GET, HEAD' });
@@ -114,11 +216,33 @@ async function handle(request: IncomingMessage, response: ServerResponse, option
   if (!kind || !(RECORD_KINDS as readonly string[]).includes(kind)) throw new HttpError(404, `no such endpoint ${request.method} ${url.pathname}; this server has ${ENDPOINTS} and GET /healthz`);
   if (request.method !== 'POST') throw new HttpError(405, `use POST /v1/${kind}`, { allow: 'POST' });
   checkToken(request, options.token);
+  checkContentType(request);
   const body = await readBody(request, options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES);
   if (body.length === 0) throw new HttpError(400, 'empty body: send a JSON array of records or NDJSON');
   const result = await ingestRecords(options.db, kind as RecordKind, await toBatches(body));
   const { rejects_file: _none, ...document } = result;
   send(response, 200, document);
+}
+
+/**
+ * A failure that is not the request's fault is a 503 that invites a retry; a value the
+ * database refused (SQLSTATE class 22, data exception) would fail again, so it is a 422.
+ * Either way the message names the SQLSTATE, never the SQL.
+ */
+function answerFailure(response: ServerResponse, error: unknown): void {
+  if (error instanceof HttpError) {
+    send(response, error.status, { error: error.message }, error.headers);
+    return;
+  }
+  // An ingest that stopped carries the database's error as its cause.
+  const cause = error instanceof IngestAbortedError ? error.cause : error;
+  const code = (cause as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && code.startsWith('22')) {
+    send(response, 422, { error: `a record holds a value the database refused (${describeFailure(error)}); fix the records, retrying will not help` });
+    return;
+  }
+  process.stderr.write(`serve: ${error instanceof Error ? error.stack : String(error)}\n`);
+  send(response, 503, { error: `could not store the records (${describeFailure(error)}); nothing is lost by retrying: ingest is idempotent` });
 }
 
 /**
@@ -130,15 +254,20 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
   if (!options.token && !isLoopback(options.host)) {
     throw new ServeConfigError(`serve: HINDSIGHT_API_TOKEN must be set to listen on ${options.host}; without a token only loopback (127.0.0.1) is allowed`);
   }
-  const server: Server = createServer((request, response) => {
-    handle(request, response, options).catch((error: unknown) => {
-      if (error instanceof HttpError) send(response, error.status, { error: error.message }, error.headers);
-      else {
-        process.stderr.write(`serve: ${error instanceof Error ? error.stack : String(error)}\n`);
-        send(response, 503, { error: `could not store the records (${(error as Error).message}); nothing is lost by retrying: ingest is idempotent` });
-      }
-    });
-  });
+  const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
+  const server: Server = createServer(
+    {
+      headersTimeout: timeouts.headersMs,
+      requestTimeout: timeouts.requestMs,
+      keepAliveTimeout: timeouts.keepAliveMs,
+      // How often the header and request timeouts are enforced (Node's default is 30 s).
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, timeouts.headersMs / 2)),
+    },
+    (request, response) => {
+      handle(request, response, options).catch((error: unknown) => answerFailure(response, error));
+    },
+  );
+  server.setTimeout(timeouts.idleMs, (socket) => socket.destroy());
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, () => resolve());

@@ -1,6 +1,9 @@
-import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import { Readable } from 'node:stream';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 
 /** An input opened for streaming: its bytes (gunzipped when needed) and how far it has been read. */
@@ -17,6 +20,44 @@ export interface OpenedInput {
 
 export class InputError extends Error {
   override readonly name = 'InputError';
+  /** Where in the (compressed) input the problem was found, when it has a place. */
+  readonly byteOffset: number | null;
+  constructor(message: string, byteOffset: number | null = null) {
+    super(message);
+    this.byteOffset = byteOffset;
+  }
+}
+
+/**
+ * Inflates a whole gzip input once, keeping nothing, and throws if any of it is damaged.
+ * gzip checks its CRC only at the end, and a damaged block can inflate to plausible lines
+ * first, so nothing is stored from a gzip input until all of it has been read back intact.
+ */
+async function verifyGzip(file: string, shownAs: string, size: number): Promise<void> {
+  const gunzip = createGunzip();
+  const discard = new Writable({ write: (_chunk, _encoding, done) => done() });
+  try {
+    await pipeline(createReadStream(file, { highWaterMark: 1 << 20 }), gunzip, discard);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? '';
+    if (!code.startsWith('Z_')) throw new InputError(`cannot read ${shownAs}: ${(error as Error).message}`);
+    const at = Math.min(gunzip.bytesWritten, size);
+    throw new InputError(`${shownAs} is damaged gzip (${(error as Error).message}), found at compressed byte ${at} of ${size}; nothing was stored`, at);
+  }
+}
+
+/** Standard input can be read once: gzip on it is kept in a private temporary file to be verified, then read. */
+async function spoolToTemporaryFile(chunks: AsyncIterable<Buffer>): Promise<{ file: string; size: number; remove(): Promise<void> }> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'hindsight-stdin-'));
+  const file = path.join(dir, 'stdin.gz');
+  const remove = () => rm(dir, { recursive: true, force: true });
+  try {
+    await pipeline(Readable.from(chunks), createWriteStream(file, { mode: 0o600 }));
+    return { file, size: (await stat(file)).size, remove };
+  } catch (error) {
+    await remove();
+    throw error;
+  }
 }
 
 const GZIP_MAGIC = [0x1f, 0x8b] as const;
@@ -24,7 +65,8 @@ const GZIP_MAGIC = [0x1f, 0x8b] as const;
 /**
  * Opens a file, or standard input for `-`, and gunzips it when its first two bytes are
  * the gzip magic number: the extension may lie, standard input has none. Streams, so a
- * multi-GB input is read in constant memory.
+ * multi-GB input is read in constant memory. A gzip input is verified to its end first
+ * (see {@link verifyGzip}): a damaged one is refused whole, before anything is stored.
  */
 export async function openInput(file: string, stdin: Readable = process.stdin): Promise<OpenedInput> {
   let totalBytes: number | null = null;
@@ -63,13 +105,26 @@ export async function openInput(file: string, stdin: Readable = process.stdin): 
       yield next.value;
     }
   }
-  const raw = Readable.from(replay(), { objectMode: false });
-  let stream: Readable = raw;
-  if (gzip) {
-    // Errors must reach the consumer: a truncated input must fail, not end quietly.
-    const gunzip = createGunzip();
-    raw.on('error', (error) => gunzip.destroy(error));
-    stream = raw.pipe(gunzip);
+  if (!gzip) return { name: file, stream: Readable.from(replay(), { objectMode: false }), gzip, totalBytes, bytesRead: () => read };
+  let compressed = file;
+  let removeSpool: (() => Promise<void>) | null = null;
+  if (file === '-') {
+    const spool = await spoolToTemporaryFile(replay());
+    ({ file: compressed, size: totalBytes, remove: removeSpool } = spool);
+  } else source.destroy();
+  try {
+    await verifyGzip(compressed, file === '-' ? 'standard input' : file, totalBytes!);
+  } catch (error) {
+    await removeSpool?.();
+    throw error;
   }
-  return { name: file, stream, gzip, totalBytes, bytesRead: () => read };
+  read = 0;
+  const raw = createReadStream(compressed, { highWaterMark: 1 << 20 });
+  raw.on('data', (chunk) => (read += chunk.length));
+  // Already open, so the spooled file can go now; the data stays readable until closed.
+  if (removeSpool) raw.once('open', () => void removeSpool!());
+  // Errors must reach the consumer: an input that changed since it was verified must fail, not end quietly.
+  const gunzip = createGunzip();
+  raw.on('error', (error) => gunzip.destroy(error));
+  return { name: file, stream: raw.pipe(gunzip), gzip, totalBytes, bytesRead: () => read };
 }

@@ -1,6 +1,7 @@
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { parse } from 'csv-parse';
-import { MAX_LINE_CHARS, type SourceRecord } from './parse-ndjson';
+import { decodeUtf8 } from './decode-utf8';
+import { MAX_LINE_BYTES, type SourceRecord } from './parse-ndjson';
 
 /** Fields a CSV cell must turn into a number / boolean for the schema to accept it. */
 const NUMERIC_FIELDS = new Set(['score', 'threshold', 'propensity', 'position', 'value', 'schema_version']);
@@ -54,35 +55,89 @@ function toObject(header: ReadonlyArray<readonly string[]>, cells: readonly stri
   return { value: record };
 }
 
+const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
+const NON_ASCII = /[\u0080-\u00ff]/;
+
+/** Drops a UTF-8 byte-order mark, even when standard input delivers it byte by byte. */
+async function* dropByteOrderMark(stream: Readable): AsyncGenerator<Buffer> {
+  let head = Buffer.alloc(0);
+  let decided = false;
+  for await (const chunk of stream) {
+    if (decided) {
+      yield chunk as Buffer;
+      continue;
+    }
+    head = Buffer.concat([head, chunk as Buffer]);
+    if (head.length < UTF8_BOM.length && UTF8_BOM.subarray(0, head.length).equals(head)) continue;
+    decided = true;
+    yield head.subarray(0, UTF8_BOM.length).equals(UTF8_BOM) ? head.subarray(UTF8_BOM.length) : head;
+  }
+  if (!decided && head.length > 0 && !UTF8_BOM.subarray(0, head.length).equals(head)) yield head;
+}
+
+/** A cell or record read as latin1 (one character per byte), as the UTF-8 text its bytes spell. */
+function toUtf8(latin1: string): string {
+  return NON_ASCII.test(latin1) ? Buffer.from(latin1, 'latin1').toString('utf8') : latin1;
+}
+
 /**
  * Reads CSV with a header row (RFC 4180 quoting, embedded newlines, a byte-order mark)
  * and yields records numbered by the physical line they start on, so CSV and NDJSON
  * rejects read the same way. A malformed row becomes an error record; the ingest goes on.
+ *
+ * The parser reads bytes as latin1, which keeps every byte, so a record that is not UTF-8
+ * is rejected on its own (the parser's own decoding would put U+FFFD in its place); the
+ * cells of a record that is are turned back into the text they spell.
  */
 export async function* parseCsv(stream: Readable): AsyncGenerator<SourceRecord[]> {
   const skipped: SourceRecord[] = [];
-  const parser = stream.pipe(
+  /** The line the last record parsed ended on, in parse order: a skipped record starts after it. */
+  let parsedUpTo = 0;
+  const source = Readable.from(dropByteOrderMark(stream), { objectMode: false });
+  const parser = source.pipe(
     parse({
-      bom: true,
+      bom: false,
+      encoding: 'latin1',
       info: true,
       raw: true,
       relax_column_count: true,
       skip_empty_lines: true,
       // Like NDJSON lines: an unterminated quote must not pull a whole file into memory.
-      max_record_size: MAX_LINE_CHARS,
+      max_record_size: MAX_LINE_BYTES,
       skip_records_with_error: true,
+      on_record: (record, context) => {
+        parsedUpTo = context.lines;
+        return record;
+      },
       on_skip: (error, raw) => {
-        const line = (error as { lines?: number } | undefined)?.lines ?? 0;
-        skipped.push({ line, text: raw ?? '', error: { field: null, error: `malformed CSV: ${error?.message ?? 'unreadable row'}` } });
+        // The error's line is where parsing gave up (for an unclosed quote, the end of the
+        // file); the record began after the previous one and the blank lines before it.
+        const blank = /^[\r\n]*/.exec(raw ?? '')![0].split('\n').length - 1;
+        const line = parsedUpTo + 1 + blank;
+        parsedUpTo = (error as { lines?: number } | undefined)?.lines ?? parsedUpTo;
+        skipped.push({ line, text: toUtf8((raw ?? '').replace(/^[\r\n]+/, '')), error: { field: null, error: `malformed CSV: ${error?.message ?? 'unreadable row'}` } });
       },
     }),
   );
   stream.on('error', (error) => parser.destroy(error));
+  source.on('error', (error) => parser.destroy(error));
   let header: string[][] | null = null;
-  for await (const { record, raw, info } of parser as AsyncIterable<{ record: string[]; raw: string; info: { lines: number } }>) {
+  for await (const { record: cells, raw, info } of parser as AsyncIterable<{ record: string[]; raw: string; info: { lines: number } }>) {
     if (skipped.length > 0) yield skipped.splice(0);
-    const text = raw.replace(/\r?\n$/, '');
-    const line = info.lines - (text.match(/\n/g)?.length ?? 0);
+    const rawText = raw.replace(/\r?\n$/, '');
+    const line = info.lines - (rawText.match(/\n/g)?.length ?? 0);
+    let text = rawText;
+    let record = cells;
+    if (NON_ASCII.test(rawText)) {
+      const decoded = decodeUtf8(Buffer.from(rawText, 'latin1'));
+      if (!decoded.ok) {
+        if (!header) throw new CsvHeaderError(`CSV header is not UTF-8 (invalid byte at offset ${decoded.offset})`);
+        yield [{ line, text: decoded.text, error: { field: null, error: `invalid UTF-8 at byte offset ${decoded.offset} of the record: text must be sent as UTF-8 and is stored as sent` } }];
+        continue;
+      }
+      text = decoded.text;
+      record = cells.map(toUtf8);
+    }
     if (!header) {
       header = record.map((name) => name.trim().split('.'));
       const names = header.map((path) => path.join('.'));

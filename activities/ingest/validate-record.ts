@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { checkRecordLimits } from './record-limits';
 import { CURRENT_SCHEMA_VERSION, RECORD_SCHEMAS, type RecordKind } from './record-schemas';
 
 export type ValidatedRecord =
@@ -31,13 +32,17 @@ function describeIssue(issue: z.core.$ZodIssue, record: Record<string, unknown>)
 }
 
 /**
- * Checks one parsed record against the schema version it names (absent means
- * {@link CURRENT_SCHEMA_VERSION}) and the time rules, and returns the row to store.
+ * Checks one parsed record against `RECORD_LIMITS` (record-limits.ts), then against the schema
+ * version it names (absent means {@link CURRENT_SCHEMA_VERSION}) and the time rules, and
+ * returns the row to store.
  * Unknown fields are kept in `extra` and named in `unknownFields` so the caller reports
  * them: a producer's typo must be visible, and its data must not be lost.
  */
 export function validateRecord(kind: RecordKind, raw: unknown, options: ValidateOptions): ValidatedRecord {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return { ok: false, field: null, error: 'a record must be a JSON object' };
+  // Before zod and the content hash: both walk the value, and must only see bounded ones.
+  const problem = checkRecordLimits(raw);
+  if (problem) return { ok: false, ...problem };
   const record = raw as Record<string, unknown>;
   const version = record.schema_version ?? CURRENT_SCHEMA_VERSION;
   const schemas = RECORD_SCHEMAS[kind] as Record<number, z.ZodType>;

@@ -1,10 +1,12 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { ingestFile, type IngestProgress, type IngestResult } from '../../activities/ingest/ingest-records';
+import { describeFailure } from '../../activities/failure-message';
+import { IngestAbortedError, ingestFile, type IngestProgress, type IngestResult } from '../../activities/ingest/ingest-records';
+import { InputError } from '../../activities/ingest/open-input';
 import { RECORD_KINDS } from '../../activities/ingest/record-schemas';
 import { withDatabase } from '../context';
 import { parseOptions } from '../options';
-import { createOutput, EXIT, UsageError } from '../output';
+import { createOutput, EXIT, type Output, UsageError } from '../output';
 
 const ingestOptionsSchema = z.object({
   rejects: z.string().min(1).optional(),
@@ -79,18 +81,45 @@ export function registerIngest(program: Command, setExit: (code: number) => void
     .option('--no-progress', 'no progress bar even on a terminal')
     .option('--json', 'print one JSON document')
     .action(async (kind: string, file: string, rawOptions: unknown) => {
-      if (!(RECORD_KINDS as readonly string[]).includes(kind)) throw new UsageError(`ingest: kind must be one of ${RECORD_KINDS.join(', ')}, not "${kind}"`);
       const options = parseOptions(ingestOptionsSchema, rawOptions, 'ingest');
       const out = createOutput(Boolean(options.json));
       const bar = options.progress !== false && process.stderr.isTTY ? createProgressBar(process.stderr) : null;
-      const result = await withDatabase((db) =>
-        ingestFile(db, kind as (typeof RECORD_KINDS)[number], file, {
-          ...(options.rejects ? { rejectsPath: options.rejects } : {}),
-          ...(options.format ? { format: options.format } : {}),
-          ...(bar ? { onProgress: (progress: IngestProgress) => bar.update(progress) } : {}),
-        }),
-      ).finally(() => bar?.clear());
+      let result: IngestResult;
+      try {
+        if (!(RECORD_KINDS as readonly string[]).includes(kind)) throw new UsageError(`ingest: kind must be one of ${RECORD_KINDS.join(', ')}, not "${kind}"`);
+        result = await withDatabase((db) =>
+          ingestFile(db, kind as (typeof RECORD_KINDS)[number], file, {
+            ...(options.rejects ? { rejectsPath: options.rejects } : {}),
+            ...(options.format ? { format: options.format } : {}),
+            ...(bar ? { onProgress: (progress: IngestProgress) => bar.update(progress) } : {}),
+          }),
+        ).finally(() => bar?.clear());
+      } catch (error) {
+        throw reportFatal(out, error);
+      }
       out.result(result, () => describeResult(result));
       setExit(result.rejected_count > 0 || result.conflicts > 0 ? EXIT.partial : EXIT.ok);
     });
+}
+
+/**
+ * A fatal error still gets its result document (`fatal` first, then what was stored before
+ * it), so a pipeline reading --json can tell what happened; returns the error to throw,
+ * whose message says the same for a person (exit code 2).
+ */
+function reportFatal(out: Output, error: unknown): Error {
+  const stored = error instanceof IngestAbortedError ? error.result : emptyResult();
+  const fatal = describeFailure(error);
+  const byteOffset = error instanceof InputError && error.byteOffset !== null ? { byte_offset: error.byteOffset } : {};
+  if (out.json) out.result({ fatal, ...byteOffset, ...stored }, () => '');
+  const kept = stored.accepted + stored.duplicates + stored.conflicts + stored.rejected_count > 0
+    ? `; before it stopped: accepted ${stored.accepted}, duplicates ${stored.duplicates}, conflicts ${stored.conflicts}, rejected ${stored.rejected_count} (re-running the same command is safe)`
+    : '';
+  const reported = new Error(`${fatal.startsWith('ingest: ') ? '' : 'ingest: '}${fatal}${kept}`, { cause: error });
+  reported.name = error instanceof UsageError ? 'UsageError' : 'IngestError';
+  return reported;
+}
+
+function emptyResult(): IngestResult {
+  return { accepted: 0, duplicates: 0, conflicts: 0, rejected: [], rejected_count: 0, conflicted: [], unknown_fields: [], rejects_file: null };
 }

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { describeFailure } from '../../activities/failure-message';
 import { ingestFile, ingestNdjsonFile } from '../../activities/ingest/ingest-records';
 import { createDatabase } from '../../workers/database';
 import { useTestDatabase } from '../support/database';
@@ -327,5 +328,122 @@ describe('outcomes, actions and partitions', () => {
     const action = { prediction_id: randomUUID(), action: 'block', ts_action: '2026-11-01T10:00:01Z', propensity: 0.8 };
     const result = await ingestNdjsonFile(testDb.db, 'actions', await writeLines('actions.ndjson', [action, action, { ...action, propensity: 0.3 }]));
     expect(result).toMatchObject({ accepted: 1, duplicates: 1, conflicts: 1, conflicted: [{ line: 3 }] });
+  });
+});
+
+describe('hostile input: rejected per line with the field named, the rest stored', () => {
+  it('rejects a line of 100,000 nested arrays in features without overflowing the stack', async () => {
+    const good = prediction();
+    const deep = `{"prediction_id":"${randomUUID()}","model_name":"m","model_version":"1","ts_pred":"2026-11-01T10:00:00Z","score":0.5,"features":{"x":${'['.repeat(100_000)}${']'.repeat(100_000)}}}`;
+    const result = await ingestNdjsonFile(testDb.db, 'predictions', await writeLines('deep.ndjson', [deep, good]));
+    expect(result).toMatchObject({ accepted: 1, rejected_count: 1, rejected: [{ line: 1, error: expect.stringMatching(/nested deeper than 32 levels/) }] });
+    expect(result.rejected[0]!.field).toBe('features');
+    expect(await countPredictions([good.prediction_id as string])).toBe(1);
+  });
+
+  it('rejects NUL and unpaired surrogates in jsonb keys and values by field instead of failing the chunk', async () => {
+    const good = prediction();
+    const lines = [
+      `{"prediction_id":"${randomUUID()}","model_name":"m","model_version":"1","ts_pred":"2026-11-01T10:00:00Z","score":0.5,"features":{"a\\u0000":1}}`,
+      `{"prediction_id":"${randomUUID()}","model_name":"m","model_version":"1","ts_pred":"2026-11-01T10:00:00Z","score":0.5,"segment":{"device":"\\ud800"}}`,
+      `{"prediction_id":"${randomUUID()}","model_name":"m","model_version":"1","ts_pred":"2026-11-01T10:00:00Z","score":0.5,"colour":"\\udfff"}`,
+      good,
+    ];
+    const result = await ingestNdjsonFile(testDb.db, 'predictions', await writeLines('nul-jsonb.ndjson', lines));
+    expect(result).toMatchObject({ accepted: 1, rejected: [{ line: 1, field: 'features' }, { line: 2, field: 'segment.device' }, { line: 3, field: 'colour' }] });
+  });
+
+  it('rejects a line that is not UTF-8 and stores the others exactly as sent', async () => {
+    const good = prediction({ model_name: 'café ☕ \uFFFD' });
+    // "fraud" spelled with a latin1 é (one 0xe9 byte) in place of the a: valid JSON, not UTF-8.
+    const [before, after] = JSON.stringify(prediction()).split('fraud') as [string, string];
+    const bad = Buffer.concat([Buffer.from(`${before}fr`), Buffer.from([0xe9]), Buffer.from(`ud${after}\n`)]);
+    const file = path.join(dir, 'latin1.ndjson');
+    await writeFile(file, Buffer.concat([bad, Buffer.from(`${JSON.stringify(good)}\n`)]));
+    const result = await ingestNdjsonFile(testDb.db, 'predictions', file);
+    expect(result).toMatchObject({ accepted: 1, rejected: [{ line: 1, field: null, error: expect.stringMatching(/^invalid UTF-8 at byte offset \d+/) }] });
+    expect(await testDb.db('predictions').where({ prediction_id: good.prediction_id }).first('model_name')).toEqual({ model_name: 'café ☕ \uFFFD' });
+    const rejects = (await readFile(`${file}.rejects.ndjson`, 'utf8')).trim().split('\n').map((line) => JSON.parse(line));
+    expect(rejects).toMatchObject([{ line: 1, error: expect.stringMatching(/invalid UTF-8/) }]);
+  });
+
+  it('rejects a CSV record that is not UTF-8 by its line and keeps the rows around it', async () => {
+    const [a, b, c] = [randomUUID(), randomUUID(), randomUUID()];
+    const file = path.join(dir, 'latin1.csv');
+    await writeFile(file, Buffer.concat([
+      Buffer.from(`prediction_id,model_name,model_version,ts_pred,score\n${a},m,1,2026-11-01T00:00:00Z,0.1\n${b},caf`),
+      Buffer.from([0xe9]),
+      Buffer.from(`,1,2026-11-01T00:00:00Z,0.2\n${c},café,1,2026-11-01T00:00:00Z,0.3\n`),
+    ]));
+    const result = await ingestFile(testDb.db, 'predictions', file);
+    expect(result).toMatchObject({ accepted: 2, rejected: [{ line: 3, error: expect.stringMatching(/invalid UTF-8/) }] });
+    expect(await testDb.db('predictions').where({ prediction_id: c }).first('model_name')).toEqual({ model_name: 'café' });
+  });
+});
+
+describe('damaged gzip and fatal errors: nothing decoded from damage is stored, and a summary is always printed', () => {
+  async function damagedGzip(name: string, damage: (gzip: Buffer) => Buffer): Promise<{ file: string; ids: string[]; size: number }> {
+    const records = Array.from({ length: 3000 }, () => prediction({ features: { note: randomUUID() } }));
+    const damaged = damage(gzipSync(records.map((r) => JSON.stringify(r)).join('\n') + '\n'));
+    const file = path.join(dir, name);
+    await writeFile(file, damaged);
+    return { file, ids: records.map((r) => r.prediction_id as string), size: damaged.length };
+  }
+
+  it('refuses a truncated gzip file whole with exit 2 and a JSON summary naming the byte offset', async () => {
+    const { file, ids, size } = await damagedGzip('truncated.ndjson.gz', (gzip) => gzip.subarray(0, gzip.length - 200));
+    const run = await runCli(['ingest', 'predictions', file, '--json']);
+    expect(run.code).toBe(2);
+    expect(JSON.parse(run.stdout)).toMatchObject({ fatal: expect.stringMatching(/is damaged gzip \(unexpected end of file\).*nothing was stored/), byte_offset: size, accepted: 0, duplicates: 0, rejected_count: 0 });
+    expect(run.stderr).toMatch(/damaged gzip/);
+    expect(await countPredictions(ids)).toBe(0);
+  });
+
+  it('refuses a gzip file with a flipped bit in the middle, which inflates to plausible lines before its checksum fails', async () => {
+    const { file, ids } = await damagedGzip('flipped.ndjson.gz', (gzip) => {
+      const copy = Buffer.from(gzip);
+      copy[Math.floor(copy.length / 2)]! ^= 0x10;
+      return copy;
+    });
+    const run = await runCli(['ingest', 'predictions', file, '--json']);
+    expect(run.code).toBe(2);
+    expect(JSON.parse(run.stdout)).toMatchObject({ fatal: expect.stringMatching(/damaged gzip/), accepted: 0 });
+    expect(await countPredictions(ids)).toBe(0);
+  });
+
+  it('refuses truncated gzip on standard input whole too', async () => {
+    const { file, ids } = await damagedGzip('stdin-truncated.gz', (gzip) => gzip.subarray(0, gzip.length - 200));
+    const run = await runCli(['ingest', 'predictions', '-', '--json'], await readFile(file));
+    expect(run.code).toBe(2);
+    expect(JSON.parse(run.stdout)).toMatchObject({ fatal: expect.stringMatching(/standard input is damaged gzip/), accepted: 0 });
+    expect(await countPredictions(ids)).toBe(0);
+  });
+
+  it('prints the JSON summary with --json for any fatal error, e.g. an unknown kind or a database that does not exist', async () => {
+    const wrongKind = await runCli(['ingest', 'labels', 'x.ndjson', '--json']);
+    expect(wrongKind.code).toBe(2);
+    expect(JSON.parse(wrongKind.stdout)).toMatchObject({ fatal: expect.stringMatching(/kind must be one of/), accepted: 0 });
+    const file = await writeLines('no-database.ndjson', [prediction()]);
+    const child = spawn(process.execPath, [path.join(ROOT, 'bin', 'hindsight.js'), 'ingest', 'predictions', file, '--json'], {
+      env: { ...process.env, DATABASE_URL: testDb.url.replace(/\/[^/]*$/, '/hindsight_no_such_database') },
+    });
+    let stdout = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    const code = await new Promise((resolve) => child.on('close', resolve));
+    expect(code).toBe(2);
+    expect(JSON.parse(stdout)).toMatchObject({ fatal: expect.stringMatching(/SQLSTATE 3D000/), accepted: 0 });
+  });
+
+  it('answers a label definition version beyond int4 with a message naming the version, not SQL', async () => {
+    const run = await runCli(['label-definition', 'show', 'fraud@99999999999']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/version must be 1 … 2147483647/);
+    expect(run.stderr).not.toMatch(/select|label_definitions/i);
+  });
+
+  it('names a database error by its SQLSTATE and message, never by the SQL knex puts in front', async () => {
+    const error = await testDb.db.raw("select 1 / (select 0 where 'secret-value' = ?)", ['secret-value']).catch((caught: unknown) => caught);
+    expect((error as Error).message).toMatch(/^select/);
+    expect(describeFailure(error)).toBe('database error (SQLSTATE 22012): division by zero');
   });
 });

@@ -38,7 +38,29 @@ describe('parseNdjson', () => {
     const batches: SourceRecord[] = [];
     for await (const batch of parseNdjson(streamOf(`{"a":1}\n${long}\n{"a":3}\n`, 16), 40)) batches.push(...batch);
     expect(batches.map((r) => [r.line, r.error ? 'error' : r.value])).toEqual([[1, { a: 1 }], [2, 'error'], [3, { a: 3 }]]);
-    expect(batches[1]!.error!.error).toMatch(/longer than 40 characters/);
+    expect(batches[1]!.error!.error).toMatch(/longer than 40 bytes/);
+  });
+
+  it('rejects exactly the lines that are not UTF-8, naming the byte, and keeps the others as sent', async () => {
+    const bytes = Buffer.concat([
+      Buffer.from('{"a":"ok"}\n{"a":"bad'),
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from('"}\n{"a":"sent as U+FFFD \uFFFD and \u{1F600}"}\n{"a":"cut '),
+      Buffer.from([0xe2, 0x82]),
+      Buffer.from('"}\n{"a":4}'),
+    ]);
+    for (const pieceSize of [1, 3, 1 << 20]) {
+      const pieces: Buffer[] = [];
+      for (let i = 0; i < bytes.length; i += pieceSize) pieces.push(bytes.subarray(i, i + pieceSize));
+      const records = await collect(parseNdjson(Readable.from(pieces)));
+      expect(records.map((r) => [r.line, r.error ? r.error.error : r.value])).toEqual([
+        [1, { a: 'ok' }],
+        [2, 'invalid UTF-8 at byte offset 9 of the line: text must be sent as UTF-8 and is stored as sent'],
+        [3, { a: 'sent as U+FFFD \uFFFD and \u{1F600}' }],
+        [4, 'invalid UTF-8 at byte offset 10 of the line: text must be sent as UTF-8 and is stored as sent'],
+        [5, { a: 4 }],
+      ]);
+    }
   });
 });
 
@@ -71,6 +93,29 @@ describe('parseCsv', () => {
   it('reads a whole JSON object from a plain object column', async () => {
     const [record] = await collect(parseCsv(streamOf('entity_ids\n"{""transaction_id"":""t1""}"\n')));
     expect(record!.value).toEqual({ entity_ids: { transaction_id: 't1' } });
+  });
+
+  it('reports an unclosed quote on the line where its record starts, not where the file ends', async () => {
+    const records = await collect(parseCsv(streamOf('a,b\n1,2\n\n3,"x\n4,5\n6,7\n')));
+    expect(records.map((r) => [r.line, r.error ? r.error.error : r.value])).toEqual([
+      [2, { a: '1', b: '2' }],
+      [4, expect.stringMatching(/^malformed CSV: Quote Not Closed/)],
+    ]);
+    expect(records[1]!.text).toBe('3,"x\n4,5\n6,7\n');
+  });
+
+  it('rejects exactly the records that are not UTF-8 and keeps multibyte text as sent', async () => {
+    const bytes = Buffer.concat([Buffer.from('\uFEFFa,b\né,"😀\nü"\nx,'), Buffer.from([0xc3, 0x28]), Buffer.from('\nz,\uFFFD\n')]);
+    for (const pieceSize of [1, 5, 1 << 20]) {
+      const pieces: Buffer[] = [];
+      for (let i = 0; i < bytes.length; i += pieceSize) pieces.push(bytes.subarray(i, i + pieceSize));
+      const records = await collect(parseCsv(Readable.from(pieces)));
+      expect(records.map((r) => [r.line, r.error ? r.error.error : r.value])).toEqual([
+        [2, { a: 'é', b: '😀\nü' }],
+        [4, 'invalid UTF-8 at byte offset 2 of the record: text must be sent as UTF-8 and is stored as sent'],
+        [5, { a: 'z', b: '\uFFFD' }],
+      ]);
+    }
   });
 });
 

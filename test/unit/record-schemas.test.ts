@@ -89,3 +89,59 @@ describe('validateRecord', () => {
     expect(validate('actions', { prediction_id: prediction.prediction_id, action: 'block', ts_action: '2026-11-01T10:00:01Z', propensity: 0 })).toMatchObject({ ok: false, field: 'propensity' });
   });
 });
+
+/** `[[[…0…]]]` `depth` levels deep, built without recursion. */
+function nestedArrays(depth: number): unknown {
+  let value: unknown = 0;
+  for (let i = 0; i < depth; i += 1) value = [value];
+  return value;
+}
+
+describe('validateRecord limits (nesting, sizes, text PostgreSQL can store as sent)', () => {
+  it('accepts features nested 32 levels deep and rejects 33 with the field named', () => {
+    const at = (depth: number) => validate('predictions', { ...prediction, features: { a: nestedArrays(depth - 1) } });
+    expect(at(32)).toMatchObject({ ok: true });
+    const deeper = at(33);
+    expect(deeper).toMatchObject({ ok: false });
+    expect(deeper).toEqual({ ok: false, field: 'features', error: 'features: nested deeper than 32 levels' });
+  });
+
+  it('rejects 100,000 nested arrays in any field, known or unknown, without overflowing the stack', () => {
+    const deep = JSON.parse(`${'['.repeat(100_000)}${']'.repeat(100_000)}`);
+    for (const field of ['features', 'segment', 'entity_ids', 'colour']) {
+      expect(validate('predictions', { ...prediction, [field]: deep })).toEqual({ ok: false, field, error: `${field}: nested deeper than 32 levels` });
+    }
+  });
+
+  it('rejects an object with more than 1000 keys and an array with more than 10,000 items', () => {
+    const wide = Object.fromEntries(Array.from({ length: 1001 }, (_, i) => [`k${i}`, i]));
+    expect(validate('predictions', { ...prediction, features: wide })).toEqual({ ok: false, field: 'features', error: 'features: has 1001 keys; at most 1000 per object' });
+    expect(validate('predictions', { ...prediction, features: { list: new Array(10_001).fill(0) } })).toMatchObject({ ok: false, field: 'features.list' });
+  });
+
+  it('rejects a NUL character in a string or a key, naming the field', () => {
+    expect(validate('predictions', { ...prediction, model_name: 'a\u0000b' })).toMatchObject({ ok: false, field: 'model_name', error: expect.stringMatching(/NUL character/) });
+    expect(validate('predictions', { ...prediction, segment: { device: 'x\u0000' } })).toMatchObject({ ok: false, field: 'segment.device' });
+    expect(validate('predictions', { ...prediction, features: { 'a\u0000': 1 } })).toMatchObject({ ok: false, field: 'features', error: expect.stringMatching(/key "a\\u0000" contains a NUL/) });
+  });
+
+  it('accepts a literal backslash-u0000 (six characters), which is storable text', () => {
+    expect(validate('predictions', { ...prediction, model_name: 'a\\u0000b' })).toMatchObject({ ok: true });
+  });
+
+  it('rejects an unpaired surrogate instead of storing U+FFFD in its place', () => {
+    expect(validate('predictions', { ...prediction, region: JSON.parse('"eu\\ud800"') })).toMatchObject({ ok: false, field: 'region', error: expect.stringMatching(/unpaired UTF-16 surrogate/) });
+    expect(validate('predictions', { ...prediction, features: { note: JSON.parse('"\\udc00x"') } })).toMatchObject({ ok: false, field: 'features.note' });
+    expect(validate('predictions', { ...prediction, region: 'emoji \u{1f600}' })).toMatchObject({ ok: true });
+  });
+
+  it('rejects a number JSON cannot hold (1e400) instead of storing null', () => {
+    expect(validate('predictions', { ...prediction, features: JSON.parse('{"amount": 1e400}') })).toMatchObject({ ok: false, field: 'features.amount', error: expect.stringMatching(/out of range/) });
+  });
+
+  it('rejects integers beyond int4 in position and schema_version with the field named', () => {
+    expect(validate('predictions', { ...prediction, position: 2 ** 31 })).toMatchObject({ ok: false, field: 'position' });
+    expect(validate('predictions', { ...prediction, schema_version: 2 ** 31 })).toMatchObject({ ok: false, field: 'schema_version' });
+    expect(validate('outcomes', { outcome_id: 'o1', prediction_id: prediction.prediction_id, outcome_type: 'click', ts_event: '2026-11-02T00:00:00Z', ts_received: '2026-11-03T00:00:00Z', position: 1e20 })).toMatchObject({ ok: false, field: 'position' });
+  });
+});
