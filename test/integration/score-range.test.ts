@@ -47,14 +47,19 @@ describe('the score range a binary label definition sets', () => {
     expect(await testDb.db('predictions').where({ model_name: 'fraud' }).count('* as n').first()).toEqual({ n: 2 });
   });
 
-  it('leaves NaN, inf and 1e999 in a CSV score rejected for every model, as not a number', async () => {
+  it('rejects NaN, inf and 1e999 in a CSV score for every model: words as not a number, 1e999 as out of range', async () => {
     const file = await write('p.csv', [
       'prediction_id,model_name,model_version,ts_pred,score',
       ...['NaN', 'inf', '1e999', '-Infinity'].map((score) => `${randomUUID()},ltv,1,2026-01-10T00:00:00Z,${score}`),
     ].join('\n'));
     const result = await ingestFile(testDb.db, 'predictions', file);
     expect(result.accepted).toBe(0);
-    expect(result.rejected.map((r) => [r.line, r.field, r.error])).toEqual([2, 3, 4, 5].map((line) => [line, 'score', 'score: must be a number']));
+    expect(result.rejected.map((r) => [r.line, r.field, r.error])).toEqual([
+      [2, 'score', 'score: must be a number'],
+      [3, 'score', 'score: must be a number'],
+      [4, 'score', 'score: number is out of range (beyond ±1.8e308)'],
+      [5, 'score', 'score: must be a number'],
+    ]);
   });
 });
 
