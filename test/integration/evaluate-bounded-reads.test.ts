@@ -123,6 +123,10 @@ describe('bounded reads of the outcome history', () => {
     expect((await putLabelDefinition(testDb.db, definitionInput(1))).outcome).toBe('unchanged');
   });
 
+  it('refuses a leakage_horizon beyond 100 years, naming the field', async () => {
+    await expect(putLabelDefinition(testDb.db, definitionInput(3, { leakage_horizon: 'P200Y' }))).rejects.toThrow(/leakage_horizon: P200Y is too long/);
+  });
+
   it('gives the same documents after a year of outcomes that cannot join the cohort', async () => {
     const before = await Promise.all([byWindow, byLongHorizon].map((def) => evaluateCohort(testDb.db, COHORT, def, AS_OF)));
     const extra = history();
