@@ -25,8 +25,12 @@ const CALENDAR_NOTE = 'a month lasts 28 to 31 days and a year 365 or 366';
  * (so P1M against P30D is refused, not decided by the month), and `ts_pred + window +
  * late_label_grace` inside the timestamps both Postgres and JavaScript can hold.
  */
-function checkDurations(def: { window: string; checkpoints: string[]; late_label_grace: string }, ctx: z.RefinementCtx): void {
+function checkDurations(def: { window: string; checkpoints: string[]; late_label_grace: string; leakage_horizon?: string | undefined }, ctx: z.RefinementCtx): void {
   const window = durationBounds(def.window);
+  // ts_pred - leakage_horizon must stay a timestamp too (they begin with year 0001 here).
+  if (def.leakage_horizon !== undefined && !(durationBounds(def.leakage_horizon).max <= MAX_LABEL_DELAY_SECONDS)) {
+    ctx.addIssue({ code: 'custom', path: ['leakage_horizon'], message: `${def.leakage_horizon} is too long: leakage_horizon may be at most 100 years` });
+  }
   if (window.max === 0) ctx.addIssue({ code: 'custom', path: ['window'], message: `${def.window} is zero; a label window must be longer than zero` });
   const grace = durationBounds(def.late_label_grace);
   if (!(window.max + grace.max <= MAX_LABEL_DELAY_SECONDS)) {
@@ -82,6 +86,13 @@ const labelDefinitionFields = z
     decision_threshold: z.number().min(0).max(1).default(0.5),
     costs: z.object({ fp: z.number().min(0), fn: z.number().min(0) }).strict().optional(),
     late_label_grace: isoDurationSchema.default('P30D'),
+    /**
+     * How long before a prediction an attributed outcome still counts as
+     * rejected_before_prediction (leakage); older ones are history. No schema default, so a
+     * definition stored without it keeps its canonical form and content hash: absent means
+     * the window ({@link leakageHorizon}).
+     */
+    leakage_horizon: isoDurationSchema.optional(),
     changelog: z.string().min(1).optional(),
     description: z.string().optional(),
   })
@@ -108,6 +119,11 @@ export type LabelDefinition = z.output<typeof labelDefinitionSchema>;
 
 export class LabelDefinitionError extends Error {
   override readonly name = 'LabelDefinitionError';
+}
+
+/** The definition's leakage horizon: its `leakage_horizon`, or the window when it has none. */
+export function leakageHorizon(def: LabelDefinition): string {
+  return def.leakage_horizon ?? def.window;
 }
 
 /** Outcome types that take part in the join for this definition. */

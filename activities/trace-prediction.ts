@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { TRACE_LABEL, TRACE_OUTCOMES } from '../sql/export-trace';
 import { CREATE_MATCHES, createLabeled, joinBindingsFor } from '../sql/join-outcomes';
-import type { LabelDefinition } from './label-definitions';
+import { leakageHorizon, type LabelDefinition } from './label-definitions';
 
 export class PredictionNotFoundError extends Error {
   override readonly name = 'PredictionNotFoundError';
@@ -14,7 +14,8 @@ export type TraceVerdict =
   | 'not_received_by_as_of'
   | 'outcome_type_not_in_definition'
   | 'attributed_to_another_prediction'
-  | 'history_before_first_prediction';
+  | 'history_before_first_prediction'
+  | 'history_before_leakage_horizon';
 
 export interface TracedOutcome {
   outcome_id: string;
@@ -45,13 +46,18 @@ function explain(row: Record<string, unknown>, def: LabelDefinition, predictionI
   if (status === 'joined') {
     return { verdict: 'joined', reason: row.decides_label ? `within the ${def.window} window; decides the label` : `within the ${def.window} window; another joined outcome decides the label` };
   }
-  if (status === 'rejected_before_prediction') return { verdict: status, reason: 'ts_event is before ts_pred: time leakage, never joined' };
+  if (status === 'rejected_before_prediction') return { verdict: status, reason: `ts_event is before ts_pred, within the ${leakageHorizon(def)} leakage horizon: time leakage, never joined` };
   if (status === 'outside_window') return { verdict: status, reason: `ts_event is at or after ts_pred + ${def.window}` };
   if (!row.named_type) return { verdict: 'outcome_type_not_in_definition', reason: `outcome_type ${String(row.outcome_type)} is not named by ${def.name}@${def.version}` };
   if (!row.known) return { verdict: 'not_received_by_as_of', reason: 'ts_received is after as-of, so it was not yet known' };
+  // Named, known and carrying this prediction's id or request + item, yet no pair: the join
+  // makes one for every such outcome except those further back than the leakage horizon.
+  if (row.join_path !== 'by_entity_window') {
+    return { verdict: 'history_before_leakage_horizon', reason: `happened more than ${leakageHorizon(def)} (the leakage horizon) before ts_pred: history, not leakage` };
+  }
   const owner = row.attributed_to as string | null;
   if (owner === predictionId) {
-    return { verdict: 'history_before_first_prediction', reason: `happened more than ${def.window} before the entity's first prediction: history, not leakage` };
+    return { verdict: 'history_before_first_prediction', reason: `happened more than ${leakageHorizon(def)} (the leakage horizon) before the entity's first prediction: history, not leakage` };
   }
   return {
     verdict: 'attributed_to_another_prediction',

@@ -21,6 +21,7 @@ export interface EvaluationBindings {
   end_ts: string;
   as_of: string;
   label_window: string;
+  leakage_horizon: string;
   outcome_types: string[];
   positive_types: string[];
   entity_key: string | null;

@@ -12,7 +12,7 @@
  * leakage candidates get an index probe. Values are always bound (knex named bindings: see
  * {@link EvaluationBindings}).
  */
-import { namedOutcomeTypes, type LabelDefinition } from '../activities/label-definitions';
+import { leakageHorizon, namedOutcomeTypes, type LabelDefinition } from '../activities/label-definitions';
 import { toUtcIso } from '../activities/utc-timestamp';
 import { sliceValueColumns } from './slice-values';
 import type { EvaluationBindings } from './evaluate-cohort';
@@ -41,6 +41,7 @@ export function joinBindingsFor(cohort: JoinCohort, def: LabelDefinition, asOf: 
     end_ts: toUtcIso(cohort.end),
     as_of: toUtcIso(asOf),
     label_window: def.window,
+    leakage_horizon: leakageHorizon(def),
     outcome_types: namedOutcomeTypes(def),
     positive_types: def.positive_outcome_types,
     entity_key: def.entity_key ?? null,
@@ -56,13 +57,21 @@ export const IN_COHORT = `(p.model_name = :model and p.model_version = :version
     and (:environment::text is null or p.environment = :environment::text)
     and p.ts_pred >= :start_ts::timestamptz and p.ts_pred < :end_ts::timestamptz)`;
 
-/** Outcomes the definition names that Hindsight knew of at `:as_of`. */
+/**
+ * Outcomes the definition names that Hindsight knew of at `:as_of` and that can pair with a
+ * cohort prediction: no pair counts with an event more than the leakage horizon before its
+ * prediction (so before start - horizon), and a known event is at or before as-of (the
+ * table's check: received ≥ event). The `ts_event` range lets Postgres prune the months
+ * of `outcomes` outside it, so the read follows the cohort, not the whole history.
+ */
 export const KNOWN = `
   select o.outcome_id, o.prediction_id, o.request_id, o.item_id, o.entity_ids,
          o.outcome_type, o.value, o.ts_event, o.ts_received
   from outcomes o
   where o.outcome_type = any(:outcome_types::text[])
-    and o.ts_received <= :as_of::timestamptz`;
+    and o.ts_received <= :as_of::timestamptz
+    and o.ts_event >= :start_ts::timestamptz - :leakage_horizon::interval
+    and o.ts_event <= :as_of::timestamptz`;
 
 const PAIR_COLUMNS = 'outcome_id, prediction_id, path, outcome_type, value, ts_event, ts_received, ts_pred';
 
@@ -81,9 +90,8 @@ by_request_item as (
   where k.prediction_id is null and ${IN_COHORT}
 ),
 -- Entity path: outcomes that carry neither a prediction_id nor a full request_id + item_id.
--- None before start - window can pair with this cohort: an event after a prediction of
--- ours is after the start, and a leak counts only within one window before the prediction
--- (see below), so older outcome history is never read.
+-- None before start - horizon can pair with this cohort (KNOWN): an event after a prediction
+-- of ours is after the start, and a leak counts only within the horizon before it.
 entity_known as materialized (
   select k.outcome_id, k.outcome_type, k.value, k.ts_event, k.ts_received,
          k.entity_ids ->> :entity_key::text collate "C" as entity
@@ -91,7 +99,6 @@ entity_known as materialized (
   where :entity_key::text is not null and k.prediction_id is null
     and (k.request_id is null or k.item_id is null)
     and k.entity_ids ->> :entity_key::text is not null
-    and k.ts_event >= :start_ts::timestamptz - :label_window::interval
 ),
 -- Every prediction of this model name and version (any environment) for those entities from
 -- the cohort start on: a later one, in or out of the cohort, takes the outcome away from ours.
@@ -125,15 +132,15 @@ placed as (
 ),
 -- Run 0: a naive entity join would give the event to the entity's first prediction; if that
 -- one is ours, no earlier prediction of the model version exists at all and the event lies
--- within one window before it, the pair is time leakage. (Older entity history is just
--- history, not a leak.)
+-- within the leakage horizon before it, the pair is time leakage. (Older entity history is
+-- just history, not a leak.)
 by_entity as (
   select a.outcome_id, a.prediction_ids[greatest(a.run, 1)] as prediction_id,
          'by_entity_window'::text as path, a.outcome_type, a.value, a.ts_event, a.ts_received,
          a.ts_preds[greatest(a.run, 1)] as ts_pred
   from placed a
   where a.ours[greatest(a.run, 1)]
-    and (a.run > 0 or a.ts_event >= a.ts_preds[1] - :label_window::interval and not exists (
+    and (a.run > 0 or a.ts_event >= a.ts_preds[1] - :leakage_horizon::interval and not exists (
       select 1 from predictions q
       where q.entity_ids @> jsonb_build_object(:entity_key::text, a.entity)
         and q.model_name = :model and q.model_version = :version
@@ -148,7 +155,10 @@ select paired.*,
        case when ts_event < ts_pred then 'rejected_before_prediction'
             when ts_event >= ts_pred + :label_window::interval then 'outside_window'
             else 'joined' end as status
-from paired`;
+from paired
+-- An event more than the horizon before its prediction is history, not leakage (the entity
+-- path already holds to this; KNOWN bounds only by the cohort start).
+where ts_event >= ts_pred - :leakage_horizon::interval`;
 
 /**
  * The outcome that decides each prediction's label (DESIGN "Label semantics" 4):

@@ -46,6 +46,7 @@ const PARTITIONED = ['predictions', 'outcomes'] as const;
 const DEFINITIONS = `
   select name, version, name || '@' || version as label_definition,
          (definition->>'window')::interval as label_window,
+         coalesce(definition->>'leakage_horizon', definition->>'window')::interval as leakage_horizon,
          coalesce(definition->>'late_label_grace', 'P30D')::interval as grace,
          definition->>'window' as window_text,
          coalesce(definition->>'late_label_grace', 'P30D') as grace_text
@@ -97,15 +98,15 @@ const PREDICTION_HOLDS_SQL = `
 
 /**
  * Per outcomes month: whether some definition still needs it for a kept prediction, which
- * can be as early as `:earliest_kept` (joined: ts_event ≥ ts_pred; entity leakage: ts_event ≥
- * ts_pred − window, as sql/join-outcomes.ts computes it).
+ * can be as early as `:earliest_kept` (joined: ts_event ≥ ts_pred; leakage, on every path:
+ * ts_event ≥ ts_pred − leakage horizon, as sql/join-outcomes.ts computes it).
  */
 const OUTCOME_HOLDS_SQL = `
   select m.range_to, h.label_definition as held_by
   from unnest(:tos::timestamptz[]) as m(range_to)
   left join lateral (
     select d.label_definition from (${DEFINITIONS}) d
-    where m.range_to > :earliest_kept::timestamptz - d.label_window
+    where m.range_to > :earliest_kept::timestamptz - d.leakage_horizon
     order by d.name, d.version
     limit 1
   ) as h on true`;

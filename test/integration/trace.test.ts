@@ -30,6 +30,7 @@ beforeAll(async () => {
   await storeRows(testDb.db, 'outcomes', [
     outcome('decides', { prediction_id: first, ts_event: iso(T + DAY), ts_received: iso(T + DAY) }),
     outcome('leak', { prediction_id: first, ts_event: iso(T - DAY), ts_received: iso(T) }),
+    outcome('id-history', { prediction_id: first, ts_event: iso(T - 30 * DAY), ts_received: iso(T - 29 * DAY) }),
     outcome('too-late', { prediction_id: first, ts_event: iso(T + 20 * DAY), ts_received: iso(T + 20 * DAY) }),
     outcome('unnamed', { prediction_id: first, outcome_type: 'click', ts_event: iso(T + DAY), ts_received: iso(T + DAY) }),
     outcome('not-yet', { prediction_id: first, ts_event: iso(T + 2 * DAY), ts_received: iso(T + 40 * DAY) }),
@@ -57,6 +58,7 @@ describe('hindsight trace', () => {
     const trace = JSON.parse(stdout);
     const verdicts = Object.fromEntries(trace.outcomes.map((o: { outcome_id: string; verdict: string; decides_label: boolean }) => [o.outcome_id, [o.verdict, o.decides_label]]));
     expect(verdicts).toEqual({
+      'id-history': ['history_before_leakage_horizon', false],
       'entity-history': ['history_before_first_prediction', false],
       'entity-leak': ['rejected_before_prediction', false],
       leak: ['rejected_before_prediction', false],

@@ -33,6 +33,8 @@ export interface RefOutcome {
 export interface RefDefinition {
   task: 'binary' | 'regression';
   windowMs: number;
+  /** The leakage horizon: an event at most this long before its prediction is leakage; default windowMs. */
+  horizonMs?: number;
   positive_outcome_types: string[];
   negative_outcome_types: string[];
   outcome_types: string[];
@@ -98,6 +100,10 @@ function namedTypes(def: RefDefinition): string[] {
   return [...def.positive_outcome_types, ...def.negative_outcome_types, ...def.outcome_types];
 }
 
+function horizonOf(def: RefDefinition): number {
+  return def.horizonMs ?? def.windowMs;
+}
+
 /** The predictions an outcome is attributed to by its join path (before the window and cohort tests). */
 export function candidatesFor(o: RefOutcome, all: RefPrediction[], cohort: RefCohort, def: RefDefinition): { path: RefPath; predictions: RefPrediction[] } | null {
   if (o.prediction_id !== null) {
@@ -123,14 +129,14 @@ export function candidatesFor(o: RefOutcome, all: RefPrediction[], cohort: RefCo
   if (latest !== null) return { path: 'by_entity_window', predictions: [latest] };
   // No prediction preceded the event: a naive join would attach it to the first one after,
   // which is the leakage DESIGN counts as rejected_before_prediction, if the event lies
-  // within one window before it (older entity history is not a leak).
+  // within the leakage horizon before it (older entity history is not a leak).
   let first: RefPrediction | null = null;
   for (const p of sameEntity) {
     if (first === null || ms(p.ts_pred) < ms(first.ts_pred) || (ms(p.ts_pred) === ms(first.ts_pred) && compareIds(p.prediction_id, first.prediction_id) < 0)) {
       first = p;
     }
   }
-  const leaks = first !== null && ms(o.ts_event) >= ms(first.ts_pred) - def.windowMs;
+  const leaks = first !== null && ms(o.ts_event) >= ms(first.ts_pred) - horizonOf(def);
   return { path: 'by_entity_window', predictions: leaks ? [first!] : [] };
 }
 
@@ -164,6 +170,8 @@ export function referenceJoin(all: RefPrediction[], outcomes: RefOutcome[], coho
     for (const p of candidates.predictions) {
       if (!inCohort(p, cohort)) continue;
       const pred = ms(p.ts_pred);
+      // Further back than the horizon it is history: no count at all (docs/join-semantics.md).
+      if (event < pred - horizonOf(def)) continue;
       if (event < pred) counted.rejected_before_prediction.add(o.outcome_id);
       else if (event >= pred + def.windowMs) counted.outside_window.add(o.outcome_id);
       else {
