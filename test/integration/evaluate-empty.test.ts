@@ -2,29 +2,16 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { beforeAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../../cli/hindsight';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { putLabelDefinition } from '../../activities/label-definitions';
 import { useTestDatabase } from '../support/database';
+import { runHindsightInProcess } from '../support/run-cli';
 import { storeRows } from '../support/store-rows';
 
 const testDb = useTestDatabase();
 const dir = mkdtempSync(path.join(os.tmpdir(), 'hindsight-evaluate-empty-'));
 
-/** Runs the command line in this process, capturing what it prints. */
-async function hindsight(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  process.env.DATABASE_URL = testDb.url;
-  let stdout = '';
-  let stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => ((stdout += String(chunk)), true));
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => ((stderr += String(chunk)), true));
-  try {
-    return { code: await main(['node', 'hindsight', ...args]), stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}
+const hindsight = (args: string[]) => runHindsightInProcess(args, { DATABASE_URL: testDb.url });
 
 const cohort = (model: string, version: string, labelDefinition: string) => [
   '--model', model, '--version', version, '--from', '2026-01-01T00:00:00Z', '--to', '2026-02-01T00:00:00Z', '--label-definition', labelDefinition,

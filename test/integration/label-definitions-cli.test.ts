@@ -1,27 +1,14 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it, vi } from 'vitest';
-import { main } from '../../cli/hindsight';
+import { describe, expect, it } from 'vitest';
 import { useTestDatabase } from '../support/database';
+import { runHindsightInProcess } from '../support/run-cli';
 
 const testDb = useTestDatabase();
 const dir = mkdtempSync(path.join(os.tmpdir(), 'hindsight-label-cli-'));
 
-/** Runs the command line in this process (no child per call), capturing what it prints. */
-async function hindsight(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  process.env.DATABASE_URL = testDb.url;
-  let stdout = '';
-  let stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => ((stdout += String(chunk)), true));
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => ((stderr += String(chunk)), true));
-  try {
-    return { code: await main(['node', 'hindsight', ...args]), stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}
+const hindsight = (args: string[]) => runHindsightInProcess(args, { DATABASE_URL: testDb.url });
 
 function definitionFile(name: string, content: object): string {
   const file = path.join(dir, `${name}.json`);

@@ -1,5 +1,7 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
+import { vi } from 'vitest';
+import { main } from '../../cli/hindsight';
 
 const BIN = path.join(__dirname, '..', '..', 'bin', 'hindsight.js');
 
@@ -19,4 +21,19 @@ export function runHindsight(args: string[], env: Record<string, string>): Promi
       resolve({ code: error ? Number(error.code) : 0, stdout, stderr });
     });
   });
+}
+
+/** The command line in this process (no child per call), capturing what it prints. */
+export async function runHindsightInProcess(args: string[], env: Record<string, string>): Promise<CliRun> {
+  Object.assign(process.env, env);
+  let stdout = '';
+  let stderr = '';
+  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => ((stdout += String(chunk)), true));
+  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => ((stderr += String(chunk)), true));
+  try {
+    return { code: await main(['node', 'hindsight', ...args]), stdout, stderr };
+  } finally {
+    out.mockRestore();
+    err.mockRestore();
+  }
 }
