@@ -36,7 +36,7 @@ export interface JoinCounts {
 export type GroupMetrics = BinaryMetrics | RegressionMetrics;
 export type SliceMetrics = GroupMetrics & { dimension: string; value: string | null };
 
-/** The evaluation document of DESIGN ("Command line"). */
+/** The evaluation document that `evaluate --json` prints (docs/metrics.md). */
 export interface EvaluationDocument {
   cohort: CohortSelector;
   label_definition: { name: string; version: number; task: LabelDefinition['task']; window: string };

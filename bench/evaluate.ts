@@ -1,5 +1,5 @@
 /**
- * `npm run bench:evaluate`: DESIGN's evaluation number. One cohort of 1M predictions and
+ * `npm run bench:evaluate`: the evaluation target (≤ 3× the bare join). One cohort of 1M predictions and
  * ~100k outcomes mixing the three join paths, two slice dimensions, the full metric suite
  * through the real `evaluateCohort`, against the bare join-and-count query over the same
  * rows in the same run. The evaluation runs in a child process so its peak RSS is its own.

@@ -1,5 +1,5 @@
 /**
- * `npm run bench:ingest`: DESIGN's ingest number. 1M generated predictions go through the
+ * `npm run bench:ingest`: the ingest target (≥ 50% of raw COPY). 1M generated predictions go through the
  * real ingest path (the `ingestFile` that `hindsight ingest` runs: parse, validate, COPY
  * into staging, set-based merge with identity claims) and, in the same run, the same rows
  * are loaded with a bare `COPY` into an equivalent table (same columns, same indexes).

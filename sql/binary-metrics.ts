@@ -1,5 +1,5 @@
 /**
- * The binary metric SQL of one cohort evaluation (DESIGN "Metrics", docs/metrics.md), over
+ * The binary metric SQL of one cohort evaluation (docs/metrics.md), over
  * `hs_labeled` (./join-outcomes). SQL only counts and sums; the metrics are finished in
  * TypeScript (activities/stats), where they are tested against scikit-learn.
  *

@@ -1,5 +1,5 @@
 /**
- * The metric SQL of one cohort evaluation (DESIGN "Metrics", docs/metrics.md): sufficient
+ * The metric SQL of one cohort evaluation (docs/metrics.md): sufficient
  * statistics per (dimension, value) group over `hs_labeled` (see ./join-outcomes), the
  * overall group being dimension '' with value ''. SQL only counts and sums; the metrics are
  * finished in TypeScript (activities/stats), where they are tested against scikit-learn.

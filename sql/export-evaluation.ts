@@ -1,6 +1,6 @@
 /**
  * The joined evaluation dataset of one cohort as of a moment: one row per prediction with
- * its label, label status, deciding outcome and join path (DESIGN: reconstruct from the
+ * its label, label status, deciding outcome and join path (reconstruct from the
  * logs alone). Reads `hs_matches` (see ./join-outcomes) and labels through the same
  * {@link LABEL_COLUMNS} as the evaluation, so an export row and a metric agree by construction.
  */

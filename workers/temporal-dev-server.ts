@@ -6,7 +6,7 @@ import { Connection } from '@temporalio/client';
 import { findProjectRoot } from './project-root';
 import { devServerSearchAttributeArgs } from './temporal-search-attributes';
 
-/** The Temporal CLI tag DESIGN pins; later tags carry `replace` directives and cannot be `go install`ed. */
+/** The Temporal CLI tag Hindsight pins; later tags carry `replace` directives and cannot be `go install`ed. */
 export const TEMPORAL_CLI_VERSION = 'v1.5.1';
 const TEMPORAL_CLI_MODULE = `github.com/temporalio/cli/cmd/temporal@${TEMPORAL_CLI_VERSION}`;
 

@@ -20,7 +20,7 @@ export interface RejectedLine {
   error: string;
 }
 
-/** The result document of one ingest (DESIGN "Command line"), plus what it noticed. */
+/** The result document of one ingest (docs/ingestion.md), plus what it noticed. */
 export interface IngestResult {
   accepted: number;
   duplicates: number;

@@ -1,5 +1,5 @@
 /**
- * Drift without labels (DESIGN "Metrics: Drift"): the population stability index over the
+ * Drift without labels (docs/metrics.md): the population stability index over the
  * 10 quantile bins frozen from the reference. Pure: SQL counts the rows per bin, this turns
  * the counts into the index, and the unit tests hold it to NumPy's numbers.
  */

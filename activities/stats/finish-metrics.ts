@@ -1,6 +1,6 @@
 /**
  * Turns the sufficient statistics that SQL computes per group into the named metrics of
- * DESIGN (exact definitions: docs/metrics.md). Pure: no I/O, so it is tested directly
+ * the suite (exact definitions: docs/metrics.md). Pure: no I/O, so it is tested directly
  * against scikit-learn numbers.
  *
  * A metric that is undefined for the data (one class, no rows) is `null`, and

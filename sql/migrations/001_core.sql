@@ -1,4 +1,4 @@
--- Core tables of the data model (DESIGN "Data model"). Public interface: snake_case,
+-- Core tables of the data model (docs/ingestion.md). Public interface: snake_case,
 -- default schema, queried directly by data scientists.
 
 -- predictions and outcomes are range-partitioned by month (predictions on ts_pred,

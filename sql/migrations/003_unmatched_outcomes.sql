@@ -1,4 +1,4 @@
--- The unmatched-outcome ledger (DESIGN "Label semantics"): an outcome whose join key names
+-- The unmatched-outcome ledger (docs/join-semantics.md): an outcome whose join key names
 -- no prediction is kept queryable instead of silently dropped. The key is the one the
 -- outcome's join path uses: its prediction_id if it carries one; else request_id + item_id
 -- if it carries both; else entity_ids ->> entity_key (the label definition's key; with no

@@ -11,7 +11,7 @@ let server: DevServer | undefined;
 
 /**
  * One real Temporal dev server for the whole run (in memory, headless, free port), unless
- * TEMPORAL_ADDRESS names one already. Built from source on first use, as DESIGN says.
+ * TEMPORAL_ADDRESS names one already. Built from source on first use (workers/temporal-dev-server.ts).
  */
 export async function setup(project: TestProject): Promise<void> {
   if (process.env.TEMPORAL_ADDRESS) {

@@ -1,5 +1,5 @@
 /**
- * An independent reading of DESIGN "Label semantics", written as plain loops over arrays
+ * An independent reading of the label rules (docs/join-semantics.md), written as plain loops over arrays
  * from the text (not from the SQL), so the integration tests can hold the SQL join to it.
  * Deliberately naive: O(outcomes × predictions), fine for a few hundred rows.
  */
@@ -128,7 +128,7 @@ export function candidatesFor(o: RefOutcome, all: RefPrediction[], cohort: RefCo
   }
   if (latest !== null) return { path: 'by_entity_window', predictions: [latest] };
   // No prediction preceded the event: a naive join would attach it to the first one after,
-  // which is the leakage DESIGN counts as rejected_before_prediction, if the event lies
+  // which is the leakage counted as rejected_before_prediction, if the event lies
   // within the leakage horizon before it (older entity history is not a leak).
   let first: RefPrediction | null = null;
   for (const p of sameEntity) {
@@ -148,7 +148,7 @@ function namesSomePrediction(o: RefOutcome, all: RefPrediction[], def: RefDefini
   return all.some((p) => p.entity_ids[def.entity_key!] === o.entity_ids[def.entity_key!]);
 }
 
-/** Labels every cohort prediction as of `asOf` and counts the join, per DESIGN. */
+/** Labels every cohort prediction as of `asOf` and counts the join, per docs/join-semantics.md. */
 export function referenceJoin(all: RefPrediction[], outcomes: RefOutcome[], cohort: RefCohort, def: RefDefinition, asOf: string): RefResult {
   const types = namedTypes(def);
   const known = outcomes.filter((o) => types.includes(o.outcome_type) && ms(o.ts_received) <= ms(asOf));
