@@ -4,7 +4,7 @@ import type { LabelDefinition } from '../activities/label-definitions';
 import { explainSearchAttributeError } from '../workers/temporal-search-attributes';
 import { scheduledCohort } from '../workflows';
 import { cohortIdFor } from '../workflows/cohort-id';
-import type { ScheduledCohortInput } from '../workflows/scheduled-cohort';
+import { periodCohort, type ScheduledCohortInput } from '../workflows/scheduled-cohort';
 import { UsageError } from './output';
 
 const DAY_MS = 86_400_000;
@@ -137,11 +137,11 @@ export function readScheduleMemo(scheduleId: string, memo: Record<string, unknow
   return hindsight;
 }
 
-/** The cohort id that the action ending at `end` opens. */
-export function cohortIdOfPeriod(memo: CohortScheduleMemo, end: number): string {
+/** The period that the action with nominal time `end` opens, and its cohort's id. */
+export function periodOf(memo: CohortScheduleMemo, end: number): { start: string; end: string; cohort_id: string } {
   const [name, version] = memo.label_definition.split('@');
-  const selector = { model_name: memo.model_name, model_version: memo.model_version, environment: memo.environment, start: new Date(end - memo.every_ms).toISOString(), end: new Date(end).toISOString() };
-  return cohortIdFor(selector, { name: name!, version: Number(version) });
+  const selector = periodCohort({ name: memo.model_name, version: memo.model_version, environment: memo.environment }, memo.every_ms, end);
+  return { start: selector.start, end: selector.end, cohort_id: cohortIdFor(selector, { name: name!, version: Number(version) }) };
 }
 
 export interface ScheduleView {
@@ -161,7 +161,10 @@ export interface ScheduleView {
 
 export function viewSchedule(description: ScheduleDescription): ScheduleView {
   const memo = readScheduleMemo(description.scheduleId, description.memo);
-  const period = (end: number) => ({ start: new Date(end - memo.every_ms).toISOString(), end: new Date(end).toISOString() });
+  const action = (at: Date) => {
+    const { start, end, cohort_id } = periodOf(memo, at.getTime());
+    return { nominal_time: at.toISOString(), cohort_id, period: { start, end } };
+  };
   return {
     schedule_id: description.scheduleId,
     paused: description.state.paused,
@@ -173,18 +176,12 @@ export function viewSchedule(description: ScheduleDescription): ScheduleView {
     every: memo.every,
     start_at: memo.start_at,
     actions_taken: description.info.numActionsTaken,
-    recent_actions: description.info.recentActions.map((action) => ({
-      nominal_time: action.scheduledAt.toISOString(),
-      taken_at: action.takenAt.toISOString(),
-      workflow_id: action.action.workflow.workflowId,
-      cohort_id: cohortIdOfPeriod(memo, action.scheduledAt.getTime()),
-      period: period(action.scheduledAt.getTime()),
+    recent_actions: description.info.recentActions.map((taken) => ({
+      ...action(taken.scheduledAt),
+      taken_at: taken.takenAt.toISOString(),
+      workflow_id: taken.action.workflow.workflowId,
     })),
-    upcoming_actions: description.info.nextActionTimes.map((at) => ({
-      nominal_time: at.toISOString(),
-      cohort_id: cohortIdOfPeriod(memo, at.getTime()),
-      period: period(at.getTime()),
-    })),
+    upcoming_actions: description.info.nextActionTimes.map(action),
   };
 }
 
@@ -204,7 +201,7 @@ export async function backfillCohortSchedule(client: Client, scheduleId: string,
   }
   return {
     schedule_id: scheduleId,
-    periods: ends.map((end) => ({ start: new Date(end - memo.every_ms).toISOString(), end: new Date(end).toISOString(), cohort_id: cohortIdOfPeriod(memo, end) })),
+    periods: ends.map((end) => periodOf(memo, end)),
     skipped_before_start_at: all.length - ends.length,
   };
 }

@@ -1,5 +1,6 @@
 import { ApplicationFailure, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { startChild, workflowInfo } from '@temporalio/workflow';
+import type { CohortSelector } from '../activities/evaluate-cohort';
 import { cohortLifecycle } from './cohort-lifecycle';
 import { SCHEDULED_START_TIME } from './cohort-search-attributes';
 import { cohortStartOptions, type LabelDefinitionTerms } from './cohort-start-options';
@@ -26,6 +27,17 @@ export interface ScheduledCohortResult {
   opened: boolean;
 }
 
+/** The cohort that an action with nominal time `nominalMs` opens: the period `[t − every, t)`. */
+export function periodCohort(model: ScheduledCohortInput['model'], everyMs: number, nominalMs: number): CohortSelector {
+  return {
+    model_name: model.name,
+    model_version: model.version,
+    environment: model.environment,
+    start: new Date(nominalMs - everyMs).toISOString(),
+    end: new Date(nominalMs).toISOString(),
+  };
+}
+
 /**
  * One schedule action: opens the cohort of the period that just ended, as a cohort workflow
  * whose id is the cohort id. The period comes from the action's nominal time, never from the
@@ -41,9 +53,7 @@ export async function scheduledCohort(input: ScheduledCohortInput): Promise<Sche
       message: `schedule ${input.scheduleId}: this run has no TemporalScheduledStartTime and no nominalTime, so its period is unknown`,
     });
   }
-  const end = new Date(nominal.getTime());
-  const start = new Date(end.getTime() - input.everyMs);
-  const selector = { model_name: input.model.name, model_version: input.model.version, environment: input.model.environment, start: start.toISOString(), end: end.toISOString() };
+  const selector = periodCohort(input.model, input.everyMs, nominal.getTime());
   const options = cohortStartOptions(selector, input.labelDefinition, input.lateLabelChecks === undefined ? {} : { lateLabelChecks: input.lateLabelChecks });
   const result = { cohortId: options.workflowId, start: selector.start, end: selector.end };
   try {
