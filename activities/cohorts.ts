@@ -96,3 +96,7 @@ export async function listSnapshots(db: Knex, cohortId: string): Promise<Array<{
   return db('metric_snapshots').where({ cohort_id: cohortId }).orderBy('snapshot_id').select('snapshot_id', 'checkpoint', 'revision', 'as_of', 'document');
 }
 
+
+export async function loadSnapshot(db: Knex, snapshotId: number): Promise<{ snapshot_id: number; document: EvaluationDocument } | undefined> {
+  return db('metric_snapshots').where({ snapshot_id: snapshotId }).first('snapshot_id', 'document');
+}

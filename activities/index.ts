@@ -11,7 +11,7 @@ import {
   type CohortRecord,
 } from './cohorts';
 import { evaluateCohort, type GroupMetrics } from './evaluate-cohort';
-import { getLabelDefinition, LabelDefinitionError } from './label-definitions';
+import { getLabelDefinitionForModel, LabelDefinitionError } from './label-definitions';
 
 export interface PlanCohortLifecycleInput {
   cohort: CohortRecord;
@@ -92,10 +92,7 @@ export function createActivities(db: Knex) {
   return {
     async planCohortLifecycle({ cohort }: PlanCohortLifecycleInput): Promise<CohortPlan> {
       return failPermanently(async () => {
-        const definition = await getLabelDefinition(db, { name: cohort.label_definition_name, version: cohort.label_definition_version });
-        if (definition.model_name !== cohort.model_name) {
-          throw new LabelDefinitionError(`label definition ${definition.name}@${definition.version} is for model ${definition.model_name}, not ${cohort.model_name}`);
-        }
+        const definition = await getLabelDefinitionForModel(db, { name: cohort.label_definition_name, version: cohort.label_definition_version }, cohort.model_name);
         await registerCohort(db, cohort);
         const [finalAsOf, ...checkpointTimes] = await addDurations(db, cohort.end, [definition.window, ...definition.checkpoints]);
         const [lateLabelGraceEnd] = await addDurations(db, finalAsOf!, [definition.late_label_grace]);

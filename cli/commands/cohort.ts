@@ -1,7 +1,7 @@
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { listSnapshots, loadCohort } from '../../activities/cohorts';
+import { listSnapshots, loadCohort, loadSnapshot } from '../../activities/cohorts';
 import type { GroupMetrics } from '../../activities/evaluate-cohort';
 import { getLabelDefinitionForModel, parseLabelDefinitionRef } from '../../activities/label-definitions';
 import { loadEnv } from '../../workers/env';
@@ -41,8 +41,7 @@ export function registerCohort(program: Command, setExit: (code: number) => void
       const out = createOutput(Boolean(options.json));
       const env = loadEnv();
       const workflow = await withTemporalClient(env, async (client) => {
-        const handle = await cohortHandle(client, cohortId);
-        const description = await handle.describe();
+        const { handle, description } = await describeCohort(client, cohortId);
         // A closed cohort's status is its result, so no worker needs to be running to read it.
         const state = description.status.name === 'COMPLETED' ? ((await handle.result()) as CohortStatus) : await handle.query(getStatusQuery);
         return { status: description.status.name, state };
@@ -133,8 +132,7 @@ export function registerCohort(program: Command, setExit: (code: number) => void
       const out = createOutput(Boolean(options.json));
       const env = loadEnv();
       const summary = await withTemporalClient(env, async (client) => {
-        const handle = await cohortHandle(client, cohortId);
-        const { status } = await handle.describe();
+        const { handle, description: { status } } = await describeCohort(client, cohortId);
         if (status.name !== 'RUNNING') throw new UsageError(`cohort ${cohortId} is ${status.name.toLowerCase()}: evaluate-now needs a running cohort (for any moment, use hindsight evaluate --as-of)`);
         try {
           return await handle.executeUpdate(evaluateNowUpdate);
@@ -143,7 +141,7 @@ export function registerCohort(program: Command, setExit: (code: number) => void
           throw error;
         }
       });
-      const snapshot = await withDatabase(async (db) => (await listSnapshots(db, cohortId)).find((row) => row.snapshot_id === summary.snapshotId));
+      const snapshot = await withDatabase((db) => loadSnapshot(db, summary.snapshotId));
       const document = { cohort_id: cohortId, snapshot_id: summary.snapshotId, checkpoint: summary.checkpoint, revision: summary.revision, as_of: summary.asOf, overall: snapshot?.document.overall ?? null };
       out.result(document, () => `${cohortId}: adhoc r${summary.revision} as of ${summary.asOf}: ${snapshot ? formatHeadline(snapshot.document.overall) : ''}`);
       setExit(EXIT.ok);
@@ -160,16 +158,15 @@ const listOptionsSchema = z.object({
   json: z.boolean().optional(),
 });
 
-/** A cohort's workflow, or a message that says how to find one. */
-async function cohortHandle(client: Client, cohortId: string) {
+/** A cohort's workflow and its description, or a message that says how to find one. */
+async function describeCohort(client: Client, cohortId: string) {
   const handle = client.workflow.getHandle(cohortId);
   try {
-    await handle.describe();
+    return { handle, description: await handle.describe() };
   } catch (error) {
     if (error instanceof WorkflowNotFoundError) throw new UsageError(`no cohort workflow ${cohortId}; find cohorts with: hindsight cohort list --model M`);
     throw error;
   }
-  return handle;
 }
 
 /** The numbers an operator looks at first: quality and how much of it is known yet. */

@@ -159,7 +159,7 @@ describe('the cohort lifecycle survives faults', () => {
     const missing = cohortStartOptions(selector, { ...DEFINITION, name: 'no-such-definition' });
     const { definition: other } = await putLabelDefinition(testDb.db, { ...DEFINITION, name: 'other-model', model_name: 'churn' });
     const foreign = cohortStartOptions(selector, other);
-    for (const [options, message] of [[missing, 'label definition no-such-definition@1 not found'], [foreign, 'label definition other-model@1 is for model churn, not fraud-faults']] as const) {
+    for (const [options, message] of [[missing, 'label definition no-such-definition@1 not found'], [foreign, 'label definition other-model@1 labels model churn, not fraud-faults']] as const) {
       const startedAt = Date.now();
       const failure = await worker.client.workflow.execute(cohortLifecycle, { ...options, taskQueue: worker.taskQueue }).catch((error: unknown) => error);
       expect(failure).toBeInstanceOf(WorkflowFailedError);
