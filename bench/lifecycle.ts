@@ -6,7 +6,7 @@
  * single cohort in the same run. All N cohorts share one end, so every timer of a phase fires
  * at once: the burst a fleet of daily cohorts ending at midnight makes.
  * Last line: `{"bench":"lifecycle","cohorts":…,"events_per_cohort":…,"seconds":…,"rss_mb":…,
- * "single_cohort_seconds":…}` (targets: ≤ 150 history events per lifecycle, RSS ≤ 500 MB).
+ * "single_cohort_seconds":…,"ratio":…}` (targets: ≤ 150 history events per lifecycle, RSS ≤ 500 MB).
  *
  * BENCH_MAX_CACHED_WORKFLOWS, BENCH_WORKFLOW_TASK_SLOTS, BENCH_ACTIVITY_TASK_SLOTS and
  * BENCH_DATABASE_CONNECTIONS try other worker settings than the ones chosen below.
@@ -246,6 +246,9 @@ async function main(): Promise<void> {
       const snapshots = Number((await db('metric_snapshots').count({ n: '*' }))[0]!.n);
       log(`snapshots stored: ${snapshots} (${(snapshots / (COHORTS + 1)).toFixed(2)} per cohort)`);
       log(`peak RSS of the worker's process: ${rss.peakMb().toFixed(0)} MB`);
+      // Against the baseline measured in this run: how much longer N cohorts take than one.
+      const ratio = Number((many.ms / single.ms).toFixed(2));
+      log(`${COHORTS} cohorts took ${ratio}× the time of 1`);
       process.stdout.write(`${JSON.stringify({
         bench: 'lifecycle',
         cohorts: COHORTS,
@@ -257,6 +260,7 @@ async function main(): Promise<void> {
         rss_mb: Math.round(rss.peakMb()),
         single_cohort_seconds: seconds(single.ms),
         single_cohort_lag_seconds: seconds(single.lagMs),
+        ratio,
       })}\n`);
     } finally {
       if (!stopped) worker.shutdown();
