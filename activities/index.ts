@@ -12,6 +12,9 @@ import {
 } from './cohorts';
 import { evaluateCohort, type GroupMetrics } from './evaluate-cohort';
 import { getLabelDefinitionForModel, LabelDefinitionError } from './label-definitions';
+import { createMonitoringActivities } from './monitoring/activities';
+import type { MonitoringDependencies } from './monitoring/apply-policy';
+import { PolicyError } from './monitoring/policy';
 
 export interface PlanCohortLifecycleInput {
   cohort: CohortRecord;
@@ -70,7 +73,7 @@ async function failPermanently<T>(work: () => Promise<T>): Promise<T> {
   try {
     return await work();
   } catch (error) {
-    if (error instanceof LabelDefinitionError || error instanceof CohortNotFoundError) {
+    if (error instanceof LabelDefinitionError || error instanceof CohortNotFoundError || error instanceof PolicyError) {
       throw ApplicationFailure.create({ type: error.name, message: error.message, nonRetryable: true, cause: error });
     }
     throw error;
@@ -87,9 +90,11 @@ async function withHeartbeat<T>(work: () => Promise<T>, everyMs = 2_000): Promis
   }
 }
 
-/** Activities with the database injected by the worker (composition root). */
-export function createActivities(db: Knex) {
+/** Activities with the database and the label-free estimators injected by the worker (composition root). */
+export function createActivities(db: Knex, monitoring: MonitoringDependencies) {
   return {
+    ...createMonitoringActivities(db, monitoring),
+
     async planCohortLifecycle({ cohort }: PlanCohortLifecycleInput): Promise<CohortPlan> {
       return failPermanently(async () => {
         const definition = await getLabelDefinitionForModel(db, { name: cohort.label_definition_name, version: cohort.label_definition_version }, cohort.model_name);

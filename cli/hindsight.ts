@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { describeFailure } from '../activities/failure-message';
+import { registerAlerts } from './commands/alerts';
 import { registerCohort } from './commands/cohort';
 import { registerDrift } from './commands/drift';
 import { registerEvaluate } from './commands/evaluate';
@@ -8,7 +9,9 @@ import { registerIngest } from './commands/ingest';
 import { registerLabelDefinition } from './commands/label-definition';
 import { registerLatency } from './commands/latency';
 import { registerMigrate } from './commands/migrate';
+import { registerPolicy } from './commands/policy';
 import { registerRetention } from './commands/retention';
+import { registerRetraining } from './commands/retraining';
 import { registerRun } from './commands/run';
 import { registerSchedule } from './commands/schedule';
 import { registerServe } from './commands/serve';
@@ -35,6 +38,9 @@ export function buildProgram(setExit: (code: number) => void): Command {
   registerTrace(program, setExit);
   registerDrift(program, setExit);
   registerLatency(program, setExit);
+  registerPolicy(program, setExit);
+  registerAlerts(program, setExit);
+  registerRetraining(program, setExit);
   return program;
 }
 

@@ -14,6 +14,7 @@ import {
 } from '@temporalio/workflow';
 import type { CohortPlan, HindsightActivities, SnapshotSummary } from '../activities';
 import type { CohortRecord } from '../activities/cohorts';
+import type { AlertSummary } from '../activities/monitoring/types';
 import { LIFECYCLE_STAGE } from './cohort-search-attributes';
 import type { LifecycleSinks } from './lifecycle-sinks';
 
@@ -33,6 +34,8 @@ export interface CohortStatus {
   nextWakeAt: string | null;
   plan: CohortPlan | null;
   snapshots: SnapshotSummary[];
+  /** The cohort's alerts after the last judgement of its policies (absent before monitoring existed). */
+  alerts?: AlertSummary[];
 }
 
 export const getStatusQuery = defineQuery<CohortStatus>('getStatus');
@@ -46,6 +49,8 @@ export const evaluateNowUpdate = defineUpdate<SnapshotSummary>('evaluateNow');
  * faster heartbeat; every new cohort gets them.
  */
 export const OPERATOR_VIEW_PATCH = 'operator-view';
+/** Cohorts started before this patch replay without judging their model's monitoring policies. */
+export const MONITORING_PATCH = 'monitoring';
 
 const { planCohortLifecycle } = proxyActivities<HindsightActivities>({
   startToCloseTimeout: '1 minute',
@@ -62,6 +67,12 @@ const { evaluateCheckpoint, reviseFinalSnapshot } = proxyActivities<HindsightAct
  * The evaluation heartbeats every 2 s, so a worker killed mid-evaluation is noticed in 10 s and
  * the retry starts 2 s later on any worker: about 12 s instead of the minute before.
  */
+const { applyMonitoringPolicy, deliverAlertNotifications, requestRetraining } = proxyActivities<HindsightActivities>({
+  startToCloseTimeout: '10 minutes',
+  heartbeatTimeout: '1 minute',
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes' },
+});
+
 const FAST_RECOVERY: ActivityOptions = {
   heartbeatTimeout: '10 seconds',
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute' },
@@ -96,6 +107,14 @@ export function describeCohortStatus(status: CohortStatus): string {
       const numbers = [s.n, s.nLabeled, s.labelAvailability, s.rocAuc, s.brier, s.recall].map(formatNumber);
       lines.push(`| ${s.checkpoint} | ${s.revision} | ${s.asOf} | ${numbers.join(' | ')} |`);
     }
+  }
+  if (status.alerts && status.alerts.length > 0) {
+    lines.push('', '| alert | slice | state | severity | checkpoint | observed | baseline | diagnosis |', '|---|---|---|---|---|---|---|---|');
+    for (const a of status.alerts) {
+      lines.push(`| ${a.rule} | ${a.slice} | ${a.state} | ${a.severity} | ${a.checkpoint ?? 'close'} | ${formatNumber(a.observed)} | ${formatNumber(a.baseline)} | ${a.verdict ?? '—'} |`);
+    }
+  }
+  if (status.snapshots.length > 0 || (status.alerts?.length ?? 0) > 0) {
     // A closing line: the Web UI's details frame cuts the last line of its content short.
     lines.push('', 'Snapshots are immutable: late labels add revisions.');
   }
@@ -118,6 +137,7 @@ export async function cohortLifecycle(input: CohortLifecycleInput): Promise<Coho
   let recheckRequested = false;
   let adhocRevisions = 0;
   const operatorView = patched(OPERATOR_VIEW_PATCH);
+  const monitoring = operatorView && patched(MONITORING_PATCH);
   const evaluation: ActivityOptions = operatorView ? FAST_RECOVERY : {};
   // Operators read this in the Web UI; it is not part of the history, so it costs no events.
   const publish = (): void => setCurrentDetails(describeCohortStatus(status));
@@ -130,6 +150,22 @@ export async function cohortLifecycle(input: CohortLifecycleInput): Promise<Coho
     status.snapshots.push(snapshot);
     lifecycle.snapshotStored(status.cohortId, snapshot);
     publish();
+  };
+  /** Judges the policies' rules on a snapshot (or, with null, on the closed cohort), then acts on them. */
+  const monitor = async (snapshot: SnapshotSummary | null): Promise<void> => {
+    if (!monitoring) return;
+    const what = snapshot ? `the ${snapshot.checkpoint} snapshot (revision ${snapshot.revision})` : 'the closed cohort (label-free rules)';
+    const outcome = await applyMonitoringPolicy.executeWithOptions({ summary: `judge ${what} by the monitoring policy` }, [
+      { cohortId: status.cohortId, snapshotId: snapshot?.snapshotId ?? null },
+    ]);
+    status.alerts = outcome.alerts;
+    publish();
+    if (outcome.notifications > 0) {
+      await deliverAlertNotifications.executeWithOptions({ summary: `notify the webhook of ${outcome.notifications} alert change(s)` }, [{ cohortId: status.cohortId }]);
+    }
+    if (outcome.retraining) {
+      await requestRetraining.executeWithOptions({ summary: `ask for retraining of ${outcome.retraining.model}` }, [outcome.retraining]);
+    }
   };
 
   setHandler(getStatusQuery, () => status);
@@ -148,6 +184,7 @@ export async function cohortLifecycle(input: CohortLifecycleInput): Promise<Coho
         [{ cohortId: status.cohortId, checkpoint: 'adhoc', asOf, revision }],
       );
       record(snapshot);
+      await monitor(snapshot);
       return snapshot;
     },
     {
@@ -173,7 +210,9 @@ export async function cohortLifecycle(input: CohortLifecycleInput): Promise<Coho
   const evaluate = async (checkpoint: string, asOf: string): Promise<void> => {
     enter('evaluating');
     const options = operatorView ? { ...evaluation, summary: `evaluate ${checkpoint} as of ${formatMoment(asOf)}` } : evaluation;
-    record(await evaluateCheckpoint.executeWithOptions(options, [{ cohortId: status.cohortId, checkpoint, asOf, revision: 1 }]));
+    const snapshot = await evaluateCheckpoint.executeWithOptions(options, [{ cohortId: status.cohortId, checkpoint, asOf, revision: 1 }]);
+    record(snapshot);
+    await monitor(snapshot);
   };
 
   publish();
@@ -181,6 +220,7 @@ export async function cohortLifecycle(input: CohortLifecycleInput): Promise<Coho
     ? await planCohortLifecycle.executeWithOptions({ summary: 'plan the checkpoints from the label definition' }, [{ cohort: input.cohort }])
     : await planCohortLifecycle({ cohort: input.cohort });
   status.plan = plan;
+  await monitor(null);
 
   for (const checkpoint of plan.checkpoints) {
     enter('waiting_for_checkpoint');
@@ -203,7 +243,10 @@ export async function cohortLifecycle(input: CohortLifecycleInput): Promise<Coho
     const asOf = new Date(Math.min(Date.now(), Date.parse(plan.lateLabelGraceEnd))).toISOString();
     const options = operatorView ? { ...evaluation, summary: `look for late labels as of ${formatMoment(asOf)}` } : evaluation;
     const revised = await reviseFinalSnapshot.executeWithOptions(options, [{ cohortId: status.cohortId, asOf }]);
-    if (revised) record(revised);
+    if (revised) {
+      record(revised);
+      await monitor(revised);
+    }
     if (Date.now() >= Date.parse(plan.lateLabelGraceEnd)) break;
   }
   enter('closed');

@@ -1,0 +1,93 @@
+import { activityInfo, getClient, log } from '@temporalio/activity';
+import type { Knex } from 'knex';
+import { createCohortSchedule, defaultScheduleId, type CohortScheduleMemo } from '../../cli/cohort-schedules';
+import { retrainingRequestedSignal, retrainingRequests, retrainingWorkflowId } from '../../workflows/retraining-requests';
+import { getLabelDefinition, parseLabelDefinitionRef } from '../label-definitions';
+import { applyMonitoringPolicy, type ApplyPolicyInput, type MonitoringDependencies } from './apply-policy';
+import { checkStalledFeeds } from './feeds';
+import { deliverAlertNotifications, postWebhook, type WebhookCall } from './notify';
+import type { MonitoringOutcome, RetrainingEvidence } from './types';
+
+export interface ScheduleRetrainedVersionInput {
+  model: string;
+  fromVersion: string;
+  newVersion: string;
+  /** `name@version`: the definition of a schedule made when the old version had none. */
+  labelDefinition: string;
+  every: string;
+}
+
+/** The monitoring activities, with the database and the estimators injected by the worker. */
+export function createMonitoringActivities(db: Knex, deps: MonitoringDependencies) {
+  return {
+    async applyMonitoringPolicy(input: ApplyPolicyInput): Promise<MonitoringOutcome> {
+      // The per-group reasons stay out of the workflow's history; the alerts table keeps what fired.
+      const { judgements: _reasons, ...outcome } = await applyMonitoringPolicy(db, deps, input);
+      for (const alert of outcome.alerts.filter((a) => a.state === 'firing')) {
+        log.warn(`alert ${alert.rule} firing on ${input.cohortId} (${alert.slice}): observed ${alert.observed}, baseline ${alert.baseline}${alert.verdict ? `, diagnosis ${alert.verdict}` : ''}`, {
+          alertId: alert.alertId,
+        });
+      }
+      return outcome;
+    },
+
+    async deliverAlertNotifications(input: { cohortId: string | null }): Promise<{ delivered: number }> {
+      return deliverAlertNotifications(db, input);
+    },
+
+    async checkStalledFeeds(input: { policy: string; now: string }) {
+      const result = await checkStalledFeeds(db, input);
+      for (const check of result.checks.filter((c) => c.state === 'firing')) {
+        log.warn(`feed ${check.outcome_type} stalled (rule ${check.rule}): last outcome received ${check.last_received ?? 'never'}`);
+      }
+      return result;
+    },
+
+    /** Signal-with-start: the model's retraining workflow exists after this, holding the evidence. */
+    async requestRetraining(evidence: RetrainingEvidence): Promise<{ workflowId: string }> {
+      const workflowId = retrainingWorkflowId(evidence.model);
+      await getClient().workflow.signalWithStart(retrainingRequests, {
+        workflowId,
+        taskQueue: activityInfo().taskQueue,
+        args: [{ model: evidence.model }],
+        signal: retrainingRequestedSignal,
+        signalArgs: [evidence],
+        staticSummary: `retraining requests of ${evidence.model}`,
+      });
+      return { workflowId };
+    },
+
+    async callRetrainingWebhook(call: WebhookCall): Promise<void> {
+      await postWebhook(call);
+    },
+
+    /**
+     * Copies each schedule of the old version to the new one (same definition, period and
+     * environment); when the old version has none, makes one from the request. An existing
+     * schedule of the new version is kept, so a retry changes nothing.
+     */
+    async scheduleRetrainedVersion(input: ScheduleRetrainedVersionInput): Promise<{ scheduleIds: string[] }> {
+      const client = getClient();
+      const templates: CohortScheduleMemo[] = [];
+      for await (const schedule of client.schedule.list()) {
+        const memo = schedule.memo?.hindsight as CohortScheduleMemo | undefined;
+        if (memo && memo.model_name === input.model && memo.model_version === input.fromVersion) templates.push(memo);
+      }
+      if (templates.length === 0) {
+        templates.push({ model_name: input.model, model_version: input.fromVersion, environment: null, label_definition: input.labelDefinition, every: input.every, every_ms: 0, offset_ms: 0, start_at: null });
+      }
+      const scheduleIds: string[] = [];
+      for (const template of templates) {
+        const definition = await getLabelDefinition(db, parseLabelDefinitionRef(template.label_definition));
+        const request = { model: { name: input.model, version: input.newVersion, environment: template.environment }, definition, every: template.every };
+        const scheduleId = defaultScheduleId(request);
+        const existing = await client.schedule.getHandle(scheduleId).describe().catch(() => null);
+        if (!existing) await createCohortSchedule(client, { ...request, scheduleId, taskQueue: activityInfo().taskQueue });
+        scheduleIds.push(scheduleId);
+      }
+      return { scheduleIds };
+    },
+  };
+}
+
+export type MonitoringActivities = ReturnType<typeof createMonitoringActivities>;

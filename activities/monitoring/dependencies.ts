@@ -1,0 +1,5 @@
+import { estimatePerformance } from '../estimate/cbpe';
+import type { MonitoringDependencies } from './apply-policy';
+
+/** The estimators a worker's monitoring activities use. */
+export const defaultMonitoringDependencies: MonitoringDependencies = { estimatePerformance };

@@ -1,0 +1,60 @@
+/** What workflows keep of monitoring: small, serializable, no rows. */
+
+export type AlertState = 'firing' | 'resolved' | 'retracted';
+
+export interface AlertSummary {
+  alertId: number;
+  rule: string;
+  kind: string;
+  severity: 'info' | 'warning' | 'critical';
+  state: AlertState;
+  /** `overall`, or `dimension=value` for a slice. */
+  slice: string;
+  checkpoint: string | null;
+  observed: number | null;
+  baseline: number | null;
+  /** The diagnosis verdict a quality alert carries (quality, labeling, both, none). */
+  verdict: string | null;
+}
+
+/** What a retraining pipeline is told: which cohort, which snapshot, which alerts, and why. */
+export interface RetrainingEvidence {
+  model: string;
+  modelVersion: string;
+  cohortId: string;
+  snapshotId: number | null;
+  checkpoint: string | null;
+  policy: string;
+  alerts: Array<{ alertId: number; rule: string; slice: string; observed: number | null; baseline: number | null }>;
+  /** The cohort's diagnosis verdict; `labeling` alone skips retraining unless the policy says otherwise. */
+  verdict: string | null;
+  retrainOnLabeling: boolean;
+  quietPeriod: string;
+  /** The quiet period in milliseconds (a month counts 28 days), for the workflow's timer. */
+  quietPeriodMs: number;
+  hook: { webhook: { url: string; headers: Record<string, string> } } | { workflow: { type: string; task_queue: string } };
+  /** Cohort period of a schedule made for the new version when the old one has none. */
+  every: string;
+  labelDefinition: string;
+}
+
+/** A calibration alert's request for the recalibration workflow. */
+export interface RecalibrationRequest {
+  model: string;
+  modelVersion: string;
+  cohortId: string;
+  labelDefinition: string;
+  requireApproval: boolean;
+  rules: string[];
+}
+
+export interface MonitoringOutcome {
+  /** `name@version` of each policy judged; empty when the model has none. */
+  policies: string[];
+  /** The cohort's alerts after this judgement, in every state. */
+  alerts: AlertSummary[];
+  /** Alert transitions now waiting in the webhook outbox. */
+  notifications: number;
+  retraining: RetrainingEvidence | null;
+  recalibration: RecalibrationRequest | null;
+}

@@ -1,0 +1,95 @@
+import { readFile } from 'node:fs/promises';
+import { ScheduleAlreadyRunning, ScheduleOverlapPolicy } from '@temporalio/client';
+import type { Command } from 'commander';
+import { fixedDurationMs } from '../../activities/iso-duration';
+import { getPolicy, listPolicies, parsePolicyRef, putPolicy, type PolicyRule } from '../../activities/monitoring/policy';
+import { loadEnv } from '../../workers/env';
+import { feedWatch, feedWatchScheduleId } from '../../workflows/feed-watch';
+import { withDatabase, withTemporalClient } from '../context';
+import { createOutput, EXIT, UsageError } from '../output';
+
+export function registerPolicy(program: Command, setExit: (code: number) => void): void {
+  const group = program.command('policy').description('store, list and show versioned monitoring policies (alert rules and actions)');
+  group
+    .command('put')
+    .argument('<file>', 'monitoring policy JSON file')
+    .option('--json', 'print one JSON document')
+    .description('store a policy version (immutable once stored)')
+    .action(async (file: string, options: { json?: boolean }) => {
+      const out = createOutput(Boolean(options.json));
+      let input: unknown;
+      try {
+        input = JSON.parse(await readFile(file, 'utf8'));
+      } catch (error) {
+        throw new UsageError(`${file}: ${(error as Error).message}`);
+      }
+      const result = await withDatabase((db) => putPolicy(db, input, file));
+      const feeds = result.policy.rules.some((rule) => rule.kind === 'stalled_feed');
+      out.result(
+        { outcome: result.outcome, name: result.policy.name, version: result.policy.version, rules: result.policy.rules.length },
+        () =>
+          `${result.policy.name}@${result.policy.version}: ${result.outcome}, ${result.policy.rules.length} rule(s)` +
+          (feeds ? `\nits stalled_feed rules run on their own schedule: hindsight policy watch ${result.policy.name}` : ''),
+      );
+      setExit(EXIT.ok);
+    });
+  group
+    .command('list')
+    .option('--json', 'print one JSON document')
+    .action(async (options: { json?: boolean }) => {
+      const out = createOutput(Boolean(options.json));
+      const rows = await withDatabase((db) => listPolicies(db));
+      out.result(rows, () => rows.map((row) => `${row.name}@${row.version}\t${row.model_name}\t${row.rules} rule(s)\t${row.changelog ?? ''}`).join('\n'));
+      setExit(EXIT.ok);
+    });
+  group
+    .command('show')
+    .argument('<ref>', 'NAME, NAME@VERSION, or a policy JSON file to validate without storing')
+    .option('--json', 'print one JSON document')
+    .action(async (ref: string, options: { json?: boolean }) => {
+      const out = createOutput(Boolean(options.json));
+      const policy = await withDatabase((db) => getPolicy(db, parsePolicyRef(ref)));
+      out.result(policy, () => JSON.stringify(policy, null, 2));
+      setExit(EXIT.ok);
+    });
+  group
+    .command('watch')
+    .argument('<name>', 'the policy whose stalled_feed rules to check')
+    .option('--every <duration>', 'how often to check (default: the shortest check_every of its rules)')
+    .option('--json', 'print one JSON document')
+    .description('create the Temporal Schedule that checks the label feeds of a policy on their own clock')
+    .action(async (name: string, options: { every?: string; json?: boolean }) => {
+      const out = createOutput(Boolean(options.json));
+      const env = loadEnv();
+      const policy = await withDatabase((db) => getPolicy(db, parsePolicyRef(name)));
+      const feeds = policy.rules.filter((rule): rule is Extract<PolicyRule, { kind: 'stalled_feed' }> => rule.kind === 'stalled_feed');
+      if (feeds.length === 0) throw new UsageError(`policy ${policy.name}@${policy.version} has no stalled_feed rule to watch`);
+      const every = options.every ?? feeds.map((rule) => rule.check_every).sort((a, b) => (fixedDurationMs(a) ?? Infinity) - (fixedDurationMs(b) ?? Infinity))[0]!;
+      const everyMs = fixedDurationMs(every);
+      if (everyMs === undefined || everyMs <= 0) throw new UsageError(`--every ${every}: give a fixed duration such as PT1H or P1D (no months or years)`);
+      const scheduleId = feedWatchScheduleId(policy.name);
+      await withTemporalClient(env, async (client) => {
+        try {
+          await client.schedule.create({
+            scheduleId,
+            spec: { intervals: [{ every: everyMs }] },
+            action: {
+              type: 'startWorkflow',
+              workflowType: feedWatch,
+              workflowId: scheduleId,
+              taskQueue: env.HINDSIGHT_TASK_QUEUE,
+              args: [{ policy: policy.name }],
+              staticSummary: `check the label feeds of ${policy.name}`,
+            },
+            // A check that is still running makes the next one pointless.
+            policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 hour' },
+          });
+        } catch (error) {
+          if (error instanceof ScheduleAlreadyRunning) throw new UsageError(`schedule ${scheduleId} exists already; delete it with: hindsight schedule delete ${scheduleId}`);
+          throw error;
+        }
+      });
+      out.result({ schedule_id: scheduleId, every }, () => `${scheduleId}: checks the feeds of ${policy.name} every ${every}`);
+      setExit(EXIT.ok);
+    });
+}

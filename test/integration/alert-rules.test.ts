@@ -1,0 +1,93 @@
+import { describe, expect, it } from 'vitest';
+import { registerCohort, storeSnapshot, type CohortRecord } from '../../activities/cohorts';
+import { evaluateCohort } from '../../activities/evaluate-cohort';
+import { putLabelDefinition, type LabelDefinition } from '../../activities/label-definitions';
+import { applyMonitoringPolicy } from '../../activities/monitoring/apply-policy';
+import { defaultMonitoringDependencies } from '../../activities/monitoring/dependencies';
+import { putPolicy } from '../../activities/monitoring/policy';
+import { useTestDatabase } from '../support/database';
+
+const testDb = useTestDatabase();
+const WEEK = 7 * 86400_000;
+const T0 = Date.parse('2026-06-01T00:00:00Z');
+
+/**
+ * One week of a model in two regions: `positives` per region with `caught` of them scored
+ * above the threshold, and as many negatives; every positive charges back a day later. Set-based
+ * inserts, since 60,000 predictions row by row would be most of the test.
+ */
+async function storeWeek(week: number, regions: Array<{ region: string; positives: number; caught: number }>): Promise<{ start: string; end: string }> {
+  const start = new Date(T0 + week * WEEK).toISOString();
+  for (const month of ['2026-06-01', '2026-07-01']) {
+    await testDb.db.raw('select hindsight_ensure_month_partition(?::regclass, ?::timestamptz)', ['predictions', month]);
+    await testDb.db.raw('select hindsight_ensure_month_partition(?::regclass, ?::timestamptz)', ['outcomes', month]);
+  }
+  for (const { region, positives, caught } of regions) {
+    const n = 2 * positives;
+    await testDb.db.raw(
+      `insert into predictions (prediction_id, model_name, model_version, environment, region, ts_pred, score, content_hash)
+       select gen_random_uuid(), 'fraud-gate', 'v1', 'production', :region,
+              :start::timestamptz + (i::bigint * (:week_ms::bigint - 1000) / :n) * interval '1 millisecond',
+              case when i < :caught then 0.9 when i < :positives then 0.2 else 0.1 end, 'test-row'
+       from generate_series(0, :n - 1) as i`,
+      { region, start, week_ms: WEEK, n, caught, positives },
+    );
+  }
+  await testDb.db.raw(
+    `insert into outcomes (outcome_id, prediction_id, outcome_type, ts_event, ts_received, content_hash)
+     select 'cb-' || prediction_id, prediction_id, 'chargeback', ts_pred + interval '1 day', ts_pred + interval '1 day', 'test-row'
+     from predictions where model_name = 'fraud-gate' and score > 0.15 and ts_pred >= :start::timestamptz and ts_pred < :start::timestamptz + interval '7 days'`,
+    { start },
+  );
+  // Fresh statistics, as autovacuum would give a real table: the join plans by them.
+  await testDb.db.raw('analyze predictions; analyze outcomes');
+  return { start, end: new Date(T0 + (week + 1) * WEEK).toISOString() };
+}
+
+async function finalSnapshot(definition: LabelDefinition, period: { start: string; end: string }, id: string): Promise<number> {
+  const record: CohortRecord = { cohort_id: id, model_name: 'fraud-gate', model_version: 'v1', environment: 'production', ...period, label_definition_name: definition.name, label_definition_version: definition.version };
+  await registerCohort(testDb.db, record);
+  const asOf = new Date(Date.parse(period.end) + 30 * 86400_000).toISOString();
+  const stored = await storeSnapshot(testDb.db, record, 'final', 1, await evaluateCohort(testDb.db, record, definition, asOf));
+  return stored.snapshot_id;
+}
+
+describe('relative_drop per slice with its statistical gate', () => {
+  it('the same 25% recall drop fires in a slice of 30,000 predictions and not in a slice of 30', async () => {
+    const { definition } = await putLabelDefinition(testDb.db, {
+      name: 'chargeback-gate', version: 1, model_name: 'fraud-gate', task: 'binary', window: 'P30D', positive_outcome_types: ['chargeback'], slices: ['region'],
+    });
+    await putPolicy(testDb.db, {
+      name: 'fraud-gate-policy', version: 1, model_name: 'fraud-gate', label_definition: 'chargeback-gate',
+      rules: [{ name: 'recall-wow', kind: 'relative_drop', metric: 'recall', max_drop: 0.2, baseline: { kind: 'previous' }, slices: ['region'], min_slice_size: 10, severity: 'critical' }],
+    });
+    // Recall 0.8 → 0.6 in both regions: 12,000 → 9,000 of 15,000 positives, and 12 → 9 of 15.
+    const before = await storeWeek(0, [{ region: 'large', positives: 15_000, caught: 12_000 }, { region: 'small', positives: 15, caught: 12 }]);
+    const after = await storeWeek(1, [{ region: 'large', positives: 15_000, caught: 9_000 }, { region: 'small', positives: 15, caught: 9 }]);
+    await finalSnapshot(definition, before, 'gate-week-0');
+    const snapshotId = await finalSnapshot(definition, after, 'gate-week-1');
+
+    const outcome = await applyMonitoringPolicy(testDb.db, defaultMonitoringDependencies, { cohortId: 'gate-week-1', snapshotId });
+    const bySlice = Object.fromEntries(outcome.alerts.map((a) => [a.slice, a]));
+    expect(Object.keys(bySlice).sort()).toEqual(['overall', 'region=large']);
+    expect(bySlice['region=large']).toMatchObject({ state: 'firing', severity: 'critical', observed: 0.6, baseline: 0.8 });
+
+    // The small slice saw the same drop; its gate judged it noise, and says so.
+    const small = outcome.judgements.find((j) => j.slice === 'region=small')!;
+    expect(small).toMatchObject({ verdict: 'clear', observed: 0.6, baseline: 0.8 });
+    expect(small.relative_change).toBeCloseTo(0.25, 12);
+    expect(small.p_value).toBeGreaterThan(0.05);
+    expect(small.reason).toMatch(/^not significant/);
+    const rows = await testDb.db('alerts').where({ cohort_id: 'gate-week-1' });
+    expect(rows).toHaveLength(2);
+    const large = rows.find((r) => r.slice_value === 'large');
+    expect(large.p_value).toBeLessThan(1e-10);
+    expect(large.ci_high).toBeLessThan(0);
+    expect(large.evidence.relative_change).toBeCloseTo(0.25, 12);
+
+    // Judging the same snapshot again changes nothing.
+    const again = await applyMonitoringPolicy(testDb.db, defaultMonitoringDependencies, { cohortId: 'gate-week-1', snapshotId });
+    expect(again.alerts).toEqual(outcome.alerts);
+    expect(Number((await testDb.db('alerts').count({ n: '*' }).first())!.n)).toBe(2);
+  });
+});

@@ -1,0 +1,28 @@
+import { proxyActivities } from '@temporalio/workflow';
+import type { HindsightActivities } from '../activities';
+
+export interface FeedWatchInput {
+  /** The policy whose `stalled_feed` rules are checked. */
+  policy: string;
+}
+
+const { checkStalledFeeds, deliverAlertNotifications } = proxyActivities<HindsightActivities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '10 minutes' },
+});
+
+export const feedWatchScheduleId = (policy: string): string => `feed-watch/${policy}`;
+
+/**
+ * One run of a policy's feed watch, started by its schedule (`hindsight policy watch`): the
+ * label feeds are checked on their own clock, not only when a cohort reaches a checkpoint, so
+ * a stalled review queue pages someone the day it stops, not a month later.
+ */
+export async function feedWatch(input: FeedWatchInput): Promise<{ stalled: string[] }> {
+  const now = new Date(Date.now()).toISOString();
+  const result = await checkStalledFeeds.executeWithOptions({ summary: `check the label feeds of ${input.policy}` }, [{ policy: input.policy, now }]);
+  if (result.notifications > 0) {
+    await deliverAlertNotifications.executeWithOptions({ summary: 'notify the webhook' }, [{ cohortId: null }]);
+  }
+  return { stalled: result.checks.filter((c) => c.state === 'firing').map((c) => c.outcome_type) };
+}

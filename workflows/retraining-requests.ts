@@ -1,0 +1,190 @@
+import {
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  defineQuery,
+  defineSignal,
+  ParentClosePolicy,
+  proxyActivities,
+  setCurrentDetails,
+  setHandler,
+  startChild,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { HindsightActivities } from '../activities';
+import type { RetrainingEvidence } from '../activities/monitoring/types';
+
+/**
+ * One workflow per model (id `retraining-<model>`), signal-with-started by cohort workflows
+ * whose alerts ask for retraining. It debounces: the first request calls the retraining hook
+ * at once; requests within the quiet period after it, or while the pipeline is still
+ * retraining, are merged into that request's evidence and call nothing. A request whose
+ * diagnosis blames the labels alone is skipped unless the policy says otherwise: retraining
+ * on a broken label feed teaches the model the outage. `retrainingCompleted` ends the request
+ * and makes the schedule of the new version's cohorts. The history stays bounded: the
+ * workflow continues as new when the server suggests it, carrying its state.
+ */
+
+export interface RetrainingCompletion {
+  newVersion: string;
+}
+
+export interface RetrainingRequestRecord {
+  requestId: string;
+  requestedAt: string;
+  modelVersion: string;
+  /** Cohorts whose evidence this request carries (the first called the hook). */
+  cohorts: string[];
+  alerts: number;
+  verdicts: string[];
+  status: 'retraining' | 'completed';
+  /** What the new version's schedule is made of when the old version has none. */
+  labelDefinition: string;
+  every: string;
+  newVersion: string | null;
+  scheduleId: string | null;
+}
+
+export interface RetrainingState {
+  model: string;
+  /** Requests made so far, newest last; the ten most recent are kept across continue-as-new. */
+  requests: RetrainingRequestRecord[];
+  /** No new request (hook call) before this moment. */
+  quietUntil: string | null;
+  skipped: Array<{ cohortId: string; reason: string }>;
+  /** Every request number handed out, so request ids stay unique across runs. */
+  sequence: number;
+}
+
+export interface RetrainingRequestsInput {
+  model: string;
+  state?: RetrainingState;
+}
+
+export const retrainingRequestedSignal = defineSignal<[RetrainingEvidence]>('retrainingRequested');
+export const retrainingCompletedSignal = defineSignal<[RetrainingCompletion]>('retrainingCompleted');
+export const getRetrainingStateQuery = defineQuery<RetrainingState>('getRetrainingState');
+
+export const retrainingWorkflowId = (model: string): string => `retraining-${model}`;
+
+const { callRetrainingWebhook, scheduleRetrainedVersion } = proxyActivities<HindsightActivities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '10 minutes' },
+});
+
+const KEPT_REQUESTS = 10;
+const KEPT_SKIPS = 20;
+
+export async function retrainingRequests(input: RetrainingRequestsInput): Promise<void> {
+  const state: RetrainingState = input.state ?? { model: input.model, requests: [], quietUntil: null, skipped: [], sequence: 0 };
+  const inbox: RetrainingEvidence[] = [];
+  const completions: RetrainingCompletion[] = [];
+
+  setHandler(retrainingRequestedSignal, (evidence) => void inbox.push(evidence));
+  setHandler(retrainingCompletedSignal, (completion) => void completions.push(completion));
+  setHandler(getRetrainingStateQuery, () => state);
+  const publish = (): void => setCurrentDetails(describeRetraining(state));
+  publish();
+
+  const open = (): RetrainingRequestRecord | undefined => [...state.requests].reverse().find((r) => r.status === 'retraining');
+
+  for (;;) {
+    await condition(() => inbox.length > 0 || completions.length > 0 || workflowInfo().continueAsNewSuggested);
+    while (inbox.length > 0) {
+      const evidence = inbox.shift()!;
+      const seen = state.requests.some((r) => r.cohorts.includes(evidence.cohortId)) || state.skipped.some((s) => s.cohortId === evidence.cohortId);
+      if (seen) continue;
+      if (evidence.verdict === 'labeling' && !evidence.retrainOnLabeling) {
+        state.skipped = [...state.skipped, { cohortId: evidence.cohortId, reason: 'the diagnosis blames the labels alone' }].slice(-KEPT_SKIPS);
+        continue;
+      }
+      const current = open();
+      const last = state.requests[state.requests.length - 1];
+      const quiet = state.quietUntil !== null && Date.now() < Date.parse(state.quietUntil);
+      if (last && (current || quiet)) {
+        merge(last, evidence);
+        continue;
+      }
+      state.sequence += 1;
+      const requestId = `${workflowInfo().workflowId}-${state.sequence}`;
+      const request: RetrainingRequestRecord = {
+        requestId,
+        requestedAt: new Date(Date.now()).toISOString(),
+        modelVersion: evidence.modelVersion,
+        cohorts: [],
+        alerts: 0,
+        verdicts: [],
+        status: 'retraining',
+        labelDefinition: evidence.labelDefinition,
+        every: evidence.every,
+        newVersion: null,
+        scheduleId: null,
+      };
+      merge(request, evidence);
+      state.requests = [...state.requests, request].slice(-KEPT_REQUESTS);
+      state.quietUntil = new Date(Date.now() + evidence.quietPeriodMs).toISOString();
+      await callHook(requestId, evidence);
+    }
+    while (completions.length > 0) {
+      const completion = completions.shift()!;
+      const request = open();
+      if (!request) continue;
+      const scheduled = await scheduleRetrainedVersion.executeWithOptions({ summary: `schedule the cohorts of ${state.model} ${completion.newVersion}` }, [
+        {
+          model: state.model,
+          fromVersion: request.modelVersion,
+          newVersion: completion.newVersion,
+          labelDefinition: request.labelDefinition,
+          every: request.every,
+        },
+      ]);
+      request.status = 'completed';
+      request.newVersion = completion.newVersion;
+      request.scheduleId = scheduled.scheduleIds.join(', ') || null;
+    }
+    publish();
+    if (workflowInfo().continueAsNewSuggested && inbox.length === 0 && completions.length === 0) {
+      await condition(allHandlersFinished);
+      await continueAsNew<typeof retrainingRequests>({ model: state.model, state });
+    }
+  }
+
+  async function callHook(requestId: string, evidence: RetrainingEvidence): Promise<void> {
+    const body = { request_id: requestId, model: state.model, model_version: evidence.modelVersion, evidence };
+    if ('webhook' in evidence.hook) {
+      await callRetrainingWebhook.executeWithOptions({ summary: `call the retraining webhook (${requestId})` }, [
+        { url: evidence.hook.webhook.url, headers: evidence.hook.webhook.headers, idempotencyKey: requestId, body },
+      ]);
+    } else {
+      // The pipeline's own worker runs it; abandoned, so it outlives this run's continue-as-new.
+      await startChild(evidence.hook.workflow.type, {
+        workflowId: requestId,
+        taskQueue: evidence.hook.workflow.task_queue,
+        args: [body],
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+        staticSummary: `retrain ${state.model} (requested by ${evidence.cohortId})`,
+      });
+    }
+  }
+}
+
+function merge(request: RetrainingRequestRecord, evidence: RetrainingEvidence): void {
+  if (!request.cohorts.includes(evidence.cohortId)) request.cohorts.push(evidence.cohortId);
+  request.alerts += evidence.alerts.length;
+  if (evidence.verdict && !request.verdicts.includes(evidence.verdict)) request.verdicts.push(evidence.verdict);
+}
+
+/** Markdown for the Web UI's current details. */
+export function describeRetraining(state: RetrainingState): string {
+  const lines = [`**Retraining requests for ${state.model}**`];
+  if (state.quietUntil) lines.push('', `Quiet until ${state.quietUntil}: new evidence merges into the last request.`);
+  if (state.requests.length > 0) {
+    lines.push('', '| request | requested | version | cohorts | alerts | verdicts | status | new version |', '|---|---|---|---|---|---|---|---|');
+    for (const r of state.requests) {
+      lines.push(`| ${r.requestId} | ${r.requestedAt} | ${r.modelVersion} | ${r.cohorts.length} | ${r.alerts} | ${r.verdicts.join(', ') || '—'} | ${r.status} | ${r.newVersion ?? '—'} |`);
+    }
+  }
+  if (state.skipped.length > 0) lines.push('', `Skipped: ${state.skipped.map((s) => `${s.cohortId} (${s.reason})`).join('; ')}`);
+  lines.push('', 'Signal retrainingCompleted (hindsight retraining complete) when the new version is ready.');
+  return lines.join('\n');
+}
