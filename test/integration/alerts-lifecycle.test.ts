@@ -1,0 +1,161 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { ingestNdjsonFile } from '../../activities/ingest/ingest-records';
+import { putLabelDefinition } from '../../activities/label-definitions';
+import { putPolicy } from '../../activities/monitoring/policy';
+import { startCohortLifecycle } from '../../cli/start-cohort';
+import { cohortLifecycle } from '../../workflows';
+import { getRetrainingStateQuery, retrainingWorkflowId } from '../../workflows/retraining-requests';
+import { useTestDatabase } from '../support/database';
+import { runHindsight } from '../support/run-cli';
+import { startTestWorker, waitFor, type TestWorker } from '../support/temporal';
+
+Runtime.install({ logger: new DefaultLogger('WARN') });
+const testDb = useTestDatabase();
+const hindsight = (args: string[]) => runHindsight(args, { DATABASE_URL: testDb.url, TEMPORAL_ADDRESS: inject('temporalAddress') });
+
+interface Received {
+  path: string;
+  key: string | undefined;
+  body: any;
+}
+
+/** A webhook receiver that answers 503 to the first alert call, so the activity must retry it. */
+async function startReceiver(): Promise<{ server: Server; url: string; received: Received[]; refused: number }> {
+  const state = { received: [] as Received[], refused: 0 };
+  const server = createServer((request, response) => {
+    let body = '';
+    request.on('data', (chunk) => (body += chunk));
+    request.on('end', () => {
+      if (request.url === '/alerts' && state.refused === 0) {
+        state.refused++;
+        response.writeHead(503).end();
+        return;
+      }
+      state.received.push({ path: request.url ?? '', key: request.headers['idempotency-key'] as string | undefined, body: JSON.parse(body) });
+      response.writeHead(200).end('{}');
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return Object.assign(state, { server, url });
+}
+
+describe('the cohort lifecycle acts on its monitoring policy', () => {
+  let worker: TestWorker;
+  let receiver: Awaited<ReturnType<typeof startReceiver>>;
+  beforeAll(async () => {
+    worker = await startTestWorker(testDb.db);
+    receiver = await startReceiver();
+  });
+  afterAll(async () => {
+    await worker?.stop();
+    receiver?.server.close();
+  });
+
+  it('retracts a provisional alert the final snapshot clears, notifies each transition once, and asks for retraining once per quiet period', async () => {
+    testDb.keepOnFailure();
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'hindsight-alerts-'));
+    const write = async (name: string, rows: object[]) => {
+      const target = path.join(dir, `${name}.ndjson`);
+      await writeFile(target, `${rows.map((r) => JSON.stringify(r)).join('\n')}\n`);
+      return target;
+    };
+    const end = Math.ceil(Date.now() / 1000) * 1000 + 2_000;
+    const start = end - 10_000;
+    // Two cohorts of the same model (two environments), each with 80 of its 100 positives
+    // caught; the 20 it misses charge back first, so at the checkpoint recall looks like 0.
+    const predictions: Array<Record<string, unknown>> = [];
+    const outcomes: object[] = [];
+    for (const environment of ['production', 'canary']) {
+      for (let i = 0; i < 200; i++) {
+        const id = randomUUID();
+        const ts = start + 40 * i;
+        const positive = i % 2 === 0;
+        const caught = positive && i % 10 !== 0;
+        predictions.push({ prediction_id: id, model_name: 'fraud-act', model_version: 'v1', environment, ts_pred: new Date(ts).toISOString(), score: caught ? 0.9 : positive ? 0.2 : 0.1 });
+        if (positive) {
+          const received = caught ? end + 9_000 : end + 1_000;
+          outcomes.push({ outcome_id: `cb-${id}`, prediction_id: id, outcome_type: 'chargeback', ts_event: new Date(ts + 100).toISOString(), ts_received: new Date(received).toISOString() });
+        }
+      }
+    }
+    await ingestNdjsonFile(testDb.db, 'predictions', await write('predictions', predictions));
+    await ingestNdjsonFile(testDb.db, 'outcomes', await write('outcomes', outcomes));
+    const { definition } = await putLabelDefinition(testDb.db, {
+      name: 'chargeback-act', version: 1, model_name: 'fraud-act', task: 'binary', window: 'PT14S', checkpoints: ['PT6S'], positive_outcome_types: ['chargeback'], late_label_grace: 'PT2S',
+    });
+    await putPolicy(testDb.db, {
+      name: 'fraud-act-policy', version: 1, model_name: 'fraud-act', label_definition: 'chargeback-act',
+      rules: [{ name: 'recall-floor', kind: 'floor', metric: 'recall', min: 0.5, severity: 'critical' }],
+      notifications: { webhook: { url: `${receiver.url}/alerts` } },
+      retraining: { rules: ['recall-floor'], quiet_period: 'P1D', hook: { webhook: { url: `${receiver.url}/retrain` } }, every: 'P1D' },
+    });
+
+    const cohorts = [];
+    for (const environment of ['production', 'canary']) {
+      const selector = { model_name: 'fraud-act', model_version: 'v1', environment, start: new Date(start).toISOString(), end: new Date(end).toISOString() };
+      cohorts.push(await startCohortLifecycle(worker.client, worker.taskQueue, selector, definition, { lateLabelChecks: 1 }));
+    }
+    const results = await Promise.all(cohorts.map((c) => worker.client.workflow.getHandle<typeof cohortLifecycle>(c.cohort_id).result()));
+
+    for (const result of results) {
+      expect(result.snapshots.map((s) => [s.checkpoint, s.recall])).toEqual([
+        ['PT6S', 0],
+        ['final', 0.8],
+      ]);
+      // Fired on the provisional snapshot, retracted by the final one; the workflow shows it.
+      expect(result.alerts).toEqual([expect.objectContaining({ rule: 'recall-floor', slice: 'overall', state: 'retracted', observed: 0.8, baseline: 0.5 })]);
+    }
+
+    // Each cohort's firing and retraction reached the webhook exactly once, the refused first
+    // call retried under the same key.
+    const alertCalls = receiver.received.filter((r) => r.path === '/alerts');
+    expect(receiver.refused).toBe(1);
+    expect(alertCalls.map((c) => [c.body.alert.cohort_id, c.body.transition]).sort()).toEqual(
+      cohorts.flatMap((c) => [[c.cohort_id, 'firing'], [c.cohort_id, 'retracted']]).sort(),
+    );
+    expect(new Set(alertCalls.map((c) => c.key)).size).toBe(4);
+    for (const call of alertCalls) expect(call.key).toBe(call.body.idempotency_key);
+    const pending = await testDb.db('alert_notifications').whereNull('delivered_at');
+    expect(pending).toEqual([]);
+
+    // Both cohorts fired within the quiet period: one retraining call, carrying both.
+    const retrainCalls = receiver.received.filter((r) => r.path === '/retrain');
+    expect(retrainCalls).toHaveLength(1);
+    expect(retrainCalls[0]!.key).toBe(`${retrainingWorkflowId('fraud-act')}-1`);
+    const retraining = worker.client.workflow.getHandle(retrainingWorkflowId('fraud-act'));
+    const state = await waitFor(async () => {
+      const s = await retraining.query(getRetrainingStateQuery);
+      return s.requests[0]?.cohorts.length === 2 ? s : undefined;
+    }, 20_000, 'both cohorts merged into the request');
+    expect(state.requests).toHaveLength(1);
+    expect(state.requests[0]).toMatchObject({ status: 'retraining', modelVersion: 'v1', alerts: 2 });
+
+    const listed = await hindsight(['alerts', 'list', '--model', 'fraud-act', '--json']);
+    expect(listed.code).toBe(0);
+    const alerts = JSON.parse(listed.stdout).alerts;
+    expect(alerts).toHaveLength(2);
+    expect(alerts.every((a: any) => a.state === 'retracted' && a.checkpoint === 'final' && a.runbook === 'docs/runbooks/floor.md')).toBe(true);
+
+    // The pipeline reports the new version: its cohorts get a schedule like the old one's.
+    const completed = await hindsight(['retraining', 'complete', '--model', 'fraud-act', '--new-version', 'v2', '--json']);
+    expect(completed.code).toBe(0);
+    const done = await waitFor(async () => {
+      const s = await retraining.query(getRetrainingStateQuery);
+      return s.requests[0]?.status === 'completed' ? s : undefined;
+    }, 20_000, 'the completed request');
+    const scheduleId = done.requests[0]!.scheduleId!;
+    expect(scheduleId).toBe('schedule/fraud-act/v2/*/chargeback-act@1/P1D');
+    const described = await worker.client.schedule.getHandle(scheduleId).describe();
+    expect(described.memo?.hindsight).toMatchObject({ model_name: 'fraud-act', model_version: 'v2', label_definition: 'chargeback-act@1', every: 'P1D' });
+    await worker.client.schedule.getHandle(scheduleId).delete();
+    await retraining.terminate('test done');
+  }, 120_000);
+});
