@@ -14,7 +14,7 @@ import { cohortLifecycle } from '../../workflows';
 import { getRetrainingStateQuery, retrainingWorkflowId } from '../../workflows/retraining-requests';
 import { useTestDatabase } from '../support/database';
 import { runHindsight } from '../support/run-cli';
-import { startTestWorker, waitFor, type TestWorker } from '../support/temporal';
+import { recordHistory, replay, startTestWorker, waitFor, type TestWorker } from '../support/temporal';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 const testDb = useTestDatabase();
@@ -156,6 +156,13 @@ describe('the cohort lifecycle acts on its monitoring policy', () => {
     const described = await worker.client.schedule.getHandle(scheduleId).describe();
     expect(described.memo?.hindsight).toMatchObject({ model_name: 'fraud-act', model_version: 'v2', label_definition: 'chargeback-act@1', every: 'P1D' });
     await worker.client.schedule.getHandle(scheduleId).delete();
+
+    const cohortHistory = await worker.client.workflow.getHandle(cohorts[0]!.cohort_id).fetchHistory();
+    const retrainingHistory = await retraining.fetchHistory();
+    await replay(cohortHistory, 'cohort-with-alerts');
+    await replay(retrainingHistory, 'retraining-requests');
+    await recordHistory('cohort-lifecycle-alerts', cohortHistory);
+    await recordHistory('retraining-requests', retrainingHistory);
     await retraining.terminate('test done');
   }, 120_000);
 });

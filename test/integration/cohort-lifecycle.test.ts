@@ -237,12 +237,16 @@ describe('cohortLifecycle on the real Temporal dev server and real Postgres', ()
     const moment = (ms: number) => at(ms).replace('.000Z', 'Z');
     expect(summaries).toEqual([
       'plan the checkpoints from the label definition',
+      'judge the closed cohort (label-free rules) by the monitoring policy',
       `wait for the PT3S checkpoint (${moment(end + CHECKPOINT_MS)})`,
       `evaluate PT3S as of ${moment(end + CHECKPOINT_MS)}`,
+      'judge the PT3S snapshot (revision 1) by the monitoring policy',
       `wait for finalization (${moment(end + WINDOW_MS)})`,
       `evaluate final as of ${moment(end + WINDOW_MS)}`,
+      'judge the final snapshot (revision 1) by the monitoring policy',
       `wait for late-label check 1 of 1 (${moment(end + WINDOW_MS + GRACE_MS)})`,
       `look for late labels as of ${moment(end + WINDOW_MS + GRACE_MS)}`,
+      'judge the final snapshot (revision 2) by the monitoring policy',
     ]);
     // One upsert per phase change: checkpoint wait, evaluating, final wait, evaluating, grace, closed.
     const stages = history.events!
