@@ -1,5 +1,6 @@
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import type { Command } from 'commander';
+import { cohortAlerts } from '../../activities/monitoring/apply-policy';
 import { z } from 'zod';
 import { listSnapshots, loadCohort, loadSnapshot } from '../../activities/cohorts';
 import type { GroupMetrics } from '../../activities/evaluate-cohort';
@@ -46,20 +47,22 @@ export function registerCohort(program: Command, setExit: (code: number) => void
         const state = description.status.name === 'COMPLETED' ? ((await handle.result()) as CohortStatus) : await handle.query(getStatusQuery);
         return { status: description.status.name, state };
       });
-      const snapshots = await withDatabase(async (db) => {
+      const { snapshots, alerts } = await withDatabase(async (db) => {
         await loadCohort(db, cohortId);
-        return (await listSnapshots(db, cohortId)).map((row) => ({
+        const snapshots = (await listSnapshots(db, cohortId)).map((row) => ({
           snapshot_id: row.snapshot_id,
           checkpoint: row.checkpoint,
           revision: row.revision,
           as_of: new Date(row.as_of).toISOString(),
           overall: row.document.overall,
         }));
+        return { snapshots, alerts: await cohortAlerts(db, cohortId) };
       });
-      const document = { cohort_id: cohortId, workflow_status: workflow.status, phase: workflow.state.phase, next_wake_at: workflow.state.nextWakeAt, plan: workflow.state.plan, snapshots };
+      const document = { cohort_id: cohortId, workflow_status: workflow.status, phase: workflow.state.phase, next_wake_at: workflow.state.nextWakeAt, plan: workflow.state.plan, snapshots, alerts };
       out.result(document, () =>
         [`${cohortId}: ${workflow.status}, ${workflow.state.phase}${workflow.state.nextWakeAt ? ` until ${workflow.state.nextWakeAt}` : ''}`,
-          ...snapshots.map((s) => `  ${s.checkpoint} r${s.revision} as of ${s.as_of}: ${formatHeadline(s.overall)}`)].join('\n'),
+          ...snapshots.map((s) => `  ${s.checkpoint} r${s.revision} as of ${s.as_of}: ${formatHeadline(s.overall)}`),
+          ...alerts.map((a) => `  alert ${a.rule} (${a.slice}) ${a.state}, ${a.severity}: observed ${a.observed ?? '—'} vs ${a.baseline ?? '—'}${a.verdict ? `, diagnosis ${a.verdict}` : ''}`)].join('\n'),
       );
       setExit(EXIT.ok);
     });

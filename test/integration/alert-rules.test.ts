@@ -53,7 +53,7 @@ async function finalSnapshot(definition: LabelDefinition, period: { start: strin
 }
 
 describe('relative_drop per slice with its statistical gate', () => {
-  it('the same 25% recall drop fires in a slice of 30,000 predictions and not in a slice of 30', async () => {
+  it('the same 25% recall drop fires in a slice of 30,000 predictions and not in a slice of 30; at close, score PSI and the label-free estimate fire before any label', async () => {
     const { definition } = await putLabelDefinition(testDb.db, {
       name: 'chargeback-gate', version: 1, model_name: 'fraud-gate', task: 'binary', window: 'P30D', positive_outcome_types: ['chargeback'], slices: ['region'],
     });
@@ -89,5 +89,35 @@ describe('relative_drop per slice with its statistical gate', () => {
     const again = await applyMonitoringPolicy(testDb.db, defaultMonitoringDependencies, { cohortId: 'gate-week-1', snapshotId });
     expect(again.alerts).toEqual(outcome.alerts);
     expect(Number((await testDb.db('alerts').count({ n: '*' }).first())!.n)).toBe(2);
+
+    // At the close of week 1, before any label: its scores moved (fewer at 0.9, more at 0.2), so
+    // the score PSI and the label-free recall estimate fire against week 0.
+    await putPolicy(testDb.db, {
+      name: 'fraud-gate-early', version: 1, model_name: 'fraud-gate', label_definition: 'chargeback-gate',
+      rules: [
+        { name: 'score-shift', kind: 'score_psi', max: 0.05 },
+        { name: 'estimated-recall', kind: 'estimated_drop', metric: 'recall', max_drop: 0.08 },
+        { name: 'recall-floor', kind: 'floor', metric: 'recall', min: 0.9 },
+      ],
+    });
+    const atClose = await applyMonitoringPolicy(testDb.db, defaultMonitoringDependencies, { cohortId: 'gate-week-1', snapshotId: null });
+    const early = atClose.judgements.filter((j) => j.policy === 'fraud-gate-early@1');
+    // The floor needs labels, so only the two label-free rules were judged at close.
+    expect(early.map((j) => [j.rule, j.slice, j.verdict])).toEqual([
+      ['score-shift', 'variable=score', 'fire'],
+      ['estimated-recall', 'overall', 'fire'],
+    ]);
+    // PSI by hand: the share at 0.9 fell from 0.4 to 0.3 and at 0.2 rose from 0.1 to 0.2:
+    // (0.3 − 0.4)·ln(0.3/0.4) + (0.2 − 0.1)·ln(0.2/0.1) = 0.0981 (the 0.1 bin is unchanged).
+    expect(early[0]!.observed).toBeCloseTo(0.1 * Math.log(4 / 3) + 0.1 * Math.log(2), 3);
+    // CBPE recall = Σ p over flagged / Σ p: week 0 10,800.9/12,903.6, week 1 8,100.9/10,803.6 (large and small together).
+    const expected = (caught: number, missed: number) => (0.9 * caught) / (0.9 * caught + 0.2 * missed + 0.1 * (caught + missed));
+    expect(early[1]!.observed).toBeCloseTo(expected(9_009, 6_006), 6);
+    expect(early[1]!.baseline).toBeCloseTo(expected(12_012, 3_003), 6);
+    const closeAlerts = await testDb.db('alerts').where({ cohort_id: 'gate-week-1', policy_name: 'fraud-gate-early' }).orderBy('alert_id');
+    expect(closeAlerts.map((a) => [a.rule_kind, a.checkpoint, a.snapshot_id, a.state])).toEqual([
+      ['score_psi', null, null, 'firing'],
+      ['estimated_drop', null, null, 'firing'],
+    ]);
   });
 });

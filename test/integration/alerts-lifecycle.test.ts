@@ -143,6 +143,8 @@ describe('the cohort lifecycle acts on its monitoring policy', () => {
     const alerts = JSON.parse(listed.stdout).alerts;
     expect(alerts).toHaveLength(2);
     expect(alerts.every((a: any) => a.state === 'retracted' && a.checkpoint === 'final' && a.runbook === 'docs/runbooks/floor.md')).toBe(true);
+    const status = JSON.parse((await hindsight(['cohort', 'status', cohorts[0]!.cohort_id, '--json'])).stdout);
+    expect(status.alerts).toEqual([expect.objectContaining({ rule: 'recall-floor', state: 'retracted', checkpoint: 'final' })]);
 
     // The pipeline reports the new version: its cohorts get a schedule like the old one's.
     const completed = await hindsight(['retraining', 'complete', '--model', 'fraud-act', '--new-version', 'v2', '--json']);
