@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { describeFailure } from '../activities/failure-message';
 import { registerCohort } from './commands/cohort';
+import { registerDiagnose } from './commands/diagnose';
 import { registerDrift } from './commands/drift';
 import { registerEvaluate } from './commands/evaluate';
 import { registerExport } from './commands/export';
@@ -35,6 +36,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
   registerTrace(program, setExit);
   registerDrift(program, setExit);
   registerLatency(program, setExit);
+  registerDiagnose(program, setExit);
   return program;
 }
 
