@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import type { ProjectedMetrics } from './estimate/projection';
 import { binaryRanksStatement, binaryTotalsStatement, type RankGroup } from '../sql/binary-metrics';
 import { THRESHOLD_GRID, regressionMetrics } from '../sql/evaluate-cohort';
 import { CREATE_MATCHES, INVALID_SCORES, JOIN_COUNTS, createLabeled, joinBindingsFor } from '../sql/join-outcomes';
@@ -51,6 +52,12 @@ export interface EvaluationDocument {
   excluded: { invalid_score: number };
   /** Changes exactly when some prediction's label or finality changes; decides late-label revisions. */
   label_fingerprint: string;
+  /**
+   * Provisional snapshots only: recall, precision and the positive rate projected to
+   * finalization from the completeness of earlier finalized cohorts (docs/diagnose.md); null
+   * when there is no finalized history to project from.
+   */
+  projected?: ProjectedMetrics | null;
 }
 
 /**

@@ -11,6 +11,7 @@ import {
   type CohortRecord,
 } from './cohorts';
 import { evaluateCohort, type GroupMetrics } from './evaluate-cohort';
+import { projectToFinal } from './estimate/projection';
 import { getLabelDefinitionForModel, LabelDefinitionError } from './label-definitions';
 import { createMonitoringActivities } from './monitoring/activities';
 import type { MonitoringDependencies } from './monitoring/apply-policy';
@@ -114,6 +115,10 @@ export function createActivities(db: Knex, monitoring: MonitoringDependencies) {
         withHeartbeat(async () => {
           const { record, definition } = await loadCohort(db, input.cohortId);
           const document = await evaluateCohort(db, record, definition, input.asOf);
+          // A provisional number carries where it is heading, so rules need not cry wolf while labels arrive.
+          if (input.checkpoint !== 'final') {
+            document.projected = await projectToFinal(db, { cohort: record, definition, checkpoint: input.checkpoint, asOf: input.asOf, document });
+          }
           const stored = await storeSnapshot(db, record, input.checkpoint, input.revision, document);
           return summarize(stored.snapshot_id, input.checkpoint, input.revision, stored.as_of, stored.document.overall);
         }),

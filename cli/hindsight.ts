@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { describeFailure } from '../activities/failure-message';
 import { registerAlerts } from './commands/alerts';
 import { registerCohort } from './commands/cohort';
+import { registerDiagnose } from './commands/diagnose';
 import { registerDrift } from './commands/drift';
 import { registerEvaluate } from './commands/evaluate';
 import { registerExport } from './commands/export';
@@ -40,6 +41,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
   registerLatency(program, setExit);
   registerPolicy(program, setExit);
   registerAlerts(program, setExit);
+  registerDiagnose(program, setExit);
   registerRetraining(program, setExit);
   return program;
 }

@@ -3,23 +3,13 @@
  * unit tests hold them to the published worked examples.
  */
 
-/** The two-sided 95% normal quantile. */
-export const Z95 = 1.959963984540054;
+import { wilsonInterval as wilson, Z95, type Interval } from '../monitoring/statistics';
 
-export interface Interval {
-  low: number;
-  high: number;
-}
+export { Z95, type Interval };
 
 /** Wilson's score interval for k successes in n trials (Newcombe 1998, method 3); null when n = 0. */
 export function wilsonInterval(k: number, n: number, z = Z95): Interval | null {
-  if (n === 0) return null;
-  const p = k / n;
-  const z2 = z * z;
-  const centre = p + z2 / (2 * n);
-  const spread = z * Math.sqrt((p * (1 - p)) / n + z2 / (4 * n * n));
-  const denominator = 1 + z2 / n;
-  return { low: Math.max(0, (centre - spread) / denominator), high: Math.min(1, (centre + spread) / denominator) };
+  return n === 0 ? null : wilson(k, n, z);
 }
 
 /** A difference of two quantities with its 95% interval. */

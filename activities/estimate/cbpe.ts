@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import { cbpeSumsStatement } from '../../sql/estimate-cbpe';
 import { joinBindingsFor } from '../../sql/join-outcomes';
 import { ratio } from '../stats/bin-sums';
+import { hanleyMcNeilSe } from '../monitoring/statistics';
 import type { CohortSelector } from '../evaluate-cohort';
 import { LabelDefinitionError, type LabelDefinition } from '../label-definitions';
 
@@ -50,17 +51,6 @@ interface SumsRow {
 
 const root = (variance: number) => Math.sqrt(Math.max(0, variance));
 
-/**
- * Hanley and McNeil (1982): the standard error of an AUC of `positives` positives and
- * `negatives` negatives, here the counts the scores expect.
- */
-export function hanleyMcNeilStandardError(auc: number, positives: number, negatives: number): number {
-  const q1 = auc / (2 - auc);
-  const q2 = (2 * auc * auc) / (1 + auc);
-  return root((auc * (1 - auc) + (positives - 1) * (q1 - auc * auc) + (negatives - 1) * (q2 - auc * auc)) / (positives * negatives));
-}
-
-/** The metrics and their standard errors from one group's sums (docs/diagnose.md). */
 export function finishEstimate(row: Omit<SumsRow, 'dim' | 'val'>): EstimatedGroup {
   const positives = row.sum_p;
   const negatives = row.n - row.sum_p;
@@ -82,7 +72,7 @@ export function finishEstimate(row: Omit<SumsRow, 'dim' | 'val'>): EstimatedGrou
       recall: recall === null ? null : root(row.sum_p2_flagged * (1 - 2 * recall) + recall * recall * row.sum_p2) / positives,
       // Σ f·(p − precision)² / F²
       precision: precision === null ? null : root(row.sum_p2_flagged - 2 * precision * row.sum_p_flagged + precision * precision * row.flagged) / row.flagged,
-      roc_auc: rocAuc === null ? null : hanleyMcNeilStandardError(rocAuc, positives, negatives),
+      roc_auc: rocAuc === null ? null : hanleyMcNeilSe(rocAuc, positives, negatives),
       // Σ (p − mean)² / n²
       positive_rate: positiveRate === null ? null : root(row.sum_p2 - row.n * positiveRate * positiveRate) / row.n,
     },

@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import { loadCohort, type CohortRecord } from '../cohorts';
+import type { DiagnoseCohortInput, Diagnosis } from '../diagnose/diagnose';
 import { computeDrift } from '../drift';
+import type { ProjectedMetrics } from '../estimate/projection';
 import type { EstimatedGroup, EstimatedPerformance } from '../estimate/cbpe';
 import type { CohortSelector, EvaluationDocument, GroupMetrics, SliceMetrics } from '../evaluate-cohort';
 import { durationBounds, fixedDurationMs } from '../iso-duration';
@@ -20,25 +22,13 @@ import type { AlertState, AlertSummary, MonitoringOutcome, RecalibrationRequest,
  * Idempotent: judging the same snapshot again changes no state and queues nothing new.
  */
 
-export interface Diagnosis {
-  verdict: 'quality' | 'labeling' | 'both' | 'none';
-  checks: Array<{ name: string; finding: string; evidence: Record<string, unknown> }>;
-  [key: string]: unknown;
-}
-
-export interface DiagnoseInput {
-  cohort: CohortSelector;
-  baseline: CohortSelector;
-  definition: LabelDefinition;
-  asOf: string;
-  baselineAsOf: string;
-}
+export type { Diagnosis };
 
 /** The estimators monitoring uses, injected so each is tested on its own. */
 export interface MonitoringDependencies {
   estimatePerformance: (db: Knex, cohort: CohortSelector, definition: LabelDefinition) => Promise<EstimatedPerformance>;
   /** Absent, quality alerts carry no diagnosis. */
-  diagnose?: (db: Knex, input: DiagnoseInput) => Promise<Diagnosis>;
+  diagnose?: (db: Knex, input: DiagnoseCohortInput) => Promise<Diagnosis>;
 }
 
 export interface ApplyPolicyInput {
@@ -103,19 +93,7 @@ interface JudgedSnapshot {
   snapshotId: number;
   checkpoint: string;
   asOf: string;
-  document: EvaluationDocument & { projected?: ProjectedBlock | null };
-}
-
-interface ProjectedValue {
-  observed: number | null;
-  projected: number | null;
-  ci_low: number | null;
-  ci_high: number | null;
-}
-type ProjectedGroup = Record<'recall' | 'precision' | 'positive_rate', ProjectedValue>;
-interface ProjectedBlock {
-  overall: ProjectedGroup;
-  slices: Array<ProjectedGroup & { dimension: string; value: string | null }>;
+  document: EvaluationDocument;
 }
 
 async function readSnapshot(db: Knex, snapshotId: number): Promise<JudgedSnapshot> {

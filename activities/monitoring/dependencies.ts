@@ -1,5 +1,6 @@
+import { diagnoseCohort } from '../diagnose/diagnose';
 import { estimatePerformance } from '../estimate/cbpe';
 import type { MonitoringDependencies } from './apply-policy';
 
 /** The estimators a worker's monitoring activities use. */
-export const defaultMonitoringDependencies: MonitoringDependencies = { estimatePerformance };
+export const defaultMonitoringDependencies: MonitoringDependencies = { estimatePerformance, diagnose: diagnoseCohort };
