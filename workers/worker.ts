@@ -3,6 +3,7 @@ import path from 'node:path';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type InjectedSinks, type LogLevel } from '@temporalio/worker';
 import type { Knex } from 'knex';
 import { createActivities } from '../activities';
+import { createCalibrationActivities } from '../activities/calibration-activities';
 import type { LifecycleSinks } from '../workflows/lifecycle-sinks';
 
 /**
@@ -63,7 +64,8 @@ export async function createHindsightWorker(options: HindsightWorkerOptions): Pr
     namespace: options.namespace,
     taskQueue: options.taskQueue,
     workflowsPath: resolveWorkflowsPath(),
-    activities: createActivities(options.db),
+    // The cohort lifecycle's activities and the recalibration workflow's (separate factories, distinct names).
+    activities: { ...createActivities(options.db), ...createCalibrationActivities(options.db) },
     sinks: lifecycleSinks(options.listener),
     maxConcurrentActivityTaskExecutions: options.maxConcurrentActivityTaskExecutions ?? WORKER_DEFAULTS.maxConcurrentActivityTaskExecutions,
     maxConcurrentWorkflowTaskExecutions: options.maxConcurrentWorkflowTaskExecutions ?? WORKER_DEFAULTS.maxConcurrentWorkflowTaskExecutions,
