@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { describeFailure } from '../activities/failure-message';
+import { registerCalibrate } from './commands/calibrate';
 import { registerCohort } from './commands/cohort';
 import { registerDrift } from './commands/drift';
 import { registerEvaluate } from './commands/evaluate';
@@ -13,6 +14,7 @@ import { registerRun } from './commands/run';
 import { registerSchedule } from './commands/schedule';
 import { registerServe } from './commands/serve';
 import { registerSetupTemporal } from './commands/setup-temporal';
+import { registerThreshold } from './commands/threshold';
 import { registerTrace } from './commands/trace';
 import { EXIT } from './output';
 
@@ -35,6 +37,8 @@ export function buildProgram(setExit: (code: number) => void): Command {
   registerTrace(program, setExit);
   registerDrift(program, setExit);
   registerLatency(program, setExit);
+  registerCalibrate(program, setExit);
+  registerThreshold(program, setExit);
   return program;
 }
 
