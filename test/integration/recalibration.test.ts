@@ -227,6 +227,37 @@ describe('recalibration on the real Temporal dev server and real Postgres', () =
     expect((await loadActiveCalibrator(testDb.db, 'credit', 'v1'))!.calibrator_id).toBe(waiting.calibrator!.calibratorId);
   });
 
+  it('calibrate schedule: each action recalibrates on the newest weeks finalized at its nominal time', async () => {
+    testDb.keepOnFailure();
+    // The weeks a schedule action taken now uses: the held-out week ends on the last Monday at or before now − 1 day.
+    const monday = Date.UTC(1970, 0, 5);
+    const finalizedBy = Date.now() - 24 * HOUR;
+    const end = monday + Math.floor((finalizedBy - monday) / WEEK) * WEEK;
+    const at = (ms: number) => new Date(ms).toISOString();
+    const holdout = { from: at(end - WEEK), to: at(end) };
+    const train = { from: at(end - 5 * WEEK), to: at(end - WEEK) };
+    const next = random(7);
+    await store('v3', [...simulate(next, train, (s) => sigmoid(3 * logit(s))), ...simulate(next, holdout, (s) => sigmoid(3 * logit(s)))]);
+
+    const created = await cli(['calibrate', 'schedule', '--model', 'credit', '--version', 'v3', '--label-definition', 'default-1d', '--every', 'P7D', '--train-periods', '4', '--holdout-periods', '1', '--json']);
+    expect(created.stderr).toBe('');
+    expect(created.code).toBe(0);
+    const scheduleId = JSON.parse(created.stdout).schedule_id as string;
+    expect(scheduleId).toBe('recalibration-schedule/credit/v3/*/default-1d/P7D');
+    const schedule = worker.client.schedule.getHandle(scheduleId);
+    try {
+      await schedule.trigger();
+      const workflowId = await waitFor(async () => (await schedule.describe()).info.recentActions[0]?.action.workflow.workflowId, 20_000, 'the triggered action');
+      expect(workflowId.startsWith(`${scheduleId}-`)).toBe(true);
+      const state = await worker.client.workflow.getHandle<typeof recalibration>(workflowId).result();
+      expect(state.plan).toEqual({ labelDefinition: 'default-1d@1', train, holdout });
+      expect(state.phase).toBe('promoted');
+      expect((await loadActiveCalibrator(testDb.db, 'credit', 'v3'))!.calibrator_id).toBe(state.calibrator!.calibratorId);
+    } finally {
+      await schedule.delete();
+    }
+  });
+
   it('calibrate fit, calibrate apply and threshold from the command line', async () => {
     testDb.keepOnFailure();
     const range = ['--model', 'credit', '--version', 'v1', '--label-definition', 'default-1d', '--train-from', TRAIN.from, '--train-to', TRAIN.to, '--holdout-from', HOLDOUT.from, '--holdout-to', HOLDOUT.to];
