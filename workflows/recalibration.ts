@@ -2,6 +2,7 @@ import {
   condition,
   defineQuery,
   defineSignal,
+  isCancellation,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -127,9 +128,10 @@ export async function recalibration(input: RecalibrationInput): Promise<Recalibr
   };
 
   setHandler(getRecalibrationStateQuery, () => state);
-  // The first decision counts; one that comes after the outcome is settled changes nothing.
+  // Only a recalibration that asks for approval takes a decision; the first one counts, and
+  // one that comes after the outcome is settled changes nothing.
   const decide = (kind: 'approve' | 'reject') => (decision: OperatorDecision) => {
-    if (state.decision === null && !['promoted', 'not_improved', 'rejected', 'approval_expired', 'failed'].includes(state.phase)) {
+    if (input.requireApproval && state.decision === null && !['promoted', 'not_improved', 'rejected', 'approval_expired', 'failed'].includes(state.phase)) {
       state.decision = { kind, by: decision.by, note: decision.note ?? null };
     }
   };
@@ -148,6 +150,8 @@ export async function recalibration(input: RecalibrationInput): Promise<Recalibr
       { model, labelDefinition: input.labelDefinition, ranges: input.ranges, recent: input.recent, asOf: state.asOf },
     ]);
   } catch (error) {
+    // A cancelled recalibration ends cancelled, not failed.
+    if (isCancellation(error)) throw error;
     return finish('failed', `planning failed: ${failureMessage(error)}`);
   }
   state.plan = plan;
@@ -160,6 +164,7 @@ export async function recalibration(input: RecalibrationInput): Promise<Recalibr
       [{ model, plan, method, requestKey: info.workflowId }],
     );
   } catch (error) {
+    if (isCancellation(error)) throw error;
     return finish('failed', `fitting failed: ${failureMessage(error)}`);
   }
   state.calibrator = calibrator;

@@ -180,6 +180,16 @@ describe('recalibration on the real Temporal dev server and real Postgres', () =
     await recordHistory('recalibration-not-improved', history);
   });
 
+  it('ends failed, saying why, when the held-out range is not final yet', async () => {
+    testDb.keepOnFailure();
+    const now = new Date(Math.floor(Date.now() / 1000) * 1000).toISOString();
+    const handle = await start({ ...explicit('v1'), ranges: { train: TRAIN, holdout: { from: HOLDOUT.from, to: now } } }, 'not-final');
+    const state = await handle.result();
+    expect(state.phase).toBe('failed');
+    expect(state.reason).toMatch(new RegExp(`^fitting failed: the held-out range \\[${HOLDOUT.from.replace(/\./g, '\\.')}, .*\\) is final only at .* \\(its end \\+ the window P1D\\)`));
+    expect(state.calibrator).toBeNull();
+  });
+
   it('waits for an approval signal when asked, with ranges derived from the as-of moment; rejection and timeout promote nothing', async () => {
     testDb.keepOnFailure();
     // Finalized by 2026-10-13T12:00 with a one-day window: weeks ending by 2026-10-12T12:00, i.e. the same five weeks.
