@@ -119,12 +119,13 @@ async function readState(client: Client, workflowId: string): Promise<{ status: 
   }
 }
 
-type ApplyRow = { line: number; score: number; probability: number };
+/** `line` is the input record's line; null for `--score`. */
+type ApplyRow = { line: number | null; score: number; probability: number };
 
 /** Reads `score` from every NDJSON or CSV record; bad ones are reported by line and field. */
-async function readScores(file: string, format: 'ndjson' | 'csv'): Promise<{ scores: Array<{ line: number; score: number }>; rejected: Array<{ line: number; field: string; error: string }> }> {
+async function readScores(file: string, format: 'ndjson' | 'csv'): Promise<{ scores: Array<{ line: number | null; score: number }>; rejected: Array<{ line: number; field: string; error: string }> }> {
   const input = await openInput(file);
-  const scores: Array<{ line: number; score: number }> = [];
+  const scores: Array<{ line: number | null; score: number }> = [];
   const rejected: Array<{ line: number; field: string; error: string }> = [];
   for await (const batch of (format === 'csv' ? parseCsv(input.stream) : parseNdjson(input.stream))) {
     for (const record of batch) {
@@ -187,7 +188,7 @@ export function registerCalibrate(program: Command, setExit: (code: number) => v
       const calibrator = await withDatabase((db) => loadActiveCalibrator(db, options.model, options.version));
       if (!calibrator) throw new UsageError(`calibrate apply: model ${options.model} version ${options.version} has no active calibrator; fit and promote one with: hindsight calibrate fit`);
       const format = options.format ?? (file !== undefined && /\.csv(\.gz)?$/i.test(file) ? 'csv' : 'ndjson');
-      const { scores, rejected } = file === undefined ? { scores: [{ line: 0, score: options.score! }], rejected: [] } : await readScores(file, format);
+      const { scores, rejected } = file === undefined ? { scores: [{ line: null, score: options.score! }], rejected: [] } : await readScores(file, format);
       const rows: ApplyRow[] = scores.map(({ line, score }) => ({ line, score, probability: applyCalibrator(calibrator, score) }));
       for (const r of rejected) out.info(`${file}:${r.line}: ${r.field}: ${r.error}`);
       const document = { calibrator_id: calibrator.calibrator_id, version: calibrator.record.version, method: calibrator.method, model_name: options.model, model_version: options.version, probabilities: rows, rejected };

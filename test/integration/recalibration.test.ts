@@ -282,7 +282,7 @@ describe('recalibration on the real Temporal dev server and real Postgres', () =
 
     const one = await cli(['calibrate', 'apply', '--model', 'credit', '--version', 'v1', '--score', '0.3', '--json']);
     expect(one.code).toBe(0);
-    expect(JSON.parse(one.stdout)).toMatchObject({ calibrator_id: fitted.calibrator_id, probabilities: [{ score: 0.3, probability: applyCalibrator(fitted, 0.3) }] });
+    expect(JSON.parse(one.stdout)).toMatchObject({ calibrator_id: fitted.calibrator_id, probabilities: [{ line: null, score: 0.3, probability: applyCalibrator(fitted, 0.3) }] });
     const dir = await mkdtemp(path.join(os.tmpdir(), 'hindsight-apply-'));
     const file = path.join(dir, 'scores.ndjson');
     await writeFile(file, `${JSON.stringify({ score: 0.1 })}\n${JSON.stringify({ score: 'high' })}\n${JSON.stringify({ score: 0.9, id: 'x' })}\n`);
