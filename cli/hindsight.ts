@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { describeFailure } from '../activities/failure-message';
 import { registerAlerts } from './commands/alerts';
+import { registerCalibrate } from './commands/calibrate';
 import { registerCohort } from './commands/cohort';
 import { registerDiagnose } from './commands/diagnose';
 import { registerDrift } from './commands/drift';
@@ -17,6 +18,7 @@ import { registerRun } from './commands/run';
 import { registerSchedule } from './commands/schedule';
 import { registerServe } from './commands/serve';
 import { registerSetupTemporal } from './commands/setup-temporal';
+import { registerThreshold } from './commands/threshold';
 import { registerTrace } from './commands/trace';
 import { EXIT } from './output';
 
@@ -43,6 +45,8 @@ export function buildProgram(setExit: (code: number) => void): Command {
   registerAlerts(program, setExit);
   registerDiagnose(program, setExit);
   registerRetraining(program, setExit);
+  registerCalibrate(program, setExit);
+  registerThreshold(program, setExit);
   return program;
 }
 

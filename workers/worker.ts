@@ -4,6 +4,7 @@ import { DefaultLogger, NativeConnection, Runtime, Worker, type InjectedSinks, t
 import type { Knex } from 'knex';
 import { createActivities } from '../activities';
 import { defaultMonitoringDependencies } from '../activities/monitoring/dependencies';
+import { createCalibrationActivities } from '../activities/calibration-activities';
 import type { LifecycleSinks } from '../workflows/lifecycle-sinks';
 
 /**
@@ -64,7 +65,8 @@ export async function createHindsightWorker(options: HindsightWorkerOptions): Pr
     namespace: options.namespace,
     taskQueue: options.taskQueue,
     workflowsPath: resolveWorkflowsPath(),
-    activities: createActivities(options.db, defaultMonitoringDependencies),
+    // The cohort lifecycle's, monitoring's and the recalibration workflow's activities (separate factories, distinct names).
+    activities: { ...createActivities(options.db, defaultMonitoringDependencies), ...createCalibrationActivities(options.db) },
     sinks: lifecycleSinks(options.listener),
     maxConcurrentActivityTaskExecutions: options.maxConcurrentActivityTaskExecutions ?? WORKER_DEFAULTS.maxConcurrentActivityTaskExecutions,
     maxConcurrentWorkflowTaskExecutions: options.maxConcurrentWorkflowTaskExecutions ?? WORKER_DEFAULTS.maxConcurrentWorkflowTaskExecutions,

@@ -3,3 +3,4 @@ export { cohortLifecycle, evaluateNowUpdate, getStatusQuery, recheckLateLabelsSi
 export { scheduledCohort } from './scheduled-cohort';
 export { feedWatch } from './feed-watch';
 export { retrainingRequests } from './retraining-requests';
+export { approveCalibratorSignal, getRecalibrationStateQuery, recalibration, rejectCalibratorSignal } from './recalibration';

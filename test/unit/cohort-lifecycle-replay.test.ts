@@ -24,6 +24,9 @@ const RECORDED: Record<string, string> = {
   'cohort-lifecycle-evaluate-now': 'a cohort that answered two evaluateNow updates between its planned checkpoints',
   'cohort-lifecycle-backfilled': 'a backfilled cohort whose checkpoints had all passed when it opened',
   'scheduled-cohort': "a schedule action that opened its period's cohort",
+  'recalibration-promoted': 'a recalibration that fitted a calibrator with a lower held-out Brier score and promoted it',
+  'recalibration-not-improved': 'a recalibration whose calibrator did not lower the held-out Brier score, so it was not promoted',
+  'recalibration-approved': 'a recalibration that waited for an operator and was approved by signal',
 };
 
 describe('workflow replay against recorded histories', () => {
