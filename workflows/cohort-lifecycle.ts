@@ -67,7 +67,7 @@ const { evaluateCheckpoint, reviseFinalSnapshot } = proxyActivities<HindsightAct
  * The evaluation heartbeats every 2 s, so a worker killed mid-evaluation is noticed in 10 s and
  * the retry starts 2 s later on any worker: about 12 s instead of the minute before.
  */
-const { applyMonitoringPolicy, deliverAlertNotifications, requestRetraining } = proxyActivities<HindsightActivities>({
+const { applyMonitoringPolicy, deliverAlertNotifications, requestRecalibration, requestRetraining } = proxyActivities<HindsightActivities>({
   startToCloseTimeout: '10 minutes',
   heartbeatTimeout: '1 minute',
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes' },
@@ -165,6 +165,9 @@ export async function cohortLifecycle(input: CohortLifecycleInput): Promise<Coho
     }
     if (outcome.retraining) {
       await requestRetraining.executeWithOptions({ summary: `ask for retraining of ${outcome.retraining.model}` }, [outcome.retraining]);
+    }
+    if (outcome.recalibration) {
+      await requestRecalibration.executeWithOptions({ summary: `start recalibrating ${outcome.recalibration.model} ${outcome.recalibration.modelVersion}` }, [outcome.recalibration]);
     }
   };
 

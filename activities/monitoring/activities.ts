@@ -6,7 +6,10 @@ import { getLabelDefinition, parseLabelDefinitionRef } from '../label-definition
 import { applyMonitoringPolicy, type ApplyPolicyInput, type MonitoringDependencies } from './apply-policy';
 import { checkStalledFeeds } from './feeds';
 import { deliverAlertNotifications, postWebhook, type WebhookCall } from './notify';
-import type { MonitoringOutcome, RetrainingEvidence } from './types';
+import type { MonitoringOutcome, RecalibrationRequest, RetrainingEvidence } from './types';
+import type { RecalibrationInput } from '../../workflows/recalibration';
+import { RECALIBRATION_WORKFLOW, recalibrationStartOptions } from '../../workflows/recalibration-start';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 
 export interface ScheduleRetrainedVersionInput {
   model: string;
@@ -55,6 +58,25 @@ export function createMonitoringActivities(db: Knex, deps: MonitoringDependencie
         staticSummary: `retraining requests of ${evidence.model}`,
       });
       return { workflowId };
+    },
+
+    /** Starts the model version's recalibration workflow for a calibration alert (once per alert). */
+    async requestRecalibration(request: RecalibrationRequest): Promise<{ workflowId: string }> {
+      const input: RecalibrationInput = {
+        model: { name: request.model, version: request.modelVersion, environment: null },
+        labelDefinition: request.labelDefinition,
+        recent: { every: request.every, everyMs: request.everyMs, trainPeriods: request.trainPeriods, holdoutPeriods: request.holdoutPeriods },
+        method: request.method,
+        requireApproval: request.requireApproval,
+        trigger: `alert ${request.alertId} (${request.rules.join(', ')}) on ${request.cohortId}`,
+      };
+      const options = recalibrationStartOptions(input, `alert-${request.alertId}`);
+      try {
+        await getClient().workflow.start(RECALIBRATION_WORKFLOW, { ...options, taskQueue: activityInfo().taskQueue });
+      } catch (error) {
+        if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+      }
+      return { workflowId: options.workflowId };
     },
 
     async callRetrainingWebhook(call: WebhookCall): Promise<void> {

@@ -515,17 +515,23 @@ function retrainingEvidence(
   };
 }
 
-function recalibrationRequest(policy: MonitoringPolicy, record: CohortRecord, fired: Array<{ rule: PolicyRule }>): RecalibrationRequest | null {
+function recalibrationRequest(policy: MonitoringPolicy, record: CohortRecord, fired: Array<{ rule: PolicyRule; alerts: AlertRow[] }>): RecalibrationRequest | null {
   const recalibration = policy.recalibration;
   if (!recalibration) return null;
-  const rules = fired.filter((f) => recalibration.rules.includes(f.rule.name)).map((f) => f.rule.name);
-  if (rules.length === 0) return null;
+  const asking = fired.filter((f) => recalibration.rules.includes(f.rule.name));
+  if (asking.length === 0) return null;
   return {
     model: record.model_name,
     modelVersion: record.model_version,
     cohortId: record.cohort_id,
     labelDefinition: `${record.label_definition_name}@${record.label_definition_version}`,
     requireApproval: recalibration.require_approval,
-    rules,
+    method: recalibration.method,
+    every: recalibration.every,
+    everyMs: fixedDurationMs(recalibration.every) ?? durationBounds(recalibration.every).min * 1000,
+    trainPeriods: recalibration.train_periods,
+    holdoutPeriods: recalibration.holdout_periods,
+    rules: asking.map((f) => f.rule.name),
+    alertId: Number(asking[0]!.alerts[0]!.alert_id),
   };
 }

@@ -117,8 +117,14 @@ const retrainingSchema = z
 
 const recalibrationSchema = z
   .object({
+    /** The rules whose alerts start the recalibration workflow. */
     rules: z.array(ruleName).min(1),
     require_approval: z.boolean().default(false),
+    method: z.enum(['platt', 'isotonic', 'auto']).default('auto'),
+    /** It fits on the last `train_periods` finalized periods of `every` and judges on the `holdout_periods` after them. */
+    every: isoDurationSchema.default('P7D'),
+    train_periods: z.number().int().min(1).max(104).default(4),
+    holdout_periods: z.number().int().min(1).max(52).default(1),
   })
   .strict();
 

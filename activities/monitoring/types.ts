@@ -45,7 +45,14 @@ export interface RecalibrationRequest {
   cohortId: string;
   labelDefinition: string;
   requireApproval: boolean;
+  method: 'platt' | 'isotonic' | 'auto';
+  every: string;
+  everyMs: number;
+  trainPeriods: number;
+  holdoutPeriods: number;
   rules: string[];
+  /** The first alert that asked: names the request, so a retry starts the workflow once. */
+  alertId: number;
 }
 
 export interface MonitoringOutcome {

@@ -96,6 +96,7 @@ describe('the cohort lifecycle acts on its monitoring policy', () => {
       rules: [{ name: 'recall-floor', kind: 'floor', metric: 'recall', min: 0.5, severity: 'critical' }],
       notifications: { webhook: { url: `${receiver.url}/alerts` } },
       retraining: { rules: ['recall-floor'], quiet_period: 'P1D', hook: { webhook: { url: `${receiver.url}/retrain` } }, every: 'P1D' },
+      recalibration: { rules: ['recall-floor'], every: 'P7D', train_periods: 2, holdout_periods: 1 },
     });
 
     const cohorts = [];
@@ -137,6 +138,17 @@ describe('the cohort lifecycle acts on its monitoring policy', () => {
     }, 20_000, 'both cohorts merged into the request');
     expect(state.requests).toHaveLength(1);
     expect(state.requests[0]).toMatchObject({ status: 'retraining', modelVersion: 'v1', alerts: 2 });
+
+    // Each firing alert started its recalibration once; with no finalized weeks behind these
+    // cohorts there is nothing to fit, which the workflow says instead of promoting anything.
+    const firstAlerts = await testDb.db('alerts').orderBy('alert_id').select('alert_id', 'cohort_id');
+    for (const alert of firstAlerts) {
+      const recalibration = worker.client.workflow.getHandle(`recalibration/fraud-act/v1/alert-${alert.alert_id}`);
+      const state: any = await recalibration.result();
+      expect(state.phase).toBe('failed');
+      expect(state.reason).toMatch(/^fitting failed: the training range .* has no labeled/);
+      expect(state.model).toEqual({ name: 'fraud-act', version: 'v1', environment: null });
+    }
 
     const listed = await hindsight(['alerts', 'list', '--model', 'fraud-act', '--json']);
     expect(listed.code).toBe(0);
