@@ -8,6 +8,7 @@ import { registerIngest } from './commands/ingest';
 import { registerLabelDefinition } from './commands/label-definition';
 import { registerLatency } from './commands/latency';
 import { registerMigrate } from './commands/migrate';
+import { registerOpe } from './commands/ope';
 import { registerRetention } from './commands/retention';
 import { registerRun } from './commands/run';
 import { registerSchedule } from './commands/schedule';
@@ -35,6 +36,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
   registerTrace(program, setExit);
   registerDrift(program, setExit);
   registerLatency(program, setExit);
+  registerOpe(program, setExit);
   return program;
 }
 
