@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { evaluateCohort } from '../../activities/evaluate-cohort';
 import { putLabelDefinition, type LabelDefinition } from '../../activities/label-definitions';
@@ -56,7 +58,18 @@ function expectClose(actual: unknown, expected: unknown, at = 'metrics'): void {
 const unbiased = rows(1, 3000, false);
 const biased = rows(2, 3000, true);
 
+interface WeightedCase { score: number[]; label: number[]; propensity: number[]; expected: { base_rate: { value: number; ci_low: number; ci_high: number }; roc_auc: number; effective_sample_size: number } }
+const weighted = (JSON.parse(readFileSync(path.join(__dirname, '..', 'fixtures', 'off-policy', 'off-policy.json'), 'utf8')) as { weighted: WeightedCase }).weighted;
+
 beforeAll(async () => {
+  // The weighted case's rows, plus one labeled prediction without a propensity (left out).
+  const weightedRows = weighted.score.map((score, i) => ({ prediction_id: randomUUID(), model_name: 'weighted', model_version: 'v1', ts_pred: iso(T + i * 1000), score, propensity: weighted.propensity[i], entity_ids: {}, segment: {} }));
+  weightedRows.push({ prediction_id: randomUUID(), model_name: 'weighted', model_version: 'v1', ts_pred: iso(T), score: 0.5, propensity: undefined as unknown as number, entity_ids: {}, segment: {} });
+  await storeRows(testDb.db, 'predictions', weightedRows);
+  await storeRows(testDb.db, 'outcomes', weightedRows.flatMap((p, i) => (weighted.label[i] === 1 ? [{
+    outcome_id: randomUUID(), prediction_id: p.prediction_id, entity_ids: {}, outcome_type: 'chargeback', ts_event: iso(T + 86_400_000), ts_received: iso(T + 86_400_000),
+  }] : [])));
+  definitions.weighted = (await putLabelDefinition(testDb.db, { name: 'cb-weighted', version: 1, model_name: 'weighted', task: 'binary', window: 'P30D', positive_outcome_types: ['chargeback'] })).definition;
   await store('fraud-even', unbiased);
   await store('fraud-blocked', biased);
   // The same rows split into two cohorts of their own: what each side of the split must equal.
@@ -88,5 +101,17 @@ describe('evaluate: exploration against policy traffic', () => {
   it('has no traffic block for a cohort without exploration traffic', async () => {
     const document = await evaluateCohort(testDb.db, cohort('fraud-even-policy'), definitions['fraud-even-policy']!, AS_OF);
     expect(document.traffic).toBeNull();
+  });
+});
+
+describe('evaluate --propensity-weighted', () => {
+  it("weighs each labeled prediction by 1/propensity: base rate with its interval, and scikit-learn's weighted roc_auc_score", async () => {
+    const document = await evaluateCohort(testDb.db, cohort('weighted'), definitions.weighted!, AS_OF, { propensityWeighted: true });
+    const result = document.propensity_weighted!;
+    expect(result).toMatchObject({ n_labeled: weighted.score.length + 1, n_weighted: weighted.score.length, n_without_propensity: 1 });
+    for (const key of ['value', 'ci_low', 'ci_high'] as const) expect(Math.abs(result.base_rate[key]! - weighted.expected.base_rate[key])).toBeLessThan(1e-12);
+    expect(Math.abs(result.roc_auc! - weighted.expected.roc_auc)).toBeLessThan(1e-12);
+    expect(Math.abs(result.effective_sample_size! - weighted.expected.effective_sample_size)).toBeLessThan(1e-9);
+    expect((await evaluateCohort(testDb.db, cohort('weighted'), definitions.weighted!, AS_OF)).propensity_weighted).toBeUndefined();
   });
 });
