@@ -2,7 +2,20 @@ import type { Knex } from 'knex';
 import type { ProjectedMetrics } from './estimate/projection';
 import { binaryRanksStatement, binaryTotalsStatement, type RankGroup } from '../sql/binary-metrics';
 import { THRESHOLD_GRID, regressionMetrics } from '../sql/evaluate-cohort';
-import { CREATE_MATCHES, INVALID_SCORES, JOIN_COUNTS, createLabeled, joinBindingsFor } from '../sql/join-outcomes';
+import { PROPENSITY_WEIGHTED } from '../sql/propensity-weighted';
+import {
+  CREATE_MATCHES,
+  DROP_LABELED_TRAFFIC,
+  EXPLORATION_COUNT,
+  INVALID_SCORES,
+  JOIN_COUNTS,
+  LABELED_TRAFFIC,
+  RESTORE_LABELED,
+  SET_ASIDE_LABELED,
+  createLabeled,
+  joinBindingsFor,
+  type EvaluationBindings,
+} from '../sql/join-outcomes';
 import type { LabelDefinition } from './label-definitions';
 import type { BinSums } from './stats/bin-sums';
 import {
@@ -15,6 +28,8 @@ import {
   type RegressionMetrics,
   type RegressionSums,
 } from './stats/finish-metrics';
+import { finishPropensityWeighted, type PropensityWeightedMetrics, type PropensityWeightedSums } from './stats/propensity-weighted';
+import { compareTraffic, selectionBiasWarning, type TrafficComparison } from './stats/traffic-comparison';
 
 /** A cohort: one model version's predictions in `[start, end)` on ts_pred, optionally one environment. */
 export interface CohortSelector {
@@ -35,6 +50,18 @@ export interface JoinCounts {
 }
 
 export type GroupMetrics = BinaryMetrics | RegressionMetrics;
+
+/**
+ * The suite on exploration traffic (`is_exploration`) and on the rest, the policy's own, side
+ * by side, with the headline metrics' intervals and a warning when they differ beyond them
+ * (docs/metrics.md). Null when no prediction of the cohort was exploration traffic.
+ */
+export interface TrafficBlock {
+  exploration: GroupMetrics;
+  policy: GroupMetrics;
+  comparison: TrafficComparison[];
+  selection_bias_warning: string | null;
+}
 export type SliceMetrics = GroupMetrics & { dimension: string; value: string | null };
 
 /** The evaluation document that `evaluate --json` prints (docs/metrics.md). */
@@ -58,13 +85,22 @@ export interface EvaluationDocument {
    * when there is no finalized history to project from.
    */
   projected?: ProjectedMetrics | null;
+  traffic: TrafficBlock | null;
+  /** Only when asked for (`evaluate --propensity-weighted`, binary definitions). */
+  propensity_weighted?: PropensityWeightedMetrics;
+}
+
+export interface EvaluateOptions {
+  /** Add the propensity-weighted base rate and ROC AUC of the labeled predictions. */
+  propensityWeighted?: boolean;
 }
 
 /**
  * Evaluates a cohort under a label definition as of a moment. Only outcomes received by
  * `asOf` count, so the same `asOf` always gives the same document.
  */
-export async function evaluateCohort(db: Knex, cohort: CohortSelector, def: LabelDefinition, asOf: string): Promise<EvaluationDocument> {
+export async function evaluateCohort(db: Knex, cohort: CohortSelector, def: LabelDefinition, asOf: string, options: EvaluateOptions = {}): Promise<EvaluationDocument> {
+  if (options.propensityWeighted && def.task !== 'binary') throw new Error(`propensity-weighted metrics need a binary label definition; ${def.name}@${def.version} is ${def.task}`);
   const bindings = joinBindingsFor(cohort, def, asOf);
   return db.transaction(
     async (trx) => {
@@ -76,10 +112,11 @@ export async function evaluateCohort(db: Knex, cohort: CohortSelector, def: Labe
       await trx.raw(createLabeled(def.slices, { probabilityScores: binary }), bindings);
       const joinRow = (await trx.raw(JOIN_COUNTS, bindings)).rows[0] as JoinCounts;
       const invalidScore = binary ? ((await trx.raw(INVALID_SCORES, bindings)).rows[0].invalid_score as number) : 0;
-      const groups =
-        def.task === 'binary'
-          ? await evaluateBinary(trx, def)
-          : finishRegressionGroups((await trx.raw(regressionMetrics(def.slices), bindings)).rows as MetricRow[]);
+      const groups = await evaluateGroups(trx, def, bindings);
+      const traffic = await evaluateTraffic(trx, def, bindings);
+      const weighted = options.propensityWeighted
+        ? finishPropensityWeighted((await trx.raw(PROPENSITY_WEIGHTED)).rows[0] as PropensityWeightedSums)
+        : null;
       const overallGroup = groups.find((group) => group.dimension === '');
       const overall = overallGroup?.metrics ?? emptyMetrics(def);
       return {
@@ -94,6 +131,8 @@ export async function evaluateCohort(db: Knex, cohort: CohortSelector, def: Labe
         join: joinRow,
         excluded: { invalid_score: invalidScore },
         label_fingerprint: overallGroup?.fingerprint ?? '0',
+        traffic,
+        ...(weighted ? { propensity_weighted: weighted } : {}),
       };
     },
     { isolationLevel: 'repeatable read' },
@@ -115,6 +154,35 @@ export async function explainEmptyCohort(db: Knex, document: EvaluationDocument)
   if (!version) return `model ${cohort.model_name} has no predictions of version ${cohort.model_version}`;
   const where = cohort.environment === null ? '' : ` in environment ${cohort.environment}`;
   return `model ${cohort.model_name} version ${cohort.model_version} has no predictions with ts_pred in [${cohort.start}, ${cohort.end})${where}`;
+}
+
+async function evaluateGroups(trx: Knex.Transaction, def: LabelDefinition, bindings: EvaluationBindings): Promise<FinishedGroup[]> {
+  return def.task === 'binary'
+    ? evaluateBinary(trx, def)
+    : finishRegressionGroups((await trx.raw(regressionMetrics(def.slices), bindings)).rows as MetricRow[]);
+}
+
+/**
+ * The overall suite on each side of the exploration split: the same statements over the
+ * labeled table narrowed to that side (so they stay the evaluation's, not a copy), only
+ * when the cohort has exploration traffic at all, so other cohorts pay one count.
+ */
+async function evaluateTraffic(trx: Knex.Transaction, def: LabelDefinition, bindings: EvaluationBindings): Promise<TrafficBlock | null> {
+  const exploration = Number((await trx.raw(EXPLORATION_COUNT)).rows[0].exploration);
+  if (exploration === 0) return null;
+  const overallOnly = { ...def, slices: [] };
+  const side = async (isExploration: boolean): Promise<GroupMetrics> => {
+    await trx.raw(LABELED_TRAFFIC, { exploration: isExploration });
+    const groups = await evaluateGroups(trx, overallOnly, { ...bindings, dims: [] });
+    await trx.raw(DROP_LABELED_TRAFFIC);
+    return groups.find((group) => group.dimension === '')?.metrics ?? emptyMetrics(def);
+  };
+  await trx.raw(SET_ASIDE_LABELED);
+  const explored = await side(true);
+  const policy = await side(false);
+  await trx.raw(RESTORE_LABELED);
+  const comparison = compareTraffic(explored, policy);
+  return { exploration: explored, policy, comparison, selection_bias_warning: selectionBiasWarning(comparison) };
 }
 
 /**

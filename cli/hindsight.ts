@@ -12,6 +12,7 @@ import { registerLabelDefinition } from './commands/label-definition';
 import { registerLatency } from './commands/latency';
 import { registerMigrate } from './commands/migrate';
 import { registerPolicy } from './commands/policy';
+import { registerOpe } from './commands/ope';
 import { registerRetention } from './commands/retention';
 import { registerRetraining } from './commands/retraining';
 import { registerRun } from './commands/run';
@@ -47,6 +48,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
   registerRetraining(program, setExit);
   registerCalibrate(program, setExit);
   registerThreshold(program, setExit);
+  registerOpe(program, setExit);
   return program;
 }
 

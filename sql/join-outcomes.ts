@@ -190,6 +190,7 @@ export const DECIDING = `
 export const COHORT_PREDICTIONS = `(
   select p.prediction_id, p.model_name, p.model_version, p.environment, p.region, p.segment,
          p.entity_ids, p.request_id, p.item_id, p.ts_pred, p.score, p.threshold, p.decision,
+         p.propensity, p.is_exploration,
          p.ts_pred + :label_window::interval <= :as_of::timestamptz as window_elapsed
   from predictions p
   where ${IN_COHORT}
@@ -216,7 +217,7 @@ export const PROBABILITY_SCORE = '(p.score >= 0 and p.score <= 1)';
 
 /**
  * One row per cohort prediction with its label as of `:as_of`, the deciding outcome's value,
- * and its value of each of the definition's slice dimensions `dims` (the same as the bound
+ * its logged propensity and whether it was exploration traffic, and its value of each of the definition's slice dimensions `dims` (the same as the bound
  * `:dims`) as columns v1..vJ (./slice-values). With `probabilityScores` (binary
  * evaluation) a prediction scored outside [0, 1] is left out; {@link INVALID_SCORES} counts it.
  */
@@ -226,6 +227,7 @@ create temp table hs_labeled on commit drop as
 with deciding as (${DECIDING})
 select p.prediction_id, p.score,
        coalesce(p.threshold, :default_threshold::float8) as threshold,
+       p.propensity, coalesce(p.is_exploration, false) as is_exploration,
        ${[...sliceValueColumns(dims, 'p'), ''].join(',\n       ')}${LABEL_COLUMNS}
 from ${COHORT_PREDICTIONS} p left join deciding d on d.prediction_id = p.prediction_id${probabilityScores ? `
 where ${PROBABILITY_SCORE}` : ''}`;
@@ -265,3 +267,18 @@ select
   (select count(*) from in_reach r
    where exists (select 1 from unmatched_outcomes(:entity_key::text) u where u.outcome_id = r.outcome_id)) as unmatched
 from hs_matches`;
+
+/** How many of the labeled table's predictions were exploration traffic (`is_exploration`). */
+export const EXPLORATION_COUNT = 'select count(*) filter (where is_exploration) as exploration from hs_labeled';
+
+/**
+ * The labeled table narrowed to one side of the exploration split, under the name the metric
+ * statements read: the cohort's table is set aside as `hs_labeled_cohort` until
+ * {@link RESTORE_LABELED}.
+ */
+export const SET_ASIDE_LABELED = 'alter table hs_labeled rename to hs_labeled_cohort';
+export const LABELED_TRAFFIC = `
+create temp table hs_labeled on commit drop as
+select * from hs_labeled_cohort where is_exploration = :exploration::boolean`;
+export const DROP_LABELED_TRAFFIC = 'drop table hs_labeled';
+export const RESTORE_LABELED = 'alter table hs_labeled_cohort rename to hs_labeled';

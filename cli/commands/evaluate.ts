@@ -1,14 +1,15 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { evaluateCohort, explainEmptyCohort, type GroupMetrics, type SliceMetrics } from '../../activities/evaluate-cohort';
+import { evaluateCohort, explainEmptyCohort, type EvaluationDocument, type GroupMetrics, type SliceMetrics } from '../../activities/evaluate-cohort';
 import { timestampSchema } from '../../activities/ingest/record-schemas';
 import { getLabelDefinitionForModel, parseLabelDefinitionRef } from '../../activities/label-definitions';
 import type { BinaryMetrics } from '../../activities/stats/finish-metrics';
+import type { MetricInterval } from '../../activities/stats/traffic-comparison';
 import { withDatabase } from '../context';
 import { addCohortOptions, cohortOptionsSchema, cohortSelectorFrom, parseOptions } from '../options';
-import { createOutput, EXIT } from '../output';
+import { createOutput, EXIT, UsageError } from '../output';
 
-const evaluateOptionsSchema = z.intersection(cohortOptionsSchema, z.object({ asOf: timestampSchema }));
+const evaluateOptionsSchema = z.intersection(cohortOptionsSchema, z.object({ asOf: timestampSchema, propensityWeighted: z.boolean().optional() }));
 
 function formatNumber(value: unknown): string {
   return typeof value === 'number' ? (Number.isInteger(value) ? String(value) : value.toFixed(4)) : value === null ? '—' : String(value);
@@ -50,10 +51,29 @@ function formatSlice(slice: SliceMetrics): string {
   return `  ${slice.dimension}=${slice.value ?? '(missing)'}: n=${slice.n} labeled=${slice.n_labeled} ${headline}`;
 }
 
+/** Exploration against policy traffic: each compared metric with its interval on both sides. */
+function formatTraffic(traffic: EvaluationDocument['traffic']): string[] {
+  if (traffic === null) return [];
+  const interval = (i: MetricInterval) => `${formatNumber(i.value)} [${formatNumber(i.ci_low)}, ${formatNumber(i.ci_high)}]`;
+  return [
+    `  traffic: exploration n=${traffic.exploration.n} labeled=${traffic.exploration.n_labeled}, policy n=${traffic.policy.n} labeled=${traffic.policy.n_labeled}`,
+    ...traffic.comparison.map((c) => `    ${c.metric.padEnd(10)} exploration ${interval(c.exploration)}  policy ${interval(c.policy)}${c.differs ? '  DIFFERS' : ''}`),
+  ];
+}
+
+function formatWeighted(weighted: EvaluationDocument['propensity_weighted']): string[] {
+  if (!weighted) return [];
+  const rate = weighted.base_rate;
+  return [
+    `  propensity-weighted (${weighted.n_weighted} of ${weighted.n_labeled} labeled, effective sample size ${formatNumber(weighted.effective_sample_size)}): base_rate ${formatNumber(rate.value)} [${formatNumber(rate.ci_low)}, ${formatNumber(rate.ci_high)}] roc_auc ${formatNumber(weighted.roc_auc)}`,
+  ];
+}
+
 export function registerEvaluate(program: Command, setExit: (code: number) => void): void {
   addCohortOptions(
     program.command('evaluate')
       .description('evaluate one cohort under a label definition as of a moment'), { asOf: true })
+    .option('--propensity-weighted', 'add the base rate and ROC AUC of the labeled predictions weighted by 1 / propensity (binary)')
     .option('--json', 'print the evaluation document as JSON')
     .action(async (raw: Record<string, unknown>) => {
       const options = parseOptions(evaluateOptionsSchema, raw, 'evaluate');
@@ -61,7 +81,8 @@ export function registerEvaluate(program: Command, setExit: (code: number) => vo
       const { document, empty } = await withDatabase(async (db) => {
         const cohort = cohortSelectorFrom(options);
         const definition = await getLabelDefinitionForModel(db, parseLabelDefinitionRef(options.labelDefinition), cohort.model_name);
-        const evaluated = await evaluateCohort(db, cohort, definition, options.asOf);
+        if (options.propensityWeighted && definition.task !== 'binary') throw new UsageError(`evaluate: --propensity-weighted needs a binary label definition; ${definition.name}@${definition.version} is ${definition.task}`);
+        const evaluated = await evaluateCohort(db, cohort, definition, options.asOf, { propensityWeighted: Boolean(options.propensityWeighted) });
         return { document: evaluated, empty: evaluated.overall.n === 0 ? await explainEmptyCohort(db, evaluated) : null };
       });
       out.result(document, () => {
@@ -72,8 +93,11 @@ export function registerEvaluate(program: Command, setExit: (code: number) => vo
           `  join ${JSON.stringify(document.join)}`,
           ...(document.excluded.invalid_score > 0 ? [`  excluded: ${document.excluded.invalid_score} predictions with a score outside [0, 1] (invalid_score)`] : []),
           ...document.slices.map(formatSlice),
+          ...formatTraffic(document.traffic),
+          ...formatWeighted(document.propensity_weighted),
         ].join('\n');
       });
+      if (document.traffic?.selection_bias_warning) out.info(`hindsight: evaluate: warning: ${document.traffic.selection_bias_warning}`);
       // The document still goes to stdout (n: 0), so a pipeline reads it like any other.
       if (empty) out.info(`hindsight: evaluate: nothing to evaluate: ${empty}`);
       setExit(empty ? EXIT.partial : EXIT.ok);

@@ -1,0 +1,238 @@
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import type { Knex } from 'knex';
+import { z } from 'zod';
+import {
+  CREATE_ROUNDS,
+  CREATE_TARGET,
+  DECISION_RULE,
+  FILE_TARGET_ROUNDS,
+  INSERT_TARGET,
+  LOGGED_ACTIONS,
+  ROUND_COUNTS,
+  RULE_TARGET_ROUNDS,
+  WITHOUT_TARGET,
+} from '../sql/off-policy';
+import { CREATE_MATCHES, joinBindingsFor } from '../sql/join-outcomes';
+import type { CohortSelector } from './evaluate-cohort';
+import type { LabelDefinition } from './label-definitions';
+import { estimateOffPolicy, type Estimate, type EstimatorName, type LoggedRounds } from './stats/off-policy';
+import { seededRandom } from './stats/seeded-random';
+
+/** The policy whose value is estimated (docs/off-policy.md). */
+export type TargetPolicy =
+  | { kind: 'file'; file: string }
+  /** The logged decision rule at another threshold (each prediction's own when null). */
+  | { kind: 'greedy'; threshold: number | null }
+  | { kind: 'epsilon-greedy'; epsilon: number; threshold: number | null };
+
+export interface OffPolicyInput {
+  cohort: CohortSelector;
+  definition: LabelDefinition;
+  asOf: string;
+  /** Outcome types whose join within the definition's window makes the reward. */
+  rewardTypes: string[];
+  /** The reward is the outcome's `value` rather than 1. */
+  rewardValue: boolean;
+  target: TargetPolicy;
+  /** λ: IPW's weights are clipped at it; null for none. */
+  clip: number | null;
+  resamples: number;
+  seed: number;
+  alpha: number;
+}
+
+/** What `hindsight ope --json` prints. */
+export interface OffPolicyDocument {
+  cohort: CohortSelector;
+  label_definition: { name: string; version: number; window: string };
+  as_of: string;
+  reward: { outcome_types: string[]; kind: 'indicator' | 'value' };
+  target_policy: TargetPolicy & { actions?: { above: string; below: string } };
+  /** Where q̂ of DM and DR comes from. */
+  reward_model: 'target_policy_file' | 'per_action_mean';
+  estimators: Record<EstimatorName, Estimate>;
+  n: number;
+  effective_sample_size: number | null;
+  logged_policy_value: number | null;
+  clip: number | null;
+  bootstrap: { resamples: number; seed: number; alpha: number };
+  /** Cohort predictions left out of every estimate, by reason. */
+  excluded: { no_action: number; no_propensity: number; no_target_policy: number };
+  warnings: string[];
+}
+
+/** A target policy file or a cohort the estimate cannot use, said with the file, line and field. */
+export class OffPolicyInputError extends Error {
+  override readonly name = 'OffPolicyInputError';
+}
+
+const targetLineSchema = z
+  .object({
+    prediction_id: z.uuid(),
+    action_probabilities: z.record(z.string().min(1), z.number().min(0).max(1)),
+    expected_rewards: z.record(z.string().min(1), z.number().refine(Number.isFinite, 'must be finite')).optional(),
+  })
+  .strict()
+  .superRefine((line, ctx) => {
+    const total = Object.values(line.action_probabilities).reduce((sum, p) => sum + p, 0);
+    if (Math.abs(total - 1) > 1e-6) ctx.addIssue({ code: 'custom', path: ['action_probabilities'], message: `must sum to 1, sums to ${total}` });
+    if (line.expected_rewards) {
+      for (const [action, p] of Object.entries(line.action_probabilities)) {
+        if (p > 0 && !(action in line.expected_rewards)) ctx.addIssue({ code: 'custom', path: ['expected_rewards', action], message: 'missing for an action the target policy can take' });
+      }
+    }
+  });
+
+const TARGET_BATCH = 5000;
+
+/**
+ * Streams the target policy file into `hs_target` in batches (a cohort can have a million
+ * lines); returns whether its lines carry `expected_rewards` (all of them or none).
+ */
+async function loadTargetFile(trx: Knex.Transaction, file: string): Promise<boolean> {
+  await trx.raw(CREATE_TARGET);
+  const seen = new Set<string>();
+  let withRewards: boolean | null = null;
+  let batch: Array<z.output<typeof targetLineSchema>> = [];
+  const flush = async () => {
+    if (batch.length === 0) return;
+    await trx.raw(INSERT_TARGET, {
+      ids: batch.map((line) => line.prediction_id),
+      probabilities: batch.map((line) => JSON.stringify(line.action_probabilities)),
+      rewards: batch.map((line) => (line.expected_rewards ? JSON.stringify(line.expected_rewards) : null)),
+    });
+    batch = [];
+  };
+  let number = 0;
+  for await (const text of createInterface({ input: createReadStream(file, 'utf8'), crlfDelay: Infinity })) {
+    number += 1;
+    if (text.trim() === '') continue;
+    const at = `${file} line ${number}`;
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch (error) {
+      throw new OffPolicyInputError(`${at}: not JSON: ${(error as Error).message}`);
+    }
+    const parsed = targetLineSchema.safeParse(json);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      throw new OffPolicyInputError(`${at}: ${issue.path.join('.') || '(line)'}: ${issue.message}`);
+    }
+    const line = parsed.data;
+    if (seen.has(line.prediction_id)) throw new OffPolicyInputError(`${at}: prediction_id: ${line.prediction_id} repeats an earlier line`);
+    seen.add(line.prediction_id);
+    const hasRewards = line.expected_rewards !== undefined;
+    if (withRewards !== null && hasRewards !== withRewards) {
+      throw new OffPolicyInputError(`${at}: expected_rewards: give it on every line or on none (${withRewards ? 'earlier lines have it' : 'earlier lines do not'})`);
+    }
+    withRewards = hasRewards;
+    batch.push(line);
+    if (batch.length === TARGET_BATCH) await flush();
+  }
+  await flush();
+  if (withRewards === null) throw new OffPolicyInputError(`${file}: no target policy lines`);
+  return withRewards;
+}
+
+/**
+ * The logged decision rule of a two-action log: the action taken most often at or above each
+ * prediction's threshold and the one below it, on policy traffic.
+ */
+async function loggedRule(trx: Knex.Transaction): Promise<{ above: string; below: string }> {
+  const actions = ((await trx.raw(LOGGED_ACTIONS)).rows as Array<{ action: string }>).map((row) => row.action);
+  const rows = (await trx.raw(DECISION_RULE)).rows as Array<{ action: string; above: boolean; n: string | number }>;
+  const mode = (above: boolean) => rows.filter((row) => row.above === above).sort((a, b) => Number(b.n) - Number(a.n) || (a.action < b.action ? -1 : 1))[0]?.action;
+  const above = mode(true);
+  const below = mode(false);
+  if (actions.length !== 2 || above === undefined || below === undefined || above === below) {
+    throw new OffPolicyInputError(
+      `the built-in greedy targets need a log of two actions decided by a threshold (one at or above it, the other below); this cohort logs ${actions.length} action(s)${actions.length > 0 ? ` (${actions.slice(0, 5).join(', ')})` : ''}${above !== undefined && above === below ? `, ${above} on both sides of the threshold` : ''}; give --target-policy FILE instead`,
+    );
+  }
+  return { above, below };
+}
+
+/** Streams the per-round numbers into typed arrays of the known length. */
+async function readRounds(trx: Knex.Transaction, sql: string, bindings: Record<string, unknown>, n: number): Promise<LoggedRounds> {
+  const rounds: LoggedRounds = {
+    propensity: new Float64Array(n), target: new Float64Array(n), reward: new Float64Array(n),
+    direct: new Float64Array(n), modeled: new Float64Array(n),
+  };
+  let i = 0;
+  const stream = trx.raw(sql, bindings).stream({ batchSize: 10_000, highWaterMark: 10_000 });
+  for await (const row of stream as AsyncIterable<Record<keyof LoggedRounds, number>>) {
+    rounds.propensity[i] = row.propensity;
+    rounds.target[i] = row.target;
+    rounds.reward[i] = row.reward;
+    rounds.direct[i] = row.direct;
+    rounds.modeled[i] = row.modeled;
+    i += 1;
+  }
+  if (i !== n) throw new Error(`off-policy rounds: expected ${n}, read ${i}`);
+  return rounds;
+}
+
+/**
+ * Estimates the value of a target policy on a cohort's logged traffic as of a moment: the
+ * join runs with the reward's outcome types in one REPEATABLE READ snapshot, SQL reduces each
+ * prediction to its round, and the estimators and the seeded bootstrap run over typed arrays.
+ */
+export async function estimatePolicyValue(db: Knex, input: OffPolicyInput): Promise<OffPolicyDocument> {
+  const rewardDefinition: LabelDefinition = { ...input.definition, task: 'binary', positive_outcome_types: input.rewardTypes, negative_outcome_types: [], outcome_types: [] };
+  const bindings = {
+    ...joinBindingsFor(input.cohort, rewardDefinition, input.asOf),
+    reward_value: input.rewardValue,
+  };
+  return db.transaction(
+    async (trx) => {
+      await trx.raw("set local work_mem = '256MB'");
+      await trx.raw('set local jit = off');
+      await trx.raw(CREATE_MATCHES, bindings);
+      await trx.raw(CREATE_ROUNDS, bindings);
+      const counts = (await trx.raw(ROUND_COUNTS)).rows[0] as Record<'n_cohort' | 'no_action' | 'no_propensity', string | number>;
+      const noAction = Number(counts.no_action);
+      const noPropensity = Number(counts.no_propensity);
+      let usable = Number(counts.n_cohort) - noAction - noPropensity;
+      let noTarget = 0;
+      let rounds: LoggedRounds;
+      let rewardModel: OffPolicyDocument['reward_model'] = 'per_action_mean';
+      let target: OffPolicyDocument['target_policy'] = input.target;
+      if (input.target.kind === 'file') {
+        const fileRewards = await loadTargetFile(trx, input.target.file);
+        if (fileRewards) rewardModel = 'target_policy_file';
+        noTarget = Number((await trx.raw(WITHOUT_TARGET)).rows[0].n);
+        usable -= noTarget;
+        rounds = await readRounds(trx, FILE_TARGET_ROUNDS, { file_rewards: fileRewards }, usable);
+      } else {
+        const rule = await loggedRule(trx);
+        target = { ...input.target, actions: rule };
+        const epsilon = input.target.kind === 'epsilon-greedy' ? input.target.epsilon : 0;
+        rounds = await readRounds(trx, RULE_TARGET_ROUNDS, { ...rule, epsilon, target_threshold: input.target.threshold }, usable);
+      }
+      const random = seededRandom(input.seed);
+      const n = rounds.propensity.length;
+      const estimates = estimateOffPolicy(rounds, input.clip, { resamples: input.resamples, alpha: input.alpha, nextIndex: () => Math.floor(random() * n) });
+      const warnings: string[] = [];
+      if (noPropensity > 0) warnings.push(`${noPropensity} predictions of the cohort have an action but no logged propensity; they are left out of every estimate`);
+      if (noAction > 0) warnings.push(`${noAction} predictions of the cohort log neither an action nor a decision; they are left out of every estimate`);
+      if (noTarget > 0) warnings.push(`${noTarget} predictions of the cohort have no line in ${input.target.kind === 'file' ? input.target.file : 'the target policy'}; they are left out of every estimate`);
+      if (n === 0) warnings.push('no prediction of the cohort can be used: every estimate is null');
+      return {
+        cohort: { ...input.cohort, start: bindings.start_ts, end: bindings.end_ts },
+        label_definition: { name: input.definition.name, version: input.definition.version, window: input.definition.window },
+        as_of: bindings.as_of,
+        reward: { outcome_types: input.rewardTypes, kind: input.rewardValue ? 'value' : 'indicator' },
+        target_policy: target,
+        reward_model: rewardModel,
+        ...estimates,
+        clip: input.clip,
+        bootstrap: { resamples: input.resamples, seed: input.seed, alpha: input.alpha },
+        excluded: { no_action: noAction, no_propensity: noPropensity, no_target_policy: noTarget },
+        warnings,
+      };
+    },
+    { isolationLevel: 'repeatable read' },
+  );
+}
