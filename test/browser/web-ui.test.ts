@@ -112,10 +112,13 @@ describe('the Temporal Web UI shows an operator a closed cohort', () => {
     // What the workflow names each wait and activity (the activity type is the UI's own prefix).
     const summaries = [
       { kind: 'Activity', type: 'planCohortLifecycle', text: 'plan the checkpoints from the label definition', status: 'Completed' },
+      { kind: 'Activity', type: 'applyMonitoringPolicy', text: 'judge the closed cohort (label-free rules) by the monitoring policy', status: 'Completed' },
       { kind: 'Timer', type: null, text: `wait for the PT3S checkpoint (${moment(end + CHECKPOINT_MS)})`, status: 'Fired' },
       { kind: 'Activity', type: 'evaluateCheckpoint', text: `evaluate PT3S as of ${moment(end + CHECKPOINT_MS)}`, status: 'Completed' },
+      { kind: 'Activity', type: 'applyMonitoringPolicy', text: 'judge the PT3S snapshot (revision 1) by the monitoring policy', status: 'Completed' },
       { kind: 'Timer', type: null, text: `wait for finalization (${moment(end + WINDOW_MS)})`, status: 'Fired' },
       { kind: 'Activity', type: 'evaluateCheckpoint', text: `evaluate final as of ${moment(end + WINDOW_MS)}`, status: 'Completed' },
+      { kind: 'Activity', type: 'applyMonitoringPolicy', text: 'judge the final snapshot (revision 1) by the monitoring policy', status: 'Completed' },
       { kind: 'Timer', type: null, text: `wait for late-label check 1 of 1 (${moment(end + WINDOW_MS + GRACE_MS)})`, status: 'Fired' },
       { kind: 'Activity', type: 'reviseFinalSnapshot', text: `look for late labels as of ${moment(end + WINDOW_MS + GRACE_MS)}`, status: 'Completed' },
     ];
@@ -139,7 +142,7 @@ describe('the Temporal Web UI shows an operator a closed cohort', () => {
     for (const label of labels) await page.locator('svg text').getByText(label, { exact: true }).waitFor({ state: 'visible' });
     const timeline = (await page.locator('svg text').allTextContents()).map((t) => t.trim());
     // Everything but the axis ticks and dates: an unnamed timer or activity would show up here.
-    expect(timeline.filter((t) => !/^\d/.test(t)).sort()).toEqual([...labels, 'core_patch'].sort());
+    expect(timeline.filter((t) => !/^\d/.test(t)).sort()).toEqual([...labels, 'core_patch', 'core_patch'].sort());
     await screenshot(page, 'history');
 
     // User Metadata: the same summaries in order with their outcome, and the current details.
