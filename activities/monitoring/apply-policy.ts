@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import { loadCohort, type CohortRecord } from '../cohorts';
-import type { DiagnoseCohortInput, Diagnosis } from '../diagnose/diagnose';
+import { EmptyCohortError, type DiagnoseCohortInput, type Diagnosis } from '../diagnose/diagnose';
 import { computeDrift } from '../drift';
 import type { ProjectedMetrics } from '../estimate/projection';
 import type { EstimatedGroup, EstimatedPerformance } from '../estimate/cbpe';
 import type { CohortSelector, EvaluationDocument, GroupMetrics, SliceMetrics } from '../evaluate-cohort';
 import { durationBounds, fixedDurationMs } from '../iso-duration';
-import type { LabelDefinition } from '../label-definitions';
+import { LabelDefinitionError, type LabelDefinition } from '../label-definitions';
 import { toUtcIso } from '../utc-timestamp';
 import { judgeRule, measure, poolBaseline, type GroupInput, type GroupJudgement, type JudgedRule, type Measured } from './judge';
 import { Z95 } from './statistics';
@@ -143,7 +143,13 @@ class JudgingContext {
       const asOf = this.snapshot?.asOf ?? this.record.end;
       const lag = Date.parse(asOf) - Date.parse(this.record.end);
       const baselineAsOf = new Date(Date.parse(previous.record.end) + lag).toISOString();
-      return this.deps.diagnose(this.db, { cohort: this.record, baseline: previous.record, definition: this.definition, asOf, baselineAsOf });
+      try {
+        return await this.deps.diagnose(this.db, { cohort: this.record, baseline: previous.record, definition: this.definition, asOf, baselineAsOf });
+      } catch (error) {
+        // A baseline period without predictions, or a regression definition, has no diagnosis; the alert stands without one.
+        if (error instanceof EmptyCohortError || error instanceof LabelDefinitionError) return null;
+        throw error;
+      }
     })();
     return this.diagnosed;
   }

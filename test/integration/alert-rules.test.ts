@@ -84,6 +84,9 @@ describe('relative_drop per slice with its statistical gate', () => {
     expect(large.p_value).toBeLessThan(1e-10);
     expect(large.ci_high).toBeLessThan(0);
     expect(large.evidence.relative_change).toBeCloseTo(0.25, 12);
+    // A quality alert carries its cohort's diagnosis: labels complete, recall down on comparable slices.
+    expect(large.diagnosis.verdict).toBe('quality');
+    expect(outcome.alerts.every((a) => a.verdict === 'quality')).toBe(true);
 
     // Judging the same snapshot again changes nothing.
     const again = await applyMonitoringPolicy(testDb.db, defaultMonitoringDependencies, { cohortId: 'gate-week-1', snapshotId });
@@ -119,5 +122,28 @@ describe('relative_drop per slice with its statistical gate', () => {
       ['score_psi', null, null, 'firing'],
       ['estimated_drop', null, null, 'firing'],
     ]);
+  });
+
+  it('an unchanged week fires nothing, at its close or on its final snapshot', async () => {
+    const definition = (await putLabelDefinition(testDb.db, {
+      name: 'chargeback-gate', version: 1, model_name: 'fraud-gate', task: 'binary', window: 'P30D', positive_outcome_types: ['chargeback'], slices: ['region'],
+    })).definition;
+    // The early policy's floor (0.9) was set to fire on these weeks; version 2 drops it, and is the one in force.
+    await putPolicy(testDb.db, {
+      name: 'fraud-gate-early', version: 2, model_name: 'fraud-gate', label_definition: 'chargeback-gate', changelog: 'no recall floor',
+      rules: [
+        { name: 'score-shift', kind: 'score_psi', max: 0.05 },
+        { name: 'estimated-recall', kind: 'estimated_drop', metric: 'recall', max_drop: 0.08 },
+      ],
+    });
+    // Week 2 repeats week 1 (same sizes, same recall, same scores); both policies stay quiet.
+    const same = await storeWeek(2, [{ region: 'large', positives: 15_000, caught: 9_000 }, { region: 'small', positives: 15, caught: 9 }]);
+    const snapshotId = await finalSnapshot(definition, same, 'gate-week-2');
+    const atClose = await applyMonitoringPolicy(testDb.db, defaultMonitoringDependencies, { cohortId: 'gate-week-2', snapshotId: null });
+    const final = await applyMonitoringPolicy(testDb.db, defaultMonitoringDependencies, { cohortId: 'gate-week-2', snapshotId });
+    expect([...atClose.judgements, ...final.judgements].filter((j) => j.verdict === 'fire')).toEqual([]);
+    expect(final.judgements.map((j) => j.rule)).toContain('recall-wow');
+    expect(atClose.judgements.map((j) => j.rule).sort()).toEqual(['estimated-recall', 'score-shift']);
+    expect(await testDb.db('alerts').where({ cohort_id: 'gate-week-2' })).toEqual([]);
   });
 });
