@@ -11,7 +11,9 @@ import { putLabelDefinition } from '../../activities/label-definitions';
 import { putPolicy } from '../../activities/monitoring/policy';
 import { startCohortLifecycle } from '../../cli/start-cohort';
 import { cohortLifecycle } from '../../workflows';
-import { getRetrainingStateQuery, retrainingWorkflowId } from '../../workflows/retraining-requests';
+import { feedWatch } from '../../workflows/feed-watch';
+import { getRetrainingStateQuery, retrainingRequestedSignal, retrainingRequests, retrainingWorkflowId } from '../../workflows/retraining-requests';
+import type { RetrainingEvidence } from '../../activities/monitoring/types';
 import { useTestDatabase } from '../support/database';
 import { runHindsight } from '../support/run-cli';
 import { recordHistory, replay, startTestWorker, waitFor, type TestWorker } from '../support/temporal';
@@ -179,4 +181,49 @@ describe('the cohort lifecycle acts on its monitoring policy', () => {
     await recordHistory('retraining-requests', retrainingHistory);
     await retraining.terminate('test done');
   }, 120_000);
+
+  it('skips retraining when the diagnosis blames the labels alone, and calls the hook for the next quality evidence', async () => {
+    const evidence = (cohortId: string, verdict: string): RetrainingEvidence => ({
+      model: 'fraud-skip', modelVersion: 'v3', cohortId, snapshotId: 1, checkpoint: 'final', policy: 'p@1',
+      alerts: [{ alertId: 1, rule: 'recall-wow', slice: 'overall', observed: 0.6, baseline: 0.8 }],
+      verdict, retrainOnLabeling: false, quietPeriod: 'P7D', quietPeriodMs: 7 * 86400_000,
+      hook: { webhook: { url: `${receiver.url}/retrain-skip`, headers: {} } }, every: 'P7D', labelDefinition: 'chargeback-act@1',
+    });
+    const workflowId = retrainingWorkflowId('fraud-skip');
+    const start = (e: RetrainingEvidence) =>
+      worker.client.workflow.signalWithStart(retrainingRequests, { workflowId, taskQueue: worker.taskQueue, args: [{ model: 'fraud-skip' }], signal: retrainingRequestedSignal, signalArgs: [e] });
+    await start(evidence('cohort-labeling', 'labeling'));
+    await start(evidence('cohort-quality', 'quality'));
+    const handle = worker.client.workflow.getHandle(workflowId);
+    const state = await waitFor(async () => {
+      const s = await handle.query(getRetrainingStateQuery);
+      return s.requests.length === 1 ? s : undefined;
+    }, 20_000, 'the quality request');
+    expect(state.skipped).toEqual([{ cohortId: 'cohort-labeling', reason: 'the diagnosis blames the labels alone' }]);
+    expect(state.requests[0]!.cohorts).toEqual(['cohort-quality']);
+    await waitFor(async () => (receiver.received.some((r) => r.path === '/retrain-skip') ? true : undefined), 20_000, 'the webhook call');
+    expect(receiver.received.filter((r) => r.path === '/retrain-skip').map((r) => r.body.evidence.cohortId)).toEqual(['cohort-quality']);
+    await handle.terminate('test done');
+  });
+
+  it('policy watch schedules the feed checks on their own clock; a run fires the stalled feed alert', async () => {
+    await putLabelDefinition(testDb.db, { name: 'review-watch', version: 1, model_name: 'fraud-watch', task: 'binary', window: 'P7D', positive_outcome_types: ['review-watch'] });
+    await putPolicy(testDb.db, {
+      name: 'watch-policy', version: 1, model_name: 'fraud-watch', label_definition: 'review-watch',
+      rules: [{ name: 'reviews-flowing', kind: 'stalled_feed', max_silence: 'PT6H', check_every: 'PT2H' }],
+    });
+    const created = await runHindsight(['policy', 'watch', 'watch-policy', '--json'], { DATABASE_URL: testDb.url, TEMPORAL_ADDRESS: inject('temporalAddress'), HINDSIGHT_TASK_QUEUE: worker.taskQueue });
+    expect(created.code).toBe(0);
+    expect(JSON.parse(created.stdout)).toEqual({ schedule_id: 'feed-watch/watch-policy', every: 'PT2H' });
+    const schedule = worker.client.schedule.getHandle('feed-watch/watch-policy');
+    const described = await schedule.describe();
+    expect(described.spec.intervals).toEqual([expect.objectContaining({ every: 2 * 3600_000 })]);
+    await schedule.trigger();
+    const run = await waitFor(async () => (await schedule.describe()).info.recentActions[0]?.action.workflow, 20_000, 'the triggered run');
+    const result = await worker.client.workflow.getHandle<typeof feedWatch>(run.workflowId).result();
+    expect(result).toEqual({ stalled: ['review-watch'] });
+    const alerts = await testDb.db('alerts').where({ policy_name: 'watch-policy' }).select('rule_kind', 'state', 'slice_value');
+    expect(alerts).toEqual([{ rule_kind: 'stalled_feed', state: 'firing', slice_value: 'review-watch' }]);
+    await schedule.delete();
+  });
 });
