@@ -204,6 +204,19 @@ describe('the cohort lifecycle acts on its monitoring policy', () => {
     await waitFor(async () => (receiver.received.some((r) => r.path === '/retrain-skip') ? true : undefined), 20_000, 'the webhook call');
     expect(receiver.received.filter((r) => r.path === '/retrain-skip').map((r) => r.body.evidence.cohortId)).toEqual(['cohort-quality']);
     await handle.terminate('test done');
+
+    // The other hook: the pipeline's own workflow type, started on its own task queue.
+    const pipelineModel = 'fraud-pipeline';
+    const pipelineId = retrainingWorkflowId(pipelineModel);
+    await worker.client.workflow.signalWithStart(retrainingRequests, {
+      workflowId: pipelineId, taskQueue: worker.taskQueue, args: [{ model: pipelineModel }], signal: retrainingRequestedSignal,
+      signalArgs: [{ ...evidence('cohort-pipeline', 'both'), model: pipelineModel, hook: { workflow: { type: 'retrainFraudModel', task_queue: 'ml-pipeline' } } }],
+    });
+    const child = worker.client.workflow.getHandle(`${pipelineId}-1`);
+    const started = await waitFor(async () => child.describe().catch(() => undefined), 20_000, "the pipeline's workflow");
+    expect([started.type, started.taskQueue]).toEqual(['retrainFraudModel', 'ml-pipeline']);
+    await child.terminate('test done');
+    await worker.client.workflow.getHandle(pipelineId).terminate('test done');
   });
 
   it('policy watch schedules the feed checks on their own clock; a run fires the stalled feed alert', async () => {
