@@ -104,7 +104,7 @@ describe('hindsight report', () => {
     const rows = tableRows(html, 'over_time');
     expect(rows.map((r) => [r[0], r[2], r[3]])).toEqual([[data.previous.cohort_id, 'final r1', 'final'], [data.cohort.cohort_id, 'final r2', 'revised']]);
     expect(html).toMatch(new RegExp(`<tr class="flagged"><td>${data.cohort.cohort_id}</td>`));
-    // The marker: a downward triangle over the alerting week, drawn by Vega as a symbol path.
+    // The alert marker over the alerting week names its rule and slice (the alerts table names them apart).
     expect(html).toContain('recall-floor (region=south)');
   });
 
