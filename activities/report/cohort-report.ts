@@ -62,10 +62,12 @@ export async function reportSnapshots(db: Knex, cohortId: string): Promise<Repor
     .sort((a, b) => Date.parse(a.as_of) - Date.parse(b.as_of) || a.revision - b.revision);
 }
 
-/** The snapshot a cohort's settled numbers come from: the last revision of final, else the latest provisional. */
+/** The snapshot a cohort's settled numbers come from: the last revision of final, else the latest provisional one. */
 export function settledSnapshot(snapshots: ReportSnapshot[]): ReportSnapshot | undefined {
   const finals = snapshots.filter((s) => s.checkpoint === 'final');
-  return (finals.length > 0 ? finals : snapshots).reduce<ReportSnapshot | undefined>((best, s) => (best === undefined || s.revision > best.revision || (s.revision === best.revision && s.as_of > best.as_of) ? s : best), undefined);
+  if (finals.length > 0) return finals.reduce((best, s) => (s.revision > best.revision ? s : best));
+  // Provisional snapshots (checkpoints, ad hoc) come in the order taken: the last is the latest.
+  return snapshots.at(-1);
 }
 
 export function requireBinary(definition: LabelDefinition): void {
