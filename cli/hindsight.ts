@@ -13,6 +13,7 @@ import { registerLatency } from './commands/latency';
 import { registerMigrate } from './commands/migrate';
 import { registerPolicy } from './commands/policy';
 import { registerOpe } from './commands/ope';
+import { registerReport } from './commands/report';
 import { registerRetention } from './commands/retention';
 import { registerRetraining } from './commands/retraining';
 import { registerRun } from './commands/run';
@@ -49,6 +50,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
   registerCalibrate(program, setExit);
   registerThreshold(program, setExit);
   registerOpe(program, setExit);
+  registerReport(program, setExit);
   return program;
 }
 
