@@ -197,6 +197,7 @@ export interface ChildEvaluation {
   n: number;
   join: unknown;
   digest: string;
+  backend_peak_mb: number | null;
 }
 
 /** One evaluation of `cohort` as of `asOf` in a fresh Node process (./evaluate-child). */
