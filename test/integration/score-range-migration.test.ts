@@ -29,7 +29,10 @@ describe('migration 004 on a database with label definitions', () => {
     await db('label_definitions').insert(definition('fraud-a', 'fraud', 'binary'));
     await db('label_definitions').insert([definition('fraud-b', 'fraud', 'binary'), definition('ltv', 'ltv', 'regression')]);
 
-    expect((await migrate(db)).applied).toEqual(['004_model_score_ranges.sql']);
+    // 004 and every later migration, in order.
+    const later = (await readdir(MIGRATIONS)).filter((f) => /^\d{3}_[a-z0-9_]+\.sql$/.test(f) && f >= '004').sort();
+    expect(later[0]).toBe('004_model_score_ranges.sql');
+    expect((await migrate(db)).applied).toEqual(later);
     expect(await db('model_score_ranges').select('model_name', 'min_score', 'max_score', 'label_definition_name')).toEqual([
       { model_name: 'fraud', min_score: 0, max_score: 1, label_definition_name: 'fraud-a' },
     ]);
