@@ -1,9 +1,16 @@
 import { createWriteStream } from 'node:fs';
 import { once } from 'node:events';
+import { pipeline } from 'node:stream/promises';
 import type { Knex } from 'knex';
-import { EXPORT_COLUMNS, EXPORT_ROWS } from '../sql/export-evaluation';
-import { CREATE_MATCHES, joinBindingsFor, type JoinCohort } from '../sql/join-outcomes';
+import type pg from 'pg';
+import { to as copyTo } from 'pg-copy-streams';
+import { EXPORT_COLUMNS, copyCsv, copyNdjson, exportRows, ndjsonLines } from '../sql/export-evaluation';
+import { CREATE_MATCHES, joinBindingsFor, type EvaluationBindings, type JoinCohort } from '../sql/join-outcomes';
+import { withLiteralBindings } from '../sql/literal-bindings';
 import type { LabelDefinition } from './label-definitions';
+
+/** Enough for the sort of a few million exported rows without spilling (docs/metrics.md). */
+const EXPORT_WORK_MEM = '256MB';
 
 export const EXPORT_FORMATS = ['csv', 'ndjson'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
@@ -14,6 +21,11 @@ export interface ExportEvaluationInput {
   asOf: string;
   out: string;
   format: ExportFormat;
+  /**
+   * How the rows leave the database: `copy` (COPY … TO STDOUT) unless the server is the
+   * embedded PGlite, which cannot stream COPY and gets the same bytes `rows` by row.
+   */
+  transport?: 'copy' | 'rows';
 }
 
 export interface ExportEvaluationResult {
@@ -23,48 +35,34 @@ export interface ExportEvaluationResult {
   as_of: string;
 }
 
-type ExportRow = Record<(typeof EXPORT_COLUMNS)[number], unknown>;
-
-/** Timestamps as UTC ISO-8601 and objects as JSON text, so CSV and NDJSON say the same thing. */
-function normalize(row: ExportRow): ExportRow {
-  const out = {} as ExportRow;
-  for (const column of EXPORT_COLUMNS) {
-    const value = row[column];
-    out[column] = value instanceof Date ? value.toISOString() : value ?? null;
-  }
-  return out;
-}
-
-function csvField(value: unknown): string {
-  if (value === null || value === undefined) return '';
-  const text = typeof value === 'object' ? JSON.stringify(value) : String(value);
-  return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
-}
-
 /**
  * Writes the joined evaluation dataset of a cohort as of a moment, one line per prediction.
- * Rows stream from a server-side cursor straight to the file (with backpressure), so memory
- * stays constant however large the cohort; the join runs in one REPEATABLE READ snapshot,
- * like the evaluation, so the file agrees with `evaluate` at the same as-of.
+ * The join runs in one REPEATABLE READ snapshot, like the evaluation, so the file agrees with
+ * `evaluate` at the same as-of; PostgreSQL then writes the file's bytes itself (`COPY … TO
+ * STDOUT`, streamed to the file with backpressure), so memory stays constant however large
+ * the cohort and the rows leave at the database's speed.
  */
 export async function exportEvaluation(db: Knex, input: ExportEvaluationInput): Promise<ExportEvaluationResult> {
   const bindings = joinBindingsFor(input.cohort, input.definition, input.asOf);
   const file = createWriteStream(input.out, 'utf8');
-  const write = async (text: string) => {
-    if (!file.write(text)) await once(file, 'drain');
-  };
   let rows = 0;
   try {
     await db.transaction(
       async (trx) => {
+        // As for the evaluation: the join's hashes and the export's sort stay in memory.
+        await trx.raw(`set local work_mem = '${EXPORT_WORK_MEM}'`);
+        await trx.raw('set local jit = off');
         await trx.raw(CREATE_MATCHES, bindings);
-        if (input.format === 'csv') await write(`${EXPORT_COLUMNS.join(',')}\n`);
-        // A cursor fetching 1,000 rows at a time: few round trips, bounded memory.
-        const stream = trx.raw(EXPORT_ROWS, bindings).stream({ batchSize: 1000, highWaterMark: 1000 });
-        for await (const raw of stream as AsyncIterable<ExportRow>) {
-          const row = normalize(raw);
-          await write(input.format === 'csv' ? `${EXPORT_COLUMNS.map((column) => csvField(row[column])).join(',')}\n` : `${JSON.stringify(row)}\n`);
-          rows += 1;
+        const connection = (await trx.client.acquireConnection()) as pg.Client;
+        const version = (await connection.query<{ version: string }>('select version()')).rows[0]!.version;
+        const transport = input.transport ?? (/PGlite/.test(version) ? 'rows' : 'copy');
+        if (transport === 'rows') rows = await writeRowByRow(trx, input.format, bindings, file);
+        else {
+          // COPY takes no parameters: the values go in as literals (../sql/literal-bindings).
+          const query = withLiteralBindings(trx, exportRows(), { ...bindings });
+          const copy = connection.query(copyTo(input.format === 'csv' ? copyCsv(query) : copyNdjson(query)));
+          await pipeline(copy, file, { end: false });
+          rows = copy.rowCount;
         }
       },
       { isolationLevel: 'repeatable read' },
@@ -74,4 +72,25 @@ export async function exportEvaluation(db: Knex, input: ExportEvaluationInput): 
     await once(file, 'close');
   }
   return { file: input.out, format: input.format, rows, as_of: bindings.as_of };
+}
+
+/** PostgreSQL's CSV quoting: a field holding a comma, quote or line break, or an empty string, is quoted. */
+function csvField(value: string | null): string {
+  if (value === null) return '';
+  return value === '' || /[",\r\n]/.test(value) ? `"${value.replace(/"/g, '""')}"` : value;
+}
+
+/** The bytes COPY would write, from a cursor of 1,000 rows at a time. */
+async function writeRowByRow(trx: Knex.Transaction, format: ExportFormat, bindings: EvaluationBindings, file: NodeJS.WritableStream): Promise<number> {
+  const write = async (text: string) => {
+    if (!file.write(text)) await once(file, 'drain');
+  };
+  let rows = 0;
+  if (format === 'csv') await write(`${EXPORT_COLUMNS.join(',')}\n`);
+  const stream = trx.raw(format === 'csv' ? exportRows({ asText: true }) : ndjsonLines(exportRows()), { ...bindings }).stream({ batchSize: 1000, highWaterMark: 1000 });
+  for await (const row of stream as AsyncIterable<Record<string, string | null>>) {
+    await write(format === 'csv' ? `${EXPORT_COLUMNS.map((column) => csvField(row[column]!)).join(',')}\n` : `${row.line}\n`);
+    rows += 1;
+  }
+  return rows;
 }

@@ -10,10 +10,22 @@
  *
  * BENCH_MAX_CACHED_WORKFLOWS, BENCH_WORKFLOW_TASK_SLOTS, BENCH_ACTIVITY_TASK_SLOTS and
  * BENCH_DATABASE_CONNECTIONS try other worker settings than the ones chosen below.
+ *
+ * Scale-out mode (BENCH_WORKERS=2; BENCH_COHORTS then defaults to 200): the N cohorts on one
+ * worker, then N other cohorts on two workers polling the same task queue (two Worker
+ * instances in this process, each with its own database pool), in the same run. From the
+ * histories: how many evaluations each worker ran, and that every cohort got exactly one
+ * snapshot per checkpoint. Last line: `{"bench":"lifecycle-scale-out","cohorts":…,
+ * "one_worker_seconds":…,"two_workers_seconds":…,"speedup":…,"evaluations_by_worker":{…},
+ * "snapshots_per_checkpoint":1}`.
+ *
  * BENCH_DATABASE_ADMIN_URL names the PostgreSQL server (default the machine's, trust auth);
  * the bench database is created, migrated and dropped. TEMPORAL_CLI_PATH as for `hindsight dev`.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import path from 'node:path';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import type { temporal } from '@temporalio/proto';
 import { NativeConnection } from '@temporalio/worker';
@@ -28,7 +40,9 @@ import { createHindsightWorker, installRuntimeLogger, WORKER_DEFAULTS } from '..
 import type { cohortLifecycle } from '../workflows';
 
 const ADMIN_URL = process.env.BENCH_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-const COHORTS = Number(process.env.BENCH_COHORTS ?? 1_000);
+const WORKERS = Number(process.env.BENCH_WORKERS ?? 1);
+if (WORKERS !== 1 && WORKERS !== 2) throw new Error(`BENCH_WORKERS must be 1 or 2, not ${process.env.BENCH_WORKERS}`);
+const COHORTS = Number(process.env.BENCH_COHORTS ?? (WORKERS > 1 ? 200 : 1_000));
 const PREDICTIONS_PER_COHORT = 20;
 const MODEL = 'bench-lifecycle';
 const TASK_QUEUE = 'bench-lifecycle';
@@ -153,7 +167,10 @@ interface Run {
  * Starts one lifecycle per version, all ending `leadMs` from now, and waits until each has
  * closed (the worker's cohortClosed sink counts them; visibility confirms at the end).
  */
-async function runCohorts(client: Client, closed: Map<string, number>, definition: LabelDefinition, versions: string[], leadMs: number, workerStopped: () => boolean): Promise<Run> {
+async function runCohorts(
+  client: Client, closed: Map<string, number>, definition: LabelDefinition, versions: string[], leadMs: number, workerStopped: () => boolean,
+  refreshClosed?: () => Promise<void>,
+): Promise<Run> {
   const started = Date.now();
   const end = Math.ceil((started + leadMs) / 1000) * 1000;
   const graceEnd = end + 6_000 + 2_000;
@@ -165,6 +182,7 @@ async function runCohorts(client: Client, closed: Map<string, number>, definitio
   for (;;) {
     // The SDK stops the worker on SIGINT/SIGTERM; then nothing would close any more.
     if (workerStopped()) throw new Error('the worker stopped before every cohort closed');
+    await refreshClosed?.();
     const done = [...ids].filter((id) => closed.has(id)).length;
     if (done === ids.size) break;
     if (Date.now() - reported > 5_000 && versions.length > 1) {
@@ -277,7 +295,140 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((error: unknown) => {
+/** Evaluation activities per worker identity, over the given histories. */
+function evaluationsByWorker(histories: History[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const history of histories) {
+    const events = history.events ?? [];
+    const byId = new Map(events.map((e) => [Number(e.eventId), e]));
+    for (const event of events) {
+      if (event.eventType !== EventType.ACTIVITY_STARTED) continue;
+      const scheduled = byId.get(Number(event.activityTaskStartedEventAttributes!.scheduledEventId))!;
+      const type = scheduled.activityTaskScheduledEventAttributes?.activityType?.name ?? '';
+      if (type !== 'evaluateCheckpoint' && type !== 'reviseFinalSnapshot') continue;
+      const identity = event.activityTaskStartedEventAttributes!.identity ?? '?';
+      counts[identity] = (counts[identity] ?? 0) + 1;
+    }
+  }
+  return counts;
+}
+
+/** `hindsight worker` in its own process on the bench's database, server and task queue, once it polls. */
+async function spawnWorker(url: string, address: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [path.join(__dirname, '..', '..', 'bin', 'hindsight.js'), 'worker'], {
+    env: { ...process.env, DATABASE_URL: url, TEMPORAL_ADDRESS: address, HINDSIGHT_TASK_QUEUE: TASK_QUEUE },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  await new Promise<void>((resolve, reject) => {
+    let stderr = '';
+    child.stderr!.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+      if (stderr.includes('worker polling')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`hindsight worker exited with ${code} before polling: ${stderr}`)));
+  });
+  return child;
+}
+
+/**
+ * Scale-out: N cohorts on one worker (this process), then N others on two, the second a
+ * `hindsight worker` process on the same task queue, one dev server and one database, in
+ * the same run. (The SDK allows one worker per task queue per process.)
+ */
+async function scaleOut(): Promise<void> {
+  installRuntimeLogger('WARN');
+  const name = `hindsight_bench_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
+  const url = ADMIN_URL.replace(/\/[^/?]*(\?|$)/, `/${name}$1`);
+  const admin = createDatabase(ADMIN_URL, { maxConnections: 1 });
+  await admin.raw(`create database "${name}"`);
+  const db = createDatabase(url, { maxConnections: DATABASE_CONNECTIONS, applicationName: 'hindsight-bench' });
+  const server = await startDevServer({ cliPath: ensureTemporalCli(log), port: 0, uiPort: false });
+  const rss = sampleRss();
+  let connection: NativeConnection | undefined;
+  let clientConnection: Connection | undefined;
+  let second: ChildProcess | undefined;
+  try {
+    await migrate(db);
+    const alone = Array.from({ length: COHORTS }, (_, i) => `one-${i}`);
+    const shared = Array.from({ length: COHORTS }, (_, i) => `two-${i}`);
+    const rows = [...alone, ...shared].map((version) => cohortRows(version, Date.now()));
+    await ingest(db, 'predictions', rows.flatMap((r) => r.predictions));
+    await ingest(db, 'outcomes', rows.flatMap((r) => r.outcomes));
+    await db.raw('analyze');
+    const { definition } = await putLabelDefinition(db, {
+      name: 'bench-chargeback', version: 1, model_name: MODEL, task: 'binary', window: 'PT6S',
+      checkpoints: ['PT2S', 'PT4S'], positive_outcome_types: ['chargeback'], absent_means: 'negative', late_label_grace: 'PT2S',
+    });
+    connection = await NativeConnection.connect({ address: server.address });
+    clientConnection = await Connection.connect({ address: server.address });
+    const client = new Client({ connection: clientConnection });
+    const closed = new Map<string, number>();
+    const worker = await createHindsightWorker({
+      connection, db, namespace: 'default', taskQueue: TASK_QUEUE, ...WORKER_SETTINGS,
+      listener: { snapshotStored: () => {}, cohortClosed: (cohortId) => closed.set(cohortId, Date.now()) },
+    });
+    let stopped = false;
+    const workerRun = worker.run().finally(() => {
+      stopped = true;
+    });
+    try {
+      const one = await runCohorts(client, closed, definition, alone, 3_000 + 5 * COHORTS, () => stopped);
+      log(`${COHORTS} cohorts on one worker: all closed ${seconds(one.ms)} s after the first start`);
+      second = await spawnWorker(url, server.address);
+      // The cohortClosed sink fires in the worker that ran the last workflow task; the second
+      // worker's closes are read from visibility (their close times), once a second.
+      let listed = 0;
+      const refreshClosed = async () => {
+        if (Date.now() - listed < 1_000) return;
+        listed = Date.now();
+        for await (const execution of client.workflow.list({ query: `TaskQueue = '${TASK_QUEUE}' AND ExecutionStatus = 'Completed'` })) {
+          if (!closed.has(execution.workflowId) && execution.closeTime) closed.set(execution.workflowId, execution.closeTime.getTime());
+        }
+      };
+      const two = await runCohorts(client, closed, definition, shared, 3_000 + 5 * COHORTS, () => stopped, refreshClosed);
+      log(`${COHORTS} cohorts on two workers: all closed ${seconds(two.ms)} s after the first start`);
+      const histories = await mapLimit(two.handles, 16, (handle) => handle.fetchHistory());
+      const byWorker = evaluationsByWorker(histories);
+      log(`evaluations by worker identity in the two-worker run: ${JSON.stringify(byWorker)}`);
+      // Every cohort of both runs: exactly one snapshot per checkpoint (no late labels arrive).
+      const perCheckpoint = (await db('metric_snapshots').select('cohort_id', 'checkpoint').count({ n: '*' }).groupBy('cohort_id', 'checkpoint')) as Array<{ cohort_id: string; n: number }>;
+      const counts = new Set(perCheckpoint.map((row) => Number(row.n)));
+      const cohortsWithSnapshots = new Set(perCheckpoint.map((row) => row.cohort_id)).size;
+      if (counts.size !== 1 || !counts.has(1) || cohortsWithSnapshots !== 2 * COHORTS) {
+        throw new Error(`snapshots per checkpoint: ${[...counts].join(', ')} over ${cohortsWithSnapshots} cohorts (expected 1 over ${2 * COHORTS})`);
+      }
+      if (Object.keys(byWorker).length !== 2) throw new Error(`the two-worker run's evaluations ran on ${Object.keys(byWorker).join(', ')} only`);
+      log(`every cohort of both runs has exactly one snapshot per checkpoint (${perCheckpoint.length} checkpoints of ${cohortsWithSnapshots} cohorts)`);
+      process.stdout.write(`${JSON.stringify({
+        bench: 'lifecycle-scale-out',
+        cohorts: COHORTS,
+        one_worker_seconds: seconds(one.ms),
+        two_workers_seconds: seconds(two.ms),
+        speedup: Number((one.ms / two.ms).toFixed(2)),
+        evaluations_by_worker: byWorker,
+        snapshots_per_checkpoint: 1,
+        rss_mb: Math.round(rss.peakMb()),
+      })}\n`);
+    } finally {
+      if (!stopped) worker.shutdown();
+      await workerRun;
+    }
+  } finally {
+    if (second && second.exitCode === null) {
+      second.kill('SIGINT');
+      await once(second, 'exit');
+    }
+    rss.stop();
+    await clientConnection?.close();
+    await connection?.close();
+    await server.stop();
+    await db.destroy();
+    await admin.raw(`drop database if exists "${name}" with (force)`);
+    await admin.destroy();
+  }
+}
+
+(WORKERS > 1 ? scaleOut() : main()).catch((error: unknown) => {
   process.stderr.write(`bench:lifecycle failed: ${(error as Error).stack ?? String(error)}\n`);
   process.exitCode = 2;
 });

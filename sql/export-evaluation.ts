@@ -3,10 +3,18 @@
  * its label, label status, deciding outcome and join path (reconstruct from the
  * logs alone). Reads `hs_matches` (see ./join-outcomes) and labels through the same
  * {@link LABEL_COLUMNS} as the evaluation, so an export row and a metric agree by construction.
+ * PostgreSQL writes the file's bytes itself: {@link copyCsv} / {@link copyNdjson}.
  */
 import { COHORT_PREDICTIONS, DECIDING, LABEL_COLUMNS } from './join-outcomes';
 
-export const EXPORT_ROWS = `
+/** Column order of the CSV export (and key order of the NDJSON one). */
+export const EXPORT_COLUMNS = [
+  'prediction_id', 'model_name', 'model_version', 'environment', 'region', 'segment', 'entity_ids', 'request_id', 'item_id',
+  'ts_pred', 'score', 'threshold', 'decision', 'label', 'label_status',
+  'outcome_id', 'join_path', 'outcome_type', 'outcome_value', 'outcome_ts_event', 'outcome_ts_received',
+] as const;
+
+const JOINED_ROWS = `
 with deciding as (${DECIDING}),
 rows as (
   select p.prediction_id, p.model_name, p.model_version, p.environment, p.region, p.segment, p.entity_ids,
@@ -24,12 +32,42 @@ select prediction_id, model_name, model_version, environment, region, segment, e
             when coalesce(target::text, y::text) is not null then 'provisional'
             else 'unlabeled' end as label_status,
        outcome_id, join_path, outcome_type, outcome_value, outcome_ts_event, outcome_ts_received
-from rows
-order by ts_pred, prediction_id`;
+from rows`;
 
-/** Column order of the CSV export (and key order of the NDJSON one). */
-export const EXPORT_COLUMNS = [
-  'prediction_id', 'model_name', 'model_version', 'environment', 'region', 'segment', 'entity_ids', 'request_id', 'item_id',
-  'ts_pred', 'score', 'threshold', 'decision', 'label', 'label_status',
-  'outcome_id', 'join_path', 'outcome_type', 'outcome_value', 'outcome_ts_event', 'outcome_ts_received',
-] as const;
+const TIMESTAMPS = new Set(['ts_pred', 'outcome_ts_event', 'outcome_ts_received']);
+
+/** UTC ISO-8601 with milliseconds, as JavaScript's toISOString writes it. */
+const isoTimestamp = (column: string) => `to_char(e.${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as ${column}`;
+
+/**
+ * The export's rows in export order, timestamps as ISO text and every other value as
+ * PostgreSQL writes its type (numbers the shortest text that reads back exactly, objects as
+ * jsonb text). `asText` casts every column to text: the form the row-by-row CSV writer (for
+ * a server without COPY TO STDOUT) quotes itself.
+ */
+export function exportRows({ asText = false } = {}): string {
+  const columns = EXPORT_COLUMNS.map((column) => {
+    if (TIMESTAMPS.has(column)) return isoTimestamp(column);
+    return asText ? `e.${column}::text as ${column}` : `e.${column}`;
+  });
+  return `select ${columns.join(', ')} from (${JOINED_ROWS}) e order by e.ts_pred, e.prediction_id`;
+}
+
+/** One JSON object per row (of {@link exportRows}), keys in {@link EXPORT_COLUMNS} order. */
+export function ndjsonLines(rows: string): string {
+  return `select row_to_json(r)::text as line from (${rows}) r`;
+}
+
+/** CSV (RFC 4180) with a header line: NULL is an empty field, an empty string is `""`. */
+export function copyCsv(rows: string): string {
+  return `copy (${rows}) to stdout with (format csv, header true)`;
+}
+
+/**
+ * NDJSON through COPY: CSV mode with a delimiter and a quote character (0x01, 0x02) that
+ * PostgreSQL's JSON text never holds (it escapes every control character), so each line is
+ * the JSON object exactly; the text format would double its backslashes.
+ */
+export function copyNdjson(rows: string): string {
+  return `copy (${ndjsonLines(rows)}) to stdout with (format csv, delimiter e'\\x01', quote e'\\x02')`;
+}

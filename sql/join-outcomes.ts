@@ -241,21 +241,45 @@ export const INVALID_SCORES = `
   select count(*) as invalid_score from predictions p
   where ${IN_COHORT} and not ${PROBABILITY_SCORE}`;
 
+/** Predictions in the months an evaluation reads outcomes from (docs/join-semantics.md). */
+const NEAR_REACH = `p.ts_pred >= :start_ts::timestamptz - :leakage_horizon::interval
+    and p.ts_pred < :end_ts::timestamptz + :label_window::interval`;
+
 /**
  * Join accounting for the evaluation document; each outcome counts once per status and
  * path. `unmatched` counts outcomes the definition names, known at as-of, whose event falls
  * in this cohort's reach `[start, end + window)` and whose join key names no prediction at
- * all: the ledger `unmatched_outcomes` (migration 003). An outcome in `hs_matches` named a
- * prediction, so only the others are looked up in the ledger (one indexed probe each).
+ * all: the ledger `unmatched_outcomes` (migrations 003, 008). An outcome in `hs_matches` named
+ * a prediction, so only the others can be unmatched; of those, one whose key names a stored
+ * prediction id (prediction_keys, one probe), or a prediction with ts_pred in
+ * `[start − leakage horizon, end + window)` (constant bounds, so the planner prunes to those
+ * months), is not. Only the rest, the outcomes that are unmatched or name a prediction further
+ * away, ask the ledger, whose test searches every month: the count is the ledger's, at a cost
+ * that does not grow with the months kept.
  */
 export const JOIN_COUNTS = `
-with in_reach as (
-  select o.outcome_id from outcomes o
+with in_reach as materialized (
+  select o.outcome_id, o.ts_event, o.prediction_id, o.request_id, o.item_id, o.entity_ids from outcomes o
   where o.outcome_type = any(:outcome_types::text[])
     and o.ts_received <= :as_of::timestamptz
     and o.ts_event >= :start_ts::timestamptz
     and o.ts_event < :end_ts::timestamptz + :label_window::interval
     and not exists (select 1 from hs_matches m where m.outcome_id = o.outcome_id)
+),
+candidates as materialized (
+  select r.outcome_id, r.ts_event from in_reach r
+  where r.prediction_id is not null
+    and not exists (select 1 from prediction_keys k where k.prediction_id = r.prediction_id)
+  union all
+  select r.outcome_id, r.ts_event from in_reach r
+  where r.prediction_id is null and r.request_id is not null and r.item_id is not null
+    and not exists (select 1 from predictions p where p.request_id = r.request_id and p.item_id = r.item_id and ${NEAR_REACH})
+  union all
+  select r.outcome_id, r.ts_event from in_reach r
+  where r.prediction_id is null and (r.request_id is null or r.item_id is null)
+    and (:entity_key::text is null or r.entity_ids ->> :entity_key::text is null or not exists (
+      select 1 from predictions p
+      where p.entity_ids @> jsonb_build_object(:entity_key::text, r.entity_ids ->> :entity_key::text) and ${NEAR_REACH}))
 )
 -- Distinct ids count the same under any collation; "C" only makes their sorts cheap.
 select
@@ -264,8 +288,8 @@ select
   count(distinct outcome_id collate "C") filter (where status = 'joined' and path = 'by_entity_window') as by_entity_window,
   count(distinct outcome_id collate "C") filter (where status = 'rejected_before_prediction') as rejected_before_prediction,
   count(distinct outcome_id collate "C") filter (where status = 'outside_window') as outside_window,
-  (select count(*) from in_reach r
-   where exists (select 1 from unmatched_outcomes(:entity_key::text) u where u.outcome_id = r.outcome_id)) as unmatched
+  (select count(*) from candidates c
+   where exists (select 1 from unmatched_outcomes(:entity_key::text) u where u.outcome_id = c.outcome_id and u.ts_event = c.ts_event)) as unmatched
 from hs_matches`;
 
 /** How many of the labeled table's predictions were exploration traffic (`is_exploration`). */

@@ -135,4 +135,27 @@ describe('bounded reads of the outcome history', () => {
     const after = await Promise.all([byWindow, byLongHorizon].map((def) => evaluateCohort(testDb.db, COHORT, def, AS_OF)));
     expect(after).toEqual(before);
   });
+
+  it("counts as unmatched only outcomes in the cohort's reach whose key names no prediction in any month", async () => {
+    // Predictions of another model a year back and a year ahead, and outcomes in the cohort's
+    // reach that name them by request_id + item_id or by entity: not unmatched, though no
+    // prediction of the months the evaluation reads has their key. Two orphans are.
+    const farBack = prediction('churn', 'v1', BASE - 365 * DAY, { request_id: 'r-far', item_id: 'i-far', entity_ids: { user_id: 'u-far-back' } });
+    const farAhead = prediction('churn', 'v1', BASE + 365 * DAY, { entity_ids: { user_id: 'u-far-ahead' } });
+    const inReach = [
+      outcome('far-request', BASE + 2 * DAY, { request_id: 'r-far', item_id: 'i-far' }),
+      outcome('far-back-entity', BASE + 2 * DAY, { entity_ids: { user_id: 'u-far-back' } }),
+      outcome('far-ahead-entity', BASE + 2 * DAY, { entity_ids: { user_id: 'u-far-ahead' } }),
+      outcome('far-id', BASE + 2 * DAY, { prediction_id: farBack.prediction_id }),
+      outcome('orphan-request', BASE + 3 * DAY, { request_id: 'r-none', item_id: 'i-none' }),
+      outcome('orphan-entity', BASE + 3 * DAY, { entity_ids: { user_id: 'u-none' } }),
+    ];
+    const before = await evaluateCohort(testDb.db, COHORT, byWindow, AS_OF);
+    await storeRows(testDb.db, 'predictions', [farBack, farAhead]);
+    await storeRows(testDb.db, 'outcomes', inReach);
+    const after = await evaluateCohort(testDb.db, COHORT, byWindow, AS_OF);
+    expect(after.join.unmatched).toBe(before.join.unmatched + 2);
+    // The history stored by the test before counts for nothing here, as that test shows.
+    expect(after.join).toEqual(referenceJoin([...predictions, farBack, farAhead], [...outcomes, ...inReach], COHORT, refDefinition(byWindow), AS_OF).join);
+  });
 });

@@ -65,12 +65,14 @@ describe('hindsight export', () => {
     expect(exportTo(file, iso(T + 40 * DAY))).toMatchObject({ rows: 4, format: 'csv' });
     const [header, ...rows] = parseCsv(await readFile(file, 'utf8'));
     expect(header).toEqual([...EXPORT_COLUMNS]);
+    // Objects as PostgreSQL writes jsonb (docs/join-semantics.md, "Export, trace, latency").
+    const entity = (i: number) => `{"note": "has, \\"quotes\\"", "user_id": "u${i}"}`;
     const pick = (row: string[]) => Object.fromEntries(['prediction_id', 'label', 'label_status', 'outcome_id', 'join_path', 'outcome_value', 'entity_ids'].map((column) => [column, row[header!.indexOf(column)]]));
     expect(rows.map(pick)).toEqual([
-      { prediction_id: ids[0], label: '', label_status: 'unlabeled', outcome_id: '', join_path: '', outcome_value: '', entity_ids: JSON.stringify({ note: 'has, "quotes"', user_id: 'u0' }) },
-      { prediction_id: ids[1], label: '1', label_status: 'final', outcome_id: 'churned', join_path: 'by_prediction_id', outcome_value: '120.5', entity_ids: JSON.stringify({ note: 'has, "quotes"', user_id: 'u1' }) },
-      { prediction_id: ids[2], label: '0', label_status: 'final', outcome_id: 'stayed', join_path: 'by_entity_window', outcome_value: '80', entity_ids: JSON.stringify({ note: 'has, "quotes"', user_id: 'u2' }) },
-      { prediction_id: ids[3], label: '', label_status: 'unlabeled', outcome_id: '', join_path: '', outcome_value: '', entity_ids: JSON.stringify({ note: 'has, "quotes"', user_id: 'u3' }) },
+      { prediction_id: ids[0], label: '', label_status: 'unlabeled', outcome_id: '', join_path: '', outcome_value: '', entity_ids: entity(0) },
+      { prediction_id: ids[1], label: '1', label_status: 'final', outcome_id: 'churned', join_path: 'by_prediction_id', outcome_value: '120.5', entity_ids: entity(1) },
+      { prediction_id: ids[2], label: '0', label_status: 'final', outcome_id: 'stayed', join_path: 'by_entity_window', outcome_value: '80', entity_ids: entity(2) },
+      { prediction_id: ids[3], label: '', label_status: 'unlabeled', outcome_id: '', join_path: '', outcome_value: '', entity_ids: entity(3) },
     ]);
   });
 
@@ -86,5 +88,28 @@ describe('hindsight export', () => {
       [null, 'unlabeled', null],
     ]);
     expect(Object.keys(rows[0])).toEqual([...EXPORT_COLUMNS]);
+  });
+
+  it('writes the same bytes row by row (the embedded database, which has no COPY TO STDOUT) as through COPY', async () => {
+    // Values whose text takes care: an empty string (quoted, unlike NULL), a line break, a
+    // score PostgreSQL writes in exponent form, milliseconds.
+    await storeRows(testDb.db, 'predictions', [{
+      prediction_id: randomUUID(), model_name: 'churn', model_version: 'v9', environment: '', region: 'north\nwest', ts_pred: iso(T + 123),
+      score: 1e-7, entity_ids: { user_id: 'u9', 'é': 'ü' }, segment: { device: 'a,b' },
+    }]);
+    const cohort = { model_name: 'churn', model_version: 'v9', environment: null, start: iso(T), end: iso(T + DAY) };
+    for (const format of ['csv', 'ndjson'] as const) {
+      const copied = path.join(dir, `copy.${format}`);
+      const byRow = path.join(dir, `rows.${format}`);
+      await exportEvaluation(testDb.db, { cohort, definition, asOf: iso(T + 40 * DAY), out: copied, format, transport: 'copy' });
+      expect(await exportEvaluation(testDb.db, { cohort, definition, asOf: iso(T + 40 * DAY), out: byRow, format, transport: 'rows' })).toMatchObject({ rows: 1 });
+      expect(await readFile(byRow, 'utf8')).toBe(await readFile(copied, 'utf8'));
+    }
+    const [header, row] = parseCsv(await readFile(path.join(dir, 'copy.csv'), 'utf8'));
+    const field = (column: string) => row![header!.indexOf(column)];
+    expect([field('environment'), field('region'), field('score'), field('ts_pred')]).toEqual(['', 'north\nwest', '1e-07', iso(T + 123)]);
+    expect(await readFile(path.join(dir, 'copy.csv'), 'utf8')).toContain(',"",');
+    const line = JSON.parse((await readFile(path.join(dir, 'copy.ndjson'), 'utf8')).trim());
+    expect(line).toMatchObject({ environment: '', region: 'north\nwest', score: 1e-7, ts_pred: iso(T + 123), entity_ids: { user_id: 'u9', 'é': 'ü' }, segment: { device: 'a,b' } });
   });
 });

@@ -1,0 +1,93 @@
+/**
+ * `npm run bench:export`: `hindsight export` against the database's own speed. One cohort of
+ * 1M predictions (BENCH_ROWS; the `bench:evaluate` data) exported as CSV through the real
+ * `exportEvaluation` (join, labels, COPY streamed to a file), and in the same run a raw
+ * `COPY` of the very same joined rows, already computed and stored in a table, to a file.
+ * Both files must be byte-identical. Last line: `{"bench":"export","rows":…,"ratio":…}`,
+ * ratio = our rows/s over the raw COPY's (target ≥ 0.5). Best of BENCH_EXPORT_RUNS (default 3).
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type pg from 'pg';
+import { to as copyTo } from 'pg-copy-streams';
+import { exportEvaluation } from '../activities/export-evaluation';
+import { exportRows } from '../sql/export-evaluation';
+import { CREATE_MATCHES, joinBindingsFor } from '../sql/join-outcomes';
+import {
+  AS_OF, COHORT_MONTHS, END, START, best, cohortSelector, createBenchDatabase, definitionFor, loadCohort, log, positiveSetting, settle, timed,
+  type GeneratedCohort,
+} from './evaluation-data';
+
+const ROWS = positiveSetting('BENCH_ROWS', 1_000_000);
+const RUNS = positiveSetting('BENCH_EXPORT_RUNS', 3);
+const COHORT: GeneratedCohort = { model: 'bench', prefix: '', rows: ROWS, start: START, end: END };
+
+async function sha256(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+async function main(): Promise<void> {
+  const bench = await createBenchDatabase(COHORT_MONTHS);
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'hindsight-bench-export-'));
+  try {
+    await loadCohort(bench.db, COHORT);
+    await settle(bench.db);
+    const cohort = cohortSelector(COHORT);
+    const definition = definitionFor(COHORT);
+    // The joined rows, exactly as the export writes them, kept in a plain table for the raw COPY.
+    await bench.db.transaction(async (trx) => {
+      const bindings = joinBindingsFor(cohort, definition, AS_OF);
+      await trx.raw(CREATE_MATCHES, bindings);
+      await trx.raw(`create table bench_joined_rows as ${exportRows()}`, { ...bindings });
+    }, { isolationLevel: 'repeatable read' });
+    await bench.db.raw('vacuum analyze bench_joined_rows');
+
+    const ours: number[] = [];
+    const raw: number[] = [];
+    let rows = 0;
+    const oursFile = path.join(dir, 'export.csv');
+    const rawFile = path.join(dir, 'raw.csv');
+    for (let run = 0; run < RUNS; run++) {
+      const exported = await timed(() => exportEvaluation(bench.db, { cohort, definition, asOf: AS_OF, out: oursFile, format: 'csv' }));
+      ours.push(exported.ms);
+      rows = exported.result.rows;
+      const copied = await timed(async () => {
+        const connection = (await bench.db.client.acquireConnection()) as pg.Client;
+        try {
+          await pipeline(connection.query(copyTo('copy bench_joined_rows to stdout with (format csv, header true)')), createWriteStream(rawFile));
+        } finally {
+          await bench.db.client.releaseConnection(connection);
+        }
+      });
+      raw.push(copied.ms);
+    }
+    const sameBytes = (await sha256(oursFile)) === (await sha256(rawFile));
+    if (!sameBytes) throw new Error('the export and the raw COPY of the same joined rows wrote different files');
+    const oursRate = rows / (best(ours) / 1000);
+    const rawRate = rows / (best(raw) / 1000);
+    log(`hindsight export: ${ours.map((ms) => ms.toFixed(0)).join('/')} ms; raw COPY of the joined rows: ${raw.map((ms) => ms.toFixed(0)).join('/')} ms (best of ${RUNS}); the files are byte-identical`);
+    log(`hindsight export ${Math.round(oursRate).toLocaleString('en-US')} rows/s, raw COPY ${Math.round(rawRate).toLocaleString('en-US')} rows/s`);
+    process.stdout.write(`${JSON.stringify({
+      bench: 'export',
+      rows,
+      ratio: Number((oursRate / rawRate).toFixed(3)),
+      export_rows_per_s: Math.round(oursRate),
+      raw_copy_rows_per_s: Math.round(rawRate),
+      same_bytes: sameBytes,
+    })}\n`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+    await bench.drop();
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`bench:export failed: ${(error as Error).stack ?? String(error)}\n`);
+  process.exitCode = 2;
+});
