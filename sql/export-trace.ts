@@ -1,7 +1,7 @@
 /**
  * Every outcome that could concern one prediction, with the verdict of the evaluation's own
  * join (`hs_matches`, built for a cohort around that prediction) or the reason it was not
- * considered. Candidates are found the way the join paths look (docs/join-semantics.md): the prediction's id,
+ * considered. Candidates are found the way the join paths look (docs/label-semantics.md): the prediction's id,
  * its request_id + item_id, and its entity under the definition's entity_key.
  */
 import { DECIDING } from './join-outcomes';

@@ -1,7 +1,7 @@
 /**
  * The join of delayed outcomes to a cohort's predictions and the label each prediction
- * gets as of a moment (the label rules of docs/join-semantics.md; the decisions where they are silent are
- * in docs/join-semantics.md). Runs inside the evaluation's REPEATABLE READ transaction and
+ * gets as of a moment (the rules, and the decisions where they are silent, are in
+ * docs/label-semantics.md). Runs inside the evaluation's REPEATABLE READ transaction and
  * leaves two temp tables for the metric SQL:
  * - `hs_matches`: every (outcome, prediction) pair a join path produces, classified as
  *   joined, rejected_before_prediction or outside_window;
@@ -161,7 +161,7 @@ from paired
 where ts_event >= ts_pred - :leakage_horizon::interval`;
 
 /**
- * The outcome that decides each prediction's label (rule 4 of docs/join-semantics.md):
+ * The outcome that decides each prediction's label (rules 5 and 6 of docs/label-semantics.md):
  * - `absent_means: negative`: any known positive makes the prediction positive for good, so
  *   the latest positive decides; without one, the latest explicit negative;
  * - `absent_means: unknown`: the latest by ts_event, a tie going to the positive;

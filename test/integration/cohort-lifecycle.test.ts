@@ -52,7 +52,7 @@ function pairwiseAuc(rows: Array<{ score: number; y: number }>): number {
   return wins / (pos.length * neg.length);
 }
 
-/** Labels as docs/join-semantics.md states them, from the test's own arrays: known = delivered by as-of, in window. */
+/** Labels as docs/label-semantics.md states them, from the test's own arrays: known = delivered by as-of, in window. */
 function expectedAt(cohort: Prediction[], outcomes: Outcome[], asOf: number, delivered: (o: Outcome) => number) {
   const rows = cohort.map((p) => {
     const tsPred = Date.parse(p.ts_pred);

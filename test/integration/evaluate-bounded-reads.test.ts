@@ -7,7 +7,7 @@ import { referenceJoin, type RefCohort, type RefDefinition, type RefOutcome, typ
 import { storeRows } from '../support/store-rows';
 
 /**
- * The join reads only outcomes that can matter to the cohort (docs/join-semantics.md,
+ * The join reads only outcomes that can matter to the cohort (docs/label-semantics.md,
  * "Leakage horizon"): outcome history of other months, models and entities changes no
  * count, and an outcome further back than the leakage horizon before its prediction is
  * history, not leakage.

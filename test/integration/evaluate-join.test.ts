@@ -32,7 +32,7 @@ const COHORT: RefCohort = { model_name: 'fraud', model_version: 'v2', environmen
 const AS_OFS = [iso(BASE + 4 * DAY), iso(BASE + 9 * DAY + 3_600_000), iso(BASE + 12 * DAY), iso(BASE + 29 * DAY)];
 
 /**
- * A scenario that exercises every rule of docs/join-semantics.md: id joins, request+item
+ * A scenario that exercises every rule of docs/label-semantics.md: id joins, request+item
  * joins, entity joins with re-scored entities (several predictions per user, some outside
  * the cohort or in another environment), a v1 model whose predictions must not capture
  * entity outcomes, leakage, events past the window, late receipts, ties, and outcomes

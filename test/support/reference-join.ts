@@ -1,5 +1,5 @@
 /**
- * An independent reading of the label rules (docs/join-semantics.md), written as plain loops over arrays
+ * An independent reading of the label rules (docs/label-semantics.md), written as plain loops over arrays
  * from the text (not from the SQL), so the integration tests can hold the SQL join to it.
  * Deliberately naive: O(outcomes × predictions), fine for a few hundred rows.
  */
@@ -148,7 +148,7 @@ function namesSomePrediction(o: RefOutcome, all: RefPrediction[], def: RefDefini
   return all.some((p) => p.entity_ids[def.entity_key!] === o.entity_ids[def.entity_key!]);
 }
 
-/** Labels every cohort prediction as of `asOf` and counts the join, per docs/join-semantics.md. */
+/** Labels every cohort prediction as of `asOf` and counts the join, per docs/label-semantics.md. */
 export function referenceJoin(all: RefPrediction[], outcomes: RefOutcome[], cohort: RefCohort, def: RefDefinition, asOf: string): RefResult {
   const types = namedTypes(def);
   const known = outcomes.filter((o) => types.includes(o.outcome_type) && ms(o.ts_received) <= ms(asOf));
@@ -170,7 +170,7 @@ export function referenceJoin(all: RefPrediction[], outcomes: RefOutcome[], coho
     for (const p of candidates.predictions) {
       if (!inCohort(p, cohort)) continue;
       const pred = ms(p.ts_pred);
-      // Further back than the horizon it is history: no count at all (docs/join-semantics.md).
+      // Further back than the horizon it is history: no count at all (docs/label-semantics.md).
       if (event < pred - horizonOf(def)) continue;
       if (event < pred) counted.rejected_before_prediction.add(o.outcome_id);
       else if (event >= pred + def.windowMs) counted.outside_window.add(o.outcome_id);
