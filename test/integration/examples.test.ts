@@ -24,8 +24,9 @@ async function hindsight(args: string[]): Promise<any> {
   return JSON.parse(run.stdout);
 }
 
-/** Runs an example's generator from dist/ (as its README does) and ingests what it wrote. */
+/** Stores an example's label definition, runs its generator from dist/ (as its README does) and ingests what it wrote. */
 async function generateAndIngest(name: string): Promise<string> {
+  await hindsight(['label-definition', 'put', path.join(EXAMPLES, name, 'label-definition.json')]);
   const dir = await mkdtemp(path.join(os.tmpdir(), `hindsight-${name}-`));
   execFileSync(process.execPath, [path.join(ROOT, 'dist', 'examples', name, 'generate.js'), dir]);
   await hindsight(['ingest', 'predictions', path.join(dir, 'predictions.ndjson')]);
