@@ -14,6 +14,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { randomizedBand } from '../../client/exploration';
 import { seededRandom } from '../../activities/stats/seeded-random';
+import { integerFlag, seededUuid, toNdjson } from '../generator-support';
 
 export const BAND = { low: 0.15, high: 0.35 };
 export const APPROVE_PROBABILITY = 0.3;
@@ -37,15 +38,6 @@ export interface CreditExample {
 }
 
 const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
-
-/** A version-4-shaped UUID from the seeded stream, so the same seed writes the same files. */
-function seededUuid(random: () => number): string {
-  const hex = Array.from({ length: 32 }, () => Math.floor(random() * 16).toString(16));
-  hex[12] = '4';
-  hex[16] = (8 + Math.floor(random() * 4)).toString(16);
-  const h = hex.join('');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-}
 
 /** ROC AUC with ties counting ½ (the Mann–Whitney statistic). */
 function rocAuc(scores: number[], labels: boolean[]): number {
@@ -119,17 +111,10 @@ function main(argv: string[]): void {
     process.stderr.write('usage: node dist/examples/credit/generate.js OUT_DIR [--applicants N] [--seed S]\n');
     process.exit(2);
   }
-  const flag = (name: string, fallback: number) => {
-    const at = flags.indexOf(name);
-    const value = at >= 0 ? Number(flags[at + 1]) : fallback;
-    if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer`);
-    return value;
-  };
-  const example = generateCreditExample({ applicants: flag('--applicants', 20_000), seed: flag('--seed', 7) });
+  const example = generateCreditExample({ applicants: integerFlag(flags, '--applicants', 20_000), seed: integerFlag(flags, '--seed', 7) });
   mkdirSync(out, { recursive: true });
-  const ndjson = (rows: object[]) => rows.map((row) => JSON.stringify(row)).join('\n') + '\n';
-  writeFileSync(path.join(out, 'predictions.ndjson'), ndjson(example.predictions));
-  writeFileSync(path.join(out, 'outcomes.ndjson'), ndjson(example.outcomes));
+  writeFileSync(path.join(out, 'predictions.ndjson'), toNdjson(example.predictions));
+  writeFileSync(path.join(out, 'outcomes.ndjson'), toNdjson(example.outcomes));
   writeFileSync(path.join(out, 'truth.json'), `${JSON.stringify(example.truth, null, 2)}\n`);
   process.stdout.write(`${example.predictions.length} predictions, ${example.outcomes.length} outcomes in ${out}\n`);
 }
