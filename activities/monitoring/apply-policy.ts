@@ -216,7 +216,7 @@ class JudgingContext {
       });
     }
     // relative_drop and label_availability compare with earlier cohorts at the same checkpoint.
-    const metric = rule.kind === 'label_availability' ? 'label_availability' : rule.metric;
+    const read = rule.kind === 'label_availability' ? labeledShare : (m: GroupMetrics) => measure(m, rule.metric);
     const priors =
       rule.kind === 'label_availability'
         ? await this.prior(snapshot.checkpoint, rule.history, true)
@@ -225,8 +225,8 @@ class JudgingContext {
       dimension: g.dimension,
       value: g.value,
       n: g.metrics.n,
-      observed: measure(g.metrics, metric),
-      baseline: poolBaseline(priorMeasures(priors, g, (m) => measure(m, metric))),
+      observed: read(g.metrics),
+      baseline: poolBaseline(priorMeasures(priors, g, read)),
     }));
   }
 
@@ -274,6 +274,16 @@ function priorMeasures(priors: PriorCohort[], group: { dimension: string; value:
     const metrics = group.dimension === '' ? prior.overall : prior.slices.find((s) => s.dimension === group.dimension && s.value === group.value);
     return metrics ? [read(metrics)] : [];
   });
+}
+
+/**
+ * The share of predictions labeled by the snapshot's moment (`n_labeled / n`): at a checkpoint
+ * what has arrived so far, where `label_availability` (`n_final / n`) counts only settled
+ * labels and is 0 before the window ends under `absent_means: unknown`.
+ */
+function labeledShare(metrics: GroupMetrics): Measured {
+  if (metrics.n === 0) return { value: null, sample: null };
+  return { value: metrics.n_labeled / metrics.n, sample: { kind: 'proportion', x: metrics.n_labeled, n: metrics.n } };
 }
 
 /** A snapshot metric, or its positive rate (positives among all predictions), for projections' baselines. */
