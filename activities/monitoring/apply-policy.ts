@@ -83,7 +83,7 @@ export async function applyMonitoringPolicy(db: Knex, deps: MonitoringDependenci
       if (newlyFiring.length > 0) fired.push({ rule, alerts: newlyFiring });
     }
     outcome.retraining ??= retrainingEvidence(policy, record, snapshot, fired, await context.verdictIfComputed());
-    outcome.recalibration ??= recalibrationRequest(policy, record, fired);
+    outcome.recalibration ??= recalibrationRequest(policy, record, fired, await context.verdictIfComputed());
   }
   outcome.alerts = await cohortAlerts(db, record.cohort_id);
   return outcome;
@@ -531,9 +531,20 @@ function retrainingEvidence(
   };
 }
 
-function recalibrationRequest(policy: MonitoringPolicy, record: CohortRecord, fired: Array<{ rule: PolicyRule; alerts: AlertRow[] }>): RecalibrationRequest | null {
+/**
+ * The recalibration a policy asks for when one of its rules fired, unless the diagnosis blames
+ * the labels alone: a calibrator fitted across a label outage learns the outage, as a retrained
+ * model would (`recalibrate_on_labeling` overrides).
+ */
+export function recalibrationRequest(
+  policy: MonitoringPolicy,
+  record: CohortRecord,
+  fired: Array<{ rule: PolicyRule; alerts: Array<Pick<AlertRow, 'alert_id'>> }>,
+  verdict: string | null,
+): RecalibrationRequest | null {
   const recalibration = policy.recalibration;
   if (!recalibration) return null;
+  if (verdict === 'labeling' && !recalibration.recalibrate_on_labeling) return null;
   const asking = fired.filter((f) => recalibration.rules.includes(f.rule.name));
   if (asking.length === 0) return null;
   return {
