@@ -30,10 +30,9 @@ export class CohortNotFoundError extends Error {
   override readonly name = 'CohortNotFoundError';
 }
 
-export async function loadCohort(db: Knex, cohortId: string): Promise<{ record: CohortRecord; definition: LabelDefinition }> {
-  const row = await db('cohorts').where({ cohort_id: cohortId }).first();
-  if (!row) throw new CohortNotFoundError(`cohort ${cohortId} is not registered`);
-  const record: CohortRecord = {
+/** A row of `cohorts` (or a query selecting its columns) as the record the activities pass around. */
+export function cohortRecordFromRow(row: Record<string, any>): CohortRecord {
+  return {
     cohort_id: row.cohort_id,
     model_name: row.model_name,
     model_version: row.model_version,
@@ -43,6 +42,12 @@ export async function loadCohort(db: Knex, cohortId: string): Promise<{ record: 
     label_definition_name: row.label_definition_name,
     label_definition_version: row.label_definition_version,
   };
+}
+
+export async function loadCohort(db: Knex, cohortId: string): Promise<{ record: CohortRecord; definition: LabelDefinition }> {
+  const row = await db('cohorts').where({ cohort_id: cohortId }).first();
+  if (!row) throw new CohortNotFoundError(`cohort ${cohortId} is not registered`);
+  const record = cohortRecordFromRow(row);
   const definition = await getLabelDefinition(db, { name: record.label_definition_name, version: record.label_definition_version });
   return { record, definition };
 }

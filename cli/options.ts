@@ -1,8 +1,18 @@
+import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import type { CohortSelector } from '../activities/evaluate-cohort';
 import { timestampSchema } from '../activities/ingest/record-schemas';
 import { UsageError } from './output';
+
+/** A JSON file a command stores (a label definition, a policy); unreadable or invalid JSON is a usage error naming the file. */
+export async function readJsonFile(file: string): Promise<unknown> {
+  try {
+    return JSON.parse(await readFile(file, 'utf8'));
+  } catch (error) {
+    throw new UsageError(`${file}: ${(error as Error).message}`);
+  }
+}
 
 /** Parses a command's options with zod so a bad flag says which flag and why. */
 export function parseOptions<T extends z.ZodType>(schema: T, options: unknown, command: string): z.output<T> {

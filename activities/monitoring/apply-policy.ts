@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
-import { loadCohort, type CohortRecord } from '../cohorts';
+import { cohortRecordFromRow, loadCohort, type CohortRecord } from '../cohorts';
 import { EmptyCohortError, type DiagnoseCohortInput, type Diagnosis } from '../diagnose/diagnose';
 import { computeDrift } from '../drift';
 import type { ProjectedMetrics } from '../estimate/projection';
@@ -331,16 +331,7 @@ async function readPriorCohorts(db: Knex, record: CohortRecord, checkpoint: stri
     },
   );
   return rows.map((row: Record<string, any>) => ({
-    record: {
-      cohort_id: row.cohort_id,
-      model_name: row.model_name,
-      model_version: row.model_version,
-      environment: row.environment,
-      start: toUtcIso(row.start_ts),
-      end: toUtcIso(row.end_ts),
-      label_definition_name: row.label_definition_name,
-      label_definition_version: row.label_definition_version,
-    },
+    record: cohortRecordFromRow(row),
     snapshotId: row.snapshot_id === null ? null : Number(row.snapshot_id),
     asOf: row.as_of === null ? null : toUtcIso(row.as_of),
     overall: row.overall,
@@ -432,17 +423,7 @@ async function recordJudgements(
       }
       if (transition === null) continue;
       transitions.push(row!);
-      const webhook = policy.notifications.webhook;
-      if (webhook) {
-        const key = createHash('sha256').update(JSON.stringify([row!.alert_id, transition, moment])).digest('hex');
-        const alert = await trx('alerts').where({ alert_id: row!.alert_id }).first();
-        const inserted = await trx('alert_notifications')
-          .insert({ idempotency_key: key, alert_id: row!.alert_id, transition, url: webhook.url, payload: { idempotency_key: key, transition, alert: alertPayload(alert) } })
-          .onConflict('idempotency_key')
-          .ignore()
-          .returning('idempotency_key');
-        notifications += inserted.length;
-      }
+      notifications += await queueAlertNotification(trx, policy, Number(row!.alert_id), transition, moment);
     }
     return { transitions, notifications };
   });
@@ -452,6 +433,24 @@ const ALERT_COLUMNS = ['alert_id', 'rule_name', 'slice_dimension', 'slice_value'
 
 async function snapshotRevision(trx: Knex.Transaction, snapshotId: number): Promise<number> {
   return (await trx('metric_snapshots').where({ snapshot_id: snapshotId }).first('revision')).revision;
+}
+
+/**
+ * Queues one alert transition for the policy's webhook (none without one), keyed by the alert,
+ * the transition and the moment judged, so a retried judgement queues nothing new. Returns how
+ * many it queued (0 or 1).
+ */
+export async function queueAlertNotification(trx: Knex.Transaction, policy: MonitoringPolicy, alertId: number, transition: AlertState, moment: string): Promise<number> {
+  const webhook = policy.notifications.webhook;
+  if (!webhook) return 0;
+  const key = createHash('sha256').update(JSON.stringify([alertId, transition, moment])).digest('hex');
+  const alert = await trx('alerts').where({ alert_id: alertId }).first();
+  const inserted = await trx('alert_notifications')
+    .insert({ idempotency_key: key, alert_id: alertId, transition, url: webhook.url, payload: { idempotency_key: key, transition, alert: alertPayload(alert) } })
+    .onConflict('idempotency_key')
+    .ignore()
+    .returning('idempotency_key');
+  return inserted.length;
 }
 
 /** An alert as `alerts list --json` and the webhook show it. */

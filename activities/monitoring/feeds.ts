@@ -1,8 +1,7 @@
-import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import { getLabelDefinition, namedOutcomeTypes } from '../label-definitions';
 import { toUtcIso } from '../utc-timestamp';
-import { alertPayload } from './apply-policy';
+import { queueAlertNotification } from './apply-policy';
 import { getPolicy, runbookFor, type PolicyRule } from './policy';
 
 export interface FeedCheck {
@@ -76,16 +75,7 @@ export async function checkStalledFeeds(db: Knex, input: { policy: string; now: 
           await trx('alerts').where({ alert_id: alertId }).update({ state: 'resolved', evidence, updated_at: input.now, cleared_at: input.now });
           transition = 'resolved';
         }
-        const webhook = policy.notifications.webhook;
-        if (transition === null || !webhook) return 0;
-        const key = createHash('sha256').update(JSON.stringify([alertId, transition, input.now])).digest('hex');
-        const alert = await trx('alerts').where({ alert_id: alertId }).first();
-        const inserted = await trx('alert_notifications')
-          .insert({ idempotency_key: key, alert_id: alertId, transition, url: webhook.url, payload: { idempotency_key: key, transition, alert: alertPayload(alert) } })
-          .onConflict('idempotency_key')
-          .ignore()
-          .returning('idempotency_key');
-        return inserted.length;
+        return transition === null ? 0 : queueAlertNotification(trx, policy, alertId!, transition, input.now);
       });
     }
   }

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { listSnapshots, loadCohort, type CohortRecord } from '../cohorts';
+import { cohortRecordFromRow, listSnapshots, loadCohort, type CohortRecord } from '../cohorts';
 import { computeDrift } from '../drift';
 import type { EvaluationDocument } from '../evaluate-cohort';
 import { measureLabelLatency } from '../label-latency';
@@ -239,11 +239,7 @@ async function previousCohort(db: Knex, record: CohortRecord): Promise<CohortRec
     .where('start_ts', '<', toUtcIso(record.start))
     .orderBy('start_ts', 'desc')
     .first();
-  if (!row) return undefined;
-  return {
-    cohort_id: row.cohort_id, model_name: row.model_name, model_version: row.model_version, environment: row.environment,
-    start: toUtcIso(row.start_ts), end: toUtcIso(row.end_ts), label_definition_name: row.label_definition_name, label_definition_version: row.label_definition_version,
-  };
+  return row ? cohortRecordFromRow(row) : undefined;
 }
 
 const edge = (x: number | null) => (x === null ? '∞' : x.toFixed(3));

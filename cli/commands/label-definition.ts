@@ -1,8 +1,8 @@
-import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { getLabelDefinition, listLabelDefinitions, parseLabelDefinitionRef, putLabelDefinition } from '../../activities/label-definitions';
 import { withDatabase } from '../context';
-import { createOutput, EXIT, UsageError } from '../output';
+import { readJsonFile } from '../options';
+import { createOutput, EXIT } from '../output';
 
 export function registerLabelDefinition(program: Command, setExit: (code: number) => void): void {
   const group = program.command('label-definition').description('store, list and show versioned label definitions');
@@ -13,12 +13,7 @@ export function registerLabelDefinition(program: Command, setExit: (code: number
     .description('store a label definition version (immutable once stored)')
     .action(async (file: string, options: { json?: boolean }) => {
       const out = createOutput(Boolean(options.json));
-      let input: unknown;
-      try {
-        input = JSON.parse(await readFile(file, 'utf8'));
-      } catch (error) {
-        throw new UsageError(`${file}: ${(error as Error).message}`);
-      }
+      const input = await readJsonFile(file);
       const result = await withDatabase((db) => putLabelDefinition(db, input, file));
       out.result(
         { outcome: result.outcome, name: result.definition.name, version: result.definition.version },

@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { ScheduleAlreadyRunning, ScheduleOverlapPolicy } from '@temporalio/client';
 import type { Command } from 'commander';
 import { fixedDurationMs } from '../../activities/iso-duration';
@@ -6,6 +5,7 @@ import { getPolicy, listPolicies, parsePolicyRef, putPolicy, type PolicyRule } f
 import { loadEnv } from '../../workers/env';
 import { feedWatch, feedWatchScheduleId } from '../../workflows/feed-watch';
 import { withDatabase, withTemporalClient } from '../context';
+import { readJsonFile } from '../options';
 import { createOutput, EXIT, UsageError } from '../output';
 
 export function registerPolicy(program: Command, setExit: (code: number) => void): void {
@@ -17,12 +17,7 @@ export function registerPolicy(program: Command, setExit: (code: number) => void
     .description('store a policy version (immutable once stored)')
     .action(async (file: string, options: { json?: boolean }) => {
       const out = createOutput(Boolean(options.json));
-      let input: unknown;
-      try {
-        input = JSON.parse(await readFile(file, 'utf8'));
-      } catch (error) {
-        throw new UsageError(`${file}: ${(error as Error).message}`);
-      }
+      const input = await readJsonFile(file);
       const result = await withDatabase((db) => putPolicy(db, input, file));
       const feeds = result.policy.rules.some((rule) => rule.kind === 'stalled_feed');
       out.result(
@@ -44,7 +39,7 @@ export function registerPolicy(program: Command, setExit: (code: number) => void
     });
   group
     .command('show')
-    .argument('<ref>', 'NAME, NAME@VERSION, or a policy JSON file to validate without storing')
+    .argument('<ref>', 'NAME or NAME@VERSION')
     .option('--json', 'print one JSON document')
     .action(async (ref: string, options: { json?: boolean }) => {
       const out = createOutput(Boolean(options.json));

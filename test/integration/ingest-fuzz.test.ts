@@ -7,6 +7,7 @@ import { formatCopyRow } from '../../activities/ingest/copy-row';
 import { ingestFile } from '../../activities/ingest/ingest-records';
 import { parseCsv } from '../../activities/ingest/parse-csv';
 import { validateRecord } from '../../activities/ingest/validate-record';
+import { seededRandom } from '../../activities/stats/seeded-random';
 import { useTestDatabase } from '../support/database';
 
 const testDb = useTestDatabase();
@@ -19,14 +20,7 @@ beforeAll(async () => {
 
 /** mulberry32: a small seeded PRNG, so every run feeds the same inputs and a failure replays. */
 function createRandom(seed: number) {
-  let state = seed >>> 0;
-  const next = () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = seededRandom(seed);
   const int = (n: number) => Math.floor(next() * n);
   return { next, int, pick: <T>(items: readonly T[]): T => items[int(items.length)]! };
 }
