@@ -92,14 +92,15 @@ export async function applyMonitoringPolicy(db: Knex, deps: MonitoringDependenci
 interface JudgedSnapshot {
   snapshotId: number;
   checkpoint: string;
+  revision: number;
   asOf: string;
   document: EvaluationDocument;
 }
 
 async function readSnapshot(db: Knex, snapshotId: number): Promise<JudgedSnapshot> {
-  const row = await db('metric_snapshots').where({ snapshot_id: snapshotId }).first('snapshot_id', 'checkpoint', 'as_of', 'document');
+  const row = await db('metric_snapshots').where({ snapshot_id: snapshotId }).first('snapshot_id', 'checkpoint', 'revision', 'as_of', 'document');
   if (!row) throw new Error(`snapshot ${snapshotId} does not exist`);
-  return { snapshotId: Number(row.snapshot_id), checkpoint: row.checkpoint, asOf: toUtcIso(row.as_of), document: row.document };
+  return { snapshotId: Number(row.snapshot_id), checkpoint: row.checkpoint, revision: row.revision, asOf: toUtcIso(row.as_of), document: row.document };
 }
 
 /** Everything one judgement needs, each read at most once: prior cohorts, estimates, the diagnosis. */
@@ -374,7 +375,7 @@ async function recordJudgements(
         model_version: record.model_version,
         checkpoint: snapshot?.checkpoint ?? null,
         snapshot_id: snapshot?.snapshotId ?? null,
-        revision: snapshot ? await snapshotRevision(trx, snapshot.snapshotId) : null,
+        revision: snapshot?.revision ?? null,
         severity: rule.severity,
         metric: 'metric' in rule ? rule.metric : rule.kind === 'label_availability' ? 'label_availability' : rule.kind === 'score_psi' ? 'psi' : null,
         observed: judgement.observed,
@@ -430,10 +431,6 @@ async function recordJudgements(
 }
 
 const ALERT_COLUMNS = ['alert_id', 'rule_name', 'slice_dimension', 'slice_value', 'state', 'observed', 'baseline'];
-
-async function snapshotRevision(trx: Knex.Transaction, snapshotId: number): Promise<number> {
-  return (await trx('metric_snapshots').where({ snapshot_id: snapshotId }).first('revision')).revision;
-}
 
 /**
  * Queues one alert transition for the policy's webhook (none without one), keyed by the alert,
