@@ -3,6 +3,7 @@ import { describeFailure } from '../activities/failure-message';
 import { registerAlerts } from './commands/alerts';
 import { registerCalibrate } from './commands/calibrate';
 import { registerCohort } from './commands/cohort';
+import { registerDemo } from './commands/demo';
 import { registerDiagnose } from './commands/diagnose';
 import { registerDrift } from './commands/drift';
 import { registerEvaluate } from './commands/evaluate';
@@ -36,6 +37,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
   registerCohort(program, setExit);
   registerSchedule(program, setExit);
   registerRun(program, setExit);
+  registerDemo(program, setExit);
   registerSetupTemporal(program, setExit);
   registerServe(program, setExit);
   registerRetention(program, setExit);

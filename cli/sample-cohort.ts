@@ -59,7 +59,8 @@ export function generateSampleCohort(options: SampleCohortOptions): SampleCohort
         ? new Date(options.lateReceipts!.from.getTime() + Math.floor(random() * options.lateReceipts!.spanMs))
         : new Date(tsEvent.getTime() + Math.floor(random() * options.maxReceiptDelayMs));
       outcomes.push({
-        outcome_id: `cb-${i}`,
+        // Keyed by the prediction, so a second sample's chargebacks are new outcomes, not conflicts.
+        outcome_id: `cb-${predictionId}`,
         prediction_id: predictionId,
         outcome_type: 'chargeback',
         ts_event: tsEvent.toISOString(),

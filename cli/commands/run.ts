@@ -1,9 +1,5 @@
-import { mkdir } from 'node:fs/promises';
-import path from 'node:path';
 import type { Command } from 'commander';
 import type { Knex } from 'knex';
-import { ingestNdjsonFile } from '../../activities/ingest/ingest-records';
-import { putLabelDefinition } from '../../activities/label-definitions';
 import { migrate } from '../../sql/migrate';
 import { createDatabase, openDatabaseServer } from '../../workers/database';
 import { loadEnv, type Env } from '../../workers/env';
@@ -12,8 +8,7 @@ import { installRuntimeLogger, runHindsightWorker, type LifecycleListener } from
 import { withDatabase, withTemporalClient } from '../context';
 import { createOutput, EXIT } from '../output';
 import { formatNumber } from '../../workflows/cohort-lifecycle';
-import { generateSampleCohort, writeNdjson } from '../sample-cohort';
-import { startCohortLifecycle } from '../start-cohort';
+import { startLiveCohort } from '../live-cohort';
 
 export function registerRun(program: Command, setExit: (code: number) => void): void {
   program
@@ -81,25 +76,6 @@ export function printLifecycleEvents(print: (line: string) => void): LifecycleLi
 
 /** Runs after dev state is written, so the Temporal client finds this dev server. */
 async function startSampleCohort(db: Knex, env: Env): Promise<string> {
-  const end = new Date(Math.floor(Date.now() / 1000) * 1000);
-  const start = new Date(end.getTime() - 60_000);
-  const dir = path.resolve(env.HINDSIGHT_STATE_DIR, 'sample');
-  await mkdir(dir, { recursive: true });
-  // Chargebacks happen up to 40 s after the prediction and are reported up to 20 s later; one
-  // in ten is reported only after finalization (end + 60 s), so the demo shows a revision.
-  const sample = generateSampleCohort({
-    model: 'fraud-model', version: '1.0.0', environment: 'production', start, end, count: 500,
-    maxEventDelayMs: 40_000, maxReceiptDelayMs: 20_000,
-    lateReceipts: { share: 0.1, from: new Date(end.getTime() + 65_000), spanMs: 15_000 },
-  });
-  await ingestNdjsonFile(db, 'predictions', await writeNdjson(path.join(dir, 'predictions.ndjson'), sample.predictions));
-  await ingestNdjsonFile(db, 'outcomes', await writeNdjson(path.join(dir, 'outcomes.ndjson'), sample.outcomes));
-  const { definition } = await putLabelDefinition(db, {
-    name: 'sample-chargeback-60s', version: 1, model_name: 'fraud-model', task: 'binary',
-    window: 'PT60S', checkpoints: ['PT20S', 'PT40S'], positive_outcome_types: ['chargeback'],
-    absent_means: 'negative', slices: ['region', 'segment.device'], late_label_grace: 'PT30S',
-  });
-  const selector = { model_name: 'fraud-model', model_version: '1.0.0', environment: 'production', start: start.toISOString(), end: end.toISOString() };
-  const started = await withTemporalClient(env, (client) => startCohortLifecycle(client, env.HINDSIGHT_TASK_QUEUE, selector, definition));
+  const started = await withTemporalClient(env, (client) => startLiveCohort(db, client, env.HINDSIGHT_TASK_QUEUE, env.HINDSIGHT_STATE_DIR));
   return started.cohort_id;
 }

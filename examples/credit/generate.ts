@@ -5,7 +5,7 @@
  * never default, so the approved loans' default rate is biased; the approval propensity
  * logged with each decision is what corrects for it.
  *
- *   node dist/examples/credit/generate.js OUT_DIR [--applicants N] [--seed S]
+ *   node dist/examples/credit/generate.js OUT_DIR [--applicants N] [--start ISO] [--seed S]
  *
  * writes predictions.ndjson, outcomes.ndjson and truth.json (what the simulation knows and
  * the logs do not: the default rate and ROC AUC over every applicant the policy could approve).
@@ -62,10 +62,12 @@ function rocAuc(scores: number[], labels: boolean[]): number {
   return pairs / (positives * negativesBelow);
 }
 
-export function generateCreditExample({ applicants = 20_000, seed = 7 } = {}): CreditExample {
+/** `start` begins the week of applications (default {@link COHORT}'s). */
+export function generateCreditExample({ applicants = 20_000, seed = 7, start: from = COHORT.start } = {}): CreditExample {
   const random = seededRandom(seed);
   const normal = () => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
-  const start = Date.parse(COHORT.start);
+  const start = Date.parse(from);
+  if (!Number.isFinite(start)) throw new Error(`--start must be an ISO timestamp, got ${from}`);
   const predictions: object[] = [];
   const outcomes: object[] = [];
   const eligibleScores: number[] = [];
@@ -108,10 +110,11 @@ export function generateCreditExample({ applicants = 20_000, seed = 7 } = {}): C
 function main(argv: string[]): void {
   const [out, ...flags] = argv;
   if (!out) {
-    process.stderr.write('usage: node dist/examples/credit/generate.js OUT_DIR [--applicants N] [--seed S]\n');
+    process.stderr.write('usage: node dist/examples/credit/generate.js OUT_DIR [--applicants N] [--start ISO] [--seed S]\n');
     process.exit(2);
   }
-  const example = generateCreditExample({ applicants: integerFlag(flags, '--applicants', 20_000), seed: integerFlag(flags, '--seed', 7) });
+  const at = flags.indexOf('--start');
+  const example = generateCreditExample({ applicants: integerFlag(flags, '--applicants', 20_000), seed: integerFlag(flags, '--seed', 7), ...(at >= 0 ? { start: flags[at + 1]! } : {}) });
   mkdirSync(out, { recursive: true });
   writeFileSync(path.join(out, 'predictions.ndjson'), toNdjson(example.predictions));
   writeFileSync(path.join(out, 'outcomes.ndjson'), toNdjson(example.outcomes));

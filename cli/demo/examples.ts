@@ -1,0 +1,179 @@
+import { readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Knex } from 'knex';
+import { ingestNdjsonFile, type IngestResult } from '../../activities/ingest/ingest-records';
+import { putLabelDefinition, type LabelDefinition } from '../../activities/label-definitions';
+import { putPolicy } from '../../activities/monitoring/policy';
+import { generateCreditExample } from '../../examples/credit/generate';
+import { generateFraudExample, MODEL as FRAUD_MODEL } from '../../examples/fraud/generate';
+import { toNdjson } from '../../examples/generator-support';
+import { generateRecommendationsExample, MODEL as RECS_MODEL } from '../../examples/recommendations/generate';
+import { generateReturnsExample, MODEL as RETURNS_MODEL } from '../../examples/returns/generate';
+import { findProjectRoot } from '../../workers/project-root';
+import type { CohortSelector } from '../../activities/evaluate-cohort';
+
+const DAY = 86_400_000;
+const WEEK = 7 * DAY;
+
+/** Where the demo's examples sit in time, fixed by its first run so a rerun finds the same cohorts. */
+export interface DemoTimeline {
+  /** Monday 00:00Z on or before the first run: the end of the fraud history's last week. */
+  anchor: number;
+}
+
+/** The fraud history: 20 weekly cohorts ending at the anchor, the drift and the outage in two of them. */
+export const FRAUD_WEEKS = 20;
+/**
+ * Week 6 of 20 ends 13 weeks before the anchor, so its final snapshot (90 days) has been taken
+ * and four finalized weeks stand before it; week 14 ends 5 weeks before, so its 30-day
+ * checkpoint has passed while the US review feed is still silent.
+ */
+export const FRAUD_DRIFT_WEEK = 6;
+export const FRAUD_OUTAGE_WEEK = 14;
+/** Weeks whose whole life (window and late-label grace, 120 days) lies before the anchor: opened first, as history. */
+export const FRAUD_HISTORY_WEEKS = 6;
+/** The demo's population: every example draws from 10,000 users, orders, sessions or applicants. */
+export const DEMO_USERS = 10_000;
+const FRAUD_PER_WEEK = 2_500;
+
+export interface ExampleData {
+  name: string;
+  definition: LabelDefinition;
+  predictions: IngestResult;
+  outcomes: IngestResult;
+  /** Outcomes whose receipt time lies after now: not arrived yet, so not stored. */
+  not_yet_arrived: number;
+  /** The cohorts this example opens, oldest first. */
+  cohorts: CohortSelector[];
+  /** Generator files (predictions, outcomes, target policy) under the demo's directory. */
+  dir: string;
+}
+
+/** Monday 00:00Z on or before `now`. */
+export function mondayOnOrBefore(now: number): number {
+  const midnight = Math.floor(now / DAY) * DAY;
+  const weekday = (new Date(midnight).getUTCDay() + 6) % 7;
+  return midnight - weekday * DAY;
+}
+
+export function readTimeline(file: string, now: number): DemoTimeline {
+  try {
+    const stored = JSON.parse(readFileSync(file, 'utf8')) as DemoTimeline;
+    if (Number.isFinite(stored.anchor)) return stored;
+  } catch {
+    // No earlier run (or an unreadable manifest): this run fixes the timeline.
+  }
+  return { anchor: mondayOnOrBefore(now) };
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+const exampleFile = (name: string, file: string) => path.join(findProjectRoot(), 'examples', name, file);
+const readJson = (file: string) => JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+
+/**
+ * Writes an example's records as NDJSON and ingests them through the same path as
+ * `hindsight ingest`. Outcomes received after `now` have not happened yet in this story and
+ * are left out; a rerun ingests the same seeded records again, which are all duplicates.
+ */
+async function ingestExample(
+  db: Knex,
+  dir: string,
+  records: { predictions: object[]; outcomes: object[] },
+  now: number,
+): Promise<Pick<ExampleData, 'predictions' | 'outcomes' | 'not_yet_arrived'>> {
+  await mkdir(dir, { recursive: true });
+  const arrived = records.outcomes.filter((o) => Date.parse((o as { ts_received: string }).ts_received) <= now);
+  const predictionsFile = path.join(dir, 'predictions.ndjson');
+  const outcomesFile = path.join(dir, 'outcomes.ndjson');
+  await writeFile(predictionsFile, toNdjson(records.predictions));
+  await writeFile(outcomesFile, toNdjson(arrived));
+  const predictions = await ingestNdjsonFile(db, 'predictions', predictionsFile);
+  const outcomes = await ingestNdjsonFile(db, 'outcomes', outcomesFile);
+  // Fresh partitions have no planner statistics until autovacuum comes by; the evaluations are next.
+  await db.raw('analyze predictions, outcomes');
+  return { predictions, outcomes, not_yet_arrived: records.outcomes.length - arrived.length };
+}
+
+async function putDefinition(db: Knex, name: string): Promise<LabelDefinition> {
+  return (await putLabelDefinition(db, readJson(exampleFile(name, 'label-definition.json')), `examples/${name}/label-definition.json`)).definition;
+}
+
+/**
+ * Stores a policy under the first version that is free or already holds exactly this
+ * content: a rerun changes nothing, and a rerun with another pipeline port adds a version.
+ */
+async function putPolicyVersion(db: Knex, policy: Record<string, unknown>, where: string): Promise<void> {
+  const versions = await db('monitoring_policies').where({ name: policy.name }).orderBy('version').pluck('version');
+  for (const version of [...versions, (versions.at(-1) ?? 0) + 1]) {
+    try {
+      await putPolicy(db, { ...policy, version }, where);
+      return;
+    } catch (error) {
+      if (version === (versions.at(-1) ?? 0) + 1) throw error;
+    }
+  }
+}
+
+/**
+ * The fraud example's policy with its hooks pointed at the demo's stand-in pipeline: retraining
+ * requests POST to `/retrain`, alert changes to `/alerts`.
+ */
+export function demoFraudPolicy(pipelineUrl: string): Record<string, unknown> {
+  const policy = readJson(exampleFile('fraud', 'policy.json'));
+  const retraining = policy.retraining as Record<string, unknown>;
+  return {
+    ...policy,
+    name: 'fraud-monitoring-demo',
+    description: `${String(policy.description)} (The demo's copy: its hooks call the demo's stand-in pipeline.)`,
+    notifications: { webhook: { url: `${pipelineUrl}/alerts` } },
+    retraining: { ...retraining, hook: { webhook: { url: `${pipelineUrl}/retrain` } } },
+  };
+}
+
+export async function prepareFraud(db: Knex, root: string, timeline: DemoTimeline, now: number, pipelineUrl: string): Promise<ExampleData> {
+  const start = timeline.anchor - FRAUD_WEEKS * WEEK;
+  const example = generateFraudExample({
+    start: iso(start), weeks: FRAUD_WEEKS, perWeek: FRAUD_PER_WEEK, users: DEMO_USERS,
+    driftWeek: FRAUD_DRIFT_WEEK, outageWeek: FRAUD_OUTAGE_WEEK,
+  });
+  const definition = await putDefinition(db, 'fraud');
+  await putPolicyVersion(db, demoFraudPolicy(pipelineUrl), 'the demo fraud policy');
+  const dir = path.join(root, 'fraud');
+  const ingested = await ingestExample(db, dir, example, now);
+  await writeFile(path.join(dir, 'truth.json'), `${JSON.stringify(example.truth, null, 2)}\n`);
+  const cohorts = example.truth.weeks.map((week) => ({ ...FRAUD_MODEL, start: week.start, end: week.end }));
+  return { name: 'fraud', definition, ...ingested, cohorts, dir };
+}
+
+/** One week of sessions four weeks back: its 7-day purchase window and grace are over. */
+export async function prepareRecommendations(db: Knex, root: string, timeline: DemoTimeline, now: number): Promise<ExampleData> {
+  const example = generateRecommendationsExample({ sessions: DEMO_USERS, start: iso(timeline.anchor - 4 * WEEK) });
+  const definition = await putDefinition(db, 'recommendations');
+  await putPolicy(db, readJson(exampleFile('recommendations', 'policy.json')), 'examples/recommendations/policy.json');
+  const dir = path.join(root, 'recommendations');
+  const ingested = await ingestExample(db, dir, example, now);
+  await writeFile(path.join(dir, 'target-policy.ndjson'), toNdjson(example.targetPolicy));
+  return { name: 'recommendations', definition, ...ingested, cohorts: [{ ...RECS_MODEL, ...example.truth.cohort }], dir };
+}
+
+/** Two weeks of applications 20 weeks back, so both are final and the second's score PSI has a reference. */
+export async function prepareCredit(db: Knex, root: string, timeline: DemoTimeline, now: number): Promise<ExampleData> {
+  const weeks = [0, 1].map((w) => generateCreditExample({ applicants: DEMO_USERS, seed: 7 + w, start: iso(timeline.anchor - (20 - w) * WEEK) }));
+  const definition = await putDefinition(db, 'credit');
+  await putPolicy(db, readJson(exampleFile('credit', 'policy.json')), 'examples/credit/policy.json');
+  const dir = path.join(root, 'credit');
+  const ingested = await ingestExample(db, dir, { predictions: weeks.flatMap((w) => w.predictions), outcomes: weeks.flatMap((w) => w.outcomes) }, now);
+  const cohorts = [0, 1].map((w) => ({ model_name: 'credit-pd', model_version: '2.0.0', environment: 'production', start: iso(timeline.anchor - (20 - w) * WEEK), end: iso(timeline.anchor - (19 - w) * WEEK) }));
+  return { name: 'credit', definition, ...ingested, cohorts, dir };
+}
+
+/** One week of orders twelve weeks back: the 45-day window and its 15-day grace are over. */
+export async function prepareReturns(db: Knex, root: string, timeline: DemoTimeline, now: number): Promise<ExampleData> {
+  const example = generateReturnsExample({ orders: DEMO_USERS, start: iso(timeline.anchor - 12 * WEEK) });
+  const definition = await putDefinition(db, 'returns');
+  await putPolicy(db, readJson(exampleFile('returns', 'policy.json')), 'examples/returns/policy.json');
+  const dir = path.join(root, 'returns');
+  const ingested = await ingestExample(db, dir, example, now);
+  return { name: 'returns', definition, ...ingested, cohorts: [{ ...RETURNS_MODEL, ...example.truth.cohort }], dir };
+}

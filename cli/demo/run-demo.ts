@@ -1,0 +1,201 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Client, Connection, ScheduleNotFoundError } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import type { Knex } from 'knex';
+import { migrate } from '../../sql/migrate';
+import { createDatabase, openDatabaseServer } from '../../workers/database';
+import type { Env } from '../../workers/env';
+import { openTemporal, readDevState, removeDevState, writeDevState } from '../../workers/services';
+import { createHindsightWorker } from '../../workers/worker';
+import { cohortIdFor } from '../../workflows/cohort-id';
+import { backfillCohortSchedule, createCohortSchedule, defaultScheduleId } from '../cohort-schedules';
+import { LIVE_COHORT_LIFETIME_MS, startLiveCohort } from '../live-cohort';
+import { startCohortLifecycle } from '../start-cohort';
+import {
+  FRAUD_HISTORY_WEEKS,
+  prepareCredit,
+  prepareFraud,
+  prepareRecommendations,
+  prepareReturns,
+  readTimeline,
+  type ExampleData,
+} from './examples';
+import { startDemoPipeline } from './pipeline';
+import type { TaskList } from './progress';
+import { summarizeDemo, writeReports, type DemoSummary } from './summary';
+import { waitForClose, waitForCohorts, waitForRecalibrations } from './wait';
+
+export interface DemoOptions {
+  keepRunning: boolean;
+  dbPort: number;
+  temporalPort: number;
+  uiPort: number;
+  pipelinePort: number;
+}
+
+/** Generous: on this project's 2-core machine the whole demo takes about two minutes. */
+const SETTLE_TIMEOUT_MS = 8 * 60_000;
+const ACTIONS_TIMEOUT_MS = 90_000;
+
+interface Services {
+  db: Knex;
+  databaseUrl: string;
+  embeddedDatabase: boolean;
+  temporalAddress: string;
+  uiUrl: string | null;
+  reused: boolean;
+  stop(): Promise<void>;
+}
+
+/** The running `hindsight dev`'s services when there is one; otherwise the same ones, started here. */
+async function openServices(env: Env, options: DemoOptions, log: (line: string) => void): Promise<Services> {
+  const dev = env.DATABASE_URL || env.TEMPORAL_ADDRESS ? undefined : readDevState(env);
+  if (dev) {
+    const db = createDatabase(dev.databaseUrl, { maxConnections: 1 });
+    return { db, databaseUrl: dev.databaseUrl, embeddedDatabase: dev.embeddedDatabase, temporalAddress: dev.temporalAddress, uiUrl: dev.temporalUiUrl, reused: true, stop: () => db.destroy() };
+  }
+  const database = await openDatabaseServer(env, options.dbPort);
+  let temporal;
+  try {
+    temporal = await openTemporal(env, log, { port: options.temporalPort, uiPort: options.uiPort });
+  } catch (error) {
+    await database.stop();
+    throw error;
+  }
+  const db = createDatabase(database.url, { maxConnections: database.maxConnections });
+  return {
+    db, databaseUrl: database.url, embeddedDatabase: database.embedded, temporalAddress: temporal.address, uiUrl: temporal.uiUrl ?? null, reused: false,
+    async stop() {
+      await db.destroy();
+      await temporal.stop();
+      await database.stop();
+    },
+  };
+}
+
+/**
+ * The whole loop on embedded services: four worked examples with their history in the past,
+ * a weekly fraud schedule backfilled so its alerts, diagnoses, retraining request and
+ * recalibration really happen, a live one-minute cohort, reports, and a summary.
+ */
+export async function runDemo(env: Env, options: DemoOptions, tasks: TaskList, present: (summary: DemoSummary) => void, waitForStop: () => Promise<void>): Promise<DemoSummary> {
+  const root = path.resolve(env.HINDSIGHT_STATE_DIR, 'demo');
+  await mkdir(root, { recursive: true });
+  const now = Date.now();
+  const timelineFile = path.join(root, 'timeline.json');
+  const timeline = readTimeline(timelineFile, now);
+  await writeFile(timelineFile, `${JSON.stringify(timeline)}\n`);
+
+  const services = await tasks.run('start the embedded services', () => openServices(env, options, () => {}), (s) =>
+    s.reused ? `reusing the running hindsight dev (${s.temporalAddress})` : `PGlite at ${s.databaseUrl.replace(/^postgres:\/\/postgres@/, '').replace(/\/.*$/, '')}, Temporal ${s.temporalAddress}${s.uiUrl ? `, Web UI ${s.uiUrl}` : ''}`,
+  );
+  const { db } = services;
+  const pipeline = await startDemoPipeline(options.pipelinePort, path.join(root, 'pipeline-calls.json')).catch(async (error) => {
+    await services.stop();
+    throw error;
+  });
+  let connection: NativeConnection | undefined;
+  let clientConnection: Connection | undefined;
+  let stopWorker: () => Promise<void> = async () => {};
+  try {
+    await tasks.run('migrate the database', () => migrate(db));
+    if (!services.reused) {
+      await writeDevState(env, { pid: process.pid, databaseUrl: services.databaseUrl, embeddedDatabase: services.embeddedDatabase, temporalAddress: services.temporalAddress, temporalUiUrl: services.uiUrl });
+    }
+    connection = await NativeConnection.connect({ address: services.temporalAddress });
+    const worker = await tasks.run('start the worker (bundling the workflows)', () =>
+      createHindsightWorker({ connection: connection!, db, namespace: env.TEMPORAL_NAMESPACE, taskQueue: env.HINDSIGHT_TASK_QUEUE }),
+    );
+    const running = worker.run();
+    stopWorker = async () => {
+      worker.shutdown();
+      await running;
+    };
+    clientConnection = await Connection.connect({ address: services.temporalAddress });
+    const client = new Client({ connection: clientConnection, namespace: env.TEMPORAL_NAMESPACE });
+    const taskQueue = env.HINDSIGHT_TASK_QUEUE;
+    const link = (workflowId: string) => (services.uiUrl ? `${services.uiUrl}/namespaces/${env.TEMPORAL_NAMESPACE}/workflows/${encodeURIComponent(workflowId)}` : workflowId);
+
+    const live = await tasks.run('start the live one-minute cohort', () => startLiveCohort(db, client, taskQueue, env.HINDSIGHT_STATE_DIR), (started) => started.cohort_id);
+    const liveClosesAt = Date.now() + LIVE_COHORT_LIFETIME_MS;
+    tasks.note(`  watch it move through its stages: ${link(live.cohort_id)}`);
+
+    const fraud = await tasks.run('generate and ingest the fraud history (20 weeks, chargebacks 60–90 days late)', () => prepareFraud(db, root, timeline, now, pipeline.url), ingestedLine);
+    const others: ExampleData[] = [];
+    for (const [title, prepare] of [
+      ['recommendations (5% epsilon-greedy, logged propensities)', prepareRecommendations],
+      ['credit (denials hide the outcome, a randomized approval band)', prepareCredit],
+      ['returns (a 45-day window, joined by order id)', prepareReturns],
+    ] as const) {
+      const data = await tasks.run(`generate and ingest ${title}`, () => prepare(db, root, timeline, now), ingestedLine);
+      for (const cohort of data.cohorts) await startCohortLifecycle(client, taskQueue, cohort, data.definition);
+      others.push(data);
+    }
+
+    const scheduleId = defaultScheduleId({ model: { name: 'fraud-model', version: '3.2.0', environment: 'production' }, definition: fraud.definition, every: 'P7D' });
+    const fraudIds = fraud.cohorts.map((c) => cohortIdFor(c, fraud.definition));
+    await tasks.run('backfill the weekly fraud schedule: the finalized history first', async (task) => {
+      try {
+        await client.schedule.getHandle(scheduleId).describe();
+      } catch (error) {
+        if (!(error instanceof ScheduleNotFoundError)) throw error;
+        await createCohortSchedule(client, { scheduleId, model: { name: 'fraud-model', version: '3.2.0', environment: 'production' }, definition: fraud.definition, every: 'P7D', taskQueue });
+      }
+      // Oldest first: the later weeks' rules compare with the finalized weeks before them.
+      const split = fraud.cohorts[FRAUD_HISTORY_WEEKS]!.start;
+      await backfillCohortSchedule(client, scheduleId, fraud.cohorts[0]!.start, split);
+      await waitForCohorts(client, fraudIds.slice(0, FRAUD_HISTORY_WEEKS), (n, total) => task.update(`${n} of ${total} weeks caught up`), SETTLE_TIMEOUT_MS);
+      task.update('the last quarter and the weeks before it');
+      await backfillCohortSchedule(client, scheduleId, split, fraud.cohorts.at(-1)!.end);
+      await waitForCohorts(client, fraudIds, (n, total) => task.update(`${n} of ${total} weeks caught up`), SETTLE_TIMEOUT_MS);
+    }, () => `${fraudIds.length} weekly cohorts evaluated at every checkpoint already past and judged by the policy`);
+
+    const otherIds = others.flatMap((data) => data.cohorts.map((c) => cohortIdFor(c, data.definition)));
+    await tasks.run('wait for the recommendations, credit and returns cohorts', (task) =>
+      waitForCohorts(client, otherIds, (n, total) => task.update(`${n} of ${total} caught up`), SETTLE_TIMEOUT_MS),
+    );
+    const actionsDeadline = Date.now() + ACTIONS_TIMEOUT_MS;
+    const recalibrations = await tasks.run('wait for the recalibration and the retraining request', async (task) => {
+      while (!pipeline.calls().some((call) => call.path === '/retrain') && Date.now() < actionsDeadline) {
+        task.update('waiting for the retraining webhook');
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      task.update('waiting for the recalibration workflow');
+      return waitForRecalibrations(client, 'fraud-model', actionsDeadline);
+    }, (runs) => `${runs.length} recalibration(s), ${pipeline.calls().filter((c) => c.path === '/retrain').length} retraining request(s) received`);
+
+    if (!options.keepRunning) {
+      await tasks.run('wait for the live cohort to close', (task) =>
+        waitForClose(client, live.cohort_id, liveClosesAt + 60_000, (status) => task.update(`${status.phase.replace(/_/g, ' ')}, ${status.snapshots.length} snapshot(s)`)),
+      );
+    }
+    const summary = await tasks.run('summarize and write the reports', async () => {
+      const made = await summarizeDemo(db, { fraud, others, live: live.cohort_id, scheduleId, recalibrations, pipeline: pipeline.calls(), link, uiUrl: services.uiUrl, namespace: env.TEMPORAL_NAMESPACE });
+      made.reports = await writeReports(db, path.join(root, 'reports'), made.reportSubjects);
+      return made;
+    });
+    summary.kept_running = options.keepRunning;
+    summary.reused_services = services.reused;
+    present(summary);
+    if (options.keepRunning) {
+      tasks.note(`the services and the worker keep running (Web UI ${services.uiUrl ?? 'not started: TEMPORAL_ADDRESS is set'}); Ctrl-C stops them`);
+      await waitForStop();
+    }
+    return summary;
+  } finally {
+    await stopWorker();
+    await clientConnection?.close();
+    await connection?.close();
+    await pipeline.close();
+    if (!services.reused) await removeDevState(env);
+    await services.stop();
+  }
+}
+
+function ingestedLine(data: ExampleData): string {
+  const fresh = data.predictions.accepted + data.outcomes.accepted;
+  const again = data.predictions.duplicates + data.outcomes.duplicates;
+  const total = data.predictions.accepted + data.predictions.duplicates;
+  return `${total.toLocaleString('en-US')} predictions, ${(data.outcomes.accepted + data.outcomes.duplicates).toLocaleString('en-US')} outcomes${again > 0 && fresh === 0 ? ' (stored by an earlier run)' : ''}${data.not_yet_arrived > 0 ? `; ${data.not_yet_arrived.toLocaleString('en-US')} not arrived yet` : ''}`;
+}

@@ -1,0 +1,236 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Knex } from 'knex';
+import { loadCohort } from '../../activities/cohorts';
+import { baselineFor, diagnoseCohort } from '../../activities/diagnose/diagnose';
+import { computeDrift } from '../../activities/drift';
+import { evaluateCohort } from '../../activities/evaluate-cohort';
+import { estimatePolicyValue } from '../../activities/off-policy';
+import { renderReport, type ReportSubject } from '../../activities/report/report';
+import { retrainingWorkflowId } from '../../workflows/retraining-requests';
+import { cohortIdFor } from '../../workflows/cohort-id';
+import { FRAUD_DRIFT_WEEK, FRAUD_OUTAGE_WEEK, type ExampleData } from './examples';
+import type { ReceivedCall } from './pipeline';
+import type { RecalibrationRun } from './wait';
+
+export interface SummaryRow {
+  example: string;
+  cohorts: number;
+  headline: string;
+  /** Firing alerts, counted by rule. */
+  alerts: Record<string, number>;
+  /** Diagnosis verdicts of the cohorts with a firing alert, counted. */
+  diagnoses: Record<string, number>;
+}
+
+export interface DemoSummary {
+  rows: SummaryRow[];
+  /** What the loop did about the alerts: retraining requests, recalibrations, notifications. */
+  actions: string[];
+  reports: string[];
+  links: Array<{ what: string; url: string }>;
+  reportSubjects: Array<{ name: string; subject: ReportSubject }>;
+  kept_running: boolean;
+  /** The demo used a running `hindsight dev`'s services, which it leaves running. */
+  reused_services: boolean;
+}
+
+interface SummaryInput {
+  fraud: ExampleData;
+  others: ExampleData[];
+  live: string;
+  scheduleId: string;
+  recalibrations: RecalibrationRun[];
+  pipeline: ReceivedCall[];
+  link: (workflowId: string) => string;
+  uiUrl: string | null;
+  namespace: string;
+}
+
+type Overall = Record<string, number | null>;
+
+function countBy(values: string[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const value of values) counts[value] = (counts[value] ?? 0) + 1;
+  return counts;
+}
+
+const f3 = (value: number | null | undefined) => (value === null || value === undefined ? '—' : value.toFixed(3));
+/** The share of predictions with a label by then (final or provisional), as `label_availability` rules judge it. */
+const labeledShare = (overall: Overall | null) => (overall && overall.n ? (overall.n_labeled ?? 0) / overall.n : null);
+const interval = (value: { value: number | null; ci_low: number | null; ci_high: number | null }) => `${f3(value.value)} [${f3(value.ci_low)}, ${f3(value.ci_high)}]`;
+
+/** Each cohort's latest snapshot per checkpoint, and how many revisions its final one has. */
+async function snapshotsOf(db: Knex, cohortIds: string[]): Promise<Map<string, Map<string, { revision: number; overall: Overall; as_of: string }>>> {
+  const rows = await db('metric_snapshots')
+    .whereIn('cohort_id', cohortIds)
+    .orderBy(['cohort_id', 'checkpoint', 'revision'])
+    .select('cohort_id', 'checkpoint', 'revision', 'as_of', db.raw("document->'overall' as overall"));
+  const byCohort = new Map<string, Map<string, { revision: number; overall: Overall; as_of: string }>>();
+  for (const row of rows) {
+    const checkpoints = byCohort.get(row.cohort_id) ?? new Map();
+    checkpoints.set(row.checkpoint, { revision: row.revision, overall: row.overall, as_of: new Date(row.as_of).toISOString() });
+    byCohort.set(row.cohort_id, checkpoints);
+  }
+  return byCohort;
+}
+
+/**
+ * The firing alerts of some cohorts and, per cohort, what the diagnosis says: the alert's own
+ * verdict where its rule carries one, else `diagnose` at the alert's moment, as its runbook asks.
+ */
+async function alertsOf(db: Knex, cohortIds: string[]): Promise<{ alerts: Record<string, number>; diagnoses: Record<string, number> }> {
+  const rows = await db('alerts')
+    .whereIn('cohort_id', cohortIds)
+    .where({ state: 'firing' })
+    .orderBy('alert_id')
+    .select('cohort_id', 'rule_name', 'snapshot_id', db.raw("diagnosis->>'verdict' as verdict"));
+  const verdicts = new Map<string, string>();
+  for (const row of rows) {
+    if (row.verdict) verdicts.set(row.cohort_id, row.verdict);
+  }
+  for (const row of rows) {
+    if (verdicts.has(row.cohort_id)) continue;
+    const { record, definition } = await loadCohort(db, row.cohort_id);
+    const asOf = row.snapshot_id === null ? record.end : new Date((await db('metric_snapshots').where({ snapshot_id: row.snapshot_id }).first('as_of')).as_of).toISOString();
+    const cohort = { model_name: record.model_name, model_version: record.model_version, environment: record.environment, start: record.start, end: record.end };
+    if (definition.task !== 'binary') continue;
+    const diagnosis = await diagnoseCohort(db, { cohort, definition, asOf, ...baselineFor(cohort, asOf) }).catch(() => null);
+    if (diagnosis) verdicts.set(row.cohort_id, diagnosis.verdict);
+  }
+  return { alerts: countBy(rows.map((row) => row.rule_name as string)), diagnoses: countBy([...verdicts.values()]) };
+}
+
+export async function summarizeDemo(db: Knex, input: SummaryInput): Promise<DemoSummary> {
+  const { fraud } = input;
+  const rows: SummaryRow[] = [];
+  const reportSubjects: DemoSummary['reportSubjects'] = [];
+  const fraudIds = fraud.cohorts.map((c) => cohortIdFor(c, fraud.definition));
+  const fraudSnapshots = await snapshotsOf(db, fraudIds);
+  const at = (week: number, checkpoint: string) => fraudSnapshots.get(fraudIds[week]!)?.get(checkpoint)?.overall ?? null;
+  const finals = fraudIds.map((id) => fraudSnapshots.get(id)?.get('final')).filter((s) => s !== undefined);
+  const revised = finals.filter((s) => s.revision > 1).length;
+  const fraudAlerts = await alertsOf(db, fraudIds);
+  rows.push({
+    example: 'fraud (weekly schedule)',
+    cohorts: fraudIds.length,
+    headline: [
+      `drift week recall at P30D ${f3(at(FRAUD_DRIFT_WEEK, 'P30D')?.recall)} vs ${f3(at(FRAUD_DRIFT_WEEK - 1, 'P30D')?.recall)} the week before`,
+      `outage week labeled by P30D ${f3(labeledShare(at(FRAUD_OUTAGE_WEEK, 'P30D')))} vs ${f3(labeledShare(at(FRAUD_OUTAGE_WEEK - 1, 'P30D')))}`,
+      `${finals.length} weeks final, ${revised} revised by late chargebacks`,
+    ].join('; '),
+    ...fraudAlerts,
+  });
+  reportSubjects.push(
+    { name: 'fraud model, weekly', subject: { kind: 'model', model_name: 'fraud-model', model_version: '3.2.0', from: fraud.cohorts[0]!.start, to: fraud.cohorts.at(-1)!.end } },
+    { name: 'fraud drift week', subject: { kind: 'cohort', cohort_id: fraudIds[FRAUD_DRIFT_WEEK]! } },
+    { name: 'fraud outage week', subject: { kind: 'cohort', cohort_id: fraudIds[FRAUD_OUTAGE_WEEK]! } },
+  );
+
+  for (const data of input.others) {
+    const ids = data.cohorts.map((c) => cohortIdFor(c, data.definition));
+    const snapshots = await snapshotsOf(db, ids);
+    const last = data.cohorts.at(-1)!;
+    const lastId = ids.at(-1)!;
+    const final = snapshots.get(lastId)?.get('final');
+    const asOf = final?.as_of ?? new Date().toISOString();
+    let headline: string;
+    if (data.name === 'recommendations') {
+      const estimate = await estimatePolicyValue(db, {
+        cohort: last, definition: data.definition, asOf, rewardTypes: ['click'], rewardValue: false,
+        target: { kind: 'file', file: path.join(data.dir, 'target-policy.ndjson') }, clip: null, resamples: 200, seed: 1, alpha: 0.05,
+      });
+      headline = `logged CTR ${f3(estimate.logged_policy_value)}; new ranker IPW ${interval(estimate.estimators.ipw)}, SNIPS ${interval(estimate.estimators.snips)}; purchase rate ${f3(final?.overall.base_rate)}`;
+    } else if (data.name === 'credit') {
+      const weighted = await evaluateCohort(db, last, data.definition, asOf, { propensityWeighted: true });
+      const drift = await computeDrift(db, { model_name: last.model_name, reference: data.cohorts[0]!, current: last, features: [] });
+      const score = drift.variables.find((v) => v.variable === 'score');
+      const overall = weighted.overall as unknown as Overall;
+      headline = `default rate approved-only ${f3(overall.base_rate)}, propensity-weighted ${interval(weighted.propensity_weighted!.base_rate)}; KS ${f3(overall.ks)}; score PSI ${f3(score?.psi)}`;
+    } else {
+      headline = `final return rate ${f3(final?.overall.base_rate)} (revision ${final?.revision ?? '—'}); ROC AUC ${f3(final?.overall.roc_auc)}; recall ${f3(final?.overall.recall)}`;
+    }
+    const alerts = await alertsOf(db, ids);
+    rows.push({ example: data.name, cohorts: ids.length, headline, ...alerts });
+    reportSubjects.push({ name: data.name, subject: { kind: 'cohort', cohort_id: lastId } });
+  }
+
+  const live = (await snapshotsOf(db, [input.live])).get(input.live);
+  const liveFinal = live?.get('final');
+  rows.push({
+    example: 'live (one-minute window)',
+    cohorts: 1,
+    headline: liveFinal ? `final ROC AUC ${f3(liveFinal.overall.roc_auc)}, Brier ${f3(liveFinal.overall.brier)} (revision ${liveFinal.revision}); ${[...(live?.keys() ?? [])].join(', ')}` : `${live?.size ?? 0} checkpoint(s) so far`,
+    alerts: {},
+    diagnoses: {},
+  });
+  reportSubjects.push({ name: 'live cohort', subject: { kind: 'cohort', cohort_id: input.live } });
+
+  const actions: string[] = [];
+  const retrains = input.pipeline.filter((call) => call.path === '/retrain');
+  for (const call of retrains) {
+    const evidence = call.body.evidence as { cohortId?: string; verdict?: string } | undefined;
+    actions.push(`retraining requested: ${String(call.body.request_id)} for ${String(call.body.model)} ${String(call.body.model_version)}, diagnosis ${evidence?.verdict ?? '—'}; the demo pipeline received it once (Idempotency-Key ${call.idempotency_key})`);
+  }
+  if (retrains.length === 0) actions.push('retraining: no request reached the demo pipeline');
+  for (const run of input.recalibrations) {
+    actions.push(`recalibration ${run.workflowId}: ${run.state.phase.replace(/_/g, ' ')}${run.state.reason ? `: ${run.state.reason}` : ''}`);
+  }
+  if (input.recalibrations.length === 0) actions.push('recalibration: none started');
+  const notifications = input.pipeline.filter((call) => call.path === '/alerts').length;
+  actions.push(`alert notifications: ${notifications} delivered to the demo pipeline's /alerts webhook (one per alert change)`);
+
+  const links: DemoSummary['links'] = [
+    { what: 'the live cohort', url: input.link(input.live) },
+    { what: 'the fraud drift week', url: input.link(fraudIds[FRAUD_DRIFT_WEEK]!) },
+    { what: 'the fraud outage week', url: input.link(fraudIds[FRAUD_OUTAGE_WEEK]!) },
+    { what: 'fraud retraining requests', url: input.link(retrainingWorkflowId('fraud-model')) },
+    ...input.recalibrations.map((run) => ({ what: 'fraud recalibration', url: input.link(run.workflowId) })),
+  ];
+  if (input.uiUrl) links.push({ what: 'the weekly fraud schedule', url: `${input.uiUrl}/namespaces/${input.namespace}/schedules/${encodeURIComponent(input.scheduleId)}` });
+  return { rows, actions, reports: [], links, reportSubjects, kept_running: false, reused_services: false };
+}
+
+/** One self-contained HTML report per subject, as `hindsight report` writes them. */
+export async function writeReports(db: Knex, dir: string, subjects: DemoSummary['reportSubjects']): Promise<string[]> {
+  await mkdir(dir, { recursive: true });
+  const files: string[] = [];
+  for (const { subject } of subjects) {
+    const report = await renderReport(db, subject, new Date().toISOString());
+    const file = path.join(dir, `${report.slug}.html`);
+    await writeFile(file, report.html, 'utf8');
+    files.push(file);
+  }
+  return files;
+}
+
+/** The closing table, then what the loop did, the reports and the Web UI links. */
+export function formatSummary(summary: DemoSummary): string {
+  const header = ['example', 'cohorts', 'alerts', 'diagnoses', 'headline metrics'];
+  const counted = (counts: Record<string, number>) => Object.entries(counts).map(([name, n]) => (n === 1 ? name : `${name} ×${n}`)).join(', ') || '—';
+  const cells = summary.rows.map((row) => [
+    row.example,
+    String(row.cohorts),
+    counted(row.alerts),
+    counted(row.diagnoses),
+    row.headline,
+  ]);
+  const widths = header.slice(0, 4).map((title, i) => Math.max(title.length, ...cells.map((c) => c[i]!.length)));
+  const line = (c: string[]) => [...c.slice(0, 4).map((cell, i) => cell.padEnd(widths[i]!)), c[4]].join('  ');
+  return [
+    '',
+    line(header),
+    line(widths.map((w) => '─'.repeat(w)).concat('─'.repeat(16))),
+    ...cells.map(line),
+    '',
+    'What the loop did:',
+    ...summary.actions.map((action) => `  ${action}`),
+    '',
+    'Reports (self-contained HTML, open in a browser):',
+    ...summary.reports.map((file) => `  ${file}`),
+    '',
+    `Web UI${summary.kept_running ? '' : ' (while the services run: `npx hindsight dev`, or `npx hindsight demo --keep-running`)'}:`,
+    ...summary.links.map((link) => `  ${link.what}: ${link.url}`),
+    '',
+  ].join('\n');
+}
