@@ -172,6 +172,9 @@ class _Handler(BaseHTTPRequestHandler):
     # HTTP/1.0 (the default): every answer closes its connection, so an idle keep-alive
     # client cannot hold the shutdown, which waits for the handler threads.
     server: "FraudServer"
+    # Seconds a client may take to send its request: one that stalls gives up its thread
+    # rather than holding the shutdown.
+    timeout = 10
     routes = {"/score": ("score", 200), "/outcomes": ("report_outcome", 202)}
 
     def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
@@ -227,13 +230,23 @@ class FraudServer(ThreadingHTTPServer):
         self.service = service
 
 
+def _positive_seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, not {text!r}")
+    return seconds
+
+
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="The fraud example's model service (examples/fraud/README.md).")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8080, help="0 picks a free port")
     parser.add_argument("--hindsight-url", default=os.environ.get("HINDSIGHT_URL", "http://127.0.0.1:8787"))
-    parser.add_argument("--flush-interval", type=float, default=1.0, help="seconds a queued record waits at most")
-    parser.add_argument("--exit-timeout", type=float, default=5.0, help="seconds the last flush may take")
+    parser.add_argument("--flush-interval", type=_positive_seconds, default=1.0, help="seconds a queued record waits at most")
+    parser.add_argument("--exit-timeout", type=_positive_seconds, default=5.0, help="seconds the last flush may take")
     return parser.parse_args(argv)
 
 

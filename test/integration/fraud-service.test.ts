@@ -201,7 +201,7 @@ describe('the fraud example’s model service', () => {
     expect(await storedPredictions([during.document.prediction_id])).toEqual([]);
   });
 
-  it('keeps scoring while hindsight accepts connections and never answers, and its exit waits only --exit-timeout', async () => {
+  it('keeps scoring while hindsight accepts connections and never answers, and exits after --exit-timeout counting what it could not store', async () => {
     const held: Socket[] = [];
     const stalled: Server = createServer((socket) => held.push(socket));
     await new Promise<void>((resolve) => stalled.listen(0, '127.0.0.1', resolve));
