@@ -45,7 +45,8 @@ const startServe = () => startListening(process.execPath, [path.join(ROOT, 'bin'
   { DATABASE_URL: testDb.url, HINDSIGHT_API_TOKEN: TOKEN }, /listening on (http:\/\/\S+)/);
 
 const startService = (hindsightUrl: string, flags: string[]) => startListening(PYTHON, [SERVICE, '--port', '0', '--hindsight-url', hindsightUrl, ...flags],
-  { HINDSIGHT_API_TOKEN: TOKEN }, /listening on (http:\/\/\S+),/);
+  // No __pycache__ left in the working tree by the test.
+  { HINDSIGHT_API_TOKEN: TOKEN, PYTHONDONTWRITEBYTECODE: '1' }, /listening on (http:\/\/\S+),/);
 
 /** SIGTERM, then the exit code and everything the process wrote to stderr. */
 async function stop(running: Running): Promise<{ code: number | null; stderr: string }> {
