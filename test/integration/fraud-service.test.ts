@@ -27,8 +27,13 @@ interface Running {
 }
 
 /** Spawns a server and resolves once its stderr names the URL it listens on (`listening`'s group). */
+/** Every process the tests started, so that a failed test leaves none running. */
+const started = new Set<ChildProcess>();
+
 function startListening(command: string, args: string[], env: Record<string, string>, listening: RegExp): Promise<Running> {
   const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  started.add(child);
+  child.on('exit', () => started.delete(child));
   let stderr = '';
   const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
   return new Promise((resolve, reject) => {
@@ -96,7 +101,8 @@ beforeAll(async () => {
 });
 
 afterAll(() => {
-  serve?.child.kill('SIGTERM');
+  // Whatever a test left running (it failed before stopping it) is killed outright.
+  for (const child of started) child.kill('SIGKILL');
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
