@@ -17,7 +17,7 @@ candidates as (
   where o.prediction_id = :prediction_id::uuid
      or (o.prediction_id is null and o.request_id = :request_id::text and o.item_id = :item_id::text)
      or (:entity::text is not null and o.prediction_id is null and (o.request_id is null or o.item_id is null)
-         and o.entity_ids @> jsonb_build_object(:entity_key::text, :entity::text))
+         and o.entity_ids @> jsonb_build_object(coalesce(:entity_key::text, ''), :entity::text))
 )
 select c.*, m.status,
        d.outcome_id is not null as decides_label,
@@ -32,7 +32,7 @@ left join lateral (
   -- before it, else (leakage) the first one after it.
   select q.prediction_id, q.ts_pred from predictions q
   where c.join_path = 'by_entity_window'
-    and q.entity_ids @> jsonb_build_object(:entity_key::text, :entity::text)
+    and q.entity_ids @> jsonb_build_object(coalesce(:entity_key::text, ''), :entity::text)
     and q.model_name = :model and q.model_version = :version
   order by q.ts_pred <= c.ts_event desc,
            case when q.ts_pred <= c.ts_event then q.ts_pred end desc,

@@ -80,6 +80,15 @@ describe('hindsight trace', () => {
     expect(trace.outcomes.find((o) => o.outcome_id === 'entity-ours')!.attributed_to).toBe(first);
   });
 
+  it('traces a prediction under a definition without an entity_key: its id-joined outcomes, no entity candidates', async () => {
+    const byId = (await putLabelDefinition(testDb.db, {
+      name: 'fraud-trace-by-id', version: 1, model_name: 'fraud', task: 'binary', window: 'P10D', positive_outcome_types: ['chargeback'], absent_means: 'negative',
+    })).definition;
+    const trace = await tracePrediction(testDb.db, first, byId, iso(T + 30 * DAY));
+    expect(trace.outcomes.map((o) => o.outcome_id).sort()).toEqual(['decides', 'id-history', 'leak', 'not-yet', 'too-late', 'unnamed']);
+    expect(trace.label).toEqual({ value: 1, status: 'final', outcome_id: 'decides', join_path: 'by_prediction_id', outcome_value: 10 });
+  });
+
   it('fails with a message naming an unknown prediction', async () => {
     const missing = randomUUID();
     await expect(tracePrediction(testDb.db, missing, definition, iso(T))).rejects.toThrow(PredictionNotFoundError);
