@@ -98,9 +98,13 @@ export function resolveWorkflowsPath(): string {
 
 let runtimeInstalled = false;
 
-/** Installs the SDK runtime's logger once per process (the SDK allows only one install). */
+/**
+ * Installs the SDK runtime's logger once per process (the SDK allows only one install). The
+ * native core's own messages (e.g. a slow workflow task) are forwarded to it at the same
+ * level, so one setting governs everything the worker prints.
+ */
 export function installRuntimeLogger(level: LogLevel): void {
   if (runtimeInstalled) return;
-  Runtime.install({ logger: new DefaultLogger(level) });
+  Runtime.install({ logger: new DefaultLogger(level), telemetryOptions: { logging: { filter: { core: level, other: level }, forward: {} } } });
   runtimeInstalled = true;
 }

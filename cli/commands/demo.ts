@@ -32,7 +32,10 @@ export function registerDemo(program: Command, setExit: (code: number) => void):
         for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve());
       });
       const summary = await runDemo(env, { keepRunning: Boolean(options.keepRunning), dbPort: options.dbPort, temporalPort: options.temporalPort, uiPort: options.uiPort, pipelinePort: options.pipelinePort }, tasks,
-        (summary) => out.result({ rows: summary.rows, actions: summary.actions, reports: summary.reports, links: summary.links }, () => formatSummary(summary)),
+        (summary) => {
+          const { reportSubjects, ...document } = summary;
+          out.result(document, () => formatSummary(summary));
+        },
         () => stopped);
       out.info(summary.reused_services
         ? 'demo done: its worker is stopped; the running hindsight dev keeps the services up'

@@ -27,7 +27,10 @@ export interface DemoSummary {
   rows: SummaryRow[];
   /** What the loop did about the alerts: retraining requests, recalibrations, notifications. */
   actions: string[];
-  reports: string[];
+  retraining_requests: Array<{ request_id: string; model_version: string; verdict: string | null; idempotency_key: string }>;
+  recalibrations: Array<{ workflow_id: string; phase: string; reason: string | null }>;
+  alert_notifications: number;
+  reports: Array<{ what: string; path: string }>;
   links: Array<{ what: string; url: string }>;
   reportSubjects: Array<{ name: string; subject: ReportSubject }>;
   kept_running: boolean;
@@ -167,11 +170,18 @@ export async function summarizeDemo(db: Knex, input: SummaryInput): Promise<Demo
   reportSubjects.push({ name: 'live cohort', subject: { kind: 'cohort', cohort_id: input.live } });
 
   const actions: string[] = [];
-  const retrains = input.pipeline.filter((call) => call.path === '/retrain');
-  for (const call of retrains) {
-    const evidence = call.body.evidence as { cohortId?: string; verdict?: string } | undefined;
-    actions.push(`retraining requested: ${String(call.body.request_id)} for ${String(call.body.model)} ${String(call.body.model_version)}, diagnosis ${evidence?.verdict ?? '—'}; the demo pipeline received it once (Idempotency-Key ${call.idempotency_key})`);
+  const retrainingRequests = input.pipeline
+    .filter((call) => call.path === '/retrain')
+    .map((call) => ({
+      request_id: String(call.body.request_id),
+      model_version: String(call.body.model_version),
+      verdict: (call.body.evidence as { verdict?: string } | undefined)?.verdict ?? null,
+      idempotency_key: call.idempotency_key,
+    }));
+  for (const request of retrainingRequests) {
+    actions.push(`retraining requested: ${request.request_id} for fraud-model ${request.model_version}, diagnosis ${request.verdict ?? '—'}; the demo pipeline received it once (Idempotency-Key ${request.idempotency_key})`);
   }
+  const retrains = retrainingRequests;
   if (retrains.length === 0) actions.push('retraining: no request reached the demo pipeline');
   for (const run of input.recalibrations) {
     actions.push(`recalibration ${run.workflowId}: ${run.state.phase.replace(/_/g, ' ')}${run.state.reason ? `: ${run.state.reason}` : ''}`);
@@ -188,18 +198,23 @@ export async function summarizeDemo(db: Knex, input: SummaryInput): Promise<Demo
     ...input.recalibrations.map((run) => ({ what: 'fraud recalibration', url: input.link(run.workflowId) })),
   ];
   if (input.uiUrl) links.push({ what: 'the weekly fraud schedule', url: `${input.uiUrl}/namespaces/${input.namespace}/schedules/${encodeURIComponent(input.scheduleId)}` });
-  return { rows, actions, reports: [], links, reportSubjects, kept_running: false, reused_services: false };
+  return {
+    rows, actions, reports: [], links, reportSubjects, kept_running: false, reused_services: false,
+    retraining_requests: retrainingRequests,
+    recalibrations: input.recalibrations.map((run) => ({ workflow_id: run.workflowId, phase: run.state.phase, reason: run.state.reason })),
+    alert_notifications: notifications,
+  };
 }
 
 /** One self-contained HTML report per subject, as `hindsight report` writes them. */
-export async function writeReports(db: Knex, dir: string, subjects: DemoSummary['reportSubjects']): Promise<string[]> {
+export async function writeReports(db: Knex, dir: string, subjects: DemoSummary['reportSubjects']): Promise<DemoSummary['reports']> {
   await mkdir(dir, { recursive: true });
-  const files: string[] = [];
-  for (const { subject } of subjects) {
+  const files: DemoSummary['reports'] = [];
+  for (const { name, subject } of subjects) {
     const report = await renderReport(db, subject, new Date().toISOString());
     const file = path.join(dir, `${report.slug}.html`);
     await writeFile(file, report.html, 'utf8');
-    files.push(file);
+    files.push({ what: name, path: file });
   }
   return files;
 }
@@ -227,10 +242,10 @@ export function formatSummary(summary: DemoSummary): string {
     ...summary.actions.map((action) => `  ${action}`),
     '',
     'Reports (self-contained HTML, open in a browser):',
-    ...summary.reports.map((file) => `  ${file}`),
+    ...summary.reports.map((report) => `  ${`${report.what}:`.padEnd(22)} ${report.path}`),
     '',
     `Web UI${summary.kept_running ? '' : ' (while the services run: `npx hindsight dev`, or `npx hindsight demo --keep-running`)'}:`,
-    ...summary.links.map((link) => `  ${link.what}: ${link.url}`),
+    ...summary.links.map((link) => `  ${`${link.what}:`.padEnd(28)} ${link.url}`),
     '',
   ].join('\n');
 }
