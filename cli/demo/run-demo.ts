@@ -109,7 +109,8 @@ export async function runDemo(env: Env, options: DemoOptions, tasks: TaskList, p
     );
     const running = worker.run();
     stopWorker = async () => {
-      worker.shutdown();
+      // Ctrl-C has already begun the shutdown: the SDK handles the signal itself.
+      if (worker.getState() === 'RUNNING') worker.shutdown();
       await running;
     };
     clientConnection = await Connection.connect({ address: services.temporalAddress });
@@ -184,12 +185,25 @@ export async function runDemo(env: Env, options: DemoOptions, tasks: TaskList, p
     }
     return summary;
   } finally {
-    await stopWorker();
-    await clientConnection?.close();
-    await connection?.close();
-    await pipeline.close();
-    if (!services.reused) await removeDevState(env);
-    await services.stop();
+    await stopAll([
+      stopWorker,
+      async () => clientConnection?.close(),
+      async () => connection?.close(),
+      () => pipeline.close(),
+      async () => (services.reused ? undefined : removeDevState(env)),
+      () => services.stop(),
+    ]);
+  }
+}
+
+/** Runs every step even when one fails (said on stderr), so a failure cannot leave a service behind. */
+async function stopAll(steps: Array<() => Promise<unknown>>): Promise<void> {
+  for (const step of steps) {
+    try {
+      await step();
+    } catch (error) {
+      process.stderr.write(`hindsight: demo: while stopping: ${(error as Error).message}\n`);
+    }
   }
 }
 
