@@ -244,7 +244,7 @@ export function formatSummary(summary: DemoSummary): string {
     'Reports (self-contained HTML, open in a browser):',
     ...summary.reports.map((report) => `  ${`${report.what}:`.padEnd(22)} ${report.path}`),
     '',
-    `Web UI${summary.kept_running ? '' : ' (while the services run: `npx hindsight dev`, or `npx hindsight demo --keep-running`)'}:`,
+    `Web UI${summary.kept_running || summary.reused_services ? '' : ' (while the services run: `npx hindsight dev`, or `npx hindsight demo --keep-running`)'}:`,
     ...summary.links.map((link) => `  ${`${link.what}:`.padEnd(28)} ${link.url}`),
     '',
   ].join('\n');
