@@ -11,7 +11,8 @@ import type { EvaluationBindings } from '../sql/join-outcomes';
 
 /**
  * Rows per row group: readers decode (and Spark splits work) a row group at a time, so
- * large groups read fastest; 100k rows of this width are tens of MB in the worker.
+ * large groups read fastest (100k is also hyparquet-writer's own default). The writer holds
+ * one group's values and their encoding at a time: bench:export reports the peak RSS.
  */
 export const PARQUET_ROW_GROUP_ROWS = 100_000;
 
