@@ -10,7 +10,7 @@ import { withLiteralBindings } from '../sql/literal-bindings';
 import { writeParquet } from './export-parquet';
 import type { LabelDefinition } from './label-definitions';
 
-/** Enough for the sort of a few million exported rows without spilling (docs/metrics.md). */
+/** The sort into export order of about a million rows (~250 bytes each) stays in memory; larger exports sort on disk (docs/metrics.md). */
 const EXPORT_WORK_MEM = '256MB';
 
 export const EXPORT_FORMATS = ['csv', 'ndjson', 'parquet'] as const;
