@@ -7,13 +7,15 @@ import { to as copyTo } from 'pg-copy-streams';
 import { EXPORT_COLUMNS, copyCsv, copyNdjson, exportRows, ndjsonLines } from '../sql/export-evaluation';
 import { CREATE_MATCHES, joinBindingsFor, type EvaluationBindings, type JoinCohort } from '../sql/join-outcomes';
 import { withLiteralBindings } from '../sql/literal-bindings';
+import { writeParquet } from './export-parquet';
 import type { LabelDefinition } from './label-definitions';
 
-/** Enough for the sort of a few million exported rows without spilling (docs/metrics.md). */
+/** The sort into export order of about a million rows (~250 bytes each) stays in memory; larger exports sort on disk (docs/metrics.md). */
 const EXPORT_WORK_MEM = '256MB';
 
-export const EXPORT_FORMATS = ['csv', 'ndjson'] as const;
+export const EXPORT_FORMATS = ['csv', 'ndjson', 'parquet'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+type TextFormat = Exclude<ExportFormat, 'parquet'>;
 
 export interface ExportEvaluationInput {
   cohort: JoinCohort;
@@ -22,8 +24,9 @@ export interface ExportEvaluationInput {
   out: string;
   format: ExportFormat;
   /**
-   * How the rows leave the database: `copy` (COPY … TO STDOUT) unless the server is the
-   * embedded PGlite, which cannot stream COPY and gets the same bytes `rows` by row.
+   * How CSV and NDJSON rows leave the database: `copy` (COPY … TO STDOUT) unless the server
+   * is the embedded PGlite, which cannot stream COPY and gets the same bytes `rows` by row.
+   * Parquet always reads a cursor (./export-parquet).
    */
   transport?: 'copy' | 'rows';
 }
@@ -36,42 +39,47 @@ export interface ExportEvaluationResult {
 }
 
 /**
- * Writes the joined evaluation dataset of a cohort as of a moment, one line per prediction.
+ * Writes the joined evaluation dataset of a cohort as of a moment, one row per prediction.
  * The join runs in one REPEATABLE READ snapshot, like the evaluation, so the file agrees with
- * `evaluate` at the same as-of; PostgreSQL then writes the file's bytes itself (`COPY … TO
- * STDOUT`, streamed to the file with backpressure), so memory stays constant however large
- * the cohort and the rows leave at the database's speed.
+ * `evaluate` at the same as-of. For CSV and NDJSON PostgreSQL then writes the file's bytes
+ * itself (`COPY … TO STDOUT`, streamed to the file with backpressure), so memory stays
+ * constant however large the cohort and the rows leave at the database's speed; Parquet is
+ * written a row group at a time (./export-parquet).
  */
 export async function exportEvaluation(db: Knex, input: ExportEvaluationInput): Promise<ExportEvaluationResult> {
   const bindings = joinBindingsFor(input.cohort, input.definition, input.asOf);
-  const file = createWriteStream(input.out, 'utf8');
   let rows = 0;
+  await db.transaction(
+    async (trx) => {
+      // As for the evaluation: the join's hashes and the export's sort stay in memory.
+      await trx.raw(`set local work_mem = '${EXPORT_WORK_MEM}'`);
+      await trx.raw('set local jit = off');
+      await trx.raw(CREATE_MATCHES, bindings);
+      const { format } = input;
+      rows = format === 'parquet' ? await writeParquet(trx, bindings, input.out) : await writeText(trx, bindings, { ...input, format });
+    },
+    { isolationLevel: 'repeatable read' },
+  );
+  return { file: input.out, format: input.format, rows, as_of: bindings.as_of };
+}
+
+/** CSV or NDJSON through COPY, or row by row where the server cannot stream COPY. */
+async function writeText(trx: Knex.Transaction, bindings: EvaluationBindings, input: ExportEvaluationInput & { format: TextFormat }): Promise<number> {
+  const file = createWriteStream(input.out, 'utf8');
   try {
-    await db.transaction(
-      async (trx) => {
-        // As for the evaluation: the join's hashes and the export's sort stay in memory.
-        await trx.raw(`set local work_mem = '${EXPORT_WORK_MEM}'`);
-        await trx.raw('set local jit = off');
-        await trx.raw(CREATE_MATCHES, bindings);
-        const connection = (await trx.client.acquireConnection()) as pg.Client;
-        const version = (await connection.query<{ version: string }>('select version()')).rows[0]!.version;
-        const transport = input.transport ?? (/PGlite/.test(version) ? 'rows' : 'copy');
-        if (transport === 'rows') rows = await writeRowByRow(trx, input.format, bindings, file);
-        else {
-          // COPY takes no parameters: the values go in as literals (../sql/literal-bindings).
-          const query = withLiteralBindings(trx, exportRows(), { ...bindings });
-          const copy = connection.query(copyTo(input.format === 'csv' ? copyCsv(query) : copyNdjson(query)));
-          await pipeline(copy, file, { end: false });
-          rows = copy.rowCount;
-        }
-      },
-      { isolationLevel: 'repeatable read' },
-    );
+    const connection = (await trx.client.acquireConnection()) as pg.Client;
+    const version = (await connection.query<{ version: string }>('select version()')).rows[0]!.version;
+    const transport = input.transport ?? (/PGlite/.test(version) ? 'rows' : 'copy');
+    if (transport === 'rows') return await writeRowByRow(trx, input.format, bindings, file);
+    // COPY takes no parameters: the values go in as literals (../sql/literal-bindings).
+    const query = withLiteralBindings(trx, exportRows(), { ...bindings });
+    const copy = connection.query(copyTo(input.format === 'csv' ? copyCsv(query) : copyNdjson(query)));
+    await pipeline(copy, file, { end: false });
+    return copy.rowCount;
   } finally {
     file.end();
     await once(file, 'close');
   }
-  return { file: input.out, format: input.format, rows, as_of: bindings.as_of };
 }
 
 /** PostgreSQL's CSV quoting: a field holding a comma, quote or line break, or an empty string, is quoted. */
@@ -81,13 +89,13 @@ function csvField(value: string | null): string {
 }
 
 /** The bytes COPY would write, from a cursor of 1,000 rows at a time. */
-async function writeRowByRow(trx: Knex.Transaction, format: ExportFormat, bindings: EvaluationBindings, file: NodeJS.WritableStream): Promise<number> {
+async function writeRowByRow(trx: Knex.Transaction, format: TextFormat, bindings: EvaluationBindings, file: NodeJS.WritableStream): Promise<number> {
   const write = async (text: string) => {
     if (!file.write(text)) await once(file, 'drain');
   };
   let rows = 0;
   if (format === 'csv') await write(`${EXPORT_COLUMNS.join(',')}\n`);
-  const stream = trx.raw(format === 'csv' ? exportRows({ asText: true }) : ndjsonLines(exportRows()), { ...bindings }).stream({ batchSize: 1000, highWaterMark: 1000 });
+  const stream = trx.raw(format === 'csv' ? exportRows('text') : ndjsonLines(exportRows()), { ...bindings }).stream({ batchSize: 1000, highWaterMark: 1000 });
   for await (const row of stream as AsyncIterable<Record<string, string | null>>) {
     await write(format === 'csv' ? `${EXPORT_COLUMNS.map((column) => csvField(row[column]!)).join(',')}\n` : `${row.line}\n`);
     rows += 1;

@@ -3,7 +3,9 @@
  * real `evaluateCohort`, reporting its wall time, this process's peak RSS and a hash of the
  * whole document (so two runs can be shown to give the same numbers) as one JSON line, and the
  * peak RSS of the PostgreSQL backend that ran it (`VmHWM`, shared buffers it touched included;
- * readable when the server runs on this machine, else null).
+ * readable when the server runs on this machine, else null), and the time of each step of
+ * the evaluation (knex's query events, named in {@link STEPS}) so a benchmark can say
+ * where the time went at each size.
  * Input: BENCH_CHILD_DATABASE_URL and BENCH_CHILD_INPUT (`{cohort, definition, as_of}`).
  */
 import { createHash } from 'node:crypto';
@@ -12,6 +14,36 @@ import { evaluateCohort } from '../activities/evaluate-cohort';
 import { labelDefinitionSchema } from '../activities/label-definitions';
 import { createDatabase } from '../workers/database';
 import { timed } from './evaluation-data';
+
+/**
+ * The evaluation's statements by what they do: the temp table a statement creates, else its
+ * first common table expression (see sql/join-outcomes and sql/binary-metrics).
+ */
+const STEPS: Record<string, string> = {
+  hs_matches: 'join',
+  hs_labeled: 'labels',
+  in_reach: 'join_counts',
+  combos: 'totals',
+  src: 'ranks',
+};
+
+function stepOf(sql: string): string {
+  const match = /^\s*(?:create temp table (\w+)|with (\w+))/i.exec(sql);
+  return STEPS[match?.[1] ?? match?.[2] ?? ''] ?? 'other';
+}
+
+/** Milliseconds per step of every query `db` runs from now on. */
+function timeSteps(db: ReturnType<typeof createDatabase>): Record<string, number> {
+  const steps: Record<string, number> = {};
+  const started = new Map<string, bigint>();
+  db.on('query', (query: { __knexQueryUid: string }) => started.set(query.__knexQueryUid, process.hrtime.bigint()));
+  db.on('query-response', (_response: unknown, query: { __knexQueryUid: string; sql: string }) => {
+    const ms = Number(process.hrtime.bigint() - started.get(query.__knexQueryUid)!) / 1e6;
+    const step = stepOf(query.sql);
+    steps[step] = Math.round((steps[step] ?? 0) + ms);
+  });
+  return steps;
+}
 
 async function main(): Promise<void> {
   const url = process.env.BENCH_CHILD_DATABASE_URL;
@@ -22,11 +54,12 @@ async function main(): Promise<void> {
   const db = createDatabase(url, { maxConnections: 1 });
   try {
     const backendPid = (await db.raw('select pg_backend_pid() as pid')).rows[0].pid as number;
+    const steps = timeSteps(db);
     const { ms, result } = await timed(() => evaluateCohort(db, cohort, labelDefinitionSchema.parse(definition), asOf));
     const backendPeakMb = await peakRssMb(backendPid);
     const digest = createHash('sha256').update(JSON.stringify(result)).digest('hex');
     const rssMb = process.resourceUsage().maxRSS / 1024;
-    process.stdout.write(`${JSON.stringify({ ms, rss_mb: rssMb, n: result.overall.n, join: result.join, digest, backend_peak_mb: backendPeakMb })}\n`);
+    process.stdout.write(`${JSON.stringify({ ms, rss_mb: rssMb, n: result.overall.n, join: result.join, digest, backend_peak_mb: backendPeakMb, steps_ms: steps })}\n`);
   } finally {
     await db.destroy();
   }

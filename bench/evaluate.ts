@@ -123,6 +123,9 @@ async function measureBoth(url: string, label: string): Promise<Measured> {
   const large = await evaluationRuns(url, LARGE, AS_OF, 3);
   const small = await evaluationRuns(url, SMALL, SMALL_AS_OF, 7);
   log(`${label}: large ${large.map((run) => run.ms.toFixed(0)).join('/')} ms, small ${small.map((run) => run.ms.toFixed(1)).join('/')} ms`);
+  // The fastest runs' steps (./evaluate-child), so a growth can be traced to a statement.
+  const fastest = (runs: ChildEvaluation[]) => runs.reduce((a, b) => (b.ms < a.ms ? b : a)).steps_ms;
+  log(`${label}: steps of the fastest runs, large ${JSON.stringify(fastest(large))}, small ${JSON.stringify(fastest(small))}`);
   return { large, small };
 }
 

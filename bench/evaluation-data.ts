@@ -198,6 +198,8 @@ export interface ChildEvaluation {
   join: unknown;
   digest: string;
   backend_peak_mb: number | null;
+  /** Milliseconds per step of the evaluation: join, labels, join_counts, totals, ranks, other. */
+  steps_ms: Record<string, number>;
 }
 
 /** One evaluation of `cohort` as of `asOf` in a fresh Node process (./evaluate-child). */

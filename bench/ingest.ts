@@ -1,9 +1,10 @@
 /**
- * `npm run bench:ingest`: the ingest target (≥ 50% of raw COPY). 1M generated predictions go through the
+ * `npm run bench:ingest`: the ingest target (≥ 0.8× raw COPY). 1M generated predictions go through the
  * real ingest path (the `ingestFile` that `hindsight ingest` runs: parse, validate, COPY
- * into staging, set-based merge with identity claims) and, in the same run, the same rows
- * are loaded with a bare `COPY` into an equivalent table (same columns, same indexes).
- * Last line: `{"bench":"ingest","rows":…,"ratio":…}` with ratio = our rate / COPY's (target ≥ 0.5).
+ * into staging, set-based merge with identity claims, ANALYZE of the months it bulk-loaded)
+ * and, first in the same run, the same rows, already in COPY's text format, are loaded with a
+ * bare `COPY` into the same table, `predictions` (same partitions, indexes and key claims).
+ * Last line: `{"bench":"ingest","rows":…,"ratio":…}` with ratio = our rate / COPY's (target ≥ 0.8).
  *
  * BENCH_ROWS overrides the row count; BENCH_DATABASE_ADMIN_URL the server (default the
  * machine's Postgres, trust auth). The bench database and files are removed afterwards.
@@ -27,6 +28,8 @@ const ADMIN_URL = process.env.BENCH_DATABASE_ADMIN_URL ?? 'postgres://postgres@1
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
 const START = Date.parse('2026-01-01T00:00:00Z');
 const SPAN_MS = 60 * 86_400_000;
+/** The months the generated ts_pred fall in (START + SPAN_MS). */
+const MONTHS = ['2026-01', '2026-02', '2026-03'];
 
 function generatePrediction(i: number): Record<string, unknown> {
   return {
@@ -91,12 +94,10 @@ async function main(): Promise<void> {
     process.stderr.write(`generating ${ROWS.toLocaleString('en-US')} predictions…\n`);
     const inputs = await generateInputs(dir);
 
-    // The equivalent table: the predictions columns and indexes, without partitions or identity claims.
-    await db.raw(`create table bench_copy_predictions (like predictions including defaults including constraints)`);
-    await db.raw('alter table bench_copy_predictions add primary key (prediction_id)');
-    await db.raw('create index on bench_copy_predictions (model_name, model_version, environment, ts_pred)');
-    await db.raw('create index on bench_copy_predictions (request_id, item_id) where request_id is not null');
-    await db.raw('create index on bench_copy_predictions using gin (entity_ids jsonb_path_ops)');
+    // Like with like: the raw COPY loads the very same rows into the table our ingest
+    // writes, `predictions` (its month partitions, indexes and the key claims its statement
+    // trigger makes), then the table is emptied for the ingest.
+    for (const month of MONTHS) await db.raw('select hindsight_ensure_month_partition(?::regclass, ?::timestamptz)', ['predictions', `${month}-01T00:00:00Z`]);
     const columns = (await db.raw(`select string_agg(quote_ident(column_name), ', ' order by ordinal_position) as list
       from information_schema.columns where table_name = 'predictions' and column_name not in ('ingested_at')`)).rows[0].list as string;
     await db.raw('checkpoint');
@@ -104,11 +105,14 @@ async function main(): Promise<void> {
     const copyStarted = process.hrtime.bigint();
     const connection = (await db.client.acquireConnection()) as pg.Client;
     try {
-      await pipeline(createReadStream(inputs.copyText), connection.query(copyFrom(`copy bench_copy_predictions (${columns}) from stdin`)));
+      await pipeline(createReadStream(inputs.copyText), connection.query(copyFrom(`copy predictions (${columns}) from stdin`)));
     } finally {
       await db.client.releaseConnection(connection);
     }
     const copySeconds = Number(process.hrtime.bigint() - copyStarted) / 1e9;
+    const copied = Number((await db.raw('select count(*) as n from predictions')).rows[0].n);
+    if (copied !== ROWS) throw new Error(`the raw COPY stored ${copied} of ${ROWS} rows`);
+    await db.raw('truncate predictions, prediction_keys');
     await db.raw('checkpoint');
 
     const ingestStarted = process.hrtime.bigint();
@@ -120,7 +124,10 @@ async function main(): Promise<void> {
     const ingestRate = ROWS / ingestSeconds;
     process.stdout.write(`raw COPY:         ${ROWS} rows in ${copySeconds.toFixed(2)} s = ${Math.round(copyRate).toLocaleString('en-US')} rows/s\n`);
     process.stdout.write(`hindsight ingest: ${ROWS} rows in ${ingestSeconds.toFixed(2)} s = ${Math.round(ingestRate).toLocaleString('en-US')} rows/s\n`);
-    process.stdout.write(`${JSON.stringify({ bench: 'ingest', rows: ROWS, ratio: Number((ingestRate / copyRate).toFixed(3)) })}\n`);
+    process.stdout.write(`${JSON.stringify({
+      bench: 'ingest', rows: ROWS, ratio: Number((ingestRate / copyRate).toFixed(3)),
+      ingest_rows_per_s: Math.round(ingestRate), raw_copy_rows_per_s: Math.round(copyRate), load_avg: Number(os.loadavg()[0]!.toFixed(1)),
+    })}\n`);
   } finally {
     await db.destroy();
     await admin.raw(`drop database if exists "${name}" with (force)`);

@@ -2,12 +2,14 @@
  * `npm run bench:scale`: how the evaluation grows with the cohort. For each size of
  * BENCH_SCALE_ROWS (default 1M, 3M and 10M predictions, ~10% with an outcome, the
  * `bench:evaluate` data), in one run: a fresh database, the bare join-and-count and the
- * full evaluation (in a child process, best of BENCH_SCALE_RUNS, default 2), the PostgreSQL
+ * full evaluation (in a child process, best of BENCH_SCALE_RUNS, default 2, with the time of
+ * each of its steps: join, labels, join counts, totals, ranks), the PostgreSQL
  * temp-file bytes each wrote (`pg_stat_database.temp_bytes` of the bench database), the
  * worker's peak RSS and the evaluating backend's. Last line: `{"bench":"scale","rows":[…],
  * "slope":…,"ratio_at_max":…,"rss_mb":…}`, `slope` being the least-squares slope of
  * log(evaluation time) over log(rows) (targets: slope ≤ 1.15, ratio at 10M ≤ 3.5, RSS ≤ 300 MB).
  */
+import os from 'node:os';
 import type { Knex } from 'knex';
 import {
   AS_OF, COHORT_MONTHS, END, START, bareJoinRuns, best, createBenchDatabase, evaluateInChild, loadCohort, log, positiveSetting, settle, timed,
@@ -38,6 +40,10 @@ interface SizeResult {
   evaluate_temp_mb: number;
   rss_mb: number;
   backend_peak_mb: number | null;
+  /** The fastest evaluation's milliseconds per step (./evaluate-child). */
+  steps_ms: Record<string, number>;
+  /** The machine's 1-minute load average after the evaluations (the figures are of a shared machine). */
+  load_avg: number;
 }
 
 const mb = (bytes: number) => Number((bytes / 2 ** 20).toFixed(1));
@@ -65,6 +71,7 @@ async function measure(rows: number): Promise<SizeResult> {
     }
     const bareMs = best(bare.ms);
     const evaluateMs = best(evaluations.map((run) => run.ms));
+    const fastest = evaluations.find((run) => run.ms === evaluateMs)!;
     const peaks = evaluations.map((run) => run.backend_peak_mb).filter((peak): peak is number => peak !== null);
     const result: SizeResult = {
       rows: evaluations[0]!.n,
@@ -76,6 +83,8 @@ async function measure(rows: number): Promise<SizeResult> {
       evaluate_temp_mb: mb(evaluateTemp),
       rss_mb: Number(Math.max(...evaluations.map((run) => run.rss_mb)).toFixed(1)),
       backend_peak_mb: peaks.length > 0 ? Math.round(Math.max(...peaks)) : null,
+      steps_ms: fastest.steps_ms,
+      load_avg: Number(os.loadavg()[0]!.toFixed(1)),
     };
     log(`  bare ${bare.ms.map((ms) => ms.toFixed(0)).join('/')} ms, evaluate ${evaluations.map((run) => run.ms.toFixed(0)).join('/')} ms: ${JSON.stringify(result)}`);
     return result;

@@ -7,12 +7,26 @@
  */
 import { COHORT_PREDICTIONS, DECIDING, LABEL_COLUMNS } from './join-outcomes';
 
-/** Column order of the CSV export (and key order of the NDJSON one). */
+/** Column order of the CSV export (and key order of the NDJSON one, column order of the Parquet one). */
 export const EXPORT_COLUMNS = [
   'prediction_id', 'model_name', 'model_version', 'environment', 'region', 'segment', 'entity_ids', 'request_id', 'item_id',
   'ts_pred', 'score', 'threshold', 'decision', 'label', 'label_status',
   'outcome_id', 'join_path', 'outcome_type', 'outcome_value', 'outcome_ts_event', 'outcome_ts_received',
 ] as const;
+export type ExportColumn = (typeof EXPORT_COLUMNS)[number];
+
+/**
+ * What each exported column holds, as PostgreSQL types it (`label` is float8: the case of
+ * an integer label and a float8 target). `text` includes the uuid `prediction_id`, which
+ * every format writes in its text form.
+ */
+export const EXPORT_COLUMN_KINDS: Record<ExportColumn, 'text' | 'json' | 'float8' | 'timestamp'> = {
+  prediction_id: 'text', model_name: 'text', model_version: 'text', environment: 'text', region: 'text',
+  segment: 'json', entity_ids: 'json', request_id: 'text', item_id: 'text',
+  ts_pred: 'timestamp', score: 'float8', threshold: 'float8', decision: 'text', label: 'float8', label_status: 'text',
+  outcome_id: 'text', join_path: 'text', outcome_type: 'text', outcome_value: 'float8',
+  outcome_ts_event: 'timestamp', outcome_ts_received: 'timestamp',
+};
 
 const JOINED_ROWS = `
 with deciding as (${DECIDING}),
@@ -34,21 +48,28 @@ select prediction_id, model_name, model_version, environment, region, segment, e
        outcome_id, join_path, outcome_type, outcome_value, outcome_ts_event, outcome_ts_received
 from rows`;
 
-const TIMESTAMPS = new Set(['ts_pred', 'outcome_ts_event', 'outcome_ts_received']);
-
 /** UTC ISO-8601 with milliseconds, as JavaScript's toISOString writes it. */
 const isoTimestamp = (column: string) => `to_char(e.${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as ${column}`;
 
+/** Milliseconds since the epoch, truncated like the ISO text's `.MS` (extract is exact numeric). */
+const epochMilliseconds = (column: string) => `floor(extract(epoch from e.${column}) * 1000)::int8 as ${column}`;
+
 /**
- * The export's rows in export order, timestamps as ISO text and every other value as
- * PostgreSQL writes its type (numbers the shortest text that reads back exactly, objects as
- * jsonb text). `asText` casts every column to text: the form the row-by-row CSV writer (for
- * a server without COPY TO STDOUT) quotes itself.
+ * How {@link exportRows} hands each value over:
+ * - `copy`: timestamps as ISO text, every other value as PostgreSQL writes its type
+ *   (numbers the shortest text that reads back exactly, objects as jsonb text): COPY's bytes;
+ * - `text`: the same, every column cast to text: what the row-by-row CSV writer (for a
+ *   server without COPY TO STDOUT) quotes itself;
+ * - `parquet`: timestamps as epoch milliseconds (int8), jsonb as its text, numbers as float8.
  */
-export function exportRows({ asText = false } = {}): string {
+export type ExportValues = 'copy' | 'text' | 'parquet';
+
+/** The export's rows in export order, each value in the form `values` names. */
+export function exportRows(values: ExportValues = 'copy'): string {
   const columns = EXPORT_COLUMNS.map((column) => {
-    if (TIMESTAMPS.has(column)) return isoTimestamp(column);
-    return asText ? `e.${column}::text as ${column}` : `e.${column}`;
+    const kind = EXPORT_COLUMN_KINDS[column];
+    if (kind === 'timestamp') return values === 'parquet' ? epochMilliseconds(column) : isoTimestamp(column);
+    return values === 'text' || (values === 'parquet' && kind === 'json') ? `e.${column}::text as ${column}` : `e.${column}`;
   });
   return `select ${columns.join(', ')} from (${JOINED_ROWS}) e order by e.ts_pred, e.prediction_id`;
 }

@@ -63,7 +63,8 @@ interface Chunk {
   sink: StagingSink;
   buffer: string;
   rows: number;
-  months: Set<string>;
+  /** Rows staged per partition month (`YYYY-MM`). */
+  months: Map<string, number>;
   /** Identities staged in this chunk; a repeat starts the next chunk (see mergeSql). */
   keys: Set<string>;
   done: Promise<void>;
@@ -91,6 +92,31 @@ function nextMonthStart(month: string): string {
   return `${next}-01T00:00:00Z`;
 }
 
+/** A partition that took at least this many rows from one ingest was bulk-loaded. */
+const BULK_LOAD_ROWS = 10_000;
+/** …and is analyzed when they are this share of what its statistics knew (autovacuum's default). */
+const ANALYZE_SHARE = 0.1;
+
+/**
+ * ANALYZE of the partitions an ingest bulk-loaded: a month filled by one large ingest has no
+ * planner statistics (reltuples −1) until autovacuum gets to it, and the first evaluation
+ * of its cohorts would be planned blind. Small ingests (serve's batches) are left to
+ * autovacuum, so they pay nothing but one catalog read.
+ */
+async function analyzeBulkLoaded(db: Knex, loaded: Map<string, number>): Promise<void> {
+  const bulk = [...loaded].filter(([, rows]) => rows >= BULK_LOAD_ROWS);
+  if (bulk.length === 0) return;
+  const known = await db.raw<{ rows: Array<{ partition: string; reltuples: number }> }>(
+    'select c.oid::regclass::text as partition, c.reltuples from pg_class c where c.oid = any(?::regclass[])',
+    [bulk.map(([partition]) => partition)],
+  );
+  for (const { partition, reltuples } of known.rows) {
+    const rows = loaded.get(partition)!;
+    // the name is one hindsight_ensure_month_partition returned, already a quoted identifier
+    if (reltuples < 0 || rows >= ANALYZE_SHARE * reltuples) await db.raw(`analyze ${partition}`);
+  }
+}
+
 /**
  * The bulk path: rows are COPYed into a session-local staging table in chunks, and each
  * chunk is merged with one set-based statement (see sql/ingest-merge.ts). The COPY of the
@@ -107,6 +133,8 @@ export function createBulkWriter(db: Knex, kind: RecordKind, options: BulkWriter
   let current: Chunk | null = null;
   let lastMerge: Promise<void> = Promise.resolve();
   let failure: unknown = null;
+  /** Rows staged per partition (by name) over the whole ingest, for {@link analyzeBulkLoaded}. */
+  const loaded = new Map<string, number>();
 
   let copySupported: boolean | undefined = options.staging ? options.staging === 'copy' : undefined;
 
@@ -130,7 +158,7 @@ export function createBulkWriter(db: Knex, kind: RecordKind, options: BulkWriter
       }
       await connection.query(`${createStagingSql(kind)}; truncate ${stagingTable(kind)}`);
       const sink = copySupported ? openCopySink(connection, kind) : openInsertSink(connection, kind, copyColumns(kind).length);
-      return { wholeInTransaction, connection, sink, buffer: '', rows: 0, months: new Set(), keys: new Set(), done: Promise.resolve() };
+      return { wholeInTransaction, connection, sink, buffer: '', rows: 0, months: new Map(), keys: new Set(), done: Promise.resolve() };
     } catch (error) {
       await connection.query('rollback').catch(() => {});
       await db.client.releaseConnection(connection);
@@ -150,10 +178,11 @@ export function createBulkWriter(db: Knex, kind: RecordKind, options: BulkWriter
     // Partitions are created outside the merge transaction: creating one locks the parent
     // table, and holding that lock while waiting on another ingest's ids could deadlock.
     const partitions: MergePartition[] = [];
-    for (const month of [...chunk.months].sort()) {
+    for (const month of [...chunk.months.keys()].sort()) {
       const from = `${month}-01T00:00:00Z`;
       const { rows } = await retryTransient(() => connection.query<{ partition: string }>(ENSURE_PARTITION_SQL, [INGEST_TABLES[kind].table, from]));
       partitions.push({ name: rows[0]!.partition, from, to: nextMonthStart(month) });
+      loaded.set(rows[0]!.partition, (loaded.get(rows[0]!.partition) ?? 0) + chunk.months.get(month)!);
     }
     const merge = mergeSql(kind, partitions);
     for (let attempt = 1; ; attempt += 1) {
@@ -230,7 +259,7 @@ export function createBulkWriter(db: Knex, kind: RecordKind, options: BulkWriter
       current.buffer += copyText;
       current.rows += 1;
       current.keys.add(key);
-      if (partitionMonth) current.months.add(partitionMonth);
+      if (partitionMonth) current.months.set(partitionMonth, (current.months.get(partitionMonth) ?? 0) + 1);
       let flushed: Promise<void> | undefined;
       if (current.buffer.length >= WRITE_BUFFER_CHARS) flushed = flushBuffer(current);
       if (current.rows >= chunkRows) {
@@ -247,6 +276,7 @@ export function createBulkWriter(db: Knex, kind: RecordKind, options: BulkWriter
       }
       await Promise.all(inFlight.map((chunk) => chunk.done));
       if (failure) throw failure;
+      await analyzeBulkLoaded(db, loaded);
       return tally;
     },
     stored: () => tally,

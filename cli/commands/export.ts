@@ -1,7 +1,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { EXPORT_FORMATS, exportEvaluation } from '../../activities/export-evaluation';
+import { EXPORT_FORMATS, exportEvaluation, type ExportFormat } from '../../activities/export-evaluation';
 import { timestampSchema } from '../../activities/ingest/record-schemas';
 import { getLabelDefinitionForModel, parseLabelDefinitionRef } from '../../activities/label-definitions';
 import { withDatabase } from '../context';
@@ -13,17 +13,22 @@ const exportOptionsSchema = z.intersection(
   z.object({ asOf: timestampSchema, out: z.string().min(1), format: z.enum(EXPORT_FORMATS).optional() }),
 );
 
+function formatFromExtension(file: string): ExportFormat {
+  if (/\.(nd)?jsonl?$/i.test(file)) return 'ndjson';
+  return /\.parquet$/i.test(file) ? 'parquet' : 'csv';
+}
+
 export function registerExport(program: Command, setExit: (code: number) => void): void {
   addCohortOptions(
     program.command('export')
-      .description('write the joined evaluation dataset of a cohort as of a moment: one row per prediction with its label, label status, deciding outcome and join path'), { asOf: true })
+      .description('write the joined evaluation dataset of a cohort as of a moment: one row per prediction with its label, label status, deciding outcome and join path (CSV or NDJSON streamed through COPY, or Parquet in row groups of 100k rows)'), { asOf: true })
     .requiredOption('--out <file>', 'file to write')
-    .option('--format <format>', 'csv or ndjson (default: from the file extension, else csv)')
+    .option('--format <format>', 'csv, ndjson or parquet (default: from the file extension, .ndjson/.jsonl/.json or .parquet, else csv)')
     .option('--json', 'print a JSON summary')
     .action(async (raw: Record<string, unknown>) => {
       const options = parseOptions(exportOptionsSchema, raw, 'export');
       const out = createOutput(Boolean(options.json));
-      const format = options.format ?? (/\.(nd)?jsonl?$/i.test(options.out) ? 'ndjson' : 'csv');
+      const format = options.format ?? formatFromExtension(options.out);
       const result = await withDatabase(async (db) => {
         const definition = await getLabelDefinitionForModel(db, parseLabelDefinitionRef(options.labelDefinition), options.model);
         return exportEvaluation(db, {

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { exportEvaluation } from '../../activities/export-evaluation';
 import { putLabelDefinition, type LabelDefinition } from '../../activities/label-definitions';
-import { EXPORT_COLUMNS } from '../../sql/export-evaluation';
+import { EXPORT_COLUMNS, EXPORT_COLUMN_KINDS } from '../../sql/export-evaluation';
 import { useTestDatabase } from '../support/database';
 import { storeRows } from '../support/store-rows';
 
@@ -111,5 +111,49 @@ describe('hindsight export', () => {
     expect(await readFile(path.join(dir, 'copy.csv'), 'utf8')).toContain(',"",');
     const line = JSON.parse((await readFile(path.join(dir, 'copy.ndjson'), 'utf8')).trim());
     expect(line).toMatchObject({ environment: '', region: 'north\nwest', score: 1e-7, ts_pred: iso(T + 123), entity_ids: { user_id: 'u9', 'é': 'ü' }, segment: { device: 'a,b' } });
+  });
+
+  it('writes Parquet with the CSV columns in order, each value typed and equal to the NDJSON export, jsonb text as the CSV has it', async () => {
+    // A second cohort whose values take care: an empty string, a line break, a score in
+    // exponent form, milliseconds, non-ASCII object keys, a null threshold and decision.
+    await storeRows(testDb.db, 'predictions', [
+      { prediction_id: randomUUID(), model_name: 'churn', model_version: 'v8', environment: '', region: 'north\nwest', ts_pred: iso(T + 123),
+        score: 1e-7, entity_ids: { user_id: 'u8', 'é': 'ü' }, segment: { device: 'a,b' } },
+      { prediction_id: ids[0]!.replace(/^.{8}/, '88888888'), model_name: 'churn', model_version: 'v8', environment: 'prod', region: null, ts_pred: iso(T + 2 * DAY - 1),
+        score: 0.75, threshold: 0.3, decision: 'block', entity_ids: {}, segment: {} },
+    ]);
+    const { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects } = await import('hyparquet');
+    const asOf = iso(T + 40 * DAY);
+    const cohorts = [
+      { rows: 4, cohort: { model_name: 'churn', model_version: 'v3', environment: null, start: iso(T), end: iso(T + DAY) } },
+      { rows: 2, cohort: { model_name: 'churn', model_version: 'v8', environment: null, start: iso(T), end: iso(T + 3 * DAY) } },
+      { rows: 0, cohort: { model_name: 'churn', model_version: 'none', environment: null, start: iso(T), end: iso(T + DAY) } },
+    ];
+    for (const [c, { rows, cohort }] of cohorts.entries()) {
+      const files = { parquet: path.join(dir, `typed-${c}.parquet`), csv: path.join(dir, `typed-${c}.csv`), ndjson: path.join(dir, `typed-${c}.ndjson`) };
+      for (const format of ['parquet', 'csv', 'ndjson'] as const) {
+        await exportEvaluation(testDb.db, { cohort, definition, asOf, out: files[format], format });
+      }
+      const file = await asyncBufferFromFile(files.parquet);
+      expect((await parquetMetadataAsync(file)).schema.slice(1).map((element) => element.name)).toEqual([...EXPORT_COLUMNS]);
+      const parquetRows = await parquetReadObjects({ file });
+      const ndjsonRows = (await readFile(files.ndjson, 'utf8')).split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>);
+      const [, ...csvRows] = parseCsv(await readFile(files.csv, 'utf8'));
+      expect(parquetRows).toHaveLength(rows);
+      // In the NDJSON's terms: timestamps as ISO text, jsonb parsed; every other value as is.
+      const asNdjson = parquetRows.map((row) => Object.fromEntries(EXPORT_COLUMNS.map((column) => {
+        const value = row[column] as unknown;
+        if (value === null) return [column, null];
+        if (EXPORT_COLUMN_KINDS[column] === 'timestamp') return [column, (value as Date).toISOString()];
+        return [column, EXPORT_COLUMN_KINDS[column] === 'json' ? JSON.parse(value as string) : value];
+      })));
+      expect(asNdjson).toEqual(ndjsonRows);
+      const jsonColumns = EXPORT_COLUMNS.filter((column) => EXPORT_COLUMN_KINDS[column] === 'json');
+      expect(parquetRows.map((row) => jsonColumns.map((column) => row[column]))).toEqual(csvRows.map((row) => jsonColumns.map((column) => row[EXPORT_COLUMNS.indexOf(column)])));
+    }
+    // The command line picks Parquet from the extension and writes the same file.
+    const cliFile = path.join(dir, 'cli.parquet');
+    expect(exportTo(cliFile, asOf)).toMatchObject({ rows: 4, format: 'parquet' });
+    expect((await readFile(cliFile)).equals(await readFile(path.join(dir, 'typed-0.parquet')))).toBe(true);
   });
 });

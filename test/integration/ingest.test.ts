@@ -312,6 +312,16 @@ describe('outcomes, actions and partitions', () => {
     expect(relname).toBe('outcomes_2025_07');
   });
 
+  it('leaves a month it bulk-loaded analyzed (planner statistics), and a month a small ingest touched to autovacuum', async () => {
+    const statistics = async (partition: string) => (await testDb.db.raw(
+      `select c.reltuples, s.last_analyze is not null as analyzed from pg_class c join pg_stat_user_tables s on s.relid = c.oid where c.relname = ?`, [partition])).rows[0];
+    const bulk = Array.from({ length: 12_000 }, (_, i) => prediction({ ts_pred: new Date(Date.parse('2024-02-01T00:00:00Z') + i * 1000).toISOString() }));
+    await ingestNdjsonFile(testDb.db, 'predictions', await writeLines('bulk-month.ndjson', bulk));
+    expect(await statistics('predictions_2024_02')).toEqual({ reltuples: 12_000, analyzed: true });
+    await ingestNdjsonFile(testDb.db, 'predictions', await writeLines('small-month.ndjson', [prediction({ ts_pred: '2024-03-05T00:00:00Z' })]));
+    expect(await statistics('predictions_2024_03')).toEqual({ reltuples: -1, analyzed: false });
+  });
+
   it('fills ts_received with the ingestion time, rejects an outcome received before it happened, and dedupes outcome_id', async () => {
     const before = Date.now();
     const base = { prediction_id: randomUUID(), outcome_type: 'chargeback', ts_event: '2026-11-02T00:00:00Z' };
