@@ -27,7 +27,7 @@ export type { Diagnosis };
 /** The estimators monitoring uses, injected so each is tested on its own. */
 export interface MonitoringDependencies {
   estimatePerformance: (db: Knex, cohort: CohortSelector, definition: LabelDefinition) => Promise<EstimatedPerformance>;
-  /** Absent, quality alerts carry no diagnosis. */
+  /** Absent, alerts carry no diagnosis. */
   diagnose?: (db: Knex, input: DiagnoseCohortInput) => Promise<Diagnosis>;
 }
 
@@ -51,8 +51,11 @@ const groupKey = (dimension: string, value: string | null): string => JSON.strin
 
 /** Rules judged at the cohort's close, from scores alone. */
 const AT_CLOSE = new Set<PolicyRule['kind']>(['score_psi', 'estimated_drop']);
-/** Rules whose alerts are about the model, so they carry the cohort's diagnosis. */
-const QUALITY = new Set<PolicyRule['kind']>(['relative_drop', 'floor', 'ceiling', 'estimated_drop', 'projected_drop']);
+/**
+ * Rules whose alerts carry the cohort's diagnosis: those about the model, which may be the
+ * labels' fault, and label availability, where the diagnosis says whether the labels alone are.
+ */
+const DIAGNOSED = new Set<PolicyRule['kind']>(['relative_drop', 'floor', 'ceiling', 'estimated_drop', 'projected_drop', 'label_availability']);
 
 /** Each group's verdict with its reason: what an operator reads to see why a slice did not fire. */
 export interface RuleJudgement extends GroupJudgement {
@@ -76,7 +79,7 @@ export async function applyMonitoringPolicy(db: Knex, deps: MonitoringDependenci
       const judgements = await context.judge(rule);
       if (judgements.length === 0) continue;
       outcome.judgements.push(...judgements.map((j) => ({ ...j, policy: `${policy.name}@${policy.version}`, rule: rule.name, slice: sliceLabel(j.dimension, j.value) })));
-      const diagnosis = QUALITY.has(rule.kind) && judgements.some((j) => j.verdict === 'fire') ? await context.diagnosis() : null;
+      const diagnosis = DIAGNOSED.has(rule.kind) && judgements.some((j) => j.verdict === 'fire') ? await context.diagnosis() : null;
       const changes = await recordJudgements(db, { policy, rule, record, snapshot, judgements, diagnosis });
       outcome.notifications += changes.notifications;
       const newlyFiring = changes.transitions.filter((t) => t.state === 'firing');

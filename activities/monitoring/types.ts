@@ -13,7 +13,7 @@ export interface AlertSummary {
   checkpoint: string | null;
   observed: number | null;
   baseline: number | null;
-  /** The diagnosis verdict a quality alert carries (quality, labeling, both, none). */
+  /** The diagnosis verdict a quality or label-availability alert carries (quality, labeling, both, none). */
   verdict: string | null;
 }
 

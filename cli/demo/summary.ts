@@ -1,8 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Knex } from 'knex';
-import { loadCohort } from '../../activities/cohorts';
-import { baselineFor, diagnoseCohort } from '../../activities/diagnose/diagnose';
 import { computeDrift } from '../../activities/drift';
 import { evaluateCohort } from '../../activities/evaluate-cohort';
 import { estimatePolicyValue } from '../../activities/off-policy';
@@ -78,28 +76,16 @@ async function snapshotsOf(db: Knex, cohortIds: string[]): Promise<Map<string, M
   return byCohort;
 }
 
-/**
- * The firing alerts of some cohorts and, per cohort, what the diagnosis says: the alert's own
- * verdict where its rule carries one, else `diagnose` at the alert's moment, as its runbook asks.
- */
+/** The firing alerts of some cohorts by rule, and the diagnosis verdicts they carry, one per cohort. */
 async function alertsOf(db: Knex, cohortIds: string[]): Promise<{ alerts: Record<string, number>; diagnoses: Record<string, number> }> {
   const rows = await db('alerts')
     .whereIn('cohort_id', cohortIds)
     .where({ state: 'firing' })
     .orderBy('alert_id')
-    .select('cohort_id', 'rule_name', 'snapshot_id', db.raw("diagnosis->>'verdict' as verdict"));
+    .select('cohort_id', 'rule_name', db.raw("diagnosis->>'verdict' as verdict"));
   const verdicts = new Map<string, string>();
   for (const row of rows) {
     if (row.verdict) verdicts.set(row.cohort_id, row.verdict);
-  }
-  for (const row of rows) {
-    if (verdicts.has(row.cohort_id)) continue;
-    const { record, definition } = await loadCohort(db, row.cohort_id);
-    const asOf = row.snapshot_id === null ? record.end : new Date((await db('metric_snapshots').where({ snapshot_id: row.snapshot_id }).first('as_of')).as_of).toISOString();
-    const cohort = { model_name: record.model_name, model_version: record.model_version, environment: record.environment, start: record.start, end: record.end };
-    if (definition.task !== 'binary') continue;
-    const diagnosis = await diagnoseCohort(db, { cohort, definition, asOf, ...baselineFor(cohort, asOf) }).catch(() => null);
-    if (diagnosis) verdicts.set(row.cohort_id, diagnosis.verdict);
   }
   return { alerts: countBy(rows.map((row) => row.rule_name as string)), diagnoses: countBy([...verdicts.values()]) };
 }
