@@ -1,4 +1,6 @@
-/** What the example generators share: seeded ids, NDJSON, their flags. */
+/** What the example generators share: seeded ids, NDJSON, their flags and files. */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 
 /**
  * A version-4-shaped UUID from a seeded uniform stream, so an example's generator writes the
@@ -23,4 +25,32 @@ export function integerFlag(flags: readonly string[], name: string, fallback: nu
   const value = at >= 0 ? Number(flags[at + 1]) : fallback;
   if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer`);
   return value;
+}
+
+/** OUT_DIR and the flags after it, or the usage line on stderr and exit 2. */
+export function generatorArgs(argv: readonly string[], usage: string): { out: string; flags: string[] } {
+  const [out, ...flags] = argv;
+  if (!out) {
+    process.stderr.write(`usage: ${usage}\n`);
+    process.exit(2);
+  }
+  return { out, flags };
+}
+
+/** `--start ISO` from a generator's flags, or nothing so the generator keeps its default. */
+export function startFlag(flags: readonly string[]): { start?: string } {
+  const at = flags.indexOf('--start');
+  return at >= 0 ? { start: flags[at + 1]! } : {};
+}
+
+/**
+ * Writes an example into `out`: predictions.ndjson, outcomes.ndjson, any further NDJSON files
+ * (name → rows), and truth.json; then says on stdout what it wrote.
+ */
+export function writeExample(out: string, example: { predictions: object[]; outcomes: object[]; truth: unknown }, extra: Record<string, object[]> = {}): void {
+  mkdirSync(out, { recursive: true });
+  const files: Record<string, object[]> = { 'predictions.ndjson': example.predictions, 'outcomes.ndjson': example.outcomes, ...extra };
+  for (const [name, rows] of Object.entries(files)) writeFileSync(path.join(out, name), toNdjson(rows));
+  writeFileSync(path.join(out, 'truth.json'), `${JSON.stringify(example.truth, null, 2)}\n`);
+  process.stdout.write(`${example.predictions.length} predictions, ${example.outcomes.length} outcomes in ${out}\n`);
 }

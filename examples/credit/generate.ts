@@ -10,11 +10,9 @@
  * writes predictions.ndjson, outcomes.ndjson and truth.json (what the simulation knows and
  * the logs do not: the default rate and ROC AUC over every applicant the policy could approve).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { randomizedBand } from '../../client/exploration';
 import { seededRandom } from '../../activities/stats/seeded-random';
-import { integerFlag, seededUuid, toNdjson } from '../generator-support';
+import { generatorArgs, integerFlag, seededUuid, startFlag, writeExample } from '../generator-support';
 
 export const BAND = { low: 0.15, high: 0.35 };
 export const APPROVE_PROBABILITY = 0.3;
@@ -108,18 +106,9 @@ export function generateCreditExample({ applicants = 20_000, seed = 7, start: fr
 }
 
 function main(argv: string[]): void {
-  const [out, ...flags] = argv;
-  if (!out) {
-    process.stderr.write('usage: node dist/examples/credit/generate.js OUT_DIR [--applicants N] [--start ISO] [--seed S]\n');
-    process.exit(2);
-  }
-  const at = flags.indexOf('--start');
-  const example = generateCreditExample({ applicants: integerFlag(flags, '--applicants', 20_000), seed: integerFlag(flags, '--seed', 7), ...(at >= 0 ? { start: flags[at + 1]! } : {}) });
-  mkdirSync(out, { recursive: true });
-  writeFileSync(path.join(out, 'predictions.ndjson'), toNdjson(example.predictions));
-  writeFileSync(path.join(out, 'outcomes.ndjson'), toNdjson(example.outcomes));
-  writeFileSync(path.join(out, 'truth.json'), `${JSON.stringify(example.truth, null, 2)}\n`);
-  process.stdout.write(`${example.predictions.length} predictions, ${example.outcomes.length} outcomes in ${out}\n`);
+  const { out, flags } = generatorArgs(argv, 'node dist/examples/credit/generate.js OUT_DIR [--applicants N] [--start ISO] [--seed S]');
+  const example = generateCreditExample({ applicants: integerFlag(flags, '--applicants', 20_000), seed: integerFlag(flags, '--seed', 7), ...startFlag(flags) });
+  writeExample(out, example);
 }
 
 if (require.main === module) main(process.argv.slice(2));

@@ -16,10 +16,8 @@
  * writes predictions.ndjson, outcomes.ndjson and truth.json (per week: its period, what went
  * wrong, the true fraud rate and the true recall over every transaction, labelled or not).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { seededRandom } from '../../activities/estimate/seeded-random';
-import { integerFlag, seededUuid, toNdjson } from '../generator-support';
+import { generatorArgs, integerFlag, seededUuid, startFlag, writeExample } from '../generator-support';
 
 const DAY = 86_400_000;
 const WEEK = 7 * DAY;
@@ -127,25 +125,16 @@ export function generateFraudExample(options: FraudExampleOptions = {}): FraudEx
 }
 
 function main(argv: string[]): void {
-  const [out, ...flags] = argv;
-  if (!out) {
-    process.stderr.write('usage: node dist/examples/fraud/generate.js OUT_DIR [--start ISO_MONDAY] [--weeks N] [--per-week N] [--drift-week I] [--outage-week I] [--seed S]\n');
-    process.exit(2);
-  }
-  const at = flags.indexOf('--start');
+  const { out, flags } = generatorArgs(argv, 'node dist/examples/fraud/generate.js OUT_DIR [--start ISO_MONDAY] [--weeks N] [--per-week N] [--drift-week I] [--outage-week I] [--seed S]');
   const example = generateFraudExample({
-    ...(at >= 0 ? { start: flags[at + 1]! } : {}),
+    ...startFlag(flags),
     weeks: integerFlag(flags, '--weeks', 13),
     perWeek: integerFlag(flags, '--per-week', 4000),
     driftWeek: integerFlag(flags, '--drift-week', 6),
     outageWeek: integerFlag(flags, '--outage-week', 10),
     seed: integerFlag(flags, '--seed', 3),
   });
-  mkdirSync(out, { recursive: true });
-  writeFileSync(path.join(out, 'predictions.ndjson'), toNdjson(example.predictions));
-  writeFileSync(path.join(out, 'outcomes.ndjson'), toNdjson(example.outcomes));
-  writeFileSync(path.join(out, 'truth.json'), `${JSON.stringify(example.truth, null, 2)}\n`);
-  process.stdout.write(`${example.predictions.length} predictions, ${example.outcomes.length} outcomes in ${out}\n`);
+  writeExample(out, example);
 }
 
 if (require.main === module) main(process.argv.slice(2));

@@ -11,11 +11,9 @@
  * writes predictions.ndjson, outcomes.ndjson, target-policy.ndjson and truth.json (the true
  * click-through and purchase rates of both rankers on these sessions).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { seededRandom } from '../../activities/estimate/seeded-random';
 import { epsilonGreedy } from '../../client/exploration';
-import { integerFlag, seededUuid, toNdjson } from '../generator-support';
+import { generatorArgs, integerFlag, seededUuid, startFlag, writeExample } from '../generator-support';
 
 const DAY = 86_400_000;
 export const MODEL = { model_name: 'recs-ranker', model_version: '4.1.0', environment: 'production' };
@@ -109,19 +107,9 @@ export function generateRecommendationsExample({ sessions = 10_000, start = '202
 }
 
 function main(argv: string[]): void {
-  const [out, ...flags] = argv;
-  if (!out) {
-    process.stderr.write('usage: node dist/examples/recommendations/generate.js OUT_DIR [--sessions N] [--start ISO] [--seed S]\n');
-    process.exit(2);
-  }
-  const at = flags.indexOf('--start');
-  const example = generateRecommendationsExample({ sessions: integerFlag(flags, '--sessions', 10_000), seed: integerFlag(flags, '--seed', 11), ...(at >= 0 ? { start: flags[at + 1]! } : {}) });
-  mkdirSync(out, { recursive: true });
-  writeFileSync(path.join(out, 'predictions.ndjson'), toNdjson(example.predictions));
-  writeFileSync(path.join(out, 'outcomes.ndjson'), toNdjson(example.outcomes));
-  writeFileSync(path.join(out, 'target-policy.ndjson'), toNdjson(example.targetPolicy));
-  writeFileSync(path.join(out, 'truth.json'), `${JSON.stringify(example.truth, null, 2)}\n`);
-  process.stdout.write(`${example.predictions.length} predictions, ${example.outcomes.length} outcomes in ${out}\n`);
+  const { out, flags } = generatorArgs(argv, 'node dist/examples/recommendations/generate.js OUT_DIR [--sessions N] [--start ISO] [--seed S]');
+  const example = generateRecommendationsExample({ sessions: integerFlag(flags, '--sessions', 10_000), seed: integerFlag(flags, '--seed', 11), ...startFlag(flags) });
+  writeExample(out, example, { 'target-policy.ndjson': example.targetPolicy });
 }
 
 if (require.main === module) main(process.argv.slice(2));

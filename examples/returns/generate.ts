@@ -10,10 +10,8 @@
  * writes predictions.ndjson, outcomes.ndjson and truth.json (the return rate within the
  * window, overall and per category, and how many returns came after it).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import path from 'node:path';
 import { seededRandom } from '../../activities/estimate/seeded-random';
-import { integerFlag, seededUuid, toNdjson } from '../generator-support';
+import { generatorArgs, integerFlag, seededUuid, startFlag, writeExample } from '../generator-support';
 
 const DAY = 86_400_000;
 export const MODEL = { model_name: 'returns-model', model_version: '1.2.0', environment: 'production' };
@@ -94,18 +92,9 @@ export function generateReturnsExample({ orders = 10_000, start = '2026-09-07T00
 }
 
 function main(argv: string[]): void {
-  const [out, ...flags] = argv;
-  if (!out) {
-    process.stderr.write('usage: node dist/examples/returns/generate.js OUT_DIR [--orders N] [--start ISO] [--seed S]\n');
-    process.exit(2);
-  }
-  const at = flags.indexOf('--start');
-  const example = generateReturnsExample({ orders: integerFlag(flags, '--orders', 10_000), seed: integerFlag(flags, '--seed', 5), ...(at >= 0 ? { start: flags[at + 1]! } : {}) });
-  mkdirSync(out, { recursive: true });
-  writeFileSync(path.join(out, 'predictions.ndjson'), toNdjson(example.predictions));
-  writeFileSync(path.join(out, 'outcomes.ndjson'), toNdjson(example.outcomes));
-  writeFileSync(path.join(out, 'truth.json'), `${JSON.stringify(example.truth, null, 2)}\n`);
-  process.stdout.write(`${example.predictions.length} predictions, ${example.outcomes.length} outcomes in ${out}\n`);
+  const { out, flags } = generatorArgs(argv, 'node dist/examples/returns/generate.js OUT_DIR [--orders N] [--start ISO] [--seed S]');
+  const example = generateReturnsExample({ orders: integerFlag(flags, '--orders', 10_000), seed: integerFlag(flags, '--seed', 5), ...startFlag(flags) });
+  writeExample(out, example);
 }
 
 if (require.main === module) main(process.argv.slice(2));
