@@ -22,6 +22,7 @@ import { withDatabase, withTemporalClient } from '../context';
 import { parseOptions } from '../options';
 import { createOutput, EXIT, UsageError } from '../output';
 import { createRecalibrationSchedule } from '../recalibration-schedules';
+import { workflowState } from '../workflow-state';
 
 const method = z.enum(CALIBRATION_METHODS);
 const fitOptionsSchema = z.intersection(
@@ -111,7 +112,7 @@ async function readState(client: Client, workflowId: string): Promise<{ status: 
   const handle = client.workflow.getHandle<typeof recalibration>(workflowId);
   try {
     const description = await handle.describe();
-    const state = description.status.name === 'COMPLETED' ? await handle.result() : await handle.query(getRecalibrationStateQuery);
+    const state = await workflowState(handle, description.status.name, getRecalibrationStateQuery);
     return { status: description.status.name, state };
   } catch (error) {
     if (error instanceof WorkflowNotFoundError) throw new UsageError(`no recalibration workflow ${workflowId}; find them with: hindsight calibrate list`);

@@ -13,6 +13,7 @@ import { withDatabase, withTemporalClient } from '../context';
 import { addCohortOptions, cohortOptionsSchema, cohortSelectorFrom, parseOptions } from '../options';
 import { createOutput, EXIT, UsageError } from '../output';
 import { startCohortLifecycle } from '../start-cohort';
+import { workflowState } from '../workflow-state';
 
 export function registerCohort(program: Command, setExit: (code: number) => void): void {
   const group = program.command('cohort').description('start, inspect and signal cohort lifecycle workflows');
@@ -43,8 +44,7 @@ export function registerCohort(program: Command, setExit: (code: number) => void
       const env = loadEnv();
       const workflow = await withTemporalClient(env, async (client) => {
         const { handle, description } = await describeCohort(client, cohortId);
-        // A closed cohort's status is its result, so no worker needs to be running to read it.
-        const state = description.status.name === 'COMPLETED' ? ((await handle.result()) as CohortStatus) : await handle.query(getStatusQuery);
+        const state = await workflowState(handle, description.status.name, getStatusQuery);
         return { status: description.status.name, state };
       });
       const { snapshots, alerts } = await withDatabase(async (db) => {

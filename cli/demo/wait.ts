@@ -2,6 +2,7 @@ import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { getRecalibrationStateQuery, getStatusQuery } from '../../workflows';
 import type { CohortStatus } from '../../workflows/cohort-lifecycle';
 import type { RecalibrationState } from '../../workflows/recalibration';
+import { workflowState } from '../workflow-state';
 
 const POLL_MS = 1_000;
 
@@ -17,9 +18,8 @@ async function cohortStatus(client: Client, cohortId: string): Promise<CohortSta
   const handle = client.workflow.getHandle(cohortId);
   try {
     const { status } = await handle.describe();
-    if (status.name === 'COMPLETED') return (await handle.result()) as CohortStatus;
-    if (status.name !== 'RUNNING') throw new Error(`cohort ${cohortId} ended ${status.name.toLowerCase()}; see it in the Web UI`);
-    return await handle.query(getStatusQuery);
+    if (status.name !== 'RUNNING' && status.name !== 'COMPLETED') throw new Error(`cohort ${cohortId} ended ${status.name.toLowerCase()}; see it in the Web UI`);
+    return await workflowState(handle, status.name, getStatusQuery);
   } catch (error) {
     // A schedule action that has not run yet has not started the cohort.
     if (error instanceof WorkflowNotFoundError) return null;
@@ -78,7 +78,8 @@ export async function waitForRecalibrations(client: Client, model: string, deadl
     const runs: RecalibrationRun[] = [];
     for await (const execution of client.workflow.list({ query: `WorkflowType = 'recalibration' AND ModelName = '${model}'` })) {
       const handle = client.workflow.getHandle(execution.workflowId);
-      const state = execution.status.name === 'RUNNING' ? await handle.query(getRecalibrationStateQuery) : ((await handle.result()) as RecalibrationState);
+      if (execution.status.name !== 'RUNNING' && execution.status.name !== 'COMPLETED') throw new Error(`recalibration ${execution.workflowId} ended ${execution.status.name.toLowerCase()}; see it in the Web UI`);
+      const state = await workflowState(handle, execution.status.name, getRecalibrationStateQuery);
       runs.push({ workflowId: execution.workflowId, state });
     }
     if (runs.every((run) => !WORKING.has(run.state.phase)) || Date.now() > deadline) return runs;
