@@ -7,7 +7,7 @@ import type { GroupMetrics } from '../../activities/evaluate-cohort';
 import { getLabelDefinitionForModel, parseLabelDefinitionRef } from '../../activities/label-definitions';
 import { loadEnv } from '../../workers/env';
 import { evaluateNowUpdate, getStatusQuery, recheckLateLabelsSignal } from '../../workflows';
-import { COHORT_PHASES, formatNumber, type CohortStatus } from '../../workflows/cohort-lifecycle';
+import { COHORT_PHASES, formatNumber } from '../../workflows/cohort-lifecycle';
 import { COHORT_END, COHORT_START, ENVIRONMENT, LABEL_DEFINITION, LIFECYCLE_STAGE, MODEL_NAME, MODEL_VERSION } from '../../workflows/cohort-search-attributes';
 import { withDatabase, withTemporalClient } from '../context';
 import { addCohortOptions, cohortOptionsSchema, cohortSelectorFrom, parseOptions } from '../options';
