@@ -200,8 +200,24 @@ async function runCohorts(
   };
 }
 
-async function main(): Promise<void> {
-  if (!Number.isInteger(COHORTS) || COHORTS < 1) throw new Error(`BENCH_COHORTS must be a positive integer, not ${process.env.BENCH_COHORTS}`);
+interface Harness {
+  db: Knex;
+  url: string;
+  address: string;
+  client: Client;
+  definition: LabelDefinition;
+  /** Close times by cohort id, as the in-process worker's sink reports them. */
+  closed: Map<string, number>;
+  rss: ReturnType<typeof sampleRss>;
+  workerStopped: () => boolean;
+}
+
+/**
+ * What both modes measure on: a fresh database with the rows of `versions`' cohorts loaded and
+ * analyzed, a Temporal dev server and one in-process worker. `measure` runs against them, and
+ * everything is torn down after, whatever happened.
+ */
+async function withHarness<T>(versions: string[], measure: (harness: Harness) => Promise<T>): Promise<T> {
   installRuntimeLogger('WARN');
   const name = `hindsight_bench_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
   const url = ADMIN_URL.replace(/\/[^/?]*(\?|$)/, `/${name}$1`);
@@ -214,13 +230,12 @@ async function main(): Promise<void> {
   let clientConnection: Connection | undefined;
   try {
     await migrate(db);
-    const versions = Array.from({ length: COHORTS }, (_, i) => `v${i}`);
     const loadStarted = Date.now();
-    const rows = [...versions, 'single'].map((version) => cohortRows(version, loadStarted));
+    const rows = versions.map((version) => cohortRows(version, loadStarted));
     await ingest(db, 'predictions', rows.flatMap((r) => r.predictions));
     await ingest(db, 'outcomes', rows.flatMap((r) => r.outcomes));
     await db.raw('analyze');
-    log(`loaded ${(COHORTS + 1) * PREDICTIONS_PER_COHORT} predictions in ${seconds(Date.now() - loadStarted)} s`);
+    log(`loaded ${versions.length * PREDICTIONS_PER_COHORT} predictions in ${seconds(Date.now() - loadStarted)} s`);
     const { definition } = await putLabelDefinition(db, {
       name: 'bench-chargeback', version: 1, model_name: MODEL, task: 'binary', window: 'PT6S',
       checkpoints: ['PT2S', 'PT4S'], positive_outcome_types: ['chargeback'], absent_means: 'negative', late_label_grace: 'PT2S',
@@ -239,47 +254,7 @@ async function main(): Promise<void> {
       stopped = true;
     });
     try {
-      log(`worker: ${JSON.stringify({ ...WORKER_SETTINGS, databaseConnections: DATABASE_CONNECTIONS })}`);
-      const single = await runCohorts(client, closed, definition, ['single'], 2_000, () => stopped);
-      log(`1 cohort: closed ${seconds(single.ms)} s after its start, ${seconds(single.lagMs)} s after its grace end`);
-      // The shared end lies beyond the last start on an idle machine (~200 starts/s); on a busy one
-      // late starters find checkpoints past and evaluate them at once, as a backfill does.
-      const many = await runCohorts(client, closed, definition, versions, 3_000 + 5 * COHORTS, () => stopped);
-      log(`${COHORTS} cohorts: started in ${seconds(many.startMs)} s; all closed ${seconds(many.ms)} s after the first start, ${seconds(many.lagMs)} s after their grace end`);
-
-      const completed = await client.workflow.count(`TaskQueue = '${TASK_QUEUE}' AND ExecutionStatus = 'Completed'`);
-      if (completed.count !== COHORTS + 1) throw new Error(`${completed.count} of ${COHORTS + 1} lifecycles completed`);
-      const step = Math.max(1, Math.ceil(COHORTS / HISTORY_SAMPLE));
-      const sample = many.handles.filter((_, i) => i % step === 0);
-      const histories = await mapLimit(sample, 16, (handle) => handle.fetchHistory());
-      const events = histories.map((history) => history.events?.length ?? 0);
-      const singleHistory = await single.handles[0]!.fetchHistory();
-      const singleEvents = singleHistory.events?.length ?? 0;
-      log(`task latencies of ${COHORTS} cohorts (ms): ${JSON.stringify(taskLatencies(histories))}`);
-      log(`task latencies of 1 cohort (ms): ${JSON.stringify(taskLatencies([singleHistory]))}`);
-      // Under a backlog a checkpoint may have passed before its wait starts (no timer, fewer
-      // events), so the single cohort's live history counts too.
-      const maxEvents = Math.max(...events, singleEvents);
-      log(`history events per lifecycle over ${sample.length} histories: max ${Math.max(...events)}, median ${median(events)}; single cohort: ${singleEvents}`);
-      const snapshots = Number((await db('metric_snapshots').count({ n: '*' }))[0]!.n);
-      log(`snapshots stored: ${snapshots} (${(snapshots / (COHORTS + 1)).toFixed(2)} per cohort)`);
-      log(`peak RSS of the worker's process: ${rss.peakMb().toFixed(0)} MB`);
-      // Against the baseline measured in this run: how much longer N cohorts take than one.
-      const ratio = Number((many.ms / single.ms).toFixed(2));
-      log(`${COHORTS} cohorts took ${ratio}× the time of 1`);
-      process.stdout.write(`${JSON.stringify({
-        bench: 'lifecycle',
-        cohorts: COHORTS,
-        events_per_cohort: maxEvents,
-        events_median: median(events),
-        single_cohort_events: singleEvents,
-        seconds: seconds(many.ms),
-        lag_seconds: seconds(many.lagMs),
-        rss_mb: Math.round(rss.peakMb()),
-        single_cohort_seconds: seconds(single.ms),
-        single_cohort_lag_seconds: seconds(single.lagMs),
-        ratio,
-      })}\n`);
+      return await measure({ db, url, address: server.address, client, definition, closed, rss, workerStopped: () => stopped });
     } finally {
       if (!stopped) worker.shutdown();
       await workerRun;
@@ -293,6 +268,54 @@ async function main(): Promise<void> {
     await admin.raw(`drop database if exists "${name}" with (force)`);
     await admin.destroy();
   }
+}
+
+async function main(): Promise<void> {
+  if (!Number.isInteger(COHORTS) || COHORTS < 1) throw new Error(`BENCH_COHORTS must be a positive integer, not ${process.env.BENCH_COHORTS}`);
+  const versions = Array.from({ length: COHORTS }, (_, i) => `v${i}`);
+  await withHarness([...versions, 'single'], async ({ db, client, definition, closed, rss, workerStopped }) => {
+    log(`worker: ${JSON.stringify({ ...WORKER_SETTINGS, databaseConnections: DATABASE_CONNECTIONS })}`);
+    const single = await runCohorts(client, closed, definition, ['single'], 2_000, workerStopped);
+    log(`1 cohort: closed ${seconds(single.ms)} s after its start, ${seconds(single.lagMs)} s after its grace end`);
+    // The shared end lies beyond the last start on an idle machine (~200 starts/s); on a busy one
+    // late starters find checkpoints past and evaluate them at once, as a backfill does.
+    const many = await runCohorts(client, closed, definition, versions, 3_000 + 5 * COHORTS, workerStopped);
+    log(`${COHORTS} cohorts: started in ${seconds(many.startMs)} s; all closed ${seconds(many.ms)} s after the first start, ${seconds(many.lagMs)} s after their grace end`);
+
+    const completed = await client.workflow.count(`TaskQueue = '${TASK_QUEUE}' AND ExecutionStatus = 'Completed'`);
+    if (completed.count !== COHORTS + 1) throw new Error(`${completed.count} of ${COHORTS + 1} lifecycles completed`);
+    const step = Math.max(1, Math.ceil(COHORTS / HISTORY_SAMPLE));
+    const sample = many.handles.filter((_, i) => i % step === 0);
+    const histories = await mapLimit(sample, 16, (handle) => handle.fetchHistory());
+    const events = histories.map((history) => history.events?.length ?? 0);
+    const singleHistory = await single.handles[0]!.fetchHistory();
+    const singleEvents = singleHistory.events?.length ?? 0;
+    log(`task latencies of ${COHORTS} cohorts (ms): ${JSON.stringify(taskLatencies(histories))}`);
+    log(`task latencies of 1 cohort (ms): ${JSON.stringify(taskLatencies([singleHistory]))}`);
+    // Under a backlog a checkpoint may have passed before its wait starts (no timer, fewer
+    // events), so the single cohort's live history counts too.
+    const maxEvents = Math.max(...events, singleEvents);
+    log(`history events per lifecycle over ${sample.length} histories: max ${Math.max(...events)}, median ${median(events)}; single cohort: ${singleEvents}`);
+    const snapshots = Number((await db('metric_snapshots').count({ n: '*' }))[0]!.n);
+    log(`snapshots stored: ${snapshots} (${(snapshots / (COHORTS + 1)).toFixed(2)} per cohort)`);
+    log(`peak RSS of the worker's process: ${rss.peakMb().toFixed(0)} MB`);
+    // Against the baseline measured in this run: how much longer N cohorts take than one.
+    const ratio = Number((many.ms / single.ms).toFixed(2));
+    log(`${COHORTS} cohorts took ${ratio}× the time of 1`);
+    process.stdout.write(`${JSON.stringify({
+      bench: 'lifecycle',
+      cohorts: COHORTS,
+      events_per_cohort: maxEvents,
+      events_median: median(events),
+      single_cohort_events: singleEvents,
+      seconds: seconds(many.ms),
+      lag_seconds: seconds(many.lagMs),
+      rss_mb: Math.round(rss.peakMb()),
+      single_cohort_seconds: seconds(single.ms),
+      single_cohort_lag_seconds: seconds(single.lagMs),
+      ratio,
+    })}\n`);
+  });
 }
 
 /** Evaluation activities per worker identity, over the given histories. */
@@ -336,45 +359,14 @@ async function spawnWorker(url: string, address: string): Promise<ChildProcess> 
  * the same run. (The SDK allows one worker per task queue per process.)
  */
 async function scaleOut(): Promise<void> {
-  installRuntimeLogger('WARN');
-  const name = `hindsight_bench_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
-  const url = ADMIN_URL.replace(/\/[^/?]*(\?|$)/, `/${name}$1`);
-  const admin = createDatabase(ADMIN_URL, { maxConnections: 1 });
-  await admin.raw(`create database "${name}"`);
-  const db = createDatabase(url, { maxConnections: DATABASE_CONNECTIONS, applicationName: 'hindsight-bench' });
-  const server = await startDevServer({ cliPath: ensureTemporalCli(log), port: 0, uiPort: false });
-  const rss = sampleRss();
-  let connection: NativeConnection | undefined;
-  let clientConnection: Connection | undefined;
-  let second: ChildProcess | undefined;
-  try {
-    await migrate(db);
-    const alone = Array.from({ length: COHORTS }, (_, i) => `one-${i}`);
-    const shared = Array.from({ length: COHORTS }, (_, i) => `two-${i}`);
-    const rows = [...alone, ...shared].map((version) => cohortRows(version, Date.now()));
-    await ingest(db, 'predictions', rows.flatMap((r) => r.predictions));
-    await ingest(db, 'outcomes', rows.flatMap((r) => r.outcomes));
-    await db.raw('analyze');
-    const { definition } = await putLabelDefinition(db, {
-      name: 'bench-chargeback', version: 1, model_name: MODEL, task: 'binary', window: 'PT6S',
-      checkpoints: ['PT2S', 'PT4S'], positive_outcome_types: ['chargeback'], absent_means: 'negative', late_label_grace: 'PT2S',
-    });
-    connection = await NativeConnection.connect({ address: server.address });
-    clientConnection = await Connection.connect({ address: server.address });
-    const client = new Client({ connection: clientConnection });
-    const closed = new Map<string, number>();
-    const worker = await createHindsightWorker({
-      connection, db, namespace: 'default', taskQueue: TASK_QUEUE, ...WORKER_SETTINGS,
-      listener: { snapshotStored: () => {}, cohortClosed: (cohortId) => closed.set(cohortId, Date.now()) },
-    });
-    let stopped = false;
-    const workerRun = worker.run().finally(() => {
-      stopped = true;
-    });
+  const alone = Array.from({ length: COHORTS }, (_, i) => `one-${i}`);
+  const shared = Array.from({ length: COHORTS }, (_, i) => `two-${i}`);
+  await withHarness([...alone, ...shared], async ({ db, url, address, client, definition, closed, rss, workerStopped }) => {
+    let second: ChildProcess | undefined;
     try {
-      const one = await runCohorts(client, closed, definition, alone, 3_000 + 5 * COHORTS, () => stopped);
+      const one = await runCohorts(client, closed, definition, alone, 3_000 + 5 * COHORTS, workerStopped);
       log(`${COHORTS} cohorts on one worker: all closed ${seconds(one.ms)} s after the first start`);
-      second = await spawnWorker(url, server.address);
+      second = await spawnWorker(url, address);
       // The cohortClosed sink fires in the worker that ran the last workflow task; the second
       // worker's closes are read from visibility (their close times), once a second.
       let listed = 0;
@@ -385,7 +377,7 @@ async function scaleOut(): Promise<void> {
           if (!closed.has(execution.workflowId) && execution.closeTime) closed.set(execution.workflowId, execution.closeTime.getTime());
         }
       };
-      const two = await runCohorts(client, closed, definition, shared, 3_000 + 5 * COHORTS, () => stopped, refreshClosed);
+      const two = await runCohorts(client, closed, definition, shared, 3_000 + 5 * COHORTS, workerStopped, refreshClosed);
       log(`${COHORTS} cohorts on two workers: all closed ${seconds(two.ms)} s after the first start`);
       const histories = await mapLimit(two.handles, 16, (handle) => handle.fetchHistory());
       const byWorker = evaluationsByWorker(histories);
@@ -410,22 +402,12 @@ async function scaleOut(): Promise<void> {
         rss_mb: Math.round(rss.peakMb()),
       })}\n`);
     } finally {
-      if (!stopped) worker.shutdown();
-      await workerRun;
+      if (second && second.exitCode === null) {
+        second.kill('SIGINT');
+        await once(second, 'exit');
+      }
     }
-  } finally {
-    if (second && second.exitCode === null) {
-      second.kill('SIGINT');
-      await once(second, 'exit');
-    }
-    rss.stop();
-    await clientConnection?.close();
-    await connection?.close();
-    await server.stop();
-    await db.destroy();
-    await admin.raw(`drop database if exists "${name}" with (force)`);
-    await admin.destroy();
-  }
+  });
 }
 
 (WORKERS > 1 ? scaleOut() : main()).catch((error: unknown) => {
