@@ -11,7 +11,7 @@
  * the logs do not: the default rate and ROC AUC over every applicant the policy could approve).
  */
 import { randomizedBand } from '../../client/exploration';
-import { seededRandom } from '../../activities/stats/seeded-random';
+import { seededRandom } from '../../activities/estimate/seeded-random';
 import { generatorArgs, integerFlag, seededUuid, startFlag, writeExample } from '../generator-support';
 
 export const BAND = { low: 0.15, high: 0.35 };
@@ -62,8 +62,7 @@ function rocAuc(scores: number[], labels: boolean[]): number {
 
 /** `start` begins the week of applications (default {@link COHORT}'s). */
 export function generateCreditExample({ applicants = 20_000, seed = 7, start: from = COHORT.start } = {}): CreditExample {
-  const random = seededRandom(seed);
-  const normal = () => Math.sqrt(-2 * Math.log(1 - random())) * Math.cos(2 * Math.PI * random());
+  const { next: random, normal } = seededRandom(seed);
   const start = Date.parse(from);
   if (!Number.isFinite(start)) throw new Error(`--start must be an ISO timestamp, got ${from}`);
   const predictions: object[] = [];

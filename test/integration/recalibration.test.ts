@@ -19,6 +19,7 @@ import { useTestDatabase } from '../support/database';
 import { runHindsightInProcess } from '../support/run-cli';
 import { storeRows } from '../support/store-rows';
 import { historySummaries, recordHistory, replay, startTestWorker, waitFor, type TestWorker } from '../support/temporal';
+import { seededRandom as random } from '../../activities/stats/seeded-random';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 const testDb = useTestDatabase();
@@ -29,17 +30,6 @@ const WEEK = 7 * 24 * HOUR;
 const TRAIN = { from: '2026-09-07T00:00:00.000Z', to: '2026-10-05T00:00:00.000Z' };
 const HOLDOUT = { from: '2026-10-05T00:00:00.000Z', to: '2026-10-12T00:00:00.000Z' };
 const PER_WEEK = 200;
-
-/** A small deterministic generator (mulberry32), so every run sees the same labels. */
-function random(seed: number): () => number {
-  let state = seed;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
 const logit = (p: number) => Math.log(p / (1 - p));

@@ -6,6 +6,7 @@ import { evaluateCohort, type EvaluationDocument } from '../../activities/evalua
 import { leakageHorizon, putLabelDefinition, type LabelDefinition } from '../../activities/label-definitions';
 import { useTestDatabase } from '../support/database';
 import { storeRows } from '../support/store-rows';
+import { seededRandom as random } from '../../activities/stats/seeded-random';
 
 /**
  * sql/reference/*.sql, run by the real psql with its variables, against the evaluation's
@@ -22,17 +23,6 @@ const END = '2026-03-08T00:00:00.000Z';
 const AS_OF = '2026-03-19T00:00:00.000Z';
 const HOUR = 3_600_000;
 const testDb = useTestDatabase();
-
-/** A seeded generator (mulberry32), so a failure can be reproduced. */
-function random(seed: number): () => number {
-  let state = seed;
-  return () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
