@@ -83,3 +83,43 @@ export async function openTemporal(env: Env, log: (line: string) => void, ports:
     logFile: path.join(stateDir, 'temporal.log'),
   });
 }
+
+/** The services `hindsight dev` and `hindsight demo` run on, with a pool on the database. */
+export interface RunningServices {
+  db: Knex;
+  databaseUrl: string;
+  embeddedDatabase: boolean;
+  temporalAddress: string;
+  uiUrl: string | null;
+  /** Closes the pool, then stops whatever was started here. */
+  stop(): Promise<void>;
+}
+
+/**
+ * `DATABASE_URL`, else an embedded PGlite on `ports.db`; `TEMPORAL_ADDRESS`, else a dev server
+ * on `ports.temporal` with its Web UI on `ports.ui`. A Temporal that fails to start stops the
+ * database that was started for it.
+ */
+export async function startServices(env: Env, ports: { db?: number; temporal?: number; ui?: number }, log: (line: string) => void): Promise<RunningServices> {
+  const database = await openDatabaseServer(env, ports.db);
+  let temporal: DevServer;
+  try {
+    temporal = await openTemporal(env, log, { port: ports.temporal, uiPort: ports.ui });
+  } catch (error) {
+    await database.stop();
+    throw error;
+  }
+  const db = createDatabase(database.url, { maxConnections: database.maxConnections });
+  return {
+    db,
+    databaseUrl: database.url,
+    embeddedDatabase: database.embedded,
+    temporalAddress: temporal.address,
+    uiUrl: temporal.uiUrl ?? null,
+    async stop() {
+      await db.destroy();
+      await temporal.stop();
+      await database.stop();
+    },
+  };
+}

@@ -1,9 +1,8 @@
 import type { Command } from 'commander';
 import type { Knex } from 'knex';
 import { migrate } from '../../sql/migrate';
-import { createDatabase, openDatabaseServer } from '../../workers/database';
 import { loadEnv, type Env } from '../../workers/env';
-import { openTemporal, removeDevState, resolveTemporalAddress, writeDevState } from '../../workers/services';
+import { removeDevState, resolveTemporalAddress, startServices, writeDevState } from '../../workers/services';
 import { installRuntimeLogger, runHindsightWorker, type LifecycleListener } from '../../workers/worker';
 import { withDatabase, withTemporalClient } from '../context';
 import { createOutput, EXIT } from '../output';
@@ -35,16 +34,15 @@ export function registerRun(program: Command, setExit: (code: number) => void): 
       const env = loadEnv();
       installRuntimeLogger(env.HINDSIGHT_LOG_LEVEL);
       const out = createOutput(false);
-      const database = await openDatabaseServer(env, Number(options.dbPort));
-      const temporal = await openTemporal(env, (line) => out.info(line));
-      const db = createDatabase(database.url, { maxConnections: database.maxConnections });
+      const services = await startServices(env, { db: Number(options.dbPort) }, (line) => out.info(line));
+      const { db } = services;
       try {
         await migrate(db);
-        await writeDevState(env, { pid: process.pid, databaseUrl: database.url, embeddedDatabase: database.embedded, temporalAddress: temporal.address, temporalUiUrl: temporal.uiUrl ?? null });
-        out.info(`database  ${database.embedded ? 'embedded PGlite' : 'DATABASE_URL'} at ${database.url}`);
-        out.info(`temporal  ${temporal.address}${temporal.uiUrl ? `, Web UI ${temporal.uiUrl}` : ''}`);
+        await writeDevState(env, { pid: process.pid, databaseUrl: services.databaseUrl, embeddedDatabase: services.embeddedDatabase, temporalAddress: services.temporalAddress, temporalUiUrl: services.uiUrl });
+        out.info(`database  ${services.embeddedDatabase ? 'embedded PGlite' : 'DATABASE_URL'} at ${services.databaseUrl}`);
+        out.info(`temporal  ${services.temporalAddress}${services.uiUrl ? `, Web UI ${services.uiUrl}` : ''}`);
         const listener = printLifecycleEvents((line) => out.info(line));
-        await runHindsightWorker({ address: temporal.address, db, namespace: env.TEMPORAL_NAMESPACE, taskQueue: env.HINDSIGHT_TASK_QUEUE, listener }, async () => {
+        await runHindsightWorker({ address: services.temporalAddress, db, namespace: env.TEMPORAL_NAMESPACE, taskQueue: env.HINDSIGHT_TASK_QUEUE, listener }, async () => {
           if (options.sample) {
             const cohortId = await startSampleCohort(db, env);
             out.info(`sample cohort ${cohortId} started; watch it in the Web UI or with: npx hindsight cohort status '${cohortId}'`);
@@ -54,11 +52,9 @@ export function registerRun(program: Command, setExit: (code: number) => void): 
         out.info('stopping: the worker has finished its tasks');
       } finally {
         await removeDevState(env);
-        await db.destroy();
-        await temporal.stop();
-        await database.stop();
+        await services.stop();
       }
-      out.info(`stopped ${env.TEMPORAL_ADDRESS ? '' : 'the Temporal dev server, '}the worker and ${database.embedded ? 'the embedded database' : 'the database connection'}; cohorts resume where they were on the next start. Goodbye.`);
+      out.info(`stopped ${env.TEMPORAL_ADDRESS ? '' : 'the Temporal dev server, '}the worker and ${services.embeddedDatabase ? 'the embedded database' : 'the database connection'}; cohorts resume where they were on the next start. Goodbye.`);
       setExit(EXIT.ok);
     });
 }

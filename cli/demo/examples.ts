@@ -90,8 +90,6 @@ async function ingestExample(
   await writeFile(outcomesFile, toNdjson(arrived));
   const predictions = await ingestNdjsonFile(db, 'predictions', predictionsFile);
   const outcomes = await ingestNdjsonFile(db, 'outcomes', outcomesFile);
-  // Fresh partitions have no planner statistics until autovacuum comes by; the evaluations are next.
-  await db.raw('analyze predictions, outcomes');
   return { predictions, outcomes, not_yet_arrived: records.outcomes.length - arrived.length };
 }
 

@@ -2,11 +2,10 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Client, Connection, ScheduleNotFoundError } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
-import type { Knex } from 'knex';
 import { migrate } from '../../sql/migrate';
-import { createDatabase, openDatabaseServer } from '../../workers/database';
+import { createDatabase } from '../../workers/database';
 import type { Env } from '../../workers/env';
-import { openTemporal, readDevState, removeDevState, writeDevState } from '../../workers/services';
+import { readDevState, removeDevState, startServices, writeDevState, type RunningServices } from '../../workers/services';
 import { createHindsightWorker } from '../../workers/worker';
 import { cohortIdFor } from '../../workflows/cohort-id';
 import { backfillCohortSchedule, createCohortSchedule, defaultScheduleId } from '../cohort-schedules';
@@ -38,40 +37,17 @@ export interface DemoOptions {
 const SETTLE_TIMEOUT_MS = 8 * 60_000;
 const ACTIONS_TIMEOUT_MS = 90_000;
 
-interface Services {
-  db: Knex;
-  databaseUrl: string;
-  embeddedDatabase: boolean;
-  temporalAddress: string;
-  uiUrl: string | null;
-  reused: boolean;
-  stop(): Promise<void>;
-}
+type Services = RunningServices & { reused: boolean };
 
 /** The running `hindsight dev`'s services when there is one; otherwise the same ones, started here. */
-async function openServices(env: Env, options: DemoOptions, log: (line: string) => void): Promise<Services> {
+async function openServices(env: Env, options: DemoOptions): Promise<Services> {
   const dev = env.DATABASE_URL || env.TEMPORAL_ADDRESS ? undefined : readDevState(env);
   if (dev) {
     const db = createDatabase(dev.databaseUrl, { maxConnections: 1 });
     return { db, databaseUrl: dev.databaseUrl, embeddedDatabase: dev.embeddedDatabase, temporalAddress: dev.temporalAddress, uiUrl: dev.temporalUiUrl, reused: true, stop: () => db.destroy() };
   }
-  const database = await openDatabaseServer(env, options.dbPort);
-  let temporal;
-  try {
-    temporal = await openTemporal(env, log, { port: options.temporalPort, uiPort: options.uiPort });
-  } catch (error) {
-    await database.stop();
-    throw error;
-  }
-  const db = createDatabase(database.url, { maxConnections: database.maxConnections });
-  return {
-    db, databaseUrl: database.url, embeddedDatabase: database.embedded, temporalAddress: temporal.address, uiUrl: temporal.uiUrl ?? null, reused: false,
-    async stop() {
-      await db.destroy();
-      await temporal.stop();
-      await database.stop();
-    },
-  };
+  const started = await startServices(env, { db: options.dbPort, temporal: options.temporalPort, ui: options.uiPort }, () => {});
+  return { ...started, reused: false };
 }
 
 /**
@@ -87,7 +63,7 @@ export async function runDemo(env: Env, options: DemoOptions, tasks: TaskList, p
   const timeline = readTimeline(timelineFile, now);
   await writeFile(timelineFile, `${JSON.stringify(timeline)}\n`);
 
-  const services = await tasks.run('start the embedded services', () => openServices(env, options, () => {}), (s) =>
+  const services = await tasks.run('start the embedded services', () => openServices(env, options), (s) =>
     s.reused ? `reusing the running hindsight dev (${s.temporalAddress})` : `PGlite at ${s.databaseUrl.replace(/^postgres:\/\/postgres@/, '').replace(/\/.*$/, '')}, Temporal ${s.temporalAddress}${s.uiUrl ? `, Web UI ${s.uiUrl}` : ''}`,
   );
   const { db } = services;
@@ -129,9 +105,13 @@ export async function runDemo(env: Env, options: DemoOptions, tasks: TaskList, p
       ['credit (denials hide the outcome, a randomized approval band)', prepareCredit],
       ['returns (a 45-day window, joined by order id)', prepareReturns],
     ] as const) {
-      const data = await tasks.run(`generate and ingest ${title}`, () => prepare(db, root, timeline, now), ingestedLine);
+      others.push(await tasks.run(`generate and ingest ${title}`, () => prepare(db, root, timeline, now), ingestedLine));
+    }
+    // Ingest analyzes only the months it loaded 10,000 rows into; the examples' smaller months
+    // would have no planner statistics until autovacuum came by. Once, before any evaluation.
+    await tasks.run('analyze the loaded tables', () => db.raw('analyze predictions, outcomes'));
+    for (const data of others) {
       for (const cohort of data.cohorts) await startCohortLifecycle(client, taskQueue, cohort, data.definition);
-      others.push(data);
     }
 
     const scheduleId = defaultScheduleId({ model: { name: 'fraud-model', version: '3.2.0', environment: 'production' }, definition: fraud.definition, every: 'P7D' });
