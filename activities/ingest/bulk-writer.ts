@@ -11,7 +11,7 @@ import {
   type MergePartition,
   stagingTable,
 } from '../../sql/ingest-merge';
-import { INGEST_TABLES } from '../../sql/ingest-tables';
+import { INGEST_TABLES, quoteIdentifier } from '../../sql/ingest-tables';
 import type { RecordKind } from './record-schemas';
 import { openCopySink, openInsertSink, type StagingSink } from './staging-sink';
 
@@ -92,6 +92,13 @@ function nextMonthStart(month: string): string {
   return `${next}-01T00:00:00Z`;
 }
 
+/**
+ * Columns ANALYZE skips: the payloads no evaluation filters, joins or groups on. Their
+ * statistics would cost most of the ANALYZE (wide jsonb, detoasted for every sampled row)
+ * and inform no plan.
+ */
+const UNPLANNED_COLUMNS = new Set(['features', 'extra']);
+
 /** A partition that took at least this many rows from one ingest was bulk-loaded. */
 const BULK_LOAD_ROWS = 10_000;
 /** …and is analyzed when they are this share of what its statistics knew (autovacuum's default). */
@@ -103,17 +110,18 @@ const ANALYZE_SHARE = 0.1;
  * of its cohorts would be planned blind. Small ingests (serve's batches) are left to
  * autovacuum, so they pay nothing but one catalog read.
  */
-async function analyzeBulkLoaded(db: Knex, loaded: Map<string, number>): Promise<void> {
+async function analyzeBulkLoaded(db: Knex, kind: RecordKind, loaded: Map<string, number>): Promise<void> {
   const bulk = [...loaded].filter(([, rows]) => rows >= BULK_LOAD_ROWS);
   if (bulk.length === 0) return;
   const known = await db.raw<{ rows: Array<{ partition: string; reltuples: number }> }>(
     'select c.oid::regclass::text as partition, c.reltuples from pg_class c where c.oid = any(?::regclass[])',
     [bulk.map(([partition]) => partition)],
   );
+  const columns = INGEST_TABLES[kind].columns.map(([name]) => name).filter((name) => !UNPLANNED_COLUMNS.has(name)).map(quoteIdentifier).join(', ');
   for (const { partition, reltuples } of known.rows) {
     const rows = loaded.get(partition)!;
     // the name is one hindsight_ensure_month_partition returned, already a quoted identifier
-    if (reltuples < 0 || rows >= ANALYZE_SHARE * reltuples) await db.raw(`analyze ${partition}`);
+    if (reltuples < 0 || rows >= ANALYZE_SHARE * reltuples) await db.raw(`analyze ${partition} (${columns})`);
   }
 }
 
@@ -276,7 +284,7 @@ export function createBulkWriter(db: Knex, kind: RecordKind, options: BulkWriter
       }
       await Promise.all(inFlight.map((chunk) => chunk.done));
       if (failure) throw failure;
-      await analyzeBulkLoaded(db, loaded);
+      await analyzeBulkLoaded(db, kind, loaded);
       return tally;
     },
     stored: () => tally,

@@ -312,12 +312,16 @@ describe('outcomes, actions and partitions', () => {
     expect(relname).toBe('outcomes_2025_07');
   });
 
-  it('leaves a month it bulk-loaded analyzed (planner statistics), and a month a small ingest touched to autovacuum', async () => {
+  it('leaves a month it bulk-loaded analyzed (planner statistics of the columns plans read, not the feature payload), and a month a small ingest touched to autovacuum', async () => {
     const statistics = async (partition: string) => (await testDb.db.raw(
       `select c.reltuples, s.last_analyze is not null as analyzed from pg_class c join pg_stat_user_tables s on s.relid = c.oid where c.relname = ?`, [partition])).rows[0];
-    const bulk = Array.from({ length: 12_000 }, (_, i) => prediction({ ts_pred: new Date(Date.parse('2024-02-01T00:00:00Z') + i * 1000).toISOString() }));
+    const bulk = Array.from({ length: 12_000 }, (_, i) => prediction({ ts_pred: new Date(Date.parse('2024-02-01T00:00:00Z') + i * 1000).toISOString(), features: { amount: i } }));
     await ingestNdjsonFile(testDb.db, 'predictions', await writeLines('bulk-month.ndjson', bulk));
     expect(await statistics('predictions_2024_02')).toEqual({ reltuples: 12_000, analyzed: true });
+    // The columns plans read get statistics; the payloads nothing filters on are not sampled.
+    const analyzedColumns = (await testDb.db.raw("select attname from pg_stats where tablename = 'predictions_2024_02'")).rows.map((r: { attname: string }) => r.attname);
+    expect(analyzedColumns).toEqual(expect.arrayContaining(['model_name', 'model_version', 'environment', 'ts_pred', 'score', 'entity_ids']));
+    expect(analyzedColumns).not.toContain('features');
     await ingestNdjsonFile(testDb.db, 'predictions', await writeLines('small-month.ndjson', [prediction({ ts_pred: '2024-03-05T00:00:00Z' })]));
     expect(await statistics('predictions_2024_03')).toEqual({ reltuples: -1, analyzed: false });
   });
