@@ -43,7 +43,7 @@ select prediction_id, model_name, model_version, environment, region, segment, e
        ts_pred, score, threshold, decision,
        case when :regression::boolean then target else y end as label,
        case when is_final then 'final'
-            when coalesce(target::text, y::text) is not null then 'provisional'
+            when target is not null or y is not null then 'provisional'
             else 'unlabeled' end as label_status,
        outcome_id, join_path, outcome_type, outcome_value, outcome_ts_event, outcome_ts_received
 from rows`;
