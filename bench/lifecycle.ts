@@ -282,8 +282,11 @@ async function main(): Promise<void> {
     const many = await runCohorts(client, closed, definition, versions, 3_000 + 5 * COHORTS, workerStopped);
     log(`${COHORTS} cohorts: started in ${seconds(many.startMs)} s; all closed ${seconds(many.ms)} s after the first start, ${seconds(many.lagMs)} s after their grace end`);
 
-    const completed = await client.workflow.count(`TaskQueue = '${TASK_QUEUE}' AND ExecutionStatus = 'Completed'`);
-    if (completed.count !== COHORTS + 1) throw new Error(`${completed.count} of ${COHORTS + 1} lifecycles completed`);
+    // Each execution's own status, not the visibility store's count, which catches up a moment
+    // after the last lifecycle closes.
+    const statuses = await mapLimit([...single.handles, ...many.handles], 16, async (handle) => (await handle.describe()).status.name);
+    const completed = statuses.filter((status) => status === 'COMPLETED').length;
+    if (completed !== COHORTS + 1) throw new Error(`${completed} of ${COHORTS + 1} lifecycles completed`);
     const step = Math.max(1, Math.ceil(COHORTS / HISTORY_SAMPLE));
     const sample = many.handles.filter((_, i) => i % step === 0);
     const histories = await mapLimit(sample, 16, (handle) => handle.fetchHistory());
