@@ -98,6 +98,23 @@ async function putDefinition(db: Knex, name: string): Promise<LabelDefinition> {
 }
 
 /**
+ * An example as its own files define it: its label definition and policy stored, its records
+ * ingested from NDJSON under `root/name`. (The fraud example stores the demo's copy of its policy.)
+ */
+async function loadExample(
+  db: Knex,
+  root: string,
+  name: string,
+  records: { predictions: object[]; outcomes: object[] },
+  now: number,
+): Promise<Omit<ExampleData, 'cohorts'>> {
+  const definition = await putDefinition(db, name);
+  await putPolicy(db, readJson(exampleFile(name, 'policy.json')), `examples/${name}/policy.json`);
+  const dir = path.join(root, name);
+  return { name, definition, ...(await ingestExample(db, dir, records, now)), dir };
+}
+
+/**
  * Stores a policy under the first version that is free or already holds exactly this
  * content: a rerun changes nothing, and a rerun with another pipeline port adds a version.
  */
@@ -147,31 +164,21 @@ export async function prepareFraud(db: Knex, root: string, timeline: DemoTimelin
 /** One week of sessions four weeks back: its 7-day purchase window and grace are over. */
 export async function prepareRecommendations(db: Knex, root: string, timeline: DemoTimeline, now: number): Promise<ExampleData> {
   const example = generateRecommendationsExample({ sessions: DEMO_USERS, start: iso(timeline.anchor - 4 * WEEK) });
-  const definition = await putDefinition(db, 'recommendations');
-  await putPolicy(db, readJson(exampleFile('recommendations', 'policy.json')), 'examples/recommendations/policy.json');
-  const dir = path.join(root, 'recommendations');
-  const ingested = await ingestExample(db, dir, example, now);
-  await writeFile(path.join(dir, 'target-policy.ndjson'), toNdjson(example.targetPolicy));
-  return { name: 'recommendations', definition, ...ingested, cohorts: [{ ...RECS_MODEL, ...example.truth.cohort }], dir };
+  const loaded = await loadExample(db, root, 'recommendations', example, now);
+  await writeFile(path.join(loaded.dir, 'target-policy.ndjson'), toNdjson(example.targetPolicy));
+  return { ...loaded, cohorts: [{ ...RECS_MODEL, ...example.truth.cohort }] };
 }
 
 /** Two weeks of applications 20 weeks back, so both are final and the second's score PSI has a reference. */
 export async function prepareCredit(db: Knex, root: string, timeline: DemoTimeline, now: number): Promise<ExampleData> {
   const weeks = [0, 1].map((w) => generateCreditExample({ applicants: DEMO_USERS, seed: 7 + w, start: iso(timeline.anchor - (20 - w) * WEEK) }));
-  const definition = await putDefinition(db, 'credit');
-  await putPolicy(db, readJson(exampleFile('credit', 'policy.json')), 'examples/credit/policy.json');
-  const dir = path.join(root, 'credit');
-  const ingested = await ingestExample(db, dir, { predictions: weeks.flatMap((w) => w.predictions), outcomes: weeks.flatMap((w) => w.outcomes) }, now);
+  const loaded = await loadExample(db, root, 'credit', { predictions: weeks.flatMap((w) => w.predictions), outcomes: weeks.flatMap((w) => w.outcomes) }, now);
   const cohorts = [0, 1].map((w) => ({ model_name: 'credit-pd', model_version: '2.0.0', environment: 'production', start: iso(timeline.anchor - (20 - w) * WEEK), end: iso(timeline.anchor - (19 - w) * WEEK) }));
-  return { name: 'credit', definition, ...ingested, cohorts, dir };
+  return { ...loaded, cohorts };
 }
 
 /** One week of orders twelve weeks back: the 45-day window and its 15-day grace are over. */
 export async function prepareReturns(db: Knex, root: string, timeline: DemoTimeline, now: number): Promise<ExampleData> {
   const example = generateReturnsExample({ orders: DEMO_USERS, start: iso(timeline.anchor - 12 * WEEK) });
-  const definition = await putDefinition(db, 'returns');
-  await putPolicy(db, readJson(exampleFile('returns', 'policy.json')), 'examples/returns/policy.json');
-  const dir = path.join(root, 'returns');
-  const ingested = await ingestExample(db, dir, example, now);
-  return { name: 'returns', definition, ...ingested, cohorts: [{ ...RETURNS_MODEL, ...example.truth.cohort }], dir };
+  return { ...(await loadExample(db, root, 'returns', example, now)), cohorts: [{ ...RETURNS_MODEL, ...example.truth.cohort }] };
 }
