@@ -2,6 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Client, Connection, ScheduleNotFoundError } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
+import { MODEL as FRAUD_MODEL } from '../../examples/fraud/generate';
 import { migrate } from '../../sql/migrate';
 import { createDatabase } from '../../workers/database';
 import type { Env } from '../../workers/env';
@@ -114,14 +115,19 @@ export async function runDemo(env: Env, options: DemoOptions, tasks: TaskList, p
       for (const cohort of data.cohorts) await startCohortLifecycle(client, taskQueue, cohort, data.definition);
     }
 
-    const scheduleId = defaultScheduleId({ model: { name: 'fraud-model', version: '3.2.0', environment: 'production' }, definition: fraud.definition, every: 'P7D' });
+    const fraudSchedule = {
+      model: { name: FRAUD_MODEL.model_name, version: FRAUD_MODEL.model_version, environment: FRAUD_MODEL.environment },
+      definition: fraud.definition,
+      every: 'P7D',
+    };
+    const scheduleId = defaultScheduleId(fraudSchedule);
     const fraudIds = fraud.cohorts.map((c) => cohortIdFor(c, fraud.definition));
     await tasks.run('backfill the weekly fraud schedule: the finalized history first', async (task) => {
       try {
         await client.schedule.getHandle(scheduleId).describe();
       } catch (error) {
         if (!(error instanceof ScheduleNotFoundError)) throw error;
-        await createCohortSchedule(client, { scheduleId, model: { name: 'fraud-model', version: '3.2.0', environment: 'production' }, definition: fraud.definition, every: 'P7D', taskQueue });
+        await createCohortSchedule(client, { ...fraudSchedule, scheduleId, taskQueue });
       }
       // Oldest first: the later weeks' rules compare with the finalized weeks before them.
       const split = fraud.cohorts[FRAUD_HISTORY_WEEKS]!.start;
@@ -143,7 +149,7 @@ export async function runDemo(env: Env, options: DemoOptions, tasks: TaskList, p
         await new Promise((resolve) => setTimeout(resolve, 500));
       }
       task.update('waiting for the recalibration workflow');
-      return waitForRecalibrations(client, 'fraud-model', actionsDeadline);
+      return waitForRecalibrations(client, FRAUD_MODEL.model_name, actionsDeadline);
     }, (runs) => `${runs.length} recalibration(s), ${pipeline.calls().filter((c) => c.path === '/retrain').length} retraining request(s) received`);
 
     if (!options.keepRunning) {

@@ -5,6 +5,7 @@ import { computeDrift } from '../../activities/drift';
 import { evaluateCohort } from '../../activities/evaluate-cohort';
 import { estimatePolicyValue } from '../../activities/off-policy';
 import { renderReport, type ReportSubject } from '../../activities/report/report';
+import { MODEL as FRAUD_MODEL } from '../../examples/fraud/generate';
 import { retrainingWorkflowId } from '../../workflows/retraining-requests';
 import { cohortIdFor } from '../../workflows/cohort-id';
 import { FRAUD_DRIFT_WEEK, FRAUD_OUTAGE_WEEK, type ExampleData } from './examples';
@@ -111,7 +112,7 @@ export async function summarizeDemo(db: Knex, input: SummaryInput): Promise<Demo
     ...fraudAlerts,
   });
   reportSubjects.push(
-    { name: 'fraud model, weekly', subject: { kind: 'model', model_name: 'fraud-model', model_version: '3.2.0', from: fraud.cohorts[0]!.start, to: fraud.cohorts.at(-1)!.end } },
+    { name: 'fraud model, weekly', subject: { kind: 'model', model_name: FRAUD_MODEL.model_name, model_version: FRAUD_MODEL.model_version, from: fraud.cohorts[0]!.start, to: fraud.cohorts.at(-1)!.end } },
     { name: 'fraud drift week', subject: { kind: 'cohort', cohort_id: fraudIds[FRAUD_DRIFT_WEEK]! } },
     { name: 'fraud outage week', subject: { kind: 'cohort', cohort_id: fraudIds[FRAUD_OUTAGE_WEEK]! } },
   );
@@ -165,7 +166,7 @@ export async function summarizeDemo(db: Knex, input: SummaryInput): Promise<Demo
       idempotency_key: call.idempotency_key,
     }));
   for (const request of retrainingRequests) {
-    actions.push(`retraining requested: ${request.request_id} for fraud-model ${request.model_version}, diagnosis ${request.verdict ?? '—'}; the demo pipeline received it once (Idempotency-Key ${request.idempotency_key})`);
+    actions.push(`retraining requested: ${request.request_id} for ${FRAUD_MODEL.model_name} ${request.model_version}, diagnosis ${request.verdict ?? '—'}; the demo pipeline received it once (Idempotency-Key ${request.idempotency_key})`);
   }
   const retrains = retrainingRequests;
   if (retrains.length === 0) actions.push('retraining: no request reached the demo pipeline');
@@ -180,7 +181,7 @@ export async function summarizeDemo(db: Knex, input: SummaryInput): Promise<Demo
     { what: 'the live cohort', url: input.link(input.live) },
     { what: 'the fraud drift week', url: input.link(fraudIds[FRAUD_DRIFT_WEEK]!) },
     { what: 'the fraud outage week', url: input.link(fraudIds[FRAUD_OUTAGE_WEEK]!) },
-    { what: 'fraud retraining requests', url: input.link(retrainingWorkflowId('fraud-model')) },
+    { what: 'fraud retraining requests', url: input.link(retrainingWorkflowId(FRAUD_MODEL.model_name)) },
     ...input.recalibrations.map((run) => ({ what: 'fraud recalibration', url: input.link(run.workflowId) })),
   ];
   if (input.uiUrl) links.push({ what: 'the weekly fraud schedule', url: `${input.uiUrl}/namespaces/${input.namespace}/schedules/${encodeURIComponent(input.scheduleId)}` });
