@@ -9,11 +9,11 @@ import {
   registerCohort,
   storeSnapshot,
   type CohortRecord,
-} from './cohorts';
-import { evaluateCohort, type GroupMetrics } from './evaluate-cohort';
+} from './evaluate/cohorts';
+import { evaluateCohort, type GroupMetrics } from './evaluate/evaluate-cohort';
 import { projectToFinal } from './estimate/projection';
-import { getLabelDefinitionForModel, LabelDefinitionError } from './label-definitions';
-import { createMonitoringActivities } from './monitoring/activities';
+import { getLabelDefinitionForModel, LabelDefinitionError } from './evaluate/label-definitions';
+import { createMonitoringActivities } from './temporal/monitoring';
 import type { MonitoringDependencies } from './monitoring/apply-policy';
 import { PolicyError } from './monitoring/policy';
 

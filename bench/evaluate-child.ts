@@ -10,8 +10,8 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { evaluateCohort } from '../activities/evaluate-cohort';
-import { labelDefinitionSchema } from '../activities/label-definitions';
+import { evaluateCohort } from '../activities/evaluate/evaluate-cohort';
+import { labelDefinitionSchema } from '../activities/evaluate/label-definitions';
 import { createDatabase } from '../workers/database';
 import { timed } from './evaluation-data';
 

@@ -19,7 +19,7 @@ import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
-import { exportEvaluation } from '../activities/export-evaluation';
+import { exportEvaluation } from '../activities/evaluate/export-evaluation';
 import { exportRows } from '../sql/export-evaluation';
 import { CREATE_MATCHES, joinBindingsFor } from '../sql/join-outcomes';
 import {

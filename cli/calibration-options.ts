@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { timestampSchema } from '../activities/ingest/record-schemas';
+import { timestampSchema } from '../contracts/records';
 
 /** The flags that pick a model version, its definition and the training and held-out ranges. */
 export function addCalibrationRangeOptions(command: Command): Command {

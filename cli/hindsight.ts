@@ -1,5 +1,5 @@
 import { Command, CommanderError } from 'commander';
-import { describeFailure } from '../activities/failure-message';
+import { describeFailure } from '../sql/failure-message';
 import { registerAlerts } from './commands/alerts';
 import { registerCalibrate } from './commands/calibrate';
 import { registerCohort } from './commands/cohort';

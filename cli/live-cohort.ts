@@ -3,9 +3,9 @@ import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import type { Knex } from 'knex';
 import { ingestNdjsonFile } from '../activities/ingest/ingest-records';
-import { putLabelDefinition } from '../activities/label-definitions';
+import { putLabelDefinition } from '../activities/evaluate/label-definitions';
 import { generateSampleCohort, writeNdjson } from './sample-cohort';
-import { startCohortLifecycle, type StartedCohort } from './start-cohort';
+import { startCohortLifecycle, type StartedCohort } from '../control/start-cohort';
 
 /** The live cohort's label window: checkpoints at 20 s and 40 s, final at 60 s, late labels for 30 s more. */
 export const LIVE_LABEL_DEFINITION = {

@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { z } from 'zod';
-import type { CohortSelector } from '../activities/evaluate-cohort';
-import { timestampSchema } from '../activities/ingest/record-schemas';
+import type { CohortSelector } from '../activities/evaluate/evaluate-cohort';
+import { timestampSchema } from '../contracts/records';
 import { UsageError } from './output';
 
 /** A JSON file a command stores (a label definition, a policy); unreadable or invalid JSON is a usage error naming the file. */

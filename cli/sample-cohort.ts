@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { seededRandom } from '../activities/stats/seeded-random';
+import { mulberry32 } from '../stats/seeded-random';
 
 /** A small seeded PRNG (mulberry32) so a sample cohort is the same on every machine. */
-export const createRandom = seededRandom;
+export const createRandom = mulberry32;
 
 export interface SampleCohortOptions {
   model: string;

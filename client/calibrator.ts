@@ -2,7 +2,7 @@
  * Applying a fitted calibrator to a model's raw score, for model services and for Hindsight
  * alike. Self-contained on purpose (no database, no Node builtins), so a service loads the
  * active calibrator once (`hindsight calibrate apply`, or `loadActiveCalibrator` in
- * activities/calibrators.ts, or the `calibrators` table) and calls {@link applyCalibrator}
+ * activities/calibrate/calibrators.ts, or the `calibrators` table) and calls {@link applyCalibrator}
  * on the request path. The formulas are scikit-learn's (docs/calibration.md):
  * - platt: p = 1 / (1 + exp(a·score + b)), as `_SigmoidCalibration.predict` computes it;
  * - isotonic: `IsotonicRegression(out_of_bounds="clip")`: the score clipped to the fitted

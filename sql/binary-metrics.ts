@@ -17,7 +17,7 @@
  * Values are always bound (knex named bindings); the only text spliced in is built here
  * from constants, the validated dimension names and binding names.
  */
-import { uniformEdge } from '../activities/stats/calibration';
+import { uniformEdge } from '../stats/calibration';
 import { FINGERPRINT, THRESHOLD_GRID } from './evaluate-cohort';
 import { sliceColumn, sliceGroups } from './slice-values';
 

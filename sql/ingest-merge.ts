@@ -7,7 +7,7 @@
  * content_hash as the stored original) and conflicts.
  */
 import { INGEST_TABLES, quoteIdentifier, type IngestTable } from './ingest-tables';
-import type { RecordKind } from '../activities/ingest/record-schemas';
+import type { RecordKind } from '../contracts/records';
 
 function spec(kind: RecordKind): IngestTable {
   return INGEST_TABLES[kind];

@@ -1,4 +1,4 @@
-import type { RecordKind } from '../activities/ingest/record-schemas';
+import type { RecordKind } from '../contracts/records';
 
 /** Postgres types of the columns the ingest path writes; the staging tables mirror them. */
 export type IngestColumnType = 'uuid' | 'text' | 'integer' | 'double precision' | 'boolean' | 'jsonb' | 'timestamptz';

@@ -12,8 +12,8 @@
  * leakage candidates get an index probe. Values are always bound (knex named bindings: see
  * {@link EvaluationBindings}).
  */
-import { leakageHorizon, namedOutcomeTypes, type LabelDefinition } from '../activities/label-definitions';
-import { toUtcIso } from '../activities/utc-timestamp';
+import { leakageHorizon, namedOutcomeTypes, type LabelDefinition } from '../activities/evaluate/label-definitions';
+import { toUtcIso } from '../contracts/utc-timestamp';
 import { sliceValueColumns } from './slice-values';
 import type { EvaluationBindings } from './evaluate-cohort';
 

@@ -2,7 +2,7 @@
  * The logged rounds of an off-policy estimate (docs/off-policy.md), one per cohort
  * prediction: its logged action (`action`, else `decision`), the logged propensity, and the
  * reward as of `:as_of` from `hs_matches` (./join-outcomes, run with the reward's outcome
- * types). Then, per round, the numbers the estimators need (activities/stats/off-policy):
+ * types). Then, per round, the numbers the estimators need (stats/off-policy):
  * π_e of the logged action, Σ_a π_e(a|x) q̂(x, a) and q̂ of the logged action, so only five
  * floats per round reach Node.
  *
@@ -54,7 +54,7 @@ group by r.action, r.score >= r.threshold`;
 
 export const LOGGED_ACTIONS = `select distinct r.action from hs_rounds r where ${USABLE} order by 1`;
 
-/** The target policy file, one row per line (activities/off-policy). */
+/** The target policy file, one row per line (activities/off-policy/off-policy). */
 export const CREATE_TARGET = `
 create temp table hs_target (
   prediction_id uuid primary key,

@@ -4,7 +4,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { findProjectRoot } from './project-root';
-import { devServerSearchAttributeArgs } from './temporal-search-attributes';
+import { devServerSearchAttributeArgs } from '../control/search-attributes';
 
 /** The Temporal CLI tag Hindsight pins; later tags carry `replace` directives and cannot be `go install`ed. */
 export const TEMPORAL_CLI_VERSION = 'v1.5.1';

@@ -4,8 +4,8 @@ import { DefaultLogger, NativeConnection, Runtime, Worker, type InjectedSinks, t
 import type { Knex } from 'knex';
 import { createActivities } from '../activities';
 import { defaultMonitoringDependencies } from '../activities/monitoring/dependencies';
-import { createCalibrationActivities } from '../activities/calibration-activities';
-import type { LifecycleSinks } from '../workflows/lifecycle-sinks';
+import { createCalibrationActivities } from '../activities/temporal/calibration';
+import type { LifecycleSinks } from '../contracts/lifecycle-sinks';
 
 /**
  * One worker's task limits, chosen so that memory stays flat however many cohorts are open

@@ -13,10 +13,10 @@ import {
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { CohortPlan, HindsightActivities, SnapshotSummary } from '../activities';
-import type { CohortRecord } from '../activities/cohorts';
+import type { CohortRecord } from '../activities/evaluate/cohorts';
 import type { AlertSummary } from '../activities/monitoring/types';
-import { LIFECYCLE_STAGE } from './cohort-search-attributes';
-import type { LifecycleSinks } from './lifecycle-sinks';
+import { LIFECYCLE_STAGE } from '../contracts/search-attributes';
+import type { LifecycleSinks } from '../contracts/lifecycle-sinks';
 
 export interface CohortLifecycleInput {
   cohort: CohortRecord;

@@ -10,10 +10,10 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { SearchAttributePair } from '@temporalio/common';
-import type { CalibrationActivities, CalibratorSummary, RecalibrationPlan, RecentPeriods } from '../activities/calibration-activities';
-import type { CalibrationMethod, Promotion, TimeRange } from '../activities/calibrators';
+import type { CalibrationActivities, CalibratorSummary, RecalibrationPlan, RecentPeriods } from '../activities/temporal/calibration';
+import type { CalibrationMethod, Promotion, TimeRange } from '../activities/calibrate/calibrators';
 import { formatMoment, formatNumber } from './cohort-lifecycle';
-import { ENVIRONMENT, LABEL_DEFINITION, LIFECYCLE_STAGE, MODEL_NAME, MODEL_VERSION, SCHEDULED_START_TIME } from './cohort-search-attributes';
+import { ENVIRONMENT, LABEL_DEFINITION, LIFECYCLE_STAGE, MODEL_NAME, MODEL_VERSION, SCHEDULED_START_TIME } from '../contracts/search-attributes';
 
 /** What starts a recalibration: by hand (`calibrate start`), a schedule's action, or an alert. */
 export interface RecalibrationInput {

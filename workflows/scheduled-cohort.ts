@@ -1,9 +1,9 @@
 import { ApplicationFailure, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { startChild, workflowInfo } from '@temporalio/workflow';
-import type { CohortSelector } from '../activities/evaluate-cohort';
+import type { CohortSelector } from '../activities/evaluate/evaluate-cohort';
 import { cohortLifecycle } from './cohort-lifecycle';
-import { SCHEDULED_START_TIME } from './cohort-search-attributes';
-import { cohortStartOptions, type LabelDefinitionTerms } from './cohort-start-options';
+import { SCHEDULED_START_TIME } from '../contracts/search-attributes';
+import { cohortStartOptions, type LabelDefinitionTerms } from '../contracts/cohort-start-options';
 
 /** What a schedule's every action carries: the model, the definition and the period length. */
 export interface ScheduledCohortInput {

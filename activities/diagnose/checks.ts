@@ -5,9 +5,9 @@
  * {@link RULES}; every difference is judged by its 95% interval (./intervals).
  */
 import type { EstimatedGroup } from '../estimate/cbpe';
-import type { LatencyQuantiles, SliceLatency } from '../label-latency';
-import { computePsi } from '../stats/drift';
-import type { VariableDrift } from '../drift';
+import type { LatencyQuantiles, SliceLatency } from '../evaluate/label-latency';
+import { computePsi } from '../../stats/drift';
+import type { VariableDrift } from './drift';
 import type { GroupCounts, SideFacts } from './facts';
 import { isMaterialChange, isMaterialDrop, normalDifference, proportionDifference, Z95, type Difference } from './intervals';
 

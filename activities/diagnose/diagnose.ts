@@ -1,8 +1,8 @@
 import type { Knex } from 'knex';
-import { computeDrift } from '../drift';
-import type { CohortSelector } from '../evaluate-cohort';
-import { LabelDefinitionError, type LabelDefinition } from '../label-definitions';
-import { toUtcIso } from '../utc-timestamp';
+import { computeDrift } from './drift';
+import type { CohortSelector } from '../evaluate/evaluate-cohort';
+import { LabelDefinitionError, type LabelDefinition } from '../evaluate/label-definitions';
+import { toUtcIso } from '../../contracts/utc-timestamp';
 import {
   comparableSlicesCheck,
   equalMaturityCheck,

@@ -3,7 +3,7 @@
  * unit tests hold them to the published worked examples.
  */
 
-import { wilsonInterval as wilson, Z95, type Interval } from '../monitoring/statistics';
+import { wilsonInterval as wilson, Z95, type Interval } from '../../stats/statistics';
 
 export { Z95, type Interval };
 

@@ -1,10 +1,10 @@
 import type { Knex } from 'knex';
 import { cbpeSumsStatement } from '../../sql/estimate-cbpe';
 import { joinBindingsFor } from '../../sql/join-outcomes';
-import { ratio } from '../stats/bin-sums';
-import { hanleyMcNeilSe } from '../monitoring/statistics';
-import type { CohortSelector } from '../evaluate-cohort';
-import { LabelDefinitionError, type LabelDefinition } from '../label-definitions';
+import { ratio } from '../../stats/bin-sums';
+import { hanleyMcNeilSe } from '../../stats/statistics';
+import type { CohortSelector } from '../evaluate/evaluate-cohort';
+import { LabelDefinitionError, type LabelDefinition } from '../evaluate/label-definitions';
 
 /** The four estimated metrics; null where the scores leave one undefined (as evaluate's are). */
 export interface EstimatedMetrics {

@@ -2,12 +2,12 @@ import type { Knex } from 'knex';
 import { completenessByCell } from '../../sql/estimate-projection';
 import { CREATE_MATCHES, createLabeled, joinBindingsFor } from '../../sql/join-outcomes';
 import { FINALIZED_COHORTS } from '../../sql/label-latency';
-import type { CohortRecord } from '../cohorts';
-import type { EvaluationDocument, GroupMetrics } from '../evaluate-cohort';
-import { isoDurationSchema } from '../iso-duration';
-import type { LabelDefinition } from '../label-definitions';
-import { COMPLETENESS_HISTORY } from '../label-latency';
-import { seededRandom } from './seeded-random';
+import type { CohortRecord } from '../evaluate/cohorts';
+import type { EvaluationDocument, GroupMetrics } from '../evaluate/evaluate-cohort';
+import { isoDurationSchema } from '../../contracts/iso-duration';
+import type { LabelDefinition } from '../evaluate/label-definitions';
+import { COMPLETENESS_HISTORY } from '../evaluate/label-latency';
+import { seededRandom } from '../../stats/seeded-random';
 
 /** A provisional number, the value projected to finalization and its 95% interval. */
 export interface ProjectedValue {

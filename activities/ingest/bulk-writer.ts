@@ -12,7 +12,7 @@ import {
   stagingTable,
 } from '../../sql/ingest-merge';
 import { INGEST_TABLES, quoteIdentifier } from '../../sql/ingest-tables';
-import type { RecordKind } from './record-schemas';
+import type { RecordKind } from '../../contracts/records';
 import { openCopySink, openInsertSink, type StagingSink } from './staging-sink';
 
 /** What storing the rows decided, per line where it matters. */

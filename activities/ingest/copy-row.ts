@@ -1,7 +1,7 @@
 import { hash } from 'node:crypto';
 import { INGEST_TABLES } from '../../sql/ingest-tables';
-import { canonicalJson } from '../canonical-json';
-import type { RecordKind } from './record-schemas';
+import { canonicalJson } from '../../contracts/canonical-json';
+import type { RecordKind } from '../../contracts/records';
 
 const NEEDS_ESCAPE = /[\\\n\r\t]/;
 

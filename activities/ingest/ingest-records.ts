@@ -4,13 +4,13 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { Knex } from 'knex';
 import { INGEST_TABLES } from '../../sql/ingest-tables';
-import { describeFailure } from '../failure-message';
+import { describeFailure } from '../../sql/failure-message';
 import { createBulkWriter, type StoreTally } from './bulk-writer';
 import { formatCopyRow } from './copy-row';
 import { openInput, type OpenedInput } from './open-input';
 import { parseCsv } from './parse-csv';
 import { parseNdjson, type SourceRecord } from './parse-ndjson';
-import type { RecordKind } from './record-schemas';
+import type { RecordKind } from '../../contracts/records';
 import { loadScoreRangeCheck } from './score-ranges';
 import { validateRecord } from './validate-record';
 

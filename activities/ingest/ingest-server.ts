@@ -4,11 +4,11 @@ import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import type { Knex } from 'knex';
-import { describeFailure } from '../failure-message';
+import { describeFailure } from '../../sql/failure-message';
 import { decodeUtf8 } from './decode-utf8';
 import { IngestAbortedError, ingestRecords } from './ingest-records';
 import { parseNdjson, type SourceRecord } from './parse-ndjson';
-import { RECORD_KINDS, type RecordKind } from './record-schemas';
+import { RECORD_KINDS, type RecordKind } from '../../contracts/records';
 
 export interface IngestServerOptions {
   db: Knex;

@@ -3,7 +3,7 @@ import { finished } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import { copyIntoStagingSql, insertIntoStagingSql } from '../../sql/ingest-merge';
-import type { RecordKind } from './record-schemas';
+import type { RecordKind } from '../../contracts/records';
 
 /** Where a chunk's COPY text goes on its way into the staging table. */
 export interface StagingSink {

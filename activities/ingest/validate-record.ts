@@ -1,6 +1,6 @@
 import type { z } from 'zod';
 import { checkRecordLimits } from './record-limits';
-import { CURRENT_SCHEMA_VERSION, RECORD_SCHEMAS, type RecordKind } from './record-schemas';
+import { CURRENT_SCHEMA_VERSION, RECORD_SCHEMAS, type RecordKind } from '../../contracts/records';
 
 export type ValidatedRecord =
   | { ok: true; row: Record<string, unknown>; unknownFields: string[] }

@@ -1,16 +1,16 @@
 import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
-import { cohortRecordFromRow, loadCohort, type CohortRecord } from '../cohorts';
+import { cohortRecordFromRow, loadCohort, type CohortRecord } from '../evaluate/cohorts';
 import { EmptyCohortError, type DiagnoseCohortInput, type Diagnosis } from '../diagnose/diagnose';
-import { computeDrift } from '../drift';
+import { computeDrift } from '../diagnose/drift';
 import type { ProjectedMetrics } from '../estimate/projection';
 import type { EstimatedGroup, EstimatedPerformance } from '../estimate/cbpe';
-import type { CohortSelector, EvaluationDocument, GroupMetrics, SliceMetrics } from '../evaluate-cohort';
-import { durationBounds, fixedDurationMs } from '../iso-duration';
-import { LabelDefinitionError, type LabelDefinition } from '../label-definitions';
-import { toUtcIso } from '../utc-timestamp';
+import type { CohortSelector, EvaluationDocument, GroupMetrics, SliceMetrics } from '../evaluate/evaluate-cohort';
+import { durationBounds, fixedDurationMs } from '../../contracts/iso-duration';
+import { LabelDefinitionError, type LabelDefinition } from '../evaluate/label-definitions';
+import { toUtcIso } from '../../contracts/utc-timestamp';
 import { judgeRule, measure, poolBaseline, type GroupInput, type GroupJudgement, type JudgedRule, type Measured } from './judge';
-import { Z95 } from './statistics';
+import { Z95 } from '../../stats/statistics';
 import { policiesInForce, runbookFor, type MonitoringPolicy, type PolicyRule } from './policy';
 import type { AlertState, AlertSummary, MonitoringOutcome, RecalibrationRequest, RetrainingEvidence } from './types';
 

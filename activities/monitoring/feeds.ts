@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
-import { getLabelDefinition, namedOutcomeTypes } from '../label-definitions';
-import { toUtcIso } from '../utc-timestamp';
+import { getLabelDefinition, namedOutcomeTypes } from '../evaluate/label-definitions';
+import { toUtcIso } from '../../contracts/utc-timestamp';
 import { queueAlertNotification } from './apply-policy';
 import { getPolicy, runbookFor, type PolicyRule } from './policy';
 

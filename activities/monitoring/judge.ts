@@ -1,4 +1,4 @@
-import type { GroupMetrics } from '../evaluate-cohort';
+import type { GroupMetrics } from '../evaluate/evaluate-cohort';
 import { LOWER_IS_BETTER, type PolicyRule } from './policy';
 import {
   benjaminiHochberg,
@@ -10,7 +10,7 @@ import {
   Z95,
   type Alternative,
   type Interval,
-} from './statistics';
+} from '../../stats/statistics';
 
 /**
  * Judging one rule on the groups of a cohort (overall and its slices), without the database:

@@ -1,9 +1,9 @@
 import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import { z } from 'zod';
-import { canonicalJson } from '../canonical-json';
-import { isoDurationSchema } from '../iso-duration';
-import { formatIssues } from '../label-definitions';
+import { canonicalJson } from '../../contracts/canonical-json';
+import { isoDurationSchema } from '../../contracts/iso-duration';
+import { formatIssues } from '../evaluate/label-definitions';
 
 /**
  * A monitoring policy: the alert rules of one model and what to do when they fire

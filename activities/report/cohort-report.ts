@@ -1,15 +1,15 @@
 import type { Knex } from 'knex';
-import { cohortRecordFromRow, listSnapshots, loadCohort, type CohortRecord } from '../cohorts';
-import { computeDrift } from '../drift';
-import type { EvaluationDocument } from '../evaluate-cohort';
-import { measureLabelLatency } from '../label-latency';
-import type { LabelDefinition } from '../label-definitions';
+import { cohortRecordFromRow, listSnapshots, loadCohort, type CohortRecord } from '../evaluate/cohorts';
+import { computeDrift } from '../diagnose/drift';
+import type { EvaluationDocument } from '../evaluate/evaluate-cohort';
+import { measureLabelLatency } from '../evaluate/label-latency';
+import type { LabelDefinition } from '../evaluate/label-definitions';
 import { cohortAlerts, sliceLabel } from '../monitoring/apply-policy';
 import type { AlertSummary } from '../monitoring/types';
-import { estimatePolicyValue, OffPolicyInputError } from '../off-policy';
-import { ESTIMATORS } from '../stats/off-policy';
-import type { BinaryMetrics } from '../stats/finish-metrics';
-import { toUtcIso } from '../utc-timestamp';
+import { estimatePolicyValue, OffPolicyInputError } from '../off-policy/off-policy';
+import { ESTIMATORS } from '../../stats/off-policy';
+import type { BinaryMetrics } from '../../stats/finish-metrics';
+import { toUtcIso } from '../../contracts/utc-timestamp';
 import { estimatesSpec, psiSpec, reliabilitySpec, renderChart, seriesSpec, thresholdSpec, type SeriesPoint } from './charts';
 import type { ReportSection, Table } from './html';
 

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
-import { loadCohort } from '../cohorts';
-import { toUtcIso } from '../utc-timestamp';
+import { loadCohort } from '../evaluate/cohorts';
+import { toUtcIso } from '../../contracts/utc-timestamp';
 import { renderChart, seriesSpec, type AlertMarker, type SeriesPoint } from './charts';
 import { HEADLINE_METRICS, ReportInputError, reportSnapshots, requireBinary, settledSnapshot, snapshotLabel, type ReportSnapshot } from './cohort-report';
 import type { ReportSection, Table } from './html';

@@ -3,26 +3,26 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy, WorkflowNo
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { applyCalibrator } from '../../client/calibrator';
-import { CALIBRATION_METHODS, fitCalibrator, listCalibrators, loadActiveCalibrator, promoteCalibrator, type CalibratorRecord } from '../../activities/calibrators';
+import { CALIBRATION_METHODS, fitCalibrator, listCalibrators, loadActiveCalibrator, promoteCalibrator, type CalibratorRecord } from '../../activities/calibrate/calibrators';
 import { parseCsv } from '../../activities/ingest/parse-csv';
 import { parseNdjson } from '../../activities/ingest/parse-ndjson';
 import { openInput } from '../../activities/ingest/open-input';
-import { timestampSchema } from '../../activities/ingest/record-schemas';
-import { fixedDurationMs, isoDurationSchema } from '../../activities/iso-duration';
-import { parseLabelDefinitionRef } from '../../activities/label-definitions';
+import { timestampSchema } from '../../contracts/records';
+import { fixedDurationMs, isoDurationSchema } from '../../contracts/iso-duration';
+import { parseLabelDefinitionRef } from '../../activities/evaluate/label-definitions';
 import { loadEnv } from '../../workers/env';
-import { explainSearchAttributeError } from '../../workers/temporal-search-attributes';
+import { explainSearchAttributeError } from '../../control/search-attributes';
 import { approveCalibratorSignal, getRecalibrationStateQuery, recalibration, rejectCalibratorSignal } from '../../workflows';
 import { formatNumber } from '../../workflows/cohort-lifecycle';
-import { LABEL_DEFINITION, LIFECYCLE_STAGE, MODEL_NAME, MODEL_VERSION } from '../../workflows/cohort-search-attributes';
+import { LABEL_DEFINITION, LIFECYCLE_STAGE, MODEL_NAME, MODEL_VERSION } from '../../contracts/search-attributes';
 import { RECALIBRATION_PHASES, type RecalibrationInput, type RecalibrationState } from '../../workflows/recalibration';
-import { recalibrationStartOptions } from '../../workflows/recalibration-start';
+import { recalibrationStartOptions } from '../../contracts/recalibration-start';
 import { addCalibrationRangeOptions, calibrationRangeSchema, rangesFrom } from '../calibration-options';
 import { withDatabase, withTemporalClient } from '../context';
 import { parseOptions } from '../options';
 import { createOutput, EXIT, UsageError } from '../output';
-import { createRecalibrationSchedule } from '../recalibration-schedules';
-import { workflowState } from '../workflow-state';
+import { createRecalibrationSchedule } from '../../control/recalibration-schedules';
+import { workflowState } from '../../control/workflow-state';
 
 const method = z.enum(CALIBRATION_METHODS);
 const fitOptionsSchema = z.intersection(

@@ -2,18 +2,18 @@ import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@
 import type { Command } from 'commander';
 import { cohortAlerts } from '../../activities/monitoring/apply-policy';
 import { z } from 'zod';
-import { listSnapshots, loadCohort, loadSnapshot } from '../../activities/cohorts';
-import type { GroupMetrics } from '../../activities/evaluate-cohort';
-import { getLabelDefinitionForModel, parseLabelDefinitionRef } from '../../activities/label-definitions';
+import { listSnapshots, loadCohort, loadSnapshot } from '../../activities/evaluate/cohorts';
+import type { GroupMetrics } from '../../activities/evaluate/evaluate-cohort';
+import { getLabelDefinitionForModel, parseLabelDefinitionRef } from '../../activities/evaluate/label-definitions';
 import { loadEnv } from '../../workers/env';
 import { evaluateNowUpdate, getStatusQuery, recheckLateLabelsSignal } from '../../workflows';
 import { COHORT_PHASES, formatNumber } from '../../workflows/cohort-lifecycle';
-import { COHORT_END, COHORT_START, ENVIRONMENT, LABEL_DEFINITION, LIFECYCLE_STAGE, MODEL_NAME, MODEL_VERSION } from '../../workflows/cohort-search-attributes';
+import { COHORT_END, COHORT_START, ENVIRONMENT, LABEL_DEFINITION, LIFECYCLE_STAGE, MODEL_NAME, MODEL_VERSION } from '../../contracts/search-attributes';
 import { withDatabase, withTemporalClient } from '../context';
 import { addCohortOptions, cohortOptionsSchema, cohortSelectorFrom, parseOptions } from '../options';
 import { createOutput, EXIT, UsageError } from '../output';
-import { startCohortLifecycle } from '../start-cohort';
-import { workflowState } from '../workflow-state';
+import { startCohortLifecycle } from '../../control/start-cohort';
+import { workflowState } from '../../control/workflow-state';
 
 export function registerCohort(program: Command, setExit: (code: number) => void): void {
   const group = program.command('cohort').description('start, inspect and signal cohort lifecycle workflows');

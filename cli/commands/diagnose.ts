@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
 import type { Knex } from 'knex';
 import { z } from 'zod';
-import { loadCohort } from '../../activities/cohorts';
+import { loadCohort } from '../../activities/evaluate/cohorts';
 import { baselineFor, diagnoseCohort, type Diagnosis } from '../../activities/diagnose/diagnose';
-import type { CohortSelector } from '../../activities/evaluate-cohort';
-import { timestampSchema } from '../../activities/ingest/record-schemas';
-import { getLabelDefinitionForModel, parseLabelDefinitionRef, type LabelDefinition } from '../../activities/label-definitions';
+import type { CohortSelector } from '../../activities/evaluate/evaluate-cohort';
+import { timestampSchema } from '../../contracts/records';
+import { getLabelDefinitionForModel, parseLabelDefinitionRef, type LabelDefinition } from '../../activities/evaluate/label-definitions';
 import { withDatabase } from '../context';
 import { cohortSelectorFrom, parseOptions } from '../options';
 import { createOutput, EXIT, UsageError } from '../output';

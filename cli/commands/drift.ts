@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { computeDrift } from '../../activities/drift';
-import { timestampSchema } from '../../activities/ingest/record-schemas';
+import { computeDrift } from '../../activities/diagnose/drift';
+import { timestampSchema } from '../../contracts/records';
 import { withDatabase } from '../context';
 import { parseOptions } from '../options';
 import { createOutput, EXIT } from '../output';

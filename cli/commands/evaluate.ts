@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { evaluateCohort, explainEmptyCohort, type EvaluationDocument, type GroupMetrics, type SliceMetrics } from '../../activities/evaluate-cohort';
-import { timestampSchema } from '../../activities/ingest/record-schemas';
-import { getLabelDefinitionForModel, parseLabelDefinitionRef } from '../../activities/label-definitions';
-import type { BinaryMetrics } from '../../activities/stats/finish-metrics';
-import type { MetricInterval } from '../../activities/stats/traffic-comparison';
+import { evaluateCohort, explainEmptyCohort, type EvaluationDocument, type GroupMetrics, type SliceMetrics } from '../../activities/evaluate/evaluate-cohort';
+import { timestampSchema } from '../../contracts/records';
+import { getLabelDefinitionForModel, parseLabelDefinitionRef } from '../../activities/evaluate/label-definitions';
+import type { BinaryMetrics } from '../../stats/finish-metrics';
+import type { MetricInterval } from '../../stats/traffic-comparison';
 import { withDatabase } from '../context';
 import { addCohortOptions, cohortOptionsSchema, cohortSelectorFrom, parseOptions } from '../options';
 import { createOutput, EXIT, UsageError } from '../output';

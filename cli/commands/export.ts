@@ -1,9 +1,9 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { EXPORT_FORMATS, exportEvaluation, type ExportFormat } from '../../activities/export-evaluation';
-import { timestampSchema } from '../../activities/ingest/record-schemas';
-import { getLabelDefinitionForModel, parseLabelDefinitionRef } from '../../activities/label-definitions';
+import { EXPORT_FORMATS, exportEvaluation, type ExportFormat } from '../../activities/evaluate/export-evaluation';
+import { timestampSchema } from '../../contracts/records';
+import { getLabelDefinitionForModel, parseLabelDefinitionRef } from '../../activities/evaluate/label-definitions';
 import { withDatabase } from '../context';
 import { addCohortOptions, cohortOptionsSchema, cohortSelectorFrom, parseOptions } from '../options';
 import { createOutput, EXIT } from '../output';

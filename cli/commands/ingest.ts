@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { describeFailure } from '../../activities/failure-message';
+import { describeFailure } from '../../sql/failure-message';
 import { IngestAbortedError, ingestFile, type IngestProgress, type IngestResult } from '../../activities/ingest/ingest-records';
 import { InputError } from '../../activities/ingest/open-input';
-import { RECORD_KINDS } from '../../activities/ingest/record-schemas';
+import { RECORD_KINDS } from '../../contracts/records';
 import { withDatabase } from '../context';
 import { parseOptions } from '../options';
 import { createOutput, EXIT, type Output, UsageError } from '../output';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { getLabelDefinition, listLabelDefinitions, parseLabelDefinitionRef, putLabelDefinition } from '../../activities/label-definitions';
+import { getLabelDefinition, listLabelDefinitions, parseLabelDefinitionRef, putLabelDefinition } from '../../activities/evaluate/label-definitions';
 import { withDatabase } from '../context';
 import { readJsonFile } from '../options';
 import { createOutput, EXIT } from '../output';

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { timestampSchema } from '../../activities/ingest/record-schemas';
-import { getLabelDefinitionForModel, parseLabelDefinitionRef } from '../../activities/label-definitions';
-import { measureLabelLatency, type LatencyQuantiles } from '../../activities/label-latency';
+import { timestampSchema } from '../../contracts/records';
+import { getLabelDefinitionForModel, parseLabelDefinitionRef } from '../../activities/evaluate/label-definitions';
+import { measureLabelLatency, type LatencyQuantiles } from '../../activities/evaluate/label-latency';
 import { withDatabase } from '../context';
 import { addCohortOptions, cohortOptionsSchema, cohortSelectorFrom, parseOptions } from '../options';
 import { createOutput, EXIT } from '../output';

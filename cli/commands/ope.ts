@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { timestampSchema } from '../../activities/ingest/record-schemas';
-import { getLabelDefinitionForModel, parseLabelDefinitionRef } from '../../activities/label-definitions';
-import { estimatePolicyValue, type TargetPolicy } from '../../activities/off-policy';
-import { ESTIMATORS } from '../../activities/stats/off-policy';
+import { timestampSchema } from '../../contracts/records';
+import { getLabelDefinitionForModel, parseLabelDefinitionRef } from '../../activities/evaluate/label-definitions';
+import { estimatePolicyValue, type TargetPolicy } from '../../activities/off-policy/off-policy';
+import { ESTIMATORS } from '../../stats/off-policy';
 import { withDatabase } from '../context';
 import { addCohortOptions, cohortOptionsSchema, cohortSelectorFrom, parseOptions } from '../options';
 import { createOutput, EXIT, UsageError } from '../output';

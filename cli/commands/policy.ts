@@ -1,6 +1,6 @@
 import { ScheduleAlreadyRunning, ScheduleOverlapPolicy } from '@temporalio/client';
 import type { Command } from 'commander';
-import { fixedDurationMs } from '../../activities/iso-duration';
+import { fixedDurationMs } from '../../contracts/iso-duration';
 import { getPolicy, listPolicies, parsePolicyRef, putPolicy, type PolicyRule } from '../../activities/monitoring/policy';
 import { loadEnv } from '../../workers/env';
 import { feedWatch, feedWatchScheduleId } from '../../workflows/feed-watch';

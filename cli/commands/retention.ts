@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { isoDurationSchema } from '../../activities/iso-duration';
-import { timestampSchema } from '../../activities/ingest/record-schemas';
+import { isoDurationSchema } from '../../contracts/iso-duration';
+import { timestampSchema } from '../../contracts/records';
 import { applyRetention, planRetention, type RetentionPlan } from '../../sql/retention';
 import { withDatabase } from '../context';
 import { parseOptions } from '../options';

@@ -1,11 +1,11 @@
 import { ScheduleNotFoundError, type Client } from '@temporalio/client';
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { timestampSchema } from '../../activities/ingest/record-schemas';
-import { isoDurationSchema } from '../../activities/iso-duration';
-import { getLabelDefinitionForModel, parseLabelDefinitionRef } from '../../activities/label-definitions';
+import { timestampSchema } from '../../contracts/records';
+import { isoDurationSchema } from '../../contracts/iso-duration';
+import { getLabelDefinitionForModel, parseLabelDefinitionRef } from '../../activities/evaluate/label-definitions';
 import { loadEnv } from '../../workers/env';
-import { backfillCohortSchedule, createCohortSchedule, readScheduleMemo, viewSchedule, type ScheduleView } from '../cohort-schedules';
+import { backfillCohortSchedule, createCohortSchedule, readScheduleMemo, viewSchedule, type ScheduleView } from '../../control/cohort-schedules';
 import { withDatabase, withTemporalClient } from '../context';
 import { parseOptions } from '../options';
 import { createOutput, EXIT, UsageError } from '../output';

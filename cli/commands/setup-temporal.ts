@@ -2,7 +2,7 @@ import { Connection } from '@temporalio/client';
 import type { Command } from 'commander';
 import { loadEnv } from '../../workers/env';
 import { resolveTemporalAddress } from '../../workers/services';
-import { registerSearchAttributes } from '../../workers/temporal-search-attributes';
+import { registerSearchAttributes } from '../../control/search-attributes';
 import { createOutput, EXIT } from '../output';
 
 export function registerSetupTemporal(program: Command, setExit: (code: number) => void): void {

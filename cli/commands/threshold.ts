@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { parseLabelDefinitionRef } from '../../activities/label-definitions';
-import { recalibrateThreshold, type ThresholdDocument } from '../../activities/thresholds';
-import type { ThresholdPoint } from '../../activities/stats/threshold-search';
+import { parseLabelDefinitionRef } from '../../activities/evaluate/label-definitions';
+import { recalibrateThreshold, type ThresholdDocument } from '../../activities/calibrate/thresholds';
+import type { ThresholdPoint } from '../../stats/threshold-search';
 import { formatNumber } from '../../workflows/cohort-lifecycle';
 import { addCalibrationRangeOptions, calibrationRangeSchema, rangesFrom } from '../calibration-options';
 import { withDatabase } from '../context';

@@ -1,8 +1,8 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { timestampSchema } from '../../activities/ingest/record-schemas';
-import { getLabelDefinition, parseLabelDefinitionRef } from '../../activities/label-definitions';
-import { tracePrediction } from '../../activities/trace-prediction';
+import { timestampSchema } from '../../contracts/records';
+import { getLabelDefinition, parseLabelDefinitionRef } from '../../activities/evaluate/label-definitions';
+import { tracePrediction } from '../../activities/evaluate/trace-prediction';
 import { withDatabase } from '../context';
 import { parseOptions } from '../options';
 import { createOutput, EXIT } from '../output';

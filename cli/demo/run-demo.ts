@@ -8,10 +8,10 @@ import { createDatabase } from '../../workers/database';
 import type { Env } from '../../workers/env';
 import { readDevState, removeDevState, startServices, writeDevState, type RunningServices } from '../../workers/services';
 import { createHindsightWorker } from '../../workers/worker';
-import { cohortIdFor } from '../../workflows/cohort-id';
-import { backfillCohortSchedule, createCohortSchedule, defaultScheduleId } from '../cohort-schedules';
+import { cohortIdFor } from '../../contracts/cohort-id';
+import { backfillCohortSchedule, createCohortSchedule, defaultScheduleId } from '../../control/cohort-schedules';
 import { LIVE_COHORT_LIFETIME_MS, startLiveCohort } from '../live-cohort';
-import { startCohortLifecycle } from '../start-cohort';
+import { startCohortLifecycle } from '../../control/start-cohort';
 import {
   FRAUD_HISTORY_WEEKS,
   prepareCredit,

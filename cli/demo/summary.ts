@@ -1,13 +1,13 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Knex } from 'knex';
-import { computeDrift } from '../../activities/drift';
-import { evaluateCohort } from '../../activities/evaluate-cohort';
-import { estimatePolicyValue } from '../../activities/off-policy';
+import { computeDrift } from '../../activities/diagnose/drift';
+import { evaluateCohort } from '../../activities/evaluate/evaluate-cohort';
+import { estimatePolicyValue } from '../../activities/off-policy/off-policy';
 import { renderReport, type ReportSubject } from '../../activities/report/report';
 import { MODEL as FRAUD_MODEL } from '../../examples/fraud/generate';
 import { retrainingWorkflowId } from '../../workflows/retraining-requests';
-import { cohortIdFor } from '../../workflows/cohort-id';
+import { cohortIdFor } from '../../contracts/cohort-id';
 import { FRAUD_DRIFT_WEEK, FRAUD_OUTAGE_WEEK, type ExampleData } from './examples';
 import type { ReceivedCall } from './pipeline';
 import type { RecalibrationRun } from './wait';

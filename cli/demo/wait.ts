@@ -2,7 +2,7 @@ import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { getRecalibrationStateQuery, getStatusQuery } from '../../workflows';
 import type { CohortStatus } from '../../workflows/cohort-lifecycle';
 import type { RecalibrationState } from '../../workflows/recalibration';
-import { workflowState } from '../workflow-state';
+import { workflowState } from '../../control/workflow-state';
 
 const POLL_MS = 1_000;
 

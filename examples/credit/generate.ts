@@ -11,7 +11,7 @@
  * the logs do not: the default rate and ROC AUC over every applicant the policy could approve).
  */
 import { randomizedBand } from '../../client/exploration';
-import { seededRandom } from '../../activities/estimate/seeded-random';
+import { seededRandom } from '../../stats/seeded-random';
 import { generatorArgs, integerFlag, seededUuid, startFlag, writeExample } from '../generator-support';
 
 export const BAND = { low: 0.15, high: 0.35 };

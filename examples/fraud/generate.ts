@@ -16,7 +16,7 @@
  * writes predictions.ndjson, outcomes.ndjson and truth.json (per week: its period, what went
  * wrong, the true fraud rate and the true recall over every transaction, labelled or not).
  */
-import { seededRandom } from '../../activities/estimate/seeded-random';
+import { seededRandom } from '../../stats/seeded-random';
 import { generatorArgs, integerFlag, seededUuid, startFlag, writeExample } from '../generator-support';
 
 const DAY = 86_400_000;

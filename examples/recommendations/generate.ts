@@ -11,7 +11,7 @@
  * writes predictions.ndjson, outcomes.ndjson, target-policy.ndjson and truth.json (the true
  * click-through and purchase rates of both rankers on these sessions).
  */
-import { seededRandom } from '../../activities/estimate/seeded-random';
+import { seededRandom } from '../../stats/seeded-random';
 import { epsilonGreedy } from '../../client/exploration';
 import { generatorArgs, integerFlag, seededUuid, startFlag, writeExample } from '../generator-support';
 

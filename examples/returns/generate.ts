@@ -10,7 +10,7 @@
  * writes predictions.ndjson, outcomes.ndjson and truth.json (the return rate within the
  * window, overall and per category, and how many returns came after it).
  */
-import { seededRandom } from '../../activities/estimate/seeded-random';
+import { seededRandom } from '../../stats/seeded-random';
 import { generatorArgs, integerFlag, seededUuid, startFlag, writeExample } from '../generator-support';
 
 const DAY = 86_400_000;

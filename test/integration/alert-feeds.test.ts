@@ -2,7 +2,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { putLabelDefinition } from '../../activities/label-definitions';
+import { putLabelDefinition } from '../../activities/evaluate/label-definitions';
 import { checkStalledFeeds } from '../../activities/monitoring/feeds';
 import { putPolicy } from '../../activities/monitoring/policy';
 import { useTestDatabase } from '../support/database';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { registerCohort, storeSnapshot, type CohortRecord } from '../../activities/cohorts';
-import { evaluateCohort } from '../../activities/evaluate-cohort';
-import { putLabelDefinition, type LabelDefinition } from '../../activities/label-definitions';
+import { registerCohort, storeSnapshot, type CohortRecord } from '../../activities/evaluate/cohorts';
+import { evaluateCohort } from '../../activities/evaluate/evaluate-cohort';
+import { putLabelDefinition, type LabelDefinition } from '../../activities/evaluate/label-definitions';
 import { applyMonitoringPolicy } from '../../activities/monitoring/apply-policy';
 import { defaultMonitoringDependencies } from '../../activities/monitoring/dependencies';
 import { putPolicy } from '../../activities/monitoring/policy';

@@ -6,13 +6,13 @@ import { Client, Connection } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { cohortIdFor } from '../../workflows/cohort-id';
+import { cohortIdFor } from '../../contracts/cohort-id';
 import { ingestNdjsonFile } from '../../activities/ingest/ingest-records';
-import { putLabelDefinition } from '../../activities/label-definitions';
-import { startCohortLifecycle } from '../../cli/start-cohort';
+import { putLabelDefinition } from '../../activities/evaluate/label-definitions';
+import { startCohortLifecycle } from '../../control/start-cohort';
 import { createHindsightWorker } from '../../workers/worker';
 import { cohortLifecycle, getStatusQuery } from '../../workflows';
-import { COHORT_END, COHORT_START, ENVIRONMENT, LABEL_DEFINITION, LIFECYCLE_STAGE, MODEL_NAME, MODEL_VERSION } from '../../workflows/cohort-search-attributes';
+import { COHORT_END, COHORT_START, ENVIRONMENT, LABEL_DEFINITION, LIFECYCLE_STAGE, MODEL_NAME, MODEL_VERSION } from '../../contracts/search-attributes';
 import { useTestDatabase } from '../support/database';
 import { historySummaries, recordHistory, replay, waitFor } from '../support/temporal';
 

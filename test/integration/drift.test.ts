@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { computeDrift, UnknownFeatureError } from '../../activities/drift';
+import { computeDrift, UnknownFeatureError } from '../../activities/diagnose/drift';
 import { useTestDatabase } from '../support/database';
 import { storeRows } from '../support/store-rows';
 

@@ -1,9 +1,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { addDurations, type CohortRecord } from '../../activities/cohorts';
+import { addDurations, type CohortRecord } from '../../activities/evaluate/cohorts';
 import { projectToFinal, type ProjectedValue } from '../../activities/estimate/projection';
-import { evaluateCohort } from '../../activities/evaluate-cohort';
-import { measureLabelLatency } from '../../activities/label-latency';
-import type { BinaryMetrics } from '../../activities/stats/finish-metrics';
+import { evaluateCohort } from '../../activities/evaluate/evaluate-cohort';
+import { measureLabelLatency } from '../../activities/evaluate/label-latency';
+import type { BinaryMetrics } from '../../stats/finish-metrics';
 import { useTestDatabase } from '../support/database';
 import { storeChallenge, type StoredChallenge, type World } from '../support/mini-challenge';
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { evaluateCohort } from '../../activities/evaluate-cohort';
-import { putLabelDefinition, type LabelDefinition } from '../../activities/label-definitions';
+import { evaluateCohort } from '../../activities/evaluate/evaluate-cohort';
+import { putLabelDefinition, type LabelDefinition } from '../../activities/evaluate/label-definitions';
 import { useTestDatabase } from '../support/database';
 import { referenceJoin, type RefCohort, type RefDefinition, type RefOutcome, type RefPrediction } from '../support/reference-join';
 import { storeRows } from '../support/store-rows';

@@ -3,7 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { putLabelDefinition } from '../../activities/label-definitions';
+import { putLabelDefinition } from '../../activities/evaluate/label-definitions';
 import { useTestDatabase } from '../support/database';
 import { runHindsightInProcess } from '../support/run-cli';
 import { storeRows } from '../support/store-rows';

@@ -2,9 +2,9 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { evaluateCohort } from '../../activities/evaluate-cohort';
-import { putLabelDefinition, type LabelDefinition } from '../../activities/label-definitions';
-import { seededRandom } from '../../activities/stats/seeded-random';
+import { evaluateCohort } from '../../activities/evaluate/evaluate-cohort';
+import { putLabelDefinition, type LabelDefinition } from '../../activities/evaluate/label-definitions';
+import { mulberry32 } from '../../stats/seeded-random';
 import { useTestDatabase } from '../support/database';
 import { storeRows } from '../support/store-rows';
 
@@ -22,7 +22,7 @@ interface Row { score: number; positive: boolean; exploration: boolean }
  * policy's own traffic loses its positives (a blocked transaction never charges back).
  */
 function rows(seed: number, n: number, blocked: boolean): Row[] {
-  const random = seededRandom(seed);
+  const random = mulberry32(seed);
   return Array.from({ length: n }, () => {
     const score = Math.round(random() * 1000) / 1000;
     const exploration = random() < 0.3;

@@ -4,11 +4,11 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { registerCohort } from '../../activities/cohorts';
+import { registerCohort } from '../../activities/evaluate/cohorts';
 import type { FraudWeekTruth } from '../../examples/fraud/generate';
 import type { RecommendationsTruth } from '../../examples/recommendations/generate';
 import type { ReturnsTruth } from '../../examples/returns/generate';
-import { cohortIdFor } from '../../workflows/cohort-id';
+import { cohortIdFor } from '../../contracts/cohort-id';
 import { useTestDatabase } from '../support/database';
 import { runHindsightInProcess } from '../support/run-cli';
 

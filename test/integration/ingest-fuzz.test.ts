@@ -7,7 +7,7 @@ import { formatCopyRow } from '../../activities/ingest/copy-row';
 import { ingestFile } from '../../activities/ingest/ingest-records';
 import { parseCsv } from '../../activities/ingest/parse-csv';
 import { validateRecord } from '../../activities/ingest/validate-record';
-import { seededRandom } from '../../activities/stats/seeded-random';
+import { mulberry32 } from '../../stats/seeded-random';
 import { useTestDatabase } from '../support/database';
 
 const testDb = useTestDatabase();
@@ -20,7 +20,7 @@ beforeAll(async () => {
 
 /** mulberry32: a small seeded PRNG, so every run feeds the same inputs and a failure replays. */
 function createRandom(seed: number) {
-  const next = seededRandom(seed);
+  const next = mulberry32(seed);
   const int = (n: number) => Math.floor(next() * n);
   return { next, int, pick: <T>(items: readonly T[]): T => items[int(items.length)]! };
 }

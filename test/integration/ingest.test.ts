@@ -7,7 +7,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { describeFailure } from '../../activities/failure-message';
+import { describeFailure } from '../../sql/failure-message';
 import { ingestFile, ingestNdjsonFile } from '../../activities/ingest/ingest-records';
 import { createDatabase } from '../../workers/database';
 import { useTestDatabase } from '../support/database';

@@ -5,7 +5,7 @@ import {
   listLabelDefinitions,
   parseLabelDefinitionRef,
   putLabelDefinition,
-} from '../../activities/label-definitions';
+} from '../../activities/evaluate/label-definitions';
 import { useTestDatabase } from '../support/database';
 
 const testDb = useTestDatabase();

@@ -2,10 +2,10 @@ import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { registerCohort } from '../../activities/cohorts';
-import { cohortIdFor } from '../../workflows/cohort-id';
-import { putLabelDefinition, type LabelDefinition } from '../../activities/label-definitions';
-import { measureLabelLatency } from '../../activities/label-latency';
+import { registerCohort } from '../../activities/evaluate/cohorts';
+import { cohortIdFor } from '../../contracts/cohort-id';
+import { putLabelDefinition, type LabelDefinition } from '../../activities/evaluate/label-definitions';
+import { measureLabelLatency } from '../../activities/evaluate/label-latency';
 import { useTestDatabase } from '../support/database';
 import { storeRows } from '../support/store-rows';
 

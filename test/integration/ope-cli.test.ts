@@ -4,7 +4,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { putLabelDefinition } from '../../activities/label-definitions';
+import { putLabelDefinition } from '../../activities/evaluate/label-definitions';
 import { useTestDatabase } from '../support/database';
 import { runHindsight, runHindsightInProcess } from '../support/run-cli';
 import { storeRows } from '../support/store-rows';

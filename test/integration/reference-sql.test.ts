@@ -2,11 +2,11 @@ import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { evaluateCohort, type EvaluationDocument } from '../../activities/evaluate-cohort';
-import { leakageHorizon, putLabelDefinition, type LabelDefinition } from '../../activities/label-definitions';
+import { evaluateCohort, type EvaluationDocument } from '../../activities/evaluate/evaluate-cohort';
+import { leakageHorizon, putLabelDefinition, type LabelDefinition } from '../../activities/evaluate/label-definitions';
 import { useTestDatabase } from '../support/database';
 import { storeRows } from '../support/store-rows';
-import { seededRandom as random } from '../../activities/stats/seeded-random';
+import { mulberry32 as random } from '../../stats/seeded-random';
 
 /**
  * sql/reference/*.sql, run by the real psql with its variables, against the evaluation's

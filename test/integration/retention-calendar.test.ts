@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it, vi } from 'vitest';
 import { main } from '../../cli/hindsight';
-import { evaluateCohort } from '../../activities/evaluate-cohort';
-import { putLabelDefinition, type LabelDefinition } from '../../activities/label-definitions';
+import { evaluateCohort } from '../../activities/evaluate/evaluate-cohort';
+import { putLabelDefinition, type LabelDefinition } from '../../activities/evaluate/label-definitions';
 import { applyRetention, planRetention } from '../../sql/retention';
 import { useTestDatabase } from '../support/database';
 import { storeRows } from '../support/store-rows';

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ingestNdjsonFile } from '../../activities/ingest/ingest-records';
-import { putLabelDefinition } from '../../activities/label-definitions';
+import { putLabelDefinition } from '../../activities/evaluate/label-definitions';
 import { applyRetention, planRetention } from '../../sql/retention';
 import { useTestDatabase } from '../support/database';
 

@@ -3,9 +3,9 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { evaluateCohort, explainEmptyCohort } from '../../activities/evaluate-cohort';
+import { evaluateCohort, explainEmptyCohort } from '../../activities/evaluate/evaluate-cohort';
 import { ingestFile } from '../../activities/ingest/ingest-records';
-import { putLabelDefinition } from '../../activities/label-definitions';
+import { putLabelDefinition } from '../../activities/evaluate/label-definitions';
 import { useTestDatabase } from '../support/database';
 import { storeRows } from '../support/store-rows';
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { putLabelDefinition } from '../../activities/label-definitions';
+import { putLabelDefinition } from '../../activities/evaluate/label-definitions';
 import { ensureTemporalCli, startDevServer, type DevServer } from '../../workers/temporal-dev-server';
 import { useTestDatabase } from '../support/database';
 import { runHindsight } from '../support/run-cli';

@@ -2,8 +2,8 @@ import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { putLabelDefinition, type LabelDefinition } from '../../activities/label-definitions';
-import { PredictionNotFoundError, tracePrediction } from '../../activities/trace-prediction';
+import { putLabelDefinition, type LabelDefinition } from '../../activities/evaluate/label-definitions';
+import { PredictionNotFoundError, tracePrediction } from '../../activities/evaluate/trace-prediction';
 import { useTestDatabase } from '../support/database';
 import { storeRows } from '../support/store-rows';
 

@@ -1,8 +1,8 @@
 import type { Knex } from 'knex';
-import { registerCohort } from '../../activities/cohorts';
-import { seededRandom, type SeededRandom } from '../../activities/estimate/seeded-random';
-import { putLabelDefinition, type LabelDefinition } from '../../activities/label-definitions';
-import { cohortIdFor } from '../../workflows/cohort-id';
+import { registerCohort } from '../../activities/evaluate/cohorts';
+import { seededRandom, type SeededRandom } from '../../stats/seeded-random';
+import { putLabelDefinition, type LabelDefinition } from '../../activities/evaluate/label-definitions';
+import { cohortIdFor } from '../../contracts/cohort-id';
 import { storeRows } from './store-rows';
 
 /**

@@ -2,9 +2,9 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { applyCalibrator } from '../../client/calibrator';
-import { fitIsotonic } from '../../activities/stats/isotonic';
-import { fitPlatt, plattGradient } from '../../activities/stats/platt';
-import { probabilityQuality, type ProbabilityQuality } from '../../activities/stats/probability-quality';
+import { fitIsotonic } from '../../stats/isotonic';
+import { fitPlatt, plattGradient } from '../../stats/platt';
+import { probabilityQuality, type ProbabilityQuality } from '../../stats/probability-quality';
 
 interface Quality {
   brier: number;

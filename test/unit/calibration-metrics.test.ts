@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { expectedCalibrationError, quantileCalibration, scoreDeciles, uniformCalibration, uniformEdge } from '../../activities/stats/calibration';
+import { expectedCalibrationError, quantileCalibration, scoreDeciles, uniformCalibration, uniformEdge } from '../../stats/calibration';
 import { collectMismatches } from '../fixtures/metrics/collect-mismatches';
 import { binRows, decileBins, fixtureCase, loadBinaryFixtures, numpyPercentile, uniformBins } from '../fixtures/metrics/reference-sums';
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { comparableSlicesCheck, verdictOf, type Check } from '../../activities/diagnose/checks';
 import type { GroupCounts, SideFacts } from '../../activities/diagnose/facts';
 import { isMaterialDrop, proportionDifference, wilsonInterval } from '../../activities/diagnose/intervals';
-import { hanleyMcNeilSe as hanleyMcNeilStandardError } from '../../activities/monitoring/statistics';
+import { hanleyMcNeilSe as hanleyMcNeilStandardError } from '../../stats/statistics';
 
 describe('intervals', () => {
   it('gives Wilson score intervals as Newcombe (1998) tabulates them', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { epsilonGreedy, epsilonGreedyRanking, randomizedBand } from '../../client/exploration';
-import { seededRandom } from '../../activities/stats/seeded-random';
+import { mulberry32 } from '../../stats/seeded-random';
 
 const DRAWS = 200_000;
 
@@ -23,7 +23,7 @@ describe('epsilonGreedy', () => {
   const actions = ['a', 'b', 'c', 'd'] as const;
 
   it('logs (1 − ε) + ε/K for the greedy action and ε/K for the others, exactly', () => {
-    const random = seededRandom(1);
+    const random = mulberry32(1);
     const seen = new Map<string, number>();
     for (let i = 0; i < 2000; i += 1) {
       const choice = epsilonGreedy({ actions, greedy: 'b', epsilon: 0.2, random });
@@ -34,7 +34,7 @@ describe('epsilonGreedy', () => {
   });
 
   it('chooses each action with its logged propensity over many draws, and explores an ε share', () => {
-    const random = seededRandom(2);
+    const random = mulberry32(2);
     let explored = 0;
     const propensity = new Map<string, number>();
     const freq = frequencies(() => {
@@ -57,7 +57,7 @@ describe('epsilonGreedyRanking', () => {
   const ranked = ['i0', 'i1', 'i2', 'i3', 'i4'];
 
   it('logs (1 − ε) + ε/n for the greedy item at its position and ε/n for any other, exactly', () => {
-    const random = seededRandom(3);
+    const random = mulberry32(3);
     for (let i = 0; i < 2000; i += 1) {
       const shown = epsilonGreedyRanking({ ranked, k: 3, epsilon: 0.3, random });
       expect(shown.map((item) => item.position)).toEqual([0, 1, 2]);
@@ -71,7 +71,7 @@ describe('epsilonGreedyRanking', () => {
   });
 
   it('shows each item at each position with its logged propensity over many draws', () => {
-    const random = seededRandom(4);
+    const random = mulberry32(4);
     const propensity = new Map<string, number>();
     const counts = new Map<string, number>();
     for (let i = 0; i < DRAWS; i += 1) {
@@ -105,7 +105,7 @@ describe('randomizedBand', () => {
   });
 
   it('inside the band approves with probability p, logging p for an approval and 1 − p for a denial', () => {
-    const random = seededRandom(5);
+    const random = mulberry32(5);
     const logged = new Set<string>();
     const freq = frequencies(() => {
       const choice = randomizedBand({ score: 0.2, band, approve_probability: 0.3, actions: { approve: 'lend', deny: 'decline' }, random });

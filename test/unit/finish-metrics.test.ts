@@ -6,7 +6,7 @@ import {
   finishRegressionMetrics,
   REASONS,
   type BinarySums,
-} from '../../activities/stats/finish-metrics';
+} from '../../stats/finish-metrics';
 import { collectMismatches } from '../fixtures/metrics/collect-mismatches';
 import { fixtureCase, loadBinaryFixtures, loadRegressionFixtures, referenceBinarySums, referenceRegressionSums } from '../fixtures/metrics/reference-sums';
 

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { canonicalJson } from '../../activities/canonical-json';
+import { canonicalJson } from '../../contracts/canonical-json';
 import { formatCopyRow } from '../../activities/ingest/copy-row';
 import { parseCsv } from '../../activities/ingest/parse-csv';
 import { parseNdjson, type SourceRecord } from '../../activities/ingest/parse-ndjson';

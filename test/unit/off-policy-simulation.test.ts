@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { epsilonGreedy } from '../../client/exploration';
-import { estimateOffPolicy, type LoggedRounds } from '../../activities/stats/off-policy';
-import { seededRandom } from '../../activities/stats/seeded-random';
+import { estimateOffPolicy, type LoggedRounds } from '../../stats/off-policy';
+import { mulberry32 } from '../../stats/seeded-random';
 
 /**
  * A recommendations log: USER_TYPES kinds of visitor arrive uniformly; each is shown one of
@@ -21,7 +21,7 @@ interface Simulation {
 }
 
 function simulate(seed: number): Simulation {
-  const random = seededRandom(seed);
+  const random = mulberry32(seed);
   const items = Array.from({ length: ITEMS }, (_, k) => `item-${k}`);
   const ctr = Array.from({ length: USER_TYPES }, () => items.map(() => 0.02 + 0.3 * random()));
   const argmax = (values: number[]) => values.indexOf(Math.max(...values));
@@ -52,7 +52,7 @@ interface Outcome { seed: number; truth: number; naive: number; ipw: [number, nu
 
 function run(seed: number): Outcome {
   const { rounds, truth } = simulate(seed);
-  const random = seededRandom(seed + 1_000_000);
+  const random = mulberry32(seed + 1_000_000);
   const result = estimateOffPolicy(rounds, null, { resamples: RESAMPLES, alpha: 0.05, nextIndex: () => Math.floor(random() * ROUNDS) });
   const interval = (name: 'ipw' | 'snips'): [number, number] => [result.estimators[name].ci_low!, result.estimators[name].ci_high!];
   return { seed, truth, naive: result.logged_policy_value!, ipw: interval('ipw'), snips: interval('snips') };

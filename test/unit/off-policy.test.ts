@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ESTIMATORS, estimateOffPolicy, percentileOfSorted, type LoggedRounds } from '../../activities/stats/off-policy';
+import { ESTIMATORS, estimateOffPolicy, percentileOfSorted, type LoggedRounds } from '../../stats/off-policy';
 
 interface Case {
   name: string;

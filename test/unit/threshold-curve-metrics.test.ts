@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { thresholdCurve } from '../../activities/stats/threshold-curve';
+import { thresholdCurve } from '../../stats/threshold-curve';
 import { collectMismatches } from '../fixtures/metrics/collect-mismatches';
 import { fixtureCase, loadBinaryFixtures, thresholdBuckets } from '../fixtures/metrics/reference-sums';
 

@@ -1,8 +1,8 @@
 import type { Knex } from 'knex';
-import type { ProjectedMetrics } from './estimate/projection';
-import { binaryRanksStatement, binaryTotalsStatement, type RankGroup } from '../sql/binary-metrics';
-import { THRESHOLD_GRID, regressionMetrics } from '../sql/evaluate-cohort';
-import { PROPENSITY_WEIGHTED } from '../sql/propensity-weighted';
+import type { ProjectedMetrics } from '../estimate/projection';
+import { binaryRanksStatement, binaryTotalsStatement, type RankGroup } from '../../sql/binary-metrics';
+import { THRESHOLD_GRID, regressionMetrics } from '../../sql/evaluate-cohort';
+import { PROPENSITY_WEIGHTED } from '../../sql/propensity-weighted';
 import {
   CREATE_MATCHES,
   DROP_LABELED_TRAFFIC,
@@ -15,9 +15,9 @@ import {
   createLabeled,
   joinBindingsFor,
   type EvaluationBindings,
-} from '../sql/join-outcomes';
+} from '../../sql/join-outcomes';
 import type { LabelDefinition } from './label-definitions';
-import type { BinSums } from './stats/bin-sums';
+import type { BinSums } from '../../stats/bin-sums';
 import {
   emptyBinarySums,
   emptyRegressionSums,
@@ -27,9 +27,9 @@ import {
   type BinarySums,
   type RegressionMetrics,
   type RegressionSums,
-} from './stats/finish-metrics';
-import { finishPropensityWeighted, type PropensityWeightedMetrics, type PropensityWeightedSums } from './stats/propensity-weighted';
-import { compareTraffic, selectionBiasWarning, type TrafficComparison } from './stats/traffic-comparison';
+} from '../../stats/finish-metrics';
+import { finishPropensityWeighted, type PropensityWeightedMetrics, type PropensityWeightedSums } from '../../stats/propensity-weighted';
+import { compareTraffic, selectionBiasWarning, type TrafficComparison } from '../../stats/traffic-comparison';
 
 /** A cohort: one model version's predictions in `[start, end)` on ts_pred, optionally one environment. */
 export interface CohortSelector {

@@ -1,7 +1,7 @@
 import type { Connection } from '@temporalio/client';
 import type { SearchAttributeType } from '@temporalio/common';
 import { encodeSearchAttributeIndexedValueType } from '@temporalio/common/lib/search-attributes';
-import { COHORT_SEARCH_ATTRIBUTES } from '../workflows/cohort-search-attributes';
+import { COHORT_SEARCH_ATTRIBUTES } from '../contracts/search-attributes';
 
 /** The CLI's spelling of a type in `--search-attribute Name=Type`. */
 const CLI_TYPE_NAMES: Record<SearchAttributeType, string> = {

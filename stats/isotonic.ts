@@ -7,7 +7,7 @@
  * points whose value equals both neighbours' dropped (they change no interpolation).
  * Applying it is `isotonicProbability` in client/calibrator.ts.
  */
-import type { IsotonicParameters } from '../../client/calibrator';
+import type { IsotonicParameters } from '../client/calibrator';
 import { CalibrationFitError } from './platt';
 
 /** `np.finfo(np.float64).resolution`: _make_unique's step between distinct scores. */

@@ -6,8 +6,8 @@
  */
 import type { Knex } from 'knex';
 import type { SchemaElement } from 'hyparquet' with { 'resolution-mode': 'import' };
-import { EXPORT_COLUMNS, EXPORT_COLUMN_KINDS, exportRows, type ExportColumn } from '../sql/export-evaluation';
-import type { EvaluationBindings } from '../sql/join-outcomes';
+import { EXPORT_COLUMNS, EXPORT_COLUMN_KINDS, exportRows, type ExportColumn } from '../../sql/export-evaluation';
+import type { EvaluationBindings } from '../../sql/join-outcomes';
 
 /**
  * Rows per row group: readers decode (and Spark splits work) a row group at a time, so

@@ -1,10 +1,10 @@
 import type { SearchAttributePair } from '@temporalio/common';
-import type { CohortRecord } from '../activities/cohorts';
-import type { CohortSelector } from '../activities/evaluate-cohort';
-import type { LabelDefinition } from '../activities/label-definitions';
+import type { CohortRecord } from '../activities/evaluate/cohorts';
+import type { CohortSelector } from '../activities/evaluate/evaluate-cohort';
+import type { LabelDefinition } from '../activities/evaluate/label-definitions';
 import { cohortIdFor } from './cohort-id';
-import type { CohortLifecycleInput } from './cohort-lifecycle';
-import { cohortSearchAttributes } from './cohort-search-attributes';
+import type { CohortLifecycleInput } from '../workflows/cohort-lifecycle';
+import { cohortSearchAttributes } from './search-attributes';
 
 /** What a cohort's start needs of its label definition (immutable, so safe to carry in a schedule). */
 export type LabelDefinitionTerms = Pick<LabelDefinition, 'name' | 'version' | 'window' | 'checkpoints' | 'late_label_grace'>;

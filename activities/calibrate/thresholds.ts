@@ -1,8 +1,8 @@
 import type { Knex } from 'knex';
-import { getLabelDefinitionForModel, LabelDefinitionError } from './label-definitions';
-import { readLabeledScores } from './labeled-scores';
+import { getLabelDefinitionForModel, LabelDefinitionError } from '../evaluate/label-definitions';
+import { readLabeledScores } from '../evaluate/labeled-scores';
 import type { RangeSummary, TimeRange } from './calibrators';
-import { chooseThreshold, thresholdPoint, type ThresholdObjective, type ThresholdPoint } from './stats/threshold-search';
+import { chooseThreshold, thresholdPoint, type ThresholdObjective, type ThresholdPoint } from '../../stats/threshold-search';
 
 export interface ThresholdRequest {
   model_name: string;

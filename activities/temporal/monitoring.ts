@@ -1,14 +1,14 @@
 import { activityInfo, getClient, log } from '@temporalio/activity';
 import type { Knex } from 'knex';
-import { createCohortSchedule, defaultScheduleId, type CohortScheduleMemo } from '../../cli/cohort-schedules';
+import { createCohortSchedule, defaultScheduleId, type CohortScheduleMemo } from '../../control/cohort-schedules';
 import { retrainingRequestedSignal, retrainingRequests, retrainingWorkflowId } from '../../workflows/retraining-requests';
-import { getLabelDefinition, parseLabelDefinitionRef } from '../label-definitions';
-import { applyMonitoringPolicy, type ApplyPolicyInput, type MonitoringDependencies } from './apply-policy';
-import { checkStalledFeeds } from './feeds';
-import { deliverAlertNotifications, postWebhook, type WebhookCall } from './notify';
-import type { MonitoringOutcome, RecalibrationRequest, RetrainingEvidence } from './types';
+import { getLabelDefinition, parseLabelDefinitionRef } from '../evaluate/label-definitions';
+import { applyMonitoringPolicy, type ApplyPolicyInput, type MonitoringDependencies } from '../monitoring/apply-policy';
+import { checkStalledFeeds } from '../monitoring/feeds';
+import { deliverAlertNotifications, postWebhook, type WebhookCall } from '../monitoring/notify';
+import type { MonitoringOutcome, RecalibrationRequest, RetrainingEvidence } from '../monitoring/types';
 import type { RecalibrationInput } from '../../workflows/recalibration';
-import { RECALIBRATION_WORKFLOW, recalibrationStartOptions } from '../../workflows/recalibration-start';
+import { RECALIBRATION_WORKFLOW, recalibrationStartOptions } from '../../contracts/recalibration-start';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 
 export interface ScheduleRetrainedVersionInput {

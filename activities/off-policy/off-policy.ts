@@ -12,12 +12,12 @@ import {
   ROUND_COUNTS,
   RULE_TARGET_ROUNDS,
   WITHOUT_TARGET,
-} from '../sql/off-policy';
-import { CREATE_MATCHES, joinBindingsFor } from '../sql/join-outcomes';
-import type { CohortSelector } from './evaluate-cohort';
-import type { LabelDefinition } from './label-definitions';
-import { estimateOffPolicy, type Estimate, type EstimatorName, type LoggedRounds } from './stats/off-policy';
-import { seededRandom } from './stats/seeded-random';
+} from '../../sql/off-policy';
+import { CREATE_MATCHES, joinBindingsFor } from '../../sql/join-outcomes';
+import type { CohortSelector } from '../evaluate/evaluate-cohort';
+import type { LabelDefinition } from '../evaluate/label-definitions';
+import { estimateOffPolicy, type Estimate, type EstimatorName, type LoggedRounds } from '../../stats/off-policy';
+import { mulberry32 } from '../../stats/seeded-random';
 
 /** The policy whose value is estimated (docs/off-policy.md). */
 export type TargetPolicy =
@@ -211,7 +211,7 @@ export async function estimatePolicyValue(db: Knex, input: OffPolicyInput): Prom
         const epsilon = input.target.kind === 'epsilon-greedy' ? input.target.epsilon : 0;
         rounds = await readRounds(trx, RULE_TARGET_ROUNDS, { ...rule, epsilon, target_threshold: input.target.threshold }, usable);
       }
-      const random = seededRandom(input.seed);
+      const random = mulberry32(input.seed);
       const n = rounds.propensity.length;
       const estimates = estimateOffPolicy(rounds, input.clip, { resamples: input.resamples, alpha: input.alpha, nextIndex: () => Math.floor(random() * n) });
       const warnings: string[] = [];

@@ -1,10 +1,10 @@
 import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client } from '@temporalio/client';
-import { explainSearchAttributeError } from '../workers/temporal-search-attributes';
+import { explainSearchAttributeError } from './search-attributes';
 import { recalibration } from '../workflows';
 import type { RecalibrationInput } from '../workflows/recalibration';
-import { recalibrationSummary } from '../workflows/recalibration-start';
+import { recalibrationSummary } from '../contracts/recalibration-start';
 import { schedulePeriods } from './cohort-schedules';
-import { UsageError } from './output';
+import { UsageError } from '../cli/output';
 
 export interface RecalibrationScheduleRequest {
   scheduleId?: string | undefined;

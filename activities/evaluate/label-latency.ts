@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
-import { FINALIZED_COHORTS, completenessAtCheckpoints, latencyDistribution } from '../sql/label-latency';
-import { CREATE_MATCHES, createLabeled, joinBindingsFor, type JoinCohort } from '../sql/join-outcomes';
+import { FINALIZED_COHORTS, completenessAtCheckpoints, latencyDistribution } from '../../sql/label-latency';
+import { CREATE_MATCHES, createLabeled, joinBindingsFor, type JoinCohort } from '../../sql/join-outcomes';
 import type { LabelDefinition } from './label-definitions';
 
 /** How many finalized cohorts the completeness history pools, most recent first. */

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { CohortSelector, EvaluationDocument } from './evaluate-cohort';
 import { getLabelDefinition, type LabelDefinition } from './label-definitions';
-import { toUtcIso } from './utc-timestamp';
+import { toUtcIso } from '../../contracts/utc-timestamp';
 
 export interface CohortRecord extends CohortSelector {
   cohort_id: string;

@@ -7,7 +7,7 @@
  * reaches its optimum to machine precision; scikit-learn's BFGS stops at a gradient of 1e-5,
  * within about 1e-6 of that optimum (docs/calibration.md says how close, per fixture).
  */
-import type { PlattParameters } from '../../client/calibrator';
+import type { PlattParameters } from '../client/calibrator';
 
 export class CalibrationFitError extends Error {
   override readonly name = 'CalibrationFitError';

@@ -1,9 +1,9 @@
 import type { Knex } from 'knex';
-import { LABELED_SCORES } from '../sql/calibration-rows';
-import { CREATE_MATCHES, createLabeled, joinBindingsFor } from '../sql/join-outcomes';
+import { LABELED_SCORES } from '../../sql/calibration-rows';
+import { CREATE_MATCHES, createLabeled, joinBindingsFor } from '../../sql/join-outcomes';
 import { addDurations } from './cohorts';
 import type { LabelDefinition } from './label-definitions';
-import { toUtcIso } from './utc-timestamp';
+import { toUtcIso } from '../../contracts/utc-timestamp';
 
 /** Predictions of one model version (optionally one environment) with ts_pred in `[from, to)`. */
 export interface ScoreRange {

@@ -1,4 +1,4 @@
-import type { RecalibrationInput } from './recalibration';
+import type { RecalibrationInput } from '../workflows/recalibration';
 
 /** The workflow type to start (`client.workflow.start('recalibration', …)` or the function itself). */
 export const RECALIBRATION_WORKFLOW = 'recalibration';

@@ -1,11 +1,11 @@
 import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client, type ScheduleDescription } from '@temporalio/client';
-import { fixedDurationMs } from '../activities/iso-duration';
-import type { LabelDefinition } from '../activities/label-definitions';
-import { explainSearchAttributeError } from '../workers/temporal-search-attributes';
+import { fixedDurationMs } from '../contracts/iso-duration';
+import type { LabelDefinition } from '../activities/evaluate/label-definitions';
+import { explainSearchAttributeError } from './search-attributes';
 import { scheduledCohort } from '../workflows';
-import { cohortIdFor } from '../workflows/cohort-id';
+import { cohortIdFor } from '../contracts/cohort-id';
 import { periodCohort, type ScheduledCohortInput } from '../workflows/scheduled-cohort';
-import { UsageError } from './output';
+import { UsageError } from '../cli/output';
 
 const DAY_MS = 86_400_000;
 const WEEK_MS = 7 * DAY_MS;

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
-import { TRACE_LABEL, TRACE_OUTCOMES } from '../sql/export-trace';
-import { CREATE_MATCHES, createLabeled, joinBindingsFor } from '../sql/join-outcomes';
+import { TRACE_LABEL, TRACE_OUTCOMES } from '../../sql/export-trace';
+import { CREATE_MATCHES, createLabeled, joinBindingsFor } from '../../sql/join-outcomes';
 import { leakageHorizon, type LabelDefinition } from './label-definitions';
 
 export class PredictionNotFoundError extends Error {

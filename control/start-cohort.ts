@@ -1,8 +1,8 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy, type Client } from '@temporalio/client';
-import type { CohortSelector } from '../activities/evaluate-cohort';
-import { explainSearchAttributeError } from '../workers/temporal-search-attributes';
+import type { CohortSelector } from '../activities/evaluate/evaluate-cohort';
+import { explainSearchAttributeError } from './search-attributes';
 import { cohortLifecycle } from '../workflows';
-import { cohortStartOptions, type LabelDefinitionTerms } from '../workflows/cohort-start-options';
+import { cohortStartOptions, type LabelDefinitionTerms } from '../contracts/cohort-start-options';
 
 export interface StartedCohort {
   cohort_id: string;

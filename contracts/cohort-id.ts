@@ -1,4 +1,4 @@
-import type { CohortSelector } from '../activities/evaluate-cohort';
+import type { CohortSelector } from '../activities/evaluate/evaluate-cohort';
 
 /**
  * The business key of a cohort; it is also the workflow id, so starting twice is a no-op.

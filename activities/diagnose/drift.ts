@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
-import { DRIFT_STATISTICS, NUMERIC_FEATURES } from '../sql/drift';
-import { computePsi, PSI_QUANTILES } from './stats/drift';
-import { toUtcIso } from './utc-timestamp';
+import { DRIFT_STATISTICS, NUMERIC_FEATURES } from '../../sql/drift';
+import { computePsi, PSI_QUANTILES } from '../../stats/drift';
+import { toUtcIso } from '../../contracts/utc-timestamp';
 
 /** One side of a drift comparison: a model version's predictions in `[start, end)`. */
 export interface DriftCohort {

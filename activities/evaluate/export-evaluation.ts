@@ -4,9 +4,9 @@ import { pipeline } from 'node:stream/promises';
 import type { Knex } from 'knex';
 import type pg from 'pg';
 import { to as copyTo } from 'pg-copy-streams';
-import { EXPORT_COLUMNS, copyCsv, copyNdjson, exportRows, ndjsonLines } from '../sql/export-evaluation';
-import { CREATE_MATCHES, joinBindingsFor, type EvaluationBindings, type JoinCohort } from '../sql/join-outcomes';
-import { withLiteralBindings } from '../sql/literal-bindings';
+import { EXPORT_COLUMNS, copyCsv, copyNdjson, exportRows, ndjsonLines } from '../../sql/export-evaluation';
+import { CREATE_MATCHES, joinBindingsFor, type EvaluationBindings, type JoinCohort } from '../../sql/join-outcomes';
+import { withLiteralBindings } from '../../sql/literal-bindings';
 import { writeParquet } from './export-parquet';
 import type { LabelDefinition } from './label-definitions';
 

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import { z } from 'zod';
-import { canonicalJson } from './canonical-json';
-import { durationBounds, isoDurationSchema } from './iso-duration';
+import { canonicalJson } from '../../contracts/canonical-json';
+import { durationBounds, isoDurationSchema } from '../../contracts/iso-duration';
 
 /** Slice dimensions a definition may name: fixed prediction columns or `segment.<key>`. */
 const sliceSchema = z
