@@ -1,21 +1,16 @@
 import { heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Knex } from 'knex';
-import {
-  addDurations,
-  CohortNotFoundError,
-  latestSnapshot,
-  loadCohort,
-  registerCohort,
-  storeSnapshot,
-  type CohortRecord,
-} from './evaluate/cohorts';
-import { evaluateCohort, type GroupMetrics } from './evaluate/evaluate-cohort';
+import { addDurations, CohortNotFoundError, latestSnapshot, loadCohort, registerCohort, storeSnapshot } from './evaluate/cohorts';
+import { evaluateCohort } from './evaluate/evaluate-cohort';
 import { projectToFinal } from './estimate/projection';
-import { getLabelDefinitionForModel, LabelDefinitionError } from './evaluate/label-definitions';
+import { getLabelDefinitionForModel } from './evaluate/label-definitions';
 import { createMonitoringActivities } from './temporal/monitoring';
 import type { MonitoringDependencies } from './monitoring/apply-policy';
 import { PolicyError } from './monitoring/policy';
+import { LabelDefinitionError } from '../contracts/label-definition';
+import { type CohortRecord } from '../contracts/cohort';
+import { type GroupMetrics } from '../contracts/evaluation';
 
 export interface PlanCohortLifecycleInput {
   cohort: CohortRecord;

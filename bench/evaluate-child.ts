@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { evaluateCohort } from '../activities/evaluate/evaluate-cohort';
-import { labelDefinitionSchema } from '../activities/evaluate/label-definitions';
+import { labelDefinitionSchema } from '../contracts/label-definition';
 import { createDatabase } from '../workers/database';
 import { timed } from './evaluation-data';
 

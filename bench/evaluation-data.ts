@@ -10,8 +10,8 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { Knex } from 'knex';
-import type { CohortSelector } from '../activities/evaluate/evaluate-cohort';
-import { labelDefinitionSchema, type LabelDefinition } from '../activities/evaluate/label-definitions';
+import type { CohortSelector } from '../contracts/cohort';
+import { labelDefinitionSchema, type LabelDefinition } from '../contracts/label-definition';
 import { migrate } from '../sql/migrate';
 import { createDatabase } from '../workers/database';
 

@@ -31,13 +31,14 @@ import type { temporal } from '@temporalio/proto';
 import { NativeConnection } from '@temporalio/worker';
 import type { Knex } from 'knex';
 import { ingestRecords } from '../activities/ingest/ingest-records';
-import { putLabelDefinition, type LabelDefinition } from '../activities/evaluate/label-definitions';
+import { putLabelDefinition } from '../activities/evaluate/label-definitions';
 import { startCohortLifecycle } from '../control/start-cohort';
 import { migrate } from '../sql/migrate';
 import { createDatabase } from '../workers/database';
 import { ensureTemporalCli, startDevServer } from '../workers/temporal-dev-server';
 import { createHindsightWorker, installRuntimeLogger, WORKER_DEFAULTS } from '../workers/worker';
 import type { cohortLifecycle } from '../workflows';
+import { type LabelDefinition } from '../contracts/label-definition';
 
 const ADMIN_URL = process.env.BENCH_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 1);

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { z } from 'zod';
-import type { CohortSelector } from '../activities/evaluate/evaluate-cohort';
+import type { CohortSelector } from '../contracts/cohort';
 import { timestampSchema } from '../contracts/records';
 import { UsageError } from './output';
 

@@ -1,8 +1,7 @@
 import type { SearchAttributePair } from '@temporalio/common';
-import type { CohortRecord } from '../activities/evaluate/cohorts';
-import type { CohortSelector } from '../activities/evaluate/evaluate-cohort';
-import type { LabelDefinition } from '../activities/evaluate/label-definitions';
-import { cohortIdFor } from './cohort-id';
+import type { CohortRecord, CohortSelector } from './cohort';
+import type { LabelDefinition } from './label-definition';
+import { cohortIdFor } from './cohort';
 import type { CohortLifecycleInput } from '../workflows/cohort-lifecycle';
 import { cohortSearchAttributes } from './search-attributes';
 

@@ -1,5 +1,5 @@
 import { defineSearchAttributeKey, type SearchAttributePair } from '@temporalio/common';
-import type { CohortRecord } from '../activities/evaluate/cohorts';
+import type { CohortRecord } from './cohort';
 
 /**
  * The custom search attributes every cohort workflow carries, so an operator can filter the

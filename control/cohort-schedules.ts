@@ -1,9 +1,9 @@
 import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client, type ScheduleDescription } from '@temporalio/client';
 import { fixedDurationMs } from '../contracts/iso-duration';
-import type { LabelDefinition } from '../activities/evaluate/label-definitions';
+import type { LabelDefinition } from '../contracts/label-definition';
 import { explainSearchAttributeError } from './search-attributes';
 import { scheduledCohort } from '../workflows';
-import { cohortIdFor } from '../contracts/cohort-id';
+import { cohortIdFor } from '../contracts/cohort';
 import { periodCohort, type ScheduledCohortInput } from '../workflows/scheduled-cohort';
 import { UsageError } from '../cli/output';
 

@@ -1,5 +1,5 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy, type Client } from '@temporalio/client';
-import type { CohortSelector } from '../activities/evaluate/evaluate-cohort';
+import type { CohortSelector } from '../contracts/cohort';
 import { explainSearchAttributeError } from './search-attributes';
 import { cohortLifecycle } from '../workflows';
 import { cohortStartOptions, type LabelDefinitionTerms } from '../contracts/cohort-start-options';

@@ -12,7 +12,7 @@
  * leakage candidates get an index probe. Values are always bound (knex named bindings: see
  * {@link EvaluationBindings}).
  */
-import { leakageHorizon, namedOutcomeTypes, type LabelDefinition } from '../activities/evaluate/label-definitions';
+import { leakageHorizon, namedOutcomeTypes, type LabelDefinition } from '../contracts/label-definition';
 import { toUtcIso } from '../contracts/utc-timestamp';
 import { sliceValueColumns } from './slice-values';
 import type { EvaluationBindings } from './evaluate-cohort';

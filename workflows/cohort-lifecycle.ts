@@ -13,7 +13,7 @@ import {
   type ActivityOptions,
 } from '@temporalio/workflow';
 import type { CohortPlan, HindsightActivities, SnapshotSummary } from '../activities';
-import type { CohortRecord } from '../activities/evaluate/cohorts';
+import type { CohortRecord } from '../contracts/cohort';
 import type { AlertSummary } from '../activities/monitoring/types';
 import { LIFECYCLE_STAGE } from '../contracts/search-attributes';
 import type { LifecycleSinks } from '../contracts/lifecycle-sinks';

@@ -1,6 +1,6 @@
 import { ApplicationFailure, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { startChild, workflowInfo } from '@temporalio/workflow';
-import type { CohortSelector } from '../activities/evaluate/evaluate-cohort';
+import type { CohortSelector } from '../contracts/cohort';
 import { cohortLifecycle } from './cohort-lifecycle';
 import { SCHEDULED_START_TIME } from '../contracts/search-attributes';
 import { cohortStartOptions, type LabelDefinitionTerms } from '../contracts/cohort-start-options';

@@ -9,12 +9,13 @@ import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import { applyCalibrator, type Calibrator, type CalibratorParameters } from '../../client/calibrator';
 import { canonicalJson } from '../../contracts/canonical-json';
-import { getLabelDefinitionForModel, LabelDefinitionError, type LabelDefinition } from '../evaluate/label-definitions';
+import { getLabelDefinitionForModel } from '../evaluate/label-definitions';
 import { readLabeledScores, type LabeledScores } from '../evaluate/labeled-scores';
 import { fitIsotonic } from '../../stats/isotonic';
 import { CalibrationFitError, fitPlatt } from '../../stats/platt';
 import { probabilityQuality, type ProbabilityQuality } from '../../stats/probability-quality';
 import { toUtcIso } from '../../contracts/utc-timestamp';
+import { LabelDefinitionError, type LabelDefinition } from '../../contracts/label-definition';
 
 export const CALIBRATION_METHODS = ['platt', 'isotonic', 'auto'] as const;
 export type CalibrationMethod = (typeof CALIBRATION_METHODS)[number];

@@ -1,8 +1,9 @@
 import type { Knex } from 'knex';
-import { getLabelDefinitionForModel, LabelDefinitionError } from '../evaluate/label-definitions';
+import { getLabelDefinitionForModel } from '../evaluate/label-definitions';
 import { readLabeledScores } from '../evaluate/labeled-scores';
 import type { RangeSummary, TimeRange } from './calibrators';
 import { chooseThreshold, thresholdPoint, type ThresholdObjective, type ThresholdPoint } from '../../stats/threshold-search';
+import { LabelDefinitionError } from '../../contracts/label-definition';
 
 export interface ThresholdRequest {
   model_name: string;

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { computeDrift } from './drift';
-import type { CohortSelector } from '../evaluate/evaluate-cohort';
-import { LabelDefinitionError, type LabelDefinition } from '../evaluate/label-definitions';
+import type { CohortSelector } from '../../contracts/cohort';
+import { LabelDefinitionError, type LabelDefinition } from '../../contracts/label-definition';
 import { toUtcIso } from '../../contracts/utc-timestamp';
 import {
   comparableSlicesCheck,

@@ -3,8 +3,8 @@ import { binaryTotalsStatement } from '../../sql/binary-metrics';
 import { historyScoreSums } from '../../sql/diagnose';
 import { CREATE_MATCHES, INVALID_SCORES, createLabeled, joinBindingsFor } from '../../sql/join-outcomes';
 import { estimatePerformance, type EstimatedPerformance } from '../estimate/cbpe';
-import type { CohortSelector } from '../evaluate/evaluate-cohort';
-import type { LabelDefinition } from '../evaluate/label-definitions';
+import type { CohortSelector } from '../../contracts/cohort';
+import type { LabelDefinition } from '../../contracts/label-definition';
 import { measureLabelLatency, type LabelLatencyDocument } from '../evaluate/label-latency';
 
 /** The counts of one slice group (overall: dimension '' with value '') as of a moment. */

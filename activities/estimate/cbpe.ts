@@ -3,8 +3,8 @@ import { cbpeSumsStatement } from '../../sql/estimate-cbpe';
 import { joinBindingsFor } from '../../sql/join-outcomes';
 import { ratio } from '../../stats/bin-sums';
 import { hanleyMcNeilSe } from '../../stats/statistics';
-import type { CohortSelector } from '../evaluate/evaluate-cohort';
-import { LabelDefinitionError, type LabelDefinition } from '../evaluate/label-definitions';
+import type { CohortSelector } from '../../contracts/cohort';
+import { LabelDefinitionError, type LabelDefinition } from '../../contracts/label-definition';
 
 /** The four estimated metrics; null where the scores leave one undefined (as evaluate's are). */
 export interface EstimatedMetrics {

@@ -1,47 +1,14 @@
 import type { Knex } from 'knex';
+import type { ProjectedGroup, ProjectedMetrics, ProjectedValue } from '../../contracts/evaluation';
 import { completenessByCell } from '../../sql/estimate-projection';
 import { CREATE_MATCHES, createLabeled, joinBindingsFor } from '../../sql/join-outcomes';
 import { FINALIZED_COHORTS } from '../../sql/label-latency';
-import type { CohortRecord } from '../evaluate/cohorts';
-import type { EvaluationDocument, GroupMetrics } from '../evaluate/evaluate-cohort';
+import type { CohortRecord } from '../../contracts/cohort';
+import type { EvaluationDocument, GroupMetrics } from '../../contracts/evaluation';
 import { isoDurationSchema } from '../../contracts/iso-duration';
-import type { LabelDefinition } from '../evaluate/label-definitions';
+import type { LabelDefinition } from '../../contracts/label-definition';
 import { COMPLETENESS_HISTORY } from '../evaluate/label-latency';
 import { seededRandom } from '../../stats/seeded-random';
-
-/** A provisional number, the value projected to finalization and its 95% interval. */
-export interface ProjectedValue {
-  observed: number | null;
-  projected: number | null;
-  ci_low: number | null;
-  ci_high: number | null;
-}
-
-export interface ProjectedGroup {
-  recall: ProjectedValue;
-  precision: ProjectedValue;
-  positive_rate: ProjectedValue;
-}
-
-/** The completeness the projection divides by: the share of each kind of eventual label finalized cohorts knew at the checkpoint. */
-export interface CellCompleteness {
-  flagged_positives: number | null;
-  unflagged_positives: number | null;
-  /** Explicit negatives, flagged and not; null under `absent_means: negative`, where a negative needs no outcome. */
-  flagged_negatives: number | null;
-  unflagged_negatives: number | null;
-}
-
-export interface ProjectedMetrics {
-  checkpoint: string;
-  as_of: string;
-  /** Share of eventual positives finalized cohorts had received by this checkpoint (the latency history's expected completeness). */
-  expected_completeness: number;
-  completeness: CellCompleteness;
-  history_cohorts: string[];
-  overall: ProjectedGroup;
-  slices: Array<ProjectedGroup & { dimension: string; value: string | null }>;
-}
 
 export interface ProjectToFinalInput {
   cohort: CohortRecord;

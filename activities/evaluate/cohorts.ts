@@ -1,13 +1,11 @@
 import type { Knex } from 'knex';
-import type { CohortSelector, EvaluationDocument } from './evaluate-cohort';
-import { getLabelDefinition, type LabelDefinition } from './label-definitions';
+import type { CohortRecord } from '../../contracts/cohort';
+import type { CohortSelector } from '../../contracts/cohort';
+import type { EvaluationDocument } from '../../contracts/evaluation';
+import { getLabelDefinition } from './label-definitions';
 import { toUtcIso } from '../../contracts/utc-timestamp';
+import { type LabelDefinition } from '../../contracts/label-definition';
 
-export interface CohortRecord extends CohortSelector {
-  cohort_id: string;
-  label_definition_name: string;
-  label_definition_version: number;
-}
 
 /** Inserts the cohort row once; a second call with the same id must describe the same cohort. */
 export async function registerCohort(db: Knex, record: CohortRecord): Promise<void> {

@@ -1,5 +1,7 @@
 import type { Knex } from 'knex';
-import type { ProjectedMetrics } from '../estimate/projection';
+import type { CohortSelector } from '../../contracts/cohort';
+import type { EvaluationDocument, GroupMetrics, JoinCounts, TrafficBlock } from '../../contracts/evaluation';
+import type { ProjectedMetrics } from '../../contracts/evaluation';
 import { binaryRanksStatement, binaryTotalsStatement, type RankGroup } from '../../sql/binary-metrics';
 import { THRESHOLD_GRID, regressionMetrics } from '../../sql/evaluate-cohort';
 import { PROPENSITY_WEIGHTED } from '../../sql/propensity-weighted';
@@ -16,7 +18,7 @@ import {
   joinBindingsFor,
   type EvaluationBindings,
 } from '../../sql/join-outcomes';
-import type { LabelDefinition } from './label-definitions';
+import type { LabelDefinition } from '../../contracts/label-definition';
 import type { BinSums } from '../../stats/bin-sums';
 import {
   emptyBinarySums,
@@ -30,65 +32,6 @@ import {
 } from '../../stats/finish-metrics';
 import { finishPropensityWeighted, type PropensityWeightedMetrics, type PropensityWeightedSums } from '../../stats/propensity-weighted';
 import { compareTraffic, selectionBiasWarning, type TrafficComparison } from '../../stats/traffic-comparison';
-
-/** A cohort: one model version's predictions in `[start, end)` on ts_pred, optionally one environment. */
-export interface CohortSelector {
-  model_name: string;
-  model_version: string;
-  environment: string | null;
-  start: string;
-  end: string;
-}
-
-export interface JoinCounts {
-  by_prediction_id: number;
-  by_request_item: number;
-  by_entity_window: number;
-  rejected_before_prediction: number;
-  outside_window: number;
-  unmatched: number;
-}
-
-export type GroupMetrics = BinaryMetrics | RegressionMetrics;
-
-/**
- * The suite on exploration traffic (`is_exploration`) and on the rest, the policy's own, side
- * by side, with the headline metrics' intervals and a warning when they differ beyond them
- * (docs/metrics.md). Null when no prediction of the cohort was exploration traffic.
- */
-export interface TrafficBlock {
-  exploration: GroupMetrics;
-  policy: GroupMetrics;
-  comparison: TrafficComparison[];
-  selection_bias_warning: string | null;
-}
-export type SliceMetrics = GroupMetrics & { dimension: string; value: string | null };
-
-/** The evaluation document that `evaluate --json` prints (docs/metrics.md). */
-export interface EvaluationDocument {
-  cohort: CohortSelector;
-  label_definition: { name: string; version: number; task: LabelDefinition['task']; window: string };
-  as_of: string;
-  overall: GroupMetrics;
-  slices: SliceMetrics[];
-  join: JoinCounts;
-  /**
-   * Cohort predictions left out of every metric: `invalid_score`, scored outside [0, 1] (or
-   * NaN) under a binary definition, so no such score enters Brier or log loss (docs/metrics.md).
-   */
-  excluded: { invalid_score: number };
-  /** Changes exactly when some prediction's label or finality changes; decides late-label revisions. */
-  label_fingerprint: string;
-  /**
-   * Provisional snapshots only: recall, precision and the positive rate projected to
-   * finalization from the completeness of earlier finalized cohorts (docs/diagnose.md); null
-   * when there is no finalized history to project from.
-   */
-  projected?: ProjectedMetrics | null;
-  traffic: TrafficBlock | null;
-  /** Only when asked for (`evaluate --propensity-weighted`, binary definitions). */
-  propensity_weighted?: PropensityWeightedMetrics;
-}
 
 export interface EvaluateOptions {
   /** Add the propensity-weighted base rate and ROC AUC of the labeled predictions. */

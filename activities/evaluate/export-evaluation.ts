@@ -8,7 +8,7 @@ import { EXPORT_COLUMNS, copyCsv, copyNdjson, exportRows, ndjsonLines } from '..
 import { CREATE_MATCHES, joinBindingsFor, type EvaluationBindings, type JoinCohort } from '../../sql/join-outcomes';
 import { withLiteralBindings } from '../../sql/literal-bindings';
 import { writeParquet } from './export-parquet';
-import type { LabelDefinition } from './label-definitions';
+import type { LabelDefinition } from '../../contracts/label-definition';
 
 /** The sort into export order of about a million rows (~250 bytes each) stays in memory; larger exports sort on disk (docs/metrics.md). */
 const EXPORT_WORK_MEM = '256MB';

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { FINALIZED_COHORTS, completenessAtCheckpoints, latencyDistribution } from '../../sql/label-latency';
 import { CREATE_MATCHES, createLabeled, joinBindingsFor, type JoinCohort } from '../../sql/join-outcomes';
-import type { LabelDefinition } from './label-definitions';
+import type { LabelDefinition } from '../../contracts/label-definition';
 
 /** How many finalized cohorts the completeness history pools, most recent first. */
 export const COMPLETENESS_HISTORY = 12;

@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import { LABELED_SCORES } from '../../sql/calibration-rows';
 import { CREATE_MATCHES, createLabeled, joinBindingsFor } from '../../sql/join-outcomes';
 import { addDurations } from './cohorts';
-import type { LabelDefinition } from './label-definitions';
+import type { LabelDefinition } from '../../contracts/label-definition';
 import { toUtcIso } from '../../contracts/utc-timestamp';
 
 /** Predictions of one model version (optionally one environment) with ts_pred in `[from, to)`. */

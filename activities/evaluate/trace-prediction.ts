@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { TRACE_LABEL, TRACE_OUTCOMES } from '../../sql/export-trace';
 import { CREATE_MATCHES, createLabeled, joinBindingsFor } from '../../sql/join-outcomes';
-import { leakageHorizon, type LabelDefinition } from './label-definitions';
+import { leakageHorizon, type LabelDefinition } from '../../contracts/label-definition';
 
 export class PredictionNotFoundError extends Error {
   override readonly name = 'PredictionNotFoundError';

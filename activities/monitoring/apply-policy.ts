@@ -1,13 +1,14 @@
 import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
-import { cohortRecordFromRow, loadCohort, type CohortRecord } from '../evaluate/cohorts';
+import { cohortRecordFromRow, loadCohort } from '../evaluate/cohorts';
 import { EmptyCohortError, type DiagnoseCohortInput, type Diagnosis } from '../diagnose/diagnose';
 import { computeDrift } from '../diagnose/drift';
-import type { ProjectedMetrics } from '../estimate/projection';
+import { type CohortRecord } from '../../contracts/cohort';
+import type { ProjectedMetrics, EvaluationDocument, GroupMetrics, SliceMetrics } from '../../contracts/evaluation';
+import type { CohortSelector } from '../../contracts/cohort';
 import type { EstimatedGroup, EstimatedPerformance } from '../estimate/cbpe';
-import type { CohortSelector, EvaluationDocument, GroupMetrics, SliceMetrics } from '../evaluate/evaluate-cohort';
 import { durationBounds, fixedDurationMs } from '../../contracts/iso-duration';
-import { LabelDefinitionError, type LabelDefinition } from '../evaluate/label-definitions';
+import { LabelDefinitionError, type LabelDefinition } from '../../contracts/label-definition';
 import { toUtcIso } from '../../contracts/utc-timestamp';
 import { judgeRule, measure, poolBaseline, type GroupInput, type GroupJudgement, type JudgedRule, type Measured } from './judge';
 import { Z95 } from '../../stats/statistics';

@@ -1,8 +1,9 @@
 import type { Knex } from 'knex';
-import { getLabelDefinition, namedOutcomeTypes } from '../evaluate/label-definitions';
+import { getLabelDefinition } from '../evaluate/label-definitions';
 import { toUtcIso } from '../../contracts/utc-timestamp';
 import { queueAlertNotification } from './apply-policy';
 import { getPolicy, runbookFor, type PolicyRule } from './policy';
+import { namedOutcomeTypes } from '../../contracts/label-definition';
 
 export interface FeedCheck {
   rule: string;

@@ -1,4 +1,4 @@
-import type { GroupMetrics } from '../evaluate/evaluate-cohort';
+import type { GroupMetrics } from '../../contracts/evaluation';
 import { LOWER_IS_BETTER, type PolicyRule } from './policy';
 import {
   benjaminiHochberg,

@@ -3,7 +3,7 @@ import type { Knex } from 'knex';
 import { z } from 'zod';
 import { canonicalJson } from '../../contracts/canonical-json';
 import { isoDurationSchema } from '../../contracts/iso-duration';
-import { formatIssues } from '../evaluate/label-definitions';
+import { formatIssues } from '../../contracts/label-definition';
 
 /**
  * A monitoring policy: the alert rules of one model and what to do when they fire

@@ -14,8 +14,8 @@ import {
   WITHOUT_TARGET,
 } from '../../sql/off-policy';
 import { CREATE_MATCHES, joinBindingsFor } from '../../sql/join-outcomes';
-import type { CohortSelector } from '../evaluate/evaluate-cohort';
-import type { LabelDefinition } from '../evaluate/label-definitions';
+import type { CohortSelector } from '../../contracts/cohort';
+import type { LabelDefinition } from '../../contracts/label-definition';
 import { estimateOffPolicy, type Estimate, type EstimatorName, type LoggedRounds } from '../../stats/off-policy';
 import { mulberry32 } from '../../stats/seeded-random';
 

@@ -1,9 +1,10 @@
 import type { Knex } from 'knex';
-import { cohortRecordFromRow, listSnapshots, loadCohort, type CohortRecord } from '../evaluate/cohorts';
+import { cohortRecordFromRow, listSnapshots, loadCohort } from '../evaluate/cohorts';
 import { computeDrift } from '../diagnose/drift';
-import type { EvaluationDocument } from '../evaluate/evaluate-cohort';
+import { type CohortRecord } from '../../contracts/cohort';
+import type { EvaluationDocument } from '../../contracts/evaluation';
 import { measureLabelLatency } from '../evaluate/label-latency';
-import type { LabelDefinition } from '../evaluate/label-definitions';
+import type { LabelDefinition } from '../../contracts/label-definition';
 import { cohortAlerts, sliceLabel } from '../monitoring/apply-policy';
 import type { AlertSummary } from '../monitoring/types';
 import { estimatePolicyValue, OffPolicyInputError } from '../off-policy/off-policy';

@@ -6,10 +6,11 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { Knex } from 'knex';
 import { CalibrationError, fitCalibrator, promoteCalibrator, type CalibrationMethod, type Promotion, type TimeRange } from '../calibrate/calibrators';
-import { getLabelDefinitionForModel, LabelDefinitionError, parseLabelDefinitionRef } from '../evaluate/label-definitions';
+import { getLabelDefinitionForModel } from '../evaluate/label-definitions';
 import { RangeNotFinalError } from '../evaluate/labeled-scores';
 import type { ProbabilityQuality } from '../../stats/probability-quality';
 import { toUtcIso } from '../../contracts/utc-timestamp';
+import { LabelDefinitionError, parseLabelDefinitionRef } from '../../contracts/label-definition';
 
 /** Training and held-out ranges as the last whole periods finalized by the as-of moment. */
 export interface RecentPeriods {

@@ -2,7 +2,7 @@ import { activityInfo, getClient, log } from '@temporalio/activity';
 import type { Knex } from 'knex';
 import { createCohortSchedule, defaultScheduleId, type CohortScheduleMemo } from '../../control/cohort-schedules';
 import { retrainingRequestedSignal, retrainingRequests, retrainingWorkflowId } from '../../workflows/retraining-requests';
-import { getLabelDefinition, parseLabelDefinitionRef } from '../evaluate/label-definitions';
+import { getLabelDefinition } from '../evaluate/label-definitions';
 import { applyMonitoringPolicy, type ApplyPolicyInput, type MonitoringDependencies } from '../monitoring/apply-policy';
 import { checkStalledFeeds } from '../monitoring/feeds';
 import { deliverAlertNotifications, postWebhook, type WebhookCall } from '../monitoring/notify';
@@ -10,6 +10,7 @@ import type { MonitoringOutcome, RecalibrationRequest, RetrainingEvidence } from
 import type { RecalibrationInput } from '../../workflows/recalibration';
 import { RECALIBRATION_WORKFLOW, recalibrationStartOptions } from '../../contracts/recalibration-start';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
+import { parseLabelDefinitionRef } from '../../contracts/label-definition';
 
 export interface ScheduleRetrainedVersionInput {
   model: string;

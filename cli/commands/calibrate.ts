@@ -9,7 +9,7 @@ import { parseNdjson } from '../../activities/ingest/parse-ndjson';
 import { openInput } from '../../activities/ingest/open-input';
 import { timestampSchema } from '../../contracts/records';
 import { fixedDurationMs, isoDurationSchema } from '../../contracts/iso-duration';
-import { parseLabelDefinitionRef } from '../../activities/evaluate/label-definitions';
+import { parseLabelDefinitionRef } from '../../contracts/label-definition';
 import { loadEnv } from '../../workers/env';
 import { explainSearchAttributeError } from '../../control/search-attributes';
 import { approveCalibratorSignal, getRecalibrationStateQuery, recalibration, rejectCalibratorSignal } from '../../workflows';

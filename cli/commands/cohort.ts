@@ -3,8 +3,8 @@ import type { Command } from 'commander';
 import { cohortAlerts } from '../../activities/monitoring/apply-policy';
 import { z } from 'zod';
 import { listSnapshots, loadCohort, loadSnapshot } from '../../activities/evaluate/cohorts';
-import type { GroupMetrics } from '../../activities/evaluate/evaluate-cohort';
-import { getLabelDefinitionForModel, parseLabelDefinitionRef } from '../../activities/evaluate/label-definitions';
+import type { GroupMetrics } from '../../contracts/evaluation';
+import { getLabelDefinitionForModel } from '../../activities/evaluate/label-definitions';
 import { loadEnv } from '../../workers/env';
 import { evaluateNowUpdate, getStatusQuery, recheckLateLabelsSignal } from '../../workflows';
 import { COHORT_PHASES, formatNumber } from '../../workflows/cohort-lifecycle';
@@ -14,6 +14,7 @@ import { addCohortOptions, cohortOptionsSchema, cohortSelectorFrom, parseOptions
 import { createOutput, EXIT, UsageError } from '../output';
 import { startCohortLifecycle } from '../../control/start-cohort';
 import { workflowState } from '../../control/workflow-state';
+import { parseLabelDefinitionRef } from '../../contracts/label-definition';
 
 export function registerCohort(program: Command, setExit: (code: number) => void): void {
   const group = program.command('cohort').description('start, inspect and signal cohort lifecycle workflows');

@@ -3,12 +3,13 @@ import type { Knex } from 'knex';
 import { z } from 'zod';
 import { loadCohort } from '../../activities/evaluate/cohorts';
 import { baselineFor, diagnoseCohort, type Diagnosis } from '../../activities/diagnose/diagnose';
-import type { CohortSelector } from '../../activities/evaluate/evaluate-cohort';
+import type { CohortSelector } from '../../contracts/cohort';
 import { timestampSchema } from '../../contracts/records';
-import { getLabelDefinitionForModel, parseLabelDefinitionRef, type LabelDefinition } from '../../activities/evaluate/label-definitions';
+import { getLabelDefinitionForModel } from '../../activities/evaluate/label-definitions';
 import { withDatabase } from '../context';
 import { cohortSelectorFrom, parseOptions } from '../options';
 import { createOutput, EXIT, UsageError } from '../output';
+import { parseLabelDefinitionRef, type LabelDefinition } from '../../contracts/label-definition';
 
 const COHORT_FLAGS = ['model', 'version', 'environment', 'from', 'to', 'labelDefinition'] as const;
 

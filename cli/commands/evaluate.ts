@@ -1,13 +1,15 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { evaluateCohort, explainEmptyCohort, type EvaluationDocument, type GroupMetrics, type SliceMetrics } from '../../activities/evaluate/evaluate-cohort';
+import { evaluateCohort, explainEmptyCohort } from '../../activities/evaluate/evaluate-cohort';
 import { timestampSchema } from '../../contracts/records';
-import { getLabelDefinitionForModel, parseLabelDefinitionRef } from '../../activities/evaluate/label-definitions';
+import { getLabelDefinitionForModel } from '../../activities/evaluate/label-definitions';
 import type { BinaryMetrics } from '../../stats/finish-metrics';
 import type { MetricInterval } from '../../stats/traffic-comparison';
 import { withDatabase } from '../context';
 import { addCohortOptions, cohortOptionsSchema, cohortSelectorFrom, parseOptions } from '../options';
 import { createOutput, EXIT, UsageError } from '../output';
+import { parseLabelDefinitionRef } from '../../contracts/label-definition';
+import { type EvaluationDocument, type GroupMetrics, type SliceMetrics } from '../../contracts/evaluation';
 
 const evaluateOptionsSchema = z.intersection(cohortOptionsSchema, z.object({ asOf: timestampSchema, propensityWeighted: z.boolean().optional() }));
 

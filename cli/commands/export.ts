@@ -3,10 +3,11 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { EXPORT_FORMATS, exportEvaluation, type ExportFormat } from '../../activities/evaluate/export-evaluation';
 import { timestampSchema } from '../../contracts/records';
-import { getLabelDefinitionForModel, parseLabelDefinitionRef } from '../../activities/evaluate/label-definitions';
+import { getLabelDefinitionForModel } from '../../activities/evaluate/label-definitions';
 import { withDatabase } from '../context';
 import { addCohortOptions, cohortOptionsSchema, cohortSelectorFrom, parseOptions } from '../options';
 import { createOutput, EXIT } from '../output';
+import { parseLabelDefinitionRef } from '../../contracts/label-definition';
 
 const exportOptionsSchema = z.intersection(
   cohortOptionsSchema,

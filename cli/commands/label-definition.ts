@@ -1,8 +1,9 @@
 import type { Command } from 'commander';
-import { getLabelDefinition, listLabelDefinitions, parseLabelDefinitionRef, putLabelDefinition } from '../../activities/evaluate/label-definitions';
+import { getLabelDefinition, listLabelDefinitions, putLabelDefinition } from '../../activities/evaluate/label-definitions';
 import { withDatabase } from '../context';
 import { readJsonFile } from '../options';
 import { createOutput, EXIT } from '../output';
+import { parseLabelDefinitionRef } from '../../contracts/label-definition';
 
 export function registerLabelDefinition(program: Command, setExit: (code: number) => void): void {
   const group = program.command('label-definition').description('store, list and show versioned label definitions');

@@ -1,11 +1,12 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { timestampSchema } from '../../contracts/records';
-import { getLabelDefinitionForModel, parseLabelDefinitionRef } from '../../activities/evaluate/label-definitions';
+import { getLabelDefinitionForModel } from '../../activities/evaluate/label-definitions';
 import { measureLabelLatency, type LatencyQuantiles } from '../../activities/evaluate/label-latency';
 import { withDatabase } from '../context';
 import { addCohortOptions, cohortOptionsSchema, cohortSelectorFrom, parseOptions } from '../options';
 import { createOutput, EXIT } from '../output';
+import { parseLabelDefinitionRef } from '../../contracts/label-definition';
 
 const latencyOptionsSchema = z.intersection(cohortOptionsSchema, z.object({ asOf: timestampSchema }));
 

@@ -1,12 +1,13 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { timestampSchema } from '../../contracts/records';
-import { getLabelDefinitionForModel, parseLabelDefinitionRef } from '../../activities/evaluate/label-definitions';
+import { getLabelDefinitionForModel } from '../../activities/evaluate/label-definitions';
 import { estimatePolicyValue, type TargetPolicy } from '../../activities/off-policy/off-policy';
 import { ESTIMATORS } from '../../stats/off-policy';
 import { withDatabase } from '../context';
 import { addCohortOptions, cohortOptionsSchema, cohortSelectorFrom, parseOptions } from '../options';
 import { createOutput, EXIT, UsageError } from '../output';
+import { parseLabelDefinitionRef } from '../../contracts/label-definition';
 
 const number = (check: z.ZodNumber) => z.string().regex(/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/, 'must be a number').transform(Number).pipe(check);
 

@@ -3,12 +3,13 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { timestampSchema } from '../../contracts/records';
 import { isoDurationSchema } from '../../contracts/iso-duration';
-import { getLabelDefinitionForModel, parseLabelDefinitionRef } from '../../activities/evaluate/label-definitions';
+import { getLabelDefinitionForModel } from '../../activities/evaluate/label-definitions';
 import { loadEnv } from '../../workers/env';
 import { backfillCohortSchedule, createCohortSchedule, readScheduleMemo, viewSchedule, type ScheduleView } from '../../control/cohort-schedules';
 import { withDatabase, withTemporalClient } from '../context';
 import { parseOptions } from '../options';
 import { createOutput, EXIT, UsageError } from '../output';
+import { parseLabelDefinitionRef } from '../../contracts/label-definition';
 
 const createOptionsSchema = z.object({
   model: z.string().min(1),

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { parseLabelDefinitionRef } from '../../activities/evaluate/label-definitions';
+import { parseLabelDefinitionRef } from '../../contracts/label-definition';
 import { recalibrateThreshold, type ThresholdDocument } from '../../activities/calibrate/thresholds';
 import type { ThresholdPoint } from '../../stats/threshold-search';
 import { formatNumber } from '../../workflows/cohort-lifecycle';

@@ -1,11 +1,12 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { timestampSchema } from '../../contracts/records';
-import { getLabelDefinition, parseLabelDefinitionRef } from '../../activities/evaluate/label-definitions';
+import { getLabelDefinition } from '../../activities/evaluate/label-definitions';
 import { tracePrediction } from '../../activities/evaluate/trace-prediction';
 import { withDatabase } from '../context';
 import { parseOptions } from '../options';
 import { createOutput, EXIT } from '../output';
+import { parseLabelDefinitionRef } from '../../contracts/label-definition';
 
 const traceOptionsSchema = z.object({
   predictionId: z.uuid({ message: 'must be a UUID' }).transform((id) => id.toLowerCase()),

@@ -3,7 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Knex } from 'knex';
 import { ingestNdjsonFile, type IngestResult } from '../../activities/ingest/ingest-records';
-import { putLabelDefinition, type LabelDefinition } from '../../activities/evaluate/label-definitions';
+import { putLabelDefinition } from '../../activities/evaluate/label-definitions';
 import { putPolicy } from '../../activities/monitoring/policy';
 import { generateCreditExample } from '../../examples/credit/generate';
 import { generateFraudExample, MODEL as FRAUD_MODEL } from '../../examples/fraud/generate';
@@ -11,7 +11,8 @@ import { toNdjson } from '../../examples/generator-support';
 import { generateRecommendationsExample, MODEL as RECS_MODEL } from '../../examples/recommendations/generate';
 import { generateReturnsExample, MODEL as RETURNS_MODEL } from '../../examples/returns/generate';
 import { findProjectRoot } from '../../workers/project-root';
-import type { CohortSelector } from '../../activities/evaluate/evaluate-cohort';
+import type { CohortSelector } from '../../contracts/cohort';
+import { type LabelDefinition } from '../../contracts/label-definition';
 
 const DAY = 86_400_000;
 const WEEK = 7 * DAY;

@@ -8,7 +8,7 @@ import { createDatabase } from '../../workers/database';
 import type { Env } from '../../workers/env';
 import { readDevState, removeDevState, startServices, writeDevState, type RunningServices } from '../../workers/services';
 import { createHindsightWorker } from '../../workers/worker';
-import { cohortIdFor } from '../../contracts/cohort-id';
+import { cohortIdFor } from '../../contracts/cohort';
 import { backfillCohortSchedule, createCohortSchedule, defaultScheduleId } from '../../control/cohort-schedules';
 import { LIVE_COHORT_LIFETIME_MS, startLiveCohort } from '../live-cohort';
 import { startCohortLifecycle } from '../../control/start-cohort';

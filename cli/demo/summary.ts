@@ -7,7 +7,7 @@ import { estimatePolicyValue } from '../../activities/off-policy/off-policy';
 import { renderReport, type ReportSubject } from '../../activities/report/report';
 import { MODEL as FRAUD_MODEL } from '../../examples/fraud/generate';
 import { retrainingWorkflowId } from '../../workflows/retraining-requests';
-import { cohortIdFor } from '../../contracts/cohort-id';
+import { cohortIdFor } from '../../contracts/cohort';
 import { FRAUD_DRIFT_WEEK, FRAUD_OUTAGE_WEEK, type ExampleData } from './examples';
 import type { ReceivedCall } from './pipeline';
 import type { RecalibrationRun } from './wait';

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { registerCohort, storeSnapshot, type CohortRecord } from '../../activities/evaluate/cohorts';
-import type { EvaluationDocument } from '../../activities/evaluate/evaluate-cohort';
+import { registerCohort, storeSnapshot } from '../../activities/evaluate/cohorts';
+import { type CohortRecord } from '../../contracts/cohort';
+import type { EvaluationDocument } from '../../contracts/evaluation';
 import { putLabelDefinition } from '../../activities/evaluate/label-definitions';
 import { applyMonitoringPolicy } from '../../activities/monitoring/apply-policy';
 import { defaultMonitoringDependencies } from '../../activities/monitoring/dependencies';

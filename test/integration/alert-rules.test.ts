@@ -1,11 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import { registerCohort, storeSnapshot, type CohortRecord } from '../../activities/evaluate/cohorts';
+import { registerCohort, storeSnapshot } from '../../activities/evaluate/cohorts';
 import { evaluateCohort } from '../../activities/evaluate/evaluate-cohort';
-import { putLabelDefinition, type LabelDefinition } from '../../activities/evaluate/label-definitions';
+import { putLabelDefinition } from '../../activities/evaluate/label-definitions';
 import { applyMonitoringPolicy } from '../../activities/monitoring/apply-policy';
 import { defaultMonitoringDependencies } from '../../activities/monitoring/dependencies';
 import { putPolicy } from '../../activities/monitoring/policy';
 import { useTestDatabase } from '../support/database';
+import { type LabelDefinition } from '../../contracts/label-definition';
+import { type CohortRecord } from '../../contracts/cohort';
 
 const testDb = useTestDatabase();
 const WEEK = 7 * 86400_000;

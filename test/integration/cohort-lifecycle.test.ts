@@ -6,7 +6,7 @@ import { Client, Connection } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { cohortIdFor } from '../../contracts/cohort-id';
+import { cohortIdFor } from '../../contracts/cohort';
 import { ingestNdjsonFile } from '../../activities/ingest/ingest-records';
 import { putLabelDefinition } from '../../activities/evaluate/label-definitions';
 import { startCohortLifecycle } from '../../control/start-cohort';

@@ -10,7 +10,7 @@ import { evaluateCohort } from '../../activities/evaluate/evaluate-cohort';
 import { ingestNdjsonFile } from '../../activities/ingest/ingest-records';
 import { putLabelDefinition } from '../../activities/evaluate/label-definitions';
 import { scheduledCohort } from '../../workflows';
-import { cohortIdFor } from '../../contracts/cohort-id';
+import { cohortIdFor } from '../../contracts/cohort';
 import { useTestDatabase } from '../support/database';
 import { runHindsight } from '../support/run-cli';
 import { recordHistory, replay, startTestWorker, waitFor, type TestWorker } from '../support/temporal';

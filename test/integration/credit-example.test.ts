@@ -3,7 +3,7 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { EvaluationDocument } from '../../activities/evaluate/evaluate-cohort';
+import type { EvaluationDocument } from '../../contracts/evaluation';
 import type { CreditTruth } from '../../examples/credit/generate';
 import { useTestDatabase } from '../support/database';
 import { runHindsightInProcess } from '../support/run-cli';

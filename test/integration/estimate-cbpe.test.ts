@@ -1,9 +1,10 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { estimatePerformance } from '../../activities/estimate/cbpe';
-import { putLabelDefinition, type LabelDefinition } from '../../activities/evaluate/label-definitions';
+import { putLabelDefinition } from '../../activities/evaluate/label-definitions';
 import { useTestDatabase } from '../support/database';
 import { FAST_FEEDS, storeChallenge, type StoredChallenge } from '../support/mini-challenge';
 import { storeRows } from '../support/store-rows';
+import { type LabelDefinition } from '../../contracts/label-definition';
 
 const testDb = useTestDatabase();
 

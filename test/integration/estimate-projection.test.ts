@@ -1,11 +1,13 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { addDurations, type CohortRecord } from '../../activities/evaluate/cohorts';
-import { projectToFinal, type ProjectedValue } from '../../activities/estimate/projection';
+import { addDurations } from '../../activities/evaluate/cohorts';
+import { projectToFinal } from '../../activities/estimate/projection';
 import { evaluateCohort } from '../../activities/evaluate/evaluate-cohort';
 import { measureLabelLatency } from '../../activities/evaluate/label-latency';
 import type { BinaryMetrics } from '../../stats/finish-metrics';
 import { useTestDatabase } from '../support/database';
 import { storeChallenge, type StoredChallenge, type World } from '../support/mini-challenge';
+import { type CohortRecord } from '../../contracts/cohort';
+import { type ProjectedValue } from '../../contracts/evaluation';
 
 const testDb = useTestDatabase();
 

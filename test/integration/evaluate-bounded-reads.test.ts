@@ -1,10 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { evaluateCohort } from '../../activities/evaluate/evaluate-cohort';
-import { putLabelDefinition, type LabelDefinition } from '../../activities/evaluate/label-definitions';
+import { putLabelDefinition } from '../../activities/evaluate/label-definitions';
 import { useTestDatabase } from '../support/database';
 import { referenceJoin, type RefCohort, type RefDefinition, type RefOutcome, type RefPrediction } from '../support/reference-join';
 import { storeRows } from '../support/store-rows';
+import { type LabelDefinition } from '../../contracts/label-definition';
 
 /**
  * The join reads only outcomes that can matter to the cohort (docs/label-semantics.md,

@@ -3,9 +3,9 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { evaluateCohort, type EvaluationDocument } from '../../activities/evaluate/evaluate-cohort';
+import { evaluateCohort } from '../../activities/evaluate/evaluate-cohort';
 import { exportEvaluation } from '../../activities/evaluate/export-evaluation';
-import { putLabelDefinition, type LabelDefinition } from '../../activities/evaluate/label-definitions';
+import { putLabelDefinition } from '../../activities/evaluate/label-definitions';
 import { createRandom } from '../../cli/sample-cohort';
 import { useTestDatabase } from '../support/database';
 import { storeRows } from '../support/store-rows';
@@ -20,6 +20,8 @@ import {
   type RefPrediction,
   type RefResult,
 } from '../support/reference-join';
+import { type LabelDefinition } from '../../contracts/label-definition';
+import { type EvaluationDocument } from '../../contracts/evaluation';
 
 const testDb = useTestDatabase();
 

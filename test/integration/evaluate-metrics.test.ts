@@ -4,9 +4,9 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Knex } from 'knex';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { evaluateCohort, type EvaluationDocument } from '../../activities/evaluate/evaluate-cohort';
+import { evaluateCohort } from '../../activities/evaluate/evaluate-cohort';
 import { ingestNdjsonFile } from '../../activities/ingest/ingest-records';
-import { putLabelDefinition, type LabelDefinition } from '../../activities/evaluate/label-definitions';
+import { putLabelDefinition } from '../../activities/evaluate/label-definitions';
 import { THRESHOLD_GRID } from '../../sql/evaluate-cohort';
 import { main } from '../../cli/hindsight';
 import { migrate } from '../../sql/migrate';
@@ -14,6 +14,8 @@ import { createDatabase, openDatabaseServer, type DatabaseHandle } from '../../w
 import { loadEnv } from '../../workers/env';
 import { useTestDatabase } from '../support/database';
 import { collectMismatches } from '../fixtures/metrics/collect-mismatches';
+import { type LabelDefinition } from '../../contracts/label-definition';
+import { type EvaluationDocument } from '../../contracts/evaluation';
 
 /**
  * The real evaluation (join SQL, metric SQL, TypeScript finishing) against the numbers

@@ -3,10 +3,11 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { evaluateCohort } from '../../activities/evaluate/evaluate-cohort';
-import { putLabelDefinition, type LabelDefinition } from '../../activities/evaluate/label-definitions';
+import { putLabelDefinition } from '../../activities/evaluate/label-definitions';
 import { mulberry32 } from '../../stats/seeded-random';
 import { useTestDatabase } from '../support/database';
 import { storeRows } from '../support/store-rows';
+import { type LabelDefinition } from '../../contracts/label-definition';
 
 const testDb = useTestDatabase();
 const T = Date.parse('2026-08-03T00:00:00Z');

@@ -8,7 +8,7 @@ import { registerCohort } from '../../activities/evaluate/cohorts';
 import type { FraudWeekTruth } from '../../examples/fraud/generate';
 import type { RecommendationsTruth } from '../../examples/recommendations/generate';
 import type { ReturnsTruth } from '../../examples/returns/generate';
-import { cohortIdFor } from '../../contracts/cohort-id';
+import { cohortIdFor } from '../../contracts/cohort';
 import { useTestDatabase } from '../support/database';
 import { runHindsightInProcess } from '../support/run-cli';
 

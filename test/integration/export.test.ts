@@ -5,10 +5,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { exportEvaluation } from '../../activities/evaluate/export-evaluation';
-import { putLabelDefinition, type LabelDefinition } from '../../activities/evaluate/label-definitions';
+import { putLabelDefinition } from '../../activities/evaluate/label-definitions';
 import { EXPORT_COLUMNS, EXPORT_COLUMN_KINDS } from '../../sql/export-evaluation';
 import { useTestDatabase } from '../support/database';
 import { storeRows } from '../support/store-rows';
+import { type LabelDefinition } from '../../contracts/label-definition';
 
 const testDb = useTestDatabase();
 const BIN = path.join(__dirname, '..', '..', 'bin', 'hindsight.js');

@@ -1,12 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import {
-  getLabelDefinition,
-  LabelDefinitionError,
-  listLabelDefinitions,
-  parseLabelDefinitionRef,
-  putLabelDefinition,
-} from '../../activities/evaluate/label-definitions';
+import { getLabelDefinition, listLabelDefinitions, putLabelDefinition } from '../../activities/evaluate/label-definitions';
 import { useTestDatabase } from '../support/database';
+import { LabelDefinitionError, parseLabelDefinitionRef } from '../../contracts/label-definition';
 
 const testDb = useTestDatabase();
 

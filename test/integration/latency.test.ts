@@ -3,11 +3,12 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { registerCohort } from '../../activities/evaluate/cohorts';
-import { cohortIdFor } from '../../contracts/cohort-id';
-import { putLabelDefinition, type LabelDefinition } from '../../activities/evaluate/label-definitions';
+import { cohortIdFor } from '../../contracts/cohort';
+import { putLabelDefinition } from '../../activities/evaluate/label-definitions';
 import { measureLabelLatency } from '../../activities/evaluate/label-latency';
 import { useTestDatabase } from '../support/database';
 import { storeRows } from '../support/store-rows';
+import { type LabelDefinition } from '../../contracts/label-definition';
 
 const testDb = useTestDatabase();
 const HOUR = 3_600_000;

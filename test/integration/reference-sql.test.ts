@@ -2,11 +2,13 @@ import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { evaluateCohort, type EvaluationDocument } from '../../activities/evaluate/evaluate-cohort';
-import { leakageHorizon, putLabelDefinition, type LabelDefinition } from '../../activities/evaluate/label-definitions';
+import { evaluateCohort } from '../../activities/evaluate/evaluate-cohort';
+import { putLabelDefinition } from '../../activities/evaluate/label-definitions';
 import { useTestDatabase } from '../support/database';
 import { storeRows } from '../support/store-rows';
 import { mulberry32 as random } from '../../stats/seeded-random';
+import { leakageHorizon, type LabelDefinition } from '../../contracts/label-definition';
+import { type EvaluationDocument } from '../../contracts/evaluation';
 
 /**
  * sql/reference/*.sql, run by the real psql with its variables, against the evaluation's

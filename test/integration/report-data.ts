@@ -1,10 +1,12 @@
 import type { Knex } from 'knex';
-import { registerCohort, storeSnapshot, type CohortRecord, type StoredSnapshot } from '../../activities/evaluate/cohorts';
+import { registerCohort, storeSnapshot, type StoredSnapshot } from '../../activities/evaluate/cohorts';
 import { evaluateCohort } from '../../activities/evaluate/evaluate-cohort';
-import { putLabelDefinition, type LabelDefinition } from '../../activities/evaluate/label-definitions';
+import { putLabelDefinition } from '../../activities/evaluate/label-definitions';
 import { applyMonitoringPolicy } from '../../activities/monitoring/apply-policy';
 import { defaultMonitoringDependencies } from '../../activities/monitoring/dependencies';
 import { putPolicy } from '../../activities/monitoring/policy';
+import { type LabelDefinition } from '../../contracts/label-definition';
+import { type CohortRecord } from '../../contracts/cohort';
 
 export const MODEL = 'fraud-report';
 const DAY = 86400_000;

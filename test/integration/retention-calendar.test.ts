@@ -2,10 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { describe, expect, it, vi } from 'vitest';
 import { main } from '../../cli/hindsight';
 import { evaluateCohort } from '../../activities/evaluate/evaluate-cohort';
-import { putLabelDefinition, type LabelDefinition } from '../../activities/evaluate/label-definitions';
+import { putLabelDefinition } from '../../activities/evaluate/label-definitions';
 import { applyRetention, planRetention } from '../../sql/retention';
 import { useTestDatabase } from '../support/database';
 import { storeRows } from '../support/store-rows';
+import { type LabelDefinition } from '../../contracts/label-definition';
 
 const definition = (window: string, late_label_grace: string) => ({
   name: 'churn', version: 1, model_name: 'churn', task: 'binary', window, late_label_grace,

@@ -2,10 +2,11 @@ import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { putLabelDefinition, type LabelDefinition } from '../../activities/evaluate/label-definitions';
+import { putLabelDefinition } from '../../activities/evaluate/label-definitions';
 import { PredictionNotFoundError, tracePrediction } from '../../activities/evaluate/trace-prediction';
 import { useTestDatabase } from '../support/database';
 import { storeRows } from '../support/store-rows';
+import { type LabelDefinition } from '../../contracts/label-definition';
 
 const testDb = useTestDatabase();
 const BIN = path.join(__dirname, '..', '..', 'bin', 'hindsight.js');

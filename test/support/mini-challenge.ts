@@ -1,9 +1,10 @@
 import type { Knex } from 'knex';
 import { registerCohort } from '../../activities/evaluate/cohorts';
 import { seededRandom, type SeededRandom } from '../../stats/seeded-random';
-import { putLabelDefinition, type LabelDefinition } from '../../activities/evaluate/label-definitions';
-import { cohortIdFor } from '../../contracts/cohort-id';
+import { putLabelDefinition } from '../../activities/evaluate/label-definitions';
+import { cohortIdFor } from '../../contracts/cohort';
 import { storeRows } from './store-rows';
+import { type LabelDefinition } from '../../contracts/label-definition';
 
 /**
  * The mini challenge: a fraud model over two regions whose labels come from two feeds.

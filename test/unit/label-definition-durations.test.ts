@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatIssues, labelDefinitionSchema } from '../../activities/evaluate/label-definitions';
+import { formatIssues, labelDefinitionSchema } from '../../contracts/label-definition';
 
 const base = { name: 'chargebacks', version: 1, model_name: 'fraud', task: 'binary', window: 'P90D', positive_outcome_types: ['chargeback'] };
 

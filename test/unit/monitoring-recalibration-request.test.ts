@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { CohortRecord } from '../../activities/evaluate/cohorts';
+import type { CohortRecord } from '../../contracts/cohort';
 import { recalibrationRequest } from '../../activities/monitoring/apply-policy';
 import { policySchema } from '../../activities/monitoring/policy';
 
