@@ -1,6 +1,7 @@
 import { heartbeat } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Knex } from 'knex';
+import type { CohortPlan, EvaluateCheckpointInput, PlanCohortLifecycleInput, ReviseFinalSnapshotInput, SnapshotSummary } from '../contracts/lifecycle';
 import { addDurations, CohortNotFoundError, latestSnapshot, loadCohort, registerCohort, storeSnapshot } from './evaluate/cohorts';
 import { evaluateCohort } from './evaluate/evaluate-cohort';
 import { projectToFinal } from './estimate/projection';
@@ -11,43 +12,6 @@ import { PolicyError } from './monitoring/policy';
 import { LabelDefinitionError } from '../contracts/label-definition';
 import { type CohortRecord } from '../contracts/cohort';
 import { type GroupMetrics } from '../contracts/evaluation';
-
-export interface PlanCohortLifecycleInput {
-  cohort: CohortRecord;
-}
-
-export interface CohortPlan {
-  checkpoints: Array<{ name: string; asOf: string }>;
-  finalAsOf: string;
-  lateLabelGraceEnd: string;
-}
-
-export interface EvaluateCheckpointInput {
-  cohortId: string;
-  checkpoint: string;
-  asOf: string;
-  revision: number;
-}
-
-export interface ReviseFinalSnapshotInput {
-  cohortId: string;
-  asOf: string;
-}
-
-/** What a workflow keeps of an evaluation: ids and a few headline numbers, never rows. */
-export interface SnapshotSummary {
-  snapshotId: number;
-  checkpoint: string;
-  revision: number;
-  asOf: string;
-  n: number;
-  nLabeled: number;
-  labelAvailability: number | null;
-  rocAuc: number | null;
-  brier: number | null;
-  /** Absent from snapshots that cohorts started before it was added carry in their histories. */
-  recall?: number | null;
-}
 
 function summarize(snapshotId: number, checkpoint: string, revision: number, asOf: string, metrics: GroupMetrics): SnapshotSummary {
   return {

@@ -2,7 +2,7 @@ import type { SearchAttributePair } from '@temporalio/common';
 import type { CohortRecord, CohortSelector } from './cohort';
 import type { LabelDefinition } from './label-definition';
 import { cohortIdFor } from './cohort';
-import type { CohortLifecycleInput } from '../workflows/cohort-lifecycle';
+import type { CohortLifecycleInput } from './lifecycle';
 import { cohortSearchAttributes } from './search-attributes';
 
 /** What a cohort's start needs of its label definition (immutable, so safe to carry in a schedule). */

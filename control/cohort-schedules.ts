@@ -4,7 +4,7 @@ import type { LabelDefinition } from '../contracts/label-definition';
 import { explainSearchAttributeError } from './search-attributes';
 import { scheduledCohort } from '../workflows';
 import { cohortIdFor } from '../contracts/cohort';
-import { periodCohort, type ScheduledCohortInput } from '../workflows/scheduled-cohort';
+import { periodCohort, type ScheduledCohortInput } from '../contracts/schedules';
 import { UsageError } from '../cli/output';
 
 const DAY_MS = 86_400_000;

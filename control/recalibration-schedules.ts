@@ -1,8 +1,8 @@
 import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client } from '@temporalio/client';
 import { explainSearchAttributeError } from './search-attributes';
 import { recalibration } from '../workflows';
-import type { RecalibrationInput } from '../workflows/recalibration';
-import { recalibrationSummary } from '../contracts/recalibration-start';
+import type { RecalibrationInput } from '../contracts/recalibration';
+import { recalibrationSummary } from '../contracts/recalibration';
 import { schedulePeriods } from './cohort-schedules';
 import { UsageError } from '../cli/output';
 

@@ -5,7 +5,7 @@ import type { Knex } from 'knex';
 import { createActivities } from '../activities';
 import { defaultMonitoringDependencies } from '../activities/monitoring/dependencies';
 import { createCalibrationActivities } from '../activities/temporal/calibration';
-import type { LifecycleSinks } from '../contracts/lifecycle-sinks';
+import type { LifecycleSinks } from '../contracts/lifecycle';
 
 /**
  * One worker's task limits, chosen so that memory stays flat however many cohorts are open

@@ -12,37 +12,13 @@ import {
   upsertSearchAttributes,
   type ActivityOptions,
 } from '@temporalio/workflow';
-import type { CohortPlan, HindsightActivities, SnapshotSummary } from '../activities';
+import { evaluateNowUpdate, getStatusQuery, recheckLateLabelsSignal, type CohortLifecycleInput, type CohortPhase, type CohortStatus } from '../contracts/lifecycle';
+import type { HindsightActivities } from '../activities';
 import type { CohortRecord } from '../contracts/cohort';
-import type { AlertSummary } from '../activities/monitoring/types';
+import type { AlertSummary } from '../contracts/monitoring';
 import { LIFECYCLE_STAGE } from '../contracts/search-attributes';
-import type { LifecycleSinks } from '../contracts/lifecycle-sinks';
-
-export interface CohortLifecycleInput {
-  cohort: CohortRecord;
-  /** How many times to look for late labels during the grace period after finalization. */
-  lateLabelChecks?: number;
-}
-
-export const COHORT_PHASES = ['planning', 'waiting_for_checkpoint', 'evaluating', 'waiting_for_final', 'late_label_grace', 'closed'] as const;
-export type CohortPhase = (typeof COHORT_PHASES)[number];
-
-export interface CohortStatus {
-  cohortId: string;
-  phase: CohortPhase;
-  /** When the workflow next wakes on its own (UTC ISO), if it is waiting. */
-  nextWakeAt: string | null;
-  plan: CohortPlan | null;
-  snapshots: SnapshotSummary[];
-  /** The cohort's alerts after the last judgement of its policies (absent before monitoring existed). */
-  alerts?: AlertSummary[];
-}
-
-export const getStatusQuery = defineQuery<CohortStatus>('getStatus');
-/** Asks a cohort in its late-label grace period to look for late labels now. */
-export const recheckLateLabelsSignal = defineSignal('recheckLateLabels');
-/** Stores and returns a snapshot as of now (checkpoint `adhoc`, its own revisions); refused once closed. */
-export const evaluateNowUpdate = defineUpdate<SnapshotSummary>('evaluateNow');
+import type { LifecycleSinks } from '../contracts/lifecycle';
+import type { CohortPlan, SnapshotSummary } from '../contracts/lifecycle';
 
 /**
  * Cohorts started before this patch replay without search-attribute upserts, summaries or the

@@ -1,17 +1,11 @@
 import { proxyActivities } from '@temporalio/workflow';
+import type { FeedWatchInput } from '../contracts/monitoring';
 import type { HindsightActivities } from '../activities';
-
-export interface FeedWatchInput {
-  /** The policy whose `stalled_feed` rules are checked. */
-  policy: string;
-}
 
 const { checkStalledFeeds, deliverAlertNotifications } = proxyActivities<HindsightActivities>({
   startToCloseTimeout: '2 minutes',
   retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '10 minutes' },
 });
-
-export const feedWatchScheduleId = (policy: string): string => `feed-watch/${policy}`;
 
 /**
  * One run of a policy's feed watch, started by its schedule (`hindsight policy watch`): the

@@ -9,59 +9,12 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
+import { approveCalibratorSignal, DEFAULT_APPROVAL_TIMEOUT_MS, getRecalibrationStateQuery, rejectCalibratorSignal, type OperatorDecision, type RecalibrationInput, type RecalibrationPhase, type RecalibrationState } from '../contracts/recalibration';
 import type { SearchAttributePair } from '@temporalio/common';
-import type { CalibrationActivities, CalibratorSummary, RecalibrationPlan, RecentPeriods } from '../activities/temporal/calibration';
-import type { CalibrationMethod, Promotion, TimeRange } from '../activities/calibrate/calibrators';
+import type { CalibrationActivities } from '../activities/temporal/calibration';
+import type { CalibratorSummary, RecalibrationPlan, RecentPeriods, CalibrationMethod, Promotion, TimeRange } from '../contracts/recalibration';
 import { formatMoment, formatNumber } from './cohort-lifecycle';
 import { ENVIRONMENT, LABEL_DEFINITION, LIFECYCLE_STAGE, MODEL_NAME, MODEL_VERSION, SCHEDULED_START_TIME } from '../contracts/search-attributes';
-
-/** What starts a recalibration: by hand (`calibrate start`), a schedule's action, or an alert. */
-export interface RecalibrationInput {
-  model: { name: string; version: string; environment?: string | null };
-  /** NAME (the latest version, resolved once at planning) or NAME@VERSION. */
-  labelDefinition: string;
-  /** Explicit ranges; otherwise `recent` derives them from the as-of moment. */
-  ranges?: { train: TimeRange; holdout: TimeRange };
-  recent?: RecentPeriods;
-  /** Default `auto`: Platt below 1,000 labeled training rows, isotonic from there. */
-  method?: CalibrationMethod;
-  /** Wait for an operator's approveCalibrator / rejectCalibrator signal before promoting. */
-  requireApproval?: boolean;
-  /** How long to wait for that signal; not promoted after it. Default 7 days. */
-  approvalTimeoutMs?: number;
-  /** The moment `recent` counts back from; default the schedule action's nominal time, else the workflow's start. */
-  asOf?: string;
-  /** Why it started, for the Web UI and the promotion log (`manual`, `schedule …`, `alert …`). */
-  trigger?: string;
-}
-
-export const RECALIBRATION_PHASES = ['planning', 'fitting', 'awaiting_approval', 'promoting', 'promoted', 'not_improved', 'rejected', 'approval_expired', 'failed'] as const;
-export type RecalibrationPhase = (typeof RECALIBRATION_PHASES)[number];
-
-export interface OperatorDecision {
-  by: string;
-  note?: string | null;
-}
-
-export interface RecalibrationState {
-  phase: RecalibrationPhase;
-  model: { name: string; version: string; environment: string | null };
-  asOf: string;
-  plan: RecalibrationPlan | null;
-  calibrator: CalibratorSummary | null;
-  /** While awaiting approval: when the wait ends without promoting. */
-  approvalDeadline: string | null;
-  decision: (OperatorDecision & { kind: 'approve' | 'reject' }) | null;
-  promotion: Promotion | null;
-  /** Why it ended where it did, in words. */
-  reason: string | null;
-}
-
-export const getRecalibrationStateQuery = defineQuery<RecalibrationState>('getRecalibrationState');
-export const approveCalibratorSignal = defineSignal<[OperatorDecision]>('approveCalibrator');
-export const rejectCalibratorSignal = defineSignal<[OperatorDecision]>('rejectCalibrator');
-
-export const DEFAULT_APPROVAL_TIMEOUT_MS = 7 * 86_400_000;
 
 const { planRecalibration, promoteCalibrator } = proxyActivities<CalibrationActivities>({
   startToCloseTimeout: '1 minute',

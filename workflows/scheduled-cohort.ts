@@ -1,42 +1,9 @@
 import { ApplicationFailure, WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { startChild, workflowInfo } from '@temporalio/workflow';
-import type { CohortSelector } from '../contracts/cohort';
+import { periodCohort, type ScheduledCohortInput, type ScheduledCohortResult } from '../contracts/schedules';
 import { cohortLifecycle } from './cohort-lifecycle';
 import { SCHEDULED_START_TIME } from '../contracts/search-attributes';
 import { cohortStartOptions, type LabelDefinitionTerms } from '../contracts/cohort-start-options';
-
-/** What a schedule's every action carries: the model, the definition and the period length. */
-export interface ScheduledCohortInput {
-  scheduleId: string;
-  model: { name: string; version: string; environment: string | null };
-  labelDefinition: LabelDefinitionTerms;
-  /** The period as given (`P1D`), for people. */
-  every: string;
-  /** The same in milliseconds: an action with nominal time t opens the cohort `[t - every, t)`. */
-  everyMs: number;
-  /** Only when the server set no `TemporalScheduledStartTime` (a manual start for tests or repair). */
-  nominalTime?: string;
-  lateLabelChecks?: number;
-}
-
-export interface ScheduledCohortResult {
-  cohortId: string;
-  start: string;
-  end: string;
-  /** False when the period's cohort already existed (a retried, late or repeated action). */
-  opened: boolean;
-}
-
-/** The cohort that an action with nominal time `nominalMs` opens: the period `[t − every, t)`. */
-export function periodCohort(model: ScheduledCohortInput['model'], everyMs: number, nominalMs: number): CohortSelector {
-  return {
-    model_name: model.name,
-    model_version: model.version,
-    environment: model.environment,
-    start: new Date(nominalMs - everyMs).toISOString(),
-    end: new Date(nominalMs).toISOString(),
-  };
-}
 
 /**
  * One schedule action: opens the cohort of the period that just ended, as a cohort workflow

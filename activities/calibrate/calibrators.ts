@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
+import type { CalibrationMethod, Promotion, TimeRange } from '../../contracts/recalibration';
 import { applyCalibrator, type Calibrator, type CalibratorParameters } from '../../client/calibrator';
 import { canonicalJson } from '../../contracts/canonical-json';
 import { getLabelDefinitionForModel } from '../evaluate/label-definitions';
@@ -17,20 +18,12 @@ import { probabilityQuality, type ProbabilityQuality } from '../../stats/probabi
 import { toUtcIso } from '../../contracts/utc-timestamp';
 import { LabelDefinitionError, type LabelDefinition } from '../../contracts/label-definition';
 
-export const CALIBRATION_METHODS = ['platt', 'isotonic', 'auto'] as const;
-export type CalibrationMethod = (typeof CALIBRATION_METHODS)[number];
-
 /**
  * `auto` fits Platt below this many labeled training rows, isotonic from here on: with few
  * rows isotonic's steps follow the noise (it has a free value per distinct score), while
  * Platt's two parameters do not; with many, isotonic also fixes shapes a sigmoid cannot.
  */
 export const AUTO_PLATT_BELOW = 1_000;
-
-export interface TimeRange {
-  from: string;
-  to: string;
-}
 
 export interface FitCalibratorRequest {
   model_name: string;
@@ -220,15 +213,6 @@ export async function loadCalibrator(db: Knex, calibratorId: number): Promise<Ca
   const found = await loadCalibratorBy(db, { calibrator_id: calibratorId });
   if (!found) throw new CalibrationError(`no calibrator ${calibratorId}`);
   return found;
-}
-
-export interface Promotion {
-  calibrator_id: number;
-  promoted_by: string;
-  note: string | null;
-  promoted_at: string;
-  /** False when it was already the active calibrator of its model version. */
-  promoted_now: boolean;
 }
 
 /**

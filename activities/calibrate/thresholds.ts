@@ -1,9 +1,10 @@
 import type { Knex } from 'knex';
 import { getLabelDefinitionForModel } from '../evaluate/label-definitions';
 import { readLabeledScores } from '../evaluate/labeled-scores';
-import type { RangeSummary, TimeRange } from './calibrators';
+import type { RangeSummary } from './calibrators';
 import { chooseThreshold, thresholdPoint, type ThresholdObjective, type ThresholdPoint } from '../../stats/threshold-search';
 import { LabelDefinitionError } from '../../contracts/label-definition';
+import type { TimeRange } from '../../contracts/recalibration';
 
 export interface ThresholdRequest {
   model_name: string;

@@ -13,7 +13,7 @@ import { toUtcIso } from '../../contracts/utc-timestamp';
 import { judgeRule, measure, poolBaseline, type GroupInput, type GroupJudgement, type JudgedRule, type Measured } from './judge';
 import { Z95 } from '../../stats/statistics';
 import { policiesInForce, runbookFor, type MonitoringPolicy, type PolicyRule } from './policy';
-import type { AlertState, AlertSummary, MonitoringOutcome, RecalibrationRequest, RetrainingEvidence } from './types';
+import type { AlertState, AlertSummary, MonitoringOutcome, RecalibrationRequest, RetrainingEvidence } from '../../contracts/monitoring';
 
 /**
  * Runs the rules of every policy in force on one moment of a cohort's life (docs/alerts.md):

@@ -6,7 +6,7 @@ import type { EvaluationDocument } from '../../contracts/evaluation';
 import { measureLabelLatency } from '../evaluate/label-latency';
 import type { LabelDefinition } from '../../contracts/label-definition';
 import { cohortAlerts, sliceLabel } from '../monitoring/apply-policy';
-import type { AlertSummary } from '../monitoring/types';
+import type { AlertSummary } from '../../contracts/monitoring';
 import { estimatePolicyValue, OffPolicyInputError } from '../off-policy/off-policy';
 import { ESTIMATORS } from '../../stats/off-policy';
 import type { BinaryMetrics } from '../../stats/finish-metrics';

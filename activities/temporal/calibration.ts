@@ -5,62 +5,14 @@
  */
 import { ApplicationFailure } from '@temporalio/common';
 import type { Knex } from 'knex';
-import { CalibrationError, fitCalibrator, promoteCalibrator, type CalibrationMethod, type Promotion, type TimeRange } from '../calibrate/calibrators';
+import type { CalibratorSummary, FitCalibratorInput, PlanRecalibrationInput, PromoteCalibratorInput, RecalibrationPlan } from '../../contracts/recalibration';
+import { CalibrationError, fitCalibrator, promoteCalibrator } from '../calibrate/calibrators';
 import { getLabelDefinitionForModel } from '../evaluate/label-definitions';
 import { RangeNotFinalError } from '../evaluate/labeled-scores';
 import type { ProbabilityQuality } from '../../stats/probability-quality';
 import { toUtcIso } from '../../contracts/utc-timestamp';
 import { LabelDefinitionError, parseLabelDefinitionRef } from '../../contracts/label-definition';
-
-/** Training and held-out ranges as the last whole periods finalized by the as-of moment. */
-export interface RecentPeriods {
-  /** The period as given (`P7D`), for people. */
-  every: string;
-  everyMs: number;
-  trainPeriods: number;
-  holdoutPeriods: number;
-}
-
-export interface PlanRecalibrationInput {
-  model: { name: string; version: string; environment: string | null };
-  /** NAME (the latest version) or NAME@VERSION. */
-  labelDefinition: string;
-  ranges?: { train: TimeRange; holdout: TimeRange } | undefined;
-  recent?: RecentPeriods | undefined;
-  asOf: string;
-}
-
-export interface RecalibrationPlan {
-  /** NAME@VERSION, resolved. */
-  labelDefinition: string;
-  train: TimeRange;
-  holdout: TimeRange;
-}
-
-export interface FitCalibratorInput {
-  model: { name: string; version: string; environment: string | null };
-  plan: RecalibrationPlan;
-  method: CalibrationMethod;
-  /** One calibrator version per key, however often the activity runs. */
-  requestKey: string;
-}
-
-export interface CalibratorSummary {
-  calibratorId: number;
-  version: number;
-  method: 'platt' | 'isotonic';
-  trainRows: number;
-  holdoutRows: number;
-  before: ProbabilityQuality;
-  after: ProbabilityQuality;
-  improved: boolean;
-}
-
-export interface PromoteCalibratorInput {
-  calibratorId: number;
-  by: string;
-  note: string | null;
-}
+import { type CalibrationMethod, type Promotion, type TimeRange } from '../../contracts/recalibration';
 
 const DAY_MS = 86_400_000;
 /** 1970-01-01 was a Thursday: whole weeks begin on Mondays, as ISO weeks and cohort schedules do. */

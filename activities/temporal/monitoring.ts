@@ -1,14 +1,15 @@
 import { activityInfo, getClient, log } from '@temporalio/activity';
 import type { Knex } from 'knex';
 import { createCohortSchedule, defaultScheduleId, type CohortScheduleMemo } from '../../control/cohort-schedules';
-import { retrainingRequestedSignal, retrainingRequests, retrainingWorkflowId } from '../../workflows/retraining-requests';
+import { retrainingRequests } from '../../workflows/retraining-requests';
 import { getLabelDefinition } from '../evaluate/label-definitions';
 import { applyMonitoringPolicy, type ApplyPolicyInput, type MonitoringDependencies } from '../monitoring/apply-policy';
 import { checkStalledFeeds } from '../monitoring/feeds';
 import { deliverAlertNotifications, postWebhook, type WebhookCall } from '../monitoring/notify';
-import type { MonitoringOutcome, RecalibrationRequest, RetrainingEvidence } from '../monitoring/types';
-import type { RecalibrationInput } from '../../workflows/recalibration';
-import { RECALIBRATION_WORKFLOW, recalibrationStartOptions } from '../../contracts/recalibration-start';
+import type { MonitoringOutcome, RecalibrationRequest, RetrainingEvidence } from '../../contracts/monitoring';
+import { retrainingRequestedSignal, retrainingWorkflowId } from '../../contracts/retraining';
+import type { RecalibrationInput } from '../../contracts/recalibration';
+import { RECALIBRATION_WORKFLOW, recalibrationStartOptions } from '../../contracts/recalibration';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
 import { parseLabelDefinitionRef } from '../../contracts/label-definition';
 

@@ -7,7 +7,7 @@ import type { GroupMetrics } from '../../contracts/evaluation';
 import { getLabelDefinitionForModel } from '../../activities/evaluate/label-definitions';
 import { loadEnv } from '../../workers/env';
 import { evaluateNowUpdate, getStatusQuery, recheckLateLabelsSignal } from '../../workflows';
-import { COHORT_PHASES, formatNumber } from '../../workflows/cohort-lifecycle';
+import { formatNumber } from '../../workflows/cohort-lifecycle';
 import { COHORT_END, COHORT_START, ENVIRONMENT, LABEL_DEFINITION, LIFECYCLE_STAGE, MODEL_NAME, MODEL_VERSION } from '../../contracts/search-attributes';
 import { withDatabase, withTemporalClient } from '../context';
 import { addCohortOptions, cohortOptionsSchema, cohortSelectorFrom, parseOptions } from '../options';
@@ -15,6 +15,7 @@ import { createOutput, EXIT, UsageError } from '../output';
 import { startCohortLifecycle } from '../../control/start-cohort';
 import { workflowState } from '../../control/workflow-state';
 import { parseLabelDefinitionRef } from '../../contracts/label-definition';
+import { COHORT_PHASES } from '../../contracts/lifecycle';
 
 export function registerCohort(program: Command, setExit: (code: number) => void): void {
   const group = program.command('cohort').description('start, inspect and signal cohort lifecycle workflows');

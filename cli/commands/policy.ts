@@ -3,10 +3,11 @@ import type { Command } from 'commander';
 import { fixedDurationMs } from '../../contracts/iso-duration';
 import { getPolicy, listPolicies, parsePolicyRef, putPolicy, type PolicyRule } from '../../activities/monitoring/policy';
 import { loadEnv } from '../../workers/env';
-import { feedWatch, feedWatchScheduleId } from '../../workflows/feed-watch';
+import { feedWatch } from '../../workflows/feed-watch';
 import { withDatabase, withTemporalClient } from '../context';
 import { readJsonFile } from '../options';
 import { createOutput, EXIT, UsageError } from '../output';
+import { feedWatchScheduleId } from '../../contracts/monitoring';
 
 export function registerPolicy(program: Command, setExit: (code: number) => void): void {
   const group = program.command('policy').description('store, list and show versioned monitoring policies (alert rules and actions)');

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { loadEnv } from '../../workers/env';
-import { getRetrainingStateQuery, retrainingCompletedSignal, retrainingWorkflowId } from '../../workflows/retraining-requests';
+import { getRetrainingStateQuery, retrainingCompletedSignal, retrainingWorkflowId } from '../../contracts/retraining';
 import { withTemporalClient } from '../context';
 import { parseOptions } from '../options';
 import { createOutput, EXIT, UsageError } from '../output';

@@ -6,7 +6,7 @@ import { evaluateCohort } from '../../activities/evaluate/evaluate-cohort';
 import { estimatePolicyValue } from '../../activities/off-policy/off-policy';
 import { renderReport, type ReportSubject } from '../../activities/report/report';
 import { MODEL as FRAUD_MODEL } from '../../examples/fraud/generate';
-import { retrainingWorkflowId } from '../../workflows/retraining-requests';
+import { retrainingWorkflowId } from '../../contracts/retraining';
 import { cohortIdFor } from '../../contracts/cohort';
 import { FRAUD_DRIFT_WEEK, FRAUD_OUTAGE_WEEK, type ExampleData } from './examples';
 import type { ReceivedCall } from './pipeline';

@@ -1,7 +1,7 @@
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { getRecalibrationStateQuery, getStatusQuery } from '../../workflows';
-import type { CohortStatus } from '../../workflows/cohort-lifecycle';
-import type { RecalibrationState } from '../../workflows/recalibration';
+import type { CohortStatus } from '../../contracts/lifecycle';
+import type { RecalibrationState } from '../../contracts/recalibration';
 import { workflowState } from '../../control/workflow-state';
 
 const POLL_MS = 1_000;

@@ -12,11 +12,12 @@ import { putPolicy } from '../../activities/monitoring/policy';
 import { startCohortLifecycle } from '../../control/start-cohort';
 import { cohortLifecycle } from '../../workflows';
 import { feedWatch } from '../../workflows/feed-watch';
-import { getRetrainingStateQuery, retrainingRequestedSignal, retrainingRequests, retrainingWorkflowId } from '../../workflows/retraining-requests';
-import type { RetrainingEvidence } from '../../activities/monitoring/types';
+import { retrainingRequests } from '../../workflows/retraining-requests';
+import type { RetrainingEvidence } from '../../contracts/monitoring';
 import { useTestDatabase } from '../support/database';
 import { runHindsight } from '../support/run-cli';
 import { recordHistory, replay, startTestWorker, waitFor, type TestWorker } from '../support/temporal';
+import { getRetrainingStateQuery, retrainingRequestedSignal, retrainingWorkflowId } from '../../contracts/retraining';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
 const testDb = useTestDatabase();

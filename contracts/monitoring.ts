@@ -65,3 +65,10 @@ export interface MonitoringOutcome {
   retraining: RetrainingEvidence | null;
   recalibration: RecalibrationRequest | null;
 }
+
+export interface FeedWatchInput {
+  /** The policy whose `stalled_feed` rules are checked. */
+  policy: string;
+}
+
+export const feedWatchScheduleId = (policy: string): string => `feed-watch/${policy}`;

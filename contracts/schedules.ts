@@ -1,0 +1,36 @@
+/** What a cohort schedule's every action carries, and the period it opens. */
+import type { CohortSelector } from './cohort';
+import type { LabelDefinitionTerms } from './cohort-start-options';
+
+/** What a schedule's every action carries: the model, the definition and the period length. */
+export interface ScheduledCohortInput {
+  scheduleId: string;
+  model: { name: string; version: string; environment: string | null };
+  labelDefinition: LabelDefinitionTerms;
+  /** The period as given (`P1D`), for people. */
+  every: string;
+  /** The same in milliseconds: an action with nominal time t opens the cohort `[t - every, t)`. */
+  everyMs: number;
+  /** Only when the server set no `TemporalScheduledStartTime` (a manual start for tests or repair). */
+  nominalTime?: string;
+  lateLabelChecks?: number;
+}
+
+export interface ScheduledCohortResult {
+  cohortId: string;
+  start: string;
+  end: string;
+  /** False when the period's cohort already existed (a retried, late or repeated action). */
+  opened: boolean;
+}
+
+/** The cohort that an action with nominal time `nominalMs` opens: the period `[t − every, t)`. */
+export function periodCohort(model: ScheduledCohortInput['model'], everyMs: number, nominalMs: number): CohortSelector {
+  return {
+    model_name: model.name,
+    model_version: model.version,
+    environment: model.environment,
+    start: new Date(nominalMs - everyMs).toISOString(),
+    end: new Date(nominalMs).toISOString(),
+  };
+}
