@@ -5,9 +5,6 @@
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { ProbabilityQuality } from '../stats/probability-quality';
 
-/** The workflow type to start (`client.workflow.start('recalibration', …)` or the function itself). */
-export const RECALIBRATION_WORKFLOW = 'recalibration';
-
 /**
  * The workflow id of one recalibration request of a model version: the same request key (an
  * alert's id, a run's name) starts it once; the fit stores one calibrator version under it.

@@ -2,10 +2,10 @@ import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client, type Schedu
 import { fixedDurationMs } from '../contracts/iso-duration';
 import type { LabelDefinition } from '../contracts/label-definition';
 import { explainSearchAttributeError } from './search-attributes';
-import { scheduledCohort } from '../workflows';
+import { SCHEDULED_COHORT_WORKFLOW } from '../contracts/workflow-names';
 import { cohortIdFor } from '../contracts/cohort';
 import { periodCohort, type ScheduledCohortInput } from '../contracts/schedules';
-import { UsageError } from '../cli/output';
+import { ScheduleRequestError } from './errors';
 
 const DAY_MS = 86_400_000;
 const WEEK_MS = 7 * DAY_MS;
@@ -25,11 +25,11 @@ export interface SchedulePeriods {
  */
 export function schedulePeriods(every: string, startAt?: string): SchedulePeriods {
   const everyMs = fixedDurationMs(every);
-  if (everyMs === undefined) throw new UsageError(`schedule: --every ${every} must be a fixed ISO-8601 duration such as P1D, P7D, PT1H or PT30S (months and years vary in length)`);
-  if (everyMs < 1_000 || everyMs % 1_000 !== 0) throw new UsageError(`schedule: --every ${every} must be a whole number of seconds, at least PT1S`);
+  if (everyMs === undefined) throw new ScheduleRequestError(`schedule: --every ${every} must be a fixed ISO-8601 duration such as P1D, P7D, PT1H or PT30S (months and years vary in length)`);
+  if (everyMs < 1_000 || everyMs % 1_000 !== 0) throw new ScheduleRequestError(`schedule: --every ${every} must be a whole number of seconds, at least PT1S`);
   if (startAt !== undefined) {
     const at = Date.parse(startAt);
-    if (at % 1_000 !== 0) throw new UsageError(`schedule: --start-at ${startAt} must fall on a whole second`);
+    if (at % 1_000 !== 0) throw new ScheduleRequestError(`schedule: --start-at ${startAt} must fall on a whole second`);
     return { everyMs, offsetMs: ((at % everyMs) + everyMs) % everyMs };
   }
   return { everyMs, offsetMs: everyMs % WEEK_MS === 0 ? FIRST_MONDAY_MS % everyMs : 0 };
@@ -103,7 +103,7 @@ export async function createCohortSchedule(client: Client, request: CohortSchedu
       spec: { intervals: [{ every: periods.everyMs, offset: periods.offsetMs }], ...(request.startAt ? { startAt: new Date(Date.parse(request.startAt) + periods.everyMs) } : {}) },
       action: {
         type: 'startWorkflow',
-        workflowType: scheduledCohort,
+        workflowType: SCHEDULED_COHORT_WORKFLOW,
         // The server appends each action's nominal time to this id.
         workflowId: scheduleId,
         taskQueue: request.taskQueue,
@@ -124,7 +124,7 @@ export async function createCohortSchedule(client: Client, request: CohortSchedu
       state: { paused: Boolean(request.paused) },
     });
   } catch (error) {
-    if (error instanceof ScheduleAlreadyRunning) throw new UsageError(`schedule ${scheduleId} exists already; pass --schedule-id to create another`);
+    if (error instanceof ScheduleAlreadyRunning) throw new ScheduleRequestError(`schedule ${scheduleId} exists already; pass --schedule-id to create another`);
     throw explainSearchAttributeError(error);
   }
   return { schedule_id: scheduleId, memo };
@@ -133,7 +133,7 @@ export async function createCohortSchedule(client: Client, request: CohortSchedu
 /** The Hindsight part of a schedule's memo, or an error naming a schedule Hindsight did not make. */
 export function readScheduleMemo(scheduleId: string, memo: Record<string, unknown> | undefined): CohortScheduleMemo {
   const hindsight = memo?.hindsight as CohortScheduleMemo | undefined;
-  if (!hindsight) throw new UsageError(`schedule ${scheduleId} was not created by hindsight schedule create`);
+  if (!hindsight) throw new ScheduleRequestError(`schedule ${scheduleId} was not created by hindsight schedule create`);
   return hindsight;
 }
 

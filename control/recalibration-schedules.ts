@@ -1,10 +1,10 @@
 import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client } from '@temporalio/client';
 import { explainSearchAttributeError } from './search-attributes';
-import { recalibration } from '../workflows';
+import { RECALIBRATION_WORKFLOW } from '../contracts/workflow-names';
 import type { RecalibrationInput } from '../contracts/recalibration';
 import { recalibrationSummary } from '../contracts/recalibration';
 import { schedulePeriods } from './cohort-schedules';
-import { UsageError } from '../cli/output';
+import { ScheduleRequestError } from './errors';
 
 export interface RecalibrationScheduleRequest {
   scheduleId?: string | undefined;
@@ -62,7 +62,7 @@ export async function createRecalibrationSchedule(client: Client, request: Recal
       spec: { intervals: [{ every: periods.everyMs, offset: periods.offsetMs }] },
       action: {
         type: 'startWorkflow',
-        workflowType: recalibration,
+        workflowType: RECALIBRATION_WORKFLOW,
         workflowId: scheduleId,
         taskQueue: request.taskQueue,
         args: [input],
@@ -78,7 +78,7 @@ export async function createRecalibrationSchedule(client: Client, request: Recal
       memo: { hindsight_recalibration: memo },
     });
   } catch (error) {
-    if (error instanceof ScheduleAlreadyRunning) throw new UsageError(`schedule ${scheduleId} exists already; pass --schedule-id to create another`);
+    if (error instanceof ScheduleAlreadyRunning) throw new ScheduleRequestError(`schedule ${scheduleId} exists already; pass --schedule-id to create another`);
     throw explainSearchAttributeError(error);
   }
   return { schedule_id: scheduleId, memo };

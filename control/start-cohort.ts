@@ -1,7 +1,7 @@
 import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy, type Client } from '@temporalio/client';
 import type { CohortSelector } from '../contracts/cohort';
 import { explainSearchAttributeError } from './search-attributes';
-import { cohortLifecycle } from '../workflows';
+import { COHORT_LIFECYCLE_WORKFLOW, type CohortLifecycleWorkflow } from '../contracts/workflow-names';
 import { cohortStartOptions, type LabelDefinitionTerms } from '../contracts/cohort-start-options';
 
 export interface StartedCohort {
@@ -24,7 +24,7 @@ export async function startCohortLifecycle(
 ): Promise<StartedCohort> {
   const start = cohortStartOptions(selector, definition, options);
   try {
-    const handle = await client.workflow.start(cohortLifecycle, { ...start, taskQueue, workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE });
+    const handle = await client.workflow.start<CohortLifecycleWorkflow>(COHORT_LIFECYCLE_WORKFLOW, { ...start, taskQueue, workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE });
     return { cohort_id: start.workflowId, workflow_id: handle.workflowId, run_id: handle.firstExecutionRunId, already_started: false };
   } catch (error) {
     if (error instanceof WorkflowExecutionAlreadyStartedError) return { cohort_id: start.workflowId, workflow_id: start.workflowId, run_id: null, already_started: true };

@@ -7,8 +7,15 @@
  * points whose value equals both neighbours' dropped (they change no interpolation).
  * Applying it is `isotonicProbability` in client/calibrator.ts.
  */
-import type { IsotonicParameters } from '../client/calibrator';
 import { CalibrationFitError } from './platt';
+
+/** A fitted step function: the shape client/calibrator.ts applies (the SDK spells its own copy). */
+export interface IsotonicParameters {
+  /** Increasing scores (sklearn's `X_thresholds_`). */
+  x_thresholds: number[];
+  /** Non-decreasing probabilities at those scores (`y_thresholds_`). */
+  y_thresholds: number[];
+}
 
 /** `np.finfo(np.float64).resolution`: _make_unique's step between distinct scores. */
 const RESOLUTION = 1e-15;

@@ -7,7 +7,12 @@
  * reaches its optimum to machine precision; scikit-learn's BFGS stops at a gradient of 1e-5,
  * within about 1e-6 of that optimum (docs/calibration.md says how close, per fixture).
  */
-import type { PlattParameters } from '../client/calibrator';
+
+/** A fitted sigmoid, p = 1 / (1 + exp(a·score + b)): the shape client/calibrator.ts applies (the SDK spells its own copy). */
+export interface PlattParameters {
+  a: number;
+  b: number;
+}
 
 export class CalibrationFitError extends Error {
   override readonly name = 'CalibrationFitError';

@@ -3,7 +3,6 @@
  * injected by the worker. What they hand the workflow is ids and headline numbers, never
  * rows or an isotonic calibrator's thresholds: those stay in `calibrators`.
  */
-import { ApplicationFailure } from '@temporalio/common';
 import type { Knex } from 'knex';
 import type { CalibratorSummary, FitCalibratorInput, PlanRecalibrationInput, PromoteCalibratorInput, RecalibrationPlan } from '../../contracts/recalibration';
 import { CalibrationError, fitCalibrator, promoteCalibrator } from '../calibrate/calibrators';
@@ -11,6 +10,7 @@ import { getLabelDefinitionForModel } from '../evaluate/label-definitions';
 import { RangeNotFinalError } from '../evaluate/labeled-scores';
 import type { ProbabilityQuality } from '../../stats/probability-quality';
 import { toUtcIso } from '../../contracts/utc-timestamp';
+import { failPermanently as failOn } from './failures';
 import { LabelDefinitionError, parseLabelDefinitionRef } from '../../contracts/label-definition';
 import { type CalibrationMethod, type Promotion, type TimeRange } from '../../contracts/recalibration';
 
@@ -25,16 +25,7 @@ function periodBoundaryAtOrBefore(ms: number, everyMs: number): number {
 }
 
 /** Errors no retry can fix end the activity at once, keeping their message. */
-async function failPermanently<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (error) {
-    if (error instanceof CalibrationError || error instanceof LabelDefinitionError || error instanceof RangeNotFinalError) {
-      throw ApplicationFailure.create({ type: error.name, message: error.message, nonRetryable: true, cause: error });
-    }
-    throw error;
-  }
-}
+const failPermanently = <T>(work: () => Promise<T>): Promise<T> => failOn([CalibrationError, LabelDefinitionError, RangeNotFinalError], work);
 
 export function createCalibrationActivities(db: Knex) {
   return {

@@ -21,10 +21,19 @@ const prop = (x: number, n: number, value = x / n): Measured => ({ value, sample
 /** A value the snapshot gives no sample for. */
 const bare = (value: number | null): Measured => ({ value, sample: null });
 /** A value with a 95% interval of standard error `se`. */
-const withSe = (value: number, se: number): Measured => ({ value, sample: { kind: 'interval', low: value - Z95 * se, high: value + Z95 * se } });
+const withSe = (value: number, se: number): Measured => ({
+  value,
+  sample: { kind: 'interval', low: value - Z95 * se, high: value + Z95 * se },
+});
 const auc = (value: number, positives: number, negatives: number): Measured => ({ value, sample: { kind: 'auc', positives, negatives } });
 
-const overall = (observed: Measured, baseline?: Measured, n = 10_000): GroupInput => ({ dimension: '', value: null, n, observed, ...(baseline ? { baseline } : {}) });
+const overall = (observed: Measured, baseline?: Measured, n = 10_000): GroupInput => ({
+  dimension: '',
+  value: null,
+  n,
+  observed,
+  ...(baseline ? { baseline } : {}),
+});
 const slice = (value: string | null, n: number, observed: Measured, baseline?: Measured): GroupInput => ({
   dimension: 'region',
   value,
@@ -37,21 +46,24 @@ function binary(fields: Partial<BinaryMetrics>): BinaryMetrics {
   return {
     n: 0, n_labeled: 0, n_final: 0, n_positive: 0, label_availability: null, base_rate: null, mean_score: null, roc_auc: null, pr_auc: null,
     brier: null, log_loss: null, ece: null, ks: null, precision: null, recall: null, f1: null, total_cost: null, expected_cost: null,
-    value_caught: 0, value_missed: 0, calibration: { uniform: [], quantile: [] }, calibration_deciles: [], threshold_curve: [], undefined_metrics: {},
+    value_caught: 0, value_missed: 0, calibration: { uniform: [], quantile: [] }, calibration_deciles: [], threshold_curve: [],
+    undefined_metrics: {},
     ...fields,
   };
 }
 
 function regression(fields: Partial<RegressionMetrics>): RegressionMetrics {
   return {
-    n: 0, n_labeled: 0, n_final: 0, label_availability: null, mean_score: null, mean_target: null, mae: null, rmse: null, bias: null, r2: null,
-    undefined_metrics: {},
+    n: 0, n_labeled: 0, n_final: 0, label_availability: null, mean_score: null, mean_target: null, mae: null, rmse: null, bias: null,
+    r2: null, undefined_metrics: {},
     ...fields,
   };
 }
 
 describe('measure: the counts behind a snapshot metric', () => {
-  const metrics = binary({ n: 200, n_labeled: 100, n_final: 150, n_positive: 40, recall: 0.625, precision: 0.5, base_rate: 0.4, roc_auc: 0.83, brier: 0.1 });
+  const metrics = binary({
+    n: 200, n_labeled: 100, n_final: 150, n_positive: 40, recall: 0.625, precision: 0.5, base_rate: 0.4, roc_auc: 0.83, brier: 0.1,
+  });
 
   it('recall is a proportion of the positives: round(recall × positives) of n_positive', () => {
     expect(measure(metrics, 'recall')).toEqual({ value: 0.625, sample: { kind: 'proportion', x: 25, n: 40 } });
@@ -68,7 +80,8 @@ describe('measure: the counts behind a snapshot metric', () => {
   });
 
   it('precision has no sample when recall is null or precision is 0 (the flagged count cannot be recovered)', () => {
-    expect(measure(binary({ n_labeled: 10, n_positive: 4, precision: 0.5, recall: null }), 'precision')).toEqual({ value: 0.5, sample: null });
+    const noRecall = binary({ n_labeled: 10, n_positive: 4, precision: 0.5, recall: null });
+    expect(measure(noRecall, 'precision')).toEqual({ value: 0.5, sample: null });
     expect(measure(binary({ n_labeled: 10, n_positive: 4, precision: 0, recall: 0 }), 'precision')).toEqual({ value: 0, sample: null });
   });
 
@@ -173,7 +186,9 @@ describe('judgeRule: relative_drop', () => {
     expect(small.p_value).toBeCloseTo(0.1159989, 6);
     expect(small.interval!.low).toBeCloseTo(-0.4749513, 6);
     expect(small.interval!.high).toBeCloseTo(0.1227008, 6);
-    expect(small.reason).toBe('not significant: recall 0.6 against 0.8: 25.0% worse (allowed 20.0%); p = 0.116 is no discovery at FDR 0.05');
+    expect(small.reason).toBe(
+      'not significant: recall 0.6 against 0.8: 25.0% worse (allowed 20.0%); p = 0.116 is no discovery at FDR 0.05',
+    );
   });
 
   it('a relative drop below max_drop does not fire, however significant', () => {
@@ -275,7 +290,8 @@ describe('judgeRule: slices and min_slice_size', () => {
 
   it('a slice smaller than min_slice_size is skipped, one of exactly min_slice_size is judged', () => {
     const [under, at] = judgeRule(sliced, [slice('eu', 99, drop.observed, drop.baseline), slice('us', 100, drop.observed, drop.baseline)]);
-    expect(under).toMatchObject({ verdict: 'suppressed', n: 99, reason: '99 predictions, fewer than min_slice_size 100', p_value: null, interval: null });
+    expect(under).toMatchObject({ verdict: 'suppressed', n: 99, p_value: null, interval: null });
+    expect(under!.reason).toBe('99 predictions, fewer than min_slice_size 100');
     expect(under!.relative_change).toBeNull();
     expect(at!.verdict).toBe('fire');
   });
@@ -298,7 +314,11 @@ describe('judgeRule: slices and min_slice_size', () => {
   });
 
   it('groups come back in input order with their dimension, value (null slice values included) and n', () => {
-    const result = judgeRule(sliced, [slice(null, 500, drop.observed, drop.baseline), overall(drop.observed, drop.baseline, 700), slice('eu', 300, prop(790, 1000), drop.baseline)]);
+    const result = judgeRule(sliced, [
+      slice(null, 500, drop.observed, drop.baseline),
+      overall(drop.observed, drop.baseline, 700),
+      slice('eu', 300, prop(790, 1000), drop.baseline),
+    ]);
     expect(result.map((j) => ({ dimension: j.dimension, value: j.value, n: j.n }))).toEqual([
       { dimension: 'region', value: null, n: 500 },
       { dimension: '', value: null, n: 700 },
@@ -334,7 +354,9 @@ describe('judgeRule: the Benjamini–Hochberg gate across groups', () => {
     expect(other!.p_value).toBeCloseTo(0.6554217, 6);
     expect(other!.reason).toMatch(/^within bounds: /);
     expect(candidate!.verdict).toBe('clear');
-    expect(candidate!.reason).toBe('not significant: recall 0.71 against 0.8: 11.3% worse (allowed 10.0%); p = 0.0359 is no discovery at FDR 0.05');
+    expect(candidate!.reason).toBe(
+      'not significant: recall 0.71 against 0.8: 11.3% worse (allowed 10.0%); p = 0.0359 is no discovery at FDR 0.05',
+    );
   });
 
   it('a suppressed slice is no test: it does not raise m', () => {
@@ -370,8 +392,9 @@ describe('judgeRule: the Benjamini–Hochberg gate across groups', () => {
   });
 
   it('severity does not enter the judgement: an info and a critical rule judge the same groups alike', () => {
-    const info = rule({ kind: 'relative_drop', metric: 'recall', max_drop: 0.1, slices: ['region'], min_slice_size: 10, severity: 'info' });
-    const critical = rule({ kind: 'relative_drop', metric: 'recall', max_drop: 0.1, slices: ['region'], min_slice_size: 10, severity: 'critical' });
+    const fields = { kind: 'relative_drop' as const, metric: 'recall', max_drop: 0.1, slices: ['region'], min_slice_size: 10 };
+    const info = rule({ ...fields, severity: 'info' });
+    const critical = rule({ ...fields, severity: 'critical' });
     const groups = [borderline, steady];
     expect(judgeRule(info, groups)).toEqual(judgeRule(critical, groups));
     expect(judgeRule(info, [borderline])[0]).not.toHaveProperty('severity');
