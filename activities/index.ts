@@ -3,7 +3,7 @@
  * (docs/architecture.md). Workflows import {@link HindsightActivities} as a type only.
  */
 import type { Knex } from 'knex';
-import type { MonitoringDependencies } from './monitoring/apply-policy';
+import type { MonitoringDependencies } from './monitoring/judging-context';
 import { createControlActivities } from './temporal/control';
 import { createLifecycleActivities } from './temporal/lifecycle';
 import { createMonitoringActivities } from './temporal/monitoring';

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { getLabelDefinition } from '../evaluate/label-definitions';
 import { toUtcIso } from '../../contracts/utc-timestamp';
-import { queueAlertNotification } from './apply-policy';
+import { queueAlertNotification } from './alert-store';
 import { getPolicy, runbookFor, type PolicyRule } from './policy';
 import { namedOutcomeTypes } from '../../contracts/label-definition';
 

@@ -6,9 +6,10 @@
 import { log } from '@temporalio/activity';
 import type { Knex } from 'knex';
 import type { MonitoringOutcome } from '../../contracts/monitoring';
-import { applyMonitoringPolicy, type ApplyPolicyInput, type MonitoringDependencies } from '../monitoring/apply-policy';
+import { applyMonitoringPolicy, type ApplyPolicyInput } from '../monitoring/apply-policy';
 import { checkStalledFeeds } from '../monitoring/feeds';
 import { deliverAlertNotifications, postWebhook, type WebhookCall } from '../monitoring/notify';
+import { type MonitoringDependencies } from '../monitoring/judging-context';
 
 /** The monitoring activities, with the database and the estimators injected by the worker. */
 export function createMonitoringActivities(db: Knex, deps: MonitoringDependencies) {

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { alertPayload } from '../../activities/monitoring/apply-policy';
+import { alertPayload } from '../../activities/monitoring/alert-store';
 import { withDatabase } from '../context';
 import { parseOptions } from '../options';
 import { createOutput, EXIT } from '../output';

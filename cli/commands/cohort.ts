@@ -1,6 +1,6 @@
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import type { Command } from 'commander';
-import { cohortAlerts } from '../../activities/monitoring/apply-policy';
+import { cohortAlerts } from '../../activities/monitoring/alert-store';
 import { z } from 'zod';
 import { listSnapshots, loadCohort, loadSnapshot } from '../../activities/evaluate/cohorts';
 import type { GroupMetrics } from '../../contracts/evaluation';

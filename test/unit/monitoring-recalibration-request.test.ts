@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { CohortRecord } from '../../contracts/cohort';
-import { recalibrationRequest } from '../../activities/monitoring/apply-policy';
+import { recalibrationRequest } from '../../activities/monitoring/actions';
 import { policySchema } from '../../activities/monitoring/policy';
 
 const record: CohortRecord = {

@@ -1,0 +1,171 @@
+/**
+ * The alerts table and its outbox: recording a rule's verdicts as alert transitions (fire,
+ * re-fire, retract) and queueing each transition for the policy's webhook under a key a retry
+ * reproduces; reading a cohort's alerts; an alert as the command line and the webhook show it.
+ */
+import { createHash } from 'node:crypto';
+import type { Knex } from 'knex';
+import type { CohortRecord } from '../../contracts/cohort';
+import { sliceLabel, type AlertState, type AlertSummary } from '../../contracts/monitoring';
+import { toUtcIso } from '../../contracts/utc-timestamp';
+import type { Diagnosis } from '../diagnose/diagnose';
+import type { JudgedSnapshot } from './judging-context';
+import type { GroupJudgement } from './judge';
+import { runbookFor, type MonitoringPolicy, type PolicyRule } from './policy';
+
+export interface AlertRow {
+  alert_id: number;
+  rule_name: string;
+  slice_dimension: string;
+  slice_value: string | null;
+  state: AlertState;
+  observed: number | null;
+  baseline: number | null;
+}
+
+/**
+ * Records the verdicts: a firing group inserts or re-fires its row; a clear group retracts a
+ * firing row (a later snapshot of the same cohort cleared it); a suppressed group leaves its
+ * row alone. Each transition is queued for the policy's webhook under a key that a retry of
+ * this activity reproduces, so it is delivered once.
+ */
+export async function recordJudgements(
+  db: Knex,
+  input: { policy: MonitoringPolicy; rule: PolicyRule; record: CohortRecord; snapshot: JudgedSnapshot | null; judgements: GroupJudgement[]; diagnosis: Diagnosis | null },
+): Promise<{ transitions: AlertRow[]; notifications: number }> {
+  const { policy, rule, record, snapshot } = input;
+  const moment = snapshot ? `snapshot ${snapshot.snapshotId}` : 'close';
+  return db.transaction(async (trx) => {
+    const transitions: AlertRow[] = [];
+    let notifications = 0;
+    for (const judgement of input.judgements) {
+      if (judgement.verdict === 'suppressed') continue;
+      const dedupKey = [policy.name, rule.name, record.cohort_id, sliceLabel(judgement.dimension, judgement.value)].join('/');
+      const existing = await trx('alerts').where({ dedup_key: dedupKey }).forUpdate().first('alert_id', 'state');
+      const now = trx.fn.now();
+      const values = {
+        policy_version: policy.version,
+        model_version: record.model_version,
+        checkpoint: snapshot?.checkpoint ?? null,
+        snapshot_id: snapshot?.snapshotId ?? null,
+        revision: snapshot?.revision ?? null,
+        severity: rule.severity,
+        metric: 'metric' in rule ? rule.metric : rule.kind === 'label_availability' ? 'label_availability' : rule.kind === 'score_psi' ? 'psi' : null,
+        observed: judgement.observed,
+        baseline: judgement.baseline,
+        ci_low: judgement.interval?.low ?? null,
+        ci_high: judgement.interval?.high ?? null,
+        p_value: judgement.p_value,
+        evidence: { reason: judgement.reason, n: judgement.n, relative_change: judgement.relative_change, judged_at: moment },
+        updated_at: now,
+      };
+      let transition: AlertState | null = null;
+      let row: AlertRow | undefined;
+      if (judgement.verdict === 'fire') {
+        if (!existing) {
+          [row] = await trx('alerts')
+            .insert({
+              ...values,
+              dedup_key: dedupKey,
+              policy_name: policy.name,
+              rule_name: rule.name,
+              rule_kind: rule.kind,
+              model_name: record.model_name,
+              cohort_id: record.cohort_id,
+              slice_dimension: judgement.dimension,
+              slice_value: judgement.value,
+              state: 'firing',
+              diagnosis: input.diagnosis,
+              runbook: runbookFor(rule),
+              fired_at: now,
+            })
+            .returning(ALERT_COLUMNS);
+          transition = 'firing';
+        } else {
+          const refire = existing.state !== 'firing';
+          [row] = await trx('alerts')
+            .where({ alert_id: existing.alert_id })
+            .update({ ...values, state: 'firing', diagnosis: input.diagnosis, ...(refire ? { fired_at: now, cleared_at: null } : {}) })
+            .returning(ALERT_COLUMNS);
+          if (refire) transition = 'firing';
+        }
+      } else if (existing?.state === 'firing') {
+        [row] = await trx('alerts').where({ alert_id: existing.alert_id }).update({ ...values, state: 'retracted', cleared_at: now }).returning(ALERT_COLUMNS);
+        transition = 'retracted';
+      } else {
+        continue;
+      }
+      if (transition === null) continue;
+      transitions.push(row!);
+      notifications += await queueAlertNotification(trx, policy, Number(row!.alert_id), transition, moment);
+    }
+    return { transitions, notifications };
+  });
+}
+
+const ALERT_COLUMNS = ['alert_id', 'rule_name', 'slice_dimension', 'slice_value', 'state', 'observed', 'baseline'];
+
+/**
+ * Queues one alert transition for the policy's webhook (none without one), keyed by the alert,
+ * the transition and the moment judged, so a retried judgement queues nothing new. Returns how
+ * many it queued (0 or 1).
+ */
+export async function queueAlertNotification(trx: Knex.Transaction, policy: MonitoringPolicy, alertId: number, transition: AlertState, moment: string): Promise<number> {
+  const webhook = policy.notifications.webhook;
+  if (!webhook) return 0;
+  const key = createHash('sha256').update(JSON.stringify([alertId, transition, moment])).digest('hex');
+  const alert = await trx('alerts').where({ alert_id: alertId }).first();
+  const inserted = await trx('alert_notifications')
+    .insert({ idempotency_key: key, alert_id: alertId, transition, url: webhook.url, payload: { idempotency_key: key, transition, alert: alertPayload(alert) } })
+    .onConflict('idempotency_key')
+    .ignore()
+    .returning('idempotency_key');
+  return inserted.length;
+}
+
+/** An alert as `alerts list --json` and the webhook show it. */
+export function alertPayload(row: Record<string, any>): Record<string, unknown> {
+  return {
+    alert_id: Number(row.alert_id),
+    policy: `${row.policy_name}@${row.policy_version}`,
+    rule: row.rule_name,
+    kind: row.rule_kind,
+    severity: row.severity,
+    state: row.state,
+    model_name: row.model_name,
+    model_version: row.model_version,
+    cohort_id: row.cohort_id,
+    checkpoint: row.checkpoint,
+    snapshot_id: row.snapshot_id === null ? null : Number(row.snapshot_id),
+    revision: row.revision,
+    slice: row.slice_dimension === '' ? null : { dimension: row.slice_dimension, value: row.slice_value },
+    metric: row.metric,
+    observed: row.observed,
+    baseline: row.baseline,
+    interval: row.ci_low === null ? null : { low: row.ci_low, high: row.ci_high },
+    p_value: row.p_value,
+    evidence: row.evidence,
+    diagnosis: row.diagnosis,
+    runbook: row.runbook,
+    fired_at: toUtcIso(row.fired_at),
+    updated_at: toUtcIso(row.updated_at),
+    cleared_at: row.cleared_at === null ? null : toUtcIso(row.cleared_at),
+  };
+}
+
+export async function cohortAlerts(db: Knex, cohortId: string): Promise<AlertSummary[]> {
+  const rows = await db('alerts').where({ cohort_id: cohortId }).orderBy('alert_id');
+  return rows.map((row: Record<string, any>) => ({
+    alertId: Number(row.alert_id),
+    rule: row.rule_name,
+    kind: row.rule_kind,
+    severity: row.severity,
+    state: row.state,
+    slice: sliceLabel(row.slice_dimension, row.slice_value),
+    checkpoint: row.checkpoint,
+    observed: row.observed,
+    baseline: row.baseline,
+    verdict: row.diagnosis?.verdict ?? null,
+  }));
+}
+
