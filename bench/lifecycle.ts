@@ -27,7 +27,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import path from 'node:path';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
-import type { temporal } from '@temporalio/proto';
+import { EventType, evaluationsByWorker, mapLimit, median, sampleRss, taskLatencies, type History } from './lifecycle-measures';
 import { NativeConnection } from '@temporalio/worker';
 import type { Knex } from 'knex';
 import { ingestRecords } from '../activities/ingest/ingest-records';
@@ -68,35 +68,6 @@ function setting(name: string, fallback: number): number {
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const seconds = (ms: number) => Number((ms / 1000).toFixed(2));
 
-/** Runs `work` over `items` with at most `limit` in flight, in order of the items. */
-async function mapLimit<T, R>(items: T[], limit: number, work: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await work(items[index]!, index);
-    }
-  });
-  await Promise.all(lanes);
-  return results;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
-/** Peak resident set of this process (worker, client and bench), sampled every 200 ms. */
-function sampleRss(): { peakMb(): number; stop(): void } {
-  let peak = process.memoryUsage().rss;
-  const timer = setInterval(() => {
-    peak = Math.max(peak, process.memoryUsage().rss);
-  }, 200);
-  return { peakMb: () => peak / 2 ** 20, stop: () => clearInterval(timer) };
-}
-
 /** Cohort `version`'s rows: 20 predictions spread over the 10 s before now, every fifth a chargeback. */
 function cohortRows(version: string, now: number): { predictions: object[]; outcomes: object[] } {
   const predictions = Array.from({ length: PREDICTIONS_PER_COHORT }, (_, i) => ({
@@ -124,35 +95,6 @@ async function ingest(db: Knex, kind: 'predictions' | 'outcomes', records: objec
   };
   const result = await ingestRecords(db, kind, batches());
   if (result.rejected_count > 0) throw new Error(`${kind}: ${result.rejected_count} rejected, e.g. ${JSON.stringify(result.rejected[0])}`);
-}
-
-type History = temporal.api.history.v1.IHistory;
-const EventType = { WFT_SCHEDULED: 5, WFT_STARTED: 6, ACTIVITY_SCHEDULED: 10, ACTIVITY_STARTED: 11, ACTIVITY_COMPLETED: 12 } as const;
-
-function eventMs(event: temporal.api.history.v1.IHistoryEvent): number {
-  const time = event.eventTime!;
-  return Number(time.seconds ?? 0) * 1000 + Math.round((time.nanos ?? 0) / 1e6);
-}
-
-/**
- * Where a lifecycle's time went beyond its timers: how long workflow and activity tasks
- * waited on their queues (worker slots) and how long the activities ran (the database).
- */
-function taskLatencies(histories: History[]): Record<string, { median: number; max: number }> {
-  const waits: Record<string, number[]> = { workflow_task_queue_ms: [], activity_queue_ms: [], activity_run_ms: [] };
-  for (const history of histories) {
-    const byId = new Map((history.events ?? []).map((e) => [Number(e.eventId), e]));
-    for (const event of history.events ?? []) {
-      if (event.eventType === EventType.WFT_STARTED) {
-        waits.workflow_task_queue_ms!.push(eventMs(event) - eventMs(byId.get(Number(event.workflowTaskStartedEventAttributes!.scheduledEventId))!));
-      } else if (event.eventType === EventType.ACTIVITY_STARTED) {
-        waits.activity_queue_ms!.push(eventMs(event) - eventMs(byId.get(Number(event.activityTaskStartedEventAttributes!.scheduledEventId))!));
-      } else if (event.eventType === EventType.ACTIVITY_COMPLETED) {
-        waits.activity_run_ms!.push(eventMs(event) - eventMs(byId.get(Number(event.activityTaskCompletedEventAttributes!.startedEventId))!));
-      }
-    }
-  }
-  return Object.fromEntries(Object.entries(waits).map(([key, values]) => [key, { median: median(values), max: Math.max(...values) }]));
 }
 
 interface Run {
@@ -320,24 +262,6 @@ async function main(): Promise<void> {
       ratio,
     })}\n`);
   });
-}
-
-/** Evaluation activities per worker identity, over the given histories. */
-function evaluationsByWorker(histories: History[]): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const history of histories) {
-    const events = history.events ?? [];
-    const byId = new Map(events.map((e) => [Number(e.eventId), e]));
-    for (const event of events) {
-      if (event.eventType !== EventType.ACTIVITY_STARTED) continue;
-      const scheduled = byId.get(Number(event.activityTaskStartedEventAttributes!.scheduledEventId))!;
-      const type = scheduled.activityTaskScheduledEventAttributes?.activityType?.name ?? '';
-      if (type !== 'evaluateCheckpoint' && type !== 'reviseFinalSnapshot') continue;
-      const identity = event.activityTaskStartedEventAttributes!.identity ?? '?';
-      counts[identity] = (counts[identity] ?? 0) + 1;
-    }
-  }
-  return counts;
 }
 
 /** `hindsight worker` in its own process on the bench's database, server and task queue, once it polls. */
