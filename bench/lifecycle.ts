@@ -27,7 +27,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import path from 'node:path';
 import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
-import { EventType, evaluationsByWorker, mapLimit, median, sampleRss, taskLatencies, type History } from './lifecycle-measures';
+import { evaluationsByWorker, mapLimit, median, sampleRss, taskLatencies, type History } from './lifecycle-measures';
 import { NativeConnection } from '@temporalio/worker';
 import type { Knex } from 'knex';
 import { ingestRecords } from '../activities/ingest/ingest-records';
