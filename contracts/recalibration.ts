@@ -4,13 +4,14 @@
  */
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { ProbabilityQuality } from '../stats/probability-quality';
+import type { ModelRef, ModelVersionRef } from './model';
 
 /**
  * The workflow id of one recalibration request of a model version: the same request key (an
  * alert's id, a run's name) starts it once; the fit stores one calibrator version under it.
  */
-export function recalibrationWorkflowId(modelName: string, modelVersion: string, requestKey: string): string {
-  return ['recalibration', modelName, modelVersion, requestKey].join('/');
+export function recalibrationWorkflowId(model: ModelVersionRef, requestKey: string): string {
+  return ['recalibration', model.name, model.version, requestKey].join('/');
 }
 
 export interface RecalibrationStartOptions {
@@ -22,7 +23,7 @@ export interface RecalibrationStartOptions {
 /** One spelling of how a recalibration starts, by hand or from an alert (schedules set their own ids). */
 export function recalibrationStartOptions(input: RecalibrationInput, requestKey: string): RecalibrationStartOptions {
   return {
-    workflowId: recalibrationWorkflowId(input.model.name, input.model.version, requestKey),
+    workflowId: recalibrationWorkflowId(input.model, requestKey),
     staticSummary: recalibrationSummary(input),
     args: [input],
   };
@@ -62,7 +63,7 @@ export interface RecentPeriods {
 }
 
 export interface PlanRecalibrationInput {
-  model: { name: string; version: string; environment: string | null };
+  model: ModelRef;
   /** NAME (the latest version) or NAME@VERSION. */
   labelDefinition: string;
   ranges?: { train: TimeRange; holdout: TimeRange } | undefined;
@@ -78,7 +79,7 @@ export interface RecalibrationPlan {
 }
 
 export interface FitCalibratorInput {
-  model: { name: string; version: string; environment: string | null };
+  model: ModelRef;
   plan: RecalibrationPlan;
   method: CalibrationMethod;
   /** One calibrator version per key, however often the activity runs. */
@@ -104,7 +105,8 @@ export interface PromoteCalibratorInput {
 
 /** What starts a recalibration: by hand (`calibrate start`), a schedule's action, or an alert. */
 export interface RecalibrationInput {
-  model: { name: string; version: string; environment?: string | null };
+  /** The environment may be left out when started by hand: null, every environment. */
+  model: ModelVersionRef & { environment?: string | null };
   /** NAME (the latest version, resolved once at planning) or NAME@VERSION. */
   labelDefinition: string;
   /** Explicit ranges; otherwise `recent` derives them from the as-of moment. */
@@ -133,7 +135,7 @@ export interface OperatorDecision {
 
 export interface RecalibrationState {
   phase: RecalibrationPhase;
-  model: { name: string; version: string; environment: string | null };
+  model: ModelRef;
   asOf: string;
   plan: RecalibrationPlan | null;
   calibrator: CalibratorSummary | null;

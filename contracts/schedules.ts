@@ -1,11 +1,12 @@
 /** What a cohort schedule's every action carries, and the period it opens. */
 import type { CohortSelector } from './cohort';
+import { modelColumns, type ModelRef } from './model';
 import type { LabelDefinitionTerms } from './cohort-start-options';
 
 /** What a schedule's every action carries: the model, the definition and the period length. */
 export interface ScheduledCohortInput {
   scheduleId: string;
-  model: { name: string; version: string; environment: string | null };
+  model: ModelRef;
   labelDefinition: LabelDefinitionTerms;
   /** The period as given (`P1D`), for people. */
   every: string;
@@ -25,12 +26,6 @@ export interface ScheduledCohortResult {
 }
 
 /** The cohort that an action with nominal time `nominalMs` opens: the period `[t − every, t)`. */
-export function periodCohort(model: ScheduledCohortInput['model'], everyMs: number, nominalMs: number): CohortSelector {
-  return {
-    model_name: model.name,
-    model_version: model.version,
-    environment: model.environment,
-    start: new Date(nominalMs - everyMs).toISOString(),
-    end: new Date(nominalMs).toISOString(),
-  };
+export function periodCohort(model: ModelRef, everyMs: number, nominalMs: number): CohortSelector {
+  return { ...modelColumns(model), start: new Date(nominalMs - everyMs).toISOString(), end: new Date(nominalMs).toISOString() };
 }

@@ -2,6 +2,7 @@ import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client, type Schedu
 import { fixedDurationMs } from '../contracts/iso-duration';
 import type { LabelDefinition } from '../contracts/label-definition';
 import { explainSearchAttributeError } from './search-attributes';
+import type { ModelRef } from '../contracts/model';
 import { SCHEDULED_COHORT_WORKFLOW } from '../contracts/workflow-names';
 import { cohortIdFor } from '../contracts/cohort';
 import { periodCohort, type ScheduledCohortInput } from '../contracts/schedules';
@@ -46,7 +47,7 @@ export function periodEndsWithin(periods: SchedulePeriods, from: number, to: num
 
 export interface CohortScheduleRequest {
   scheduleId?: string | undefined;
-  model: { name: string; version: string; environment: string | null };
+  model: ModelRef;
   definition: LabelDefinition;
   every: string;
   startAt?: string | undefined;

@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
+import type { ModelVersionRef } from '../../contracts/model';
 import type { CalibrationMethod, Promotion, TimeRange } from '../../contracts/recalibration';
 import { applyCalibrator, type Calibrator, type CalibratorParameters } from '../../client/calibrator';
 import { canonicalJson } from '../../contracts/canonical-json';
@@ -226,7 +227,7 @@ export async function promoteCalibrator(db: Knex, calibratorId: number, by: stri
   }
   return db.transaction(async (trx) => {
     await trx.raw('select pg_advisory_xact_lock(hashtext(?))', [`calibrators/${calibrator.model_name}/${calibrator.model_version}`]);
-    const active = await activePromotion(trx, calibrator.model_name, calibrator.model_version);
+    const active = await activePromotion(trx, { name: calibrator.model_name, version: calibrator.model_version });
     if (active && Number(active.calibrator_id) === calibratorId) {
       return { calibrator_id: calibratorId, promoted_by: active.promoted_by, note: active.note, promoted_at: iso(active.promoted_at), promoted_now: false };
     }
@@ -237,13 +238,13 @@ export async function promoteCalibrator(db: Knex, calibratorId: number, by: stri
   });
 }
 
-async function activePromotion(db: Knex, modelName: string, modelVersion: string) {
-  return db('calibrator_promotions').where({ model_name: modelName, model_version: modelVersion }).orderBy('promotion_id', 'desc').first();
+async function activePromotion(db: Knex, model: ModelVersionRef) {
+  return db('calibrator_promotions').where({ model_name: model.name, model_version: model.version }).orderBy('promotion_id', 'desc').first();
 }
 
 /** The active (last promoted) calibrator of a model version, ready for `applyCalibrator`, or null. */
-export async function loadActiveCalibrator(db: Knex, modelName: string, modelVersion: string): Promise<(Calibrator & { calibrator_id: number; record: CalibratorRecord }) | null> {
-  const active = await activePromotion(db, modelName, modelVersion);
+export async function loadActiveCalibrator(db: Knex, model: ModelVersionRef): Promise<(Calibrator & { calibrator_id: number; record: CalibratorRecord }) | null> {
+  const active = await activePromotion(db, model);
   if (!active) return null;
   const record = await loadCalibrator(db, Number(active.calibrator_id));
   const parameters = { method: record.method, parameters: record.parameters } as CalibratorParameters;
@@ -257,7 +258,7 @@ export async function listCalibrators(db: Knex, modelName: string, modelVersion?
   const rows = (await query.orderBy([{ column: 'model_version' }, { column: 'version', order: 'desc' }])) as CalibratorRow[];
   const activeIds = new Set<number>();
   for (const version of new Set(rows.map((row) => row.model_version as string))) {
-    const active = await activePromotion(db, modelName, version);
+    const active = await activePromotion(db, { name: modelName, version });
     if (active) activeIds.add(Number(active.calibrator_id));
   }
   return rows.map((row) => ({ ...toRecord(row), active: activeIds.has(Number(row.calibrator_id)) }));

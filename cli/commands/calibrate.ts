@@ -162,7 +162,7 @@ export function registerCalibrate(program: Command, setExit: (code: number) => v
         const fitted = await fitCalibrator(db, { ...rangesFrom(options), label_definition: parseLabelDefinitionRef(options.labelDefinition), method: options.method, request_key: options.requestKey });
         const c = fitted.calibrator;
         if (options.promote && c.improved) await promoteCalibrator(db, c.calibrator_id, 'cli', null);
-        const active = await loadActiveCalibrator(db, c.model_name, c.model_version);
+        const active = await loadActiveCalibrator(db, { name: c.model_name, version: c.model_version });
         return { calibrator: c, promoted: active?.calibrator_id === c.calibrator_id };
       });
       out.result({ ...calibrator, promoted }, () => describeCalibrator(calibrator, promoted));
@@ -186,7 +186,7 @@ export function registerCalibrate(program: Command, setExit: (code: number) => v
       );
       if ((file === undefined) === (options.score === undefined)) throw new UsageError('calibrate apply: pass either --score X or a file of records with a score field');
       const out = createOutput(Boolean(options.json));
-      const calibrator = await withDatabase((db) => loadActiveCalibrator(db, options.model, options.version));
+      const calibrator = await withDatabase((db) => loadActiveCalibrator(db, { name: options.model, version: options.version }));
       if (!calibrator) throw new UsageError(`calibrate apply: model ${options.model} version ${options.version} has no active calibrator; fit and promote one with: hindsight calibrate fit`);
       const format = options.format ?? (file !== undefined && /\.csv(\.gz)?$/i.test(file) ? 'csv' : 'ndjson');
       const { scores, rejected } = file === undefined ? { scores: [{ line: null, score: options.score! }], rejected: [] } : await readScores(file, format);

@@ -9,6 +9,7 @@ import type { Env } from '../../workers/env';
 import { readDevState, removeDevState, startServices, writeDevState, type RunningServices } from '../../workers/services';
 import { createHindsightWorker } from '../../workers/worker';
 import { cohortIdFor } from '../../contracts/cohort';
+import { modelRefOf } from '../../contracts/model';
 import { backfillCohortSchedule, createCohortSchedule, defaultScheduleId } from '../../control/cohort-schedules';
 import { LIVE_COHORT_LIFETIME_MS, startLiveCohort } from '../live-cohort';
 import { startCohortLifecycle } from '../../control/start-cohort';
@@ -116,7 +117,7 @@ export async function runDemo(env: Env, options: DemoOptions, tasks: TaskList, p
     }
 
     const fraudSchedule = {
-      model: { name: FRAUD_MODEL.model_name, version: FRAUD_MODEL.model_version, environment: FRAUD_MODEL.environment },
+      model: modelRefOf(FRAUD_MODEL),
       definition: fraud.definition,
       every: 'P7D',
     };

@@ -108,7 +108,7 @@ describe('recalibration on the real Temporal dev server and real Postgres', () =
   it('promotes a calibrator of a miscalibrated model whose held-out Brier is lower, fitted on exactly the finalized rows', async () => {
     testDb.keepOnFailure();
     const handle = await start(explicit('v1'), 'promotes');
-    expect(handle.workflowId).toBe(recalibrationWorkflowId('credit', 'v1', 'promotes'));
+    expect(handle.workflowId).toBe(recalibrationWorkflowId({ name: 'credit', version: 'v1' }, 'promotes'));
     const state: RecalibrationState = await handle.result();
     expect(state.phase).toBe('promoted');
     const c = state.calibrator!;
@@ -119,7 +119,7 @@ describe('recalibration on the real Temporal dev server and real Postgres', () =
     // The rows are the test's own: the fit equals Platt on them, the held-out numbers are theirs.
     const train = inRange(timid, TRAIN);
     const holdout = inRange(timid, HOLDOUT);
-    const active = (await loadActiveCalibrator(testDb.db, 'credit', 'v1'))!;
+    const active = (await loadActiveCalibrator(testDb.db, { name: 'credit', version: 'v1' }))!;
     expect(active.calibrator_id).toBe(c.calibratorId);
     expect(active.record.train).toMatchObject({ from: TRAIN.from, to: TRAIN.to, as_of: '2026-10-06T00:00:00.000Z', positives: train.filter((r) => r.y).length });
     const own = fitPlatt(train.map((r) => r.score), train.map((r) => r.y));
@@ -165,7 +165,7 @@ describe('recalibration on the real Temporal dev server and real Postgres', () =
     expect(c.improved).toBe(false);
     expect(c.after.brier).toBeGreaterThanOrEqual(c.before.brier);
     expect(state.reason).toMatch(/did not improve/);
-    expect(await loadActiveCalibrator(testDb.db, 'credit', 'v2')).toBeNull();
+    expect(await loadActiveCalibrator(testDb.db, { name: 'credit', version: 'v2' })).toBeNull();
     await expect(promoteCalibrator(testDb.db, c.calibratorId, 'test')).rejects.toThrow(/did not lower the held-out Brier score/);
     const history = await handle.fetchHistory();
     await replay(history, handle.workflowId);
@@ -199,7 +199,7 @@ describe('recalibration on the real Temporal dev server and real Postgres', () =
     const stored = await testDb.db('calibrators').where({ calibrator_id: waiting.calibrator!.calibratorId }).first();
     expect(stored.parameters).toEqual(fitIsotonic(train.map((r) => r.score), train.map((r) => r.y)));
     // Not promoted while waiting: the first calibrator stays active.
-    const first = (await loadActiveCalibrator(testDb.db, 'credit', 'v1'))!.calibrator_id;
+    const first = (await loadActiveCalibrator(testDb.db, { name: 'credit', version: 'v1' }))!.calibrator_id;
     expect(first).not.toBe(waiting.calibrator!.calibratorId);
 
     const listed = await cli(['calibrate', 'list', '--model', 'credit', '--stage', 'awaiting_approval', '--json']);
@@ -212,7 +212,7 @@ describe('recalibration on the real Temporal dev server and real Postgres', () =
     expect(state.phase).toBe('promoted');
     expect(state.promotion).toMatchObject({ calibrator_id: waiting.calibrator!.calibratorId, note: 'checked the curve' });
     expect(state.promotion!.promoted_by).toMatch(/^dana /);
-    expect((await loadActiveCalibrator(testDb.db, 'credit', 'v1'))!.calibrator_id).toBe(waiting.calibrator!.calibratorId);
+    expect((await loadActiveCalibrator(testDb.db, { name: 'credit', version: 'v1' }))!.calibrator_id).toBe(waiting.calibrator!.calibratorId);
     const late = await cli(['calibrate', 'approve', '--workflow-id', handle.workflowId, '--json']);
     expect(late.code).toBe(2);
     expect(late.stderr).toMatch(/not awaiting approval/);
@@ -226,7 +226,7 @@ describe('recalibration on the real Temporal dev server and real Postgres', () =
     expect(await rejected.result()).toMatchObject({ phase: 'rejected', decision: { kind: 'reject', by: 'dana' } });
     const expired = await start({ ...input, approvalTimeoutMs: 1_500 }, 'expired');
     expect(await expired.result()).toMatchObject({ phase: 'approval_expired', decision: null, promotion: null });
-    expect((await loadActiveCalibrator(testDb.db, 'credit', 'v1'))!.calibrator_id).toBe(waiting.calibrator!.calibratorId);
+    expect((await loadActiveCalibrator(testDb.db, { name: 'credit', version: 'v1' }))!.calibrator_id).toBe(waiting.calibrator!.calibratorId);
   });
 
   it('calibrate schedule: each action recalibrates on the newest weeks finalized at its nominal time', async () => {
@@ -254,7 +254,7 @@ describe('recalibration on the real Temporal dev server and real Postgres', () =
       const state = await worker.client.workflow.getHandle<typeof recalibration>(workflowId).result();
       expect(state.plan).toEqual({ labelDefinition: 'default-1d@1', train, holdout });
       expect(state.phase).toBe('promoted');
-      expect((await loadActiveCalibrator(testDb.db, 'credit', 'v3'))!.calibrator_id).toBe(state.calibrator!.calibratorId);
+      expect((await loadActiveCalibrator(testDb.db, { name: 'credit', version: 'v3' }))!.calibrator_id).toBe(state.calibrator!.calibratorId);
     } finally {
       await schedule.delete();
     }
