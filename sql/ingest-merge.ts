@@ -32,17 +32,17 @@ export function copyIntoStagingSql(kind: RecordKind): string {
   return `copy ${stagingTable(kind)} (${copyColumns(kind).map(quoteIdentifier).join(', ')}) from stdin`;
 }
 
-/** The staging insert for servers without COPY FROM STDIN: one text[] parameter per column. */
+/** The staging insert for servers without COPY FROM STDIN: one text[] binding per column, `:c0` … `:cN`. */
 export function insertIntoStagingSql(kind: RecordKind): string {
   const types = ['bigint', ...spec(kind).columns.map(([, type]) => type)];
   const names = copyColumns(kind);
   const aliases = names.map((_, index) => `c${index}`);
   return `insert into ${stagingTable(kind)} (${names.map(quoteIdentifier).join(', ')})
   select ${aliases.map((alias, index) => `${alias}::${types[index]}`).join(', ')}
-  from unnest(${aliases.map((_, index) => `$${index + 1}::text[]`).join(', ')}) as t(${aliases.join(', ')})`;
+  from unnest(${aliases.map((alias) => `:${alias}::text[]`).join(', ')}) as t(${aliases.join(', ')})`;
 }
 
-export const ENSURE_PARTITION_SQL = 'select hindsight_ensure_month_partition($1::regclass, $2::timestamptz) as partition';
+export const ENSURE_PARTITION_SQL = 'select hindsight_ensure_month_partition(:table::regclass, :from::timestamptz) as partition';
 
 /** A month partition a merge writes to directly, with its bounds (bound as parameters). */
 export interface MergePartition {
@@ -86,7 +86,7 @@ export function mergeSql(kind: RecordKind, partitions: readonly MergePartition[]
       .map(
         (partition, index) => `, stored_${index} as (
     insert into ${q(partition.name)} (${columnList}) select ${columnList} from ${stage} s
-    where s.${q(partitionColumn)} >= $${2 * index + 1}::timestamptz and s.${q(partitionColumn)} < $${2 * index + 2}::timestamptz
+    where s.${q(partitionColumn)} >= :from_${index}::timestamptz and s.${q(partitionColumn)} < :to_${index}::timestamptz
       and exists (${claimedHas('s')})
   )`,
       )
@@ -97,8 +97,8 @@ export function mergeSql(kind: RecordKind, partitions: readonly MergePartition[]
 }
 
 /** The parameters of {@link mergeSql}: each partition's bounds, in order. */
-export function mergeParameters(partitions: readonly MergePartition[]): string[] {
-  return partitions.flatMap((partition) => [partition.from, partition.to]);
+export function mergeParameters(partitions: readonly MergePartition[]): Record<string, string> {
+  return Object.fromEntries(partitions.flatMap((partition, index) => [[`from_${index}`, partition.from], [`to_${index}`, partition.to]]));
 }
 
 /**
@@ -113,7 +113,7 @@ export function classifyPendingSql(kind: RecordKind): string {
   const keyText = key.length === 1 ? `s.${q(key[0]!)}::text` : `concat_ws(' ', ${key.map((k) => `s.${q(k)}::text`).join(', ')})`;
   return `select s.line, ${keyText} as key, (k.content_hash = s.content_hash) as same
   from ${stagingTable(kind)} s join ${q(claimTable)} k on ${key.map((k) => `k.${q(k)} = s.${q(k)}`).join(' and ')}
-  where s.line = any($1::bigint[])
+  where s.line = any(:lines::bigint[])
   order by s.line`;
 }
 

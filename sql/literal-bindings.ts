@@ -32,3 +32,26 @@ export function withLiteralBindings(db: Knex, sql: string, bindings: Record<stri
   const native = db.raw(sql, bindings).toSQL().toNative();
   return native.sql.replace(/\$(\d+)/g, (_, position: string) => sqlLiteral(native.bindings[Number(position) - 1]));
 }
+
+/**
+ * A statement written with named bindings (`:name`, as every statement in sql/ is) in the pg
+ * driver's own form, `$1 … $n` with the values in order, for the ingest path that runs on a
+ * raw pg connection (COPY). Text inside single quotes is left alone, and `::type` casts are not
+ * bindings. A name the bindings lack is an error, so no statement runs with a hole in it.
+ */
+export function positionalQuery(sql: string, bindings: Record<string, unknown>): { text: string; values: unknown[] } {
+  const positions = new Map<string, number>();
+  const values: unknown[] = [];
+  const text = sql.replace(/'(?:[^']|'')*'|(?<!:):([A-Za-z_][A-Za-z0-9_]*)/g, (match, name: string | undefined) => {
+    if (name === undefined) return match;
+    if (!(name in bindings)) throw new Error(`no value bound for :${name}`);
+    let position = positions.get(name);
+    if (position === undefined) {
+      values.push(bindings[name]);
+      position = values.length;
+      positions.set(name, position);
+    }
+    return `$${position}`;
+  });
+  return { text, values };
+}

@@ -23,7 +23,7 @@ async function listMigrationFiles(dir: string): Promise<string[]> {
 export async function migrate(db: Knex, dir = resolveMigrationsDir()): Promise<MigrationResult> {
   const files = await listMigrationFiles(dir);
   return db.transaction(async (trx) => {
-    await trx.raw('select pg_advisory_xact_lock(?)', [MIGRATION_LOCK_KEY]);
+    await trx.raw('select pg_advisory_xact_lock(:key)', { key: MIGRATION_LOCK_KEY });
     await trx.raw(`create table if not exists hindsight_migrations (
       id integer primary key, name text not null, applied_at timestamptz not null default now())`);
     const done = new Set<number>(

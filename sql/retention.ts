@@ -218,7 +218,7 @@ export async function applyRetention(db: Knex, plan: RetentionPlan): Promise<Ret
   for (const partition of plan.partitions.filter((p) => p.drop)) {
     const { keyTable, partitionColumn } = INGEST_TABLES[partition.table];
     const rows = await db.transaction(async (trx) => {
-      if (!(await trx.raw('select to_regclass(?) as t', [quoteIdentifier(partition.partition)])).rows[0].t) return null;
+      if (!(await trx.raw('select to_regclass(:partition) as t', { partition: quoteIdentifier(partition.partition) })).rows[0].t) return null;
       await trx.raw(`lock table ${quoteIdentifier(partition.partition)} in access exclusive mode`);
       const count = await countRows(trx, partition.partition);
       await trx.raw(

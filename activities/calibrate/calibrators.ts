@@ -138,7 +138,7 @@ export async function fitCalibrator(db: Knex, request: FitCalibratorRequest): Pr
 
   const stored = await db.transaction(async (trx) => {
     // One fit at a time per model version, so versions count up without gaps or clashes.
-    await trx.raw('select pg_advisory_xact_lock(hashtext(?))', [`calibrators/${request.model_name}/${request.model_version}`]);
+    await trx.raw('select pg_advisory_xact_lock(hashtext(:key))', { key: `calibrators/${request.model_name}/${request.model_version}` });
     const again = await trx('calibrators').where({ request_key: requestKey }).first('calibrator_id');
     if (again) return { id: again.calibrator_id as number, created: false };
     const { next } = await trx('calibrators').where({ model_name: request.model_name, model_version: request.model_version }).first(trx.raw('coalesce(max(version), 0) + 1 as next'));
@@ -226,7 +226,7 @@ export async function promoteCalibrator(db: Knex, calibratorId: number, by: stri
     throw new CalibrationError(`calibrator ${calibratorId} did not lower the held-out Brier score (${calibrator.before.brier} before, ${calibrator.after.brier} after), so it is never promoted`);
   }
   return db.transaction(async (trx) => {
-    await trx.raw('select pg_advisory_xact_lock(hashtext(?))', [`calibrators/${calibrator.model_name}/${calibrator.model_version}`]);
+    await trx.raw('select pg_advisory_xact_lock(hashtext(:key))', { key: `calibrators/${calibrator.model_name}/${calibrator.model_version}` });
     const active = await activePromotion(trx, { name: calibrator.model_name, version: calibrator.model_version });
     if (active && Number(active.calibrator_id) === calibratorId) {
       return { calibrator_id: calibratorId, promoted_by: active.promoted_by, note: active.note, promoted_at: iso(active.promoted_at), promoted_now: false };

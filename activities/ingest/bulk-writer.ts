@@ -12,6 +12,7 @@ import {
   stagingTable,
 } from '../../sql/ingest-merge';
 import { INGEST_TABLES, quoteIdentifier } from '../../sql/ingest-tables';
+import { positionalQuery } from '../../sql/literal-bindings';
 import type { RecordKind } from '../../contracts/records';
 import { openCopySink, openInsertSink, type StagingSink } from './staging-sink';
 
@@ -188,7 +189,7 @@ export function createBulkWriter(db: Knex, kind: RecordKind, options: BulkWriter
     const partitions: MergePartition[] = [];
     for (const month of [...chunk.months.keys()].sort()) {
       const from = `${month}-01T00:00:00Z`;
-      const { rows } = await retryTransient(() => connection.query<{ partition: string }>(ENSURE_PARTITION_SQL, [INGEST_TABLES[kind].table, from]));
+      const { rows } = await retryTransient(() => connection.query<{ partition: string }>(positionalQuery(ENSURE_PARTITION_SQL, { table: INGEST_TABLES[kind].table, from })));
       partitions.push({ name: rows[0]!.partition, from, to: nextMonthStart(month) });
       loaded.set(rows[0]!.partition, (loaded.get(rows[0]!.partition) ?? 0) + chunk.months.get(month)!);
     }
@@ -197,10 +198,10 @@ export function createBulkWriter(db: Knex, kind: RecordKind, options: BulkWriter
       try {
         if (!chunk.wholeInTransaction) await connection.query('begin');
         await connection.query(PREPARE_MERGE_SQL);
-        const pending = (await connection.query<{ line: string }>(merge, mergeParameters(partitions))).rows.map((row) => row.line);
+        const pending = (await connection.query<{ line: string }>(positionalQuery(merge, mergeParameters(partitions)))).rows.map((row) => row.line);
         const result: StoreTally = { accepted: chunk.rows - pending.length, duplicates: 0, conflicts: [], conflictCount: 0 };
         if (pending.length > 0) {
-          const classified = await connection.query<{ line: string; key: string; same: boolean }>(classifyPendingSql(kind), [pending]);
+          const classified = await connection.query<{ line: string; key: string; same: boolean }>(positionalQuery(classifyPendingSql(kind), { lines: pending }));
           for (const row of classified.rows) {
             if (row.same) result.duplicates += 1;
             else {

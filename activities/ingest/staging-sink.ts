@@ -2,6 +2,7 @@ import { once } from 'node:events';
 import { finished } from 'node:stream/promises';
 import type pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
+import { positionalQuery } from '../../sql/literal-bindings';
 import { copyIntoStagingSql, insertIntoStagingSql } from '../../sql/ingest-merge';
 import type { RecordKind } from '../../contracts/records';
 
@@ -44,7 +45,7 @@ function decodeCopyField(field: string): string | null {
 
 /**
  * For servers without COPY FROM STDIN (the embedded PGlite of `hindsight dev`): the same
- * rows, staged by set-based `insert … select from unnest($1::text[], …)` a few thousand
+ * rows, staged by set-based `insert … select from unnest(:c0::text[], …)` a few thousand
  * rows at a time, values bound as arrays.
  */
 export function openInsertSink(connection: pg.Client, kind: RecordKind, columnCount: number): StagingSink {
@@ -56,7 +57,8 @@ export function openInsertSink(connection: pg.Client, kind: RecordKind, columnCo
     const values = columns;
     columns = Array.from({ length: columnCount }, () => []);
     rows = 0;
-    pending = pending.then(() => connection.query(insertIntoStagingSql(kind), values));
+    const bindings = Object.fromEntries(values.map((column, index) => [`c${index}`, column]));
+    pending = pending.then(() => connection.query(positionalQuery(insertIntoStagingSql(kind), bindings)));
     // A failed insert surfaces at the next write that waits, or at end().
     pending.catch(() => {});
   };
