@@ -56,3 +56,13 @@ where model_name = :model and label_definition_name = :definition_name and label
   and end_ts <= :start_ts::timestamptz
 order by end_ts desc, cohort_id
 limit :max_cohorts`;
+
+/** A row of FINALIZED_COHORTS. */
+export interface FinalizedCohortRow {
+  cohort_id: string;
+  model_name: string;
+  model_version: string;
+  environment: string | null;
+  start_ts: Date;
+  end_ts: Date;
+}

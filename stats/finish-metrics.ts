@@ -15,10 +15,10 @@ import {
   type CalibrationCurves,
   type ScoreDecile,
 } from './calibration';
-import { decisionRates, expectedCost, thresholdCurve, type DecisionCosts, type ThresholdPoint } from './threshold-curve';
+import { decisionRates, expectedCost, thresholdCurve, type DecisionCosts, type ThresholdCurvePoint } from './threshold-curve';
 
 export type { CalibrationBin, CalibrationCurves, ScoreDecile } from './calibration';
-export type { DecisionCosts, ThresholdPoint } from './threshold-curve';
+export type { DecisionCosts, ThresholdCurvePoint, ThresholdPoint } from './threshold-curve';
 
 /** Per-group sums over labeled predictions (counts also over unlabeled ones). */
 export interface BinarySums {
@@ -81,7 +81,7 @@ export interface BinaryMetrics {
   value_missed: number;
   calibration: CalibrationCurves;
   calibration_deciles: ScoreDecile[];
-  threshold_curve: ThresholdPoint[];
+  threshold_curve: ThresholdCurvePoint[];
   undefined_metrics: Record<string, string>;
 }
 

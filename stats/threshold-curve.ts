@@ -10,6 +10,11 @@ export interface DecisionCosts {
   fn: number;
 }
 
+/**
+ * The confusion counts and rates of flagging `score >= threshold` on labeled predictions:
+ * what a point of the curve (ThresholdCurvePoint, below) and a chosen threshold's report
+ * (ThresholdSearchPoint, ./threshold-search) both say.
+ */
 export interface ThresholdPoint {
   threshold: number;
   tp: number;
@@ -18,13 +23,17 @@ export interface ThresholdPoint {
   tn: number;
   precision: number | null;
   recall: number | null;
+  /** Mean cost per labeled prediction, (fp·cost_fp + fn·cost_fn) / n_labeled; null without costs. */
+  expected_cost: number | null;
+}
+
+/** A point of the threshold curve: the counts and rates, plus the rates ROC and F1 readers look for. */
+export interface ThresholdCurvePoint extends ThresholdPoint {
   /** Equal to recall; named for ROC readers. */
   tpr: number | null;
   fpr: number | null;
   f1: number | null;
   predicted_positive_rate: number | null;
-  /** Mean cost per labeled prediction, (fp·cost_fp + fn·cost_fn) / n_labeled; null without costs. */
-  expected_cost: number | null;
 }
 
 /** Confusion counts into precision, recall and f1 as scikit-learn defines them; null where it warns. */
@@ -42,7 +51,7 @@ export function expectedCost(fp: number, fn: number, labeled: number, costs: Dec
 }
 
 /** One point per grid threshold t: a prediction is positive when score >= t. */
-export function thresholdCurve(grid: readonly number[], buckets: BinSums[], costs: DecisionCosts | null): ThresholdPoint[] {
+export function thresholdCurve(grid: readonly number[], buckets: BinSums[], costs: DecisionCosts | null): ThresholdCurvePoint[] {
   const perBucket = Array.from({ length: grid.length + 1 }, () => ({ count: 0, positives: 0 }));
   for (const bucket of buckets) {
     const slot = perBucket[bucket.bin];
@@ -53,7 +62,7 @@ export function thresholdCurve(grid: readonly number[], buckets: BinSums[], cost
   const labeled = perBucket.reduce((sum, slot) => sum + slot.count, 0);
   const positives = perBucket.reduce((sum, slot) => sum + slot.positives, 0);
   if (labeled === 0) return [];
-  const points: ThresholdPoint[] = [];
+  const points: ThresholdCurvePoint[] = [];
   // Scores at or above threshold j are those in buckets j + 1 and higher.
   let flagged = labeled - (perBucket[0]?.count ?? 0);
   let tp = positives - (perBucket[0]?.positives ?? 0);

@@ -10,28 +10,27 @@
  *   the higher threshold.
  */
 import { ratio } from './bin-sums';
+import type { ThresholdPoint } from './threshold-curve';
 
 export type ThresholdObjective =
   | { kind: 'target_precision'; target: number }
   | { kind: 'target_recall'; target: number }
   | { kind: 'min_cost'; costs: { fp: number; fn: number } };
 
-export interface ThresholdPoint {
-  threshold: number;
+/** The counts and rates at a chosen threshold, with how many rows they come from and their total cost. */
+export interface ThresholdSearchPoint extends ThresholdPoint {
   n: number;
-  tp: number;
-  fp: number;
-  fn: number;
-  tn: number;
-  precision: number | null;
-  recall: number | null;
-  /** fp · cost_fp + fn · cost_fn, and per labeled prediction; null without costs. */
+  /** fp · cost_fp + fn · cost_fn; null without costs. */
   total_cost: number | null;
-  expected_cost: number | null;
 }
 
 /** The confusion counts and rates of flagging `score ≥ threshold`. */
-export function thresholdPoint(scores: ArrayLike<number>, labels: ArrayLike<number>, threshold: number, costs: { fp: number; fn: number } | null): ThresholdPoint {
+export function thresholdPoint(
+  scores: ArrayLike<number>,
+  labels: ArrayLike<number>,
+  threshold: number,
+  costs: { fp: number; fn: number } | null,
+): ThresholdSearchPoint {
   let tp = 0;
   let fp = 0;
   let positives = 0;

@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import { getLabelDefinitionForModel } from '../evaluate/label-definitions';
 import { readLabeledScores } from '../evaluate/labeled-scores';
 import type { RangeSummary } from './calibrators';
-import { chooseThreshold, thresholdPoint, type ThresholdObjective, type ThresholdPoint } from '../../stats/threshold-search';
+import { chooseThreshold, thresholdPoint, type ThresholdObjective, type ThresholdSearchPoint } from '../../stats/threshold-search';
 import { LabelDefinitionError } from '../../contracts/label-definition';
 import type { TimeRange } from '../../contracts/recalibration';
 
@@ -24,8 +24,8 @@ export interface ThresholdDocument {
   label_definition: string;
   objective: ThresholdObjective;
   threshold: number;
-  train: RangeSummary & { at_threshold: ThresholdPoint };
-  holdout: RangeSummary & { at_threshold: ThresholdPoint };
+  train: RangeSummary & { at_threshold: ThresholdSearchPoint };
+  holdout: RangeSummary & { at_threshold: ThresholdSearchPoint };
 }
 
 /**

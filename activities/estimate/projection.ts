@@ -2,12 +2,11 @@ import type { Knex } from 'knex';
 import type { ProjectedGroup, ProjectedMetrics, ProjectedValue } from '../../contracts/evaluation';
 import { completenessByCell } from '../../sql/estimate-projection';
 import { CREATE_MATCHES, createLabeled, joinBindingsFor } from '../../sql/join-outcomes';
-import { FINALIZED_COHORTS } from '../../sql/label-latency';
 import type { CohortRecord } from '../../contracts/cohort';
 import type { EvaluationDocument, GroupMetrics } from '../../contracts/evaluation';
 import { isoDurationSchema } from '../../contracts/iso-duration';
 import type { LabelDefinition } from '../../contracts/label-definition';
-import { COMPLETENESS_HISTORY } from '../evaluate/label-latency';
+import { finalizedCohorts } from '../evaluate/label-latency';
 import { seededRandom } from '../../stats/seeded-random';
 
 export interface ProjectToFinalInput {
@@ -183,12 +182,7 @@ export async function projectToFinal(db: Knex, input: ProjectToFinalInput): Prom
   const checkpointInterval = isoDurationSchema.safeParse(input.checkpoint).success
     ? input.checkpoint
     : `${(Date.parse(bindings.as_of) - Date.parse(bindings.end_ts)) / 1000} seconds`;
-  const history = (await db.raw(FINALIZED_COHORTS, {
-    ...bindings,
-    definition_name: definition.name,
-    definition_version: definition.version,
-    max_cohorts: COMPLETENESS_HISTORY,
-  })).rows as Array<{ cohort_id: string; model_name: string; model_version: string; environment: string | null; start_ts: Date; end_ts: Date }>;
+  const history = await finalizedCohorts(db, bindings, definition);
   if (history.length === 0) return null;
 
   // per group, one CellCounts per history cohort (in history order)

@@ -11,6 +11,47 @@ import {
 
 export type PutOutcome = 'created' | 'unchanged';
 
+/** Where a versioned, immutable document is stored and how a changed version is refused. */
+export interface ImmutableVersionStore {
+  /** A table keyed by (name, version) with a `content_hash` column. */
+  table: string;
+  /** The documents' name in the refusal: 'label definitions', 'policies'. */
+  documents: string;
+  /** What the document came from (its file), prefixing the refusal. */
+  where: string;
+  error: new (message: string) => Error;
+}
+
+/**
+ * Stores one version of a versioned, immutable document (a label definition, a monitoring
+ * policy) as `row`, with the sha256 of the document's canonical JSON as its `content_hash`.
+ * The same content again is a no-op ('unchanged'); different content under an existing
+ * version is refused.
+ */
+export async function putImmutableVersion(
+  db: Knex,
+  store: ImmutableVersionStore,
+  row: { name: string; version: number } & Record<string, unknown>,
+  content: unknown,
+): Promise<PutOutcome> {
+  const contentHash = createHash('sha256').update(canonicalJson(content)).digest('hex');
+  const inserted = await db(store.table)
+    .insert({ ...row, content_hash: contentHash })
+    .onConflict(['name', 'version'])
+    .ignore()
+    .returning('name');
+  if (inserted.length === 0) {
+    const existing = await db(store.table).where({ name: row.name, version: row.version }).first('content_hash');
+    if (existing?.content_hash !== contentHash) {
+      throw new store.error(
+        `${store.where}: ${row.name}@${row.version} already exists with different content; ` +
+          `${store.documents} are immutable, put version ${row.version + 1} with a changelog line`,
+      );
+    }
+  }
+  return inserted.length > 0 ? 'created' : 'unchanged';
+}
+
 /**
  * Stores a label definition version. Versions are immutable: the same content again is a
  * no-op, different content under an existing version is refused.
@@ -19,31 +60,19 @@ export async function putLabelDefinition(db: Knex, input: unknown, where = 'labe
   const parsed = labelDefinitionSchema.safeParse(input);
   if (!parsed.success) throw new LabelDefinitionError(formatIssues(parsed.error, where));
   const definition = parsed.data;
-  const contentHash = createHash('sha256').update(canonicalJson(definition)).digest('hex');
   return db.transaction(async (trx) => {
-    const inserted = await trx('label_definitions')
-      .insert({
-        name: definition.name,
-        version: definition.version,
-        model_name: definition.model_name,
-        task: definition.task,
-        definition,
-        changelog: definition.changelog ?? null,
-        content_hash: contentHash,
-      })
-      .onConflict(['name', 'version'])
-      .ignore()
-      .returning('name');
-    if (inserted.length === 0) {
-      const existing = await trx('label_definitions').where({ name: definition.name, version: definition.version }).first('content_hash');
-      if (existing?.content_hash !== contentHash) {
-        throw new LabelDefinitionError(
-          `${where}: ${definition.name}@${definition.version} already exists with different content; label definitions are immutable, put version ${definition.version + 1} with a changelog line`,
-        );
-      }
-    }
+    const row = {
+      name: definition.name,
+      version: definition.version,
+      model_name: definition.model_name,
+      task: definition.task,
+      definition,
+      changelog: definition.changelog ?? null,
+    };
+    const store = { table: 'label_definitions', documents: 'label definitions', where, error: LabelDefinitionError };
+    const outcome = await putImmutableVersion(trx, store, row, definition);
     if (definition.task === 'binary') await recordProbabilityScores(trx, definition);
-    return { outcome: inserted.length > 0 ? 'created' : 'unchanged', definition };
+    return { outcome, definition };
   });
 }
 

@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
-import { FINALIZED_COHORTS, completenessAtCheckpoints, latencyDistribution } from '../../sql/label-latency';
-import { CREATE_MATCHES, createLabeled, joinBindingsFor, type JoinCohort } from '../../sql/join-outcomes';
+import { FINALIZED_COHORTS, completenessAtCheckpoints, latencyDistribution, type FinalizedCohortRow } from '../../sql/label-latency';
+import { CREATE_MATCHES, createLabeled, joinBindingsFor, type EvaluationBindings, type JoinCohort } from '../../sql/join-outcomes';
 import type { LabelDefinition } from '../../contracts/label-definition';
 
 /** How many finalized cohorts the completeness history pools, most recent first. */
@@ -48,6 +48,20 @@ export interface MeasureLabelLatencyInput {
   asOf: string;
 }
 
+/**
+ * The completeness history of a cohort: the last COMPLETENESS_HISTORY registered cohorts of
+ * its model and definition version, finalized by its as-of and ended before it began, most
+ * recent first.
+ */
+export async function finalizedCohorts(db: Knex, bindings: EvaluationBindings, definition: LabelDefinition): Promise<FinalizedCohortRow[]> {
+  return (await db.raw(FINALIZED_COHORTS, {
+    ...bindings,
+    definition_name: definition.name,
+    definition_version: definition.version,
+    max_cohorts: COMPLETENESS_HISTORY,
+  })).rows as FinalizedCohortRow[];
+}
+
 const key = (dim: string, val: string | null) => JSON.stringify([dim, val]);
 const quantiles = (values: number[] | null): LatencyQuantiles | null =>
   values === null || values[0] === null || values[0] === undefined ? null : { p50: values[0], p90: values[1]!, p99: values[2]! };
@@ -73,12 +87,7 @@ export async function measureLabelLatency(db: Knex, input: MeasureLabelLatencyIn
 
   const checkpointNames = [...definition.checkpoints, 'as_of'];
   const asOfOffsetSeconds = (Date.parse(bindings.as_of) - Date.parse(bindings.end_ts)) / 1000;
-  const history = (await db.raw(FINALIZED_COHORTS, {
-    ...bindings,
-    definition_name: definition.name,
-    definition_version: definition.version,
-    max_cohorts: COMPLETENESS_HISTORY,
-  })).rows as Array<{ cohort_id: string; model_name: string; model_version: string; environment: string | null; start_ts: Date; end_ts: Date }>;
+  const history = await finalizedCohorts(db, bindings, definition);
 
   const totals = new Map<string, { eventual: number[]; known: number[] }>();
   for (const earlier of history) {

@@ -1,9 +1,8 @@
-import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import { z } from 'zod';
-import { canonicalJson } from '../../contracts/canonical-json';
 import { isoDurationSchema } from '../../contracts/iso-duration';
 import { formatIssues } from '../../contracts/label-definition';
+import { putImmutableVersion, type PutOutcome } from '../evaluate/label-definitions';
 
 /**
  * A monitoring policy: the alert rules of one model and what to do when they fire
@@ -175,7 +174,7 @@ export function runbookFor(rule: PolicyRule): string {
 }
 
 /** Stores a policy version; the same content again is a no-op, other content under it is refused. */
-export async function putPolicy(db: Knex, input: unknown, where = 'policy'): Promise<{ outcome: 'created' | 'unchanged'; policy: MonitoringPolicy }> {
+export async function putPolicy(db: Knex, input: unknown, where = 'policy'): Promise<{ outcome: PutOutcome; policy: MonitoringPolicy }> {
   const parsed = policySchema.safeParse(input);
   if (!parsed.success) throw new PolicyError(formatIssues(parsed.error, where));
   const policy = parsed.data;
@@ -184,19 +183,10 @@ export async function putPolicy(db: Knex, input: unknown, where = 'policy'): Pro
   if (definition.model_name !== policy.model_name) {
     throw new PolicyError(`${where}: label_definition: ${policy.label_definition} labels model ${definition.model_name}, not ${policy.model_name}`);
   }
-  const contentHash = createHash('sha256').update(canonicalJson(policy)).digest('hex');
-  const inserted = await db('monitoring_policies')
-    .insert({ name: policy.name, version: policy.version, model_name: policy.model_name, policy, changelog: policy.changelog ?? null, content_hash: contentHash })
-    .onConflict(['name', 'version'])
-    .ignore()
-    .returning('name');
-  if (inserted.length === 0) {
-    const existing = await db('monitoring_policies').where({ name: policy.name, version: policy.version }).first('content_hash');
-    if (existing?.content_hash !== contentHash) {
-      throw new PolicyError(`${where}: ${policy.name}@${policy.version} already exists with different content; policies are immutable, put version ${policy.version + 1} with a changelog line`);
-    }
-  }
-  return { outcome: inserted.length > 0 ? 'created' : 'unchanged', policy };
+  const row = { name: policy.name, version: policy.version, model_name: policy.model_name, policy, changelog: policy.changelog ?? null };
+  const store = { table: 'monitoring_policies', documents: 'policies', where, error: PolicyError };
+  const outcome = await putImmutableVersion(db, store, row, policy);
+  return { outcome, policy };
 }
 
 /** `NAME` (latest version) or `NAME@VERSION`. */

@@ -3,51 +3,36 @@ import type { Command } from 'commander';
 import { fixedDurationMs } from '../../contracts/iso-duration';
 import { getPolicy, listPolicies, parsePolicyRef, putPolicy, type PolicyRule } from '../../activities/monitoring/policy';
 import { loadEnv } from '../../workers/env';
-import { feedWatch } from '../../workflows/feed-watch';
+import { FEED_WATCH_WORKFLOW } from '../../contracts/workflow-names';
 import { withDatabase, withTemporalClient } from '../context';
-import { readJsonFile } from '../options';
 import { createOutput, EXIT, UsageError } from '../output';
+import { registerVersionedDocuments } from '../versioned-documents';
 import { feedWatchScheduleId } from '../../contracts/monitoring';
 
 export function registerPolicy(program: Command, setExit: (code: number) => void): void {
-  const group = program.command('policy').description('store, list and show versioned monitoring policies (alert rules and actions)');
-  group
-    .command('put')
-    .argument('<file>', 'monitoring policy JSON file')
-    .option('--json', 'print one JSON document')
-    .description('store a policy version (immutable once stored)')
-    .action(async (file: string, options: { json?: boolean }) => {
-      const out = createOutput(Boolean(options.json));
-      const input = await readJsonFile(file);
-      const result = await withDatabase((db) => putPolicy(db, input, file));
-      const feeds = result.policy.rules.some((rule) => rule.kind === 'stalled_feed');
-      out.result(
-        { outcome: result.outcome, name: result.policy.name, version: result.policy.version, rules: result.policy.rules.length },
-        () =>
-          `${result.policy.name}@${result.policy.version}: ${result.outcome}, ${result.policy.rules.length} rule(s)` +
-          (feeds ? `\nits stalled_feed rules run on their own schedule: hindsight policy watch ${result.policy.name}` : ''),
-      );
-      setExit(EXIT.ok);
-    });
-  group
-    .command('list')
-    .option('--json', 'print one JSON document')
-    .action(async (options: { json?: boolean }) => {
-      const out = createOutput(Boolean(options.json));
-      const rows = await withDatabase((db) => listPolicies(db));
-      out.result(rows, () => rows.map((row) => `${row.name}@${row.version}\t${row.model_name}\t${row.rules} rule(s)\t${row.changelog ?? ''}`).join('\n'));
-      setExit(EXIT.ok);
-    });
-  group
-    .command('show')
-    .argument('<ref>', 'NAME or NAME@VERSION')
-    .option('--json', 'print one JSON document')
-    .action(async (ref: string, options: { json?: boolean }) => {
-      const out = createOutput(Boolean(options.json));
-      const policy = await withDatabase((db) => getPolicy(db, parsePolicyRef(ref)));
-      out.result(policy, () => JSON.stringify(policy, null, 2));
-      setExit(EXIT.ok);
-    });
+  const group = registerVersionedDocuments(program, setExit, {
+    name: 'policy',
+    description: 'store, list and show versioned monitoring policies (alert rules and actions)',
+    put: {
+      file: 'monitoring policy JSON file',
+      description: 'store a policy version (immutable once stored)',
+      store: putPolicy,
+      report: (result) => {
+        const feeds = result.policy.rules.some((rule) => rule.kind === 'stalled_feed');
+        return {
+          json: { outcome: result.outcome, name: result.policy.name, version: result.policy.version, rules: result.policy.rules.length },
+          human: () =>
+            `${result.policy.name}@${result.policy.version}: ${result.outcome}, ${result.policy.rules.length} rule(s)` +
+            (feeds ? `\nits stalled_feed rules run on their own schedule: hindsight policy watch ${result.policy.name}` : ''),
+        };
+      },
+    },
+    list: {
+      read: listPolicies,
+      line: (row) => `${row.name}@${row.version}\t${row.model_name}\t${row.rules} rule(s)\t${row.changelog ?? ''}`,
+    },
+    show: (db, ref) => getPolicy(db, parsePolicyRef(ref)),
+  });
   group
     .command('watch')
     .argument('<name>', 'the policy whose stalled_feed rules to check')
@@ -71,7 +56,7 @@ export function registerPolicy(program: Command, setExit: (code: number) => void
             spec: { intervals: [{ every: everyMs }] },
             action: {
               type: 'startWorkflow',
-              workflowType: feedWatch,
+              workflowType: FEED_WATCH_WORKFLOW,
               workflowId: scheduleId,
               taskQueue: env.HINDSIGHT_TASK_QUEUE,
               args: [{ policy: policy.name }],

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { z } from 'zod';
 import { parseLabelDefinitionRef } from '../../contracts/label-definition';
 import { recalibrateThreshold, type ThresholdDocument } from '../../activities/calibrate/thresholds';
-import type { ThresholdPoint } from '../../stats/threshold-search';
+import type { ThresholdSearchPoint } from '../../stats/threshold-search';
 import { formatNumber } from '../../workflows/cohort-lifecycle';
 import { addCalibrationRangeOptions, calibrationRangeSchema, rangesFrom } from '../calibration-options';
 import { withDatabase } from '../context';
@@ -15,7 +15,7 @@ const thresholdOptionsSchema = z.intersection(
   z.object({ targetPrecision: rate.optional(), targetRecall: rate.optional(), minCost: z.boolean().optional() }),
 );
 
-function line(name: string, point: ThresholdPoint): string {
+function line(name: string, point: ThresholdSearchPoint): string {
   return `  ${name}: n=${point.n} tp=${point.tp} fp=${point.fp} fn=${point.fn} tn=${point.tn} precision=${formatNumber(point.precision)} recall=${formatNumber(point.recall)} expected_cost=${formatNumber(point.expected_cost)}`;
 }
 
