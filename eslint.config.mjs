@@ -62,29 +62,45 @@ export default tseslint.config(
   {
     files: ['stats/**/*.ts', 'contracts/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', {
-        patterns: [
-          { group: NODE_BUILTINS, message: 'stats/ and contracts/ do no I/O (and the workflow bundle imports contracts/)' },
-          { group: ['knex', 'pg', '@temporalio/client', '@temporalio/worker', '@temporalio/activity'], message: 'no I/O below sql/' },
-        ],
-      }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: NODE_BUILTINS, message: 'stats/ and contracts/ do no I/O (and the workflow bundle imports contracts/)' },
+            { group: ['knex', 'pg', '@temporalio/client', '@temporalio/worker', '@temporalio/activity'], message: 'no I/O below sql/' },
+          ],
+        },
+      ],
     },
   },
   {
     files: ['control/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', {
-        patterns: [{ group: ['knex', 'pg', '@temporalio/worker', '@temporalio/activity'], message: 'control/ is Temporal client operations only' }],
-      }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['knex', 'pg', '@temporalio/worker', '@temporalio/activity'], message: 'control/ is Temporal client operations only' },
+          ],
+        },
+      ],
     },
   },
   {
     files: ['activities/**/*.ts'],
     ignores: ['activities/temporal/**'],
     rules: {
-      'no-restricted-imports': ['error', {
-        patterns: [{ group: ['@temporalio/activity', '@temporalio/client', '@temporalio/worker'], message: 'only activities/temporal/ adapts a capability to Temporal' }],
-      }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['@temporalio/activity', '@temporalio/client', '@temporalio/worker'],
+              message: 'only activities/temporal/ adapts a capability to Temporal',
+            },
+          ],
+        },
+      ],
     },
   },
   {
@@ -96,17 +112,29 @@ export default tseslint.config(
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-misused-promises': 'error',
       '@typescript-eslint/consistent-type-imports': ['error', { prefer: 'type-imports' }],
-      'no-restricted-imports': ['error', {
-        patterns: [
-          { group: NODE_BUILTINS, message: 'workflows run in a deterministic sandbox: no Node builtins' },
-          { group: ['knex', 'pg', '@temporalio/client', '@temporalio/worker', '@temporalio/activity'], message: 'workflows do no I/O: call an activity' },
-          { group: ['../activities', '../activities/*', '../activities/**'], allowTypeImports: true, message: 'import activities as types only (proxyActivities)' },
-        ],
-      }],
-      'no-restricted-globals': ['error',
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: NODE_BUILTINS, message: 'workflows run in a deterministic sandbox: no Node builtins' },
+            {
+              group: ['knex', 'pg', '@temporalio/client', '@temporalio/worker', '@temporalio/activity'],
+              message: 'workflows do no I/O: call an activity',
+            },
+            {
+              group: ['../activities', '../activities/*', '../activities/**'],
+              allowTypeImports: true,
+              message: 'import activities as types only (proxyActivities)',
+            },
+          ],
+        },
+      ],
+      'no-restricted-globals': [
+        'error',
         { name: 'process', message: 'no environment reads in workflows' },
         { name: 'setTimeout', message: 'use sleep() or condition() from @temporalio/workflow' },
-        { name: 'setInterval', message: 'use sleep() in a loop' }],
+        { name: 'setInterval', message: 'use sleep() in a loop' },
+      ],
     },
   },
 );

@@ -59,7 +59,9 @@ async function main(): Promise<void> {
     const backendPeakMb = await peakRssMb(backendPid);
     const digest = createHash('sha256').update(JSON.stringify(result)).digest('hex');
     const rssMb = process.resourceUsage().maxRSS / 1024;
-    process.stdout.write(`${JSON.stringify({ ms, rss_mb: rssMb, n: result.overall.n, join: result.join, digest, backend_peak_mb: backendPeakMb, steps_ms: steps })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ ms, rss_mb: rssMb, n: result.overall.n, join: result.join, digest, backend_peak_mb: backendPeakMb, steps_ms: steps })}\n`,
+    );
   } finally {
     await db.destroy();
   }

@@ -20,8 +20,21 @@
  */
 import type { Knex } from 'knex';
 import {
-  AS_OF, COHORT_MONTHS, END, START, bareJoinRuns, best, createBenchDatabase, evaluationRuns, loadCohort, log, positiveSetting, settle, timed,
-  type ChildEvaluation, type GeneratedCohort,
+  AS_OF,
+  COHORT_MONTHS,
+  END,
+  START,
+  bareJoinRuns,
+  best,
+  createBenchDatabase,
+  evaluationRuns,
+  loadCohort,
+  log,
+  positiveSetting,
+  settle,
+  timed,
+  type ChildEvaluation,
+  type GeneratedCohort,
 } from './evaluation-data';
 
 const ROWS = positiveSetting('BENCH_ROWS', 1_000_000);
@@ -32,7 +45,13 @@ const HISTORY_OUTCOMES = positiveSetting('BENCH_HISTORY_OUTCOMES', 10_000_000);
 
 const LARGE: GeneratedCohort = { model: 'bench', prefix: '', rows: ROWS, start: START, end: END };
 /** A modest model's daily cohort, finalized a few days after its window ended. */
-const SMALL: GeneratedCohort = { model: 'modest', prefix: 'm', rows: 10_000, start: '2026-01-15T00:00:00.000Z', end: '2026-01-16T00:00:00.000Z' };
+const SMALL: GeneratedCohort = {
+  model: 'modest',
+  prefix: 'm',
+  rows: 10_000,
+  start: '2026-01-15T00:00:00.000Z',
+  end: '2026-01-16T00:00:00.000Z',
+};
 const SMALL_AS_OF = '2026-02-20T00:00:00.000Z';
 
 /**
@@ -102,22 +121,29 @@ async function evaluateOnce(): Promise<void> {
     log(`evaluation join block: ${JSON.stringify(evaluations[0]!.join)}`);
     const bareMs = best(bare.ms);
     const evaluateMs = best(evaluations.map((run) => run.ms));
-    log(`bare ${bare.ms.map((ms) => ms.toFixed(0)).join('/')} ms; evaluate ${evaluations.map((run) => run.ms.toFixed(0)).join('/')} ms (best of three each)`);
-    process.stdout.write(`${JSON.stringify({
-      bench: 'evaluate',
-      rows: evaluations[0]!.n,
-      outcomes,
-      bare_ms: Math.round(bareMs),
-      evaluate_ms: Math.round(evaluateMs),
-      ratio: fixed(evaluateMs / bareMs),
-      rss_mb: maxRss(evaluations),
-    })}\n`);
+    log(
+      `bare ${bare.ms.map((ms) => ms.toFixed(0)).join('/')} ms; evaluate ${evaluations.map((run) => run.ms.toFixed(0)).join('/')} ms (best of three each)`,
+    );
+    process.stdout.write(
+      `${JSON.stringify({
+        bench: 'evaluate',
+        rows: evaluations[0]!.n,
+        outcomes,
+        bare_ms: Math.round(bareMs),
+        evaluate_ms: Math.round(evaluateMs),
+        ratio: fixed(evaluateMs / bareMs),
+        rss_mb: maxRss(evaluations),
+      })}\n`,
+    );
   } finally {
     await bench.drop();
   }
 }
 
-interface Measured { large: ChildEvaluation[]; small: ChildEvaluation[] }
+interface Measured {
+  large: ChildEvaluation[];
+  small: ChildEvaluation[];
+}
 
 async function measureBoth(url: string, label: string): Promise<Measured> {
   const large = await evaluationRuns(url, LARGE, AS_OF, 3);
@@ -156,16 +182,18 @@ async function evaluateWithHistory(): Promise<void> {
     sameDocuments([...before.small, ...after.small], 'small');
     log('with the history both cohorts evaluate to the same documents as without it');
     const ms = (runs: ChildEvaluation[]) => best(runs.map((run) => run.ms));
-    process.stdout.write(`${JSON.stringify({
-      bench: 'evaluate-history',
-      history_outcomes: HISTORY_OUTCOMES,
-      growth_large: fixed(ms(after.large) / ms(before.large)),
-      growth_small: fixed(ms(after.small) / ms(before.small)),
-      large: { rows: before.large[0]!.n, ms_without: Math.round(ms(before.large)), ms_with: Math.round(ms(after.large)) },
-      small: { rows: before.small[0]!.n, ms_without: fixed(ms(before.small), 1), ms_with: fixed(ms(after.small), 1) },
-      same_documents: true,
-      rss_mb: maxRss([...before.large, ...after.large]),
-    })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({
+        bench: 'evaluate-history',
+        history_outcomes: HISTORY_OUTCOMES,
+        growth_large: fixed(ms(after.large) / ms(before.large)),
+        growth_small: fixed(ms(after.small) / ms(before.small)),
+        large: { rows: before.large[0]!.n, ms_without: Math.round(ms(before.large)), ms_with: Math.round(ms(after.large)) },
+        small: { rows: before.small[0]!.n, ms_without: fixed(ms(before.small), 1), ms_with: fixed(ms(after.small), 1) },
+        same_documents: true,
+        rss_mb: maxRss([...before.large, ...after.large]),
+      })}\n`,
+    );
   } finally {
     await bench.drop();
   }

@@ -146,8 +146,15 @@ export async function loadCohort(db: Knex, cohort: GeneratedCohort, scoreLevels 
   const chunk = 1_000_000;
   for (let from = 1; from <= cohort.rows; from += chunk) {
     await db.raw(LOAD_PREDICTIONS, {
-      prefix: cohort.prefix, model: cohort.model, rows: cohort.rows, users: Math.max(1, Math.floor(cohort.rows / 5)),
-      start: cohort.start, end: cohort.end, score_levels: scoreLevels, from_row: from, to_row: Math.min(cohort.rows, from + chunk - 1),
+      prefix: cohort.prefix,
+      model: cohort.model,
+      rows: cohort.rows,
+      users: Math.max(1, Math.floor(cohort.rows / 5)),
+      start: cohort.start,
+      end: cohort.end,
+      score_levels: scoreLevels,
+      from_row: from,
+      to_row: Math.min(cohort.rows, from + chunk - 1),
     });
   }
   await db.raw(LOAD_OUTCOMES, { prefix: cohort.prefix, model: cohort.model });
@@ -183,7 +190,9 @@ export async function bareJoinRuns(db: Knex, cohort: GeneratedCohort, runs: numb
   const ms: number[] = [];
   let counts: unknown;
   for (let run = 0; run < runs; run++) {
-    const bare = await timed(() => db.raw(BARE_JOIN_AND_COUNT, { model: cohort.model, version: 'v1', start: cohort.start, end: cohort.end }));
+    const bare = await timed(() =>
+      db.raw(BARE_JOIN_AND_COUNT, { model: cohort.model, version: 'v1', start: cohort.start, end: cohort.end }),
+    );
     ms.push(bare.ms);
     counts ??= bare.result.rows[0];
   }

@@ -23,7 +23,19 @@ import { exportEvaluation } from '../activities/evaluate/export-evaluation';
 import { exportRows } from '../sql/export-evaluation';
 import { CREATE_MATCHES, joinBindingsFor } from '../sql/join-outcomes';
 import {
-  AS_OF, COHORT_MONTHS, END, START, best, cohortSelector, createBenchDatabase, definitionFor, loadCohort, log, positiveSetting, settle, timed,
+  AS_OF,
+  COHORT_MONTHS,
+  END,
+  START,
+  best,
+  cohortSelector,
+  createBenchDatabase,
+  definitionFor,
+  loadCohort,
+  log,
+  positiveSetting,
+  settle,
+  timed,
   type GeneratedCohort,
 } from './evaluation-data';
 
@@ -46,11 +58,14 @@ async function main(): Promise<void> {
     const cohort = cohortSelector(COHORT);
     const definition = definitionFor(COHORT);
     // The joined rows, exactly as the export writes them, kept in a plain table for the raw COPY.
-    await bench.db.transaction(async (trx) => {
-      const bindings = joinBindingsFor(cohort, definition, AS_OF);
-      await trx.raw(CREATE_MATCHES, bindings);
-      await trx.raw(`create table bench_joined_rows as ${exportRows()}`, { ...bindings });
-    }, { isolationLevel: 'repeatable read' });
+    await bench.db.transaction(
+      async (trx) => {
+        const bindings = joinBindingsFor(cohort, definition, AS_OF);
+        await trx.raw(CREATE_MATCHES, bindings);
+        await trx.raw(`create table bench_joined_rows as ${exportRows()}`, { ...bindings });
+      },
+      { isolationLevel: 'repeatable read' },
+    );
     await bench.db.raw('vacuum analyze bench_joined_rows');
 
     const ours: number[] = [];
@@ -66,7 +81,10 @@ async function main(): Promise<void> {
       const copied = await timed(async () => {
         const connection = (await bench.db.client.acquireConnection()) as pg.Client;
         try {
-          await pipeline(connection.query(copyTo('copy bench_joined_rows to stdout with (format csv, header true)')), createWriteStream(rawFile));
+          await pipeline(
+            connection.query(copyTo('copy bench_joined_rows to stdout with (format csv, header true)')),
+            createWriteStream(rawFile),
+          );
         } finally {
           await bench.db.client.releaseConnection(connection);
         }
@@ -74,21 +92,30 @@ async function main(): Promise<void> {
       raw.push(copied.ms);
       // The export's first statement alone (the join into hs_matches), to split its time into
       // the join the raw COPY does not do and the labelling, sorting and streaming after it.
-      const joined = await timed(() => bench.db.transaction(async (trx) => {
-        await trx.raw("set local work_mem = '256MB'");
-        await trx.raw('set local jit = off');
-        await trx.raw(CREATE_MATCHES, joinBindingsFor(cohort, definition, AS_OF));
-      }, { isolationLevel: 'repeatable read' }));
+      const joined = await timed(() =>
+        bench.db.transaction(
+          async (trx) => {
+            await trx.raw("set local work_mem = '256MB'");
+            await trx.raw('set local jit = off');
+            await trx.raw(CREATE_MATCHES, joinBindingsFor(cohort, definition, AS_OF));
+          },
+          { isolationLevel: 'repeatable read' },
+        ),
+      );
       join.push(joined.ms);
     }
     // Parquet, with the RSS sampled while it writes: it holds one row group, not the cohort.
     const parquet: number[] = [];
     let peakRss = process.memoryUsage().rss;
-    const sampler = setInterval(() => { peakRss = Math.max(peakRss, process.memoryUsage().rss); }, 50);
+    const sampler = setInterval(() => {
+      peakRss = Math.max(peakRss, process.memoryUsage().rss);
+    }, 50);
     const parquetFile = path.join(dir, 'export.parquet');
     try {
       for (let run = 0; run < RUNS; run++) {
-        const exported = await timed(() => exportEvaluation(bench.db, { cohort, definition, asOf: AS_OF, out: parquetFile, format: 'parquet' }));
+        const exported = await timed(() =>
+          exportEvaluation(bench.db, { cohort, definition, asOf: AS_OF, out: parquetFile, format: 'parquet' }),
+        );
         if (exported.result.rows !== rows) throw new Error(`the Parquet export wrote ${exported.result.rows} rows, the CSV ${rows}`);
         parquet.push(exported.ms);
       }
@@ -99,29 +126,37 @@ async function main(): Promise<void> {
     if (!sameBytes) throw new Error('the export and the raw COPY of the same joined rows wrote different files');
     const oursRate = rows / (best(ours) / 1000);
     const rawRate = rows / (best(raw) / 1000);
-    log(`hindsight export: ${ours.map((ms) => ms.toFixed(0)).join('/')} ms; raw COPY of the joined rows: ${raw.map((ms) => ms.toFixed(0)).join('/')} ms (best of ${RUNS}); the files are byte-identical`);
+    log(
+      `hindsight export: ${ours.map((ms) => ms.toFixed(0)).join('/')} ms; raw COPY of the joined rows: ${raw.map((ms) => ms.toFixed(0)).join('/')} ms (best of ${RUNS}); the files are byte-identical`,
+    );
     const parquetRate = rows / (best(parquet) / 1000);
     const parquetBytes = (await stat(parquetFile)).size;
     log(`of which the join (hs_matches) alone: ${join.map((ms) => ms.toFixed(0)).join('/')} ms`);
-    log(`hindsight export ${Math.round(oursRate).toLocaleString('en-US')} rows/s, raw COPY ${Math.round(rawRate).toLocaleString('en-US')} rows/s`);
-    log(`hindsight export --format parquet: ${parquet.map((ms) => ms.toFixed(0)).join('/')} ms, ${Math.round(parquetRate).toLocaleString('en-US')} rows/s, ${(parquetBytes / 2 ** 20).toFixed(0)} MB (CSV ${((await stat(oursFile)).size / 2 ** 20).toFixed(0)} MB), peak RSS of this process ${(peakRss / 2 ** 20).toFixed(0)} MB`);
-    process.stdout.write(`${JSON.stringify({
-      bench: 'export',
-      rows,
-      ratio: Number((oursRate / rawRate).toFixed(3)),
-      export_rows_per_s: Math.round(oursRate),
-      raw_copy_rows_per_s: Math.round(rawRate),
-      parquet_ratio: Number((parquetRate / rawRate).toFixed(3)),
-      parquet_rows_per_s: Math.round(parquetRate),
-      parquet_rss_mb: Math.round(peakRss / 2 ** 20),
-      same_bytes: sameBytes,
-      export_ms: Math.round(best(ours)),
-      join_ms: Math.round(best(join)),
-      raw_copy_ms: Math.round(best(raw)),
-      // The best ratio an export that has to join could reach: the join, then COPY at raw speed.
-      join_then_raw_ratio: Number((best(raw) / (best(join) + best(raw))).toFixed(3)),
-      load_avg: Number(os.loadavg()[0]!.toFixed(1)),
-    })}\n`);
+    log(
+      `hindsight export ${Math.round(oursRate).toLocaleString('en-US')} rows/s, raw COPY ${Math.round(rawRate).toLocaleString('en-US')} rows/s`,
+    );
+    log(
+      `hindsight export --format parquet: ${parquet.map((ms) => ms.toFixed(0)).join('/')} ms, ${Math.round(parquetRate).toLocaleString('en-US')} rows/s, ${(parquetBytes / 2 ** 20).toFixed(0)} MB (CSV ${((await stat(oursFile)).size / 2 ** 20).toFixed(0)} MB), peak RSS of this process ${(peakRss / 2 ** 20).toFixed(0)} MB`,
+    );
+    process.stdout.write(
+      `${JSON.stringify({
+        bench: 'export',
+        rows,
+        ratio: Number((oursRate / rawRate).toFixed(3)),
+        export_rows_per_s: Math.round(oursRate),
+        raw_copy_rows_per_s: Math.round(rawRate),
+        parquet_ratio: Number((parquetRate / rawRate).toFixed(3)),
+        parquet_rows_per_s: Math.round(parquetRate),
+        parquet_rss_mb: Math.round(peakRss / 2 ** 20),
+        same_bytes: sameBytes,
+        export_ms: Math.round(best(ours)),
+        join_ms: Math.round(best(join)),
+        raw_copy_ms: Math.round(best(raw)),
+        // The best ratio an export that has to join could reach: the join, then COPY at raw speed.
+        join_then_raw_ratio: Number((best(raw) / (best(join) + best(raw))).toFixed(3)),
+        load_avg: Number(os.loadavg()[0]!.toFixed(1)),
+      })}\n`,
+    );
   } finally {
     await rm(dir, { recursive: true, force: true });
     await bench.drop();

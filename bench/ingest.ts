@@ -40,7 +40,7 @@ function generatePrediction(i: number): Record<string, unknown> {
     feature_view_version: 'fv3',
     entity_ids: { transaction_id: `t${i}`, user_id: `u${i % 50_000}` },
     ts_pred: new Date(START + Math.floor((i / ROWS) * SPAN_MS)).toISOString(),
-    score: (i * 7919 % 10_007) / 10_007,
+    score: ((i * 7919) % 10_007) / 10_007,
     threshold: 0.5,
     decision: i % 3 === 0 ? 'block' : 'allow',
     request_id: `r${i}`,
@@ -98,9 +98,12 @@ async function main(): Promise<void> {
     // Like with like: the raw COPY loads the very same rows into the table our ingest
     // writes, `predictions` (its month partitions, indexes and the key claims its statement
     // trigger makes), then the table is emptied for the ingest.
-    for (const month of MONTHS) await db.raw('select hindsight_ensure_month_partition(?::regclass, ?::timestamptz)', ['predictions', `${month}-01T00:00:00Z`]);
-    const columns = (await db.raw(`select string_agg(quote_ident(column_name), ', ' order by ordinal_position) as list
-      from information_schema.columns where table_name = 'predictions' and column_name not in ('ingested_at')`)).rows[0].list as string;
+    for (const month of MONTHS)
+      await db.raw('select hindsight_ensure_month_partition(?::regclass, ?::timestamptz)', ['predictions', `${month}-01T00:00:00Z`]);
+    const columns = (
+      await db.raw(`select string_agg(quote_ident(column_name), ', ' order by ordinal_position) as list
+      from information_schema.columns where table_name = 'predictions' and column_name not in ('ingested_at')`)
+    ).rows[0].list as string;
     await db.raw('checkpoint');
 
     const copyStarted = process.hrtime.bigint();
@@ -124,18 +127,30 @@ async function main(): Promise<void> {
     // same cores as PostgreSQL: the raw COPY's side of that is only reading the file.
     const cpu = process.cpuUsage(cpuBefore);
     const nodeCpuSeconds = (cpu.user + cpu.system) / 1e6;
-    if (result.accepted !== ROWS) throw new Error(`ingest accepted ${result.accepted} of ${ROWS} rows: ${JSON.stringify(result.rejected.slice(0, 3))}`);
+    if (result.accepted !== ROWS)
+      throw new Error(`ingest accepted ${result.accepted} of ${ROWS} rows: ${JSON.stringify(result.rejected.slice(0, 3))}`);
 
     const copyRate = ROWS / copySeconds;
     const ingestRate = ROWS / ingestSeconds;
-    process.stdout.write(`raw COPY:         ${ROWS} rows in ${copySeconds.toFixed(2)} s = ${Math.round(copyRate).toLocaleString('en-US')} rows/s\n`);
-    process.stdout.write(`hindsight ingest: ${ROWS} rows in ${ingestSeconds.toFixed(2)} s = ${Math.round(ingestRate).toLocaleString('en-US')} rows/s (${nodeCpuSeconds.toFixed(1)} s of CPU in this process)\n`);
-    process.stdout.write(`${JSON.stringify({
-      bench: 'ingest', rows: ROWS, ratio: Number((ingestRate / copyRate).toFixed(3)),
-      ingest_rows_per_s: Math.round(ingestRate), raw_copy_rows_per_s: Math.round(copyRate),
-      ingest_s: Number(ingestSeconds.toFixed(1)), raw_copy_s: Number(copySeconds.toFixed(1)), node_cpu_s: Number(nodeCpuSeconds.toFixed(1)),
-      load_avg: Number(os.loadavg()[0]!.toFixed(1)),
-    })}\n`);
+    process.stdout.write(
+      `raw COPY:         ${ROWS} rows in ${copySeconds.toFixed(2)} s = ${Math.round(copyRate).toLocaleString('en-US')} rows/s\n`,
+    );
+    process.stdout.write(
+      `hindsight ingest: ${ROWS} rows in ${ingestSeconds.toFixed(2)} s = ${Math.round(ingestRate).toLocaleString('en-US')} rows/s (${nodeCpuSeconds.toFixed(1)} s of CPU in this process)\n`,
+    );
+    process.stdout.write(
+      `${JSON.stringify({
+        bench: 'ingest',
+        rows: ROWS,
+        ratio: Number((ingestRate / copyRate).toFixed(3)),
+        ingest_rows_per_s: Math.round(ingestRate),
+        raw_copy_rows_per_s: Math.round(copyRate),
+        ingest_s: Number(ingestSeconds.toFixed(1)),
+        raw_copy_s: Number(copySeconds.toFixed(1)),
+        node_cpu_s: Number(nodeCpuSeconds.toFixed(1)),
+        load_avg: Number(os.loadavg()[0]!.toFixed(1)),
+      })}\n`,
+    );
   } finally {
     await db.destroy();
     await admin.raw(`drop database if exists "${name}" with (force)`);

@@ -35,7 +35,13 @@ export function sampleRss(): { peakMb(): number; stop(): void } {
 
 export type History = temporal.api.history.v1.IHistory;
 
-export const EventType = { WFT_SCHEDULED: 5, WFT_STARTED: 6, ACTIVITY_SCHEDULED: 10, ACTIVITY_STARTED: 11, ACTIVITY_COMPLETED: 12 } as const;
+export const EventType = {
+  WFT_SCHEDULED: 5,
+  WFT_STARTED: 6,
+  ACTIVITY_SCHEDULED: 10,
+  ACTIVITY_STARTED: 11,
+  ACTIVITY_COMPLETED: 12,
+} as const;
 
 export function eventMs(event: temporal.api.history.v1.IHistoryEvent): number {
   const time = event.eventTime!;
@@ -52,11 +58,17 @@ export function taskLatencies(histories: History[]): Record<string, { median: nu
     const byId = new Map((history.events ?? []).map((e) => [Number(e.eventId), e]));
     for (const event of history.events ?? []) {
       if (event.eventType === EventType.WFT_STARTED) {
-        waits.workflow_task_queue_ms!.push(eventMs(event) - eventMs(byId.get(Number(event.workflowTaskStartedEventAttributes!.scheduledEventId))!));
+        waits.workflow_task_queue_ms!.push(
+          eventMs(event) - eventMs(byId.get(Number(event.workflowTaskStartedEventAttributes!.scheduledEventId))!),
+        );
       } else if (event.eventType === EventType.ACTIVITY_STARTED) {
-        waits.activity_queue_ms!.push(eventMs(event) - eventMs(byId.get(Number(event.activityTaskStartedEventAttributes!.scheduledEventId))!));
+        waits.activity_queue_ms!.push(
+          eventMs(event) - eventMs(byId.get(Number(event.activityTaskStartedEventAttributes!.scheduledEventId))!),
+        );
       } else if (event.eventType === EventType.ACTIVITY_COMPLETED) {
-        waits.activity_run_ms!.push(eventMs(event) - eventMs(byId.get(Number(event.activityTaskCompletedEventAttributes!.startedEventId))!));
+        waits.activity_run_ms!.push(
+          eventMs(event) - eventMs(byId.get(Number(event.activityTaskCompletedEventAttributes!.startedEventId))!),
+        );
       }
     }
   }

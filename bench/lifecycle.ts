@@ -78,12 +78,14 @@ function cohortRows(version: string, now: number): { predictions: object[]; outc
     ts_pred: new Date(now - 10_000 + 500 * i).toISOString(),
     score: ((i * 7) % PREDICTIONS_PER_COHORT) / PREDICTIONS_PER_COHORT,
   }));
-  const outcomes = predictions.filter((_, i) => i % 5 === 0).map((p, i) => ({
-    outcome_id: `${version}-cb-${i}`,
-    prediction_id: p.prediction_id,
-    outcome_type: 'chargeback',
-    ts_event: new Date(Date.parse(p.ts_pred) + 100).toISOString(),
-  }));
+  const outcomes = predictions
+    .filter((_, i) => i % 5 === 0)
+    .map((p, i) => ({
+      outcome_id: `${version}-cb-${i}`,
+      prediction_id: p.prediction_id,
+      outcome_type: 'chargeback',
+      ts_event: new Date(Date.parse(p.ts_pred) + 100).toISOString(),
+    }));
   return { predictions, outcomes };
 }
 
@@ -111,14 +113,27 @@ interface Run {
  * closed (the worker's cohortClosed sink counts them; visibility confirms at the end).
  */
 async function runCohorts(
-  client: Client, closed: Map<string, number>, definition: LabelDefinition, versions: string[], leadMs: number, workerStopped: () => boolean,
+  client: Client,
+  closed: Map<string, number>,
+  definition: LabelDefinition,
+  versions: string[],
+  leadMs: number,
+  workerStopped: () => boolean,
   refreshClosed?: () => Promise<void>,
 ): Promise<Run> {
   const started = Date.now();
   const end = Math.ceil((started + leadMs) / 1000) * 1000;
   const graceEnd = end + 6_000 + 2_000;
-  const selectors = versions.map((version) => ({ model_name: MODEL, model_version: version, environment: 'production', start: new Date(end - 60_000).toISOString(), end: new Date(end).toISOString() }));
-  const cohorts = await mapLimit(selectors, 32, (selector) => startCohortLifecycle(client, TASK_QUEUE, selector, definition, { lateLabelChecks: 1 }));
+  const selectors = versions.map((version) => ({
+    model_name: MODEL,
+    model_version: version,
+    environment: 'production',
+    start: new Date(end - 60_000).toISOString(),
+    end: new Date(end).toISOString(),
+  }));
+  const cohorts = await mapLimit(selectors, 32, (selector) =>
+    startCohortLifecycle(client, TASK_QUEUE, selector, definition, { lateLabelChecks: 1 }),
+  );
   const startMs = Date.now() - started;
   const ids = new Set(cohorts.map((c) => c.cohort_id));
   let reported = 0;
@@ -175,13 +190,28 @@ async function withHarness<T>(versions: string[], measure: (harness: Harness) =>
     await migrate(db);
     const loadStarted = Date.now();
     const rows = versions.map((version) => cohortRows(version, loadStarted));
-    await ingest(db, 'predictions', rows.flatMap((r) => r.predictions));
-    await ingest(db, 'outcomes', rows.flatMap((r) => r.outcomes));
+    await ingest(
+      db,
+      'predictions',
+      rows.flatMap((r) => r.predictions),
+    );
+    await ingest(
+      db,
+      'outcomes',
+      rows.flatMap((r) => r.outcomes),
+    );
     await db.raw('analyze');
     log(`loaded ${versions.length * PREDICTIONS_PER_COHORT} predictions in ${seconds(Date.now() - loadStarted)} s`);
     const { definition } = await putLabelDefinition(db, {
-      name: 'bench-chargeback', version: 1, model_name: MODEL, task: 'binary', window: 'PT6S',
-      checkpoints: ['PT2S', 'PT4S'], positive_outcome_types: ['chargeback'], absent_means: 'negative', late_label_grace: 'PT2S',
+      name: 'bench-chargeback',
+      version: 1,
+      model_name: MODEL,
+      task: 'binary',
+      window: 'PT6S',
+      checkpoints: ['PT2S', 'PT4S'],
+      positive_outcome_types: ['chargeback'],
+      absent_means: 'negative',
+      late_label_grace: 'PT2S',
     });
 
     connection = await NativeConnection.connect({ address: server.address });
@@ -189,7 +219,11 @@ async function withHarness<T>(versions: string[], measure: (harness: Harness) =>
     const client = new Client({ connection: clientConnection });
     const closed = new Map<string, number>();
     const worker = await createHindsightWorker({
-      connection, db, namespace: 'default', taskQueue: TASK_QUEUE, ...WORKER_SETTINGS,
+      connection,
+      db,
+      namespace: 'default',
+      taskQueue: TASK_QUEUE,
+      ...WORKER_SETTINGS,
       listener: { snapshotStored: () => {}, cohortClosed: (cohortId) => closed.set(cohortId, Date.now()) },
     });
     let stopped = false;
@@ -214,7 +248,8 @@ async function withHarness<T>(versions: string[], measure: (harness: Harness) =>
 }
 
 async function main(): Promise<void> {
-  if (!Number.isInteger(COHORTS) || COHORTS < 1) throw new Error(`BENCH_COHORTS must be a positive integer, not ${process.env.BENCH_COHORTS}`);
+  if (!Number.isInteger(COHORTS) || COHORTS < 1)
+    throw new Error(`BENCH_COHORTS must be a positive integer, not ${process.env.BENCH_COHORTS}`);
   const versions = Array.from({ length: COHORTS }, (_, i) => `v${i}`);
   await withHarness([...versions, 'single'], async ({ db, client, definition, closed, rss, workerStopped }) => {
     log(`worker: ${JSON.stringify({ ...WORKER_SETTINGS, databaseConnections: DATABASE_CONNECTIONS })}`);
@@ -223,7 +258,9 @@ async function main(): Promise<void> {
     // The shared end lies beyond the last start on an idle machine (~200 starts/s); on a busy one
     // late starters find checkpoints past and evaluate them at once, as a backfill does.
     const many = await runCohorts(client, closed, definition, versions, 3_000 + 5 * COHORTS, workerStopped);
-    log(`${COHORTS} cohorts: started in ${seconds(many.startMs)} s; all closed ${seconds(many.ms)} s after the first start, ${seconds(many.lagMs)} s after their grace end`);
+    log(
+      `${COHORTS} cohorts: started in ${seconds(many.startMs)} s; all closed ${seconds(many.ms)} s after the first start, ${seconds(many.lagMs)} s after their grace end`,
+    );
 
     // Each execution's own status, not the visibility store's count, which catches up a moment
     // after the last lifecycle closes.
@@ -241,26 +278,30 @@ async function main(): Promise<void> {
     // Under a backlog a checkpoint may have passed before its wait starts (no timer, fewer
     // events), so the single cohort's live history counts too.
     const maxEvents = Math.max(...events, singleEvents);
-    log(`history events per lifecycle over ${sample.length} histories: max ${Math.max(...events)}, median ${median(events)}; single cohort: ${singleEvents}`);
+    log(
+      `history events per lifecycle over ${sample.length} histories: max ${Math.max(...events)}, median ${median(events)}; single cohort: ${singleEvents}`,
+    );
     const snapshots = Number((await db('metric_snapshots').count({ n: '*' }))[0]!.n);
     log(`snapshots stored: ${snapshots} (${(snapshots / (COHORTS + 1)).toFixed(2)} per cohort)`);
     log(`peak RSS of the worker's process: ${rss.peakMb().toFixed(0)} MB`);
     // Against the baseline measured in this run: how much longer N cohorts take than one.
     const ratio = Number((many.ms / single.ms).toFixed(2));
     log(`${COHORTS} cohorts took ${ratio}× the time of 1`);
-    process.stdout.write(`${JSON.stringify({
-      bench: 'lifecycle',
-      cohorts: COHORTS,
-      events_per_cohort: maxEvents,
-      events_median: median(events),
-      single_cohort_events: singleEvents,
-      seconds: seconds(many.ms),
-      lag_seconds: seconds(many.lagMs),
-      rss_mb: Math.round(rss.peakMb()),
-      single_cohort_seconds: seconds(single.ms),
-      single_cohort_lag_seconds: seconds(single.lagMs),
-      ratio,
-    })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({
+        bench: 'lifecycle',
+        cohorts: COHORTS,
+        events_per_cohort: maxEvents,
+        events_median: median(events),
+        single_cohort_events: singleEvents,
+        seconds: seconds(many.ms),
+        lag_seconds: seconds(many.lagMs),
+        rss_mb: Math.round(rss.peakMb()),
+        single_cohort_seconds: seconds(single.ms),
+        single_cohort_lag_seconds: seconds(single.lagMs),
+        ratio,
+      })}\n`,
+    );
   });
 }
 
@@ -311,24 +352,34 @@ async function scaleOut(): Promise<void> {
       const byWorker = evaluationsByWorker(histories);
       log(`evaluations by worker identity in the two-worker run: ${JSON.stringify(byWorker)}`);
       // Every cohort of both runs: exactly one snapshot per checkpoint (no late labels arrive).
-      const perCheckpoint = (await db('metric_snapshots').select('cohort_id', 'checkpoint').count({ n: '*' }).groupBy('cohort_id', 'checkpoint')) as Array<{ cohort_id: string; n: number }>;
+      const perCheckpoint = (await db('metric_snapshots')
+        .select('cohort_id', 'checkpoint')
+        .count({ n: '*' })
+        .groupBy('cohort_id', 'checkpoint')) as Array<{ cohort_id: string; n: number }>;
       const counts = new Set(perCheckpoint.map((row) => Number(row.n)));
       const cohortsWithSnapshots = new Set(perCheckpoint.map((row) => row.cohort_id)).size;
       if (counts.size !== 1 || !counts.has(1) || cohortsWithSnapshots !== 2 * COHORTS) {
-        throw new Error(`snapshots per checkpoint: ${[...counts].join(', ')} over ${cohortsWithSnapshots} cohorts (expected 1 over ${2 * COHORTS})`);
+        throw new Error(
+          `snapshots per checkpoint: ${[...counts].join(', ')} over ${cohortsWithSnapshots} cohorts (expected 1 over ${2 * COHORTS})`,
+        );
       }
-      if (Object.keys(byWorker).length !== 2) throw new Error(`the two-worker run's evaluations ran on ${Object.keys(byWorker).join(', ')} only`);
-      log(`every cohort of both runs has exactly one snapshot per checkpoint (${perCheckpoint.length} checkpoints of ${cohortsWithSnapshots} cohorts)`);
-      process.stdout.write(`${JSON.stringify({
-        bench: 'lifecycle-scale-out',
-        cohorts: COHORTS,
-        one_worker_seconds: seconds(one.ms),
-        two_workers_seconds: seconds(two.ms),
-        speedup: Number((one.ms / two.ms).toFixed(2)),
-        evaluations_by_worker: byWorker,
-        snapshots_per_checkpoint: 1,
-        rss_mb: Math.round(rss.peakMb()),
-      })}\n`);
+      if (Object.keys(byWorker).length !== 2)
+        throw new Error(`the two-worker run's evaluations ran on ${Object.keys(byWorker).join(', ')} only`);
+      log(
+        `every cohort of both runs has exactly one snapshot per checkpoint (${perCheckpoint.length} checkpoints of ${cohortsWithSnapshots} cohorts)`,
+      );
+      process.stdout.write(
+        `${JSON.stringify({
+          bench: 'lifecycle-scale-out',
+          cohorts: COHORTS,
+          one_worker_seconds: seconds(one.ms),
+          two_workers_seconds: seconds(two.ms),
+          speedup: Number((one.ms / two.ms).toFixed(2)),
+          evaluations_by_worker: byWorker,
+          snapshots_per_checkpoint: 1,
+          rss_mb: Math.round(rss.peakMb()),
+        })}\n`,
+      );
     } finally {
       if (second && second.exitCode === null) {
         second.kill('SIGINT');

@@ -12,8 +12,21 @@
 import os from 'node:os';
 import type { Knex } from 'knex';
 import {
-  AS_OF, COHORT_MONTHS, END, START, bareJoinRuns, best, createBenchDatabase, evaluateInChild, loadCohort, log, positiveSetting, settle, timed,
-  type ChildEvaluation, type GeneratedCohort,
+  AS_OF,
+  COHORT_MONTHS,
+  END,
+  START,
+  bareJoinRuns,
+  best,
+  createBenchDatabase,
+  evaluateInChild,
+  loadCohort,
+  log,
+  positiveSetting,
+  settle,
+  timed,
+  type ChildEvaluation,
+  type GeneratedCohort,
 } from './evaluation-data';
 
 const SIZES = (process.env.BENCH_SCALE_ROWS ?? '1000000,3000000,10000000').split(',').map((size) => {
@@ -57,7 +70,9 @@ async function measure(rows: number): Promise<SizeResult> {
       await settle(bench.db);
     });
     const outcomes = Number((await bench.db.raw('select count(*) as n from outcomes')).rows[0].n);
-    log(`${rows.toLocaleString('en-US')} predictions, ${outcomes.toLocaleString('en-US')} outcomes loaded in ${(load.ms / 1000).toFixed(0)} s`);
+    log(
+      `${rows.toLocaleString('en-US')} predictions, ${outcomes.toLocaleString('en-US')} outcomes loaded in ${(load.ms / 1000).toFixed(0)} s`,
+    );
     // The bare query runs on this process's pool; its backend reports temp bytes at transaction end.
     const bareStart = await tempBytes(bench.db);
     const bare = await bareJoinRuns(bench.db, cohort, RUNS);
@@ -86,7 +101,9 @@ async function measure(rows: number): Promise<SizeResult> {
       steps_ms: fastest.steps_ms,
       load_avg: Number(os.loadavg()[0]!.toFixed(1)),
     };
-    log(`  bare ${bare.ms.map((ms) => ms.toFixed(0)).join('/')} ms, evaluate ${evaluations.map((run) => run.ms.toFixed(0)).join('/')} ms: ${JSON.stringify(result)}`);
+    log(
+      `  bare ${bare.ms.map((ms) => ms.toFixed(0)).join('/')} ms, evaluate ${evaluations.map((run) => run.ms.toFixed(0)).join('/')} ms: ${JSON.stringify(result)}`,
+    );
     return result;
   } finally {
     await bench.drop();
@@ -108,14 +125,16 @@ async function main(): Promise<void> {
   const results: SizeResult[] = [];
   for (const rows of SIZES) results.push(await measure(rows));
   const largest = results.at(-1)!;
-  process.stdout.write(`${JSON.stringify({
-    bench: 'scale',
-    rows: results,
-    slope: results.length > 1 ? Number(logLogSlope(results.map((r) => [r.rows, r.evaluate_ms])).toFixed(3)) : null,
-    bare_slope: results.length > 1 ? Number(logLogSlope(results.map((r) => [r.rows, r.bare_ms])).toFixed(3)) : null,
-    ratio_at_max: largest.ratio,
-    rss_mb: Math.max(...results.map((r) => r.rss_mb)),
-  })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({
+      bench: 'scale',
+      rows: results,
+      slope: results.length > 1 ? Number(logLogSlope(results.map((r) => [r.rows, r.evaluate_ms])).toFixed(3)) : null,
+      bare_slope: results.length > 1 ? Number(logLogSlope(results.map((r) => [r.rows, r.bare_ms])).toFixed(3)) : null,
+      ratio_at_max: largest.ratio,
+      rss_mb: Math.max(...results.map((r) => r.rss_mb)),
+    })}\n`,
+  );
 }
 
 main().catch((error: unknown) => {

@@ -29,7 +29,10 @@ export const calibrationRangeSchema = z
   })
   .refine((o) => o.trainFrom < o.trainTo, { path: ['trainFrom'], message: 'must be before --train-to' })
   .refine((o) => o.holdoutFrom < o.holdoutTo, { path: ['holdoutFrom'], message: 'must be before --holdout-to' })
-  .refine((o) => o.trainTo <= o.holdoutFrom, { path: ['holdoutFrom'], message: 'must be at or after --train-to: the held-out period is the newest' });
+  .refine((o) => o.trainTo <= o.holdoutFrom, {
+    path: ['holdoutFrom'],
+    message: 'must be at or after --train-to: the held-out period is the newest',
+  });
 
 export type CalibrationRangeOptions = z.output<typeof calibrationRangeSchema>;
 

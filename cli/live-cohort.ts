@@ -9,9 +9,16 @@ import { startCohortLifecycle, type StartedCohort } from '../control/start-cohor
 
 /** The live cohort's label window: checkpoints at 20 s and 40 s, final at 60 s, late labels for 30 s more. */
 export const LIVE_LABEL_DEFINITION = {
-  name: 'sample-chargeback-60s', version: 1, model_name: 'fraud-model', task: 'binary',
-  window: 'PT60S', checkpoints: ['PT20S', 'PT40S'], positive_outcome_types: ['chargeback'],
-  absent_means: 'negative', slices: ['region', 'segment.device'], late_label_grace: 'PT30S',
+  name: 'sample-chargeback-60s',
+  version: 1,
+  model_name: 'fraud-model',
+  task: 'binary',
+  window: 'PT60S',
+  checkpoints: ['PT20S', 'PT40S'],
+  positive_outcome_types: ['chargeback'],
+  absent_means: 'negative',
+  slices: ['region', 'segment.device'],
+  late_label_grace: 'PT30S',
 } as const;
 
 /** From the cohort's end until it closes: the window plus the late-label grace. */
@@ -30,13 +37,25 @@ export async function startLiveCohort(db: Knex, client: Client, taskQueue: strin
   // Chargebacks happen up to 40 s after the prediction and are reported up to 20 s later; one
   // in ten is reported only after finalization (end + 60 s), so the cohort shows a revision.
   const sample = generateSampleCohort({
-    model: 'fraud-model', version: '1.0.0', environment: 'production', start, end, count,
-    maxEventDelayMs: 40_000, maxReceiptDelayMs: 20_000,
+    model: 'fraud-model',
+    version: '1.0.0',
+    environment: 'production',
+    start,
+    end,
+    count,
+    maxEventDelayMs: 40_000,
+    maxReceiptDelayMs: 20_000,
     lateReceipts: { share: 0.1, from: new Date(end.getTime() + 65_000), spanMs: 15_000 },
   });
   await ingestNdjsonFile(db, 'predictions', await writeNdjson(path.join(dir, 'predictions.ndjson'), sample.predictions));
   await ingestNdjsonFile(db, 'outcomes', await writeNdjson(path.join(dir, 'outcomes.ndjson'), sample.outcomes));
   const { definition } = await putLabelDefinition(db, LIVE_LABEL_DEFINITION);
-  const selector = { model_name: 'fraud-model', model_version: '1.0.0', environment: 'production', start: start.toISOString(), end: end.toISOString() };
+  const selector = {
+    model_name: 'fraud-model',
+    model_version: '1.0.0',
+    environment: 'production',
+    start: start.toISOString(),
+    end: end.toISOString(),
+  };
   return startCohortLifecycle(client, taskQueue, selector, definition);
 }

@@ -18,21 +18,25 @@ export async function readJsonFile(file: string): Promise<unknown> {
 export function parseOptions<T extends z.ZodType>(schema: T, options: unknown, command: string): z.output<T> {
   const parsed = schema.safeParse(options);
   if (!parsed.success) {
-    const lines = parsed.error.issues.map((issue) => `  --${String(issue.path[0] ?? '').replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}: ${issue.message}`);
+    const lines = parsed.error.issues.map(
+      (issue) => `  --${String(issue.path[0] ?? '').replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}: ${issue.message}`,
+    );
     throw new UsageError(`${command}: invalid options\n${lines.join('\n')}`);
   }
   return parsed.data;
 }
 
-export const cohortOptionsSchema = z.object({
-  model: z.string().min(1),
-  version: z.string().min(1),
-  environment: z.string().min(1).optional(),
-  from: timestampSchema,
-  to: timestampSchema,
-  labelDefinition: z.string().min(1),
-  json: z.boolean().optional(),
-}).refine((o) => o.from < o.to, { path: ['from'], message: 'must be before --to' });
+export const cohortOptionsSchema = z
+  .object({
+    model: z.string().min(1),
+    version: z.string().min(1),
+    environment: z.string().min(1).optional(),
+    from: timestampSchema,
+    to: timestampSchema,
+    labelDefinition: z.string().min(1),
+    json: z.boolean().optional(),
+  })
+  .refine((o) => o.from < o.to, { path: ['from'], message: 'must be before --to' });
 
 /**
  * The flags that pick a cohort and its label definition (and, for commands that evaluate,
@@ -51,6 +55,18 @@ export function addCohortOptions(command: Command, { asOf }: { asOf: boolean }):
 }
 
 /** The cohort that parsed cohort options select. */
-export function cohortSelectorFrom(options: { model: string; version: string; environment?: string | undefined; from: string; to: string }): CohortSelector {
-  return { model_name: options.model, model_version: options.version, environment: options.environment ?? null, start: options.from, end: options.to };
+export function cohortSelectorFrom(options: {
+  model: string;
+  version: string;
+  environment?: string | undefined;
+  from: string;
+  to: string;
+}): CohortSelector {
+  return {
+    model_name: options.model,
+    model_version: options.version,
+    environment: options.environment ?? null,
+    start: options.from,
+    end: options.to,
+  };
 }

@@ -22,8 +22,7 @@ export interface IsotonicParameters {
 }
 
 export type CalibratorParameters =
-  | { method: 'platt'; parameters: PlattParameters }
-  | { method: 'isotonic'; parameters: IsotonicParameters };
+  { method: 'platt'; parameters: PlattParameters } | { method: 'isotonic'; parameters: IsotonicParameters };
 
 /** A calibrator as stored (one version in `calibrators`) or fitted, reduced to what applying it needs. */
 export type Calibrator = CalibratorParameters & { calibrator_id?: number };

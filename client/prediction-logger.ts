@@ -98,7 +98,10 @@ export function createPredictionLogger(options: PredictionLoggerOptions): Predic
   const maxAttempts = options.maxAttempts ?? 3;
   const requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
   const doFetch = options.fetch ?? fetch;
-  const onError = options.onError ?? ((error: Error, records: PredictionInput[]) => process.stderr.write(`hindsight logger: ${error.message} (${records.length} records)\n`));
+  const onError =
+    options.onError ??
+    ((error: Error, records: PredictionInput[]) =>
+      process.stderr.write(`hindsight logger: ${error.message} (${records.length} records)\n`));
   const stats: PredictionLoggerStats = { logged: 0, sent: 0, accepted: 0, duplicates: 0, rejected: 0, dropped: 0, queued: 0 };
   let queue: PredictionInput[] = [];
   let sending: Promise<void> = Promise.resolve();
@@ -120,8 +123,14 @@ export function createPredictionLogger(options: PredictionLoggerOptions): Predic
           const rejected = document.rejected ?? [];
           stats.rejected += rejected.length;
           if (rejected.length > 0) {
-            const lines = rejected.slice(0, 5).map((r) => `#${r.line} ${r.error}`).join('; ');
-            onError(new Error(`hindsight rejected ${rejected.length} records: ${lines}`), rejected.map((r) => batch[r.line - 1]!).filter(Boolean));
+            const lines = rejected
+              .slice(0, 5)
+              .map((r) => `#${r.line} ${r.error}`)
+              .join('; ');
+            onError(
+              new Error(`hindsight rejected ${rejected.length} records: ${lines}`),
+              rejected.map((r) => batch[r.line - 1]!).filter(Boolean),
+            );
           }
           return;
         }
@@ -141,17 +150,19 @@ export function createPredictionLogger(options: PredictionLoggerOptions): Predic
 
   /** Batches go out one after another, so records arrive in the order they were logged. */
   function sendQueued(): Promise<void> {
-    sending = sending.then(async () => {
-      while (queue.length > 0) {
-        const batch = queue.slice(0, batchSize);
-        queue = queue.slice(batch.length);
-        stats.queued = queue.length;
-        await post(batch);
-      }
-    }).catch((error: unknown) => {
-      // Only a throwing onError gets here; the chain must stay usable for the next batch.
-      process.stderr.write(`hindsight logger: ${(error as Error).message}\n`);
-    });
+    sending = sending
+      .then(async () => {
+        while (queue.length > 0) {
+          const batch = queue.slice(0, batchSize);
+          queue = queue.slice(batch.length);
+          stats.queued = queue.length;
+          await post(batch);
+        }
+      })
+      .catch((error: unknown) => {
+        // Only a throwing onError gets here; the chain must stay usable for the next batch.
+        process.stderr.write(`hindsight logger: ${(error as Error).message}\n`);
+      });
     return sending;
   }
 

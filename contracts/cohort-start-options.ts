@@ -20,9 +20,18 @@ export interface CohortStartOptions {
  * One spelling of how a cohort workflow starts, whether `cohort start` or a schedule opens it:
  * the cohort id as workflow id, what the Web UI's list shows, and the search attributes.
  */
-export function cohortStartOptions(selector: CohortSelector, definition: LabelDefinitionTerms, options: { lateLabelChecks?: number } = {}): CohortStartOptions {
+export function cohortStartOptions(
+  selector: CohortSelector,
+  definition: LabelDefinitionTerms,
+  options: { lateLabelChecks?: number } = {},
+): CohortStartOptions {
   const cohortId = cohortIdFor(selector, definition);
-  const cohort: CohortRecord = { ...selector, cohort_id: cohortId, label_definition_name: definition.name, label_definition_version: definition.version };
+  const cohort: CohortRecord = {
+    ...selector,
+    cohort_id: cohortId,
+    label_definition_name: definition.name,
+    label_definition_version: definition.version,
+  };
   const checkpoints = definition.checkpoints.length > 0 ? definition.checkpoints.join(', ') : 'none';
   return {
     workflowId: cohortId,

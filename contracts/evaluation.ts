@@ -58,7 +58,6 @@ export interface EvaluationDocument {
   propensity_weighted?: PropensityWeightedMetrics;
 }
 
-
 /** A provisional number, the value projected to finalization and its 95% interval. */
 export interface ProjectedValue {
   observed: number | null;
@@ -92,4 +91,3 @@ export interface ProjectedMetrics {
   overall: ProjectedGroup;
   slices: Array<ProjectedGroup & { dimension: string; value: string | null }>;
 }
-

@@ -3,9 +3,7 @@ import { z } from 'zod';
 /** ISO-8601 durations as Postgres reads them (`P90D`, `PT36H`, `P1Y2M`); evaluated in SQL. */
 const ISO_DURATION = /^P(?!$)(\d+Y)?(\d+M)?(\d+W)?(\d+D)?(T(?=\d)(\d+H)?(\d+M)?(\d+(\.\d+)?S)?)?$/;
 
-export const isoDurationSchema = z
-  .string()
-  .regex(ISO_DURATION, 'must be an ISO-8601 duration such as P30D or PT12H');
+export const isoDurationSchema = z.string().regex(ISO_DURATION, 'must be an ISO-8601 duration such as P30D or PT12H');
 
 const DAY = 86400;
 /** The shortest and longest a calendar unit can be in UTC (no leap seconds in Postgres). */
@@ -48,6 +46,7 @@ export function fixedDurationMs(duration: string): number | undefined {
   if (/[YM]/.test(datePart)) return undefined;
   let total = 0;
   for (const [, amount, unit] of datePart.matchAll(/(\d+)([WD])/g)) total += Number(amount) * UNIT_SECONDS[unit!]!.min * 1000;
-  for (const [, amount, unit] of timePart.matchAll(/(\d+(?:\.\d+)?)([HMS])/g)) total += Math.round(Number(amount) * TIME_UNIT_SECONDS[unit!]! * 1000);
+  for (const [, amount, unit] of timePart.matchAll(/(\d+(?:\.\d+)?)([HMS])/g))
+    total += Math.round(Number(amount) * TIME_UNIT_SECONDS[unit!]! * 1000);
   return total;
 }

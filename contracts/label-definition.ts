@@ -27,13 +27,21 @@ const CALENDAR_NOTE = 'a month lasts 28 to 31 days and a year 365 or 366';
  * (so P1M against P30D is refused, not decided by the month), and `ts_pred + window +
  * late_label_grace` inside the timestamps both Postgres and JavaScript can hold.
  */
-function checkDurations(def: { window: string; checkpoints: string[]; late_label_grace: string; leakage_horizon?: string | undefined }, ctx: z.RefinementCtx): void {
+function checkDurations(
+  def: { window: string; checkpoints: string[]; late_label_grace: string; leakage_horizon?: string | undefined },
+  ctx: z.RefinementCtx,
+): void {
   const window = durationBounds(def.window);
   // ts_pred - leakage_horizon must stay a timestamp too (they begin with year 0001 here).
   if (def.leakage_horizon !== undefined && !(durationBounds(def.leakage_horizon).max <= MAX_LABEL_DELAY_SECONDS)) {
-    ctx.addIssue({ code: 'custom', path: ['leakage_horizon'], message: `${def.leakage_horizon} is too long: leakage_horizon may be at most 100 years` });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['leakage_horizon'],
+      message: `${def.leakage_horizon} is too long: leakage_horizon may be at most 100 years`,
+    });
   }
-  if (window.max === 0) ctx.addIssue({ code: 'custom', path: ['window'], message: `${def.window} is zero; a label window must be longer than zero` });
+  if (window.max === 0)
+    ctx.addIssue({ code: 'custom', path: ['window'], message: `${def.window} is zero; a label window must be longer than zero` });
   const grace = durationBounds(def.late_label_grace);
   if (!(window.max + grace.max <= MAX_LABEL_DELAY_SECONDS)) {
     ctx.addIssue({
@@ -47,9 +55,17 @@ function checkDurations(def: { window: string; checkpoints: string[]; late_label
     const bounds = durationBounds(checkpoint);
     const previous = index > 0 ? def.checkpoints[index - 1]! : null;
     if (bounds.max === 0) {
-      ctx.addIssue({ code: 'custom', path: ['checkpoints', index], message: `checkpoint ${checkpoint} is zero; a checkpoint must be longer than zero` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['checkpoints', index],
+        message: `checkpoint ${checkpoint} is zero; a checkpoint must be longer than zero`,
+      });
     } else if (previous !== null && def.checkpoints.indexOf(checkpoint) < index) {
-      ctx.addIssue({ code: 'custom', path: ['checkpoints', index], message: `checkpoint ${checkpoint} repeats; list each checkpoint once` });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['checkpoints', index],
+        message: `checkpoint ${checkpoint} repeats; list each checkpoint once`,
+      });
     } else if (previous !== null && durationBounds(previous).max >= bounds.min) {
       const certain = durationBounds(previous).min >= bounds.max;
       ctx.addIssue({
@@ -83,10 +99,16 @@ export const labelDefinitionFields = z
     /** Regression: the outcome types whose `value` is the target. */
     outcome_types: outcomeTypes,
     absent_means: z.enum(['negative', 'unknown']).default('negative'),
-    entity_key: z.string().regex(/^[A-Za-z0-9_]{1,63}$/).optional(),
+    entity_key: z
+      .string()
+      .regex(/^[A-Za-z0-9_]{1,63}$/)
+      .optional(),
     slices: z.array(sliceSchema).default([]),
     decision_threshold: z.number().min(0).max(1).default(0.5),
-    costs: z.object({ fp: z.number().min(0), fn: z.number().min(0) }).strict().optional(),
+    costs: z
+      .object({ fp: z.number().min(0), fn: z.number().min(0) })
+      .strict()
+      .optional(),
     late_label_grace: isoDurationSchema.default('P30D'),
     /**
      * How long before a prediction an attributed outcome still counts as
@@ -100,22 +122,25 @@ export const labelDefinitionFields = z
   })
   .strict();
 
-export const labelDefinitionSchema = labelDefinitionFields
-  .superRefine((def, ctx) => {
-    if (def.task === 'binary' && def.positive_outcome_types.length === 0) {
-      ctx.addIssue({ code: 'custom', path: ['positive_outcome_types'], message: 'a binary definition needs at least one positive outcome type' });
-    }
-    if (def.task === 'regression' && def.outcome_types.length === 0) {
-      ctx.addIssue({ code: 'custom', path: ['outcome_types'], message: 'a regression definition needs at least one outcome type' });
-    }
-    checkDurations(def, ctx);
-    if (new Set(def.slices).size !== def.slices.length) {
-      ctx.addIssue({ code: 'custom', path: ['slices'], message: 'slices must not repeat' });
-    }
-    if (def.version > 1 && !def.changelog) {
-      ctx.addIssue({ code: 'custom', path: ['changelog'], message: 'a new version needs a changelog line saying what changed' });
-    }
-  });
+export const labelDefinitionSchema = labelDefinitionFields.superRefine((def, ctx) => {
+  if (def.task === 'binary' && def.positive_outcome_types.length === 0) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['positive_outcome_types'],
+      message: 'a binary definition needs at least one positive outcome type',
+    });
+  }
+  if (def.task === 'regression' && def.outcome_types.length === 0) {
+    ctx.addIssue({ code: 'custom', path: ['outcome_types'], message: 'a regression definition needs at least one outcome type' });
+  }
+  checkDurations(def, ctx);
+  if (new Set(def.slices).size !== def.slices.length) {
+    ctx.addIssue({ code: 'custom', path: ['slices'], message: 'slices must not repeat' });
+  }
+  if (def.version > 1 && !def.changelog) {
+    ctx.addIssue({ code: 'custom', path: ['changelog'], message: 'a new version needs a changelog line saying what changed' });
+  }
+});
 
 export type LabelDefinition = z.output<typeof labelDefinitionSchema>;
 
@@ -144,7 +169,7 @@ export function parseLabelDefinitionRef(ref: string): { name: string; version?: 
   if (match[2] === undefined) return { name: match[1]! };
   // The version column is an integer: a larger one would fail in the database instead.
   const version = Number(match[2]);
-  if (version < 1 || version > 2_147_483_647) throw new LabelDefinitionError(`label definition reference "${ref}": version must be 1 … 2147483647`);
+  if (version < 1 || version > 2_147_483_647)
+    throw new LabelDefinitionError(`label definition reference "${ref}": version must be 1 … 2147483647`);
   return { name: match[1]!, version };
 }
-

@@ -12,7 +12,14 @@ export interface CohortLifecycleInput {
   lateLabelChecks?: number;
 }
 
-export const COHORT_PHASES = ['planning', 'waiting_for_checkpoint', 'evaluating', 'waiting_for_final', 'late_label_grace', 'closed'] as const;
+export const COHORT_PHASES = [
+  'planning',
+  'waiting_for_checkpoint',
+  'evaluating',
+  'waiting_for_final',
+  'late_label_grace',
+  'closed',
+] as const;
 
 export type CohortPhase = (typeof COHORT_PHASES)[number];
 

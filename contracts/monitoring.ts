@@ -1,7 +1,8 @@
 /** What workflows keep of monitoring: small, serializable, no rows. */
 
 /** A group as alerts name it: `overall`, or `dimension=value` for a slice. */
-export const sliceLabel = (dimension: string, value: string | null): string => (dimension === '' ? 'overall' : `${dimension}=${value ?? 'null'}`);
+export const sliceLabel = (dimension: string, value: string | null): string =>
+  dimension === '' ? 'overall' : `${dimension}=${value ?? 'null'}`;
 
 export type AlertState = 'firing' | 'resolved' | 'retracted';
 

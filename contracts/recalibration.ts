@@ -124,7 +124,17 @@ export interface RecalibrationInput {
   trigger?: string;
 }
 
-export const RECALIBRATION_PHASES = ['planning', 'fitting', 'awaiting_approval', 'promoting', 'promoted', 'not_improved', 'rejected', 'approval_expired', 'failed'] as const;
+export const RECALIBRATION_PHASES = [
+  'planning',
+  'fitting',
+  'awaiting_approval',
+  'promoting',
+  'promoted',
+  'not_improved',
+  'rejected',
+  'approval_expired',
+  'failed',
+] as const;
 
 export type RecalibrationPhase = (typeof RECALIBRATION_PHASES)[number];
 

@@ -20,12 +20,22 @@ export function parseOffsetTimestamp(value: string): { ok: true; utc: string } |
   const match = OFFSET_TIMESTAMP.exec(value);
   if (!match) {
     const naive = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(value);
-    return { ok: false, error: naive ? 'has no offset: a naive timestamp is ambiguous, add Z or ±hh:mm' : 'must be an ISO-8601 timestamp with an offset (Z or ±hh:mm)' };
+    return {
+      ok: false,
+      error: naive
+        ? 'has no offset: a naive timestamp is ambiguous, add Z or ±hh:mm'
+        : 'must be an ISO-8601 timestamp with an offset (Z or ±hh:mm)',
+    };
   }
   const [, y, mo, d, h, mi, s = '0', fraction = '', zulu, sign, oh = '0', om = '0'] = match;
-  const year = Number(y), month = Number(mo), day = Number(d), hour = Number(h), minute = Number(mi), second = Number(s);
+  const year = Number(y),
+    month = Number(mo),
+    day = Number(d),
+    hour = Number(h),
+    minute = Number(mi),
+    second = Number(s);
   const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
-  const daysInMonth = month === 2 ? (leap ? 29 : 28) : DAYS_IN_MONTH[month - 1] ?? 0;
+  const daysInMonth = month === 2 ? (leap ? 29 : 28) : (DAYS_IN_MONTH[month - 1] ?? 0);
   if (year < 1 || month < 1 || month > 12 || day < 1 || day > daysInMonth || hour > 23 || minute > 59 || second > 59) {
     return { ok: false, error: 'is not a valid calendar date and time' };
   }
@@ -44,21 +54,25 @@ export function parseOffsetTimestamp(value: string): { ok: true; utc: string } |
 /** An ISO-8601 timestamp that carries its offset (`Z` or `±hh:mm`); naive ones are ambiguous. */
 export const timestampSchema = z
   .string()
-  .refine((value) => parseOffsetTimestamp(value).ok, { error: (issue) => {
-    const parsed = parseOffsetTimestamp(String(issue.input));
-    return parsed.ok ? 'is not a valid timestamp' : parsed.error;
-  } })
+  .refine((value) => parseOffsetTimestamp(value).ok, {
+    error: (issue) => {
+      const parsed = parseOffsetTimestamp(String(issue.input));
+      return parsed.ok ? 'is not a valid timestamp' : parsed.error;
+    },
+  })
   .transform((value) => new Date(value).toISOString());
 
 /** Record timestamps keep microseconds (see {@link parseOffsetTimestamp}). */
-const recordTimestamp = z.string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be an ISO-8601 timestamp string') }).transform((value, ctx) => {
-  const parsed = parseOffsetTimestamp(value);
-  if (!parsed.ok) {
-    ctx.addIssue({ code: 'custom', message: parsed.error });
-    return z.NEVER;
-  }
-  return parsed.utc;
-});
+const recordTimestamp = z
+  .string({ error: (issue) => (issue.input === undefined ? 'is required' : 'must be an ISO-8601 timestamp string') })
+  .transform((value, ctx) => {
+    const parsed = parseOffsetTimestamp(value);
+    if (!parsed.ok) {
+      ctx.addIssue({ code: 'custom', message: parsed.error });
+      return z.NEVER;
+    }
+    return parsed.utc;
+  });
 
 const text = z.string().min(1).max(1000);
 const optionalText = text.nullish();
@@ -96,7 +110,10 @@ export const outcomeSchemaV1 = z
   .object({
     schema_version: schemaVersion,
     outcome_id: text,
-    prediction_id: z.guid({ message: 'must be a UUID' }).transform((id) => id.toLowerCase()).nullish(),
+    prediction_id: z
+      .guid({ message: 'must be a UUID' })
+      .transform((id) => id.toLowerCase())
+      .nullish(),
     entity_ids: entityIds.default({}),
     request_id: optionalText,
     item_id: optionalText,
@@ -110,10 +127,18 @@ export const outcomeSchemaV1 = z
   .superRefine((outcome, ctx) => {
     const joinable = outcome.prediction_id || (outcome.request_id && outcome.item_id) || Object.keys(outcome.entity_ids).length > 0;
     if (!joinable) {
-      ctx.addIssue({ code: 'custom', path: ['prediction_id'], message: 'an outcome needs something to join on: prediction_id, request_id + item_id, or entity_ids' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['prediction_id'],
+        message: 'an outcome needs something to join on: prediction_id, request_id + item_id, or entity_ids',
+      });
     }
     if (outcome.ts_received && outcome.ts_received < outcome.ts_event) {
-      ctx.addIssue({ code: 'custom', path: ['ts_received'], message: 'is before ts_event: an outcome cannot be received before it happened' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['ts_received'],
+        message: 'is before ts_event: an outcome cannot be received before it happened',
+      });
     }
   });
 

@@ -16,7 +16,15 @@ export const COHORT_END = defineSearchAttributeKey('CohortEnd', 'DATETIME');
 export const LIFECYCLE_STAGE = defineSearchAttributeKey('LifecycleStage', 'KEYWORD');
 
 /** Every key above, for registering them on a server. */
-export const COHORT_SEARCH_ATTRIBUTES = [MODEL_NAME, MODEL_VERSION, ENVIRONMENT, LABEL_DEFINITION, COHORT_START, COHORT_END, LIFECYCLE_STAGE] as const;
+export const COHORT_SEARCH_ATTRIBUTES = [
+  MODEL_NAME,
+  MODEL_VERSION,
+  ENVIRONMENT,
+  LABEL_DEFINITION,
+  COHORT_START,
+  COHORT_END,
+  LIFECYCLE_STAGE,
+] as const;
 
 /** Set by the server on every workflow a schedule starts: the action's nominal time. */
 export const SCHEDULED_START_TIME = defineSearchAttributeKey('TemporalScheduledStartTime', 'DATETIME');

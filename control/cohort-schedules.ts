@@ -26,8 +26,12 @@ export interface SchedulePeriods {
  */
 export function schedulePeriods(every: string, startAt?: string): SchedulePeriods {
   const everyMs = fixedDurationMs(every);
-  if (everyMs === undefined) throw new ScheduleRequestError(`schedule: --every ${every} must be a fixed ISO-8601 duration such as P1D, P7D, PT1H or PT30S (months and years vary in length)`);
-  if (everyMs < 1_000 || everyMs % 1_000 !== 0) throw new ScheduleRequestError(`schedule: --every ${every} must be a whole number of seconds, at least PT1S`);
+  if (everyMs === undefined)
+    throw new ScheduleRequestError(
+      `schedule: --every ${every} must be a fixed ISO-8601 duration such as P1D, P7D, PT1H or PT30S (months and years vary in length)`,
+    );
+  if (everyMs < 1_000 || everyMs % 1_000 !== 0)
+    throw new ScheduleRequestError(`schedule: --every ${every} must be a whole number of seconds, at least PT1S`);
   if (startAt !== undefined) {
     const at = Date.parse(startAt);
     if (at % 1_000 !== 0) throw new ScheduleRequestError(`schedule: --start-at ${startAt} must fall on a whole second`);
@@ -76,14 +80,23 @@ export function defaultScheduleId(request: Pick<CohortScheduleRequest, 'model' |
  * A Temporal Schedule whose every action runs `scheduledCohort`, which opens the cohort of the
  * period that just ended. Nothing polls: the server keeps the clock.
  */
-export async function createCohortSchedule(client: Client, request: CohortScheduleRequest): Promise<{ schedule_id: string; memo: CohortScheduleMemo }> {
+export async function createCohortSchedule(
+  client: Client,
+  request: CohortScheduleRequest,
+): Promise<{ schedule_id: string; memo: CohortScheduleMemo }> {
   const periods = schedulePeriods(request.every, request.startAt);
   const scheduleId = request.scheduleId ?? defaultScheduleId(request);
   const { definition } = request;
   const input: ScheduledCohortInput = {
     scheduleId,
     model: request.model,
-    labelDefinition: { name: definition.name, version: definition.version, window: definition.window, checkpoints: definition.checkpoints, late_label_grace: definition.late_label_grace },
+    labelDefinition: {
+      name: definition.name,
+      version: definition.version,
+      window: definition.window,
+      checkpoints: definition.checkpoints,
+      late_label_grace: definition.late_label_grace,
+    },
     every: request.every,
     everyMs: periods.everyMs,
   };
@@ -101,7 +114,10 @@ export async function createCohortSchedule(client: Client, request: CohortSchedu
     await client.schedule.create({
       scheduleId,
       // The first action closes the first whole period that begins at --start-at.
-      spec: { intervals: [{ every: periods.everyMs, offset: periods.offsetMs }], ...(request.startAt ? { startAt: new Date(Date.parse(request.startAt) + periods.everyMs) } : {}) },
+      spec: {
+        intervals: [{ every: periods.everyMs, offset: periods.offsetMs }],
+        ...(request.startAt ? { startAt: new Date(Date.parse(request.startAt) + periods.everyMs) } : {}),
+      },
       action: {
         type: 'startWorkflow',
         workflowType: SCHEDULED_COHORT_WORKFLOW,
@@ -125,7 +141,8 @@ export async function createCohortSchedule(client: Client, request: CohortSchedu
       state: { paused: Boolean(request.paused) },
     });
   } catch (error) {
-    if (error instanceof ScheduleAlreadyRunning) throw new ScheduleRequestError(`schedule ${scheduleId} exists already; pass --schedule-id to create another`);
+    if (error instanceof ScheduleAlreadyRunning)
+      throw new ScheduleRequestError(`schedule ${scheduleId} exists already; pass --schedule-id to create another`);
     throw explainSearchAttributeError(error);
   }
   return { schedule_id: scheduleId, memo };
@@ -156,7 +173,13 @@ export interface ScheduleView {
   every: string;
   start_at: string | null;
   actions_taken: number;
-  recent_actions: Array<{ nominal_time: string; taken_at: string; workflow_id: string; cohort_id: string; period: { start: string; end: string } }>;
+  recent_actions: Array<{
+    nominal_time: string;
+    taken_at: string;
+    workflow_id: string;
+    cohort_id: string;
+    period: { start: string; end: string };
+  }>;
   upcoming_actions: Array<{ nominal_time: string; cohort_id: string; period: { start: string; end: string } }>;
 }
 
@@ -190,7 +213,12 @@ export function viewSchedule(description: ScheduleDescription): ScheduleView {
  * Opens every period that lies within `[from, to)`. The server backfills nominal times in
  * `[start, end]`, so the range passed is exactly the first to the last period end.
  */
-export async function backfillCohortSchedule(client: Client, scheduleId: string, from: string, to: string): Promise<{ schedule_id: string; periods: Array<{ start: string; end: string; cohort_id: string }>; skipped_before_start_at: number }> {
+export async function backfillCohortSchedule(
+  client: Client,
+  scheduleId: string,
+  from: string,
+  to: string,
+): Promise<{ schedule_id: string; periods: Array<{ start: string; end: string; cohort_id: string }>; skipped_before_start_at: number }> {
   const handle = client.schedule.getHandle(scheduleId);
   const memo = readScheduleMemo(scheduleId, (await handle.describe()).memo);
   const all = periodEndsWithin({ everyMs: memo.every_ms, offsetMs: memo.offset_ms }, Date.parse(from), Date.parse(to));

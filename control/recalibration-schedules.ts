@@ -38,7 +38,10 @@ export function defaultRecalibrationScheduleId(request: RecalibrationScheduleReq
  * before them to fit on. The action's workflow id is the schedule id plus its nominal time
  * (the server appends it), so each action fits one calibrator version.
  */
-export async function createRecalibrationSchedule(client: Client, request: RecalibrationScheduleRequest): Promise<{ schedule_id: string; memo: RecalibrationScheduleMemo }> {
+export async function createRecalibrationSchedule(
+  client: Client,
+  request: RecalibrationScheduleRequest,
+): Promise<{ schedule_id: string; memo: RecalibrationScheduleMemo }> {
   const periods = schedulePeriods(request.every, undefined);
   const scheduleId = request.scheduleId ?? defaultRecalibrationScheduleId(request);
   const input: RecalibrationInput = {
@@ -78,7 +81,8 @@ export async function createRecalibrationSchedule(client: Client, request: Recal
       memo: { hindsight_recalibration: memo },
     });
   } catch (error) {
-    if (error instanceof ScheduleAlreadyRunning) throw new ScheduleRequestError(`schedule ${scheduleId} exists already; pass --schedule-id to create another`);
+    if (error instanceof ScheduleAlreadyRunning)
+      throw new ScheduleRequestError(`schedule ${scheduleId} exists already; pass --schedule-id to create another`);
     throw explainSearchAttributeError(error);
   }
   return { schedule_id: scheduleId, memo };

@@ -24,10 +24,15 @@ export async function startCohortLifecycle(
 ): Promise<StartedCohort> {
   const start = cohortStartOptions(selector, definition, options);
   try {
-    const handle = await client.workflow.start<CohortLifecycleWorkflow>(COHORT_LIFECYCLE_WORKFLOW, { ...start, taskQueue, workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE });
+    const handle = await client.workflow.start<CohortLifecycleWorkflow>(COHORT_LIFECYCLE_WORKFLOW, {
+      ...start,
+      taskQueue,
+      workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+    });
     return { cohort_id: start.workflowId, workflow_id: handle.workflowId, run_id: handle.firstExecutionRunId, already_started: false };
   } catch (error) {
-    if (error instanceof WorkflowExecutionAlreadyStartedError) return { cohort_id: start.workflowId, workflow_id: start.workflowId, run_id: null, already_started: true };
+    if (error instanceof WorkflowExecutionAlreadyStartedError)
+      return { cohort_id: start.workflowId, workflow_id: start.workflowId, run_id: null, already_started: true };
     throw explainSearchAttributeError(error);
   }
 }

@@ -47,7 +47,11 @@ export function startFlag(flags: readonly string[]): { start?: string } {
  * Writes an example into `out`: predictions.ndjson, outcomes.ndjson, any further NDJSON files
  * (name → rows), and truth.json; then says on stdout what it wrote.
  */
-export function writeExample(out: string, example: { predictions: object[]; outcomes: object[]; truth: unknown }, extra: Record<string, object[]> = {}): void {
+export function writeExample(
+  out: string,
+  example: { predictions: object[]; outcomes: object[]; truth: unknown },
+  extra: Record<string, object[]> = {},
+): void {
   mkdirSync(out, { recursive: true });
   const files: Record<string, object[]> = { 'predictions.ndjson': example.predictions, 'outcomes.ndjson': example.outcomes, ...extra };
   for (const [name, rows] of Object.entries(files)) writeFileSync(path.join(out, name), toNdjson(rows));

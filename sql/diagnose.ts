@@ -12,7 +12,9 @@ import { sliceGroups, sliceValueColumns } from './slice-values';
  */
 export const historyScoreSums = (dims: readonly string[]) => `
 with scored as (
-  select p.score ${sliceValueColumns(dims, 'p').map((column) => `, ${column}`).join('')}
+  select p.score ${sliceValueColumns(dims, 'p')
+    .map((column) => `, ${column}`)
+    .join('')}
   from cohorts c
   join predictions p
     on p.model_name = c.model_name and p.model_version = c.model_version

@@ -24,7 +24,9 @@ export function cbpeSumsStatement(dims: readonly string[]): string {
   return `
 with scored as materialized (
   select p.score, p.score >= coalesce(p.threshold, :default_threshold::float8) as flagged
-         ${sliceValueColumns(dims, 'p').map((column) => `, ${column}`).join('')}
+         ${sliceValueColumns(dims, 'p')
+           .map((column) => `, ${column}`)
+           .join('')}
   from predictions p
   where ${IN_COHORT} and ${PROBABILITY_SCORE}
 ),

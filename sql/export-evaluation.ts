@@ -9,9 +9,27 @@ import { COHORT_PREDICTIONS, DECIDING, LABEL_COLUMNS } from './join-outcomes';
 
 /** Column order of the CSV export (and key order of the NDJSON one, column order of the Parquet one). */
 export const EXPORT_COLUMNS = [
-  'prediction_id', 'model_name', 'model_version', 'environment', 'region', 'segment', 'entity_ids', 'request_id', 'item_id',
-  'ts_pred', 'score', 'threshold', 'decision', 'label', 'label_status',
-  'outcome_id', 'join_path', 'outcome_type', 'outcome_value', 'outcome_ts_event', 'outcome_ts_received',
+  'prediction_id',
+  'model_name',
+  'model_version',
+  'environment',
+  'region',
+  'segment',
+  'entity_ids',
+  'request_id',
+  'item_id',
+  'ts_pred',
+  'score',
+  'threshold',
+  'decision',
+  'label',
+  'label_status',
+  'outcome_id',
+  'join_path',
+  'outcome_type',
+  'outcome_value',
+  'outcome_ts_event',
+  'outcome_ts_received',
 ] as const;
 export type ExportColumn = (typeof EXPORT_COLUMNS)[number];
 
@@ -21,11 +39,27 @@ export type ExportColumn = (typeof EXPORT_COLUMNS)[number];
  * every format writes in its text form.
  */
 export const EXPORT_COLUMN_KINDS: Record<ExportColumn, 'text' | 'json' | 'float8' | 'timestamp'> = {
-  prediction_id: 'text', model_name: 'text', model_version: 'text', environment: 'text', region: 'text',
-  segment: 'json', entity_ids: 'json', request_id: 'text', item_id: 'text',
-  ts_pred: 'timestamp', score: 'float8', threshold: 'float8', decision: 'text', label: 'float8', label_status: 'text',
-  outcome_id: 'text', join_path: 'text', outcome_type: 'text', outcome_value: 'float8',
-  outcome_ts_event: 'timestamp', outcome_ts_received: 'timestamp',
+  prediction_id: 'text',
+  model_name: 'text',
+  model_version: 'text',
+  environment: 'text',
+  region: 'text',
+  segment: 'json',
+  entity_ids: 'json',
+  request_id: 'text',
+  item_id: 'text',
+  ts_pred: 'timestamp',
+  score: 'float8',
+  threshold: 'float8',
+  decision: 'text',
+  label: 'float8',
+  label_status: 'text',
+  outcome_id: 'text',
+  join_path: 'text',
+  outcome_type: 'text',
+  outcome_value: 'float8',
+  outcome_ts_event: 'timestamp',
+  outcome_ts_received: 'timestamp',
 };
 
 const JOINED_ROWS = `

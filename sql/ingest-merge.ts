@@ -98,7 +98,12 @@ export function mergeSql(kind: RecordKind, partitions: readonly MergePartition[]
 
 /** The parameters of {@link mergeSql}: each partition's bounds, in order. */
 export function mergeParameters(partitions: readonly MergePartition[]): Record<string, string> {
-  return Object.fromEntries(partitions.flatMap((partition, index) => [[`from_${index}`, partition.from], [`to_${index}`, partition.to]]));
+  return Object.fromEntries(
+    partitions.flatMap((partition, index) => [
+      [`from_${index}`, partition.from],
+      [`to_${index}`, partition.to],
+    ]),
+  );
 }
 
 /**

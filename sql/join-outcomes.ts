@@ -229,8 +229,12 @@ select p.prediction_id, p.score,
        coalesce(p.threshold, :default_threshold::float8) as threshold,
        p.propensity, coalesce(p.is_exploration, false) as is_exploration,
        ${[...sliceValueColumns(dims, 'p'), ''].join(',\n       ')}${LABEL_COLUMNS}
-from ${COHORT_PREDICTIONS} p left join deciding d on d.prediction_id = p.prediction_id${probabilityScores ? `
-where ${PROBABILITY_SCORE}` : ''}`;
+from ${COHORT_PREDICTIONS} p left join deciding d on d.prediction_id = p.prediction_id${
+    probabilityScores
+      ? `
+where ${PROBABILITY_SCORE}`
+      : ''
+  }`;
 }
 
 /**

@@ -19,10 +19,12 @@ export function sqlLiteral(value: unknown): string {
   if (typeof value === 'string') return pg.escapeLiteral(value);
   if (Array.isArray(value)) {
     if (value.length === 0) return "'{}'";
-    return `array[${value.map((item) => {
-      if (typeof item !== 'string') throw new Error('only arrays of strings are written as literals');
-      return pg.escapeLiteral(item);
-    }).join(', ')}]`;
+    return `array[${value
+      .map((item) => {
+        if (typeof item !== 'string') throw new Error('only arrays of strings are written as literals');
+        return pg.escapeLiteral(item);
+      })
+      .join(', ')}]`;
   }
   throw new Error(`no SQL literal for a ${typeof value}`);
 }

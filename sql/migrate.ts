@@ -26,9 +26,7 @@ export async function migrate(db: Knex, dir = resolveMigrationsDir()): Promise<M
     await trx.raw('select pg_advisory_xact_lock(:key)', { key: MIGRATION_LOCK_KEY });
     await trx.raw(`create table if not exists hindsight_migrations (
       id integer primary key, name text not null, applied_at timestamptz not null default now())`);
-    const done = new Set<number>(
-      (await trx('hindsight_migrations').select('id')).map((row: { id: number }) => row.id),
-    );
+    const done = new Set<number>((await trx('hindsight_migrations').select('id')).map((row: { id: number }) => row.id));
     const result: MigrationResult = { applied: [], alreadyApplied: [] };
     for (const file of files) {
       const id = Number(file.slice(0, 3));

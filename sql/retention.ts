@@ -121,7 +121,8 @@ async function withinTimestampRange<T>(work: () => Promise<T>, what: string): Pr
   try {
     return await work();
   } catch (error) {
-    if (OUT_OF_RANGE.has((error as { code?: string }).code ?? '')) throw new RetentionPolicyError(`retention: ${what} leaves the timestamp range`, { cause: error });
+    if (OUT_OF_RANGE.has((error as { code?: string }).code ?? ''))
+      throw new RetentionPolicyError(`retention: ${what} leaves the timestamp range`, { cause: error });
     throw error;
   }
 }
@@ -134,17 +135,24 @@ async function withinTimestampRange<T>(work: () => Promise<T>, what: string): Pr
 export async function planRetention(db: Knex, input: { keep: string; now?: string; force?: boolean }): Promise<RetentionPlan> {
   const now = new Date(input.now ?? Date.now());
   if (now.getTime() > Date.now() && !input.force) {
-    throw new RetentionPolicyError(`retention: --now ${iso(now)} is in the future; it would drop data whose labels can still arrive (pass --force if that is what you mean)`);
+    throw new RetentionPolicyError(
+      `retention: --now ${iso(now)} is in the future; it would drop data whose labels can still arrive (pass --force if that is what you mean)`,
+    );
   }
   const { cutoff, boundary } = await withinTimestampRange(
-    async () => (await db.raw(
-      `select c.cutoff, date_trunc('month', c.cutoff, 'UTC') as boundary from (select :now::timestamptz - :keep::interval as cutoff) as c`,
-      { now: iso(now), keep: input.keep },
-    )).rows[0] as { cutoff: Date; boundary: Date },
+    async () =>
+      (
+        await db.raw(
+          `select c.cutoff, date_trunc('month', c.cutoff, 'UTC') as boundary from (select :now::timestamptz - :keep::interval as cutoff) as c`,
+          { now: iso(now), keep: input.keep },
+        )
+      ).rows[0] as { cutoff: Date; boundary: Date },
     `--now ${iso(now)} minus --keep ${input.keep}`,
   );
   const longest = await withinTimestampRange(
-    async () => (await db.raw(LONGEST_LABEL_DELAY_SQL, { boundary: iso(boundary) })).rows[0] as { label_definition: string; window_text: string; grace_text: string; settled_at: Date } | undefined,
+    async () =>
+      (await db.raw(LONGEST_LABEL_DELAY_SQL, { boundary: iso(boundary) })).rows[0] as
+        { label_definition: string; window_text: string; grace_text: string; settled_at: Date } | undefined,
     `the month bound ${iso(boundary)} plus a label window and grace`,
   );
   if (longest && longest.settled_at.getTime() > now.getTime()) {
@@ -152,19 +160,35 @@ export async function planRetention(db: Knex, input: { keep: string; now?: strin
       `retention: --keep ${input.keep} is too short: it would drop the months before ${iso(boundary)}, but label definition ${longest.label_definition} (window ${longest.window_text}, late_label_grace ${longest.grace_text}) can still label or revise their predictions until ${iso(longest.settled_at)}`,
     );
   }
-  const months = (await db.raw(MONTH_PARTITIONS_SQL, { tables: [...PARTITIONED] })).rows as Array<{ table: RetentionPartition['table']; partition: string; range_from: Date; range_to: Date; estimated_rows: number }>;
+  const months = (await db.raw(MONTH_PARTITIONS_SQL, { tables: [...PARTITIONED] })).rows as Array<{
+    table: RetentionPartition['table'];
+    partition: string;
+    range_from: Date;
+    range_to: Date;
+    estimated_rows: number;
+  }>;
   const predictionMonths = months.filter((m) => m.table === 'predictions');
-  const holds = predictionMonths.length === 0 ? [] : ((await db.raw(PREDICTION_HOLDS_SQL, {
-    froms: predictionMonths.map((m) => iso(m.range_from)),
-    tos: predictionMonths.map((m) => iso(m.range_to)),
-  })).rows as Array<{ held_until: Date | null; held_by: string | null }>);
+  const holds =
+    predictionMonths.length === 0
+      ? []
+      : ((
+          await db.raw(PREDICTION_HOLDS_SQL, {
+            froms: predictionMonths.map((m) => iso(m.range_from)),
+            tos: predictionMonths.map((m) => iso(m.range_to)),
+          })
+        ).rows as Array<{ held_until: Date | null; held_by: string | null }>);
 
   const partitions: RetentionPartition[] = predictionMonths.map((m, i) => {
     const hold = holds[i];
     const old = m.range_to.getTime() <= cutoff.getTime();
     const held = old && hold?.held_until != null && hold.held_until.getTime() > now.getTime();
     return {
-      table: m.table, partition: m.partition, from: iso(m.range_from), to: iso(m.range_to), estimated_rows: m.estimated_rows, rows: null,
+      table: m.table,
+      partition: m.partition,
+      from: iso(m.range_from),
+      to: iso(m.range_to),
+      estimated_rows: m.estimated_rows,
+      rows: null,
       drop: old && !held,
       kept_because: held ? `${hold.held_by} can still label or revise its predictions until ${iso(hold.held_until!)}` : null,
     };
@@ -174,23 +198,35 @@ export async function planRetention(db: Knex, input: { keep: string; now?: strin
   // in the default partition (never dropped); the cutoff if nothing is kept.
   const firstKept = partitions.find((p) => !p.drop)?.from;
   const strayEarliest = (await db.raw('select min(ts_pred) as at from predictions_default')).rows[0].at as Date | null;
-  const earliestKept = [firstKept ? new Date(firstKept) : cutoff, ...(strayEarliest ? [strayEarliest] : [])]
-    .reduce((a, b) => (a.getTime() <= b.getTime() ? a : b));
+  const earliestKept = [firstKept ? new Date(firstKept) : cutoff, ...(strayEarliest ? [strayEarliest] : [])].reduce((a, b) =>
+    a.getTime() <= b.getTime() ? a : b,
+  );
   const outcomeMonths = months.filter((m) => m.table === 'outcomes');
-  const outcomeHolds = outcomeMonths.length === 0 ? [] : ((await db.raw(OUTCOME_HOLDS_SQL, {
-    tos: outcomeMonths.map((m) => iso(m.range_to)),
-    earliest_kept: iso(earliestKept),
-  })).rows as Array<{ held_by: string | null }>);
+  const outcomeHolds =
+    outcomeMonths.length === 0
+      ? []
+      : ((
+          await db.raw(OUTCOME_HOLDS_SQL, {
+            tos: outcomeMonths.map((m) => iso(m.range_to)),
+            earliest_kept: iso(earliestKept),
+          })
+        ).rows as Array<{ held_by: string | null }>);
   outcomeMonths.forEach((m, i) => {
     const old = m.range_to.getTime() <= cutoff.getTime();
     const heldBy = outcomeHolds[i]?.held_by ?? null;
     const needed = m.range_to.getTime() > earliestKept.getTime() || heldBy !== null;
     partitions.push({
-      table: m.table, partition: m.partition, from: iso(m.range_from), to: iso(m.range_to), estimated_rows: m.estimated_rows, rows: null,
+      table: m.table,
+      partition: m.partition,
+      from: iso(m.range_from),
+      to: iso(m.range_to),
+      estimated_rows: m.estimated_rows,
+      rows: null,
       drop: old && !needed,
-      kept_because: old && needed
-        ? `predictions kept from ${iso(earliestKept)} on can still join its outcomes or count them as leakage${heldBy ? ` (label definition ${heldBy})` : ''}`
-        : null,
+      kept_because:
+        old && needed
+          ? `predictions kept from ${iso(earliestKept)} on can still join its outcomes or count them as leakage${heldBy ? ` (label definition ${heldBy})` : ''}`
+          : null,
     });
   });
 
@@ -199,7 +235,14 @@ export async function planRetention(db: Knex, input: { keep: string; now?: strin
     keep: input.keep,
     now: iso(now),
     cutoff: iso(cutoff),
-    longest_label_delay: longest ? { label_definition: longest.label_definition, window: longest.window_text, late_label_grace: longest.grace_text, settled_at: iso(longest.settled_at) } : null,
+    longest_label_delay: longest
+      ? {
+          label_definition: longest.label_definition,
+          window: longest.window_text,
+          late_label_grace: longest.grace_text,
+          settled_at: iso(longest.settled_at),
+        }
+      : null,
     partitions,
   };
 }
@@ -218,7 +261,8 @@ export async function applyRetention(db: Knex, plan: RetentionPlan): Promise<Ret
   for (const partition of plan.partitions.filter((p) => p.drop)) {
     const { keyTable, partitionColumn } = INGEST_TABLES[partition.table];
     const rows = await db.transaction(async (trx) => {
-      if (!(await trx.raw('select to_regclass(:partition) as t', { partition: quoteIdentifier(partition.partition) })).rows[0].t) return null;
+      if (!(await trx.raw('select to_regclass(:partition) as t', { partition: quoteIdentifier(partition.partition) })).rows[0].t)
+        return null;
       await trx.raw(`lock table ${quoteIdentifier(partition.partition)} in access exclusive mode`);
       const count = await countRows(trx, partition.partition);
       await trx.raw(

@@ -129,7 +129,11 @@ export function finishBinaryMetrics(sums: BinarySums, options: BinaryFinishOptio
     base_rate: guard('base_rate', ratio(positives, labeled), emptyReason),
     mean_score: guard('mean_score', sums.score_sum === null ? null : ratio(sums.score_sum, labeled), emptyReason),
     roc_auc: guard('roc_auc', sums.auc_twice === null ? null : ratio(sums.auc_twice, 2 * positives * negatives), classReason),
-    pr_auc: guard('pr_auc', sums.ap_sum === null ? null : ratio(sums.ap_sum, positives), emptyReason ?? (positives === 0 ? REASONS.noPositives : null)),
+    pr_auc: guard(
+      'pr_auc',
+      sums.ap_sum === null ? null : ratio(sums.ap_sum, positives),
+      emptyReason ?? (positives === 0 ? REASONS.noPositives : null),
+    ),
     brier: guard('brier', sums.brier_sum === null ? null : ratio(sums.brier_sum, labeled), emptyReason),
     log_loss: guard('log_loss', sums.log_loss_sum === null ? null : ratio(sums.log_loss_sum, labeled), emptyReason),
     ece: guard('ece', expectedCalibrationError(uniform), emptyReason),
@@ -138,7 +142,11 @@ export function finishBinaryMetrics(sums: BinarySums, options: BinaryFinishOptio
     recall: guard('recall', rates.recall, emptyReason ?? (rates.recall === null ? REASONS.noPositives : null)),
     f1: guard('f1', rates.f1, emptyReason ?? (rates.f1 === null ? REASONS.noF1 : null)),
     total_cost: guard('total_cost', totalCost, emptyReason ?? (options.costs === null ? REASONS.noCosts : null)),
-    expected_cost: guard('expected_cost', expectedCost(sums.fp, fn, labeled, options.costs), emptyReason ?? (options.costs === null ? REASONS.noCosts : null)),
+    expected_cost: guard(
+      'expected_cost',
+      expectedCost(sums.fp, fn, labeled, options.costs),
+      emptyReason ?? (options.costs === null ? REASONS.noCosts : null),
+    ),
     value_caught: sums.value_caught,
     value_missed: sums.value_missed,
     calibration: { uniform, quantile: quantileCalibration(sums.quantile_bins, sums.quantile_edges) },
@@ -151,9 +159,25 @@ export function finishBinaryMetrics(sums: BinarySums, options: BinaryFinishOptio
 /** A group with no rows at all (an empty cohort): every count 0, every bin empty. */
 export function emptyBinarySums(): BinarySums {
   return {
-    n: 0, n_labeled: 0, n_final: 0, n_positive: 0, tp: 0, fp: 0, value_caught: 0, value_missed: 0,
-    score_sum: null, brier_sum: null, log_loss_sum: null, auc_twice: null, ap_sum: null, ks: null,
-    quantile_edges: [], uniform_bins: [], quantile_bins: [], deciles: [], threshold_buckets: [],
+    n: 0,
+    n_labeled: 0,
+    n_final: 0,
+    n_positive: 0,
+    tp: 0,
+    fp: 0,
+    value_caught: 0,
+    value_missed: 0,
+    score_sum: null,
+    brier_sum: null,
+    log_loss_sum: null,
+    auc_twice: null,
+    ap_sum: null,
+    ks: null,
+    quantile_edges: [],
+    uniform_bins: [],
+    quantile_bins: [],
+    deciles: [],
+    threshold_buckets: [],
   };
 }
 
@@ -203,14 +227,28 @@ export function finishRegressionMetrics(sums: RegressionSums): RegressionMetrics
     mae: guard('mae', sums.mae, emptyReason),
     rmse: guard('rmse', sums.mse === null ? null : Math.sqrt(sums.mse), emptyReason),
     bias: guard('bias', sums.bias, emptyReason),
-    r2: guard('r2', constantTarget || sums.ss_res === null || sums.ss_tot === null ? null : 1 - sums.ss_res / sums.ss_tot, emptyReason ?? (constantTarget ? REASONS.constantTarget : null)),
+    r2: guard(
+      'r2',
+      constantTarget || sums.ss_res === null || sums.ss_tot === null ? null : 1 - sums.ss_res / sums.ss_tot,
+      emptyReason ?? (constantTarget ? REASONS.constantTarget : null),
+    ),
     undefined_metrics: reasons,
   };
 }
 
 export function emptyRegressionSums(): RegressionSums {
   return {
-    n: 0, n_labeled: 0, n_final: 0, mean_score: null, mean_target: null, min_target: null, max_target: null,
-    mae: null, mse: null, bias: null, ss_res: null, ss_tot: null,
+    n: 0,
+    n_labeled: 0,
+    n_final: 0,
+    mean_score: null,
+    mean_target: null,
+    min_target: null,
+    max_target: null,
+    mae: null,
+    mse: null,
+    bias: null,
+    ss_res: null,
+    ss_tot: null,
   };
 }

@@ -52,7 +52,7 @@ function poolAdjacentViolators(y: Float64Array, w: Float64Array): void {
       }
     }
   }
-  for (let start = 0; start < n; ) {
+  for (let start = 0; start < n;) {
     const end = target[start]! + 1;
     for (let j = start + 1; j < end; j++) y[j] = y[start]!;
     start = end;

@@ -28,7 +28,14 @@ export function probabilityQuality(probabilities: ArrayLike<number>, labels: Arr
   if (n === 0 || n !== labels.length) throw new RangeError(`quality of ${n} probabilities against ${labels.length} labels`);
   let brier = 0;
   let logLoss = 0;
-  const bins: BinSums[] = Array.from({ length: 10 }, (_, bin) => ({ bin, count: 0, positives: 0, score_sum: 0, min_score: Infinity, max_score: -Infinity }));
+  const bins: BinSums[] = Array.from({ length: 10 }, (_, bin) => ({
+    bin,
+    count: 0,
+    positives: 0,
+    score_sum: 0,
+    min_score: Infinity,
+    max_score: -Infinity,
+  }));
   for (let i = 0; i < n; i++) {
     const p = probabilities[i]!;
     const y = labels[i]!;

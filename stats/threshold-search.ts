@@ -77,7 +77,8 @@ export function chooseThreshold(scores: ArrayLike<number>, labels: ArrayLike<num
   const order = Array.from({ length: scores.length }, (_, i) => i).sort((p, q) => scores[q]! - scores[p]!);
   let positives = 0;
   for (let i = 0; i < labels.length; i++) positives += labels[i]!;
-  if (order.length === 0 || positives === 0) throw new ThresholdError('choosing a threshold needs labeled predictions with at least one positive');
+  if (order.length === 0 || positives === 0)
+    throw new ThresholdError('choosing a threshold needs labeled predictions with at least one positive');
   // Candidates from the highest down; at each, the counts of everything at or above it.
   let tp = 0;
   let fp = 0;
@@ -99,7 +100,7 @@ export function chooseThreshold(scores: ArrayLike<number>, labels: ArrayLike<num
     }
   };
   consider(none);
-  for (let k = 0; k < order.length; ) {
+  for (let k = 0; k < order.length;) {
     const score = scores[order[k]!]!;
     for (; k < order.length && scores[order[k]!] === score; k++) {
       if (labels[order[k]!] === 1) tp += 1;
@@ -109,7 +110,9 @@ export function chooseThreshold(scores: ArrayLike<number>, labels: ArrayLike<num
   }
   // A cost is always found; only a target can be out of reach.
   if (best === undefined && objective.kind !== 'min_cost') {
-    throw new ThresholdError(`no threshold reaches ${objective.kind === 'target_precision' ? 'precision' : 'recall'} ${objective.target} on the training rows`);
+    throw new ThresholdError(
+      `no threshold reaches ${objective.kind === 'target_precision' ? 'precision' : 'recall'} ${objective.target} on the training rows`,
+    );
   }
   return best!;
 }

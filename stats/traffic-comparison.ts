@@ -73,7 +73,10 @@ const disjoint = (a: MetricInterval, b: MetricInterval) =>
   a.ci_low !== null && a.ci_high !== null && b.ci_low !== null && b.ci_high !== null && (a.ci_high < b.ci_low || b.ci_high < a.ci_low);
 
 /** Binary: base_rate (Wilson) and roc_auc (Hanley–McNeil); regression: mae and bias (normal). */
-export function compareTraffic(exploration: BinaryMetrics | RegressionMetrics, policy: BinaryMetrics | RegressionMetrics): TrafficComparison[] {
+export function compareTraffic(
+  exploration: BinaryMetrics | RegressionMetrics,
+  policy: BinaryMetrics | RegressionMetrics,
+): TrafficComparison[] {
   const intervals = (m: BinaryMetrics | RegressionMetrics) => ('roc_auc' in m ? binaryIntervals(m) : regressionIntervals(m));
   const explored = intervals(exploration);
   const own = intervals(policy);

@@ -71,7 +71,11 @@ export function resolveTemporalAddress(env: Env): string {
 }
 
 /** `TEMPORAL_ADDRESS` when set; otherwise a dev server (built if needed) with its state under the state dir. */
-export async function openTemporal(env: Env, log: (line: string) => void, ports: { port?: number; uiPort?: number } = {}): Promise<DevServer> {
+export async function openTemporal(
+  env: Env,
+  log: (line: string) => void,
+  ports: { port?: number; uiPort?: number } = {},
+): Promise<DevServer> {
   if (env.TEMPORAL_ADDRESS) return { address: env.TEMPORAL_ADDRESS, uiUrl: undefined, stop: async () => {} };
   const cliPath = ensureTemporalCli(log);
   const stateDir = path.resolve(env.HINDSIGHT_STATE_DIR);
@@ -100,7 +104,11 @@ export interface RunningServices {
  * on `ports.temporal` with its Web UI on `ports.ui`. A Temporal that fails to start stops the
  * database that was started for it.
  */
-export async function startServices(env: Env, ports: { db?: number; temporal?: number; ui?: number }, log: (line: string) => void): Promise<RunningServices> {
+export async function startServices(
+  env: Env,
+  ports: { db?: number; temporal?: number; ui?: number },
+  log: (line: string) => void,
+): Promise<RunningServices> {
   const database = await openDatabaseServer(env, ports.db);
   let temporal: DevServer;
   try {

@@ -52,7 +52,9 @@ export function ensureTemporalCli(log: (line: string) => void = () => {}): strin
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   if (result.error) {
-    throw new Error(`cannot build the Temporal CLI: ${result.error.message} (is Go installed? set TEMPORAL_CLI_PATH or TEMPORAL_ADDRESS instead)`);
+    throw new Error(
+      `cannot build the Temporal CLI: ${result.error.message} (is Go installed? set TEMPORAL_CLI_PATH or TEMPORAL_ADDRESS instead)`,
+    );
   }
   if (result.status !== 0 || !existsSync(target)) {
     throw new Error(`CGO_ENABLED=0 go install ${TEMPORAL_CLI_MODULE} failed with exit code ${result.status}`);

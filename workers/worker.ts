@@ -105,6 +105,9 @@ let runtimeInstalled = false;
  */
 export function installRuntimeLogger(level: LogLevel): void {
   if (runtimeInstalled) return;
-  Runtime.install({ logger: new DefaultLogger(level), telemetryOptions: { logging: { filter: { core: level, other: level }, forward: {} } } });
+  Runtime.install({
+    logger: new DefaultLogger(level),
+    telemetryOptions: { logging: { filter: { core: level, other: level }, forward: {} } },
+  });
   runtimeInstalled = true;
 }

@@ -12,7 +12,14 @@ import {
   upsertSearchAttributes,
   type ActivityOptions,
 } from '@temporalio/workflow';
-import { evaluateNowUpdate, getStatusQuery, recheckLateLabelsSignal, type CohortLifecycleInput, type CohortPhase, type CohortStatus } from '../contracts/lifecycle';
+import {
+  evaluateNowUpdate,
+  getStatusQuery,
+  recheckLateLabelsSignal,
+  type CohortLifecycleInput,
+  type CohortPhase,
+  type CohortStatus,
+} from '../contracts/lifecycle';
 import type { HindsightActivities } from '../activities';
 import type { CohortRecord } from '../contracts/cohort';
 import type { AlertSummary } from '../contracts/monitoring';
@@ -85,9 +92,15 @@ export function describeCohortStatus(status: CohortStatus): string {
     }
   }
   if (status.alerts && status.alerts.length > 0) {
-    lines.push('', '| alert | slice | state | severity | checkpoint | observed | baseline | diagnosis |', '|---|---|---|---|---|---|---|---|');
+    lines.push(
+      '',
+      '| alert | slice | state | severity | checkpoint | observed | baseline | diagnosis |',
+      '|---|---|---|---|---|---|---|---|',
+    );
     for (const a of status.alerts) {
-      lines.push(`| ${a.rule} | ${a.slice} | ${a.state} | ${a.severity} | ${a.checkpoint ?? 'close'} | ${formatNumber(a.observed)} | ${formatNumber(a.baseline)} | ${a.verdict ?? '—'} |`);
+      lines.push(
+        `| ${a.rule} | ${a.slice} | ${a.state} | ${a.severity} | ${a.checkpoint ?? 'close'} | ${formatNumber(a.observed)} | ${formatNumber(a.baseline)} | ${a.verdict ?? '—'} |`,
+      );
     }
   }
   if (status.snapshots.length > 0 || (status.alerts?.length ?? 0) > 0) {
@@ -137,13 +150,18 @@ export async function cohortLifecycle(input: CohortLifecycleInput): Promise<Coho
     status.alerts = outcome.alerts;
     publish();
     if (outcome.notifications > 0) {
-      await deliverAlertNotifications.executeWithOptions({ summary: `notify the webhook of ${outcome.notifications} alert change(s)` }, [{ cohortId: status.cohortId }]);
+      await deliverAlertNotifications.executeWithOptions({ summary: `notify the webhook of ${outcome.notifications} alert change(s)` }, [
+        { cohortId: status.cohortId },
+      ]);
     }
     if (outcome.retraining) {
       await requestRetraining.executeWithOptions({ summary: `ask for retraining of ${outcome.retraining.model}` }, [outcome.retraining]);
     }
     if (outcome.recalibration) {
-      await requestRecalibration.executeWithOptions({ summary: `start recalibrating ${outcome.recalibration.model} ${outcome.recalibration.modelVersion}` }, [outcome.recalibration]);
+      await requestRecalibration.executeWithOptions(
+        { summary: `start recalibrating ${outcome.recalibration.model} ${outcome.recalibration.modelVersion}` },
+        [outcome.recalibration],
+      );
     }
   };
 
@@ -196,7 +214,9 @@ export async function cohortLifecycle(input: CohortLifecycleInput): Promise<Coho
 
   publish();
   const plan = operatorView
-    ? await planCohortLifecycle.executeWithOptions({ summary: 'plan the checkpoints from the label definition' }, [{ cohort: input.cohort }])
+    ? await planCohortLifecycle.executeWithOptions({ summary: 'plan the checkpoints from the label definition' }, [
+        { cohort: input.cohort },
+      ])
     : await planCohortLifecycle({ cohort: input.cohort });
   status.plan = plan;
   await monitor(null);

@@ -14,7 +14,9 @@ const { checkStalledFeeds, deliverAlertNotifications } = proxyActivities<Hindsig
  */
 export async function feedWatch(input: FeedWatchInput): Promise<{ stalled: string[] }> {
   const now = new Date(Date.now()).toISOString();
-  const result = await checkStalledFeeds.executeWithOptions({ summary: `check the label feeds of ${input.policy}` }, [{ policy: input.policy, now }]);
+  const result = await checkStalledFeeds.executeWithOptions({ summary: `check the label feeds of ${input.policy}` }, [
+    { policy: input.policy, now },
+  ]);
   if (result.notifications > 0) {
     await deliverAlertNotifications.executeWithOptions({ summary: 'notify the webhook' }, [{ cohortId: null }]);
   }

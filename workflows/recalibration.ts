@@ -9,12 +9,35 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import { approveCalibratorSignal, DEFAULT_APPROVAL_TIMEOUT_MS, getRecalibrationStateQuery, rejectCalibratorSignal, type OperatorDecision, type RecalibrationInput, type RecalibrationPhase, type RecalibrationState } from '../contracts/recalibration';
+import {
+  approveCalibratorSignal,
+  DEFAULT_APPROVAL_TIMEOUT_MS,
+  getRecalibrationStateQuery,
+  rejectCalibratorSignal,
+  type OperatorDecision,
+  type RecalibrationInput,
+  type RecalibrationPhase,
+  type RecalibrationState,
+} from '../contracts/recalibration';
 import type { SearchAttributePair } from '@temporalio/common';
 import type { CalibrationActivities } from '../activities/temporal/calibration';
-import type { CalibratorSummary, RecalibrationPlan, RecentPeriods, CalibrationMethod, Promotion, TimeRange } from '../contracts/recalibration';
+import type {
+  CalibratorSummary,
+  RecalibrationPlan,
+  RecentPeriods,
+  CalibrationMethod,
+  Promotion,
+  TimeRange,
+} from '../contracts/recalibration';
 import { formatMoment, formatNumber } from './cohort-lifecycle';
-import { ENVIRONMENT, LABEL_DEFINITION, LIFECYCLE_STAGE, MODEL_NAME, MODEL_VERSION, SCHEDULED_START_TIME } from '../contracts/search-attributes';
+import {
+  ENVIRONMENT,
+  LABEL_DEFINITION,
+  LIFECYCLE_STAGE,
+  MODEL_NAME,
+  MODEL_VERSION,
+  SCHEDULED_START_TIME,
+} from '../contracts/search-attributes';
 
 const { planRecalibration, promoteCalibrator } = proxyActivities<CalibrationActivities>({
   startToCloseTimeout: '1 minute',
@@ -28,8 +51,14 @@ const { fitCalibrator } = proxyActivities<CalibrationActivities>({
 
 /** Markdown for the Web UI's "current details". */
 export function describeRecalibration(state: RecalibrationState): string {
-  const lines = [`**${state.phase.replace(/_/g, ' ')}**${state.approvalDeadline && state.phase === 'awaiting_approval' ? ` until ${state.approvalDeadline}` : ''}`];
-  if (state.plan) lines.push('', `${state.plan.labelDefinition} · train [${state.plan.train.from}, ${state.plan.train.to}) · held out [${state.plan.holdout.from}, ${state.plan.holdout.to})`);
+  const lines = [
+    `**${state.phase.replace(/_/g, ' ')}**${state.approvalDeadline && state.phase === 'awaiting_approval' ? ` until ${state.approvalDeadline}` : ''}`,
+  ];
+  if (state.plan)
+    lines.push(
+      '',
+      `${state.plan.labelDefinition} · train [${state.plan.train.from}, ${state.plan.train.to}) · held out [${state.plan.holdout.from}, ${state.plan.holdout.to})`,
+    );
   const c = state.calibrator;
   if (c) {
     lines.push(
@@ -84,7 +113,11 @@ export async function recalibration(input: RecalibrationInput): Promise<Recalibr
   // Only a recalibration that asks for approval takes a decision; the first one counts, and
   // one that comes after the outcome is settled changes nothing.
   const decide = (kind: 'approve' | 'reject') => (decision: OperatorDecision) => {
-    if (input.requireApproval && state.decision === null && !['promoted', 'not_improved', 'rejected', 'approval_expired', 'failed'].includes(state.phase)) {
+    if (
+      input.requireApproval &&
+      state.decision === null &&
+      !['promoted', 'not_improved', 'rejected', 'approval_expired', 'failed'].includes(state.phase)
+    ) {
       state.decision = { kind, by: decision.by, note: decision.note ?? null };
     }
   };
@@ -99,9 +132,10 @@ export async function recalibration(input: RecalibrationInput): Promise<Recalibr
   enter('planning', attributes);
   let plan: RecalibrationPlan;
   try {
-    plan = await planRecalibration.executeWithOptions({ summary: `plan the training and held-out ranges as of ${formatMoment(state.asOf)}` }, [
-      { model, labelDefinition: input.labelDefinition, ranges: input.ranges, recent: input.recent, asOf: state.asOf },
-    ]);
+    plan = await planRecalibration.executeWithOptions(
+      { summary: `plan the training and held-out ranges as of ${formatMoment(state.asOf)}` },
+      [{ model, labelDefinition: input.labelDefinition, ranges: input.ranges, recent: input.recent, asOf: state.asOf }],
+    );
   } catch (error) {
     // A cancelled recalibration ends cancelled, not failed.
     if (isCancellation(error)) throw error;
@@ -113,7 +147,9 @@ export async function recalibration(input: RecalibrationInput): Promise<Recalibr
   let calibrator: CalibratorSummary;
   try {
     calibrator = await fitCalibrator.executeWithOptions(
-      { summary: `fit ${method} on [${formatMoment(plan.train.from)}, ${formatMoment(plan.train.to)}), judge on [${formatMoment(plan.holdout.from)}, ${formatMoment(plan.holdout.to)})` },
+      {
+        summary: `fit ${method} on [${formatMoment(plan.train.from)}, ${formatMoment(plan.train.to)}), judge on [${formatMoment(plan.holdout.from)}, ${formatMoment(plan.holdout.to)})`,
+      },
       [{ model, plan, method, requestKey: info.workflowId }],
     );
   } catch (error) {
@@ -128,9 +164,15 @@ export async function recalibration(input: RecalibrationInput): Promise<Recalibr
     const timeoutMs = input.approvalTimeoutMs ?? DEFAULT_APPROVAL_TIMEOUT_MS;
     state.approvalDeadline = new Date(Date.now() + timeoutMs).toISOString();
     enter('awaiting_approval');
-    const decided = await condition(() => state.decision !== null, timeoutMs, { summary: `wait for an operator's approval of calibrator ${calibrator.calibratorId} (until ${formatMoment(state.approvalDeadline)})` });
+    const decided = await condition(() => state.decision !== null, timeoutMs, {
+      summary: `wait for an operator's approval of calibrator ${calibrator.calibratorId} (until ${formatMoment(state.approvalDeadline)})`,
+    });
     if (!decided) return finish('approval_expired', `Not promoted: no approval by ${state.approvalDeadline} (${brier}).`);
-    if (state.decision!.kind === 'reject') return finish('rejected', `Not promoted: rejected by ${state.decision!.by}${state.decision!.note ? ` (${state.decision!.note})` : ''}.`);
+    if (state.decision!.kind === 'reject')
+      return finish(
+        'rejected',
+        `Not promoted: rejected by ${state.decision!.by}${state.decision!.note ? ` (${state.decision!.note})` : ''}.`,
+      );
   }
 
   enter('promoting');

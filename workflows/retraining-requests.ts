@@ -48,10 +48,13 @@ export async function retrainingRequests(input: RetrainingRequestsInput): Promis
     await condition(() => inbox.length > 0 || completions.length > 0 || workflowInfo().continueAsNewSuggested);
     while (inbox.length > 0) {
       const evidence = inbox.shift()!;
-      const seen = state.requests.some((r) => r.cohorts.includes(evidence.cohortId)) || state.skipped.some((s) => s.cohortId === evidence.cohortId);
+      const seen =
+        state.requests.some((r) => r.cohorts.includes(evidence.cohortId)) || state.skipped.some((s) => s.cohortId === evidence.cohortId);
       if (seen) continue;
       if (evidence.verdict === 'labeling' && !evidence.retrainOnLabeling) {
-        state.skipped = [...state.skipped, { cohortId: evidence.cohortId, reason: 'the diagnosis blames the labels alone' }].slice(-KEPT_SKIPS);
+        state.skipped = [...state.skipped, { cohortId: evidence.cohortId, reason: 'the diagnosis blames the labels alone' }].slice(
+          -KEPT_SKIPS,
+        );
         continue;
       }
       const current = open();
@@ -85,15 +88,18 @@ export async function retrainingRequests(input: RetrainingRequestsInput): Promis
       const completion = completions.shift()!;
       const request = open();
       if (!request) continue;
-      const scheduled = await scheduleRetrainedVersion.executeWithOptions({ summary: `schedule the cohorts of ${state.model} ${completion.newVersion}` }, [
-        {
-          model: state.model,
-          fromVersion: request.modelVersion,
-          newVersion: completion.newVersion,
-          labelDefinition: request.labelDefinition,
-          every: request.every,
-        },
-      ]);
+      const scheduled = await scheduleRetrainedVersion.executeWithOptions(
+        { summary: `schedule the cohorts of ${state.model} ${completion.newVersion}` },
+        [
+          {
+            model: state.model,
+            fromVersion: request.modelVersion,
+            newVersion: completion.newVersion,
+            labelDefinition: request.labelDefinition,
+            every: request.every,
+          },
+        ],
+      );
       request.status = 'completed';
       request.newVersion = completion.newVersion;
       request.scheduleId = scheduled.scheduleIds.join(', ') || null;
@@ -135,9 +141,15 @@ export function describeRetraining(state: RetrainingState): string {
   const lines = [`**Retraining requests for ${state.model}**`];
   if (state.quietUntil) lines.push('', `Quiet until ${state.quietUntil}: new evidence merges into the last request.`);
   if (state.requests.length > 0) {
-    lines.push('', '| request | requested | version | cohorts | alerts | verdicts | status | new version |', '|---|---|---|---|---|---|---|---|');
+    lines.push(
+      '',
+      '| request | requested | version | cohorts | alerts | verdicts | status | new version |',
+      '|---|---|---|---|---|---|---|---|',
+    );
     for (const r of state.requests) {
-      lines.push(`| ${r.requestId} | ${r.requestedAt} | ${r.modelVersion} | ${r.cohorts.length} | ${r.alerts} | ${r.verdicts.join(', ') || '—'} | ${r.status} | ${r.newVersion ?? '—'} |`);
+      lines.push(
+        `| ${r.requestId} | ${r.requestedAt} | ${r.modelVersion} | ${r.cohorts.length} | ${r.alerts} | ${r.verdicts.join(', ') || '—'} | ${r.status} | ${r.newVersion ?? '—'} |`,
+      );
     }
   }
   if (state.skipped.length > 0) lines.push('', `Skipped: ${state.skipped.map((s) => `${s.cohortId} (${s.reason})`).join('; ')}`);

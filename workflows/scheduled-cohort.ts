@@ -12,7 +12,8 @@ import { cohortStartOptions, type LabelDefinitionTerms } from '../contracts/coho
  * the cohort id keeps any period from being evaluated twice.
  */
 export async function scheduledCohort(input: ScheduledCohortInput): Promise<ScheduledCohortResult> {
-  const nominal = workflowInfo().typedSearchAttributes.get(SCHEDULED_START_TIME) ?? (input.nominalTime ? new Date(input.nominalTime) : undefined);
+  const nominal =
+    workflowInfo().typedSearchAttributes.get(SCHEDULED_START_TIME) ?? (input.nominalTime ? new Date(input.nominalTime) : undefined);
   if (!nominal || Number.isNaN(nominal.getTime())) {
     throw ApplicationFailure.create({
       type: 'MissingNominalTime',
@@ -21,7 +22,11 @@ export async function scheduledCohort(input: ScheduledCohortInput): Promise<Sche
     });
   }
   const selector = periodCohort(input.model, input.everyMs, nominal.getTime());
-  const options = cohortStartOptions(selector, input.labelDefinition, input.lateLabelChecks === undefined ? {} : { lateLabelChecks: input.lateLabelChecks });
+  const options = cohortStartOptions(
+    selector,
+    input.labelDefinition,
+    input.lateLabelChecks === undefined ? {} : { lateLabelChecks: input.lateLabelChecks },
+  );
   const result = { cohortId: options.workflowId, start: selector.start, end: selector.end };
   try {
     // Abandoned, so the cohort lives on for weeks after this short action has completed.

@@ -87,10 +87,17 @@ function checkRows(rows: LabeledScores, what: string): void {
   const where = `the ${what} range [${rows.from}, ${rows.to}) as of ${rows.as_of}`;
   if (rows.labels.length === 0) throw new CalibrationError(`${where} has no labeled predictions (${rows.predictions} predictions)`);
   if (rows.positives === 0) throw new CalibrationError(`${where} has no positive labels among ${rows.labels.length} labeled predictions`);
-  if (rows.positives === rows.labels.length) throw new CalibrationError(`${where} has no negative labels among ${rows.labels.length} labeled predictions`);
+  if (rows.positives === rows.labels.length)
+    throw new CalibrationError(`${where} has no negative labels among ${rows.labels.length} labeled predictions`);
 }
 
-const summarizeRange = (rows: LabeledScores): RangeSummary => ({ from: rows.from, to: rows.to, as_of: rows.as_of, rows: rows.labels.length, positives: rows.positives });
+const summarizeRange = (rows: LabeledScores): RangeSummary => ({
+  from: rows.from,
+  to: rows.to,
+  as_of: rows.as_of,
+  rows: rows.labels.length,
+  positives: rows.positives,
+});
 
 /** The default request key: the same inputs (definition resolved to its version) name the same request. */
 function defaultRequestKey(request: FitCalibratorRequest, definition: LabelDefinition): string {
@@ -113,12 +120,17 @@ function defaultRequestKey(request: FitCalibratorRequest, definition: LabelDefin
  */
 export async function fitCalibrator(db: Knex, request: FitCalibratorRequest): Promise<{ calibrator: CalibratorRecord; created: boolean }> {
   const definition = await getLabelDefinitionForModel(db, request.label_definition, request.model_name);
-  if (definition.task !== 'binary') throw new LabelDefinitionError(`label definition ${definition.name}@${definition.version} is a ${definition.task} definition; calibration needs binary labels`);
+  if (definition.task !== 'binary')
+    throw new LabelDefinitionError(
+      `label definition ${definition.name}@${definition.version} is a ${definition.task} definition; calibration needs binary labels`,
+    );
   const requestKey = request.request_key ?? defaultRequestKey(request, definition);
   const existing = await loadCalibratorBy(db, { request_key: requestKey });
   if (existing) return { calibrator: existing, created: false };
   if (Date.parse(request.train.to) > Date.parse(request.holdout.from)) {
-    throw new CalibrationError(`the training range must end by the time the held-out range begins (train to ${toUtcIso(request.train.to)}, holdout from ${toUtcIso(request.holdout.from)}): the held-out period is the newest`);
+    throw new CalibrationError(
+      `the training range must end by the time the held-out range begins (train to ${toUtcIso(request.train.to)}, holdout from ${toUtcIso(request.holdout.from)}): the held-out period is the newest`,
+    );
   }
   const range = { model_name: request.model_name, model_version: request.model_version, environment: request.environment };
   const train = await readLabeledScores(db, { ...range, ...request.train }, definition, 'training');
@@ -130,18 +142,24 @@ export async function fitCalibrator(db: Knex, request: FitCalibratorRequest): Pr
   try {
     fitted = fitParameters(method, train);
   } catch (error) {
-    if (error instanceof CalibrationFitError) throw new CalibrationError(`the training range [${train.from}, ${train.to}): ${error.message}`);
+    if (error instanceof CalibrationFitError)
+      throw new CalibrationError(`the training range [${train.from}, ${train.to}): ${error.message}`);
     throw error;
   }
   const before = probabilityQuality(holdout.scores, holdout.labels);
-  const after = probabilityQuality(holdout.scores.map((score) => applyCalibrator(fitted, score)), holdout.labels);
+  const after = probabilityQuality(
+    holdout.scores.map((score) => applyCalibrator(fitted, score)),
+    holdout.labels,
+  );
 
   const stored = await db.transaction(async (trx) => {
     // One fit at a time per model version, so versions count up without gaps or clashes.
     await trx.raw('select pg_advisory_xact_lock(hashtext(:key))', { key: `calibrators/${request.model_name}/${request.model_version}` });
     const again = await trx('calibrators').where({ request_key: requestKey }).first('calibrator_id');
     if (again) return { id: again.calibrator_id as number, created: false };
-    const { next } = await trx('calibrators').where({ model_name: request.model_name, model_version: request.model_version }).first(trx.raw('coalesce(max(version), 0) + 1 as next'));
+    const { next } = await trx('calibrators')
+      .where({ model_name: request.model_name, model_version: request.model_version })
+      .first(trx.raw('coalesce(max(version), 0) + 1 as next'));
     const [row] = await trx('calibrators')
       .insert({
         model_name: request.model_name,
@@ -174,7 +192,12 @@ export async function fitCalibrator(db: Knex, request: FitCalibratorRequest): Pr
   return { calibrator: (await loadCalibratorBy(db, { calibrator_id: stored.id }))!, created: stored.created };
 }
 
-type CalibratorRow = Record<string, unknown> & { calibrator_id: string | number; parameters: CalibratorRecord['parameters']; before: ProbabilityQuality; after: ProbabilityQuality };
+type CalibratorRow = Record<string, unknown> & {
+  calibrator_id: string | number;
+  parameters: CalibratorRecord['parameters'];
+  before: ProbabilityQuality;
+  after: ProbabilityQuality;
+};
 
 const iso = (value: unknown) => (value as Date).toISOString();
 
@@ -205,7 +228,10 @@ function toRecord(row: CalibratorRow): CalibratorRecord {
   };
 }
 
-async function loadCalibratorBy(db: Knex, where: { calibrator_id: number } | { request_key: string }): Promise<CalibratorRecord | undefined> {
+async function loadCalibratorBy(
+  db: Knex,
+  where: { calibrator_id: number } | { request_key: string },
+): Promise<CalibratorRecord | undefined> {
   const row = (await db('calibrators').where(where).first()) as CalibratorRow | undefined;
   return row ? toRecord(row) : undefined;
 }
@@ -223,27 +249,49 @@ export async function loadCalibrator(db: Knex, calibratorId: number): Promise<Ca
 export async function promoteCalibrator(db: Knex, calibratorId: number, by: string, note: string | null = null): Promise<Promotion> {
   const calibrator = await loadCalibrator(db, calibratorId);
   if (!calibrator.improved) {
-    throw new CalibrationError(`calibrator ${calibratorId} did not lower the held-out Brier score (${calibrator.before.brier} before, ${calibrator.after.brier} after), so it is never promoted`);
+    throw new CalibrationError(
+      `calibrator ${calibratorId} did not lower the held-out Brier score (${calibrator.before.brier} before, ${calibrator.after.brier} after), so it is never promoted`,
+    );
   }
   return db.transaction(async (trx) => {
-    await trx.raw('select pg_advisory_xact_lock(hashtext(:key))', { key: `calibrators/${calibrator.model_name}/${calibrator.model_version}` });
+    await trx.raw('select pg_advisory_xact_lock(hashtext(:key))', {
+      key: `calibrators/${calibrator.model_name}/${calibrator.model_version}`,
+    });
     const active = await activePromotion(trx, { name: calibrator.model_name, version: calibrator.model_version });
     if (active && Number(active.calibrator_id) === calibratorId) {
-      return { calibrator_id: calibratorId, promoted_by: active.promoted_by, note: active.note, promoted_at: iso(active.promoted_at), promoted_now: false };
+      return {
+        calibrator_id: calibratorId,
+        promoted_by: active.promoted_by,
+        note: active.note,
+        promoted_at: iso(active.promoted_at),
+        promoted_now: false,
+      };
     }
     const [row] = await trx('calibrator_promotions')
-      .insert({ calibrator_id: calibratorId, model_name: calibrator.model_name, model_version: calibrator.model_version, promoted_by: by, note })
+      .insert({
+        calibrator_id: calibratorId,
+        model_name: calibrator.model_name,
+        model_version: calibrator.model_version,
+        promoted_by: by,
+        note,
+      })
       .returning(['promoted_at']);
     return { calibrator_id: calibratorId, promoted_by: by, note, promoted_at: iso(row.promoted_at), promoted_now: true };
   });
 }
 
 async function activePromotion(db: Knex, model: ModelVersionRef) {
-  return db('calibrator_promotions').where({ model_name: model.name, model_version: model.version }).orderBy('promotion_id', 'desc').first();
+  return db('calibrator_promotions')
+    .where({ model_name: model.name, model_version: model.version })
+    .orderBy('promotion_id', 'desc')
+    .first();
 }
 
 /** The active (last promoted) calibrator of a model version, ready for `applyCalibrator`, or null. */
-export async function loadActiveCalibrator(db: Knex, model: ModelVersionRef): Promise<(Calibrator & { calibrator_id: number; record: CalibratorRecord }) | null> {
+export async function loadActiveCalibrator(
+  db: Knex,
+  model: ModelVersionRef,
+): Promise<(Calibrator & { calibrator_id: number; record: CalibratorRecord }) | null> {
   const active = await activePromotion(db, model);
   if (!active) return null;
   const record = await loadCalibrator(db, Number(active.calibrator_id));
@@ -252,7 +300,11 @@ export async function loadActiveCalibrator(db: Knex, model: ModelVersionRef): Pr
 }
 
 /** A model version's calibrator versions, newest first, each marked active or not. */
-export async function listCalibrators(db: Knex, modelName: string, modelVersion?: string): Promise<Array<CalibratorRecord & { active: boolean }>> {
+export async function listCalibrators(
+  db: Knex,
+  modelName: string,
+  modelVersion?: string,
+): Promise<Array<CalibratorRecord & { active: boolean }>> {
   const query = db('calibrators').where({ model_name: modelName });
   if (modelVersion !== undefined) query.andWhere({ model_version: modelVersion });
   const rows = (await query.orderBy([{ column: 'model_version' }, { column: 'version', order: 'desc' }])) as CalibratorRow[];

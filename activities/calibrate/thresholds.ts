@@ -35,11 +35,17 @@ export interface ThresholdDocument {
  */
 export async function recalibrateThreshold(db: Knex, request: ThresholdRequest): Promise<ThresholdDocument> {
   const definition = await getLabelDefinitionForModel(db, request.label_definition, request.model_name);
-  if (definition.task !== 'binary') throw new LabelDefinitionError(`label definition ${definition.name}@${definition.version} is a ${definition.task} definition; a threshold needs binary labels`);
+  if (definition.task !== 'binary')
+    throw new LabelDefinitionError(
+      `label definition ${definition.name}@${definition.version} is a ${definition.task} definition; a threshold needs binary labels`,
+    );
   const costs = definition.costs ?? null;
   let objective: ThresholdObjective;
   if (request.objective.kind === 'min_cost') {
-    if (!costs) throw new LabelDefinitionError(`label definition ${definition.name}@${definition.version} has no costs; put a version with "costs": {"fp": …, "fn": …} to minimize the expected cost`);
+    if (!costs)
+      throw new LabelDefinitionError(
+        `label definition ${definition.name}@${definition.version} has no costs; put a version with "costs": {"fp": …, "fn": …} to minimize the expected cost`,
+      );
     objective = { kind: 'min_cost', costs };
   } else {
     objective = request.objective;

@@ -50,7 +50,11 @@ export class EmptyCohortError extends Error {
  * previous period of the same length, else `range`; as of its own end plus the cohort's lag
  * (`asOf − cohort end`), so both sides have had labels for equally long.
  */
-export function baselineFor(cohort: CohortSelector, asOf: string, range?: { start: string; end: string }): { baseline: CohortSelector; baselineAsOf: string } {
+export function baselineFor(
+  cohort: CohortSelector,
+  asOf: string,
+  range?: { start: string; end: string },
+): { baseline: CohortSelector; baselineAsOf: string } {
   const start = Date.parse(cohort.start);
   const end = Date.parse(cohort.end);
   const baselineStart = range ? Date.parse(range.start) : start - (end - start);
@@ -67,7 +71,10 @@ function describeSelector(cohort: CohortSelector): string {
 
 function requirePredictions(side: SideFacts, role: 'cohort' | 'baseline'): void {
   if (side.groups.find((g) => g.dimension === '')?.n) return;
-  const invalid = side.invalid_score > 0 ? `; its ${side.invalid_score} predictions all have a score outside [0, 1], which a binary definition cannot read` : '';
+  const invalid =
+    side.invalid_score > 0
+      ? `; its ${side.invalid_score} predictions all have a score outside [0, 1], which a binary definition cannot read`
+      : '';
   throw new EmptyCohortError(`the ${role} ${describeSelector(side.cohort)} has no predictions to diagnose${invalid}`);
 }
 
@@ -80,11 +87,15 @@ function requirePredictions(side: SideFacts, role: 'cohort' | 'baseline'): void 
 export async function diagnoseCohort(db: Knex, input: DiagnoseCohortInput): Promise<Diagnosis> {
   const { definition } = input;
   if (definition.task !== 'binary') {
-    throw new LabelDefinitionError(`label definition ${definition.name}@${definition.version} is a regression definition; diagnose reads recall, precision and scores as probabilities and needs a binary one`);
+    throw new LabelDefinitionError(
+      `label definition ${definition.name}@${definition.version} is a regression definition; diagnose reads recall, precision and scores as probabilities and needs a binary one`,
+    );
   }
   for (const side of [input.cohort, input.baseline]) {
     if (side.model_name !== definition.model_name) {
-      throw new LabelDefinitionError(`label definition ${definition.name}@${definition.version} labels model ${definition.model_name}, not ${side.model_name}`);
+      throw new LabelDefinitionError(
+        `label definition ${definition.name}@${definition.version} labels model ${definition.model_name}, not ${side.model_name}`,
+      );
     }
   }
   const current = await gatherSide(db, input.cohort, definition, input.asOf);
@@ -94,8 +105,18 @@ export async function diagnoseCohort(db: Knex, input: DiagnoseCohortInput): Prom
 
   const drift = await computeDrift(db, {
     model_name: definition.model_name,
-    reference: { model_version: baseline.cohort.model_version, environment: baseline.cohort.environment, start: baseline.cohort.start, end: baseline.cohort.end },
-    current: { model_version: current.cohort.model_version, environment: current.cohort.environment, start: current.cohort.start, end: current.cohort.end },
+    reference: {
+      model_version: baseline.cohort.model_version,
+      environment: baseline.cohort.environment,
+      start: baseline.cohort.start,
+      end: baseline.cohort.end,
+    },
+    current: {
+      model_version: current.cohort.model_version,
+      environment: current.cohort.environment,
+      start: current.cohort.start,
+      end: current.cohort.end,
+    },
     features: [],
   });
   const historyExpected = await historyExpectedPositives(db, current.latency.history_cohorts, definition);

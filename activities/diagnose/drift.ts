@@ -76,12 +76,19 @@ export async function computeDrift(db: Knex, input: ComputeDriftInput): Promise<
   const known = ((await db.raw(NUMERIC_FEATURES, bindings)).rows as Array<{ key: string }>).map((row) => row.key);
   const unknown = (input.features ?? []).filter((feature) => !known.includes(feature));
   if (unknown.length > 0) {
-    throw new UnknownFeatureError(`not a numeric feature of the reference cohort: ${unknown.join(', ')}; known: ${known.join(', ') || '(none)'}`);
+    throw new UnknownFeatureError(
+      `not a numeric feature of the reference cohort: ${unknown.join(', ')}; known: ${known.join(', ') || '(none)'}`,
+    );
   }
   const variables: VariableDrift[] = [];
   for (const feature of [null, ...(input.features ?? known)]) {
     const row = (await db.raw(DRIFT_STATISTICS, { ...bindings, feature })).rows[0] as {
-      edges: number[] | null; n_reference: number; n_current: number; reference_counts: Record<string, number>; current_counts: Record<string, number>; ks: number | null;
+      edges: number[] | null;
+      n_reference: number;
+      n_current: number;
+      reference_counts: Record<string, number>;
+      current_counts: Record<string, number>;
+      ks: number | null;
     };
     const psi = computePsi(countsPerBin(row.reference_counts), countsPerBin(row.current_counts));
     const reasons: Record<string, string> = {};
@@ -95,12 +102,15 @@ export async function computeDrift(db: Knex, input: ComputeDriftInput): Promise<
       psi: psi.psi,
       ks: row.ks,
       undefined_metrics: reasons,
-      bins: edges.length === 0 ? [] : psi.reference_shares.map((share, k) => ({
-        lower: k === 0 ? null : edges[k - 1]!,
-        upper: k === edges.length ? null : edges[k]!,
-        reference_share: share,
-        current_share: psi.current_shares[k]!,
-      })),
+      bins:
+        edges.length === 0
+          ? []
+          : psi.reference_shares.map((share, k) => ({
+              lower: k === 0 ? null : edges[k - 1]!,
+              upper: k === edges.length ? null : edges[k]!,
+              reference_share: share,
+              current_share: psi.current_shares[k]!,
+            })),
     });
   }
   return { model_name: input.model_name, reference, current, variables };

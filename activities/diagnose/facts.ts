@@ -45,7 +45,9 @@ export async function gatherSide(db: Knex, cohort: CohortSelector, definition: L
       await trx.raw(createLabeled(definition.slices, { probabilityScores: true }), bindings);
       const totals = binaryTotalsStatement(definition.slices);
       return {
-        rows: (await trx.raw(totals.sql, { ...bindings, ...totals.bindings })).rows as Array<Record<string, number> & { dim: string; val: string | null }>,
+        rows: (await trx.raw(totals.sql, { ...bindings, ...totals.bindings })).rows as Array<
+          Record<string, number> & { dim: string; val: string | null }
+        >,
         invalid: (await trx.raw(INVALID_SCORES, bindings)).rows[0].invalid_score as number,
       };
     },
@@ -78,10 +80,12 @@ export async function gatherSide(db: Knex, cohort: CohortSelector, definition: L
 export async function historyExpectedPositives(db: Knex, cohortIds: string[], definition: LabelDefinition): Promise<Map<string, number>> {
   const sums = new Map<string, number>();
   if (cohortIds.length === 0) return sums;
-  const rows = (await db.raw(historyScoreSums(definition.slices), {
-    cohort_ids: cohortIds,
-    dims: definition.slices,
-  })).rows as Array<{ dim: string; val: string | null; sum_p: number }>;
+  const rows = (
+    await db.raw(historyScoreSums(definition.slices), {
+      cohort_ids: cohortIds,
+      dims: definition.slices,
+    })
+  ).rows as Array<{ dim: string; val: string | null; sum_p: number }>;
   for (const row of rows) sums.set(JSON.stringify([row.dim, row.val]), row.sum_p);
   return sums;
 }

@@ -71,7 +71,10 @@ export function finishEstimate(row: Omit<SumsRow, 'dim' | 'val'>): EstimatedGrou
       // Σ (p·f − R·p)² / (Σ p)², f the 0/1 decision, written with the sums SQL keeps
       recall: recall === null ? null : root(row.sum_p2_flagged * (1 - 2 * recall) + recall * recall * row.sum_p2) / positives,
       // Σ f·(p − precision)² / F²
-      precision: precision === null ? null : root(row.sum_p2_flagged - 2 * precision * row.sum_p_flagged + precision * precision * row.flagged) / row.flagged,
+      precision:
+        precision === null
+          ? null
+          : root(row.sum_p2_flagged - 2 * precision * row.sum_p_flagged + precision * precision * row.flagged) / row.flagged,
       roc_auc: rocAuc === null ? null : hanleyMcNeilSe(rocAuc, positives, negatives),
       // Σ (p − mean)² / n²
       positive_rate: positiveRate === null ? null : root(row.sum_p2 - row.n * positiveRate * positiveRate) / row.n,
@@ -82,12 +85,20 @@ export function finishEstimate(row: Omit<SumsRow, 'dim' | 'val'>): EstimatedGrou
 /** Slices in the definition's dimension order, values in code-point order, missing last (as evaluate lists them). */
 function bySliceOrder(dims: readonly string[]): (a: SumsRow, b: SumsRow) => number {
   return (a, b) =>
-    dims.indexOf(a.dim) - dims.indexOf(b.dim)
-    || (a.val === null ? 1 : 0) - (b.val === null ? 1 : 0)
-    || (a.val === null || b.val === null || a.val === b.val ? 0 : a.val < b.val ? -1 : 1);
+    dims.indexOf(a.dim) - dims.indexOf(b.dim) ||
+    (a.val === null ? 1 : 0) - (b.val === null ? 1 : 0) ||
+    (a.val === null || b.val === null || a.val === b.val ? 0 : a.val < b.val ? -1 : 1);
 }
 
-const EMPTY: Omit<SumsRow, 'dim' | 'val'> = { n: 0, flagged: 0, sum_p: 0, sum_p2: 0, sum_p_flagged: 0, sum_p2_flagged: 0, auc_numerator: 0 };
+const EMPTY: Omit<SumsRow, 'dim' | 'val'> = {
+  n: 0,
+  flagged: 0,
+  sum_p: 0,
+  sum_p2: 0,
+  sum_p_flagged: 0,
+  sum_p2_flagged: 0,
+  auc_numerator: 0,
+};
 
 /**
  * The label-free estimate of a cohort's precision, recall, ROC AUC and positive rate at the
@@ -97,7 +108,9 @@ const EMPTY: Omit<SumsRow, 'dim' | 'val'> = { n: 0, flagged: 0, sum_p: 0, sum_p2
  */
 export async function estimatePerformance(db: Knex, cohort: CohortSelector, definition: LabelDefinition): Promise<EstimatedPerformance> {
   if (definition.task !== 'binary') {
-    throw new LabelDefinitionError(`label definition ${definition.name}@${definition.version} is a regression definition; the label-free estimate reads scores as probabilities and needs a binary one`);
+    throw new LabelDefinitionError(
+      `label definition ${definition.name}@${definition.version} is a regression definition; the label-free estimate reads scores as probabilities and needs a binary one`,
+    );
   }
   // as-of plays no part (no outcome is read); the cohort end fills the binding.
   const bindings = joinBindingsFor(cohort, definition, cohort.end);

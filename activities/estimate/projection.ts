@@ -26,7 +26,12 @@ type Cell = 'tp' | 'fn' | 'fp' | 'tn';
 type CellCounts = Record<Cell, { eventual: number; known: number }>;
 
 const groupKey = (dim: string, val: string | null) => JSON.stringify([dim, val]);
-const emptyCells = (): CellCounts => ({ tp: { eventual: 0, known: 0 }, fn: { eventual: 0, known: 0 }, fp: { eventual: 0, known: 0 }, tn: { eventual: 0, known: 0 } });
+const emptyCells = (): CellCounts => ({
+  tp: { eventual: 0, known: 0 },
+  fn: { eventual: 0, known: 0 },
+  fp: { eventual: 0, known: 0 },
+  tn: { eventual: 0, known: 0 },
+});
 
 /** The confusion counts of a provisional group, recovered exactly from its ratios of integers. */
 interface Observed {
@@ -47,7 +52,8 @@ function observedCounts(metrics: GroupMetrics): Observed | null {
 
 /** Pooled completeness of each cell over the given history cohorts (indexes into `perCohort`). */
 function pooled(perCohort: CellCounts[], picks: readonly number[]): Record<Cell | 'negatives', number | null> {
-  const sum = (cells: readonly Cell[], field: 'eventual' | 'known') => picks.reduce((total, k) => total + cells.reduce((s, cell) => s + perCohort[k]![cell][field], 0), 0);
+  const sum = (cells: readonly Cell[], field: 'eventual' | 'known') =>
+    picks.reduce((total, k) => total + cells.reduce((s, cell) => s + perCohort[k]![cell][field], 0), 0);
   const share = (cells: readonly Cell[]) => {
     const eventual = sum(cells, 'eventual');
     return eventual === 0 ? null : sum(cells, 'known') / eventual;
@@ -71,7 +77,12 @@ type Grow = (count: number, completeness: number | null) => number | null;
  * is a negative. (With no flagged positive known and the flagged negatives' count not
  * recoverable, precision is 0 however they grow, and the negatives grow together.)
  */
-function projectCounts(observed: Observed, completeness: Record<Cell | 'negatives', number | null>, absentNegative: boolean, grow: Grow): Finals {
+function projectCounts(
+  observed: Observed,
+  completeness: Record<Cell | 'negatives', number | null>,
+  absentNegative: boolean,
+  grow: Grow,
+): Finals {
   const tp = grow(observed.tp, completeness.tp);
   const fn = grow(observed.positives - observed.tp, completeness.fn);
   if (tp === null || fn === null) return { recall: null, precision: null, positive_rate: null };
@@ -100,7 +111,8 @@ function projectCounts(observed: Observed, completeness: Record<Cell | 'negative
 }
 
 /** The count divided by its completeness: the point projection. */
-const pointGrow: Grow = (count, completeness) => (count === 0 ? 0 : completeness === null || completeness === 0 ? null : count / completeness);
+const pointGrow: Grow = (count, completeness) =>
+  count === 0 ? 0 : completeness === null || completeness === 0 ? null : count / completeness;
 
 /**
  * One simulated final count: the labels still to come after `count` known ones, each
@@ -108,13 +120,15 @@ const pointGrow: Grow = (count, completeness) => (count === 0 ? 0 : completeness
  * with mean count·(1 − c)/c and variance count·(1 − c)/c², drawn here from its normal
  * approximation and floored at 0.
  */
-const drawGrow = (normal: () => number): Grow => (count, completeness) => {
-  if (count === 0) return 0;
-  if (completeness === null || completeness === 0) return null;
-  const mean = (count * (1 - completeness)) / completeness;
-  const sd = Math.sqrt(count * (1 - completeness)) / completeness;
-  return count + Math.max(0, mean + sd * normal());
-};
+const drawGrow =
+  (normal: () => number): Grow =>
+  (count, completeness) => {
+    if (count === 0) return 0;
+    if (completeness === null || completeness === 0) return null;
+    const mean = (count * (1 - completeness)) / completeness;
+    const sd = Math.sqrt(count * (1 - completeness)) / completeness;
+    return count + Math.max(0, mean + sd * normal());
+  };
 
 /** numpy.percentile's default (linear between order statistics) of sorted values. */
 function percentile(sorted: number[], q: number): number {
@@ -143,7 +157,18 @@ function projectGroup(metrics: GroupMetrics, perCohort: CellCounts[], absentNega
     positive_rate: 'base_rate' in metrics ? metrics.base_rate : null,
   };
   const observed = observedCounts(metrics);
-  const point = observed === null ? null : projectCounts(observed, pooled(perCohort, perCohort.map((_, k) => k)), absentNegative, pointGrow);
+  const point =
+    observed === null
+      ? null
+      : projectCounts(
+          observed,
+          pooled(
+            perCohort,
+            perCohort.map((_, k) => k),
+          ),
+          absentNegative,
+          pointGrow,
+        );
   const draws: Record<keyof Finals, number[]> = { recall: [], precision: [], positive_rate: [] };
   if (observed !== null && point !== null) {
     const random = seededRandom(seed);
@@ -190,7 +215,13 @@ export async function projectToFinal(db: Knex, input: ProjectToFinalInput): Prom
   for (const [k, earlier] of history.entries()) {
     const earlierBindings = {
       ...joinBindingsFor(
-        { model_name: earlier.model_name, model_version: earlier.model_version, environment: earlier.environment, start: earlier.start_ts.toISOString(), end: earlier.end_ts.toISOString() },
+        {
+          model_name: earlier.model_name,
+          model_version: earlier.model_version,
+          environment: earlier.environment,
+          start: earlier.start_ts.toISOString(),
+          end: earlier.end_ts.toISOString(),
+        },
         definition,
         input.asOf,
       ),
@@ -200,7 +231,14 @@ export async function projectToFinal(db: Knex, input: ProjectToFinalInput): Prom
       async (trx) => {
         await trx.raw(CREATE_MATCHES, earlierBindings);
         await trx.raw(createLabeled(definition.slices, { probabilityScores: true }), earlierBindings);
-        return (await trx.raw(completenessByCell(definition.slices), earlierBindings)).rows as Array<{ dim: string; val: string | null; y: number; flagged: boolean; eventual: number; known: number }>;
+        return (await trx.raw(completenessByCell(definition.slices), earlierBindings)).rows as Array<{
+          dim: string;
+          val: string | null;
+          y: number;
+          flagged: boolean;
+          eventual: number;
+          known: number;
+        }>;
       },
       { isolationLevel: 'repeatable read' },
     );
@@ -213,7 +251,10 @@ export async function projectToFinal(db: Knex, input: ProjectToFinalInput): Prom
     }
   }
   const overallHistory = groups.get(groupKey('', '')) ?? history.map(emptyCells);
-  const all = pooled(overallHistory, history.map((_, k) => k));
+  const all = pooled(
+    overallHistory,
+    history.map((_, k) => k),
+  );
   const positives = (field: 'eventual' | 'known') => overallHistory.reduce((sum, cells) => sum + cells.tp[field] + cells.fn[field], 0);
   if (positives('eventual') === 0) return null;
 

@@ -6,7 +6,6 @@ import { getLabelDefinition } from './label-definitions';
 import { toUtcIso } from '../../contracts/utc-timestamp';
 import { type LabelDefinition } from '../../contracts/label-definition';
 
-
 /** Inserts the cohort row once; a second call with the same id must describe the same cohort. */
 export async function registerCohort(db: Knex, record: CohortRecord): Promise<void> {
   await db('cohorts')
@@ -74,7 +73,13 @@ export interface StoredSnapshot {
  * Stores a snapshot under its natural key. Snapshots are immutable: if the key exists
  * (an activity retry), the stored one is returned untouched.
  */
-export async function storeSnapshot(db: Knex, record: CohortRecord, checkpoint: string, revision: number, document: EvaluationDocument): Promise<StoredSnapshot> {
+export async function storeSnapshot(
+  db: Knex,
+  record: CohortRecord,
+  checkpoint: string,
+  revision: number,
+  document: EvaluationDocument,
+): Promise<StoredSnapshot> {
   const key = {
     cohort_id: record.cohort_id,
     label_definition_name: record.label_definition_name,
@@ -88,18 +93,40 @@ export async function storeSnapshot(db: Knex, record: CohortRecord, checkpoint: 
     .ignore()
     .returning(['snapshot_id']);
   const row = await db('metric_snapshots').where(key).first('snapshot_id', 'as_of', 'document');
-  return { snapshot_id: row.snapshot_id, checkpoint, revision, as_of: toUtcIso(row.as_of), created: inserted.length > 0, document: row.document };
+  return {
+    snapshot_id: row.snapshot_id,
+    checkpoint,
+    revision,
+    as_of: toUtcIso(row.as_of),
+    created: inserted.length > 0,
+    document: row.document,
+  };
 }
 
-export async function latestSnapshot(db: Knex, cohortId: string, checkpoint: string): Promise<{ revision: number; label_fingerprint: string } | undefined> {
-  return db('metric_snapshots').where({ cohort_id: cohortId, checkpoint }).orderBy('revision', 'desc').first('revision', 'label_fingerprint');
+export async function latestSnapshot(
+  db: Knex,
+  cohortId: string,
+  checkpoint: string,
+): Promise<{ revision: number; label_fingerprint: string } | undefined> {
+  return db('metric_snapshots')
+    .where({ cohort_id: cohortId, checkpoint })
+    .orderBy('revision', 'desc')
+    .first('revision', 'label_fingerprint');
 }
 
-export async function listSnapshots(db: Knex, cohortId: string): Promise<Array<{ snapshot_id: number; checkpoint: string; revision: number; as_of: Date; document: EvaluationDocument }>> {
-  return db('metric_snapshots').where({ cohort_id: cohortId }).orderBy('snapshot_id').select('snapshot_id', 'checkpoint', 'revision', 'as_of', 'document');
+export async function listSnapshots(
+  db: Knex,
+  cohortId: string,
+): Promise<Array<{ snapshot_id: number; checkpoint: string; revision: number; as_of: Date; document: EvaluationDocument }>> {
+  return db('metric_snapshots')
+    .where({ cohort_id: cohortId })
+    .orderBy('snapshot_id')
+    .select('snapshot_id', 'checkpoint', 'revision', 'as_of', 'document');
 }
 
-
-export async function loadSnapshot(db: Knex, snapshotId: number): Promise<{ snapshot_id: number; document: EvaluationDocument } | undefined> {
+export async function loadSnapshot(
+  db: Knex,
+  snapshotId: number,
+): Promise<{ snapshot_id: number; document: EvaluationDocument } | undefined> {
   return db('metric_snapshots').where({ snapshot_id: snapshotId }).first('snapshot_id', 'document');
 }

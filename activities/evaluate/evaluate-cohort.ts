@@ -42,8 +42,15 @@ export interface EvaluateOptions {
  * Evaluates a cohort under a label definition as of a moment. Only outcomes received by
  * `asOf` count, so the same `asOf` always gives the same document.
  */
-export async function evaluateCohort(db: Knex, cohort: CohortSelector, def: LabelDefinition, asOf: string, options: EvaluateOptions = {}): Promise<EvaluationDocument> {
-  if (options.propensityWeighted && def.task !== 'binary') throw new Error(`propensity-weighted metrics need a binary label definition; ${def.name}@${def.version} is ${def.task}`);
+export async function evaluateCohort(
+  db: Knex,
+  cohort: CohortSelector,
+  def: LabelDefinition,
+  asOf: string,
+  options: EvaluateOptions = {},
+): Promise<EvaluationDocument> {
+  if (options.propensityWeighted && def.task !== 'binary')
+    throw new Error(`propensity-weighted metrics need a binary label definition; ${def.name}@${def.version} is ${def.task}`);
   const bindings = joinBindingsFor(cohort, def, asOf);
   return db.transaction(
     async (trx) => {
@@ -161,9 +168,9 @@ interface FinishedGroup {
 /** Slices in the definition's dimension order, values in code-point order, missing last. */
 function bySliceOrder(dims: string[]): (a: FinishedGroup, b: FinishedGroup) => number {
   return (a, b) =>
-    dims.indexOf(a.dimension) - dims.indexOf(b.dimension)
-    || (a.value === null ? 1 : 0) - (b.value === null ? 1 : 0)
-    || (a.value === null || b.value === null || a.value === b.value ? 0 : a.value < b.value ? -1 : 1);
+    dims.indexOf(a.dimension) - dims.indexOf(b.dimension) ||
+    (a.value === null ? 1 : 0) - (b.value === null ? 1 : 0) ||
+    (a.value === null || b.value === null || a.value === b.value ? 0 : a.value < b.value ? -1 : 1);
 }
 
 /** A row of the rank statement (../sql/binary-metrics): a 'segment' of ranks or a group's 'ranks'. */
@@ -180,7 +187,14 @@ function addToBin(bins: BinSums[], bin: number, row: RankRow): void {
   const maxScore = row.max_score as number;
   const existing = bins.find((candidate) => candidate.bin === bin);
   if (!existing) {
-    bins.push({ bin, count, positives: row.n_positive as number, score_sum: row.score_sum as number, min_score: minScore, max_score: maxScore });
+    bins.push({
+      bin,
+      count,
+      positives: row.n_positive as number,
+      score_sum: row.score_sum as number,
+      min_score: minScore,
+      max_score: maxScore,
+    });
     return;
   }
   existing.count += count;

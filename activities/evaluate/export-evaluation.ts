@@ -64,7 +64,11 @@ export async function exportEvaluation(db: Knex, input: ExportEvaluationInput): 
 }
 
 /** CSV or NDJSON through COPY, or row by row where the server cannot stream COPY. */
-async function writeText(trx: Knex.Transaction, bindings: EvaluationBindings, input: ExportEvaluationInput & { format: TextFormat }): Promise<number> {
+async function writeText(
+  trx: Knex.Transaction,
+  bindings: EvaluationBindings,
+  input: ExportEvaluationInput & { format: TextFormat },
+): Promise<number> {
   const file = createWriteStream(input.out, 'utf8');
   try {
     const connection = (await trx.client.acquireConnection()) as pg.Client;
@@ -89,13 +93,20 @@ function csvField(value: string | null): string {
 }
 
 /** The bytes COPY would write, from a cursor of 1,000 rows at a time. */
-async function writeRowByRow(trx: Knex.Transaction, format: TextFormat, bindings: EvaluationBindings, file: NodeJS.WritableStream): Promise<number> {
+async function writeRowByRow(
+  trx: Knex.Transaction,
+  format: TextFormat,
+  bindings: EvaluationBindings,
+  file: NodeJS.WritableStream,
+): Promise<number> {
   const write = async (text: string) => {
     if (!file.write(text)) await once(file, 'drain');
   };
   let rows = 0;
   if (format === 'csv') await write(`${EXPORT_COLUMNS.join(',')}\n`);
-  const stream = trx.raw(format === 'csv' ? exportRows('text') : ndjsonLines(exportRows()), { ...bindings }).stream({ batchSize: 1000, highWaterMark: 1000 });
+  const stream = trx
+    .raw(format === 'csv' ? exportRows('text') : ndjsonLines(exportRows()), { ...bindings })
+    .stream({ batchSize: 1000, highWaterMark: 1000 });
   for await (const row of stream as AsyncIterable<Record<string, string | null>>) {
     await write(format === 'csv' ? `${EXPORT_COLUMNS.map((column) => csvField(row[column]!)).join(',')}\n` : `${row.line}\n`);
     rows += 1;

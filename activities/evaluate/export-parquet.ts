@@ -28,7 +28,9 @@ const PARQUET_TYPES: Record<(typeof EXPORT_COLUMN_KINDS)[ExportColumn], Omit<Sch
   json: { type: 'BYTE_ARRAY', logical_type: { type: 'JSON' }, repetition_type: 'OPTIONAL' },
   float8: { type: 'DOUBLE', repetition_type: 'OPTIONAL' },
   timestamp: {
-    type: 'INT64', converted_type: 'TIMESTAMP_MILLIS', logical_type: { type: 'TIMESTAMP', isAdjustedToUTC: true, unit: 'MILLIS' },
+    type: 'INT64',
+    converted_type: 'TIMESTAMP_MILLIS',
+    logical_type: { type: 'TIMESTAMP', isAdjustedToUTC: true, unit: 'MILLIS' },
     repetition_type: 'OPTIONAL',
   },
 };

@@ -56,7 +56,11 @@ export async function putImmutableVersion(
  * Stores a label definition version. Versions are immutable: the same content again is a
  * no-op, different content under an existing version is refused.
  */
-export async function putLabelDefinition(db: Knex, input: unknown, where = 'label definition'): Promise<{ outcome: PutOutcome; definition: LabelDefinition }> {
+export async function putLabelDefinition(
+  db: Knex,
+  input: unknown,
+  where = 'label definition',
+): Promise<{ outcome: PutOutcome; definition: LabelDefinition }> {
   const parsed = labelDefinitionSchema.safeParse(input);
   if (!parsed.success) throw new LabelDefinitionError(formatIssues(parsed.error, where));
   const definition = parsed.data;
@@ -83,7 +87,13 @@ export async function putLabelDefinition(db: Knex, input: unknown, where = 'labe
  */
 async function recordProbabilityScores(trx: Knex.Transaction, definition: LabelDefinition): Promise<void> {
   await trx('model_score_ranges')
-    .insert({ model_name: definition.model_name, min_score: 0, max_score: 1, label_definition_name: definition.name, label_definition_version: definition.version })
+    .insert({
+      model_name: definition.model_name,
+      min_score: 0,
+      max_score: 1,
+      label_definition_name: definition.name,
+      label_definition_version: definition.version,
+    })
     .onConflict('model_name')
     .ignore();
 }
@@ -93,7 +103,9 @@ export async function getLabelDefinition(db: Knex, ref: { name: string; version?
   if (ref.version !== undefined) query.andWhere({ version: ref.version });
   const row = await query.orderBy('version', 'desc').first('definition');
   if (!row) {
-    throw new LabelDefinitionError(`label definition ${ref.name}${ref.version ? `@${ref.version}` : ''} not found; store it with: hindsight label-definition put FILE.json`);
+    throw new LabelDefinitionError(
+      `label definition ${ref.name}${ref.version ? `@${ref.version}` : ''} not found; store it with: hindsight label-definition put FILE.json`,
+    );
   }
   // A stored version passed the rules of its day; reading it never judges it again by newer
   // rules (put-time checks), so the cohorts under it stay evaluable.
@@ -104,7 +116,11 @@ export async function getLabelDefinition(db: Knex, ref: { name: string; version?
  * The definition `ref` names, refused when it labels another model than `modelName`: its
  * outcome types and window describe that model's outcomes (as `trace` refuses it too).
  */
-export async function getLabelDefinitionForModel(db: Knex, ref: { name: string; version?: number | undefined }, modelName: string): Promise<LabelDefinition> {
+export async function getLabelDefinitionForModel(
+  db: Knex,
+  ref: { name: string; version?: number | undefined },
+  modelName: string,
+): Promise<LabelDefinition> {
   const definition = await getLabelDefinition(db, ref);
   if (definition.model_name !== modelName) {
     throw new LabelDefinitionError(
@@ -114,6 +130,8 @@ export async function getLabelDefinitionForModel(db: Knex, ref: { name: string; 
   return definition;
 }
 
-export async function listLabelDefinitions(db: Knex): Promise<Array<{ name: string; version: number; model_name: string; task: string; changelog: string | null; created_at: Date }>> {
+export async function listLabelDefinitions(
+  db: Knex,
+): Promise<Array<{ name: string; version: number; model_name: string; task: string; changelog: string | null; created_at: Date }>> {
   return db('label_definitions').select('name', 'version', 'model_name', 'task', 'changelog', 'created_at').orderBy(['name', 'version']);
 }

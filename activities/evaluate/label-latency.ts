@@ -54,12 +54,14 @@ export interface MeasureLabelLatencyInput {
  * recent first.
  */
 export async function finalizedCohorts(db: Knex, bindings: EvaluationBindings, definition: LabelDefinition): Promise<FinalizedCohortRow[]> {
-  return (await db.raw(FINALIZED_COHORTS, {
-    ...bindings,
-    definition_name: definition.name,
-    definition_version: definition.version,
-    max_cohorts: COMPLETENESS_HISTORY,
-  })).rows as FinalizedCohortRow[];
+  return (
+    await db.raw(FINALIZED_COHORTS, {
+      ...bindings,
+      definition_name: definition.name,
+      definition_version: definition.version,
+      max_cohorts: COMPLETENESS_HISTORY,
+    })
+  ).rows as FinalizedCohortRow[];
 }
 
 const key = (dim: string, val: string | null) => JSON.stringify([dim, val]);
@@ -80,7 +82,13 @@ export async function measureLabelLatency(db: Knex, input: MeasureLabelLatencyIn
     async (trx) => {
       await trx.raw(CREATE_MATCHES, bindings);
       await trx.raw(createLabeled(definition.slices), bindings);
-      return (await trx.raw(latencyDistribution(definition.slices), bindings)).rows as Array<{ dim: string; val: string | null; n: number; event_delay: number[]; receipt_delay: number[] }>;
+      return (await trx.raw(latencyDistribution(definition.slices), bindings)).rows as Array<{
+        dim: string;
+        val: string | null;
+        n: number;
+        event_delay: number[];
+        receipt_delay: number[];
+      }>;
     },
     { isolationLevel: 'repeatable read' },
   );
@@ -93,7 +101,13 @@ export async function measureLabelLatency(db: Knex, input: MeasureLabelLatencyIn
   for (const earlier of history) {
     const earlierBindings = {
       ...joinBindingsFor(
-        { model_name: earlier.model_name, model_version: earlier.model_version, environment: earlier.environment, start: earlier.start_ts.toISOString(), end: earlier.end_ts.toISOString() },
+        {
+          model_name: earlier.model_name,
+          model_version: earlier.model_version,
+          environment: earlier.environment,
+          start: earlier.start_ts.toISOString(),
+          end: earlier.end_ts.toISOString(),
+        },
         definition,
         input.asOf,
       ),
@@ -103,7 +117,13 @@ export async function measureLabelLatency(db: Knex, input: MeasureLabelLatencyIn
       async (trx) => {
         await trx.raw(CREATE_MATCHES, earlierBindings);
         await trx.raw(createLabeled(definition.slices), earlierBindings);
-        return (await trx.raw(completenessAtCheckpoints(definition.slices), earlierBindings)).rows as Array<{ dim: string; val: string | null; ordinal: number; eventual: number; known: number }>;
+        return (await trx.raw(completenessAtCheckpoints(definition.slices), earlierBindings)).rows as Array<{
+          dim: string;
+          val: string | null;
+          ordinal: number;
+          eventual: number;
+          known: number;
+        }>;
       },
       { isolationLevel: 'repeatable read' },
     );
@@ -123,7 +143,11 @@ export async function measureLabelLatency(db: Knex, input: MeasureLabelLatencyIn
       return { checkpoint, expected_share: eventual === 0 ? null : known / eventual, eventual, known };
     });
   };
-  const toSlice = (row: { dim: string; val: string | null; n: number; event_delay: number[] | null; receipt_delay: number[] | null } | undefined, dim: string, val: string | null) => ({
+  const toSlice = (
+    row: { dim: string; val: string | null; n: number; event_delay: number[] | null; receipt_delay: number[] | null } | undefined,
+    dim: string,
+    val: string | null,
+  ) => ({
     n: row?.n ?? 0,
     event_minus_prediction: quantiles(row?.event_delay ?? null),
     received_minus_event: quantiles(row?.receipt_delay ?? null),
@@ -141,9 +165,21 @@ export async function measureLabelLatency(db: Knex, input: MeasureLabelLatencyIn
     label_definition: { name: definition.name, version: definition.version },
     as_of: bindings.as_of,
     history_cohorts: history.map((row) => row.cohort_id),
-    overall: toSlice(latencyRows.find((row) => row.dim === ''), '', ''),
+    overall: toSlice(
+      latencyRows.find((row) => row.dim === ''),
+      '',
+      '',
+    ),
     slices: [...sliceKeys.values()]
       .sort((a, b) => key(a.dim, a.val).localeCompare(key(b.dim, b.val)))
-      .map(({ dim, val }) => ({ dimension: dim, value: val, ...toSlice(latencyRows.find((row) => row.dim === dim && row.val === val), dim, val) })),
+      .map(({ dim, val }) => ({
+        dimension: dim,
+        value: val,
+        ...toSlice(
+          latencyRows.find((row) => row.dim === dim && row.val === val),
+          dim,
+          val,
+        ),
+      })),
   };
 }

@@ -40,9 +40,15 @@ export async function readLabeledScores(db: Knex, range: ScoreRange, definition:
   const [asOf] = await addDurations(db, range.to, [definition.window]);
   const now = (await db.raw('select now() as now')).rows[0].now as Date;
   if (Date.parse(asOf!) > now.getTime()) {
-    throw new RangeNotFinalError(`the ${what} range [${toUtcIso(range.from)}, ${toUtcIso(range.to)}) is final only at ${asOf} (its end + the window ${definition.window}); pick a range that ended a window ago`);
+    throw new RangeNotFinalError(
+      `the ${what} range [${toUtcIso(range.from)}, ${toUtcIso(range.to)}) is final only at ${asOf} (its end + the window ${definition.window}); pick a range that ended a window ago`,
+    );
   }
-  const bindings = joinBindingsFor({ model_name: range.model_name, model_version: range.model_version, environment: range.environment, start: range.from, end: range.to }, definition, asOf!);
+  const bindings = joinBindingsFor(
+    { model_name: range.model_name, model_version: range.model_version, environment: range.environment, start: range.from, end: range.to },
+    definition,
+    asOf!,
+  );
   const row = await db.transaction(
     async (trx) => {
       await trx.raw('set local jit = off');
@@ -55,5 +61,13 @@ export async function readLabeledScores(db: Knex, range: ScoreRange, definition:
   const labels = Float64Array.from(row.labels, Number);
   let positives = 0;
   for (const y of labels) positives += y;
-  return { from: bindings.start_ts, to: bindings.end_ts, as_of: bindings.as_of, predictions: row.n, scores: Float64Array.from(row.scores, Number), labels, positives };
+  return {
+    from: bindings.start_ts,
+    to: bindings.end_ts,
+    as_of: bindings.as_of,
+    predictions: row.n,
+    scores: Float64Array.from(row.scores, Number),
+    labels,
+    positives,
+  };
 }

@@ -35,7 +35,13 @@ export interface PredictionTrace {
   prediction: Record<string, unknown>;
   label_definition: { name: string; version: number };
   as_of: string;
-  label: { value: number | null; status: 'final' | 'provisional' | 'unlabeled'; outcome_id: string | null; join_path: string | null; outcome_value: number | null };
+  label: {
+    value: number | null;
+    status: 'final' | 'provisional' | 'unlabeled';
+    outcome_id: string | null;
+    join_path: string | null;
+    outcome_value: number | null;
+  };
   outcomes: TracedOutcome[];
 }
 
@@ -44,20 +50,39 @@ const iso = (value: unknown) => (value instanceof Date ? value.toISOString() : (
 function explain(row: Record<string, unknown>, def: LabelDefinition, predictionId: string): { verdict: TraceVerdict; reason: string } {
   const status = row.status as string | null;
   if (status === 'joined') {
-    return { verdict: 'joined', reason: row.decides_label ? `within the ${def.window} window; decides the label` : `within the ${def.window} window; another joined outcome decides the label` };
+    return {
+      verdict: 'joined',
+      reason: row.decides_label
+        ? `within the ${def.window} window; decides the label`
+        : `within the ${def.window} window; another joined outcome decides the label`,
+    };
   }
-  if (status === 'rejected_before_prediction') return { verdict: status, reason: `ts_event is before ts_pred, within the ${leakageHorizon(def)} leakage horizon: time leakage, never joined` };
+  if (status === 'rejected_before_prediction')
+    return {
+      verdict: status,
+      reason: `ts_event is before ts_pred, within the ${leakageHorizon(def)} leakage horizon: time leakage, never joined`,
+    };
   if (status === 'outside_window') return { verdict: status, reason: `ts_event is at or after ts_pred + ${def.window}` };
-  if (!row.named_type) return { verdict: 'outcome_type_not_in_definition', reason: `outcome_type ${String(row.outcome_type)} is not named by ${def.name}@${def.version}` };
+  if (!row.named_type)
+    return {
+      verdict: 'outcome_type_not_in_definition',
+      reason: `outcome_type ${String(row.outcome_type)} is not named by ${def.name}@${def.version}`,
+    };
   if (!row.known) return { verdict: 'not_received_by_as_of', reason: 'ts_received is after as-of, so it was not yet known' };
   // Named, known and carrying this prediction's id or request + item, yet no pair: the join
   // makes one for every such outcome except those further back than the leakage horizon.
   if (row.join_path !== 'by_entity_window') {
-    return { verdict: 'history_before_leakage_horizon', reason: `happened more than ${leakageHorizon(def)} (the leakage horizon) before ts_pred: history, not leakage` };
+    return {
+      verdict: 'history_before_leakage_horizon',
+      reason: `happened more than ${leakageHorizon(def)} (the leakage horizon) before ts_pred: history, not leakage`,
+    };
   }
   const owner = row.attributed_to as string | null;
   if (owner === predictionId) {
-    return { verdict: 'history_before_first_prediction', reason: `happened more than ${leakageHorizon(def)} (the leakage horizon) before the entity's first prediction: history, not leakage` };
+    return {
+      verdict: 'history_before_first_prediction',
+      reason: `happened more than ${leakageHorizon(def)} (the leakage horizon) before the entity's first prediction: history, not leakage`,
+    };
   }
   return {
     verdict: 'attributed_to_another_prediction',
@@ -76,7 +101,9 @@ export async function tracePrediction(db: Knex, predictionId: string, def: Label
   const prediction = await db('predictions').where({ prediction_id: predictionId }).first();
   if (!prediction) throw new PredictionNotFoundError(`prediction ${predictionId} not found`);
   if (prediction.model_name !== def.model_name) {
-    throw new PredictionNotFoundError(`prediction ${predictionId} is of model ${String(prediction.model_name)}, but ${def.name}@${def.version} labels model ${def.model_name}`);
+    throw new PredictionNotFoundError(
+      `prediction ${predictionId} is of model ${String(prediction.model_name)}, but ${def.name}@${def.version} labels model ${def.model_name}`,
+    );
   }
   // A cohort of this prediction's instant, a millisecond either side: wide enough for a
   // ts_pred with microseconds (JavaScript dates keep milliseconds), and the rows are
@@ -106,7 +133,9 @@ export async function tracePrediction(db: Knex, predictionId: string, def: Label
       const value = (def.task === 'regression' ? label.target : label.y) as number | null;
       const { content_hash: _hash, ...fields } = prediction as Record<string, unknown>;
       return {
-        prediction: Object.fromEntries(Object.entries(fields).map(([key, field]) => [key, field instanceof Date ? field.toISOString() : field])),
+        prediction: Object.fromEntries(
+          Object.entries(fields).map(([key, field]) => [key, field instanceof Date ? field.toISOString() : field]),
+        ),
         label_definition: { name: def.name, version: def.version },
         as_of: bindings.as_of,
         label: {

@@ -89,7 +89,10 @@ async function retryTransient<T>(work: () => Promise<T>): Promise<T> {
 /** `YYYY-MM` → the first instant of the following month, as the partition's upper bound. */
 function nextMonthStart(month: string): string {
   const [year, monthNumber] = month.split('-').map(Number) as [number, number];
-  const next = monthNumber === 12 ? `${String(year + 1).padStart(4, '0')}-01` : `${String(year).padStart(4, '0')}-${String(monthNumber + 1).padStart(2, '0')}`;
+  const next =
+    monthNumber === 12
+      ? `${String(year + 1).padStart(4, '0')}-01`
+      : `${String(year).padStart(4, '0')}-${String(monthNumber + 1).padStart(2, '0')}`;
   return `${next}-01T00:00:00Z`;
 }
 
@@ -118,7 +121,11 @@ async function analyzeBulkLoaded(db: Knex, kind: RecordKind, loaded: Map<string,
     'select c.oid::regclass::text as partition, c.reltuples from pg_class c where c.oid = any(?::regclass[])',
     [bulk.map(([partition]) => partition)],
   );
-  const columns = INGEST_TABLES[kind].columns.map(([name]) => name).filter((name) => !UNPLANNED_COLUMNS.has(name)).map(quoteIdentifier).join(', ');
+  const columns = INGEST_TABLES[kind].columns
+    .map(([name]) => name)
+    .filter((name) => !UNPLANNED_COLUMNS.has(name))
+    .map(quoteIdentifier)
+    .join(', ');
   for (const { partition, reltuples } of known.rows) {
     const rows = loaded.get(partition)!;
     // the name is one hindsight_ensure_month_partition returned, already a quoted identifier
@@ -189,7 +196,9 @@ export function createBulkWriter(db: Knex, kind: RecordKind, options: BulkWriter
     const partitions: MergePartition[] = [];
     for (const month of [...chunk.months.keys()].sort()) {
       const from = `${month}-01T00:00:00Z`;
-      const { rows } = await retryTransient(() => connection.query<{ partition: string }>(positionalQuery(ENSURE_PARTITION_SQL, { table: INGEST_TABLES[kind].table, from })));
+      const { rows } = await retryTransient(() =>
+        connection.query<{ partition: string }>(positionalQuery(ENSURE_PARTITION_SQL, { table: INGEST_TABLES[kind].table, from })),
+      );
       partitions.push({ name: rows[0]!.partition, from, to: nextMonthStart(month) });
       loaded.set(rows[0]!.partition, (loaded.get(rows[0]!.partition) ?? 0) + chunk.months.get(month)!);
     }
@@ -198,10 +207,14 @@ export function createBulkWriter(db: Knex, kind: RecordKind, options: BulkWriter
       try {
         if (!chunk.wholeInTransaction) await connection.query('begin');
         await connection.query(PREPARE_MERGE_SQL);
-        const pending = (await connection.query<{ line: string }>(positionalQuery(merge, mergeParameters(partitions)))).rows.map((row) => row.line);
+        const pending = (await connection.query<{ line: string }>(positionalQuery(merge, mergeParameters(partitions)))).rows.map(
+          (row) => row.line,
+        );
         const result: StoreTally = { accepted: chunk.rows - pending.length, duplicates: 0, conflicts: [], conflictCount: 0 };
         if (pending.length > 0) {
-          const classified = await connection.query<{ line: string; key: string; same: boolean }>(positionalQuery(classifyPendingSql(kind), { lines: pending }));
+          const classified = await connection.query<{ line: string; key: string; same: boolean }>(
+            positionalQuery(classifyPendingSql(kind), { lines: pending }),
+          );
           for (const row of classified.rows) {
             if (row.same) result.duplicates += 1;
             else {

@@ -34,7 +34,10 @@ const LAYOUTS = Object.fromEntries(
   Object.entries(INGEST_TABLES).map(([kind, spec]) => {
     const columns = spec.columns.filter(([name]) => name !== 'content_hash');
     const hashed = columns.map(([name]) => !NOT_CONTENT.has(name));
-    return [kind, { names: columns.map(([name]) => name), types: columns.map(([, type]) => type as string), hashed, allHashed: hashed.every(Boolean) }];
+    return [
+      kind,
+      { names: columns.map(([name]) => name), types: columns.map(([, type]) => type as string), hashed, allHashed: hashed.every(Boolean) },
+    ];
   }),
 ) as Record<RecordKind, Layout>;
 
@@ -55,6 +58,6 @@ export function formatCopyRow(kind: RecordKind, line: number, row: Record<string
     fields += `\t${field}`;
     if (!allHashed && hashed[i]) content = content === null ? field : `${content}\t${field}`;
   }
-  const contentHash = hash('sha256', allHashed ? fields : content ?? '', 'base64url');
+  const contentHash = hash('sha256', allHashed ? fields : (content ?? ''), 'base64url');
   return { text: `${line}\t${fields}\t${contentHash}\n`, contentHash };
 }

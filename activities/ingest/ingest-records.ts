@@ -63,7 +63,10 @@ export interface IngestOptions {
  */
 export class IngestAbortedError extends Error {
   override readonly name = 'IngestAbortedError';
-  constructor(cause: unknown, readonly result: IngestResult) {
+  constructor(
+    cause: unknown,
+    readonly result: IngestResult,
+  ) {
     super(describeFailure(cause), { cause });
   }
 }
@@ -115,7 +118,16 @@ export async function ingestRecords(
   batches: AsyncIterable<SourceRecord[]> | Iterable<SourceRecord[]>,
   options: IngestOptions & { rejectsFile?: string | null; progress?: () => Omit<IngestProgress, 'lines'> } = {},
 ): Promise<IngestResult> {
-  const result: IngestResult = { accepted: 0, duplicates: 0, conflicts: 0, rejected: [], rejected_count: 0, conflicted: [], unknown_fields: [], rejects_file: null };
+  const result: IngestResult = {
+    accepted: 0,
+    duplicates: 0,
+    conflicts: 0,
+    rejected: [],
+    rejected_count: 0,
+    conflicted: [],
+    unknown_fields: [],
+    rejects_file: null,
+  };
   const rejects = createRejectsSink(options.rejectsFile ?? null);
   const unknown = new Map<string, { field: string; count: number; first_line: number }>();
   const partitionColumn = INGEST_TABLES[kind].partitionColumn;
@@ -128,7 +140,8 @@ export async function ingestRecords(
     ...(options.staging ? { staging: options.staging } : {}),
     // Conflicts stream to the rejects file chunk by chunk; the document keeps the first ones.
     onStored: (chunk) => {
-      for (const conflict of chunk.conflicts) rejects.write({ line: conflict.line, field: keyField, error: `conflict: ${describeConflict(conflict.key)}` });
+      for (const conflict of chunk.conflicts)
+        rejects.write({ line: conflict.line, field: keyField, error: `conflict: ${describeConflict(conflict.key)}` });
     },
   });
   const receivedAt = receivedNow();
@@ -140,34 +153,38 @@ export async function ingestRecords(
   let lines = 0;
   const progress = () => options.onProgress?.({ lines, ...(options.progress?.() ?? { bytesRead: 0, totalBytes: null }) });
   try {
-    for await (const batch of batches) for (const record of batch) {
-      lines += 1;
-      if (lines % PROGRESS_EVERY === 0) progress();
-      if (record.error) {
-        reject(record.line, record.error.field, record.error.error, record.text);
-        continue;
+    for await (const batch of batches)
+      for (const record of batch) {
+        lines += 1;
+        if (lines % PROGRESS_EVERY === 0) progress();
+        if (record.error) {
+          reject(record.line, record.error.field, record.error.error, record.text);
+          continue;
+        }
+        const checked = validateRecord(kind, record.value, { receivedAt });
+        if (!checked.ok) {
+          reject(record.line, checked.field, checked.error, record.text);
+          continue;
+        }
+        const scoreError = checkScore?.(checked.row);
+        if (scoreError) {
+          reject(record.line, 'score', scoreError, record.text);
+          continue;
+        }
+        for (const field of checked.unknownFields) {
+          const seen = unknown.get(field);
+          if (seen) seen.count += 1;
+          else if (unknown.size < 1000) unknown.set(field, { field, count: 1, first_line: record.line });
+        }
+        const { text } = formatCopyRow(kind, record.line, checked.row);
+        const month = partitionColumn ? (checked.row[partitionColumn] as string).slice(0, 7) : null;
+        const key =
+          keyColumns.length === 1
+            ? String(checked.row[keyColumns[0]!])
+            : keyColumns.map((column) => String(checked.row[column])).join('\u0000');
+        const wait = writer.write(text, month, key);
+        if (wait) await wait;
       }
-      const checked = validateRecord(kind, record.value, { receivedAt });
-      if (!checked.ok) {
-        reject(record.line, checked.field, checked.error, record.text);
-        continue;
-      }
-      const scoreError = checkScore?.(checked.row);
-      if (scoreError) {
-        reject(record.line, 'score', scoreError, record.text);
-        continue;
-      }
-      for (const field of checked.unknownFields) {
-        const seen = unknown.get(field);
-        if (seen) seen.count += 1;
-        else if (unknown.size < 1000) unknown.set(field, { field, count: 1, first_line: record.line });
-      }
-      const { text } = formatCopyRow(kind, record.line, checked.row);
-      const month = partitionColumn ? (checked.row[partitionColumn] as string).slice(0, 7) : null;
-      const key = keyColumns.length === 1 ? String(checked.row[keyColumns[0]!]) : keyColumns.map((column) => String(checked.row[column])).join('\u0000');
-      const wait = writer.write(text, month, key);
-      if (wait) await wait;
-    }
   } catch (error) {
     // What was read before the failure is still stored (every line is idempotent), then
     // the failure surfaces with what was kept: re-running counts that part as duplicates.
@@ -186,7 +203,9 @@ export async function ingestRecords(
     result.accepted = stored.accepted;
     result.duplicates = stored.duplicates;
     result.conflicts = stored.conflictCount;
-    result.conflicted = stored.conflicts.slice(0, MAX_REPORTED_LINES).map((conflict) => ({ line: conflict.line, id: conflict.key, error: describeConflict(conflict.key) }));
+    result.conflicted = stored.conflicts
+      .slice(0, MAX_REPORTED_LINES)
+      .map((conflict) => ({ line: conflict.line, id: conflict.key, error: describeConflict(conflict.key) }));
     result.unknown_fields = [...unknown.values()];
     result.rejects_file = await rejects.close();
     progress();
@@ -220,7 +239,10 @@ async function detectFormat(input: OpenedInput): Promise<{ format: InputFormat; 
       yield next.value;
     }
   }
-  return { format: first === undefined || first === '{' || first === '[' ? 'ndjson' : 'csv', stream: Readable.from(replay(), { objectMode: false }) };
+  return {
+    format: first === undefined || first === '{' || first === '[' ? 'ndjson' : 'csv',
+    stream: Readable.from(replay(), { objectMode: false }),
+  };
 }
 
 /** Default rejects file: next to the input, or in the working directory for standard input. */

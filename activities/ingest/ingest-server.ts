@@ -59,7 +59,11 @@ export function isLoopback(host: string): boolean {
 }
 
 class HttpError extends Error {
-  constructor(readonly status: number, message: string, readonly headers: Record<string, string> = {}) {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
     super(message);
   }
 }
@@ -78,7 +82,8 @@ function checkToken(request: IncomingMessage, token: string | undefined): void {
   if (!match) throw new HttpError(401, 'missing bearer token: send Authorization: Bearer <HINDSIGHT_API_TOKEN>', challenge);
   const given = Buffer.from(match[1]!.trim());
   const expected = Buffer.from(token);
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new HttpError(401, 'bearer token is not valid', challenge);
+  if (given.length !== expected.length || !timingSafeEqual(given, expected))
+    throw new HttpError(401, 'bearer token is not valid', challenge);
 }
 
 /**
@@ -93,7 +98,10 @@ function readBody(request: IncomingMessage, limit: number): Promise<Buffer> {
     request.resume();
     return Promise.reject(new HttpError(415, `Content-Encoding ${encoding} is not supported; send gzip or no encoding`));
   }
-  const tooLarge = new HttpError(413, `request body exceeds the limit of ${limit} bytes${encoding === 'gzip' ? ' once gunzipped' : ''}; send smaller batches`);
+  const tooLarge = new HttpError(
+    413,
+    `request body exceeds the limit of ${limit} bytes${encoding === 'gzip' ? ' once gunzipped' : ''}; send smaller batches`,
+  );
   if (Number(request.headers['content-length'] ?? 0) > limit) {
     request.resume();
     return Promise.reject(tooLarge);
@@ -184,7 +192,8 @@ async function toBatches(body: Buffer): Promise<SourceRecord[][]> {
 function checkOrigin(request: IncomingMessage, response: ServerResponse, allowed: readonly string[]): void {
   const origin = request.headers.origin;
   if (origin === undefined) return;
-  if (!allowed.includes(origin)) throw new HttpError(403, `requests from origin ${origin} are refused; allow it with HINDSIGHT_ALLOWED_ORIGINS`);
+  if (!allowed.includes(origin))
+    throw new HttpError(403, `requests from origin ${origin} are refused; allow it with HINDSIGHT_ALLOWED_ORIGINS`);
   response.setHeader('access-control-allow-origin', origin);
   response.setHeader('vary', 'origin');
 }
@@ -192,7 +201,10 @@ function checkOrigin(request: IncomingMessage, response: ServerResponse, allowed
 function checkContentType(request: IncomingMessage): void {
   const type = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   if (!JSON_CONTENT_TYPES.has(type)) {
-    throw new HttpError(415, `Content-Type must be application/json (a JSON array) or application/x-ndjson, not ${type === '' ? 'missing' : type}`);
+    throw new HttpError(
+      415,
+      `Content-Type must be application/json (a JSON array) or application/x-ndjson, not ${type === '' ? 'missing' : type}`,
+    );
   }
 }
 
@@ -200,7 +212,11 @@ async function handle(request: IncomingMessage, response: ServerResponse, option
   checkOrigin(request, response, options.allowedOrigins ?? []);
   if (request.method === 'OPTIONS' && request.headers.origin !== undefined) {
     // A preflight from an allowed origin (checkOrigin refused the others).
-    response.writeHead(204, { 'access-control-allow-methods': 'GET, HEAD, POST', 'access-control-allow-headers': 'authorization, content-type, content-encoding', 'access-control-max-age': '600' });
+    response.writeHead(204, {
+      'access-control-allow-methods': 'GET, HEAD, POST',
+      'access-control-allow-headers': 'authorization, content-type, content-encoding',
+      'access-control-max-age': '600',
+    });
     response.end();
     return;
   }
@@ -213,7 +229,8 @@ async function handle(request: IncomingMessage, response: ServerResponse, option
   }
   const match = /^\/v1\/([a-z]+)$/.exec(url.pathname);
   const kind = match?.[1];
-  if (!kind || !(RECORD_KINDS as readonly string[]).includes(kind)) throw new HttpError(404, `no such endpoint ${request.method} ${url.pathname}; this server has ${ENDPOINTS} and GET /healthz`);
+  if (!kind || !(RECORD_KINDS as readonly string[]).includes(kind))
+    throw new HttpError(404, `no such endpoint ${request.method} ${url.pathname}; this server has ${ENDPOINTS} and GET /healthz`);
   if (request.method !== 'POST') throw new HttpError(405, `use POST /v1/${kind}`, { allow: 'POST' });
   checkToken(request, options.token);
   checkContentType(request);
@@ -238,11 +255,15 @@ function answerFailure(response: ServerResponse, error: unknown): void {
   const cause = error instanceof IngestAbortedError ? error.cause : error;
   const code = (cause as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && code.startsWith('22')) {
-    send(response, 422, { error: `a record holds a value the database refused (${describeFailure(error)}); fix the records, retrying will not help` });
+    send(response, 422, {
+      error: `a record holds a value the database refused (${describeFailure(error)}); fix the records, retrying will not help`,
+    });
     return;
   }
   process.stderr.write(`serve: ${error instanceof Error ? error.stack : String(error)}\n`);
-  send(response, 503, { error: `could not store the records (${describeFailure(error)}); nothing is lost by retrying: ingest is idempotent` });
+  send(response, 503, {
+    error: `could not store the records (${describeFailure(error)}); nothing is lost by retrying: ingest is idempotent`,
+  });
 }
 
 /**
@@ -252,7 +273,9 @@ function answerFailure(response: ServerResponse, error: unknown): void {
  */
 export async function startIngestServer(options: IngestServerOptions): Promise<IngestServer> {
   if (!options.token && !isLoopback(options.host)) {
-    throw new ServeConfigError(`serve: HINDSIGHT_API_TOKEN must be set to listen on ${options.host}; without a token only loopback (127.0.0.1) is allowed`);
+    throw new ServeConfigError(
+      `serve: HINDSIGHT_API_TOKEN must be set to listen on ${options.host}; without a token only loopback (127.0.0.1) is allowed`,
+    );
   }
   const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
   const server: Server = createServer(

@@ -42,7 +42,10 @@ async function verifyGzip(file: string, shownAs: string, size: number): Promise<
     const code = (error as NodeJS.ErrnoException).code ?? '';
     if (!code.startsWith('Z_')) throw new InputError(`cannot read ${shownAs}: ${(error as Error).message}`);
     const at = Math.min(gunzip.bytesWritten, size);
-    throw new InputError(`${shownAs} is damaged gzip (${(error as Error).message}), found at compressed byte ${at} of ${size}; nothing was stored`, at);
+    throw new InputError(
+      `${shownAs} is damaged gzip (${(error as Error).message}), found at compressed byte ${at} of ${size}; nothing was stored`,
+      at,
+    );
   }
 }
 

@@ -28,7 +28,10 @@ function typeCell(path: readonly string[], cell: string): unknown {
 }
 
 /** Builds one record from a row: dotted headers (`segment.device`) become nested objects. */
-function toObject(header: ReadonlyArray<readonly string[]>, cells: readonly string[]): { value: Record<string, unknown> } | { error: { field: string; error: string } } {
+function toObject(
+  header: ReadonlyArray<readonly string[]>,
+  cells: readonly string[],
+): { value: Record<string, unknown> } | { error: { field: string; error: string } } {
   const record: Record<string, unknown> = {};
   for (let index = 0; index < header.length; index += 1) {
     const cell = cells[index];
@@ -115,7 +118,11 @@ export async function* parseCsv(stream: Readable): AsyncGenerator<SourceRecord[]
         const blank = /^[\r\n]*/.exec(raw ?? '')![0].split('\n').length - 1;
         const line = parsedUpTo + 1 + blank;
         parsedUpTo = (error as { lines?: number } | undefined)?.lines ?? parsedUpTo;
-        skipped.push({ line, text: toUtf8((raw ?? '').replace(/^[\r\n]+/, '')), error: { field: null, error: `malformed CSV: ${error?.message ?? 'unreadable row'}` } });
+        skipped.push({
+          line,
+          text: toUtf8((raw ?? '').replace(/^[\r\n]+/, '')),
+          error: { field: null, error: `malformed CSV: ${error?.message ?? 'unreadable row'}` },
+        });
       },
     }),
   );
@@ -132,7 +139,16 @@ export async function* parseCsv(stream: Readable): AsyncGenerator<SourceRecord[]
       const decoded = decodeUtf8(Buffer.from(rawText, 'latin1'));
       if (!decoded.ok) {
         if (!header) throw new CsvHeaderError(`CSV header is not UTF-8 (invalid byte at offset ${decoded.offset})`);
-        yield [{ line, text: decoded.text, error: { field: null, error: `invalid UTF-8 at byte offset ${decoded.offset} of the record: text must be sent as UTF-8 and is stored as sent` } }];
+        yield [
+          {
+            line,
+            text: decoded.text,
+            error: {
+              field: null,
+              error: `invalid UTF-8 at byte offset ${decoded.offset} of the record: text must be sent as UTF-8 and is stored as sent`,
+            },
+          },
+        ];
         continue;
       }
       text = decoded.text;

@@ -74,7 +74,14 @@ export async function* parseNdjson(stream: Readable, maxLineBytes = MAX_LINE_BYT
         if (record) batch.push(record);
       } else {
         line += 1;
-        batch.push({ line, text: decoded.text, error: { field: null, error: `invalid UTF-8 at byte offset ${decoded.offset} of the line: text must be sent as UTF-8 and is stored as sent` } });
+        batch.push({
+          line,
+          text: decoded.text,
+          error: {
+            field: null,
+            error: `invalid UTF-8 at byte offset ${decoded.offset} of the line: text must be sent as UTF-8 and is stored as sent`,
+          },
+        });
       }
     }
   };
@@ -85,7 +92,11 @@ export async function* parseNdjson(stream: Readable, maxLineBytes = MAX_LINE_BYT
     if (pendingBytes > maxLineBytes) {
       line += 1;
       const head = decodeUtf8(Buffer.concat(pieces).subarray(0, 200)).text;
-      batch.push({ line, text: `${head}…`, error: { field: null, error: `line longer than ${maxLineBytes} bytes; a record must fit on one reasonable line` } });
+      batch.push({
+        line,
+        text: `${head}…`,
+        error: { field: null, error: `line longer than ${maxLineBytes} bytes; a record must fit on one reasonable line` },
+      });
       pieces = [];
       pendingBytes = 0;
       skipping = true;

@@ -28,7 +28,8 @@ interface Container {
 
 function fieldPath(container: Container | null, key: string | number | null): string | null {
   const parts: string[] = [];
-  const push = (part: string | number) => parts.push(typeof part === 'number' ? `[${part}]` : part.length > 40 ? `${part.slice(0, 40)}…` : part);
+  const push = (part: string | number) =>
+    parts.push(typeof part === 'number' ? `[${part}]` : part.length > 40 ? `${part.slice(0, 40)}…` : part);
   // Keys are cut short: a key may be megabytes long, the message must stay readable.
   if (key !== null) push(key);
   for (let at = container; at && at.key !== null; at = at.parent) push(at.key);
@@ -77,7 +78,8 @@ export function checkRecordLimits(record: unknown): RecordProblem | null {
     const { value, depth } = container;
     if (depth >= RECORD_LIMITS.maxDepth) return problem(topField(container), null, `nested deeper than ${RECORD_LIMITS.maxDepth} levels`);
     if (Array.isArray(value)) {
-      if (value.length > RECORD_LIMITS.maxArrayItems) return problem(container, null, `has ${value.length} items; at most ${RECORD_LIMITS.maxArrayItems} per array`);
+      if (value.length > RECORD_LIMITS.maxArrayItems)
+        return problem(container, null, `has ${value.length} items; at most ${RECORD_LIMITS.maxArrayItems} per array`);
       for (let i = 0; i < value.length; i += 1) {
         const item: unknown = value[i];
         if (item !== null && typeof item === 'object') stack.push({ value: item, key: i, parent: container, depth: depth + 1 });
@@ -92,7 +94,8 @@ export function checkRecordLimits(record: unknown): RecordProblem | null {
     let keyCount = 0;
     for (const key in value) {
       keyCount += 1;
-      if (keyCount > RECORD_LIMITS.maxKeys) return problem(container, null, `has ${Object.keys(value).length} keys; at most ${RECORD_LIMITS.maxKeys} per object`);
+      if (keyCount > RECORD_LIMITS.maxKeys)
+        return problem(container, null, `has ${Object.keys(value).length} keys; at most ${RECORD_LIMITS.maxKeys} per object`);
       const badKey = describeBadText(key);
       if (badKey) return problem(container, null, `key ${JSON.stringify(key.slice(0, 40))} ${badKey}`);
       const item: unknown = (value as Record<string, unknown>)[key];

@@ -8,8 +8,18 @@ export type ScoreRangeCheck = (row: Record<string, unknown>) => string | null;
  * of a model sets [0, 1]), read once per ingest: the table has a row per model.
  */
 export async function loadScoreRangeCheck(db: Knex): Promise<ScoreRangeCheck> {
-  const rows = (await db('model_score_ranges').select('model_name', 'min_score', 'max_score', 'label_definition_name', 'label_definition_version')) as Array<{
-    model_name: string; min_score: number; max_score: number; label_definition_name: string; label_definition_version: number;
+  const rows = (await db('model_score_ranges').select(
+    'model_name',
+    'min_score',
+    'max_score',
+    'label_definition_name',
+    'label_definition_version',
+  )) as Array<{
+    model_name: string;
+    min_score: number;
+    max_score: number;
+    label_definition_name: string;
+    label_definition_version: number;
   }>;
   const ranges = new Map(rows.map((row) => [row.model_name, row]));
   return (row) => {

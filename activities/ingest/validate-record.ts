@@ -3,8 +3,7 @@ import { checkRecordLimits } from './record-limits';
 import { CURRENT_SCHEMA_VERSION, RECORD_SCHEMAS, type RecordKind } from '../../contracts/records';
 
 export type ValidatedRecord =
-  | { ok: true; row: Record<string, unknown>; unknownFields: string[] }
-  | { ok: false; field: string | null; error: string };
+  { ok: true; row: Record<string, unknown>; unknownFields: string[] } | { ok: false; field: string | null; error: string };
 
 export interface ValidateOptions {
   /** `ts_received` of outcomes that do not carry one: when this ingest received them. */
@@ -39,7 +38,8 @@ function describeIssue(issue: z.core.$ZodIssue, record: Record<string, unknown>)
  * them: a producer's typo must be visible, and its data must not be lost.
  */
 export function validateRecord(kind: RecordKind, raw: unknown, options: ValidateOptions): ValidatedRecord {
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return { ok: false, field: null, error: 'a record must be a JSON object' };
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+    return { ok: false, field: null, error: 'a record must be a JSON object' };
   // Before zod and the content hash: both walk the value, and must only see bounded ones.
   const problem = checkRecordLimits(raw);
   if (problem) return { ok: false, ...problem };
@@ -48,7 +48,11 @@ export function validateRecord(kind: RecordKind, raw: unknown, options: Validate
   const schemas = RECORD_SCHEMAS[kind] as Record<number, z.ZodType>;
   const schema = typeof version === 'number' ? schemas[version] : undefined;
   if (!schema) {
-    return { ok: false, field: 'schema_version', error: `schema_version: unknown version ${JSON.stringify(version)}; this Hindsight knows ${Object.keys(schemas).join(', ')}` };
+    return {
+      ok: false,
+      field: 'schema_version',
+      error: `schema_version: unknown version ${JSON.stringify(version)}; this Hindsight knows ${Object.keys(schemas).join(', ')}`,
+    };
   }
   const parsed = schema.safeParse(record);
   if (!parsed.success) return { ok: false, ...describeIssue(parsed.error.issues[0]!, record) };
@@ -59,7 +63,11 @@ export function validateRecord(kind: RecordKind, raw: unknown, options: Validate
     row.ts_received ??= options.receivedAt;
     // Also catches an event in the future of a defaulted ts_received.
     if ((row.ts_received as string) < (row.ts_event as string)) {
-      return { ok: false, field: 'ts_received', error: `ts_received: ${row.ts_received} is before ts_event ${row.ts_event}: an outcome cannot be received before it happened` };
+      return {
+        ok: false,
+        field: 'ts_received',
+        error: `ts_received: ${row.ts_received} is before ts_event ${row.ts_event}: an outcome cannot be received before it happened`,
+      };
     }
   }
   const known = knownFields(schema);

@@ -14,7 +14,10 @@ export function retrainingEvidence(
   policy: MonitoringPolicy,
   record: CohortRecord,
   snapshot: Pick<JudgedSnapshot, 'snapshotId' | 'checkpoint'> | null,
-  fired: Array<{ rule: PolicyRule; alerts: Array<Pick<AlertRow, 'alert_id' | 'rule_name' | 'slice_dimension' | 'slice_value' | 'observed' | 'baseline'>> }>,
+  fired: Array<{
+    rule: PolicyRule;
+    alerts: Array<Pick<AlertRow, 'alert_id' | 'rule_name' | 'slice_dimension' | 'slice_value' | 'observed' | 'baseline'>>;
+  }>,
   verdict: string | null,
 ): RetrainingEvidence | null {
   const retraining = policy.retraining;
@@ -29,13 +32,22 @@ export function retrainingEvidence(
     checkpoint: snapshot?.checkpoint ?? null,
     policy: `${policy.name}@${policy.version}`,
     alerts: requesting.flatMap((f) =>
-      f.alerts.map((a) => ({ alertId: Number(a.alert_id), rule: a.rule_name, slice: sliceLabel(a.slice_dimension, a.slice_value), observed: a.observed, baseline: a.baseline })),
+      f.alerts.map((a) => ({
+        alertId: Number(a.alert_id),
+        rule: a.rule_name,
+        slice: sliceLabel(a.slice_dimension, a.slice_value),
+        observed: a.observed,
+        baseline: a.baseline,
+      })),
     ),
     verdict,
     retrainOnLabeling: retraining.retrain_on_labeling,
     quietPeriod: retraining.quiet_period,
     quietPeriodMs: fixedDurationMs(retraining.quiet_period) ?? durationBounds(retraining.quiet_period).min * 1000,
-    hook: 'webhook' in retraining.hook ? { webhook: { url: retraining.hook.webhook.url, headers: retraining.hook.webhook.headers } } : retraining.hook,
+    hook:
+      'webhook' in retraining.hook
+        ? { webhook: { url: retraining.hook.webhook.url, headers: retraining.hook.webhook.headers } }
+        : retraining.hook,
     every: retraining.every,
     labelDefinition: `${record.label_definition_name}@${record.label_definition_version}`,
   };

@@ -31,7 +31,14 @@ export interface AlertRow {
  */
 export async function recordJudgements(
   db: Knex,
-  input: { policy: MonitoringPolicy; rule: PolicyRule; record: CohortRecord; snapshot: JudgedSnapshot | null; judgements: GroupJudgement[]; diagnosis: Diagnosis | null },
+  input: {
+    policy: MonitoringPolicy;
+    rule: PolicyRule;
+    record: CohortRecord;
+    snapshot: JudgedSnapshot | null;
+    judgements: GroupJudgement[];
+    diagnosis: Diagnosis | null;
+  },
 ): Promise<{ transitions: AlertRow[]; notifications: number }> {
   const { policy, rule, record, snapshot } = input;
   const moment = snapshot ? `snapshot ${snapshot.snapshotId}` : 'close';
@@ -50,7 +57,14 @@ export async function recordJudgements(
         snapshot_id: snapshot?.snapshotId ?? null,
         revision: snapshot?.revision ?? null,
         severity: rule.severity,
-        metric: 'metric' in rule ? rule.metric : rule.kind === 'label_availability' ? 'label_availability' : rule.kind === 'score_psi' ? 'psi' : null,
+        metric:
+          'metric' in rule
+            ? rule.metric
+            : rule.kind === 'label_availability'
+              ? 'label_availability'
+              : rule.kind === 'score_psi'
+                ? 'psi'
+                : null,
         observed: judgement.observed,
         baseline: judgement.baseline,
         ci_low: judgement.interval?.low ?? null,
@@ -90,7 +104,10 @@ export async function recordJudgements(
           if (refire) transition = 'firing';
         }
       } else if (existing?.state === 'firing') {
-        [row] = await trx('alerts').where({ alert_id: existing.alert_id }).update({ ...values, state: 'retracted', cleared_at: now }).returning(ALERT_COLUMNS);
+        [row] = await trx('alerts')
+          .where({ alert_id: existing.alert_id })
+          .update({ ...values, state: 'retracted', cleared_at: now })
+          .returning(ALERT_COLUMNS);
         transition = 'retracted';
       } else {
         continue;
@@ -110,13 +127,27 @@ const ALERT_COLUMNS = ['alert_id', 'rule_name', 'slice_dimension', 'slice_value'
  * the transition and the moment judged, so a retried judgement queues nothing new. Returns how
  * many it queued (0 or 1).
  */
-export async function queueAlertNotification(trx: Knex.Transaction, policy: MonitoringPolicy, alertId: number, transition: AlertState, moment: string): Promise<number> {
+export async function queueAlertNotification(
+  trx: Knex.Transaction,
+  policy: MonitoringPolicy,
+  alertId: number,
+  transition: AlertState,
+  moment: string,
+): Promise<number> {
   const webhook = policy.notifications.webhook;
   if (!webhook) return 0;
-  const key = createHash('sha256').update(JSON.stringify([alertId, transition, moment])).digest('hex');
+  const key = createHash('sha256')
+    .update(JSON.stringify([alertId, transition, moment]))
+    .digest('hex');
   const alert = await trx('alerts').where({ alert_id: alertId }).first();
   const inserted = await trx('alert_notifications')
-    .insert({ idempotency_key: key, alert_id: alertId, transition, url: webhook.url, payload: { idempotency_key: key, transition, alert: alertPayload(alert) } })
+    .insert({
+      idempotency_key: key,
+      alert_id: alertId,
+      transition,
+      url: webhook.url,
+      payload: { idempotency_key: key, transition, alert: alertPayload(alert) },
+    })
     .onConflict('idempotency_key')
     .ignore()
     .returning('idempotency_key');
@@ -168,4 +199,3 @@ export async function cohortAlerts(db: Knex, cohortId: string): Promise<AlertSum
     verdict: row.diagnosis?.verdict ?? null,
   }));
 }
-

@@ -1,5 +1,11 @@
 import type { Knex } from 'knex';
-import { sliceLabel, type AlertSummary, type MonitoringOutcome, type RecalibrationRequest, type RetrainingEvidence } from '../../contracts/monitoring';
+import {
+  sliceLabel,
+  type AlertSummary,
+  type MonitoringOutcome,
+  type RecalibrationRequest,
+  type RetrainingEvidence,
+} from '../../contracts/monitoring';
 import type { Diagnosis } from '../diagnose/diagnose';
 import { loadCohort } from '../evaluate/cohorts';
 import { recalibrationRequest, retrainingEvidence } from './actions';
@@ -28,7 +34,14 @@ export interface ApplyPolicyInput {
  * Rules whose alerts carry the cohort's diagnosis: those about the model, which may be the
  * labels' fault, and label availability, where the diagnosis says whether the labels alone are.
  */
-const DIAGNOSED = new Set<PolicyRule['kind']>(['relative_drop', 'floor', 'ceiling', 'estimated_drop', 'projected_drop', 'label_availability']);
+const DIAGNOSED = new Set<PolicyRule['kind']>([
+  'relative_drop',
+  'floor',
+  'ceiling',
+  'estimated_drop',
+  'projected_drop',
+  'label_availability',
+]);
 
 /** Each group's verdict with its reason: what an operator reads to see why a slice did not fire. */
 export interface RuleJudgement extends GroupJudgement {
@@ -37,10 +50,21 @@ export interface RuleJudgement extends GroupJudgement {
   slice: string;
 }
 
-export async function applyMonitoringPolicy(db: Knex, deps: MonitoringDependencies, input: ApplyPolicyInput): Promise<MonitoringOutcome & { judgements: RuleJudgement[] }> {
+export async function applyMonitoringPolicy(
+  db: Knex,
+  deps: MonitoringDependencies,
+  input: ApplyPolicyInput,
+): Promise<MonitoringOutcome & { judgements: RuleJudgement[] }> {
   const { record, definition } = await loadCohort(db, input.cohortId);
   const policies = await policiesInForce(db, record.model_name, record.label_definition_name);
-  const outcome = { policies: policies.map((p) => `${p.name}@${p.version}`), alerts: [] as AlertSummary[], notifications: 0, retraining: null as RetrainingEvidence | null, recalibration: null as RecalibrationRequest | null, judgements: [] as RuleJudgement[] };
+  const outcome = {
+    policies: policies.map((p) => `${p.name}@${p.version}`),
+    alerts: [] as AlertSummary[],
+    notifications: 0,
+    retraining: null as RetrainingEvidence | null,
+    recalibration: null as RecalibrationRequest | null,
+    judgements: [] as RuleJudgement[],
+  };
   if (policies.length === 0) return outcome;
 
   const snapshot = input.snapshotId === null ? null : await readSnapshot(db, input.snapshotId);
@@ -51,7 +75,14 @@ export async function applyMonitoringPolicy(db: Knex, deps: MonitoringDependenci
       if (!context.applies(rule)) continue;
       const judgements = await context.judge(rule);
       if (judgements.length === 0) continue;
-      outcome.judgements.push(...judgements.map((j) => ({ ...j, policy: `${policy.name}@${policy.version}`, rule: rule.name, slice: sliceLabel(j.dimension, j.value) })));
+      outcome.judgements.push(
+        ...judgements.map((j) => ({
+          ...j,
+          policy: `${policy.name}@${policy.version}`,
+          rule: rule.name,
+          slice: sliceLabel(j.dimension, j.value),
+        })),
+      );
       const diagnosis = DIAGNOSED.has(rule.kind) && judgements.some((j) => j.verdict === 'fire') ? await context.diagnosis() : null;
       const changes = await recordJudgements(db, { policy, rule, record, snapshot, judgements, diagnosis });
       outcome.notifications += changes.notifications;

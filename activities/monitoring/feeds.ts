@@ -19,7 +19,10 @@ export interface FeedCheck {
  * (rule, type); when outcomes arrive again the alert is resolved. Transitions go to the
  * webhook outbox like cohort alerts.
  */
-export async function checkStalledFeeds(db: Knex, input: { policy: string; now: string }): Promise<{ checks: FeedCheck[]; notifications: number }> {
+export async function checkStalledFeeds(
+  db: Knex,
+  input: { policy: string; now: string },
+): Promise<{ checks: FeedCheck[]; notifications: number }> {
   const policy = await getPolicy(db, { name: input.policy });
   const rules = policy.rules.filter((rule): rule is Extract<PolicyRule, { kind: 'stalled_feed' }> => rule.kind === 'stalled_feed');
   const definition = rules.some((rule) => !rule.outcome_types) ? await getLabelDefinition(db, { name: policy.label_definition }) : null;
@@ -70,10 +73,14 @@ export async function checkStalledFeeds(db: Knex, input: { policy: string; now: 
           alertId = Number(row.alert_id);
           transition = 'firing';
         } else if (stalled && existing.state !== 'firing') {
-          await trx('alerts').where({ alert_id: alertId }).update({ state: 'firing', evidence, fired_at: input.now, updated_at: input.now, cleared_at: null });
+          await trx('alerts')
+            .where({ alert_id: alertId })
+            .update({ state: 'firing', evidence, fired_at: input.now, updated_at: input.now, cleared_at: null });
           transition = 'firing';
         } else if (!stalled && existing?.state === 'firing') {
-          await trx('alerts').where({ alert_id: alertId }).update({ state: 'resolved', evidence, updated_at: input.now, cleared_at: input.now });
+          await trx('alerts')
+            .where({ alert_id: alertId })
+            .update({ state: 'resolved', evidence, updated_at: input.now, cleared_at: input.now });
           transition = 'resolved';
         }
         return transition === null ? 0 : queueAlertNotification(trx, policy, alertId!, transition, input.now);

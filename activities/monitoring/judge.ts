@@ -58,7 +58,10 @@ export interface GroupJudgement {
 }
 
 /** Rules that judge a value (or a projection of it) against a bound or a baseline. */
-export type JudgedRule = Extract<PolicyRule, { kind: 'relative_drop' | 'floor' | 'ceiling' | 'label_availability' | 'estimated_drop' | 'projected_drop' }>;
+export type JudgedRule = Extract<
+  PolicyRule,
+  { kind: 'relative_drop' | 'floor' | 'ceiling' | 'label_availability' | 'estimated_drop' | 'projected_drop' }
+>;
 
 /** Counts behind a snapshot metric, when it is a proportion or an AUC; null when the snapshot cannot say. */
 export function measure(metrics: GroupMetrics, metric: string): Measured {
@@ -103,7 +106,10 @@ export function poolBaseline(measures: Measured[]): Measured {
   }
   if (kind === 'auc') {
     const aucs = samples as Array<Extract<Sample, { kind: 'auc' }>>;
-    return { value, sample: { kind, positives: aucs.reduce((a, s) => a + s.positives, 0), negatives: aucs.reduce((a, s) => a + s.negatives, 0) } };
+    return {
+      value,
+      sample: { kind, positives: aucs.reduce((a, s) => a + s.positives, 0), negatives: aucs.reduce((a, s) => a + s.negatives, 0) },
+    };
   }
   return { value, sample: values.length === 1 ? samples[0]! : null };
 }
@@ -138,11 +144,17 @@ function testBound(observed: Measured, bound: number, worse: Alternative): { p: 
   if (observed.value === null) return { p: null, interval: null };
   if (o?.kind === 'proportion' && o.n > 0 && bound > 0 && bound < 1) {
     const se = Math.sqrt((observed.value * (1 - observed.value)) / o.n);
-    return { p: oneProportionPValue(o.x, o.n, bound, worse), interval: { low: observed.value - Z95 * se, high: observed.value + Z95 * se } };
+    return {
+      p: oneProportionPValue(o.x, o.n, bound, worse),
+      interval: { low: observed.value - Z95 * se, high: observed.value + Z95 * se },
+    };
   }
   const se = standardError(observed);
   if (se === null || se === 0) return { p: null, interval: null };
-  return { p: oneSided((observed.value - bound) / se, worse), interval: { low: observed.value - Z95 * se, high: observed.value + Z95 * se } };
+  return {
+    p: oneSided((observed.value - bound) / se, worse),
+    interval: { low: observed.value - Z95 * se, high: observed.value + Z95 * se },
+  };
 }
 
 function metricOf(rule: JudgedRule): string {
@@ -172,29 +184,65 @@ export function judgeRule(rule: JudgedRule, groups: GroupInput[]): GroupJudgemen
       interval: null,
       p_value: null,
     };
-    if (group.dimension !== '' && group.n < rule.min_slice_size) return { judgement: { ...base, verdict: 'suppressed' as const, reason: `${group.n} predictions, fewer than min_slice_size ${rule.min_slice_size}` }, candidate: false };
-    if (group.observed.value === null) return { judgement: { ...base, verdict: 'suppressed' as const, reason: `no ${metric} for this group` }, candidate: false };
+    if (group.dimension !== '' && group.n < rule.min_slice_size)
+      return {
+        judgement: {
+          ...base,
+          verdict: 'suppressed' as const,
+          reason: `${group.n} predictions, fewer than min_slice_size ${rule.min_slice_size}`,
+        },
+        candidate: false,
+      };
+    if (group.observed.value === null)
+      return { judgement: { ...base, verdict: 'suppressed' as const, reason: `no ${metric} for this group` }, candidate: false };
     const observed = group.observed.value;
     if (rule.kind === 'floor' || rule.kind === 'ceiling') {
       const bound = rule.kind === 'floor' ? rule.min : rule.max;
       const candidate = rule.kind === 'floor' ? observed < bound : observed > bound;
       const test = testBound(group.observed, bound, rule.kind === 'floor' ? 'less' : 'greater');
-      return { judgement: { ...base, baseline: bound, interval: test.interval, p_value: test.p, reason: `${metric} ${observed} ${rule.kind === 'floor' ? 'below the floor' : 'above the ceiling'} ${bound}` }, candidate };
+      return {
+        judgement: {
+          ...base,
+          baseline: bound,
+          interval: test.interval,
+          p_value: test.p,
+          reason: `${metric} ${observed} ${rule.kind === 'floor' ? 'below the floor' : 'above the ceiling'} ${bound}`,
+        },
+        candidate,
+      };
     }
     const baseline = group.baseline;
-    if (!baseline || baseline.value === null) return { judgement: { ...base, verdict: 'suppressed' as const, reason: 'no baseline value for this group' }, candidate: false };
+    if (!baseline || baseline.value === null)
+      return { judgement: { ...base, verdict: 'suppressed' as const, reason: 'no baseline value for this group' }, candidate: false };
     const test = testChange(group.observed, baseline, worse);
     if (rule.kind === 'label_availability') {
       const shortfall = baseline.value - observed;
       return {
-        judgement: { ...base, relative_change: baseline.value > 0 ? shortfall / baseline.value : null, interval: test.interval, p_value: test.p, reason: `label availability ${observed} against ${baseline.value} expected (tolerance ${rule.tolerance})` },
+        judgement: {
+          ...base,
+          relative_change: baseline.value > 0 ? shortfall / baseline.value : null,
+          interval: test.interval,
+          p_value: test.p,
+          reason: `label availability ${observed} against ${baseline.value} expected (tolerance ${rule.tolerance})`,
+        },
         candidate: shortfall > rule.tolerance,
       };
     }
-    if (baseline.value === 0) return { judgement: { ...base, verdict: 'suppressed' as const, reason: 'the baseline is 0, so a relative change is undefined' }, candidate: false };
-    const change = worse === 'less' ? (baseline.value - observed) / Math.abs(baseline.value) : (observed - baseline.value) / Math.abs(baseline.value);
+    if (baseline.value === 0)
+      return {
+        judgement: { ...base, verdict: 'suppressed' as const, reason: 'the baseline is 0, so a relative change is undefined' },
+        candidate: false,
+      };
+    const change =
+      worse === 'less' ? (baseline.value - observed) / Math.abs(baseline.value) : (observed - baseline.value) / Math.abs(baseline.value);
     return {
-      judgement: { ...base, relative_change: change, interval: test.interval, p_value: test.p, reason: `${metric} ${observed} against ${baseline.value}: ${(change * 100).toFixed(1)}% worse (allowed ${(rule.max_drop * 100).toFixed(1)}%)` },
+      judgement: {
+        ...base,
+        relative_change: change,
+        interval: test.interval,
+        p_value: test.p,
+        reason: `${metric} ${observed} against ${baseline.value}: ${(change * 100).toFixed(1)}% worse (allowed ${(rule.max_drop * 100).toFixed(1)}%)`,
+      },
       candidate: change >= rule.max_drop,
     };
   });
@@ -211,9 +259,18 @@ export function judgeRule(rule: JudgedRule, groups: GroupInput[]): GroupJudgemen
   return judged.map(({ judgement, candidate }, index) => {
     if (judgement.verdict === 'suppressed') return judgement;
     if (!candidate) return { ...judgement, verdict: 'clear' as const, reason: `within bounds: ${judgement.reason}` };
-    if (judgement.p_value === null) return { ...judgement, verdict: 'fire' as const, reason: `${judgement.reason} (no interval: judged on the bound alone)` };
-    if (discovered.has(index)) return { ...judgement, verdict: 'fire' as const, reason: `${judgement.reason}; p = ${judgement.p_value.toPrecision(3)}, a discovery at FDR ${rule.alpha}` };
-    return { ...judgement, verdict: 'clear' as const, reason: `not significant: ${judgement.reason}; p = ${judgement.p_value.toPrecision(3)} is no discovery at FDR ${rule.alpha}` };
+    if (judgement.p_value === null)
+      return { ...judgement, verdict: 'fire' as const, reason: `${judgement.reason} (no interval: judged on the bound alone)` };
+    if (discovered.has(index))
+      return {
+        ...judgement,
+        verdict: 'fire' as const,
+        reason: `${judgement.reason}; p = ${judgement.p_value.toPrecision(3)}, a discovery at FDR ${rule.alpha}`,
+      };
+    return {
+      ...judgement,
+      verdict: 'clear' as const,
+      reason: `not significant: ${judgement.reason}; p = ${judgement.p_value.toPrecision(3)} is no discovery at FDR ${rule.alpha}`,
+    };
   });
 }
-

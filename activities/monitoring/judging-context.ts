@@ -46,9 +46,17 @@ export interface JudgedSnapshot {
 }
 
 export async function readSnapshot(db: Knex, snapshotId: number): Promise<JudgedSnapshot> {
-  const row = await db('metric_snapshots').where({ snapshot_id: snapshotId }).first('snapshot_id', 'checkpoint', 'revision', 'as_of', 'document');
+  const row = await db('metric_snapshots')
+    .where({ snapshot_id: snapshotId })
+    .first('snapshot_id', 'checkpoint', 'revision', 'as_of', 'document');
   if (!row) throw new Error(`snapshot ${snapshotId} does not exist`);
-  return { snapshotId: Number(row.snapshot_id), checkpoint: row.checkpoint, revision: row.revision, asOf: toUtcIso(row.as_of), document: row.document };
+  return {
+    snapshotId: Number(row.snapshot_id),
+    checkpoint: row.checkpoint,
+    revision: row.revision,
+    asOf: toUtcIso(row.as_of),
+    document: row.document,
+  };
 }
 
 /** Everything one judgement needs, each read at most once: prior cohorts, estimates, the diagnosis. */
@@ -93,7 +101,13 @@ export class JudgingContext {
       const lag = Date.parse(asOf) - Date.parse(this.record.end);
       const baselineAsOf = new Date(Date.parse(previous.record.end) + lag).toISOString();
       try {
-        return await this.deps.diagnose(this.db, { cohort: this.record, baseline: previous.record, definition: this.definition, asOf, baselineAsOf });
+        return await this.deps.diagnose(this.db, {
+          cohort: this.record,
+          baseline: previous.record,
+          definition: this.definition,
+          asOf,
+          baselineAsOf,
+        });
       } catch (error) {
         // A baseline period without predictions, or a regression definition, has no diagnosis; the alert stands without one.
         if (error instanceof EmptyCohortError || error instanceof LabelDefinitionError) return null;
@@ -154,14 +168,23 @@ export class JudgingContext {
       const projected = snapshot.document.projected!;
       const priors = await this.prior('final', rule.baseline.kind === 'previous' ? 1 : rule.baseline.k, true);
       return groups.flatMap((g) => {
-        const block = g.dimension === '' ? projected.overall : projected.slices.find((s) => s.dimension === g.dimension && s.value === g.value);
+        const block =
+          g.dimension === '' ? projected.overall : projected.slices.find((s) => s.dimension === g.dimension && s.value === g.value);
         if (!block) return [];
         const value = block[rule.metric];
         const observed: Measured = {
           value: value.projected,
           sample: value.ci_low !== null && value.ci_high !== null ? { kind: 'interval', low: value.ci_low, high: value.ci_high } : null,
         };
-        return [{ dimension: g.dimension, value: g.value, n: g.metrics.n, observed, baseline: poolBaseline(priorMeasures(priors, g, (m) => measureWithRate(m, rule.metric))) }];
+        return [
+          {
+            dimension: g.dimension,
+            value: g.value,
+            n: g.metrics.n,
+            observed,
+            baseline: poolBaseline(priorMeasures(priors, g, (m) => measureWithRate(m, rule.metric))),
+          },
+        ];
       });
     }
     // relative_drop and label_availability compare with earlier cohorts at the same checkpoint.
@@ -188,7 +211,12 @@ export class JudgingContext {
   private async judgePsi(rule: Extract<PolicyRule, { kind: 'score_psi' }>): Promise<GroupJudgement[]> {
     const [previous] = await this.prior('', 1, false);
     if (!previous) return [];
-    const drift = await computeDrift(this.db, { model_name: this.record.model_name, reference: previous.record, current: this.record, features: rule.features });
+    const drift = await computeDrift(this.db, {
+      model_name: this.record.model_name,
+      reference: previous.record,
+      current: this.record,
+      features: rule.features,
+    });
     return drift.variables.map((variable) => {
       const fires = variable.psi !== null && variable.psi > rule.max;
       const small = variable.n_current < rule.min_slice_size;
@@ -210,17 +238,34 @@ export class JudgingContext {
   }
 }
 
-function snapshotGroups(document: EvaluationDocument, keep: (dimension: string) => boolean): Array<{ dimension: string; value: string | null; metrics: GroupMetrics }> {
-  return [{ ...OVERALL, metrics: document.overall }, ...document.slices.filter((s) => keep(s.dimension)).map((s) => ({ dimension: s.dimension, value: s.value, metrics: s }))];
+function snapshotGroups(
+  document: EvaluationDocument,
+  keep: (dimension: string) => boolean,
+): Array<{ dimension: string; value: string | null; metrics: GroupMetrics }> {
+  return [
+    { ...OVERALL, metrics: document.overall },
+    ...document.slices.filter((s) => keep(s.dimension)).map((s) => ({ dimension: s.dimension, value: s.value, metrics: s })),
+  ];
 }
 
-function estimatedGroups(estimate: EstimatedPerformance, keep: (dimension: string) => boolean): Array<{ dimension: string; value: string | null; n: number; metrics: EstimatedGroup }> {
-  return [{ ...OVERALL, n: estimate.overall.n, metrics: estimate.overall }, ...estimate.slices.filter((s) => keep(s.dimension)).map((s) => ({ dimension: s.dimension, value: s.value, n: s.n, metrics: s }))];
+function estimatedGroups(
+  estimate: EstimatedPerformance,
+  keep: (dimension: string) => boolean,
+): Array<{ dimension: string; value: string | null; n: number; metrics: EstimatedGroup }> {
+  return [
+    { ...OVERALL, n: estimate.overall.n, metrics: estimate.overall },
+    ...estimate.slices.filter((s) => keep(s.dimension)).map((s) => ({ dimension: s.dimension, value: s.value, n: s.n, metrics: s })),
+  ];
 }
 
-function priorMeasures(priors: PriorCohort[], group: { dimension: string; value: string | null }, read: (metrics: GroupMetrics) => Measured): Measured[] {
+function priorMeasures(
+  priors: PriorCohort[],
+  group: { dimension: string; value: string | null },
+  read: (metrics: GroupMetrics) => Measured,
+): Measured[] {
   return priors.flatMap((prior) => {
-    const metrics = group.dimension === '' ? prior.overall : prior.slices.find((s) => s.dimension === group.dimension && s.value === group.value);
+    const metrics =
+      group.dimension === '' ? prior.overall : prior.slices.find((s) => s.dimension === group.dimension && s.value === group.value);
     return metrics ? [read(metrics)] : [];
   });
 }
@@ -250,7 +295,13 @@ function measureEstimate(group: EstimatedGroup, metric: 'precision' | 'recall' |
   return { value, sample: { kind: 'interval', low: value - Z95 * se, high: value + Z95 * se } };
 }
 
-async function readPriorCohorts(db: Knex, record: CohortRecord, checkpoint: string, count: number, finalized: boolean): Promise<PriorCohort[]> {
+async function readPriorCohorts(
+  db: Knex,
+  record: CohortRecord,
+  checkpoint: string,
+  count: number,
+  finalized: boolean,
+): Promise<PriorCohort[]> {
   const bindings: PriorCohortBindings = {
     checkpoint,
     model: record.model_name,
@@ -260,7 +311,7 @@ async function readPriorCohorts(db: Knex, record: CohortRecord, checkpoint: stri
     start: toUtcIso(record.start),
     finalized,
     count,
-    };
+  };
   const { rows } = await db.raw(PRIOR_COHORTS, bindings);
   return rows.map((row: Record<string, any>) => ({
     record: cohortRecordFromRow(row),

@@ -59,7 +59,9 @@ export async function deliverAlertNotifications(db: Knex, input: { cohortId: str
         .update({ attempts: db.raw('attempts + 1'), last_error: (error as Error).message });
       throw error;
     }
-    await db('alert_notifications').where({ idempotency_key: row.idempotency_key }).update({ attempts: db.raw('attempts + 1'), delivered_at: db.fn.now(), last_error: null });
+    await db('alert_notifications')
+      .where({ idempotency_key: row.idempotency_key })
+      .update({ attempts: db.raw('attempts + 1'), delivered_at: db.fn.now(), last_error: null });
     delivered++;
   }
   return { delivered };

@@ -11,7 +11,21 @@ import { putImmutableVersion, type PutOutcome } from '../evaluate/label-definiti
  */
 
 /** Metrics a rule may watch; the snapshot's own names (docs/metrics.md). */
-export const BINARY_METRICS = ['recall', 'precision', 'f1', 'roc_auc', 'pr_auc', 'brier', 'log_loss', 'ece', 'ks', 'base_rate', 'mean_score', 'expected_cost', 'label_availability'] as const;
+export const BINARY_METRICS = [
+  'recall',
+  'precision',
+  'f1',
+  'roc_auc',
+  'pr_auc',
+  'brier',
+  'log_loss',
+  'ece',
+  'ks',
+  'base_rate',
+  'mean_score',
+  'expected_cost',
+  'label_availability',
+] as const;
 export const REGRESSION_METRICS = ['mae', 'rmse', 'r2', 'bias', 'mean_score', 'mean_target', 'label_availability'] as const;
 export type MetricName = (typeof BINARY_METRICS)[number] | (typeof REGRESSION_METRICS)[number];
 
@@ -79,14 +93,29 @@ const ruleSchema = z.discriminatedUnion('kind', [
       max: z.number().gt(0).default(0.2),
       /** Numeric features whose PSI is also bounded. */
       features: z.array(z.string().min(1)).default([]),
-      baseline: z.object({ kind: z.literal('previous') }).strict().default({ kind: 'previous' }),
+      baseline: z
+        .object({ kind: z.literal('previous') })
+        .strict()
+        .default({ kind: 'previous' }),
     })
     .strict(),
   z
-    .object({ ...common, kind: z.literal('estimated_drop'), metric: z.enum(['precision', 'recall', 'roc_auc']), max_drop: share, baseline: baselineSchema })
+    .object({
+      ...common,
+      kind: z.literal('estimated_drop'),
+      metric: z.enum(['precision', 'recall', 'roc_auc']),
+      max_drop: share,
+      baseline: baselineSchema,
+    })
     .strict(),
   z
-    .object({ ...common, kind: z.literal('projected_drop'), metric: z.enum(['recall', 'precision', 'positive_rate']), max_drop: share, baseline: baselineSchema })
+    .object({
+      ...common,
+      kind: z.literal('projected_drop'),
+      metric: z.enum(['recall', 'precision', 'positive_rate']),
+      max_drop: share,
+      baseline: baselineSchema,
+    })
     .strict(),
 ]);
 
@@ -148,7 +177,8 @@ export const policyFields = z
 export const policySchema = policyFields.superRefine((policy, ctx) => {
   const names = policy.rules.map((rule) => rule.name);
   names.forEach((name, index) => {
-    if (names.indexOf(name) < index) ctx.addIssue({ code: 'custom', path: ['rules', index, 'name'], message: `rule name ${name} repeats; name each rule once` });
+    if (names.indexOf(name) < index)
+      ctx.addIssue({ code: 'custom', path: ['rules', index, 'name'], message: `rule name ${name} repeats; name each rule once` });
   });
   for (const section of ['retraining', 'recalibration'] as const) {
     policy[section]?.rules.forEach((name, index) => {
@@ -179,9 +209,14 @@ export async function putPolicy(db: Knex, input: unknown, where = 'policy'): Pro
   if (!parsed.success) throw new PolicyError(formatIssues(parsed.error, where));
   const policy = parsed.data;
   const definition = await db('label_definitions').where({ name: policy.label_definition }).orderBy('version', 'desc').first('model_name');
-  if (!definition) throw new PolicyError(`${where}: label_definition: ${policy.label_definition} not found; store it first with: hindsight label-definition put FILE.json`);
+  if (!definition)
+    throw new PolicyError(
+      `${where}: label_definition: ${policy.label_definition} not found; store it first with: hindsight label-definition put FILE.json`,
+    );
   if (definition.model_name !== policy.model_name) {
-    throw new PolicyError(`${where}: label_definition: ${policy.label_definition} labels model ${definition.model_name}, not ${policy.model_name}`);
+    throw new PolicyError(
+      `${where}: label_definition: ${policy.label_definition} labels model ${definition.model_name}, not ${policy.model_name}`,
+    );
   }
   const row = { name: policy.name, version: policy.version, model_name: policy.model_name, policy, changelog: policy.changelog ?? null };
   const store = { table: 'monitoring_policies', documents: 'policies', where, error: PolicyError };
@@ -200,7 +235,10 @@ export async function getPolicy(db: Knex, ref: { name: string; version?: number 
   const query = db('monitoring_policies').where({ name: ref.name });
   if (ref.version !== undefined) query.andWhere({ version: ref.version });
   const row = await query.orderBy('version', 'desc').first('policy');
-  if (!row) throw new PolicyError(`policy ${ref.name}${ref.version ? `@${ref.version}` : ''} not found; store it with: hindsight policy put FILE.json`);
+  if (!row)
+    throw new PolicyError(
+      `policy ${ref.name}${ref.version ? `@${ref.version}` : ''} not found; store it with: hindsight policy put FILE.json`,
+    );
   return policyFields.parse(row.policy);
 }
 
@@ -218,14 +256,27 @@ export async function policiesInForce(db: Knex, modelName: string, labelDefiniti
   return rows.map((row: { policy: unknown }) => policyFields.parse(row.policy));
 }
 
-export async function listPolicies(db: Knex): Promise<Array<{ name: string; version: number; model_name: string; rules: number; changelog: string | null; created_at: Date }>> {
-  const rows = await db('monitoring_policies').select('name', 'version', 'model_name', 'policy', 'changelog', 'created_at').orderBy(['name', 'version']);
-  return rows.map((row: { name: string; version: number; model_name: string; policy: { rules: unknown[] }; changelog: string | null; created_at: Date }) => ({
-    name: row.name,
-    version: row.version,
-    model_name: row.model_name,
-    rules: row.policy.rules.length,
-    changelog: row.changelog,
-    created_at: row.created_at,
-  }));
+export async function listPolicies(
+  db: Knex,
+): Promise<Array<{ name: string; version: number; model_name: string; rules: number; changelog: string | null; created_at: Date }>> {
+  const rows = await db('monitoring_policies')
+    .select('name', 'version', 'model_name', 'policy', 'changelog', 'created_at')
+    .orderBy(['name', 'version']);
+  return rows.map(
+    (row: {
+      name: string;
+      version: number;
+      model_name: string;
+      policy: { rules: unknown[] };
+      changelog: string | null;
+      created_at: Date;
+    }) => ({
+      name: row.name,
+      version: row.version,
+      model_name: row.model_name,
+      rules: row.policy.rules.length,
+      changelog: row.changelog,
+      created_at: row.created_at,
+    }),
+  );
 }

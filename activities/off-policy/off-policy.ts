@@ -76,10 +76,12 @@ const targetLineSchema = z
   .strict()
   .superRefine((line, ctx) => {
     const total = Object.values(line.action_probabilities).reduce((sum, p) => sum + p, 0);
-    if (Math.abs(total - 1) > 1e-6) ctx.addIssue({ code: 'custom', path: ['action_probabilities'], message: `must sum to 1, sums to ${total}` });
+    if (Math.abs(total - 1) > 1e-6)
+      ctx.addIssue({ code: 'custom', path: ['action_probabilities'], message: `must sum to 1, sums to ${total}` });
     if (line.expected_rewards) {
       for (const [action, p] of Object.entries(line.action_probabilities)) {
-        if (p > 0 && !(action in line.expected_rewards)) ctx.addIssue({ code: 'custom', path: ['expected_rewards', action], message: 'missing for an action the target policy can take' });
+        if (p > 0 && !(action in line.expected_rewards))
+          ctx.addIssue({ code: 'custom', path: ['expected_rewards', action], message: 'missing for an action the target policy can take' });
       }
     }
   });
@@ -125,7 +127,9 @@ async function loadTargetFile(trx: Knex.Transaction, file: string): Promise<bool
     seen.add(line.prediction_id);
     const hasRewards = line.expected_rewards !== undefined;
     if (withRewards !== null && hasRewards !== withRewards) {
-      throw new OffPolicyInputError(`${at}: expected_rewards: give it on every line or on none (${withRewards ? 'earlier lines have it' : 'earlier lines do not'})`);
+      throw new OffPolicyInputError(
+        `${at}: expected_rewards: give it on every line or on none (${withRewards ? 'earlier lines have it' : 'earlier lines do not'})`,
+      );
     }
     withRewards = hasRewards;
     batch.push(line);
@@ -143,7 +147,8 @@ async function loadTargetFile(trx: Knex.Transaction, file: string): Promise<bool
 async function loggedRule(trx: Knex.Transaction): Promise<{ above: string; below: string }> {
   const actions = ((await trx.raw(LOGGED_ACTIONS)).rows as Array<{ action: string }>).map((row) => row.action);
   const rows = (await trx.raw(DECISION_RULE)).rows as Array<{ action: string; above: boolean; n: string | number }>;
-  const mode = (above: boolean) => rows.filter((row) => row.above === above).sort((a, b) => Number(b.n) - Number(a.n) || (a.action < b.action ? -1 : 1))[0]?.action;
+  const mode = (above: boolean) =>
+    rows.filter((row) => row.above === above).sort((a, b) => Number(b.n) - Number(a.n) || (a.action < b.action ? -1 : 1))[0]?.action;
   const above = mode(true);
   const below = mode(false);
   if (actions.length !== 2 || above === undefined || below === undefined || above === below) {
@@ -157,8 +162,11 @@ async function loggedRule(trx: Knex.Transaction): Promise<{ above: string; below
 /** Streams the per-round numbers into typed arrays of the known length. */
 async function readRounds(trx: Knex.Transaction, sql: string, bindings: Record<string, unknown>, n: number): Promise<LoggedRounds> {
   const rounds: LoggedRounds = {
-    propensity: new Float64Array(n), target: new Float64Array(n), reward: new Float64Array(n),
-    direct: new Float64Array(n), modeled: new Float64Array(n),
+    propensity: new Float64Array(n),
+    target: new Float64Array(n),
+    reward: new Float64Array(n),
+    direct: new Float64Array(n),
+    modeled: new Float64Array(n),
   };
   let i = 0;
   const stream = trx.raw(sql, bindings).stream({ batchSize: 10_000, highWaterMark: 10_000 });
@@ -180,7 +188,13 @@ async function readRounds(trx: Knex.Transaction, sql: string, bindings: Record<s
  * prediction to its round, and the estimators and the seeded bootstrap run over typed arrays.
  */
 export async function estimatePolicyValue(db: Knex, input: OffPolicyInput): Promise<OffPolicyDocument> {
-  const rewardDefinition: LabelDefinition = { ...input.definition, task: 'binary', positive_outcome_types: input.rewardTypes, negative_outcome_types: [], outcome_types: [] };
+  const rewardDefinition: LabelDefinition = {
+    ...input.definition,
+    task: 'binary',
+    positive_outcome_types: input.rewardTypes,
+    negative_outcome_types: [],
+    outcome_types: [],
+  };
   const bindings = {
     ...joinBindingsFor(input.cohort, rewardDefinition, input.asOf),
     reward_value: input.rewardValue,
@@ -213,11 +227,22 @@ export async function estimatePolicyValue(db: Knex, input: OffPolicyInput): Prom
       }
       const random = mulberry32(input.seed);
       const n = rounds.propensity.length;
-      const estimates = estimateOffPolicy(rounds, input.clip, { resamples: input.resamples, alpha: input.alpha, nextIndex: () => Math.floor(random() * n) });
+      const estimates = estimateOffPolicy(rounds, input.clip, {
+        resamples: input.resamples,
+        alpha: input.alpha,
+        nextIndex: () => Math.floor(random() * n),
+      });
       const warnings: string[] = [];
-      if (noPropensity > 0) warnings.push(`${noPropensity} predictions of the cohort have an action but no logged propensity; they are left out of every estimate`);
-      if (noAction > 0) warnings.push(`${noAction} predictions of the cohort log neither an action nor a decision; they are left out of every estimate`);
-      if (noTarget > 0) warnings.push(`${noTarget} predictions of the cohort have no line in ${input.target.kind === 'file' ? input.target.file : 'the target policy'}; they are left out of every estimate`);
+      if (noPropensity > 0)
+        warnings.push(
+          `${noPropensity} predictions of the cohort have an action but no logged propensity; they are left out of every estimate`,
+        );
+      if (noAction > 0)
+        warnings.push(`${noAction} predictions of the cohort log neither an action nor a decision; they are left out of every estimate`);
+      if (noTarget > 0)
+        warnings.push(
+          `${noTarget} predictions of the cohort have no line in ${input.target.kind === 'file' ? input.target.file : 'the target policy'}; they are left out of every estimate`,
+        );
       if (n === 0) warnings.push('no prediction of the cohort can be used: every estimate is null');
       return {
         cohort: { ...input.cohort, start: bindings.start_ts, end: bindings.end_ts },

@@ -45,7 +45,12 @@ export interface AlertMarker {
 }
 
 /** System fonts only: a report may not fetch one. */
-const CONFIG = { font: 'sans-serif', view: { stroke: '#ddd' }, axis: { labelFontSize: 11, titleFontSize: 12 }, legend: { labelLimit: 320 } } as const;
+const CONFIG = {
+  font: 'sans-serif',
+  view: { stroke: '#ddd' },
+  axis: { labelFontSize: 11, titleFontSize: 12 },
+  legend: { labelLimit: 320 },
+} as const;
 const SCHEMA = 'https://vega.github.io/schema/vega-lite/v6.json';
 
 function top(title: string, spec: Record<string, unknown>): TopLevelSpec {
@@ -72,7 +77,18 @@ export function reliabilitySpec(title: string, points: ReliabilityPoint[]): TopL
           y: { field: 'fraction_positive', ...axis },
           color: { field: 'binning', type: 'nominal', title: 'bins' },
           // Dashed uniform over solid quantile: where the two binnings coincide both stay visible.
-          strokeDash: { field: 'binning', type: 'nominal', title: 'bins', scale: { domain: ['quantile', 'uniform'], range: [[1, 0], [6, 3]] } },
+          strokeDash: {
+            field: 'binning',
+            type: 'nominal',
+            title: 'bins',
+            scale: {
+              domain: ['quantile', 'uniform'],
+              range: [
+                [1, 0],
+                [6, 3],
+              ],
+            },
+          },
           tooltip: [{ field: 'binning' }, { field: 'count', type: 'quantitative' }],
         },
       },
@@ -84,13 +100,21 @@ export function reliabilitySpec(title: string, points: ReliabilityPoint[]): TopL
  * Values per series along an ordinal x (checkpoints and revisions, or weeks), with optional
  * alert markers drawn as red ticks at the top of the x positions that carry an alert.
  */
-export function seriesSpec(title: string, points: SeriesPoint[], options: { xTitle: string; yTitle: string; markers?: AlertMarker[] }): TopLevelSpec {
+export function seriesSpec(
+  title: string,
+  points: SeriesPoint[],
+  options: { xTitle: string; yTitle: string; markers?: AlertMarker[] },
+): TopLevelSpec {
   const order = [...new Set(points.map((p) => p.x))];
   const x = { field: 'x', type: 'ordinal', sort: order, title: options.xTitle, axis: { labelAngle: -30 } } as const;
   const lines = {
     data: { values: points },
     mark: { type: 'line', point: { filled: true, size: 50 } },
-    encoding: { x, y: { field: 'value', type: 'quantitative', title: options.yTitle }, color: { field: 'series', type: 'nominal', title: null } },
+    encoding: {
+      x,
+      y: { field: 'value', type: 'quantitative', title: options.yTitle },
+      color: { field: 'series', type: 'nominal', title: null },
+    },
   };
   const markers = options.markers ?? [];
   if (markers.length === 0) return top(title, { width: Math.max(360, 70 * order.length), ...lines });
@@ -127,7 +151,13 @@ export function psiSpec(title: string, bins: ShareBin[]): TopLevelSpec {
     data: { values: bins },
     mark: { type: 'bar' },
     encoding: {
-      x: { field: 'bin', type: 'ordinal', sort: [...new Set(bins.map((b) => b.bin))], title: 'score bin (reference deciles)', axis: { labelAngle: -30 } },
+      x: {
+        field: 'bin',
+        type: 'ordinal',
+        sort: [...new Set(bins.map((b) => b.bin))],
+        title: 'score bin (reference deciles)',
+        axis: { labelAngle: -30 },
+      },
       xOffset: { field: 'side' },
       y: { field: 'share', type: 'quantitative', title: 'share of predictions' },
       color: { field: 'side', type: 'nominal', title: null },
@@ -139,11 +169,18 @@ export function psiSpec(title: string, bins: ShareBin[]): TopLevelSpec {
 export function estimatesSpec(title: string, rows: EstimateRow[], loggedValue: number | null): TopLevelSpec {
   const y = { field: 'estimator', type: 'nominal', sort: rows.map((r) => r.estimator), title: null } as const;
   const layer: object[] = [
-    { mark: { type: 'rule', strokeWidth: 2 }, encoding: { y, x: { field: 'ci_low', type: 'quantitative', title: 'policy value' }, x2: { field: 'ci_high' } } },
+    {
+      mark: { type: 'rule', strokeWidth: 2 },
+      encoding: { y, x: { field: 'ci_low', type: 'quantitative', title: 'policy value' }, x2: { field: 'ci_high' } },
+    },
     { mark: { type: 'point', filled: true, size: 80 }, encoding: { y, x: { field: 'value', type: 'quantitative' } } },
   ];
   if (loggedValue !== null) {
-    layer.push({ data: { values: [{ logged: loggedValue }] }, mark: { type: 'rule', color: '#c0392b', strokeDash: [4, 4] }, encoding: { x: { field: 'logged', type: 'quantitative' } } });
+    layer.push({
+      data: { values: [{ logged: loggedValue }] },
+      mark: { type: 'rule', color: '#c0392b', strokeDash: [4, 4] },
+      encoding: { x: { field: 'logged', type: 'quantitative' } },
+    });
   }
   return top(title, { height: 40 * rows.length + 20, data: { values: rows }, layer });
 }

@@ -64,15 +64,19 @@ function renderTable(table: Table): string {
   const flagged = new Set(table.flagged ?? []);
   const head = `<tr>${table.columns.map((c) => `<th>${escapeHtml(c)}</th>`).join('')}</tr>`;
   const body = table.rows
-    .map((row, i) => `<tr${flagged.has(i) ? ' class="flagged"' : ''}>${row.map((cell) => `<td>${escapeHtml(formatCell(cell))}</td>`).join('')}</tr>`)
+    .map(
+      (row, i) =>
+        `<tr${flagged.has(i) ? ' class="flagged"' : ''}>${row.map((cell) => `<td>${escapeHtml(formatCell(cell))}</td>`).join('')}</tr>`,
+    )
     .join('\n');
   return `<table>\n<thead>${head}</thead>\n<tbody>\n${body}\n</tbody>\n</table>`;
 }
 
 function renderSection(section: ReportSection): string {
-  const charts = section.charts.length === 0
-    ? ''
-    : `<div class="charts">\n${section.charts.map((c) => `<figure class="chart" data-chart="${escapeHtml(c.id)}">\n${c.svg}\n<figcaption>${escapeHtml(c.caption)}</figcaption>\n</figure>`).join('\n')}\n</div>`;
+  const charts =
+    section.charts.length === 0
+      ? ''
+      : `<div class="charts">\n${section.charts.map((c) => `<figure class="chart" data-chart="${escapeHtml(c.id)}">\n${c.svg}\n<figcaption>${escapeHtml(c.caption)}</figcaption>\n</figure>`).join('\n')}\n</div>`;
   return [
     `<section id="${escapeHtml(section.id)}">`,
     `<h2>${escapeHtml(section.title)}</h2>`,
@@ -80,7 +84,9 @@ function renderSection(section: ReportSection): string {
     charts,
     ...section.tables.map(renderTable),
     '</section>',
-  ].filter(Boolean).join('\n');
+  ]
+    .filter(Boolean)
+    .join('\n');
 }
 
 export function renderPage(page: ReportPage): string {

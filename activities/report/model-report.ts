@@ -2,7 +2,15 @@ import type { Knex } from 'knex';
 import { loadCohort } from '../evaluate/cohorts';
 import { toUtcIso } from '../../contracts/utc-timestamp';
 import { renderChart, seriesSpec, type AlertMarker, type SeriesPoint } from './charts';
-import { HEADLINE_METRICS, ReportInputError, reportSnapshots, requireBinary, settledSnapshot, snapshotLabel, type ReportSnapshot } from './cohort-report';
+import {
+  HEADLINE_METRICS,
+  ReportInputError,
+  reportSnapshots,
+  requireBinary,
+  settledSnapshot,
+  snapshotLabel,
+  type ReportSnapshot,
+} from './cohort-report';
 import type { ReportSection, Table } from './html';
 
 export interface ModelPeriod {
@@ -38,7 +46,10 @@ export async function buildModelReport(db: Knex, period: ModelPeriod): Promise<{
     .where('end_ts', '<=', toUtcIso(period.to))
     .orderBy('start_ts')
     .select('cohort_id', 'start_ts', 'end_ts');
-  if (rows.length === 0) throw new ReportInputError(`model ${period.model_name} version ${period.model_version} has no registered cohort lying in [${toUtcIso(period.from)}, ${toUtcIso(period.to)})`);
+  if (rows.length === 0)
+    throw new ReportInputError(
+      `model ${period.model_name} version ${period.model_version} has no registered cohort lying in [${toUtcIso(period.from)}, ${toUtcIso(period.to)})`,
+    );
 
   const weeks: CohortWeek[] = [];
   const unsettled: string[] = [];
@@ -50,19 +61,43 @@ export async function buildModelReport(db: Knex, period: ModelPeriod): Promise<{
       unsettled.push(row.cohort_id);
       continue;
     }
-    const alerts = await db('alerts').where({ cohort_id: row.cohort_id }).orderBy('alert_id').select('rule_name', 'severity', 'state', 'slice_dimension', 'slice_value');
+    const alerts = await db('alerts')
+      .where({ cohort_id: row.cohort_id })
+      .orderBy('alert_id')
+      .select('rule_name', 'severity', 'state', 'slice_dimension', 'slice_value');
     weeks.push({
-      cohort_id: row.cohort_id, start: toUtcIso(row.start_ts), end: toUtcIso(row.end_ts), snapshot,
-      alerts: alerts.map((a: Record<string, string | null>) => ({ rule_name: a.rule_name!, severity: a.severity!, state: a.state!, slice: a.slice_dimension === '' ? 'overall' : `${a.slice_dimension}=${a.slice_value ?? 'null'}` })),
+      cohort_id: row.cohort_id,
+      start: toUtcIso(row.start_ts),
+      end: toUtcIso(row.end_ts),
+      snapshot,
+      alerts: alerts.map((a: Record<string, string | null>) => ({
+        rule_name: a.rule_name!,
+        severity: a.severity!,
+        state: a.state!,
+        slice: a.slice_dimension === '' ? 'overall' : `${a.slice_dimension}=${a.slice_value ?? 'null'}`,
+      })),
     });
   }
 
-  const points: SeriesPoint[] = weeks.flatMap((w) => CHARTED.flatMap((m) => (w.snapshot.overall[m] === null ? [] : [{ x: weekOf(w.start), series: m, value: w.snapshot.overall[m] }])));
-  const markers: AlertMarker[] = weeks.flatMap((w) => w.alerts.filter((a) => a.state === 'firing').map((a) => ({ x: weekOf(w.start), severity: a.severity, label: `${a.rule_name} (${a.slice})` })));
+  const points: SeriesPoint[] = weeks.flatMap((w) =>
+    CHARTED.flatMap((m) => (w.snapshot.overall[m] === null ? [] : [{ x: weekOf(w.start), series: m, value: w.snapshot.overall[m] }])),
+  );
+  const markers: AlertMarker[] = weeks.flatMap((w) =>
+    w.alerts
+      .filter((a) => a.state === 'firing')
+      .map((a) => ({ x: weekOf(w.start), severity: a.severity, label: `${a.rule_name} (${a.slice})` })),
+  );
   const flagged = weeks.flatMap((w, i) => (w.alerts.some((a) => a.state === 'firing') ? [i] : []));
   const cohortsTable: Table = {
     columns: ['cohort', 'start', 'snapshot', 'stage', ...HEADLINE_METRICS, 'firing alerts'],
-    rows: weeks.map((w) => [w.cohort_id, w.start, snapshotLabel(w.snapshot), w.snapshot.stage, ...HEADLINE_METRICS.map((m) => w.snapshot.overall[m]), w.alerts.filter((a) => a.state === 'firing').length]),
+    rows: weeks.map((w) => [
+      w.cohort_id,
+      w.start,
+      snapshotLabel(w.snapshot),
+      w.snapshot.stage,
+      ...HEADLINE_METRICS.map((m) => w.snapshot.overall[m]),
+      w.alerts.filter((a) => a.state === 'firing').length,
+    ]),
     flagged,
   };
   const alertRows = weeks.flatMap((w) => w.alerts.map((a) => [w.cohort_id, a.rule_name, a.slice, a.severity, a.state]));
@@ -74,7 +109,16 @@ export async function buildModelReport(db: Knex, period: ModelPeriod): Promise<{
         id: 'over_time',
         title: 'Metrics over time',
         notes,
-        charts: points.length === 0 ? [] : [{ id: 'over-time', caption: 'headline metrics per cohort, alerts marked', svg: await renderChart(seriesSpec('Metrics per cohort', points, { xTitle: 'cohort start', yTitle: 'value', markers })) }],
+        charts:
+          points.length === 0
+            ? []
+            : [
+                {
+                  id: 'over-time',
+                  caption: 'headline metrics per cohort, alerts marked',
+                  svg: await renderChart(seriesSpec('Metrics per cohort', points, { xTitle: 'cohort start', yTitle: 'value', markers })),
+                },
+              ],
         tables: [cohortsTable],
       },
       {

@@ -4,7 +4,13 @@
  * rows or an isotonic calibrator's thresholds: those stay in `calibrators`.
  */
 import type { Knex } from 'knex';
-import type { CalibratorSummary, FitCalibratorInput, PlanRecalibrationInput, PromoteCalibratorInput, RecalibrationPlan } from '../../contracts/recalibration';
+import type {
+  CalibratorSummary,
+  FitCalibratorInput,
+  PlanRecalibrationInput,
+  PromoteCalibratorInput,
+  RecalibrationPlan,
+} from '../../contracts/recalibration';
 import { CalibrationError, fitCalibrator, promoteCalibrator } from '../calibrate/calibrators';
 import { getLabelDefinitionForModel } from '../evaluate/label-definitions';
 import { RangeNotFinalError } from '../evaluate/labeled-scores';
@@ -25,7 +31,8 @@ function periodBoundaryAtOrBefore(ms: number, everyMs: number): number {
 }
 
 /** Errors no retry can fix end the activity at once, keeping their message. */
-const failPermanently = <T>(work: () => Promise<T>): Promise<T> => failOn([CalibrationError, LabelDefinitionError, RangeNotFinalError], work);
+const failPermanently = <T>(work: () => Promise<T>): Promise<T> =>
+  failOn([CalibrationError, LabelDefinitionError, RangeNotFinalError], work);
 
 export function createCalibrationActivities(db: Knex) {
   return {
@@ -44,7 +51,10 @@ export function createCalibrationActivities(db: Knex) {
         }
         if (!input.recent) throw new CalibrationError('a recalibration needs its ranges or the recent periods to derive them from');
         const { everyMs, trainPeriods, holdoutPeriods } = input.recent;
-        const { rows } = await db.raw('select (:as_of::timestamptz - :window::interval) as finalized_by', { as_of: toUtcIso(input.asOf), window: definition.window });
+        const { rows } = await db.raw('select (:as_of::timestamptz - :window::interval) as finalized_by', {
+          as_of: toUtcIso(input.asOf),
+          window: definition.window,
+        });
         const end = periodBoundaryAtOrBefore((rows[0].finalized_by as Date).getTime(), everyMs);
         const holdoutFrom = end - holdoutPeriods * everyMs;
         const at = (ms: number) => new Date(ms).toISOString();

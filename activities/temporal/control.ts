@@ -45,7 +45,12 @@ export function createControlActivities(db: Knex) {
       const input: RecalibrationInput = {
         model: { name: request.model, version: request.modelVersion, environment: null },
         labelDefinition: request.labelDefinition,
-        recent: { every: request.every, everyMs: request.everyMs, trainPeriods: request.trainPeriods, holdoutPeriods: request.holdoutPeriods },
+        recent: {
+          every: request.every,
+          everyMs: request.everyMs,
+          trainPeriods: request.trainPeriods,
+          holdoutPeriods: request.holdoutPeriods,
+        },
         method: request.method,
         requireApproval: request.requireApproval,
         trigger: `alert ${request.alertId} (${request.rules.join(', ')}) on ${request.cohortId}`,
@@ -72,14 +77,30 @@ export function createControlActivities(db: Knex) {
         if (memo && memo.model_name === input.model && memo.model_version === input.fromVersion) templates.push(memo);
       }
       if (templates.length === 0) {
-        templates.push({ model_name: input.model, model_version: input.fromVersion, environment: null, label_definition: input.labelDefinition, every: input.every, every_ms: 0, offset_ms: 0, start_at: null });
+        templates.push({
+          model_name: input.model,
+          model_version: input.fromVersion,
+          environment: null,
+          label_definition: input.labelDefinition,
+          every: input.every,
+          every_ms: 0,
+          offset_ms: 0,
+          start_at: null,
+        });
       }
       const scheduleIds: string[] = [];
       for (const template of templates) {
         const definition = await getLabelDefinition(db, parseLabelDefinitionRef(template.label_definition));
-        const request = { model: { name: input.model, version: input.newVersion, environment: template.environment }, definition, every: template.every };
+        const request = {
+          model: { name: input.model, version: input.newVersion, environment: template.environment },
+          definition,
+          every: template.every,
+        };
         const scheduleId = defaultScheduleId(request);
-        const existing = await client.schedule.getHandle(scheduleId).describe().catch(() => null);
+        const existing = await client.schedule
+          .getHandle(scheduleId)
+          .describe()
+          .catch(() => null);
         if (!existing) await createCohortSchedule(client, { ...request, scheduleId, taskQueue: activityInfo().taskQueue });
         scheduleIds.push(scheduleId);
       }

@@ -6,7 +6,13 @@
 import type { Knex } from 'knex';
 import type { GroupMetrics } from '../../contracts/evaluation';
 import { LabelDefinitionError } from '../../contracts/label-definition';
-import type { CohortPlan, EvaluateCheckpointInput, PlanCohortLifecycleInput, ReviseFinalSnapshotInput, SnapshotSummary } from '../../contracts/lifecycle';
+import type {
+  CohortPlan,
+  EvaluateCheckpointInput,
+  PlanCohortLifecycleInput,
+  ReviseFinalSnapshotInput,
+  SnapshotSummary,
+} from '../../contracts/lifecycle';
 import { projectToFinal } from '../estimate/projection';
 import { addDurations, CohortNotFoundError, latestSnapshot, loadCohort, registerCohort, storeSnapshot } from '../evaluate/cohorts';
 import { evaluateCohort } from '../evaluate/evaluate-cohort';
@@ -38,7 +44,11 @@ export function createLifecycleActivities(db: Knex) {
   return {
     async planCohortLifecycle({ cohort }: PlanCohortLifecycleInput): Promise<CohortPlan> {
       return failPermanently(async () => {
-        const definition = await getLabelDefinitionForModel(db, { name: cohort.label_definition_name, version: cohort.label_definition_version }, cohort.model_name);
+        const definition = await getLabelDefinitionForModel(
+          db,
+          { name: cohort.label_definition_name, version: cohort.label_definition_version },
+          cohort.model_name,
+        );
         await registerCohort(db, cohort);
         const [finalAsOf, ...checkpointTimes] = await addDurations(db, cohort.end, [definition.window, ...definition.checkpoints]);
         const [lateLabelGraceEnd] = await addDurations(db, finalAsOf!, [definition.late_label_grace]);
@@ -57,7 +67,13 @@ export function createLifecycleActivities(db: Knex) {
           const document = await evaluateCohort(db, record, definition, input.asOf);
           // A provisional number carries where it is heading, so rules need not cry wolf while labels arrive.
           if (input.checkpoint !== 'final') {
-            document.projected = await projectToFinal(db, { cohort: record, definition, checkpoint: input.checkpoint, asOf: input.asOf, document });
+            document.projected = await projectToFinal(db, {
+              cohort: record,
+              definition,
+              checkpoint: input.checkpoint,
+              asOf: input.asOf,
+              document,
+            });
           }
           const stored = await storeSnapshot(db, record, input.checkpoint, input.revision, document);
           return summarize(stored.snapshot_id, input.checkpoint, input.revision, stored.as_of, stored.document.overall);

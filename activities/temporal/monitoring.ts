@@ -18,9 +18,12 @@ export function createMonitoringActivities(db: Knex, deps: MonitoringDependencie
       // The per-group reasons stay out of the workflow's history; the alerts table keeps what fired.
       const { judgements: _reasons, ...outcome } = await applyMonitoringPolicy(db, deps, input);
       for (const alert of outcome.alerts.filter((a) => a.state === 'firing')) {
-        log.warn(`alert ${alert.rule} firing on ${input.cohortId} (${alert.slice}): observed ${alert.observed}, baseline ${alert.baseline}${alert.verdict ? `, diagnosis ${alert.verdict}` : ''}`, {
-          alertId: alert.alertId,
-        });
+        log.warn(
+          `alert ${alert.rule} firing on ${input.cohortId} (${alert.slice}): observed ${alert.observed}, baseline ${alert.baseline}${alert.verdict ? `, diagnosis ${alert.verdict}` : ''}`,
+          {
+            alertId: alert.alertId,
+          },
+        );
       }
       return outcome;
     },

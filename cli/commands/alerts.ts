@@ -40,7 +40,17 @@ export function registerAlerts(program: Command, setExit: (code: number) => void
               .map((a) => {
                 const slice = a.slice as { dimension: string; value: string } | null;
                 const diagnosis = a.diagnosis as { verdict?: string } | null;
-                return [a.alert_id, a.state, a.severity, a.rule, a.cohort_id ?? '(feed)', slice ? `${slice.dimension}=${slice.value}` : 'overall', `${a.metric ?? ''} ${a.observed ?? '—'} vs ${a.baseline ?? '—'}`, diagnosis?.verdict ? `diagnosis ${diagnosis.verdict}` : '', a.runbook].join('\t');
+                return [
+                  a.alert_id,
+                  a.state,
+                  a.severity,
+                  a.rule,
+                  a.cohort_id ?? '(feed)',
+                  slice ? `${slice.dimension}=${slice.value}` : 'overall',
+                  `${a.metric ?? ''} ${a.observed ?? '—'} vs ${a.baseline ?? '—'}`,
+                  diagnosis?.verdict ? `diagnosis ${diagnosis.verdict}` : '',
+                  a.runbook,
+                ].join('\t');
               })
               .join('\n'),
       );

@@ -3,7 +3,13 @@ import { WorkflowExecutionAlreadyStartedError, WorkflowIdReusePolicy, WorkflowNo
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { applyCalibrator } from '../../client/calibrator';
-import { fitCalibrator, listCalibrators, loadActiveCalibrator, promoteCalibrator, type CalibratorRecord } from '../../activities/calibrate/calibrators';
+import {
+  fitCalibrator,
+  listCalibrators,
+  loadActiveCalibrator,
+  promoteCalibrator,
+  type CalibratorRecord,
+} from '../../activities/calibrate/calibrators';
 import { parseCsv } from '../../activities/ingest/parse-csv';
 import { parseNdjson } from '../../activities/ingest/parse-ndjson';
 import { openInput } from '../../activities/ingest/open-input';
@@ -30,9 +36,15 @@ const fitOptionsSchema = z.intersection(
   z.object({ method, promote: z.boolean(), requestKey: z.string().min(1).max(200).optional() }),
 );
 
-const quoteFree = z.string().min(1).regex(/^[^'"\\]+$/, 'must not contain quotes or backslashes');
+const quoteFree = z
+  .string()
+  .min(1)
+  .regex(/^[^'"\\]+$/, 'must not contain quotes or backslashes');
 const periodsSchema = z.coerce.number().int().min(1).max(1000);
-const approvalTimeoutSchema = isoDurationSchema.refine((d) => fixedDurationMs(d) !== undefined && fixedDurationMs(d)! > 0, 'must be a fixed ISO-8601 duration longer than zero (no months or years)');
+const approvalTimeoutSchema = isoDurationSchema.refine(
+  (d) => fixedDurationMs(d) !== undefined && fixedDurationMs(d)! > 0,
+  'must be a fixed ISO-8601 duration longer than zero (no months or years)',
+);
 
 /** The flags of a recalibration workflow that `start` and `schedule` share. */
 function addWorkflowOptions(command: Command): Command {
@@ -67,14 +79,24 @@ const startOptionsSchema = z.intersection(
     every: isoDurationSchema.optional(),
     trainPeriods: periodsSchema,
     holdoutPeriods: periodsSchema,
-    requestKey: z.string().min(1).max(200).regex(/^[^/]+$/, 'must not contain /').optional(),
+    requestKey: z
+      .string()
+      .min(1)
+      .max(200)
+      .regex(/^[^/]+$/, 'must not contain /')
+      .optional(),
     wait: z.boolean().optional(),
   }),
 );
 
 const scheduleOptionsSchema = z.intersection(
   workflowOptionsSchema,
-  z.object({ every: isoDurationSchema, trainPeriods: periodsSchema, holdoutPeriods: periodsSchema, scheduleId: z.string().min(1).max(200).optional() }),
+  z.object({
+    every: isoDurationSchema,
+    trainPeriods: periodsSchema,
+    holdoutPeriods: periodsSchema,
+    scheduleId: z.string().min(1).max(200).optional(),
+  }),
 );
 
 function workflowInput(options: z.output<typeof workflowOptionsSchema>): Omit<RecalibrationInput, 'ranges' | 'recent'> {
@@ -88,12 +110,15 @@ function workflowInput(options: z.output<typeof workflowOptionsSchema>): Omit<Re
 }
 
 function describeCalibrator(c: CalibratorRecord, promoted: boolean | null): string {
-  const numbers = (q: CalibratorRecord['before']) => `brier=${formatNumber(q.brier)} log_loss=${formatNumber(q.log_loss)} ece=${formatNumber(q.ece)}`;
+  const numbers = (q: CalibratorRecord['before']) =>
+    `brier=${formatNumber(q.brier)} log_loss=${formatNumber(q.log_loss)} ece=${formatNumber(q.ece)}`;
   return [
     `calibrator ${c.calibrator_id} (${c.model_name} ${c.model_version} version ${c.version}, ${c.method}) on ${c.train.rows} training rows, judged on ${c.holdout.rows} held out`,
     `  before: ${numbers(c.before)}`,
     `  after:  ${numbers(c.after)}`,
-    promoted === null ? `  ${c.improved ? 'improved' : 'did not improve'} the held-out Brier score` : `  ${promoted ? 'promoted: it is the active calibrator' : c.improved ? 'not promoted (--no-promote)' : 'not promoted: the held-out Brier score did not improve'}`,
+    promoted === null
+      ? `  ${c.improved ? 'improved' : 'did not improve'} the held-out Brier score`
+      : `  ${promoted ? 'promoted: it is the active calibrator' : c.improved ? 'not promoted (--no-promote)' : 'not promoted: the held-out Brier score did not improve'}`,
   ].join('\n');
 }
 
@@ -101,8 +126,16 @@ function describeState(workflowId: string, status: string, state: RecalibrationS
   const c = state.calibrator;
   return [
     `${workflowId}: ${status}, ${state.phase}`,
-    ...(state.plan ? [`  ${state.plan.labelDefinition} · train [${state.plan.train.from}, ${state.plan.train.to}) · held out [${state.plan.holdout.from}, ${state.plan.holdout.to})`] : []),
-    ...(c ? [`  calibrator ${c.calibratorId} (version ${c.version}, ${c.method}): held-out brier ${formatNumber(c.before.brier)} → ${formatNumber(c.after.brier)}`] : []),
+    ...(state.plan
+      ? [
+          `  ${state.plan.labelDefinition} · train [${state.plan.train.from}, ${state.plan.train.to}) · held out [${state.plan.holdout.from}, ${state.plan.holdout.to})`,
+        ]
+      : []),
+    ...(c
+      ? [
+          `  calibrator ${c.calibratorId} (version ${c.version}, ${c.method}): held-out brier ${formatNumber(c.before.brier)} → ${formatNumber(c.after.brier)}`,
+        ]
+      : []),
     ...(state.reason ? [`  ${state.reason}`] : []),
   ].join('\n');
 }
@@ -115,7 +148,8 @@ async function readState(client: Client, workflowId: string): Promise<{ status: 
     const state = await workflowState(handle, description.status.name, getRecalibrationStateQuery);
     return { status: description.status.name, state };
   } catch (error) {
-    if (error instanceof WorkflowNotFoundError) throw new UsageError(`no recalibration workflow ${workflowId}; find them with: hindsight calibrate list`);
+    if (error instanceof WorkflowNotFoundError)
+      throw new UsageError(`no recalibration workflow ${workflowId}; find them with: hindsight calibrate list`);
     throw error;
   }
 }
@@ -124,11 +158,14 @@ async function readState(client: Client, workflowId: string): Promise<{ status: 
 type ApplyRow = { line: number | null; score: number; probability: number };
 
 /** Reads `score` from every NDJSON or CSV record; bad ones are reported by line and field. */
-async function readScores(file: string, format: 'ndjson' | 'csv'): Promise<{ scores: Array<{ line: number | null; score: number }>; rejected: Array<{ line: number; field: string; error: string }> }> {
+async function readScores(
+  file: string,
+  format: 'ndjson' | 'csv',
+): Promise<{ scores: Array<{ line: number | null; score: number }>; rejected: Array<{ line: number; field: string; error: string }> }> {
   const input = await openInput(file);
   const scores: Array<{ line: number | null; score: number }> = [];
   const rejected: Array<{ line: number; field: string; error: string }> = [];
-  for await (const batch of (format === 'csv' ? parseCsv(input.stream) : parseNdjson(input.stream))) {
+  for await (const batch of format === 'csv' ? parseCsv(input.stream) : parseNdjson(input.stream)) {
     for (const record of batch) {
       if (record.error) {
         rejected.push({ line: record.line, field: record.error.field ?? '(record)', error: record.error.error });
@@ -145,11 +182,16 @@ async function readScores(file: string, format: 'ndjson' | 'csv'): Promise<{ sco
 }
 
 export function registerCalibrate(program: Command, setExit: (code: number) => void): void {
-  const group = program.command('calibrate').description('fit, promote and apply calibrators that turn a model version\'s scores into probabilities');
+  const group = program
+    .command('calibrate')
+    .description("fit, promote and apply calibrators that turn a model version's scores into probabilities");
 
   addCalibrationRangeOptions(
-    group.command('fit')
-      .description('fit a calibrator on the training range, judge it on the held-out (newest) range, store it as a version, and promote it when the held-out Brier score improves'),
+    group
+      .command('fit')
+      .description(
+        'fit a calibrator on the training range, judge it on the held-out (newest) range, store it as a version, and promote it when the held-out Brier score improves',
+      ),
   )
     .option('--method <method>', `${CALIBRATION_METHODS.join(', ')} (auto: Platt below 1,000 labeled training rows)`, 'auto')
     .option('--no-promote', 'store it without promoting it, even when it improves')
@@ -159,7 +201,12 @@ export function registerCalibrate(program: Command, setExit: (code: number) => v
       const options = parseOptions(fitOptionsSchema, raw, 'calibrate fit');
       const out = createOutput(Boolean(options.json));
       const { calibrator, promoted } = await withDatabase(async (db) => {
-        const fitted = await fitCalibrator(db, { ...rangesFrom(options), label_definition: parseLabelDefinitionRef(options.labelDefinition), method: options.method, request_key: options.requestKey });
+        const fitted = await fitCalibrator(db, {
+          ...rangesFrom(options),
+          label_definition: parseLabelDefinitionRef(options.labelDefinition),
+          method: options.method,
+          request_key: options.requestKey,
+        });
         const c = fitted.calibrator;
         if (options.promote && c.improved) await promoteCalibrator(db, c.calibrator_id, 'cli', null);
         const active = await loadActiveCalibrator(db, { name: c.model_name, version: c.model_version });
@@ -171,7 +218,9 @@ export function registerCalibrate(program: Command, setExit: (code: number) => v
 
   group
     .command('apply')
-    .description("the active calibrator's probabilities for scores: --score X, or a file (NDJSON or CSV with a score field, - for standard input)")
+    .description(
+      "the active calibrator's probabilities for scores: --score X, or a file (NDJSON or CSV with a score field, - for standard input)",
+    )
     .argument('[file]', 'NDJSON or CSV records with a score field')
     .requiredOption('--model <name>', 'model name')
     .requiredOption('--version <version>', 'model version')
@@ -180,24 +229,47 @@ export function registerCalibrate(program: Command, setExit: (code: number) => v
     .option('--json', 'print one JSON document')
     .action(async (file: string | undefined, raw: Record<string, unknown>) => {
       const options = parseOptions(
-        z.object({ model: z.string().min(1), version: z.string().min(1), score: z.coerce.number().refine(Number.isFinite, 'must be a finite number').optional(), format: z.enum(['ndjson', 'csv']).optional(), json: z.boolean().optional() }),
+        z.object({
+          model: z.string().min(1),
+          version: z.string().min(1),
+          score: z.coerce.number().refine(Number.isFinite, 'must be a finite number').optional(),
+          format: z.enum(['ndjson', 'csv']).optional(),
+          json: z.boolean().optional(),
+        }),
         raw,
         'calibrate apply',
       );
-      if ((file === undefined) === (options.score === undefined)) throw new UsageError('calibrate apply: pass either --score X or a file of records with a score field');
+      if ((file === undefined) === (options.score === undefined))
+        throw new UsageError('calibrate apply: pass either --score X or a file of records with a score field');
       const out = createOutput(Boolean(options.json));
       const calibrator = await withDatabase((db) => loadActiveCalibrator(db, { name: options.model, version: options.version }));
-      if (!calibrator) throw new UsageError(`calibrate apply: model ${options.model} version ${options.version} has no active calibrator; fit and promote one with: hindsight calibrate fit`);
+      if (!calibrator)
+        throw new UsageError(
+          `calibrate apply: model ${options.model} version ${options.version} has no active calibrator; fit and promote one with: hindsight calibrate fit`,
+        );
       const format = options.format ?? (file !== undefined && /\.csv(\.gz)?$/i.test(file) ? 'csv' : 'ndjson');
-      const { scores, rejected } = file === undefined ? { scores: [{ line: null, score: options.score! }], rejected: [] } : await readScores(file, format);
+      const { scores, rejected } =
+        file === undefined ? { scores: [{ line: null, score: options.score! }], rejected: [] } : await readScores(file, format);
       const rows: ApplyRow[] = scores.map(({ line, score }) => ({ line, score, probability: applyCalibrator(calibrator, score) }));
       for (const r of rejected) out.info(`${file}:${r.line}: ${r.field}: ${r.error}`);
-      const document = { calibrator_id: calibrator.calibrator_id, version: calibrator.record.version, method: calibrator.method, model_name: options.model, model_version: options.version, probabilities: rows, rejected };
+      const document = {
+        calibrator_id: calibrator.calibrator_id,
+        version: calibrator.record.version,
+        method: calibrator.method,
+        model_name: options.model,
+        model_version: options.version,
+        probabilities: rows,
+        rejected,
+      };
       out.result(document, () => rows.map((row) => String(row.probability)).join('\n'));
       setExit(rejected.length > 0 ? EXIT.partial : EXIT.ok);
     });
 
-  addWorkflowOptions(group.command('start').description('start a recalibration workflow by hand: explicit ranges, or the last whole periods finalized now (--every)'))
+  addWorkflowOptions(
+    group
+      .command('start')
+      .description('start a recalibration workflow by hand: explicit ranges, or the last whole periods finalized now (--every)'),
+  )
     .option('--train-from <iso>', 'training ts_pred from (with --train-to, --holdout-from, --holdout-to)')
     .option('--train-to <iso>', 'training ts_pred to (exclusive)')
     .option('--holdout-from <iso>', 'held-out ts_pred from')
@@ -212,17 +284,37 @@ export function registerCalibrate(program: Command, setExit: (code: number) => v
       const options = parseOptions(startOptionsSchema, raw, 'calibrate start');
       const bounds = [options.trainFrom, options.trainTo, options.holdoutFrom, options.holdoutTo];
       const given = bounds.filter((b) => b !== undefined).length;
-      if (given !== 0 && given !== 4) throw new UsageError('calibrate start: pass all four of --train-from, --train-to, --holdout-from, --holdout-to, or none and --every');
-      if ((given === 4) === (options.every !== undefined)) throw new UsageError('calibrate start: pass either the four range flags or --every');
-      if (given === 4 && !(options.trainFrom! < options.trainTo! && options.trainTo! <= options.holdoutFrom! && options.holdoutFrom! < options.holdoutTo!)) {
+      if (given !== 0 && given !== 4)
+        throw new UsageError(
+          'calibrate start: pass all four of --train-from, --train-to, --holdout-from, --holdout-to, or none and --every',
+        );
+      if ((given === 4) === (options.every !== undefined))
+        throw new UsageError('calibrate start: pass either the four range flags or --every');
+      if (
+        given === 4 &&
+        !(options.trainFrom! < options.trainTo! && options.trainTo! <= options.holdoutFrom! && options.holdoutFrom! < options.holdoutTo!)
+      ) {
         throw new UsageError('calibrate start: the ranges must satisfy train-from < train-to <= holdout-from < holdout-to');
       }
       let input: RecalibrationInput = { ...workflowInput(options), trigger: 'manual' };
-      if (given === 4) input = { ...input, ranges: { train: { from: options.trainFrom!, to: options.trainTo! }, holdout: { from: options.holdoutFrom!, to: options.holdoutTo! } } };
+      if (given === 4)
+        input = {
+          ...input,
+          ranges: {
+            train: { from: options.trainFrom!, to: options.trainTo! },
+            holdout: { from: options.holdoutFrom!, to: options.holdoutTo! },
+          },
+        };
       else {
         const everyMs = fixedDurationMs(options.every!);
-        if (everyMs === undefined) throw new UsageError(`calibrate start: --every ${options.every} must be a fixed duration such as P7D (months and years vary in length)`);
-        input = { ...input, recent: { every: options.every!, everyMs, trainPeriods: options.trainPeriods, holdoutPeriods: options.holdoutPeriods } };
+        if (everyMs === undefined)
+          throw new UsageError(
+            `calibrate start: --every ${options.every} must be a fixed duration such as P7D (months and years vary in length)`,
+          );
+        input = {
+          ...input,
+          recent: { every: options.every!, everyMs, trainPeriods: options.trainPeriods, holdoutPeriods: options.holdoutPeriods },
+        };
       }
       const out = createOutput(Boolean(options.json));
       const env = loadEnv();
@@ -230,7 +322,11 @@ export function registerCalibrate(program: Command, setExit: (code: number) => v
       const document = await withTemporalClient(env, async (client) => {
         let alreadyStarted = false;
         try {
-          await client.workflow.start(recalibration, { ...start, taskQueue: env.HINDSIGHT_TASK_QUEUE, workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE });
+          await client.workflow.start(recalibration, {
+            ...start,
+            taskQueue: env.HINDSIGHT_TASK_QUEUE,
+            workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+          });
         } catch (error) {
           if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw explainSearchAttributeError(error);
           alreadyStarted = true;
@@ -238,14 +334,23 @@ export function registerCalibrate(program: Command, setExit: (code: number) => v
         const outcome = options.wait ? await client.workflow.getHandle<typeof recalibration>(start.workflowId).result() : null;
         return { workflow_id: start.workflowId, already_started: alreadyStarted, ...(outcome ? { state: outcome } : {}) };
       });
-      out.result(document, () => (document.state ? describeState(document.workflow_id, 'COMPLETED', document.state) : `${document.already_started ? 'already started' : 'started'} ${document.workflow_id}`));
+      out.result(document, () =>
+        document.state
+          ? describeState(document.workflow_id, 'COMPLETED', document.state)
+          : `${document.already_started ? 'already started' : 'started'} ${document.workflow_id}`,
+      );
       setExit(EXIT.ok);
     });
 
-  for (const [verb, signal] of [['approve', approveCalibratorSignal], ['reject', rejectCalibratorSignal]] as const) {
+  for (const [verb, signal] of [
+    ['approve', approveCalibratorSignal],
+    ['reject', rejectCalibratorSignal],
+  ] as const) {
     group
       .command(verb)
-      .description(verb === 'approve' ? 'approve the calibrator a recalibration awaits approval for: it is promoted' : 'reject it: it is not promoted')
+      .description(
+        verb === 'approve' ? 'approve the calibrator a recalibration awaits approval for: it is promoted' : 'reject it: it is not promoted',
+      )
       .requiredOption('--workflow-id <id>', 'the recalibration workflow (hindsight calibrate list --stage awaiting_approval)')
       .option('--by <name>', 'who decides (default: the user name)')
       .option('--note <text>', 'why, kept with the decision')
@@ -256,12 +361,17 @@ export function registerCalibrate(program: Command, setExit: (code: number) => v
         const document = await withTemporalClient(loadEnv(), async (client) => {
           const { status, state } = await readState(client, options.workflowId);
           if (status !== 'RUNNING' || state.phase !== 'awaiting_approval') {
-            throw new UsageError(`calibrate ${verb}: ${options.workflowId} is ${status.toLowerCase()} in phase ${state.phase}, not awaiting approval`);
+            throw new UsageError(
+              `calibrate ${verb}: ${options.workflowId} is ${status.toLowerCase()} in phase ${state.phase}, not awaiting approval`,
+            );
           }
           await client.workflow.getHandle(options.workflowId).signal(signal, { by, note: options.note ?? null });
           return { workflow_id: options.workflowId, decision: verb, by, calibrator_id: state.calibrator?.calibratorId ?? null };
         });
-        out.result(document, () => `${verb === 'approve' ? 'approved' : 'rejected'} calibrator ${document.calibrator_id} of ${options.workflowId}`);
+        out.result(
+          document,
+          () => `${verb === 'approve' ? 'approved' : 'rejected'} calibrator ${document.calibrator_id} of ${options.workflowId}`,
+        );
         setExit(EXIT.ok);
       });
   }
@@ -288,14 +398,26 @@ export function registerCalibrate(program: Command, setExit: (code: number) => v
     .option('--json', 'print one JSON document')
     .action(async (raw: Record<string, unknown>) => {
       const options = parseOptions(
-        z.object({ model: quoteFree.optional(), version: quoteFree.optional(), stage: z.enum(RECALIBRATION_PHASES).optional(), limit: z.coerce.number().int().min(1).max(100_000), json: z.boolean().optional() }),
+        z.object({
+          model: quoteFree.optional(),
+          version: quoteFree.optional(),
+          stage: z.enum(RECALIBRATION_PHASES).optional(),
+          limit: z.coerce.number().int().min(1).max(100_000),
+          json: z.boolean().optional(),
+        }),
         raw,
         'calibrate list',
       );
       const out = createOutput(Boolean(options.json));
       const query = [
         `WorkflowType = 'recalibration'`,
-        ...([[MODEL_NAME.name, options.model], [MODEL_VERSION.name, options.version], [LIFECYCLE_STAGE.name, options.stage]] as const)
+        ...(
+          [
+            [MODEL_NAME.name, options.model],
+            [MODEL_VERSION.name, options.version],
+            [LIFECYCLE_STAGE.name, options.stage],
+          ] as const
+        )
           .filter(([, value]) => value !== undefined)
           .map(([name, value]) => `${name} = '${value}'`),
       ].join(' AND ');
@@ -316,7 +438,11 @@ export function registerCalibrate(program: Command, setExit: (code: number) => v
         }
         return found;
       });
-      out.result({ workflows }, () => (workflows.length === 0 ? 'no recalibrations match' : workflows.map((w) => `${(w.phase ?? '?').padEnd(18)} ${w.workflow_status.padEnd(10)} ${w.workflow_id}`).join('\n')));
+      out.result({ workflows }, () =>
+        workflows.length === 0
+          ? 'no recalibrations match'
+          : workflows.map((w) => `${(w.phase ?? '?').padEnd(18)} ${w.workflow_status.padEnd(10)} ${w.workflow_id}`).join('\n'),
+      );
       setExit(EXIT.ok);
     });
 
@@ -332,11 +458,19 @@ export function registerCalibrate(program: Command, setExit: (code: number) => v
       out.result({ calibrators }, () =>
         calibrators.length === 0
           ? `no calibrators of ${options.model}`
-          : calibrators.map((c) => `${c.active ? '*' : ' '} ${c.model_version} v${c.version} #${c.calibrator_id} ${c.method.padEnd(8)} held-out brier ${formatNumber(c.before.brier)} → ${formatNumber(c.after.brier)}`).join('\n'));
+          : calibrators
+              .map(
+                (c) =>
+                  `${c.active ? '*' : ' '} ${c.model_version} v${c.version} #${c.calibrator_id} ${c.method.padEnd(8)} held-out brier ${formatNumber(c.before.brier)} → ${formatNumber(c.after.brier)}`,
+              )
+              .join('\n'),
+      );
       setExit(EXIT.ok);
     });
 
-  addWorkflowOptions(group.command('schedule').description('a Temporal Schedule that recalibrates every period on the newest finalized periods'))
+  addWorkflowOptions(
+    group.command('schedule').description('a Temporal Schedule that recalibrates every period on the newest finalized periods'),
+  )
     .requiredOption('--every <duration>', 'how often, and the period length: P1D, P7D (weeks from Monday), …')
     .option('--train-periods <n>', 'periods to fit on', '4')
     .option('--holdout-periods <n>', 'newest finalized periods to judge on', '1')
@@ -356,7 +490,10 @@ export function registerCalibrate(program: Command, setExit: (code: number) => v
           taskQueue: env.HINDSIGHT_TASK_QUEUE,
         }),
       );
-      out.result({ schedule_id: created.schedule_id, ...created.memo }, () => `created ${created.schedule_id}: recalibrate ${options.model} ${options.version} every ${options.every}`);
+      out.result(
+        { schedule_id: created.schedule_id, ...created.memo },
+        () => `created ${created.schedule_id}: recalibrate ${options.model} ${options.version} every ${options.every}`,
+      );
       setExit(EXIT.ok);
     });
 }

@@ -8,7 +8,15 @@ import { getLabelDefinitionForModel } from '../../activities/evaluate/label-defi
 import { loadEnv } from '../../workers/env';
 import { evaluateNowUpdate, getStatusQuery, recheckLateLabelsSignal } from '../../workflows';
 import { formatNumber } from '../../workflows/cohort-lifecycle';
-import { COHORT_END, COHORT_START, ENVIRONMENT, LABEL_DEFINITION, LIFECYCLE_STAGE, MODEL_NAME, MODEL_VERSION } from '../../contracts/search-attributes';
+import {
+  COHORT_END,
+  COHORT_START,
+  ENVIRONMENT,
+  LABEL_DEFINITION,
+  LIFECYCLE_STAGE,
+  MODEL_NAME,
+  MODEL_VERSION,
+} from '../../contracts/search-attributes';
 import { withDatabase, withTemporalClient } from '../context';
 import { addCohortOptions, cohortOptionsSchema, cohortSelectorFrom, parseOptions } from '../options';
 import { createOutput, EXIT, UsageError } from '../output';
@@ -20,17 +28,21 @@ import { COHORT_PHASES } from '../../contracts/lifecycle';
 export function registerCohort(program: Command, setExit: (code: number) => void): void {
   const group = program.command('cohort').description('start, inspect and signal cohort lifecycle workflows');
 
-  addCohortOptions(
-    group.command('start')
-      .description('start the lifecycle of one cohort (idempotent: the cohort id is the workflow id)'), { asOf: false })
+  addCohortOptions(group.command('start').description('start the lifecycle of one cohort (idempotent: the cohort id is the workflow id)'), {
+    asOf: false,
+  })
     .option('--json', 'print one JSON document')
     .action(async (raw: Record<string, unknown>) => {
       const options = parseOptions(cohortOptionsSchema, raw, 'cohort start');
       const out = createOutput(Boolean(options.json));
       const env = loadEnv();
-      const definition = await withDatabase((db) => getLabelDefinitionForModel(db, parseLabelDefinitionRef(options.labelDefinition), options.model));
+      const definition = await withDatabase((db) =>
+        getLabelDefinitionForModel(db, parseLabelDefinitionRef(options.labelDefinition), options.model),
+      );
       const selector = cohortSelectorFrom(options);
-      const started = await withTemporalClient(env, (client) => startCohortLifecycle(client, env.HINDSIGHT_TASK_QUEUE, selector, definition));
+      const started = await withTemporalClient(env, (client) =>
+        startCohortLifecycle(client, env.HINDSIGHT_TASK_QUEUE, selector, definition),
+      );
       const cohortId = started.cohort_id;
       out.result(started, () => `${started.already_started ? 'already started' : 'started'} ${cohortId}`);
       setExit(EXIT.ok);
@@ -60,11 +72,24 @@ export function registerCohort(program: Command, setExit: (code: number) => void
         }));
         return { snapshots, alerts: await cohortAlerts(db, cohortId) };
       });
-      const document = { cohort_id: cohortId, workflow_status: workflow.status, phase: workflow.state.phase, next_wake_at: workflow.state.nextWakeAt, plan: workflow.state.plan, snapshots, alerts };
+      const document = {
+        cohort_id: cohortId,
+        workflow_status: workflow.status,
+        phase: workflow.state.phase,
+        next_wake_at: workflow.state.nextWakeAt,
+        plan: workflow.state.plan,
+        snapshots,
+        alerts,
+      };
       out.result(document, () =>
-        [`${cohortId}: ${workflow.status}, ${workflow.state.phase}${workflow.state.nextWakeAt ? ` until ${workflow.state.nextWakeAt}` : ''}`,
+        [
+          `${cohortId}: ${workflow.status}, ${workflow.state.phase}${workflow.state.nextWakeAt ? ` until ${workflow.state.nextWakeAt}` : ''}`,
           ...snapshots.map((s) => `  ${s.checkpoint} r${s.revision} as of ${s.as_of}: ${formatHeadline(s.overall)}`),
-          ...alerts.map((a) => `  alert ${a.rule} (${a.slice}) ${a.state}, ${a.severity}: observed ${a.observed ?? '—'} vs ${a.baseline ?? '—'}${a.verdict ? `, diagnosis ${a.verdict}` : ''}`)].join('\n'),
+          ...alerts.map(
+            (a) =>
+              `  alert ${a.rule} (${a.slice}) ${a.state}, ${a.severity}: observed ${a.observed ?? '—'} vs ${a.baseline ?? '—'}${a.verdict ? `, diagnosis ${a.verdict}` : ''}`,
+          ),
+        ].join('\n'),
       );
       setExit(EXIT.ok);
     });
@@ -97,7 +122,14 @@ export function registerCohort(program: Command, setExit: (code: number) => void
       const out = createOutput(Boolean(options.json));
       const query = [
         `WorkflowType = 'cohortLifecycle'`,
-        ...([[MODEL_NAME.name, options.model], [MODEL_VERSION.name, options.version], [ENVIRONMENT.name, options.environment], [LIFECYCLE_STAGE.name, options.stage]] as const)
+        ...(
+          [
+            [MODEL_NAME.name, options.model],
+            [MODEL_VERSION.name, options.version],
+            [ENVIRONMENT.name, options.environment],
+            [LIFECYCLE_STAGE.name, options.stage],
+          ] as const
+        )
           .filter(([, value]) => value !== undefined)
           .map(([name, value]) => `${name} = '${value}'`),
       ].join(' AND ');
@@ -137,23 +169,43 @@ export function registerCohort(program: Command, setExit: (code: number) => void
       const out = createOutput(Boolean(options.json));
       const env = loadEnv();
       const summary = await withTemporalClient(env, async (client) => {
-        const { handle, description: { status } } = await describeCohort(client, cohortId);
-        if (status.name !== 'RUNNING') throw new UsageError(`cohort ${cohortId} is ${status.name.toLowerCase()}: evaluate-now needs a running cohort (for any moment, use hindsight evaluate --as-of)`);
+        const {
+          handle,
+          description: { status },
+        } = await describeCohort(client, cohortId);
+        if (status.name !== 'RUNNING')
+          throw new UsageError(
+            `cohort ${cohortId} is ${status.name.toLowerCase()}: evaluate-now needs a running cohort (for any moment, use hindsight evaluate --as-of)`,
+          );
         try {
           return await handle.executeUpdate(evaluateNowUpdate);
         } catch (error) {
-          if (error instanceof WorkflowUpdateFailedError) throw new UsageError(`evaluate-now refused: ${(error.cause as Error | undefined)?.message ?? error.message}`);
+          if (error instanceof WorkflowUpdateFailedError)
+            throw new UsageError(`evaluate-now refused: ${(error.cause as Error | undefined)?.message ?? error.message}`);
           throw error;
         }
       });
       const snapshot = await withDatabase((db) => loadSnapshot(db, summary.snapshotId));
-      const document = { cohort_id: cohortId, snapshot_id: summary.snapshotId, checkpoint: summary.checkpoint, revision: summary.revision, as_of: summary.asOf, overall: snapshot?.document.overall ?? null };
-      out.result(document, () => `${cohortId}: adhoc r${summary.revision} as of ${summary.asOf}: ${snapshot ? formatHeadline(snapshot.document.overall) : ''}`);
+      const document = {
+        cohort_id: cohortId,
+        snapshot_id: summary.snapshotId,
+        checkpoint: summary.checkpoint,
+        revision: summary.revision,
+        as_of: summary.asOf,
+        overall: snapshot?.document.overall ?? null,
+      };
+      out.result(
+        document,
+        () => `${cohortId}: adhoc r${summary.revision} as of ${summary.asOf}: ${snapshot ? formatHeadline(snapshot.document.overall) : ''}`,
+      );
       setExit(EXIT.ok);
     });
 }
 
-const quoteFree = z.string().min(1).regex(/^[^'"\\]+$/, 'must not contain quotes or backslashes');
+const quoteFree = z
+  .string()
+  .min(1)
+  .regex(/^[^'"\\]+$/, 'must not contain quotes or backslashes');
 const listOptionsSchema = z.object({
   model: quoteFree.optional(),
   version: quoteFree.optional(),
@@ -169,15 +221,17 @@ async function describeCohort(client: Client, cohortId: string) {
   try {
     return { handle, description: await handle.describe() };
   } catch (error) {
-    if (error instanceof WorkflowNotFoundError) throw new UsageError(`no cohort workflow ${cohortId}; find cohorts with: hindsight cohort list --model M`);
+    if (error instanceof WorkflowNotFoundError)
+      throw new UsageError(`no cohort workflow ${cohortId}; find cohorts with: hindsight cohort list --model M`);
     throw error;
   }
 }
 
 /** The numbers an operator looks at first: quality and how much of it is known yet. */
 export function formatHeadline(overall: GroupMetrics): string {
-  const quality = 'roc_auc' in overall
-    ? `roc_auc=${formatNumber(overall.roc_auc)} brier=${formatNumber(overall.brier)} recall=${formatNumber(overall.recall)}`
-    : `mae=${formatNumber(overall.mae)} rmse=${formatNumber(overall.rmse)}`;
+  const quality =
+    'roc_auc' in overall
+      ? `roc_auc=${formatNumber(overall.roc_auc)} brier=${formatNumber(overall.brier)} recall=${formatNumber(overall.recall)}`
+      : `mae=${formatNumber(overall.mae)} rmse=${formatNumber(overall.rmse)}`;
   return `n=${overall.n} labeled=${overall.n_labeled} ${quality} label_availability=${formatNumber(overall.label_availability)}`;
 }

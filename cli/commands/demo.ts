@@ -9,16 +9,25 @@ import { parseOptions } from '../options';
 import { createOutput, EXIT } from '../output';
 
 const port = z.string().regex(/^\d+$/, 'must be a port number').transform(Number).pipe(z.number().int().min(1).max(65_535));
-const demoOptionsSchema = z.object({ keepRunning: z.boolean().optional(), dbPort: port, temporalPort: port, uiPort: port, pipelinePort: port, json: z.boolean().optional() });
+const demoOptionsSchema = z.object({
+  keepRunning: z.boolean().optional(),
+  dbPort: port,
+  temporalPort: port,
+  uiPort: port,
+  pipelinePort: port,
+  json: z.boolean().optional(),
+});
 
 export function registerDemo(program: Command, setExit: (code: number) => void): void {
   program
     .command('demo')
-    .description('the whole loop on embedded services: four worked examples, alerts, a diagnosis, a retraining request, a recalibration, a live cohort, reports (about two minutes)')
+    .description(
+      'the whole loop on embedded services: four worked examples, alerts, a diagnosis, a retraining request, a recalibration, a live cohort, reports (about two minutes)',
+    )
     .option('--keep-running', 'keep the services, the worker and the Web UI up after the summary, until Ctrl-C')
     .option('--db-port <port>', 'port for the embedded database', '54329')
     .option('--temporal-port <port>', 'port for the Temporal dev server', '7233')
-    .option('--ui-port <port>', "port for the Temporal Web UI", '8233')
+    .option('--ui-port <port>', 'port for the Temporal Web UI', '8233')
     .option('--pipeline-port <port>', "port for the demo's stand-in retraining pipeline and alert webhook", '54330')
     .option('--json', 'print the summary as one JSON document (progress still goes to stderr)')
     .action(async (raw: Record<string, unknown>) => {
@@ -31,15 +40,27 @@ export function registerDemo(program: Command, setExit: (code: number) => void):
       const stopped = new Promise<void>((resolve) => {
         for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => resolve());
       });
-      const summary = await runDemo(env, { keepRunning: Boolean(options.keepRunning), dbPort: options.dbPort, temporalPort: options.temporalPort, uiPort: options.uiPort, pipelinePort: options.pipelinePort }, tasks,
+      const summary = await runDemo(
+        env,
+        {
+          keepRunning: Boolean(options.keepRunning),
+          dbPort: options.dbPort,
+          temporalPort: options.temporalPort,
+          uiPort: options.uiPort,
+          pipelinePort: options.pipelinePort,
+        },
+        tasks,
         (summary) => {
           const { reportSubjects, ...document } = summary;
           out.result(document, () => formatSummary(summary));
         },
-        () => stopped);
-      out.info(summary.reused_services
-        ? 'demo done: its worker is stopped; the running hindsight dev keeps the services up'
-        : 'demo done: the worker, the embedded database and the Temporal dev server are stopped; run it again any time, or `npx hindsight dev` to keep them up');
+        () => stopped,
+      );
+      out.info(
+        summary.reused_services
+          ? 'demo done: its worker is stopped; the running hindsight dev keeps the services up'
+          : 'demo done: the worker, the embedded database and the Temporal dev server are stopped; run it again any time, or `npx hindsight dev` to keep them up',
+      );
       setExit(EXIT.ok);
     });
 }

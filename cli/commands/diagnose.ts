@@ -28,13 +28,31 @@ const diagnoseOptionsSchema = z
     asOf: timestampSchema.optional(),
     json: z.boolean().optional(),
   })
-  .refine((o) => o.cohort === undefined || COHORT_FLAGS.every((flag) => o[flag] === undefined), { path: ['cohort'], message: 'give either --cohort ID or the cohort flags (--model, --version, --from, --to, --label-definition), not both' })
-  .refine((o) => o.cohort !== undefined || COHORT_FLAGS.filter((flag) => flag !== 'environment').every((flag) => o[flag] !== undefined), { path: ['cohort'], message: 'name the cohort: --cohort ID, or --model, --version, --from, --to and --label-definition' })
+  .refine((o) => o.cohort === undefined || COHORT_FLAGS.every((flag) => o[flag] === undefined), {
+    path: ['cohort'],
+    message: 'give either --cohort ID or the cohort flags (--model, --version, --from, --to, --label-definition), not both',
+  })
+  .refine((o) => o.cohort !== undefined || COHORT_FLAGS.filter((flag) => flag !== 'environment').every((flag) => o[flag] !== undefined), {
+    path: ['cohort'],
+    message: 'name the cohort: --cohort ID, or --model, --version, --from, --to and --label-definition',
+  })
   .refine((o) => o.from === undefined || o.to === undefined || o.from < o.to, { path: ['from'], message: 'must be before --to' })
-  .refine((o) => (o.baselineFrom === undefined) === (o.baselineTo === undefined), { path: ['baselineFrom'], message: 'give --baseline-from and --baseline-to together' })
-  .refine((o) => o.baselineFrom === undefined || o.baselineTo === undefined || o.baselineFrom < o.baselineTo, { path: ['baselineFrom'], message: 'must be before --baseline-to' })
-  .refine((o) => o.baseline === undefined || o.baselineFrom === undefined, { path: ['baseline'], message: 'give either --baseline ID or --baseline-from/--baseline-to, not both' })
-  .refine((o) => o.baseline === undefined || o.cohort !== undefined, { path: ['baseline'], message: '--baseline ID goes with --cohort ID; with the cohort flags use --baseline-from/--baseline-to' });
+  .refine((o) => (o.baselineFrom === undefined) === (o.baselineTo === undefined), {
+    path: ['baselineFrom'],
+    message: 'give --baseline-from and --baseline-to together',
+  })
+  .refine((o) => o.baselineFrom === undefined || o.baselineTo === undefined || o.baselineFrom < o.baselineTo, {
+    path: ['baselineFrom'],
+    message: 'must be before --baseline-to',
+  })
+  .refine((o) => o.baseline === undefined || o.baselineFrom === undefined, {
+    path: ['baseline'],
+    message: 'give either --baseline ID or --baseline-from/--baseline-to, not both',
+  })
+  .refine((o) => o.baseline === undefined || o.cohort !== undefined, {
+    path: ['baseline'],
+    message: '--baseline ID goes with --cohort ID; with the cohort flags use --baseline-from/--baseline-to',
+  });
 
 type DiagnoseOptions = z.output<typeof diagnoseOptionsSchema>;
 
@@ -46,7 +64,13 @@ interface Resolved {
   baselineAsOf: string;
 }
 
-const selectorOf = (record: CohortSelector): CohortSelector => ({ model_name: record.model_name, model_version: record.model_version, environment: record.environment, start: record.start, end: record.end });
+const selectorOf = (record: CohortSelector): CohortSelector => ({
+  model_name: record.model_name,
+  model_version: record.model_version,
+  environment: record.environment,
+  start: record.start,
+  end: record.end,
+});
 
 /** The cohort, its baseline, the definition and both as-of moments the options name. */
 async function resolve(db: Knex, options: DiagnoseOptions): Promise<Resolved> {
@@ -58,16 +82,31 @@ async function resolve(db: Knex, options: DiagnoseOptions): Promise<Resolved> {
     if (options.baseline === undefined) return { cohort, definition, asOf, ...baselineFor(cohort, asOf, range) };
     const other = await loadCohort(db, options.baseline);
     if (other.record.label_definition_name !== definition.name || other.record.label_definition_version !== definition.version) {
-      throw new UsageError(`diagnose: --baseline ${options.baseline} is under label definition ${other.record.label_definition_name}@${other.record.label_definition_version}, the cohort under ${definition.name}@${definition.version}; compare cohorts of one definition version`);
+      throw new UsageError(
+        `diagnose: --baseline ${options.baseline} is under label definition ${other.record.label_definition_name}@${other.record.label_definition_version}, the cohort under ${definition.name}@${definition.version}; compare cohorts of one definition version`,
+      );
     }
-    return { cohort, definition, asOf, ...baselineFor(cohort, asOf, { start: other.record.start, end: other.record.end }), baseline: selectorOf(other.record) };
+    return {
+      cohort,
+      definition,
+      asOf,
+      ...baselineFor(cohort, asOf, { start: other.record.start, end: other.record.end }),
+      baseline: selectorOf(other.record),
+    };
   }
-  const cohort = cohortSelectorFrom({ model: options.model!, version: options.version!, environment: options.environment, from: options.from!, to: options.to! });
+  const cohort = cohortSelectorFrom({
+    model: options.model!,
+    version: options.version!,
+    environment: options.environment,
+    from: options.from!,
+    to: options.to!,
+  });
   const definition = await getLabelDefinitionForModel(db, parseLabelDefinitionRef(options.labelDefinition!), cohort.model_name);
   return { cohort, definition, asOf, ...baselineFor(cohort, asOf, range) };
 }
 
-const describe = (c: CohortSelector) => `${c.model_name}@${c.model_version}${c.environment === null ? '' : ` (${c.environment})`} [${c.start}, ${c.end})`;
+const describe = (c: CohortSelector) =>
+  `${c.model_name}@${c.model_version}${c.environment === null ? '' : ` (${c.environment})`} [${c.start}, ${c.end})`;
 
 function formatDiagnosis(diagnosis: Diagnosis): string {
   return [
@@ -75,14 +114,18 @@ function formatDiagnosis(diagnosis: Diagnosis): string {
     `  cohort   ${describe(diagnosis.cohort)} as of ${diagnosis.as_of}`,
     `  baseline ${describe(diagnosis.baseline)} as of ${diagnosis.baseline_as_of}`,
     `  label definition ${diagnosis.label_definition.name}@${diagnosis.label_definition.version}`,
-    ...diagnosis.checks.map((check) => `${check.signal === null ? '  ' : check.signal === 'labeling' ? 'L ' : 'Q '}${check.name}: ${check.finding}`),
+    ...diagnosis.checks.map(
+      (check) => `${check.signal === null ? '  ' : check.signal === 'labeling' ? 'L ' : 'Q '}${check.name}: ${check.finding}`,
+    ),
   ].join('\n');
 }
 
 export function registerDiagnose(program: Command, setExit: (code: number) => void): void {
   program
     .command('diagnose')
-    .description('is a cohort\'s metric down because of the model, the labels, or both? runs the first checks against a baseline at the same maturity')
+    .description(
+      "is a cohort's metric down because of the model, the labels, or both? runs the first checks against a baseline at the same maturity",
+    )
     .option('--cohort <id>', 'a registered cohort (hindsight cohort list)')
     .option('--baseline <id>', 'a registered cohort to compare with (default: the previous period of the same length)')
     .option('--model <name>', 'model name (instead of --cohort)')
@@ -95,7 +138,10 @@ export function registerDiagnose(program: Command, setExit: (code: number) => vo
     .option('--baseline-to <iso>', 'baseline end')
     .option('--as-of <iso>', 'only outcomes received by then count; the baseline is judged as of its end plus the same lag (default: now)')
     .option('--json', 'print one JSON document')
-    .addHelpText('after', '\nThe verdict (quality, labeling, both, none) and every check are described in docs/diagnose.md; lines marked L point at the labels, Q at the model.')
+    .addHelpText(
+      'after',
+      '\nThe verdict (quality, labeling, both, none) and every check are described in docs/diagnose.md; lines marked L point at the labels, Q at the model.',
+    )
     .action(async (raw: Record<string, unknown>) => {
       const options = parseOptions(diagnoseOptionsSchema, raw, 'diagnose');
       const out = createOutput(Boolean(options.json));

@@ -20,7 +20,10 @@ const driftOptionsSchema = z
     features: z.string().min(1).optional(),
     json: z.boolean().optional(),
   })
-  .refine((o) => o.version !== undefined || o.referenceVersion !== undefined, { path: ['version'], message: 'give --version, --reference-version or both' })
+  .refine((o) => o.version !== undefined || o.referenceVersion !== undefined, {
+    path: ['version'],
+    message: 'give --version, --reference-version or both',
+  })
   .refine((o) => o.from < o.to, { path: ['from'], message: 'must be before --to' })
   .refine((o) => o.referenceFrom < o.referenceTo, { path: ['referenceFrom'], message: 'must be before --reference-to' });
 
@@ -46,15 +49,31 @@ export function registerDrift(program: Command, setExit: (code: number) => void)
       const document = await withDatabase((db) =>
         computeDrift(db, {
           model_name: options.model,
-          reference: { model_version: options.referenceVersion ?? currentVersion, environment: options.referenceEnvironment ?? null, start: options.referenceFrom, end: options.referenceTo },
+          reference: {
+            model_version: options.referenceVersion ?? currentVersion,
+            environment: options.referenceEnvironment ?? null,
+            start: options.referenceFrom,
+            end: options.referenceTo,
+          },
           current: { model_version: currentVersion, environment: options.environment ?? null, start: options.from, end: options.to },
-          ...(options.features ? { features: options.features.split(',').map((key) => key.trim()).filter(Boolean) } : {}),
+          ...(options.features
+            ? {
+                features: options.features
+                  .split(',')
+                  .map((key) => key.trim())
+                  .filter(Boolean),
+              }
+            : {}),
         }),
       );
       out.result(document, () => {
-        const lines = [`${document.model_name}: ${document.current.model_version} [${document.current.start}, ${document.current.end}) against ${document.reference.model_version} [${document.reference.start}, ${document.reference.end})`];
+        const lines = [
+          `${document.model_name}: ${document.current.model_version} [${document.current.start}, ${document.current.end}) against ${document.reference.model_version} [${document.reference.start}, ${document.reference.end})`,
+        ];
         for (const v of document.variables) {
-          lines.push(`  ${v.variable.padEnd(24)} psi ${v.psi === null ? '—' : v.psi.toFixed(4)}  ks ${v.ks === null ? '—' : v.ks.toFixed(4)}  (n ${v.n_reference} → ${v.n_current})`);
+          lines.push(
+            `  ${v.variable.padEnd(24)} psi ${v.psi === null ? '—' : v.psi.toFixed(4)}  ks ${v.ks === null ? '—' : v.ks.toFixed(4)}  (n ${v.n_reference} → ${v.n_current})`,
+          );
         }
         return lines.join('\n');
       });

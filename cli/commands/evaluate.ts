@@ -11,7 +11,10 @@ import { createOutput, EXIT, UsageError } from '../output';
 import { parseLabelDefinitionRef } from '../../contracts/label-definition';
 import { type EvaluationDocument, type GroupMetrics, type SliceMetrics } from '../../contracts/evaluation';
 
-const evaluateOptionsSchema = z.intersection(cohortOptionsSchema, z.object({ asOf: timestampSchema, propensityWeighted: z.boolean().optional() }));
+const evaluateOptionsSchema = z.intersection(
+  cohortOptionsSchema,
+  z.object({ asOf: timestampSchema, propensityWeighted: z.boolean().optional() }),
+);
 
 function formatNumber(value: unknown): string {
   return typeof value === 'number' ? (Number.isInteger(value) ? String(value) : value.toFixed(4)) : value === null ? '—' : String(value);
@@ -21,35 +24,53 @@ function formatNumber(value: unknown): string {
 function formatScalars(metrics: GroupMetrics): string[] {
   return Object.entries(metrics)
     .filter(([, value]) => typeof value !== 'object' || value === null)
-    .map(([name, value]) => `  ${name.padEnd(20)} ${formatNumber(value)}${value === null && metrics.undefined_metrics[name] ? `  (${metrics.undefined_metrics[name]})` : ''}`);
+    .map(
+      ([name, value]) =>
+        `  ${name.padEnd(20)} ${formatNumber(value)}${value === null && metrics.undefined_metrics[name] ? `  (${metrics.undefined_metrics[name]})` : ''}`,
+    );
 }
 
 function formatTable(title: string, header: string[], rows: unknown[][]): string[] {
   if (rows.length === 0) return [];
-  return [`  ${title}`, `    ${header.map((cell) => cell.padStart(10)).join(' ')}`, ...rows.map((row) => `    ${row.map((cell) => formatNumber(cell).padStart(10)).join(' ')}`)];
+  return [
+    `  ${title}`,
+    `    ${header.map((cell) => cell.padStart(10)).join(' ')}`,
+    ...rows.map((row) => `    ${row.map((cell) => formatNumber(cell).padStart(10)).join(' ')}`),
+  ];
 }
 
 /** Binary documents also get their calibration bins and a thinned threshold curve. */
 function formatCurves(metrics: GroupMetrics): string[] {
   if (!('calibration' in metrics)) return [];
   const bins = (name: string, list: BinaryMetrics['calibration']['uniform']) =>
-    formatTable(`calibration (${name})`, ['lower', 'upper', 'count', 'predicted', 'observed'], list.map((bin) => [bin.lower, bin.upper, bin.count, bin.mean_predicted, bin.fraction_positive]));
+    formatTable(
+      `calibration (${name})`,
+      ['lower', 'upper', 'count', 'predicted', 'observed'],
+      list.map((bin) => [bin.lower, bin.upper, bin.count, bin.mean_predicted, bin.fraction_positive]),
+    );
   return [
     ...bins('uniform', metrics.calibration.uniform),
     ...bins('quantile', metrics.calibration.quantile),
-    ...formatTable('score deciles', ['decile', 'count', 'min', 'max', 'predicted', 'observed'], metrics.calibration_deciles.map((d) => [d.decile, d.count, d.min_score, d.max_score, d.mean_predicted, d.fraction_positive])),
+    ...formatTable(
+      'score deciles',
+      ['decile', 'count', 'min', 'max', 'predicted', 'observed'],
+      metrics.calibration_deciles.map((d) => [d.decile, d.count, d.min_score, d.max_score, d.mean_predicted, d.fraction_positive]),
+    ),
     ...formatTable(
       'threshold curve (every 0.1)',
       ['threshold', 'precision', 'recall', 'fpr', 'flagged', 'cost'],
-      metrics.threshold_curve.filter((_, j) => j % 2 === 0).map((p) => [p.threshold, p.precision, p.recall, p.fpr, p.predicted_positive_rate, p.expected_cost]),
+      metrics.threshold_curve
+        .filter((_, j) => j % 2 === 0)
+        .map((p) => [p.threshold, p.precision, p.recall, p.fpr, p.predicted_positive_rate, p.expected_cost]),
     ),
   ];
 }
 
 function formatSlice(slice: SliceMetrics): string {
-  const headline = 'roc_auc' in slice
-    ? `roc_auc=${formatNumber(slice.roc_auc)} pr_auc=${formatNumber(slice.pr_auc)} ece=${formatNumber(slice.ece)} recall=${formatNumber(slice.recall)}`
-    : `mae=${formatNumber(slice.mae)} rmse=${formatNumber(slice.rmse)} r2=${formatNumber(slice.r2)}`;
+  const headline =
+    'roc_auc' in slice
+      ? `roc_auc=${formatNumber(slice.roc_auc)} pr_auc=${formatNumber(slice.pr_auc)} ece=${formatNumber(slice.ece)} recall=${formatNumber(slice.recall)}`
+      : `mae=${formatNumber(slice.mae)} rmse=${formatNumber(slice.rmse)} r2=${formatNumber(slice.r2)}`;
   return `  ${slice.dimension}=${slice.value ?? '(missing)'}: n=${slice.n} labeled=${slice.n_labeled} ${headline}`;
 }
 
@@ -59,7 +80,10 @@ function formatTraffic(traffic: EvaluationDocument['traffic']): string[] {
   const interval = (i: MetricInterval) => `${formatNumber(i.value)} [${formatNumber(i.ci_low)}, ${formatNumber(i.ci_high)}]`;
   return [
     `  traffic: exploration n=${traffic.exploration.n} labeled=${traffic.exploration.n_labeled}, policy n=${traffic.policy.n} labeled=${traffic.policy.n_labeled}`,
-    ...traffic.comparison.map((c) => `    ${c.metric.padEnd(10)} exploration ${interval(c.exploration)}  policy ${interval(c.policy)}${c.differs ? '  DIFFERS' : ''}`),
+    ...traffic.comparison.map(
+      (c) =>
+        `    ${c.metric.padEnd(10)} exploration ${interval(c.exploration)}  policy ${interval(c.policy)}${c.differs ? '  DIFFERS' : ''}`,
+    ),
   ];
 }
 
@@ -72,9 +96,7 @@ function formatWeighted(weighted: EvaluationDocument['propensity_weighted']): st
 }
 
 export function registerEvaluate(program: Command, setExit: (code: number) => void): void {
-  addCohortOptions(
-    program.command('evaluate')
-      .description('evaluate one cohort under a label definition as of a moment'), { asOf: true })
+  addCohortOptions(program.command('evaluate').description('evaluate one cohort under a label definition as of a moment'), { asOf: true })
     .option('--propensity-weighted', 'add the base rate and ROC AUC of the labeled predictions weighted by 1 / propensity (binary)')
     .option('--json', 'print the evaluation document as JSON')
     .action(async (raw: Record<string, unknown>) => {
@@ -83,8 +105,13 @@ export function registerEvaluate(program: Command, setExit: (code: number) => vo
       const { document, empty } = await withDatabase(async (db) => {
         const cohort = cohortSelectorFrom(options);
         const definition = await getLabelDefinitionForModel(db, parseLabelDefinitionRef(options.labelDefinition), cohort.model_name);
-        if (options.propensityWeighted && definition.task !== 'binary') throw new UsageError(`evaluate: --propensity-weighted needs a binary label definition; ${definition.name}@${definition.version} is ${definition.task}`);
-        const evaluated = await evaluateCohort(db, cohort, definition, options.asOf, { propensityWeighted: Boolean(options.propensityWeighted) });
+        if (options.propensityWeighted && definition.task !== 'binary')
+          throw new UsageError(
+            `evaluate: --propensity-weighted needs a binary label definition; ${definition.name}@${definition.version} is ${definition.task}`,
+          );
+        const evaluated = await evaluateCohort(db, cohort, definition, options.asOf, {
+          propensityWeighted: Boolean(options.propensityWeighted),
+        });
         return { document: evaluated, empty: evaluated.overall.n === 0 ? await explainEmptyCohort(db, evaluated) : null };
       });
       out.result(document, () => {
@@ -93,7 +120,9 @@ export function registerEvaluate(program: Command, setExit: (code: number) => vo
           ...formatScalars(document.overall),
           ...formatCurves(document.overall),
           `  join ${JSON.stringify(document.join)}`,
-          ...(document.excluded.invalid_score > 0 ? [`  excluded: ${document.excluded.invalid_score} predictions with a score outside [0, 1] (invalid_score)`] : []),
+          ...(document.excluded.invalid_score > 0
+            ? [`  excluded: ${document.excluded.invalid_score} predictions with a score outside [0, 1] (invalid_score)`]
+            : []),
           ...document.slices.map(formatSlice),
           ...formatTraffic(document.traffic),
           ...formatWeighted(document.propensity_weighted),

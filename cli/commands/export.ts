@@ -21,8 +21,13 @@ function formatFromExtension(file: string): ExportFormat {
 
 export function registerExport(program: Command, setExit: (code: number) => void): void {
   addCohortOptions(
-    program.command('export')
-      .description('write the joined evaluation dataset of a cohort as of a moment: one row per prediction with its label, label status, deciding outcome and join path (CSV or NDJSON streamed through COPY, or Parquet in row groups of 100k rows)'), { asOf: true })
+    program
+      .command('export')
+      .description(
+        'write the joined evaluation dataset of a cohort as of a moment: one row per prediction with its label, label status, deciding outcome and join path (CSV or NDJSON streamed through COPY, or Parquet in row groups of 100k rows)',
+      ),
+    { asOf: true },
+  )
     .requiredOption('--out <file>', 'file to write')
     .option('--format <format>', 'csv, ndjson or parquet (default: from the file extension, .ndjson/.jsonl/.json or .parquet, else csv)')
     .option('--json', 'print a JSON summary')

@@ -59,7 +59,9 @@ function createProgressBar(stream: NodeJS.WriteStream): { update(progress: Inges
 }
 
 function describeResult(result: IngestResult): string {
-  const lines = [`accepted ${result.accepted}, duplicates ${result.duplicates}, conflicts ${result.conflicts}, rejected ${result.rejected_count}`];
+  const lines = [
+    `accepted ${result.accepted}, duplicates ${result.duplicates}, conflicts ${result.conflicts}, rejected ${result.rejected_count}`,
+  ];
   for (const rejected of result.rejected.slice(0, 20)) lines.push(`  line ${rejected.line}: ${rejected.error}`);
   if (result.rejected_count > 20) lines.push(`  … ${result.rejected_count - 20} more rejected lines`);
   for (const conflict of result.conflicted.slice(0, 20)) lines.push(`  line ${conflict.line}: conflict: ${conflict.error}`);
@@ -86,7 +88,8 @@ export function registerIngest(program: Command, setExit: (code: number) => void
       const bar = options.progress !== false && process.stderr.isTTY ? createProgressBar(process.stderr) : null;
       let result: IngestResult;
       try {
-        if (!(RECORD_KINDS as readonly string[]).includes(kind)) throw new UsageError(`ingest: kind must be one of ${RECORD_KINDS.join(', ')}, not "${kind}"`);
+        if (!(RECORD_KINDS as readonly string[]).includes(kind))
+          throw new UsageError(`ingest: kind must be one of ${RECORD_KINDS.join(', ')}, not "${kind}"`);
         result = await withDatabase((db) =>
           ingestFile(db, kind as (typeof RECORD_KINDS)[number], file, {
             ...(options.rejects ? { rejectsPath: options.rejects } : {}),
@@ -112,14 +115,24 @@ function reportFatal(out: Output, error: unknown): Error {
   const fatal = describeFailure(error);
   const byteOffset = error instanceof InputError && error.byteOffset !== null ? { byte_offset: error.byteOffset } : {};
   if (out.json) out.result({ fatal, ...byteOffset, ...stored }, () => '');
-  const kept = stored.accepted + stored.duplicates + stored.conflicts + stored.rejected_count > 0
-    ? `; before it stopped: accepted ${stored.accepted}, duplicates ${stored.duplicates}, conflicts ${stored.conflicts}, rejected ${stored.rejected_count} (re-running the same command is safe)`
-    : '';
+  const kept =
+    stored.accepted + stored.duplicates + stored.conflicts + stored.rejected_count > 0
+      ? `; before it stopped: accepted ${stored.accepted}, duplicates ${stored.duplicates}, conflicts ${stored.conflicts}, rejected ${stored.rejected_count} (re-running the same command is safe)`
+      : '';
   const reported = new Error(`${fatal.startsWith('ingest: ') ? '' : 'ingest: '}${fatal}${kept}`, { cause: error });
   reported.name = error instanceof UsageError ? 'UsageError' : 'IngestError';
   return reported;
 }
 
 function emptyResult(): IngestResult {
-  return { accepted: 0, duplicates: 0, conflicts: 0, rejected: [], rejected_count: 0, conflicted: [], unknown_fields: [], rejects_file: null };
+  return {
+    accepted: 0,
+    duplicates: 0,
+    conflicts: 0,
+    rejected: [],
+    rejected_count: 0,
+    conflicted: [],
+    unknown_fields: [],
+    rejects_file: null,
+  };
 }

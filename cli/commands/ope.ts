@@ -9,26 +9,45 @@ import { addCohortOptions, cohortOptionsSchema, cohortSelectorFrom, parseOptions
 import { createOutput, EXIT, UsageError } from '../output';
 import { parseLabelDefinitionRef } from '../../contracts/label-definition';
 
-const number = (check: z.ZodNumber) => z.string().regex(/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/, 'must be a number').transform(Number).pipe(check);
+const number = (check: z.ZodNumber) =>
+  z
+    .string()
+    .regex(/^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/, 'must be a number')
+    .transform(Number)
+    .pipe(check);
 
 const opeOptionsSchema = z.intersection(
   cohortOptionsSchema,
   z.object({
     asOf: timestampSchema,
-    reward: z.string().min(1).transform((text) => text.split(',').map((type) => type.trim())).pipe(z.array(z.string().min(1, 'names an empty outcome type'))),
+    reward: z
+      .string()
+      .min(1)
+      .transform((text) => text.split(',').map((type) => type.trim()))
+      .pipe(z.array(z.string().min(1, 'names an empty outcome type'))),
     rewardValue: z.boolean().optional(),
     targetPolicy: z.string().min(1).optional(),
-    target: z.string().regex(/^(greedy|epsilon-greedy:.*)$/, 'must be greedy or epsilon-greedy:E').optional(),
+    target: z
+      .string()
+      .regex(/^(greedy|epsilon-greedy:.*)$/, 'must be greedy or epsilon-greedy:E')
+      .optional(),
     threshold: number(z.number().min(0).max(1)).optional(),
     clip: number(z.number().positive()).optional(),
     resamples: number(z.number().int().min(1).max(100_000)).default(1000),
-    seed: number(z.number().int().min(0).max(2 ** 32 - 1)).default(1),
+    seed: number(
+      z
+        .number()
+        .int()
+        .min(0)
+        .max(2 ** 32 - 1),
+    ).default(1),
     alpha: number(z.number().gt(0).lt(1)).default(0.05),
   }),
 );
 
 function targetFrom(options: z.output<typeof opeOptionsSchema>): TargetPolicy {
-  if ((options.targetPolicy === undefined) === (options.target === undefined)) throw new UsageError('ope: give exactly one of --target-policy FILE and --target greedy|epsilon-greedy:E');
+  if ((options.targetPolicy === undefined) === (options.target === undefined))
+    throw new UsageError('ope: give exactly one of --target-policy FILE and --target greedy|epsilon-greedy:E');
   if (options.targetPolicy !== undefined) {
     if (options.threshold !== undefined) throw new UsageError('ope: --threshold goes with --target, not --target-policy');
     return { kind: 'file', file: options.targetPolicy };
@@ -45,11 +64,15 @@ const format = (value: number | null) => (value === null ? '—' : value.toFixed
 
 export function registerOpe(program: Command, setExit: (code: number) => void): void {
   addCohortOptions(
-    program.command('ope')
-      .description("off-policy estimates (IPW, SNIPS, DM, DR) of a target policy's value on a cohort's logged traffic"), { asOf: true })
+    program.command('ope').description("off-policy estimates (IPW, SNIPS, DM, DR) of a target policy's value on a cohort's logged traffic"),
+    { asOf: true },
+  )
     .requiredOption('--reward <types>', 'comma-separated outcome types: reward 1 when one joined the prediction within the window, else 0')
     .option('--reward-value', "the reward is the joined outcome's value instead (the latest that has one; 0 without)")
-    .option('--target-policy <file>', 'NDJSON, one line per prediction: {"prediction_id", "action_probabilities": {...}, "expected_rewards": {...}}')
+    .option(
+      '--target-policy <file>',
+      'NDJSON, one line per prediction: {"prediction_id", "action_probabilities": {...}, "expected_rewards": {...}}',
+    )
     .option('--target <policy>', 'built-in target: greedy (the logged decision rule) or epsilon-greedy:E')
     .option('--threshold <t>', "the built-in target's threshold (default: each prediction's logged one)")
     .option('--clip <lambda>', 'clip IPW weights at lambda')
@@ -65,8 +88,16 @@ export function registerOpe(program: Command, setExit: (code: number) => void): 
         const cohort = cohortSelectorFrom(options);
         const definition = await getLabelDefinitionForModel(db, parseLabelDefinitionRef(options.labelDefinition), cohort.model_name);
         return estimatePolicyValue(db, {
-          cohort, definition, asOf: options.asOf, rewardTypes: options.reward, rewardValue: Boolean(options.rewardValue),
-          target, clip: options.clip ?? null, resamples: options.resamples, seed: options.seed, alpha: options.alpha,
+          cohort,
+          definition,
+          asOf: options.asOf,
+          rewardTypes: options.reward,
+          rewardValue: Boolean(options.rewardValue),
+          target,
+          clip: options.clip ?? null,
+          resamples: options.resamples,
+          seed: options.seed,
+          alpha: options.alpha,
         });
       });
       out.result(document, () => {

@@ -45,9 +45,12 @@ export function registerPolicy(program: Command, setExit: (code: number) => void
       const policy = await withDatabase((db) => getPolicy(db, parsePolicyRef(name)));
       const feeds = policy.rules.filter((rule): rule is Extract<PolicyRule, { kind: 'stalled_feed' }> => rule.kind === 'stalled_feed');
       if (feeds.length === 0) throw new UsageError(`policy ${policy.name}@${policy.version} has no stalled_feed rule to watch`);
-      const every = options.every ?? feeds.map((rule) => rule.check_every).sort((a, b) => (fixedDurationMs(a) ?? Infinity) - (fixedDurationMs(b) ?? Infinity))[0]!;
+      const every =
+        options.every ??
+        feeds.map((rule) => rule.check_every).sort((a, b) => (fixedDurationMs(a) ?? Infinity) - (fixedDurationMs(b) ?? Infinity))[0]!;
       const everyMs = fixedDurationMs(every);
-      if (everyMs === undefined || everyMs <= 0) throw new UsageError(`--every ${every}: give a fixed duration such as PT1H or P1D (no months or years)`);
+      if (everyMs === undefined || everyMs <= 0)
+        throw new UsageError(`--every ${every}: give a fixed duration such as PT1H or P1D (no months or years)`);
       const scheduleId = feedWatchScheduleId(policy.name);
       await withTemporalClient(env, async (client) => {
         try {
@@ -66,7 +69,8 @@ export function registerPolicy(program: Command, setExit: (code: number) => void
             policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 hour' },
           });
         } catch (error) {
-          if (error instanceof ScheduleAlreadyRunning) throw new UsageError(`schedule ${scheduleId} exists already; delete it with: hindsight schedule delete ${scheduleId}`);
+          if (error instanceof ScheduleAlreadyRunning)
+            throw new UsageError(`schedule ${scheduleId} exists already; delete it with: hindsight schedule delete ${scheduleId}`);
           throw error;
         }
       });

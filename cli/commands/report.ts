@@ -22,10 +22,12 @@ const reportOptionsSchema = z.object({
 function subjectFrom(options: z.output<typeof reportOptionsSchema>): ReportSubject {
   const modelFlags = [options.model, options.version, options.from, options.to];
   if (options.cohort !== undefined) {
-    if (modelFlags.some((flag) => flag !== undefined)) throw new UsageError('report: give either --cohort ID or --model, --version, --from and --to, not both');
+    if (modelFlags.some((flag) => flag !== undefined))
+      throw new UsageError('report: give either --cohort ID or --model, --version, --from and --to, not both');
     return { kind: 'cohort', cohort_id: options.cohort };
   }
-  if (modelFlags.some((flag) => flag === undefined)) throw new UsageError('report: give --cohort ID, or all of --model, --version, --from and --to');
+  if (modelFlags.some((flag) => flag === undefined))
+    throw new UsageError('report: give --cohort ID, or all of --model, --version, --from and --to');
   if (!(options.from! < options.to!)) throw new UsageError('report: --from must be before --to');
   return { kind: 'model', model_name: options.model!, model_version: options.version!, from: options.from!, to: options.to! };
 }

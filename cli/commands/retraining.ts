@@ -16,7 +16,7 @@ export function registerRetraining(program: Command, setExit: (code: number) => 
     .requiredOption('--model <name>', 'the model that was retrained')
     .requiredOption('--new-version <version>', 'the version the retraining produced')
     .option('--json', 'print one JSON document')
-    .description('tell the retraining workflow the new version is ready; it schedules the new version\'s cohorts')
+    .description("tell the retraining workflow the new version is ready; it schedules the new version's cohorts")
     .action(async (raw: unknown) => {
       const options = parseOptions(completeOptions, raw, 'retraining complete');
       const out = createOutput(Boolean(options.json));
@@ -26,10 +26,14 @@ export function registerRetraining(program: Command, setExit: (code: number) => 
         const state = await handle.query(getRetrainingStateQuery).catch(() => {
           throw new UsageError(`no retraining request is open for model ${options.model}: workflow ${workflowId} is not running`);
         });
-        if (!state.requests.some((r) => r.status === 'retraining')) throw new UsageError(`model ${options.model} has no retraining request waiting for completion`);
+        if (!state.requests.some((r) => r.status === 'retraining'))
+          throw new UsageError(`model ${options.model} has no retraining request waiting for completion`);
         await handle.signal(retrainingCompletedSignal, { newVersion: options.newVersion });
       });
-      out.result({ workflow_id: workflowId, model: options.model, new_version: options.newVersion }, () => `${workflowId}: ${options.model} ${options.newVersion} completed; its cohorts are being scheduled`);
+      out.result(
+        { workflow_id: workflowId, model: options.model, new_version: options.newVersion },
+        () => `${workflowId}: ${options.model} ${options.newVersion} completed; its cohorts are being scheduled`,
+      );
       setExit(EXIT.ok);
     });
   group
@@ -49,7 +53,10 @@ export function registerRetraining(program: Command, setExit: (code: number) => 
           }),
       );
       out.result({ workflow_id: workflowId, ...state }, () =>
-        [`${workflowId}: ${state.requests.length} request(s), ${state.skipped.length} skipped`, ...state.requests.map((r) => `${r.requestId}\t${r.status}\t${r.cohorts.length} cohort(s)\t${r.newVersion ?? ''}`)].join('\n'),
+        [
+          `${workflowId}: ${state.requests.length} request(s), ${state.skipped.length} skipped`,
+          ...state.requests.map((r) => `${r.requestId}\t${r.status}\t${r.cohorts.length} cohort(s)\t${r.newVersion ?? ''}`),
+        ].join('\n'),
       );
       setExit(EXIT.ok);
     });

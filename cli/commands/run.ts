@@ -27,7 +27,9 @@ export function registerRun(program: Command, setExit: (code: number) => void): 
 
   program
     .command('dev')
-    .description('embedded services + worker in the foreground until Ctrl-C (PGlite unless DATABASE_URL, a Temporal dev server unless TEMPORAL_ADDRESS)')
+    .description(
+      'embedded services + worker in the foreground until Ctrl-C (PGlite unless DATABASE_URL, a Temporal dev server unless TEMPORAL_ADDRESS)',
+    )
     .option('--sample', 'load a small sample cohort and start its lifecycle (about 90 seconds end to end)')
     .option('--db-port <port>', 'port for the embedded database', '54329')
     .action(async (options: { sample?: boolean; dbPort: string }) => {
@@ -38,23 +40,34 @@ export function registerRun(program: Command, setExit: (code: number) => void): 
       const { db } = services;
       try {
         await migrate(db);
-        await writeDevState(env, { pid: process.pid, databaseUrl: services.databaseUrl, embeddedDatabase: services.embeddedDatabase, temporalAddress: services.temporalAddress, temporalUiUrl: services.uiUrl });
+        await writeDevState(env, {
+          pid: process.pid,
+          databaseUrl: services.databaseUrl,
+          embeddedDatabase: services.embeddedDatabase,
+          temporalAddress: services.temporalAddress,
+          temporalUiUrl: services.uiUrl,
+        });
         out.info(`database  ${services.embeddedDatabase ? 'embedded PGlite' : 'DATABASE_URL'} at ${services.databaseUrl}`);
         out.info(`temporal  ${services.temporalAddress}${services.uiUrl ? `, Web UI ${services.uiUrl}` : ''}`);
         const listener = printLifecycleEvents((line) => out.info(line));
-        await runHindsightWorker({ address: services.temporalAddress, db, namespace: env.TEMPORAL_NAMESPACE, taskQueue: env.HINDSIGHT_TASK_QUEUE, listener }, async () => {
-          if (options.sample) {
-            const cohortId = await startSampleCohort(db, env);
-            out.info(`sample cohort ${cohortId} started; watch it in the Web UI or with: npx hindsight cohort status '${cohortId}'`);
-          }
-          out.info('worker running; Ctrl-C stops everything');
-        });
+        await runHindsightWorker(
+          { address: services.temporalAddress, db, namespace: env.TEMPORAL_NAMESPACE, taskQueue: env.HINDSIGHT_TASK_QUEUE, listener },
+          async () => {
+            if (options.sample) {
+              const cohortId = await startSampleCohort(db, env);
+              out.info(`sample cohort ${cohortId} started; watch it in the Web UI or with: npx hindsight cohort status '${cohortId}'`);
+            }
+            out.info('worker running; Ctrl-C stops everything');
+          },
+        );
         out.info('stopping: the worker has finished its tasks');
       } finally {
         await removeDevState(env);
         await services.stop();
       }
-      out.info(`stopped ${env.TEMPORAL_ADDRESS ? '' : 'the Temporal dev server, '}the worker and ${services.embeddedDatabase ? 'the embedded database' : 'the database connection'}; cohorts resume where they were on the next start. Goodbye.`);
+      out.info(
+        `stopped ${env.TEMPORAL_ADDRESS ? '' : 'the Temporal dev server, '}the worker and ${services.embeddedDatabase ? 'the embedded database' : 'the database connection'}; cohorts resume where they were on the next start. Goodbye.`,
+      );
       setExit(EXIT.ok);
     });
 }
@@ -63,8 +76,13 @@ export function registerRun(program: Command, setExit: (code: number) => void): 
 export function printLifecycleEvents(print: (line: string) => void): LifecycleListener {
   return {
     snapshotStored: (cohortId, s) => {
-      const quality = s.rocAuc === null && s.brier === null ? '' : ` roc_auc=${formatNumber(s.rocAuc)} brier=${formatNumber(s.brier)} recall=${formatNumber(s.recall)}`;
-      print(`snapshot  ${s.checkpoint} r${s.revision} as of ${s.asOf}: n=${s.n}${quality} label_availability=${formatNumber(s.labelAvailability)}  ${cohortId}`);
+      const quality =
+        s.rocAuc === null && s.brier === null
+          ? ''
+          : ` roc_auc=${formatNumber(s.rocAuc)} brier=${formatNumber(s.brier)} recall=${formatNumber(s.recall)}`;
+      print(
+        `snapshot  ${s.checkpoint} r${s.revision} as of ${s.asOf}: n=${s.n}${quality} label_availability=${formatNumber(s.labelAvailability)}  ${cohortId}`,
+      );
     },
     cohortClosed: (cohortId, snapshots) => print(`closed    ${cohortId} after ${snapshots} snapshot${snapshots === 1 ? '' : 's'}`),
   };

@@ -5,7 +5,13 @@ import { timestampSchema } from '../../contracts/records';
 import { isoDurationSchema } from '../../contracts/iso-duration';
 import { getLabelDefinitionForModel } from '../../activities/evaluate/label-definitions';
 import { loadEnv } from '../../workers/env';
-import { backfillCohortSchedule, createCohortSchedule, readScheduleMemo, viewSchedule, type ScheduleView } from '../../control/cohort-schedules';
+import {
+  backfillCohortSchedule,
+  createCohortSchedule,
+  readScheduleMemo,
+  viewSchedule,
+  type ScheduleView,
+} from '../../control/cohort-schedules';
 import { withDatabase, withTemporalClient } from '../context';
 import { parseOptions } from '../options';
 import { createOutput, EXIT, UsageError } from '../output';
@@ -33,8 +39,13 @@ function describeView(view: ScheduleView): string {
     `  ${view.model_name} ${view.model_version}${view.environment ? ` (${view.environment})` : ''} · ${view.label_definition} · every ${view.every}${view.start_at ? ` from ${view.start_at}` : ''}`,
     `  ${view.actions_taken} actions taken${view.note ? ` · note: ${view.note}` : ''}`,
   ];
-  if (view.recent_actions.length > 0) lines.push('  recent:', ...view.recent_actions.map((a) => `    [${a.period.start}, ${a.period.end})  taken ${a.taken_at}  ${a.cohort_id}`));
-  if (view.upcoming_actions.length > 0) lines.push('  upcoming:', ...view.upcoming_actions.map((a) => `    [${a.period.start}, ${a.period.end})  at ${a.nominal_time}`));
+  if (view.recent_actions.length > 0)
+    lines.push(
+      '  recent:',
+      ...view.recent_actions.map((a) => `    [${a.period.start}, ${a.period.end})  taken ${a.taken_at}  ${a.cohort_id}`),
+    );
+  if (view.upcoming_actions.length > 0)
+    lines.push('  upcoming:', ...view.upcoming_actions.map((a) => `    [${a.period.start}, ${a.period.end})  at ${a.nominal_time}`));
   return lines.join('\n');
 }
 
@@ -44,7 +55,8 @@ async function onSchedule<T>(scheduleId: string, work: (client: Client) => Promi
     try {
       return await work(client);
     } catch (error) {
-      if (error instanceof ScheduleNotFoundError) throw new UsageError(`schedule ${scheduleId} not found; list them with: hindsight schedule list`);
+      if (error instanceof ScheduleNotFoundError)
+        throw new UsageError(`schedule ${scheduleId} not found; list them with: hindsight schedule list`);
       throw error;
     }
   });
@@ -69,7 +81,9 @@ export function registerSchedule(program: Command, setExit: (code: number) => vo
       const options = parseOptions(createOptionsSchema, raw, 'schedule create');
       const out = createOutput(Boolean(options.json));
       const env = loadEnv();
-      const definition = await withDatabase((db) => getLabelDefinitionForModel(db, parseLabelDefinitionRef(options.labelDefinition), options.model));
+      const definition = await withDatabase((db) =>
+        getLabelDefinitionForModel(db, parseLabelDefinitionRef(options.labelDefinition), options.model),
+      );
       const created = await withTemporalClient(env, (client) =>
         createCohortSchedule(client, {
           scheduleId: options.scheduleId,
@@ -81,7 +95,10 @@ export function registerSchedule(program: Command, setExit: (code: number) => vo
           paused: Boolean(options.paused),
         }),
       );
-      out.result({ schedule_id: created.schedule_id, ...created.memo }, () => `created ${created.schedule_id}: one cohort of ${options.model} ${options.version} every ${options.every}`);
+      out.result(
+        { schedule_id: created.schedule_id, ...created.memo },
+        () => `created ${created.schedule_id}: one cohort of ${options.model} ${options.version} every ${options.every}`,
+      );
       setExit(EXIT.ok);
     });
 
@@ -97,12 +114,21 @@ export function registerSchedule(program: Command, setExit: (code: number) => vo
         for await (const summary of client.schedule.list()) {
           const memo = summary.memo?.hindsight ? readScheduleMemo(summary.scheduleId, summary.memo) : undefined;
           if (!memo || (options.model && memo.model_name !== options.model)) continue;
-          found.push({ schedule_id: summary.scheduleId, paused: summary.state.paused, ...memo, next_action_times: summary.info.nextActionTimes.map((t) => t.toISOString()) });
+          found.push({
+            schedule_id: summary.scheduleId,
+            paused: summary.state.paused,
+            ...memo,
+            next_action_times: summary.info.nextActionTimes.map((t) => t.toISOString()),
+          });
         }
         return found.sort((a, b) => String(a.schedule_id).localeCompare(String(b.schedule_id)));
       });
       out.result({ schedules }, () =>
-        schedules.length === 0 ? 'no schedules' : schedules.map((s) => `${s.schedule_id}${s.paused ? ' (paused)' : ''}  next ${(s.next_action_times as string[])[0] ?? '—'}`).join('\n'),
+        schedules.length === 0
+          ? 'no schedules'
+          : schedules
+              .map((s) => `${s.schedule_id}${s.paused ? ' (paused)' : ''}  next ${(s.next_action_times as string[])[0] ?? '—'}`)
+              .join('\n'),
       );
       setExit(EXIT.ok);
     });
@@ -119,13 +145,20 @@ export function registerSchedule(program: Command, setExit: (code: number) => vo
       setExit(EXIT.ok);
     });
 
-  for (const [verb, paused] of [['pause', true], ['unpause', false]] as const) {
+  for (const [verb, paused] of [
+    ['pause', true],
+    ['unpause', false],
+  ] as const) {
     group
       .command(verb)
       .argument('<schedule-id>')
       .option('--note <text>', 'why, shown with the schedule')
       .option('--json', 'print one JSON document')
-      .description(paused ? 'stop opening cohorts until unpaused (running cohorts go on)' : 'open cohorts again from the next period on (missed ones: schedule backfill)')
+      .description(
+        paused
+          ? 'stop opening cohorts until unpaused (running cohorts go on)'
+          : 'open cohorts again from the next period on (missed ones: schedule backfill)',
+      )
       .action(async (scheduleId: string, options: { note?: string; json?: boolean }) => {
         const out = createOutput(Boolean(options.json));
         await onSchedule(scheduleId, async (client) => {
@@ -169,7 +202,9 @@ export function registerSchedule(program: Command, setExit: (code: number) => vo
         [
           `backfilling ${result.periods.length} period${result.periods.length === 1 ? '' : 's'} of ${scheduleId}`,
           ...result.periods.map((p) => `  [${p.start}, ${p.end})  ${p.cohort_id}`),
-          ...(result.skipped_before_start_at > 0 ? [`  ${result.skipped_before_start_at} period(s) before the schedule's --start-at are never opened`] : []),
+          ...(result.skipped_before_start_at > 0
+            ? [`  ${result.skipped_before_start_at} period(s) before the schedule's --start-at are never opened`]
+            : []),
         ].join('\n'),
       );
       setExit(EXIT.ok);

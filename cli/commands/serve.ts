@@ -14,7 +14,9 @@ const serveOptionsSchema = z.object({
 export function registerServe(program: Command, setExit: (code: number) => void): void {
   program
     .command('serve')
-    .description('HTTP ingestion: POST /v1/predictions|outcomes|actions (JSON array or NDJSON), GET /healthz; bearer token HINDSIGHT_API_TOKEN unless on loopback; browser origins only from HINDSIGHT_ALLOWED_ORIGINS')
+    .description(
+      'HTTP ingestion: POST /v1/predictions|outcomes|actions (JSON array or NDJSON), GET /healthz; bearer token HINDSIGHT_API_TOKEN unless on loopback; browser origins only from HINDSIGHT_ALLOWED_ORIGINS',
+    )
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on (0 picks a free one)', '8787')
     .option('--max-body-bytes <bytes>', 'largest request body accepted', String(DEFAULT_MAX_BODY_BYTES))
@@ -29,7 +31,9 @@ export function registerServe(program: Command, setExit: (code: number) => void)
           maxBodyBytes: options.maxBodyBytes,
           allowedOrigins: env.HINDSIGHT_ALLOWED_ORIGINS,
         });
-        process.stderr.write(`hindsight serve listening on ${server.url}${env.HINDSIGHT_API_TOKEN ? ' (bearer token required)' : ' (loopback, no token)'}\n`);
+        process.stderr.write(
+          `hindsight serve listening on ${server.url}${env.HINDSIGHT_API_TOKEN ? ' (bearer token required)' : ' (loopback, no token)'}\n`,
+        );
         // Finish the requests in flight, then release the database, on Ctrl-C or a stop.
         await new Promise<void>((resolve) => {
           process.once('SIGINT', resolve);

@@ -8,7 +8,9 @@ import { createOutput, EXIT } from '../output';
 export function registerSetupTemporal(program: Command, setExit: (code: number) => void): void {
   program
     .command('setup-temporal')
-    .description("register Hindsight's search attributes on an existing Temporal server (idempotent; the dev server Hindsight starts has them)")
+    .description(
+      "register Hindsight's search attributes on an existing Temporal server (idempotent; the dev server Hindsight starts has them)",
+    )
     .option('--json', 'print one JSON document')
     .action(async (options: { json?: boolean }) => {
       const out = createOutput(Boolean(options.json));
@@ -18,7 +20,11 @@ export function registerSetupTemporal(program: Command, setExit: (code: number) 
       try {
         const setup = await registerSearchAttributes(connection, env.TEMPORAL_NAMESPACE);
         out.result({ address, ...setup }, () =>
-          [`${address} namespace ${setup.namespace}:`, `  added: ${setup.added.join(', ') || 'none'}`, `  already registered: ${setup.already_registered.join(', ') || 'none'}`].join('\n'),
+          [
+            `${address} namespace ${setup.namespace}:`,
+            `  added: ${setup.added.join(', ') || 'none'}`,
+            `  already registered: ${setup.already_registered.join(', ') || 'none'}`,
+          ].join('\n'),
         );
       } finally {
         await connection.close();

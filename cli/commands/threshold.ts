@@ -21,8 +21,11 @@ function line(name: string, point: ThresholdSearchPoint): string {
 
 export function registerThreshold(program: Command, setExit: (code: number) => void): void {
   addCalibrationRangeOptions(
-    program.command('threshold')
-      .description('the decision threshold that reaches a target precision or recall, or minimizes the expected cost, chosen on the training range and reported on the held-out one'),
+    program
+      .command('threshold')
+      .description(
+        'the decision threshold that reaches a target precision or recall, or minimizes the expected cost, chosen on the training range and reported on the held-out one',
+      ),
   )
     .option('--target-precision <p>', 'the lowest threshold whose training precision is at least p')
     .option('--target-recall <r>', 'the highest threshold whose training recall is at least r')
@@ -30,20 +33,27 @@ export function registerThreshold(program: Command, setExit: (code: number) => v
     .option('--json', 'print one JSON document')
     .action(async (raw: Record<string, unknown>) => {
       const options = parseOptions(thresholdOptionsSchema, raw, 'threshold');
-      const chosen = [options.targetPrecision !== undefined, options.targetRecall !== undefined, Boolean(options.minCost)].filter(Boolean).length;
+      const chosen = [options.targetPrecision !== undefined, options.targetRecall !== undefined, Boolean(options.minCost)].filter(
+        Boolean,
+      ).length;
       if (chosen !== 1) throw new UsageError('threshold: pass exactly one of --target-precision, --target-recall, --min-cost');
-      const objective = options.targetPrecision !== undefined
-        ? { kind: 'target_precision' as const, target: options.targetPrecision }
-        : options.targetRecall !== undefined ? { kind: 'target_recall' as const, target: options.targetRecall } : { kind: 'min_cost' as const };
+      const objective =
+        options.targetPrecision !== undefined
+          ? { kind: 'target_precision' as const, target: options.targetPrecision }
+          : options.targetRecall !== undefined
+            ? { kind: 'target_recall' as const, target: options.targetRecall }
+            : { kind: 'min_cost' as const };
       const out = createOutput(Boolean(options.json));
       const document: ThresholdDocument = await withDatabase((db) =>
         recalibrateThreshold(db, { ...rangesFrom(options), label_definition: parseLabelDefinitionRef(options.labelDefinition), objective }),
       );
-      out.result(document, () => [
-        `threshold ${document.threshold} (${document.objective.kind.replace('_', ' ')}${'target' in document.objective ? ` ${document.objective.target}` : ''}) for ${document.model_name} ${document.model_version} · ${document.label_definition}`,
-        line(`train [${document.train.from}, ${document.train.to})`, document.train.at_threshold),
-        line(`held out [${document.holdout.from}, ${document.holdout.to})`, document.holdout.at_threshold),
-      ].join('\n'));
+      out.result(document, () =>
+        [
+          `threshold ${document.threshold} (${document.objective.kind.replace('_', ' ')}${'target' in document.objective ? ` ${document.objective.target}` : ''}) for ${document.model_name} ${document.model_version} · ${document.label_definition}`,
+          line(`train [${document.train.from}, ${document.train.to})`, document.train.at_threshold),
+          line(`held out [${document.holdout.from}, ${document.holdout.to})`, document.holdout.at_threshold),
+        ].join('\n'),
+      );
       setExit(EXIT.ok);
     });
 }

@@ -36,7 +36,9 @@ export function registerTrace(program: Command, setExit: (code: number) => void)
           `  label as of ${trace.as_of}: ${trace.label.value ?? '—'} (${trace.label.status})${trace.label.outcome_id ? ` from ${trace.label.outcome_id} via ${trace.label.join_path}` : ''}`,
         ];
         for (const outcome of trace.outcomes) {
-          lines.push(`  ${outcome.outcome_id} ${outcome.outcome_type} at ${outcome.ts_event} (received ${outcome.ts_received}) via ${outcome.join_path}: ${outcome.verdict} — ${outcome.reason}`);
+          lines.push(
+            `  ${outcome.outcome_id} ${outcome.outcome_type} at ${outcome.ts_event} (received ${outcome.ts_received}) via ${outcome.join_path}: ${outcome.verdict} — ${outcome.reason}`,
+          );
         }
         if (trace.outcomes.length === 0) lines.push('  no outcome names this prediction, its request_id + item_id or its entity');
         return lines.join('\n');

@@ -95,7 +95,8 @@ async function ingestExample(
 }
 
 async function putDefinition(db: Knex, name: string): Promise<LabelDefinition> {
-  return (await putLabelDefinition(db, readJson(exampleFile(name, 'label-definition.json')), `examples/${name}/label-definition.json`)).definition;
+  return (await putLabelDefinition(db, readJson(exampleFile(name, 'label-definition.json')), `examples/${name}/label-definition.json`))
+    .definition;
 }
 
 /**
@@ -150,8 +151,12 @@ export function demoFraudPolicy(pipelineUrl: string): Record<string, unknown> {
 export async function prepareFraud(db: Knex, root: string, timeline: DemoTimeline, now: number, pipelineUrl: string): Promise<ExampleData> {
   const start = timeline.anchor - FRAUD_WEEKS * WEEK;
   const example = generateFraudExample({
-    start: iso(start), weeks: FRAUD_WEEKS, perWeek: FRAUD_PER_WEEK, users: DEMO_USERS,
-    driftWeek: FRAUD_DRIFT_WEEK, outageWeek: FRAUD_OUTAGE_WEEK,
+    start: iso(start),
+    weeks: FRAUD_WEEKS,
+    perWeek: FRAUD_PER_WEEK,
+    users: DEMO_USERS,
+    driftWeek: FRAUD_DRIFT_WEEK,
+    outageWeek: FRAUD_OUTAGE_WEEK,
   });
   const definition = await putDefinition(db, 'fraud');
   await putPolicyVersion(db, demoFraudPolicy(pipelineUrl), 'the demo fraud policy');
@@ -172,9 +177,23 @@ export async function prepareRecommendations(db: Knex, root: string, timeline: D
 
 /** Two weeks of applications 20 weeks back, so both are final and the second's score PSI has a reference. */
 export async function prepareCredit(db: Knex, root: string, timeline: DemoTimeline, now: number): Promise<ExampleData> {
-  const weeks = [0, 1].map((w) => generateCreditExample({ applicants: DEMO_USERS, seed: 7 + w, start: iso(timeline.anchor - (20 - w) * WEEK) }));
-  const loaded = await loadExample(db, root, 'credit', { predictions: weeks.flatMap((w) => w.predictions), outcomes: weeks.flatMap((w) => w.outcomes) }, now);
-  const cohorts = [0, 1].map((w) => ({ model_name: 'credit-pd', model_version: '2.0.0', environment: 'production', start: iso(timeline.anchor - (20 - w) * WEEK), end: iso(timeline.anchor - (19 - w) * WEEK) }));
+  const weeks = [0, 1].map((w) =>
+    generateCreditExample({ applicants: DEMO_USERS, seed: 7 + w, start: iso(timeline.anchor - (20 - w) * WEEK) }),
+  );
+  const loaded = await loadExample(
+    db,
+    root,
+    'credit',
+    { predictions: weeks.flatMap((w) => w.predictions), outcomes: weeks.flatMap((w) => w.outcomes) },
+    now,
+  );
+  const cohorts = [0, 1].map((w) => ({
+    model_name: 'credit-pd',
+    model_version: '2.0.0',
+    environment: 'production',
+    start: iso(timeline.anchor - (20 - w) * WEEK),
+    end: iso(timeline.anchor - (19 - w) * WEEK),
+  }));
   return { ...loaded, cohorts };
 }
 

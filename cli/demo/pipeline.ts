@@ -66,7 +66,9 @@ export async function startDemoPipeline(port: number, journal: string): Promise<
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) =>
-      reject(error.code === 'EADDRINUSE' ? new Error(`port ${port} for the demo's pipeline receiver is taken; pass --pipeline-port`) : error),
+      reject(
+        error.code === 'EADDRINUSE' ? new Error(`port ${port} for the demo's pipeline receiver is taken; pass --pipeline-port`) : error,
+      ),
     );
     server.listen(port, '127.0.0.1', resolve);
   });

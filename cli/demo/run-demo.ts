@@ -46,7 +46,15 @@ async function openServices(env: Env, options: DemoOptions): Promise<Services> {
   const dev = env.DATABASE_URL || env.TEMPORAL_ADDRESS ? undefined : readDevState(env);
   if (dev) {
     const db = createDatabase(dev.databaseUrl, { maxConnections: 1 });
-    return { db, databaseUrl: dev.databaseUrl, embeddedDatabase: dev.embeddedDatabase, temporalAddress: dev.temporalAddress, uiUrl: dev.temporalUiUrl, reused: true, stop: () => db.destroy() };
+    return {
+      db,
+      databaseUrl: dev.databaseUrl,
+      embeddedDatabase: dev.embeddedDatabase,
+      temporalAddress: dev.temporalAddress,
+      uiUrl: dev.temporalUiUrl,
+      reused: true,
+      stop: () => db.destroy(),
+    };
   }
   const started = await startServices(env, { db: options.dbPort, temporal: options.temporalPort, ui: options.uiPort }, () => {});
   return { ...started, reused: false };
@@ -57,7 +65,13 @@ async function openServices(env: Env, options: DemoOptions): Promise<Services> {
  * a weekly fraud schedule backfilled so its alerts, diagnoses, retraining request and
  * recalibration really happen, a live one-minute cohort, reports, and a summary.
  */
-export async function runDemo(env: Env, options: DemoOptions, tasks: TaskList, present: (summary: DemoSummary) => void, waitForStop: () => Promise<void>): Promise<DemoSummary> {
+export async function runDemo(
+  env: Env,
+  options: DemoOptions,
+  tasks: TaskList,
+  present: (summary: DemoSummary) => void,
+  waitForStop: () => Promise<void>,
+): Promise<DemoSummary> {
   const root = path.resolve(env.HINDSIGHT_STATE_DIR, 'demo');
   await mkdir(root, { recursive: true });
   const now = Date.now();
@@ -65,8 +79,13 @@ export async function runDemo(env: Env, options: DemoOptions, tasks: TaskList, p
   const timeline = readTimeline(timelineFile, now);
   await writeFile(timelineFile, `${JSON.stringify(timeline)}\n`);
 
-  const services = await tasks.run('start the embedded services', () => openServices(env, options), (s) =>
-    s.reused ? `reusing the running hindsight dev (${s.temporalAddress})` : `PGlite at ${s.databaseUrl.replace(/^postgres:\/\/postgres@/, '').replace(/\/.*$/, '')}, Temporal ${s.temporalAddress}${s.uiUrl ? `, Web UI ${s.uiUrl}` : ''}`,
+  const services = await tasks.run(
+    'start the embedded services',
+    () => openServices(env, options),
+    (s) =>
+      s.reused
+        ? `reusing the running hindsight dev (${s.temporalAddress})`
+        : `PGlite at ${s.databaseUrl.replace(/^postgres:\/\/postgres@/, '').replace(/\/.*$/, '')}, Temporal ${s.temporalAddress}${s.uiUrl ? `, Web UI ${s.uiUrl}` : ''}`,
   );
   const { db } = services;
   const pipeline = await startDemoPipeline(options.pipelinePort, path.join(root, 'pipeline-calls.json')).catch(async (error) => {
@@ -79,7 +98,13 @@ export async function runDemo(env: Env, options: DemoOptions, tasks: TaskList, p
   try {
     await tasks.run('migrate the database', () => migrate(db));
     if (!services.reused) {
-      await writeDevState(env, { pid: process.pid, databaseUrl: services.databaseUrl, embeddedDatabase: services.embeddedDatabase, temporalAddress: services.temporalAddress, temporalUiUrl: services.uiUrl });
+      await writeDevState(env, {
+        pid: process.pid,
+        databaseUrl: services.databaseUrl,
+        embeddedDatabase: services.embeddedDatabase,
+        temporalAddress: services.temporalAddress,
+        temporalUiUrl: services.uiUrl,
+      });
     }
     connection = await NativeConnection.connect({ address: services.temporalAddress });
     const worker = await tasks.run('start the worker (bundling the workflows)', () =>
@@ -94,13 +119,22 @@ export async function runDemo(env: Env, options: DemoOptions, tasks: TaskList, p
     clientConnection = await Connection.connect({ address: services.temporalAddress });
     const client = new Client({ connection: clientConnection, namespace: env.TEMPORAL_NAMESPACE });
     const taskQueue = env.HINDSIGHT_TASK_QUEUE;
-    const link = (workflowId: string) => (services.uiUrl ? `${services.uiUrl}/namespaces/${env.TEMPORAL_NAMESPACE}/workflows/${encodeURIComponent(workflowId)}` : workflowId);
+    const link = (workflowId: string) =>
+      services.uiUrl ? `${services.uiUrl}/namespaces/${env.TEMPORAL_NAMESPACE}/workflows/${encodeURIComponent(workflowId)}` : workflowId;
 
-    const live = await tasks.run('start the live one-minute cohort', () => startLiveCohort(db, client, taskQueue, env.HINDSIGHT_STATE_DIR), (started) => started.cohort_id);
+    const live = await tasks.run(
+      'start the live one-minute cohort',
+      () => startLiveCohort(db, client, taskQueue, env.HINDSIGHT_STATE_DIR),
+      (started) => started.cohort_id,
+    );
     const liveClosesAt = Date.now() + LIVE_COHORT_LIFETIME_MS;
     tasks.note(`  watch it move through its stages: ${link(live.cohort_id)}`);
 
-    const fraud = await tasks.run('generate and ingest the fraud history (20 weeks, chargebacks 60–90 days late)', () => prepareFraud(db, root, timeline, now, pipeline.url), ingestedLine);
+    const fraud = await tasks.run(
+      'generate and ingest the fraud history (20 weeks, chargebacks 60–90 days late)',
+      () => prepareFraud(db, root, timeline, now, pipeline.url),
+      ingestedLine,
+    );
     const others: ExampleData[] = [];
     for (const [title, prepare] of [
       ['recommendations (5% epsilon-greedy, logged propensities)', prepareRecommendations],
@@ -123,43 +157,69 @@ export async function runDemo(env: Env, options: DemoOptions, tasks: TaskList, p
     };
     const scheduleId = defaultScheduleId(fraudSchedule);
     const fraudIds = fraud.cohorts.map((c) => cohortIdFor(c, fraud.definition));
-    await tasks.run('backfill the weekly fraud schedule: the finalized history first', async (task) => {
-      try {
-        await client.schedule.getHandle(scheduleId).describe();
-      } catch (error) {
-        if (!(error instanceof ScheduleNotFoundError)) throw error;
-        await createCohortSchedule(client, { ...fraudSchedule, scheduleId, taskQueue });
-      }
-      // Oldest first: the later weeks' rules compare with the finalized weeks before them.
-      const split = fraud.cohorts[FRAUD_HISTORY_WEEKS]!.start;
-      await backfillCohortSchedule(client, scheduleId, fraud.cohorts[0]!.start, split);
-      await waitForCohorts(client, fraudIds.slice(0, FRAUD_HISTORY_WEEKS), (n, total) => task.update(`${n} of ${total} weeks caught up`), SETTLE_TIMEOUT_MS);
-      task.update('the last quarter and the weeks before it');
-      await backfillCohortSchedule(client, scheduleId, split, fraud.cohorts.at(-1)!.end);
-      await waitForCohorts(client, fraudIds, (n, total) => task.update(`${n} of ${total} weeks caught up`), SETTLE_TIMEOUT_MS);
-    }, () => `${fraudIds.length} weekly cohorts evaluated at every checkpoint already past and judged by the policy`);
+    await tasks.run(
+      'backfill the weekly fraud schedule: the finalized history first',
+      async (task) => {
+        try {
+          await client.schedule.getHandle(scheduleId).describe();
+        } catch (error) {
+          if (!(error instanceof ScheduleNotFoundError)) throw error;
+          await createCohortSchedule(client, { ...fraudSchedule, scheduleId, taskQueue });
+        }
+        // Oldest first: the later weeks' rules compare with the finalized weeks before them.
+        const split = fraud.cohorts[FRAUD_HISTORY_WEEKS]!.start;
+        await backfillCohortSchedule(client, scheduleId, fraud.cohorts[0]!.start, split);
+        await waitForCohorts(
+          client,
+          fraudIds.slice(0, FRAUD_HISTORY_WEEKS),
+          (n, total) => task.update(`${n} of ${total} weeks caught up`),
+          SETTLE_TIMEOUT_MS,
+        );
+        task.update('the last quarter and the weeks before it');
+        await backfillCohortSchedule(client, scheduleId, split, fraud.cohorts.at(-1)!.end);
+        await waitForCohorts(client, fraudIds, (n, total) => task.update(`${n} of ${total} weeks caught up`), SETTLE_TIMEOUT_MS);
+      },
+      () => `${fraudIds.length} weekly cohorts evaluated at every checkpoint already past and judged by the policy`,
+    );
 
     const otherIds = others.flatMap((data) => data.cohorts.map((c) => cohortIdFor(c, data.definition)));
     await tasks.run('wait for the recommendations, credit and returns cohorts', (task) =>
       waitForCohorts(client, otherIds, (n, total) => task.update(`${n} of ${total} caught up`), SETTLE_TIMEOUT_MS),
     );
     const actionsDeadline = Date.now() + ACTIONS_TIMEOUT_MS;
-    const recalibrations = await tasks.run('wait for the recalibration and the retraining request', async (task) => {
-      while (!pipeline.calls().some((call) => call.path === '/retrain') && Date.now() < actionsDeadline) {
-        task.update('waiting for the retraining webhook');
-        await new Promise((resolve) => setTimeout(resolve, 500));
-      }
-      task.update('waiting for the recalibration workflow');
-      return waitForRecalibrations(client, FRAUD_MODEL.model_name, actionsDeadline);
-    }, (runs) => `${runs.length} recalibration(s), ${pipeline.calls().filter((c) => c.path === '/retrain').length} retraining request(s) received`);
+    const recalibrations = await tasks.run(
+      'wait for the recalibration and the retraining request',
+      async (task) => {
+        while (!pipeline.calls().some((call) => call.path === '/retrain') && Date.now() < actionsDeadline) {
+          task.update('waiting for the retraining webhook');
+          await new Promise((resolve) => setTimeout(resolve, 500));
+        }
+        task.update('waiting for the recalibration workflow');
+        return waitForRecalibrations(client, FRAUD_MODEL.model_name, actionsDeadline);
+      },
+      (runs) =>
+        `${runs.length} recalibration(s), ${pipeline.calls().filter((c) => c.path === '/retrain').length} retraining request(s) received`,
+    );
 
     if (!options.keepRunning) {
       await tasks.run('wait for the live cohort to close', (task) =>
-        waitForClose(client, live.cohort_id, liveClosesAt + 60_000, (status) => task.update(`${status.phase.replace(/_/g, ' ')}, ${status.snapshots.length} snapshot(s)`)),
+        waitForClose(client, live.cohort_id, liveClosesAt + 60_000, (status) =>
+          task.update(`${status.phase.replace(/_/g, ' ')}, ${status.snapshots.length} snapshot(s)`),
+        ),
       );
     }
     const summary = await tasks.run('summarize and write the reports', async () => {
-      const made = await summarizeDemo(db, { fraud, others, live: live.cohort_id, scheduleId, recalibrations, pipeline: pipeline.calls(), link, uiUrl: services.uiUrl, namespace: env.TEMPORAL_NAMESPACE });
+      const made = await summarizeDemo(db, {
+        fraud,
+        others,
+        live: live.cohort_id,
+        scheduleId,
+        recalibrations,
+        pipeline: pipeline.calls(),
+        link,
+        uiUrl: services.uiUrl,
+        namespace: env.TEMPORAL_NAMESPACE,
+      });
       made.reports = await writeReports(db, path.join(root, 'reports'), made.reportSubjects);
       return made;
     });
@@ -167,7 +227,9 @@ export async function runDemo(env: Env, options: DemoOptions, tasks: TaskList, p
     summary.reused_services = services.reused;
     present(summary);
     if (options.keepRunning) {
-      tasks.note(`the services and the worker keep running (Web UI ${services.uiUrl ?? 'not started: TEMPORAL_ADDRESS is set'}); Ctrl-C stops them`);
+      tasks.note(
+        `the services and the worker keep running (Web UI ${services.uiUrl ?? 'not started: TEMPORAL_ADDRESS is set'}); Ctrl-C stops them`,
+      );
       await waitForStop();
     }
     return summary;

@@ -60,10 +60,14 @@ function countBy(values: string[]): Record<string, number> {
 const f3 = (value: number | null | undefined) => (value === null || value === undefined ? '—' : value.toFixed(3));
 /** The share of predictions with a label by then (final or provisional), as `label_availability` rules judge it. */
 const labeledShare = (overall: Overall | null) => (overall && overall.n ? (overall.n_labeled ?? 0) / overall.n : null);
-const interval = (value: { value: number | null; ci_low: number | null; ci_high: number | null }) => `${f3(value.value)} [${f3(value.ci_low)}, ${f3(value.ci_high)}]`;
+const interval = (value: { value: number | null; ci_low: number | null; ci_high: number | null }) =>
+  `${f3(value.value)} [${f3(value.ci_low)}, ${f3(value.ci_high)}]`;
 
 /** Each cohort's latest snapshot per checkpoint, and how many revisions its final one has. */
-async function snapshotsOf(db: Knex, cohortIds: string[]): Promise<Map<string, Map<string, { revision: number; overall: Overall; as_of: string }>>> {
+async function snapshotsOf(
+  db: Knex,
+  cohortIds: string[],
+): Promise<Map<string, Map<string, { revision: number; overall: Overall; as_of: string }>>> {
   const rows = await db('metric_snapshots')
     .whereIn('cohort_id', cohortIds)
     .orderBy(['cohort_id', 'checkpoint', 'revision'])
@@ -112,7 +116,16 @@ export async function summarizeDemo(db: Knex, input: SummaryInput): Promise<Demo
     ...fraudAlerts,
   });
   reportSubjects.push(
-    { name: 'fraud model, weekly', subject: { kind: 'model', model_name: FRAUD_MODEL.model_name, model_version: FRAUD_MODEL.model_version, from: fraud.cohorts[0]!.start, to: fraud.cohorts.at(-1)!.end } },
+    {
+      name: 'fraud model, weekly',
+      subject: {
+        kind: 'model',
+        model_name: FRAUD_MODEL.model_name,
+        model_version: FRAUD_MODEL.model_version,
+        from: fraud.cohorts[0]!.start,
+        to: fraud.cohorts.at(-1)!.end,
+      },
+    },
     { name: 'fraud drift week', subject: { kind: 'cohort', cohort_id: fraudIds[FRAUD_DRIFT_WEEK]! } },
     { name: 'fraud outage week', subject: { kind: 'cohort', cohort_id: fraudIds[FRAUD_OUTAGE_WEEK]! } },
   );
@@ -127,8 +140,16 @@ export async function summarizeDemo(db: Knex, input: SummaryInput): Promise<Demo
     let headline: string;
     if (data.name === 'recommendations') {
       const estimate = await estimatePolicyValue(db, {
-        cohort: last, definition: data.definition, asOf, rewardTypes: ['click'], rewardValue: false,
-        target: { kind: 'file', file: path.join(data.dir, 'target-policy.ndjson') }, clip: null, resamples: 200, seed: 1, alpha: 0.05,
+        cohort: last,
+        definition: data.definition,
+        asOf,
+        rewardTypes: ['click'],
+        rewardValue: false,
+        target: { kind: 'file', file: path.join(data.dir, 'target-policy.ndjson') },
+        clip: null,
+        resamples: 200,
+        seed: 1,
+        alpha: 0.05,
       });
       headline = `logged CTR ${f3(estimate.logged_policy_value)}; new ranker IPW ${interval(estimate.estimators.ipw)}, SNIPS ${interval(estimate.estimators.snips)}; purchase rate ${f3(final?.overall.base_rate)}`;
     } else if (data.name === 'credit') {
@@ -150,7 +171,9 @@ export async function summarizeDemo(db: Knex, input: SummaryInput): Promise<Demo
   rows.push({
     example: 'live (one-minute window)',
     cohorts: 1,
-    headline: liveFinal ? `final ROC AUC ${f3(liveFinal.overall.roc_auc)}, Brier ${f3(liveFinal.overall.brier)} (revision ${liveFinal.revision}); ${[...(live?.keys() ?? [])].join(', ')}` : `${live?.size ?? 0} checkpoint(s) so far`,
+    headline: liveFinal
+      ? `final ROC AUC ${f3(liveFinal.overall.roc_auc)}, Brier ${f3(liveFinal.overall.brier)} (revision ${liveFinal.revision}); ${[...(live?.keys() ?? [])].join(', ')}`
+      : `${live?.size ?? 0} checkpoint(s) so far`,
     alerts: {},
     diagnoses: {},
   });
@@ -166,12 +189,16 @@ export async function summarizeDemo(db: Knex, input: SummaryInput): Promise<Demo
       idempotency_key: call.idempotency_key,
     }));
   for (const request of retrainingRequests) {
-    actions.push(`retraining requested: ${request.request_id} for ${FRAUD_MODEL.model_name} ${request.model_version}, diagnosis ${request.verdict ?? '—'}; the demo pipeline received it once (Idempotency-Key ${request.idempotency_key})`);
+    actions.push(
+      `retraining requested: ${request.request_id} for ${FRAUD_MODEL.model_name} ${request.model_version}, diagnosis ${request.verdict ?? '—'}; the demo pipeline received it once (Idempotency-Key ${request.idempotency_key})`,
+    );
   }
   const retrains = retrainingRequests;
   if (retrains.length === 0) actions.push('retraining: no request reached the demo pipeline');
   for (const run of input.recalibrations) {
-    actions.push(`recalibration ${run.workflowId}: ${run.state.phase.replace(/_/g, ' ')}${run.state.reason ? `: ${run.state.reason}` : ''}`);
+    actions.push(
+      `recalibration ${run.workflowId}: ${run.state.phase.replace(/_/g, ' ')}${run.state.reason ? `: ${run.state.reason}` : ''}`,
+    );
   }
   if (input.recalibrations.length === 0) actions.push('recalibration: none started');
   const notifications = input.pipeline.filter((call) => call.path === '/alerts').length;
@@ -184,9 +211,19 @@ export async function summarizeDemo(db: Knex, input: SummaryInput): Promise<Demo
     { what: 'fraud retraining requests', url: input.link(retrainingWorkflowId(FRAUD_MODEL.model_name)) },
     ...input.recalibrations.map((run) => ({ what: 'fraud recalibration', url: input.link(run.workflowId) })),
   ];
-  if (input.uiUrl) links.push({ what: 'the weekly fraud schedule', url: `${input.uiUrl}/namespaces/${input.namespace}/schedules/${encodeURIComponent(input.scheduleId)}` });
+  if (input.uiUrl)
+    links.push({
+      what: 'the weekly fraud schedule',
+      url: `${input.uiUrl}/namespaces/${input.namespace}/schedules/${encodeURIComponent(input.scheduleId)}`,
+    });
   return {
-    rows, actions, reports: [], links, reportSubjects, kept_running: false, reused_services: false,
+    rows,
+    actions,
+    reports: [],
+    links,
+    reportSubjects,
+    kept_running: false,
+    reused_services: false,
     retraining_requests: retrainingRequests,
     recalibrations: input.recalibrations.map((run) => ({ workflow_id: run.workflowId, phase: run.state.phase, reason: run.state.reason })),
     alert_notifications: notifications,
@@ -209,14 +246,11 @@ export async function writeReports(db: Knex, dir: string, subjects: DemoSummary[
 /** The closing table, then what the loop did, the reports and the Web UI links. */
 export function formatSummary(summary: DemoSummary): string {
   const header = ['example', 'cohorts', 'alerts', 'diagnoses', 'headline metrics'];
-  const counted = (counts: Record<string, number>) => Object.entries(counts).map(([name, n]) => (n === 1 ? name : `${name} ×${n}`)).join(', ') || '—';
-  const cells = summary.rows.map((row) => [
-    row.example,
-    String(row.cohorts),
-    counted(row.alerts),
-    counted(row.diagnoses),
-    row.headline,
-  ]);
+  const counted = (counts: Record<string, number>) =>
+    Object.entries(counts)
+      .map(([name, n]) => (n === 1 ? name : `${name} ×${n}`))
+      .join(', ') || '—';
+  const cells = summary.rows.map((row) => [row.example, String(row.cohorts), counted(row.alerts), counted(row.diagnoses), row.headline]);
   const widths = header.slice(0, 4).map((title, i) => Math.max(title.length, ...cells.map((c) => c[i]!.length)));
   const line = (c: string[]) => [...c.slice(0, 4).map((cell, i) => cell.padEnd(widths[i]!)), c[4]].join('  ');
   return [

@@ -18,7 +18,8 @@ async function cohortStatus(client: Client, cohortId: string): Promise<CohortSta
   const handle = client.workflow.getHandle(cohortId);
   try {
     const { status } = await handle.describe();
-    if (status.name !== 'RUNNING' && status.name !== 'COMPLETED') throw new Error(`cohort ${cohortId} ended ${status.name.toLowerCase()}; see it in the Web UI`);
+    if (status.name !== 'RUNNING' && status.name !== 'COMPLETED')
+      throw new Error(`cohort ${cohortId} ended ${status.name.toLowerCase()}; see it in the Web UI`);
     return await workflowState(handle, status.name, getStatusQuery);
   } catch (error) {
     // A schedule action that has not run yet has not started the cohort.
@@ -53,7 +54,12 @@ export async function waitForCohorts(
 }
 
 /** Waits for a cohort to close (the live one), or until the deadline; returns its last status. */
-export async function waitForClose(client: Client, cohortId: string, deadline: number, progress: (status: CohortStatus) => void): Promise<CohortStatus | null> {
+export async function waitForClose(
+  client: Client,
+  cohortId: string,
+  deadline: number,
+  progress: (status: CohortStatus) => void,
+): Promise<CohortStatus | null> {
   for (;;) {
     const status = await cohortStatus(client, cohortId);
     if (status) progress(status);
@@ -78,7 +84,8 @@ export async function waitForRecalibrations(client: Client, model: string, deadl
     const runs: RecalibrationRun[] = [];
     for await (const execution of client.workflow.list({ query: `WorkflowType = 'recalibration' AND ModelName = '${model}'` })) {
       const handle = client.workflow.getHandle(execution.workflowId);
-      if (execution.status.name !== 'RUNNING' && execution.status.name !== 'COMPLETED') throw new Error(`recalibration ${execution.workflowId} ended ${execution.status.name.toLowerCase()}; see it in the Web UI`);
+      if (execution.status.name !== 'RUNNING' && execution.status.name !== 'COMPLETED')
+        throw new Error(`recalibration ${execution.workflowId} ended ${execution.status.name.toLowerCase()}; see it in the Web UI`);
       const state = await workflowState(handle, execution.status.name, getRecalibrationStateQuery);
       runs.push({ workflowId: execution.workflowId, state });
     }

@@ -80,9 +80,19 @@ export function generateCreditExample({ applicants = 20_000, seed = 7, start: fr
     const predictionId = seededUuid(random);
     const tsPred = start + Math.floor(random() * 7 * DAY);
     predictions.push({
-      prediction_id: predictionId, model_name: 'credit-pd', model_version: '2.0.0', environment: 'production',
-      ts_pred: new Date(tsPred).toISOString(), score, threshold: BAND.high, entity_ids: { application_id: `app-${seed}-${i}` },
-      decision: choice.action, action: choice.action, propensity: choice.propensity, policy: choice.policy, is_exploration: choice.is_exploration,
+      prediction_id: predictionId,
+      model_name: 'credit-pd',
+      model_version: '2.0.0',
+      environment: 'production',
+      ts_pred: new Date(tsPred).toISOString(),
+      score,
+      threshold: BAND.high,
+      entity_ids: { application_id: `app-${seed}-${i}` },
+      decision: choice.action,
+      action: choice.action,
+      propensity: choice.propensity,
+      policy: choice.policy,
+      is_exploration: choice.is_exploration,
     });
     if (score < BAND.high) {
       eligiblePd += pd;
@@ -92,21 +102,33 @@ export function generateCreditExample({ applicants = 20_000, seed = 7, start: fr
     if (choice.action === 'approve') {
       const tsEvent = tsPred + (defaults ? 20 + Math.floor(random() * 60) : 85) * DAY;
       outcomes.push({
-        outcome_id: `loan-${seed}-${i}`, prediction_id: predictionId, outcome_type: defaults ? 'default' : 'repaid',
-        ts_event: new Date(tsEvent).toISOString(), ts_received: new Date(tsEvent + DAY).toISOString(),
+        outcome_id: `loan-${seed}-${i}`,
+        prediction_id: predictionId,
+        outcome_type: defaults ? 'default' : 'repaid',
+        ts_event: new Date(tsEvent).toISOString(),
+        ts_received: new Date(tsEvent + DAY).toISOString(),
       });
     }
   }
   return {
     predictions,
     outcomes,
-    truth: { applicants, eligible: eligibleScores.length, default_rate: eligiblePd / eligibleScores.length, roc_auc: rocAuc(eligibleScores, eligibleDefaults) },
+    truth: {
+      applicants,
+      eligible: eligibleScores.length,
+      default_rate: eligiblePd / eligibleScores.length,
+      roc_auc: rocAuc(eligibleScores, eligibleDefaults),
+    },
   };
 }
 
 function main(argv: string[]): void {
   const { out, flags } = generatorArgs(argv, 'node dist/examples/credit/generate.js OUT_DIR [--applicants N] [--start ISO] [--seed S]');
-  const example = generateCreditExample({ applicants: integerFlag(flags, '--applicants', 20_000), seed: integerFlag(flags, '--seed', 7), ...startFlag(flags) });
+  const example = generateCreditExample({
+    applicants: integerFlag(flags, '--applicants', 20_000),
+    seed: integerFlag(flags, '--seed', 7),
+    ...startFlag(flags),
+  });
   writeExample(out, example);
 }
 

@@ -67,7 +67,8 @@ const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
 export function generateFraudExample(options: FraudExampleOptions = {}): FraudExample {
   const { start = '2026-06-01T00:00:00Z', weeks = 13, perWeek = 4000, driftWeek = 6, outageWeek = 10, users = 10_000, seed = 3 } = options;
   const first = Date.parse(start);
-  if (!Number.isFinite(first) || new Date(first).getUTCDay() !== 1 || first % DAY !== 0) throw new Error(`--start must be a Monday at 00:00Z, got ${start}`);
+  if (!Number.isFinite(first) || new Date(first).getUTCDay() !== 1 || first % DAY !== 0)
+    throw new Error(`--start must be a Monday at 00:00Z, got ${start}`);
   const rng = seededRandom(seed);
   const predictions: object[] = [];
   const outcomes: object[] = [];
@@ -93,17 +94,28 @@ export function generateFraudExample(options: FraudExampleOptions = {}): FraudEx
         if (blocked) caught += 1;
       }
       predictions.push({
-        prediction_id: predictionId, ...MODEL, region, ts_pred: new Date(tsPred).toISOString(), score, threshold: THRESHOLD,
-        decision: blocked ? 'block' : 'allow', entity_ids: { transaction_id: `tx-${seed}-${w}-${i}`, user_id: `user-${Math.floor(rng.next() * users)}` },
-        segment: { channel: rng.next() < 0.3 ? 'card_present' : 'online' }, features: { amount },
+        prediction_id: predictionId,
+        ...MODEL,
+        region,
+        ts_pred: new Date(tsPred).toISOString(),
+        score,
+        threshold: THRESHOLD,
+        decision: blocked ? 'block' : 'allow',
+        entity_ids: { transaction_id: `tx-${seed}-${w}-${i}`, user_id: `user-${Math.floor(rng.next() * users)}` },
+        segment: { channel: rng.next() < 0.3 ? 'card_present' : 'online' },
+        features: { amount },
       });
       if (rng.next() < REVIEW_COVERAGE) {
         const event = within(tsPred, [1, 7]);
         let received = within(event, [0, 2]);
         if (condition === 'outage' && region === 'us' && received < outageEnd) received = within(outageEnd, [0, 1]);
         outcomes.push({
-          outcome_id: `review-${predictionId}`, prediction_id: predictionId, outcome_type: fraud ? 'fraud_confirmed' : 'legit_confirmed', source: 'review',
-          ts_event: new Date(event).toISOString(), ts_received: new Date(received).toISOString(),
+          outcome_id: `review-${predictionId}`,
+          prediction_id: predictionId,
+          outcome_type: fraud ? 'fraud_confirmed' : 'legit_confirmed',
+          source: 'review',
+          ts_event: new Date(event).toISOString(),
+          ts_received: new Date(received).toISOString(),
         });
       }
       if (fraud && !blocked && rng.next() < CHARGEBACK_RATE) {
@@ -111,21 +123,33 @@ export function generateFraudExample(options: FraudExampleOptions = {}): FraudEx
         // snapshot and revise it during the late-label grace.
         const event = within(tsPred, [60, 89.9]);
         outcomes.push({
-          outcome_id: `chargeback-${predictionId}`, prediction_id: predictionId, outcome_type: 'chargeback', source: 'issuer',
-          ts_event: new Date(event).toISOString(), ts_received: new Date(within(event, [0, 10])).toISOString(),
+          outcome_id: `chargeback-${predictionId}`,
+          prediction_id: predictionId,
+          outcome_type: 'chargeback',
+          source: 'issuer',
+          ts_event: new Date(event).toISOString(),
+          ts_received: new Date(within(event, [0, 10])).toISOString(),
         });
       }
     }
     truth.push({
-      index: w, start: new Date(weekStart).toISOString(), end: new Date(weekStart + WEEK).toISOString(), condition,
-      n: perWeek, fraud_rate: frauds / perWeek, recall: caught / frauds,
+      index: w,
+      start: new Date(weekStart).toISOString(),
+      end: new Date(weekStart + WEEK).toISOString(),
+      condition,
+      n: perWeek,
+      fraud_rate: frauds / perWeek,
+      recall: caught / frauds,
     });
   }
   return { predictions, outcomes, truth: { model: MODEL, threshold: THRESHOLD, weeks: truth } };
 }
 
 function main(argv: string[]): void {
-  const { out, flags } = generatorArgs(argv, 'node dist/examples/fraud/generate.js OUT_DIR [--start ISO_MONDAY] [--weeks N] [--per-week N] [--drift-week I] [--outage-week I] [--seed S]');
+  const { out, flags } = generatorArgs(
+    argv,
+    'node dist/examples/fraud/generate.js OUT_DIR [--start ISO_MONDAY] [--weeks N] [--per-week N] [--drift-week I] [--outage-week I] [--seed S]',
+  );
   const example = generateFraudExample({
     ...startFlag(flags),
     weeks: integerFlag(flags, '--weeks', 13),

@@ -43,7 +43,11 @@ export interface RecommendationsExample {
 
 const argmax = (values: readonly number[]) => values.reduce((best, value, i) => (value > values[best]! ? i : best), 0);
 
-export function generateRecommendationsExample({ sessions = 10_000, start = '2026-10-05T00:00:00Z', seed = 11 } = {}): RecommendationsExample {
+export function generateRecommendationsExample({
+  sessions = 10_000,
+  start = '2026-10-05T00:00:00Z',
+  seed = 11,
+} = {}): RecommendationsExample {
   const rng = seededRandom(seed);
   const first = Date.parse(start);
   if (!Number.isFinite(first)) throw new Error(`--start must be an ISO timestamp, got ${start}`);
@@ -69,9 +73,17 @@ export function generateRecommendationsExample({ sessions = 10_000, start = '202
     const sessionId = `session-${seed}-${i}`;
     const tsPred = first + Math.floor(rng.next() * 7 * DAY);
     predictions.push({
-      prediction_id: predictionId, ...MODEL, ts_pred: new Date(tsPred).toISOString(), score: Math.round(production[kind]![shown]! * 1e6) / 1e6,
-      request_id: sessionId, session_id: sessionId, item_id: choice.action, position: 0, entity_ids: { user_id: `user-${seed}-${i}` },
-      segment: { visitor_kind: `kind-${kind}` }, ...choice,
+      prediction_id: predictionId,
+      ...MODEL,
+      ts_pred: new Date(tsPred).toISOString(),
+      score: Math.round(production[kind]![shown]! * 1e6) / 1e6,
+      request_id: sessionId,
+      session_id: sessionId,
+      item_id: choice.action,
+      position: 0,
+      entity_ids: { user_id: `user-${seed}-${i}` },
+      segment: { visitor_kind: `kind-${kind}` },
+      ...choice,
     });
     targetPolicy.push({ prediction_id: predictionId, action_probabilities: { [target]: 1 } });
     // What the sessions would have given: the expected value, not one more draw.
@@ -81,14 +93,25 @@ export function generateRecommendationsExample({ sessions = 10_000, start = '202
     if (rng.next() >= ctr[kind]![shown]!) continue;
     const clicked = tsPred + Math.floor(rng.next() * 600_000);
     outcomes.push({
-      outcome_id: `click-${predictionId}`, request_id: sessionId, item_id: choice.action, outcome_type: 'click', source: 'web',
-      ts_event: new Date(clicked).toISOString(), ts_received: new Date(clicked + 5_000).toISOString(),
+      outcome_id: `click-${predictionId}`,
+      request_id: sessionId,
+      item_id: choice.action,
+      outcome_type: 'click',
+      source: 'web',
+      ts_event: new Date(clicked).toISOString(),
+      ts_received: new Date(clicked + 5_000).toISOString(),
     });
     if (rng.next() >= PURCHASE_AFTER_CLICK) continue;
     const bought = clicked + Math.floor(rng.next() ** 2 * 6.9 * DAY);
     outcomes.push({
-      outcome_id: `purchase-${predictionId}`, request_id: sessionId, item_id: choice.action, outcome_type: 'purchase', source: 'orders',
-      value: Math.round(Math.exp(3 + 0.5 * rng.normal()) * 100) / 100, ts_event: new Date(bought).toISOString(), ts_received: new Date(bought + 60_000).toISOString(),
+      outcome_id: `purchase-${predictionId}`,
+      request_id: sessionId,
+      item_id: choice.action,
+      outcome_type: 'purchase',
+      source: 'orders',
+      value: Math.round(Math.exp(3 + 0.5 * rng.normal()) * 100) / 100,
+      ts_event: new Date(bought).toISOString(),
+      ts_received: new Date(bought + 60_000).toISOString(),
     });
   }
   return {
@@ -107,8 +130,15 @@ export function generateRecommendationsExample({ sessions = 10_000, start = '202
 }
 
 function main(argv: string[]): void {
-  const { out, flags } = generatorArgs(argv, 'node dist/examples/recommendations/generate.js OUT_DIR [--sessions N] [--start ISO] [--seed S]');
-  const example = generateRecommendationsExample({ sessions: integerFlag(flags, '--sessions', 10_000), seed: integerFlag(flags, '--seed', 11), ...startFlag(flags) });
+  const { out, flags } = generatorArgs(
+    argv,
+    'node dist/examples/recommendations/generate.js OUT_DIR [--sessions N] [--start ISO] [--seed S]',
+  );
+  const example = generateRecommendationsExample({
+    sessions: integerFlag(flags, '--sessions', 10_000),
+    seed: integerFlag(flags, '--seed', 11),
+    ...startFlag(flags),
+  });
   writeExample(out, example, { 'target-policy.ndjson': example.targetPolicy });
 }
 

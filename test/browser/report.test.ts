@@ -26,7 +26,7 @@ describe('a report opened in Chromium', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('draws the fraud cohort\'s reliability diagrams and checkpoint chart, offline, with no console error', async () => {
+  it("draws the fraud cohort's reliability diagrams and checkpoint chart, offline, with no console error", async () => {
     const file = path.join(dir, 'report.html');
     const run = await runHindsightInProcess(['report', '--cohort', 'fraud-report-week-1', '--out', file], { DATABASE_URL: testDb.url });
     expect(run.code).toBe(0);
@@ -52,11 +52,12 @@ describe('a report opened in Chromium', () => {
     await expect.poll(() => page.title()).toBe('Cohort fraud-report-week-1');
     /** The chart's drawn marks: Vega's SVG paths (lines, symbols) with a non-empty box. */
     const drawnMarks = (chart: string) =>
-      page.locator(`figure[data-chart="${chart}"] svg g.mark-line path, figure[data-chart="${chart}"] svg g.mark-symbol path`).evaluateAll((paths) =>
-        paths.filter((p) => {
-          const box = (p as SVGGraphicsElement).getBBox();
-          return box.width > 0 || box.height > 0;
-        }).length,
+      page.locator(`figure[data-chart="${chart}"] svg g.mark-line path, figure[data-chart="${chart}"] svg g.mark-symbol path`).evaluateAll(
+        (paths) =>
+          paths.filter((p) => {
+            const box = (p as SVGGraphicsElement).getBBox();
+            return box.width > 0 || box.height > 0;
+          }).length,
       );
     for (const checkpoint of ['P1D', 'P7D', 'final']) {
       const chart = page.locator(`figure[data-chart="reliability-${checkpoint}"] svg`);

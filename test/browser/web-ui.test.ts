@@ -45,18 +45,31 @@ async function storeCohortRows(db: Knex, model: string, start: number): Promise<
     score: ((i * 7) % 12) / 12,
   }));
   await ingest(db, 'predictions', predictions);
-  await ingest(db, 'outcomes', predictions.filter((_, i) => i % 3 === 0).map((p, i) => ({
-    outcome_id: `${model}-cb-${i}`,
-    prediction_id: p.prediction_id,
-    outcome_type: 'chargeback',
-    ts_event: new Date(Date.parse(p.ts_pred) + 100).toISOString(),
-  })));
+  await ingest(
+    db,
+    'outcomes',
+    predictions
+      .filter((_, i) => i % 3 === 0)
+      .map((p, i) => ({
+        outcome_id: `${model}-cb-${i}`,
+        prediction_id: p.prediction_id,
+        outcome_type: 'chargeback',
+        ts_event: new Date(Date.parse(p.ts_pred) + 100).toISOString(),
+      })),
+  );
 }
 
 async function putDefinition(db: Knex, model: string) {
   const { definition } = await putLabelDefinition(db, {
-    name: `${model}-chargeback`, version: 1, model_name: model, task: 'binary', window: 'PT6S',
-    checkpoints: ['PT3S'], positive_outcome_types: ['chargeback'], absent_means: 'negative', late_label_grace: 'PT3S',
+    name: `${model}-chargeback`,
+    version: 1,
+    model_name: model,
+    task: 'binary',
+    window: 'PT6S',
+    checkpoints: ['PT3S'],
+    positive_outcome_types: ['chargeback'],
+    absent_means: 'negative',
+    late_label_grace: 'PT3S',
   });
   return definition;
 }
@@ -101,10 +114,21 @@ describe('the Temporal Web UI shows an operator a closed cohort', () => {
     await storeCohortRows(testDb.db, MODEL, start);
     await storeCohortRows(testDb.db, OTHER_MODEL, start);
     const client = new Client({ connection: clientConnection });
-    const selector = (model: string) => ({ model_name: model, model_version: 'v1', environment: 'production', start: new Date(start).toISOString(), end: new Date(end).toISOString() });
-    const [cohort, other] = await Promise.all([MODEL, OTHER_MODEL].map(async (model) =>
-      startCohortLifecycle(client, taskQueue, selector(model), await putDefinition(testDb.db, model), { lateLabelChecks: 1 })));
-    const results = await Promise.all([cohort!, other!].map((c) => client.workflow.getHandle<typeof cohortLifecycle>(c.cohort_id).result()));
+    const selector = (model: string) => ({
+      model_name: model,
+      model_version: 'v1',
+      environment: 'production',
+      start: new Date(start).toISOString(),
+      end: new Date(end).toISOString(),
+    });
+    const [cohort, other] = await Promise.all(
+      [MODEL, OTHER_MODEL].map(async (model) =>
+        startCohortLifecycle(client, taskQueue, selector(model), await putDefinition(testDb.db, model), { lateLabelChecks: 1 }),
+      ),
+    );
+    const results = await Promise.all(
+      [cohort!, other!].map((c) => client.workflow.getHandle<typeof cohortLifecycle>(c.cohort_id).result()),
+    );
     expect(results.map((r) => r.phase)).toEqual(['closed', 'closed']);
     expect(results[0]!.snapshots.map((s) => s.checkpoint)).toEqual(['PT3S', 'final']);
     const cohortId = cohort!.cohort_id;
@@ -112,15 +136,35 @@ describe('the Temporal Web UI shows an operator a closed cohort', () => {
     // What the workflow names each wait and activity (the activity type is the UI's own prefix).
     const summaries = [
       { kind: 'Activity', type: 'planCohortLifecycle', text: 'plan the checkpoints from the label definition', status: 'Completed' },
-      { kind: 'Activity', type: 'applyMonitoringPolicy', text: 'judge the closed cohort (label-free rules) by the monitoring policy', status: 'Completed' },
+      {
+        kind: 'Activity',
+        type: 'applyMonitoringPolicy',
+        text: 'judge the closed cohort (label-free rules) by the monitoring policy',
+        status: 'Completed',
+      },
       { kind: 'Timer', type: null, text: `wait for the PT3S checkpoint (${moment(end + CHECKPOINT_MS)})`, status: 'Fired' },
       { kind: 'Activity', type: 'evaluateCheckpoint', text: `evaluate PT3S as of ${moment(end + CHECKPOINT_MS)}`, status: 'Completed' },
-      { kind: 'Activity', type: 'applyMonitoringPolicy', text: 'judge the PT3S snapshot (revision 1) by the monitoring policy', status: 'Completed' },
+      {
+        kind: 'Activity',
+        type: 'applyMonitoringPolicy',
+        text: 'judge the PT3S snapshot (revision 1) by the monitoring policy',
+        status: 'Completed',
+      },
       { kind: 'Timer', type: null, text: `wait for finalization (${moment(end + WINDOW_MS)})`, status: 'Fired' },
       { kind: 'Activity', type: 'evaluateCheckpoint', text: `evaluate final as of ${moment(end + WINDOW_MS)}`, status: 'Completed' },
-      { kind: 'Activity', type: 'applyMonitoringPolicy', text: 'judge the final snapshot (revision 1) by the monitoring policy', status: 'Completed' },
+      {
+        kind: 'Activity',
+        type: 'applyMonitoringPolicy',
+        text: 'judge the final snapshot (revision 1) by the monitoring policy',
+        status: 'Completed',
+      },
       { kind: 'Timer', type: null, text: `wait for late-label check 1 of 1 (${moment(end + WINDOW_MS + GRACE_MS)})`, status: 'Fired' },
-      { kind: 'Activity', type: 'reviseFinalSnapshot', text: `look for late labels as of ${moment(end + WINDOW_MS + GRACE_MS)}`, status: 'Completed' },
+      {
+        kind: 'Activity',
+        type: 'reviseFinalSnapshot',
+        text: `look for late labels as of ${moment(end + WINDOW_MS + GRACE_MS)}`,
+        status: 'Completed',
+      },
     ];
 
     browser = await launchChromium();
@@ -150,7 +194,10 @@ describe('the Temporal Web UI shows an operator a closed cohort', () => {
     await page.waitForURL(/\/user-metadata$/);
     const events = page.locator('xpath=//*[normalize-space()="Events with Metadata"]/ancestor::div[.//*[normalize-space()="Fired"]][1]');
     await events.getByText(summaries.at(-1)!.text).waitFor();
-    const eventLines = (await events.innerText()).split('\n').map((line) => line.trim()).filter(Boolean);
+    const eventLines = (await events.innerText())
+      .split('\n')
+      .map((line) => line.trim())
+      .filter(Boolean);
     expect(eventLines.slice(eventLines.indexOf('Events with Metadata') + 1)).toEqual(summaries.flatMap((s) => [s.kind, s.text, s.status]));
 
     const details = page.frameLocator('xpath=//h3[normalize-space()="Current Details"]/ancestor::div[.//iframe][1]//iframe');

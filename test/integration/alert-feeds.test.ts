@@ -12,20 +12,45 @@ import { storeRows } from '../support/store-rows';
 const testDb = useTestDatabase();
 const hindsight = (args: string[]) => runHindsightInProcess(args, { DATABASE_URL: testDb.url });
 
-const review = (id: string, received: string) => ({ outcome_id: id, prediction_id: null, entity_ids: { user_id: id }, outcome_type: 'review', ts_event: received, ts_received: received });
+const review = (id: string, received: string) => ({
+  outcome_id: id,
+  prediction_id: null,
+  entity_ids: { user_id: id },
+  outcome_type: 'review',
+  ts_event: received,
+  ts_received: received,
+});
 
 describe('stalled label feeds and the policy command', () => {
   it('fires when a feed has been silent longer than max_silence, resolves when it resumes, and queues both for the webhook', async () => {
-    await putLabelDefinition(testDb.db, { name: 'review-feed', version: 1, model_name: 'fraud-feed', task: 'binary', window: 'P7D', positive_outcome_types: ['review'] });
+    await putLabelDefinition(testDb.db, {
+      name: 'review-feed',
+      version: 1,
+      model_name: 'fraud-feed',
+      task: 'binary',
+      window: 'P7D',
+      positive_outcome_types: ['review'],
+    });
     await putPolicy(testDb.db, {
-      name: 'feed-policy', version: 1, model_name: 'fraud-feed', label_definition: 'review-feed',
+      name: 'feed-policy',
+      version: 1,
+      model_name: 'fraud-feed',
+      label_definition: 'review-feed',
       rules: [{ name: 'reviews-flowing', kind: 'stalled_feed', max_silence: 'PT6H' }],
       notifications: { webhook: { url: 'http://127.0.0.1:9/alerts' } },
     });
     await storeRows(testDb.db, 'outcomes', [review('r1', '2026-06-01T00:00:00Z'), review('r2', '2026-06-01T02:00:00Z')]);
 
     const quiet = await checkStalledFeeds(testDb.db, { policy: 'feed-policy', now: '2026-06-01T07:59:00Z' });
-    expect(quiet.checks).toEqual([{ rule: 'reviews-flowing', outcome_type: 'review', last_received: '2026-06-01T02:00:00.000Z', silent_for_seconds: 5 * 3600 + 59 * 60, state: 'ok' }]);
+    expect(quiet.checks).toEqual([
+      {
+        rule: 'reviews-flowing',
+        outcome_type: 'review',
+        last_received: '2026-06-01T02:00:00.000Z',
+        silent_for_seconds: 5 * 3600 + 59 * 60,
+        state: 'ok',
+      },
+    ]);
     const stalled = await checkStalledFeeds(testDb.db, { policy: 'feed-policy', now: '2026-06-01T08:01:00Z' });
     expect(stalled.checks[0]!.state).toBe('firing');
     // Checking again while it is still silent changes nothing and notifies nobody again.
@@ -35,9 +60,19 @@ describe('stalled label feeds and the policy command', () => {
     const resumed = await checkStalledFeeds(testDb.db, { policy: 'feed-policy', now: '2026-06-01T09:31:00Z' });
     expect(resumed.checks[0]!.state).toBe('ok');
 
-    const alerts = await testDb.db('alerts').select('rule_kind', 'slice_dimension', 'slice_value', 'state', 'cohort_id', 'fired_at', 'cleared_at');
+    const alerts = await testDb
+      .db('alerts')
+      .select('rule_kind', 'slice_dimension', 'slice_value', 'state', 'cohort_id', 'fired_at', 'cleared_at');
     expect(alerts).toEqual([
-      { rule_kind: 'stalled_feed', slice_dimension: 'outcome_type', slice_value: 'review', state: 'resolved', cohort_id: null, fired_at: new Date('2026-06-01T08:01:00Z'), cleared_at: new Date('2026-06-01T09:31:00Z') },
+      {
+        rule_kind: 'stalled_feed',
+        slice_dimension: 'outcome_type',
+        slice_value: 'review',
+        state: 'resolved',
+        cohort_id: null,
+        fired_at: new Date('2026-06-01T08:01:00Z'),
+        cleared_at: new Date('2026-06-01T09:31:00Z'),
+      },
     ]);
     const queued = await testDb.db('alert_notifications').orderBy('created_at').select('transition', 'delivered_at');
     expect(queued).toEqual([
@@ -47,16 +82,35 @@ describe('stalled label feeds and the policy command', () => {
   });
 
   it('policy put names the file and the field of a bad rule, stores a good one once, and refuses other content under its version', async () => {
-    await putLabelDefinition(testDb.db, { name: 'review-cli', version: 1, model_name: 'fraud-cli', task: 'binary', window: 'P7D', positive_outcome_types: ['review'] });
+    await putLabelDefinition(testDb.db, {
+      name: 'review-cli',
+      version: 1,
+      model_name: 'fraud-cli',
+      task: 'binary',
+      window: 'P7D',
+      positive_outcome_types: ['review'],
+    });
     const dir = await mkdtemp(path.join(os.tmpdir(), 'hindsight-policy-'));
     const file = async (name: string, content: object) => {
       const target = path.join(dir, name);
       await writeFile(target, JSON.stringify(content));
       return target;
     };
-    const policy = { name: 'cli-policy', version: 1, model_name: 'fraud-cli', label_definition: 'review-cli', rules: [{ name: 'r', kind: 'floor', metric: 'recall', min: 0.5 }] };
+    const policy = {
+      name: 'cli-policy',
+      version: 1,
+      model_name: 'fraud-cli',
+      label_definition: 'review-cli',
+      rules: [{ name: 'r', kind: 'floor', metric: 'recall', min: 0.5 }],
+    };
 
-    const bad = await file('bad.json', { ...policy, rules: [{ name: 'r', kind: 'floor', metric: 'recal', min: 0.5 }, { name: 'r', kind: 'ceiling', metric: 'brier', max: 0.2 }] });
+    const bad = await file('bad.json', {
+      ...policy,
+      rules: [
+        { name: 'r', kind: 'floor', metric: 'recal', min: 0.5 },
+        { name: 'r', kind: 'ceiling', metric: 'brier', max: 0.2 },
+      ],
+    });
     const refused = await hindsight(['policy', 'put', bad]);
     expect(refused.code).toBe(2);
     expect(refused.stderr).toContain(`${bad}: rules.0.metric:`);
@@ -66,9 +120,18 @@ describe('stalled label feeds and the policy command', () => {
     expect(unknownDefinition.stderr).toContain('label_definition: missing not found');
 
     const good = await file('good.json', policy);
-    expect(JSON.parse((await hindsight(['policy', 'put', good, '--json'])).stdout)).toEqual({ outcome: 'created', name: 'cli-policy', version: 1, rules: 1 });
+    expect(JSON.parse((await hindsight(['policy', 'put', good, '--json'])).stdout)).toEqual({
+      outcome: 'created',
+      name: 'cli-policy',
+      version: 1,
+      rules: 1,
+    });
     expect(JSON.parse((await hindsight(['policy', 'put', good, '--json'])).stdout).outcome).toBe('unchanged');
-    const changed = await hindsight(['policy', 'put', await file('changed.json', { ...policy, rules: [{ name: 'r', kind: 'floor', metric: 'recall', min: 0.6 }] })]);
+    const changed = await hindsight([
+      'policy',
+      'put',
+      await file('changed.json', { ...policy, rules: [{ name: 'r', kind: 'floor', metric: 'recall', min: 0.6 }] }),
+    ]);
     expect(changed.code).toBe(2);
     expect(changed.stderr).toContain('cli-policy@1 already exists with different content');
 

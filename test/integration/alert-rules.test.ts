@@ -18,7 +18,10 @@ const T0 = Date.parse('2026-06-01T00:00:00Z');
  * above the threshold, and as many negatives; every positive charges back a day later. Set-based
  * inserts, since 60,000 predictions row by row would be most of the test.
  */
-async function storeWeek(week: number, regions: Array<{ region: string; positives: number; caught: number }>): Promise<{ start: string; end: string }> {
+async function storeWeek(
+  week: number,
+  regions: Array<{ region: string; positives: number; caught: number }>,
+): Promise<{ start: string; end: string }> {
   const start = new Date(T0 + week * WEEK).toISOString();
   for (const month of ['2026-06-01', '2026-07-01']) {
     await testDb.db.raw('select hindsight_ensure_month_partition(?::regclass, ?::timestamptz)', ['predictions', month]);
@@ -47,7 +50,15 @@ async function storeWeek(week: number, regions: Array<{ region: string; positive
 }
 
 async function finalSnapshot(definition: LabelDefinition, period: { start: string; end: string }, id: string): Promise<number> {
-  const record: CohortRecord = { cohort_id: id, model_name: 'fraud-gate', model_version: 'v1', environment: 'production', ...period, label_definition_name: definition.name, label_definition_version: definition.version };
+  const record: CohortRecord = {
+    cohort_id: id,
+    model_name: 'fraud-gate',
+    model_version: 'v1',
+    environment: 'production',
+    ...period,
+    label_definition_name: definition.name,
+    label_definition_version: definition.version,
+  };
   await registerCohort(testDb.db, record);
   const asOf = new Date(Date.parse(period.end) + 30 * 86400_000).toISOString();
   const stored = await storeSnapshot(testDb.db, record, 'final', 1, await evaluateCohort(testDb.db, record, definition, asOf));
@@ -57,15 +68,41 @@ async function finalSnapshot(definition: LabelDefinition, period: { start: strin
 describe('relative_drop per slice with its statistical gate', () => {
   it('the same 25% recall drop fires in a slice of 30,000 predictions and not in a slice of 30; at close, score PSI and the label-free estimate fire before any label', async () => {
     const { definition } = await putLabelDefinition(testDb.db, {
-      name: 'chargeback-gate', version: 1, model_name: 'fraud-gate', task: 'binary', window: 'P30D', positive_outcome_types: ['chargeback'], slices: ['region'],
+      name: 'chargeback-gate',
+      version: 1,
+      model_name: 'fraud-gate',
+      task: 'binary',
+      window: 'P30D',
+      positive_outcome_types: ['chargeback'],
+      slices: ['region'],
     });
     await putPolicy(testDb.db, {
-      name: 'fraud-gate-policy', version: 1, model_name: 'fraud-gate', label_definition: 'chargeback-gate',
-      rules: [{ name: 'recall-wow', kind: 'relative_drop', metric: 'recall', max_drop: 0.2, baseline: { kind: 'previous' }, slices: ['region'], min_slice_size: 10, severity: 'critical' }],
+      name: 'fraud-gate-policy',
+      version: 1,
+      model_name: 'fraud-gate',
+      label_definition: 'chargeback-gate',
+      rules: [
+        {
+          name: 'recall-wow',
+          kind: 'relative_drop',
+          metric: 'recall',
+          max_drop: 0.2,
+          baseline: { kind: 'previous' },
+          slices: ['region'],
+          min_slice_size: 10,
+          severity: 'critical',
+        },
+      ],
     });
     // Recall 0.8 → 0.6 in both regions: 12,000 → 9,000 of 15,000 positives, and 12 → 9 of 15.
-    const before = await storeWeek(0, [{ region: 'large', positives: 15_000, caught: 12_000 }, { region: 'small', positives: 15, caught: 12 }]);
-    const after = await storeWeek(1, [{ region: 'large', positives: 15_000, caught: 9_000 }, { region: 'small', positives: 15, caught: 9 }]);
+    const before = await storeWeek(0, [
+      { region: 'large', positives: 15_000, caught: 12_000 },
+      { region: 'small', positives: 15, caught: 12 },
+    ]);
+    const after = await storeWeek(1, [
+      { region: 'large', positives: 15_000, caught: 9_000 },
+      { region: 'small', positives: 15, caught: 9 },
+    ]);
     await finalSnapshot(definition, before, 'gate-week-0');
     const snapshotId = await finalSnapshot(definition, after, 'gate-week-1');
 
@@ -98,7 +135,10 @@ describe('relative_drop per slice with its statistical gate', () => {
     // At the close of week 1, before any label: its scores moved (fewer at 0.9, more at 0.2), so
     // the score PSI and the label-free recall estimate fire against week 0.
     await putPolicy(testDb.db, {
-      name: 'fraud-gate-early', version: 1, model_name: 'fraud-gate', label_definition: 'chargeback-gate',
+      name: 'fraud-gate-early',
+      version: 1,
+      model_name: 'fraud-gate',
+      label_definition: 'chargeback-gate',
       rules: [
         { name: 'score-shift', kind: 'score_psi', max: 0.05 },
         { name: 'estimated-recall', kind: 'estimated_drop', metric: 'recall', max_drop: 0.08 },
@@ -127,19 +167,34 @@ describe('relative_drop per slice with its statistical gate', () => {
   });
 
   it('an unchanged week fires nothing, at its close or on its final snapshot', async () => {
-    const definition = (await putLabelDefinition(testDb.db, {
-      name: 'chargeback-gate', version: 1, model_name: 'fraud-gate', task: 'binary', window: 'P30D', positive_outcome_types: ['chargeback'], slices: ['region'],
-    })).definition;
+    const definition = (
+      await putLabelDefinition(testDb.db, {
+        name: 'chargeback-gate',
+        version: 1,
+        model_name: 'fraud-gate',
+        task: 'binary',
+        window: 'P30D',
+        positive_outcome_types: ['chargeback'],
+        slices: ['region'],
+      })
+    ).definition;
     // The early policy's floor (0.9) was set to fire on these weeks; version 2 drops it, and is the one in force.
     await putPolicy(testDb.db, {
-      name: 'fraud-gate-early', version: 2, model_name: 'fraud-gate', label_definition: 'chargeback-gate', changelog: 'no recall floor',
+      name: 'fraud-gate-early',
+      version: 2,
+      model_name: 'fraud-gate',
+      label_definition: 'chargeback-gate',
+      changelog: 'no recall floor',
       rules: [
         { name: 'score-shift', kind: 'score_psi', max: 0.05 },
         { name: 'estimated-recall', kind: 'estimated_drop', metric: 'recall', max_drop: 0.08 },
       ],
     });
     // Week 2 repeats week 1 (same sizes, same recall, same scores); both policies stay quiet.
-    const same = await storeWeek(2, [{ region: 'large', positives: 15_000, caught: 9_000 }, { region: 'small', positives: 15, caught: 9 }]);
+    const same = await storeWeek(2, [
+      { region: 'large', positives: 15_000, caught: 9_000 },
+      { region: 'small', positives: 15, caught: 9 },
+    ]);
     const snapshotId = await finalSnapshot(definition, same, 'gate-week-2');
     const atClose = await applyMonitoringPolicy(testDb.db, defaultMonitoringDependencies, { cohortId: 'gate-week-2', snapshotId: null });
     const final = await applyMonitoringPolicy(testDb.db, defaultMonitoringDependencies, { cohortId: 'gate-week-2', snapshotId });

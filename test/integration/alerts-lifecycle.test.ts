@@ -41,7 +41,11 @@ async function startReceiver(): Promise<{ server: Server; url: string; received:
         response.writeHead(503).end();
         return;
       }
-      state.received.push({ path: request.url ?? '', key: request.headers['idempotency-key'] as string | undefined, body: JSON.parse(body) });
+      state.received.push({
+        path: request.url ?? '',
+        key: request.headers['idempotency-key'] as string | undefined,
+        body: JSON.parse(body),
+      });
       response.writeHead(200).end('{}');
     });
   });
@@ -82,20 +86,43 @@ describe('the cohort lifecycle acts on its monitoring policy', () => {
         const ts = start + 40 * i;
         const positive = i % 2 === 0;
         const caught = positive && i % 10 !== 0;
-        predictions.push({ prediction_id: id, model_name: 'fraud-act', model_version: 'v1', environment, ts_pred: new Date(ts).toISOString(), score: caught ? 0.9 : positive ? 0.2 : 0.1 });
+        predictions.push({
+          prediction_id: id,
+          model_name: 'fraud-act',
+          model_version: 'v1',
+          environment,
+          ts_pred: new Date(ts).toISOString(),
+          score: caught ? 0.9 : positive ? 0.2 : 0.1,
+        });
         if (positive) {
           const received = caught ? end + 9_000 : end + 1_000;
-          outcomes.push({ outcome_id: `cb-${id}`, prediction_id: id, outcome_type: 'chargeback', ts_event: new Date(ts + 100).toISOString(), ts_received: new Date(received).toISOString() });
+          outcomes.push({
+            outcome_id: `cb-${id}`,
+            prediction_id: id,
+            outcome_type: 'chargeback',
+            ts_event: new Date(ts + 100).toISOString(),
+            ts_received: new Date(received).toISOString(),
+          });
         }
       }
     }
     await ingestNdjsonFile(testDb.db, 'predictions', await write('predictions', predictions));
     await ingestNdjsonFile(testDb.db, 'outcomes', await write('outcomes', outcomes));
     const { definition } = await putLabelDefinition(testDb.db, {
-      name: 'chargeback-act', version: 1, model_name: 'fraud-act', task: 'binary', window: 'PT14S', checkpoints: ['PT6S'], positive_outcome_types: ['chargeback'], late_label_grace: 'PT2S',
+      name: 'chargeback-act',
+      version: 1,
+      model_name: 'fraud-act',
+      task: 'binary',
+      window: 'PT14S',
+      checkpoints: ['PT6S'],
+      positive_outcome_types: ['chargeback'],
+      late_label_grace: 'PT2S',
     });
     await putPolicy(testDb.db, {
-      name: 'fraud-act-policy', version: 1, model_name: 'fraud-act', label_definition: 'chargeback-act',
+      name: 'fraud-act-policy',
+      version: 1,
+      model_name: 'fraud-act',
+      label_definition: 'chargeback-act',
       rules: [{ name: 'recall-floor', kind: 'floor', metric: 'recall', min: 0.5, severity: 'critical' }],
       notifications: { webhook: { url: `${receiver.url}/alerts` } },
       retraining: { rules: ['recall-floor'], quiet_period: 'P1D', hook: { webhook: { url: `${receiver.url}/retrain` } }, every: 'P1D' },
@@ -104,7 +131,13 @@ describe('the cohort lifecycle acts on its monitoring policy', () => {
 
     const cohorts = [];
     for (const environment of ['production', 'canary']) {
-      const selector = { model_name: 'fraud-act', model_version: 'v1', environment, start: new Date(start).toISOString(), end: new Date(end).toISOString() };
+      const selector = {
+        model_name: 'fraud-act',
+        model_version: 'v1',
+        environment,
+        start: new Date(start).toISOString(),
+        end: new Date(end).toISOString(),
+      };
       cohorts.push(await startCohortLifecycle(worker.client, worker.taskQueue, selector, definition, { lateLabelChecks: 1 }));
     }
     const results = await Promise.all(cohorts.map((c) => worker.client.workflow.getHandle<typeof cohortLifecycle>(c.cohort_id).result()));
@@ -115,7 +148,9 @@ describe('the cohort lifecycle acts on its monitoring policy', () => {
         ['final', 0.8],
       ]);
       // Fired on the provisional snapshot, retracted by the final one; the workflow shows it.
-      expect(result.alerts).toEqual([expect.objectContaining({ rule: 'recall-floor', slice: 'overall', state: 'retracted', observed: 0.8, baseline: 0.5 })]);
+      expect(result.alerts).toEqual([
+        expect.objectContaining({ rule: 'recall-floor', slice: 'overall', state: 'retracted', observed: 0.8, baseline: 0.5 }),
+      ]);
     }
 
     // Each cohort's firing and retraction reached the webhook exactly once, the refused first
@@ -123,7 +158,12 @@ describe('the cohort lifecycle acts on its monitoring policy', () => {
     const alertCalls = receiver.received.filter((r) => r.path === '/alerts');
     expect(receiver.refused).toBe(1);
     expect(alertCalls.map((c) => [c.body.alert.cohort_id, c.body.transition]).sort()).toEqual(
-      cohorts.flatMap((c) => [[c.cohort_id, 'firing'], [c.cohort_id, 'retracted']]).sort(),
+      cohorts
+        .flatMap((c) => [
+          [c.cohort_id, 'firing'],
+          [c.cohort_id, 'retracted'],
+        ])
+        .sort(),
     );
     expect(new Set(alertCalls.map((c) => c.key)).size).toBe(4);
     for (const call of alertCalls) expect(call.key).toBe(call.body.idempotency_key);
@@ -135,10 +175,14 @@ describe('the cohort lifecycle acts on its monitoring policy', () => {
     expect(retrainCalls).toHaveLength(1);
     expect(retrainCalls[0]!.key).toBe(`${retrainingWorkflowId('fraud-act')}-1`);
     const retraining = worker.client.workflow.getHandle(retrainingWorkflowId('fraud-act'));
-    const state = await waitFor(async () => {
-      const s = await retraining.query(getRetrainingStateQuery);
-      return s.requests[0]?.cohorts.length === 2 ? s : undefined;
-    }, 20_000, 'both cohorts merged into the request');
+    const state = await waitFor(
+      async () => {
+        const s = await retraining.query(getRetrainingStateQuery);
+        return s.requests[0]?.cohorts.length === 2 ? s : undefined;
+      },
+      20_000,
+      'both cohorts merged into the request',
+    );
     expect(state.requests).toHaveLength(1);
     expect(state.requests[0]).toMatchObject({ status: 'retraining', modelVersion: 'v1', alerts: 2 });
 
@@ -157,21 +201,32 @@ describe('the cohort lifecycle acts on its monitoring policy', () => {
     expect(listed.code).toBe(0);
     const alerts = JSON.parse(listed.stdout).alerts;
     expect(alerts).toHaveLength(2);
-    expect(alerts.every((a: any) => a.state === 'retracted' && a.checkpoint === 'final' && a.runbook === 'docs/runbooks/floor.md')).toBe(true);
+    expect(alerts.every((a: any) => a.state === 'retracted' && a.checkpoint === 'final' && a.runbook === 'docs/runbooks/floor.md')).toBe(
+      true,
+    );
     const status = JSON.parse((await hindsight(['cohort', 'status', cohorts[0]!.cohort_id, '--json'])).stdout);
     expect(status.alerts).toEqual([expect.objectContaining({ rule: 'recall-floor', state: 'retracted', checkpoint: 'final' })]);
 
     // The pipeline reports the new version: its cohorts get a schedule like the old one's.
     const completed = await hindsight(['retraining', 'complete', '--model', 'fraud-act', '--new-version', 'v2', '--json']);
     expect(completed.code).toBe(0);
-    const done = await waitFor(async () => {
-      const s = await retraining.query(getRetrainingStateQuery);
-      return s.requests[0]?.status === 'completed' ? s : undefined;
-    }, 20_000, 'the completed request');
+    const done = await waitFor(
+      async () => {
+        const s = await retraining.query(getRetrainingStateQuery);
+        return s.requests[0]?.status === 'completed' ? s : undefined;
+      },
+      20_000,
+      'the completed request',
+    );
     const scheduleId = done.requests[0]!.scheduleId!;
     expect(scheduleId).toBe('schedule/fraud-act/v2/*/chargeback-act@1/P1D');
     const described = await worker.client.schedule.getHandle(scheduleId).describe();
-    expect(described.memo?.hindsight).toMatchObject({ model_name: 'fraud-act', model_version: 'v2', label_definition: 'chargeback-act@1', every: 'P1D' });
+    expect(described.memo?.hindsight).toMatchObject({
+      model_name: 'fraud-act',
+      model_version: 'v2',
+      label_definition: 'chargeback-act@1',
+      every: 'P1D',
+    });
     await worker.client.schedule.getHandle(scheduleId).delete();
 
     const cohortHistory = await worker.client.workflow.getHandle(cohorts[0]!.cohort_id).fetchHistory();
@@ -185,21 +240,41 @@ describe('the cohort lifecycle acts on its monitoring policy', () => {
 
   it('skips retraining when the diagnosis blames the labels alone, and calls the hook for the next quality evidence', async () => {
     const evidence = (cohortId: string, verdict: string): RetrainingEvidence => ({
-      model: 'fraud-skip', modelVersion: 'v3', cohortId, snapshotId: 1, checkpoint: 'final', policy: 'p@1',
+      model: 'fraud-skip',
+      modelVersion: 'v3',
+      cohortId,
+      snapshotId: 1,
+      checkpoint: 'final',
+      policy: 'p@1',
       alerts: [{ alertId: 1, rule: 'recall-wow', slice: 'overall', observed: 0.6, baseline: 0.8 }],
-      verdict, retrainOnLabeling: false, quietPeriod: 'P7D', quietPeriodMs: 7 * 86400_000,
-      hook: { webhook: { url: `${receiver.url}/retrain-skip`, headers: {} } }, every: 'P7D', labelDefinition: 'chargeback-act@1',
+      verdict,
+      retrainOnLabeling: false,
+      quietPeriod: 'P7D',
+      quietPeriodMs: 7 * 86400_000,
+      hook: { webhook: { url: `${receiver.url}/retrain-skip`, headers: {} } },
+      every: 'P7D',
+      labelDefinition: 'chargeback-act@1',
     });
     const workflowId = retrainingWorkflowId('fraud-skip');
     const start = (e: RetrainingEvidence) =>
-      worker.client.workflow.signalWithStart(retrainingRequests, { workflowId, taskQueue: worker.taskQueue, args: [{ model: 'fraud-skip' }], signal: retrainingRequestedSignal, signalArgs: [e] });
+      worker.client.workflow.signalWithStart(retrainingRequests, {
+        workflowId,
+        taskQueue: worker.taskQueue,
+        args: [{ model: 'fraud-skip' }],
+        signal: retrainingRequestedSignal,
+        signalArgs: [e],
+      });
     await start(evidence('cohort-labeling', 'labeling'));
     await start(evidence('cohort-quality', 'quality'));
     const handle = worker.client.workflow.getHandle(workflowId);
-    const state = await waitFor(async () => {
-      const s = await handle.query(getRetrainingStateQuery);
-      return s.requests.length === 1 ? s : undefined;
-    }, 20_000, 'the quality request');
+    const state = await waitFor(
+      async () => {
+        const s = await handle.query(getRetrainingStateQuery);
+        return s.requests.length === 1 ? s : undefined;
+      },
+      20_000,
+      'the quality request',
+    );
     expect(state.skipped).toEqual([{ cohortId: 'cohort-labeling', reason: 'the diagnosis blames the labels alone' }]);
     expect(state.requests[0]!.cohorts).toEqual(['cohort-quality']);
     await waitFor(async () => (receiver.received.some((r) => r.path === '/retrain-skip') ? true : undefined), 20_000, 'the webhook call');
@@ -210,8 +285,17 @@ describe('the cohort lifecycle acts on its monitoring policy', () => {
     const pipelineModel = 'fraud-pipeline';
     const pipelineId = retrainingWorkflowId(pipelineModel);
     await worker.client.workflow.signalWithStart(retrainingRequests, {
-      workflowId: pipelineId, taskQueue: worker.taskQueue, args: [{ model: pipelineModel }], signal: retrainingRequestedSignal,
-      signalArgs: [{ ...evidence('cohort-pipeline', 'both'), model: pipelineModel, hook: { workflow: { type: 'retrainFraudModel', task_queue: 'ml-pipeline' } } }],
+      workflowId: pipelineId,
+      taskQueue: worker.taskQueue,
+      args: [{ model: pipelineModel }],
+      signal: retrainingRequestedSignal,
+      signalArgs: [
+        {
+          ...evidence('cohort-pipeline', 'both'),
+          model: pipelineModel,
+          hook: { workflow: { type: 'retrainFraudModel', task_queue: 'ml-pipeline' } },
+        },
+      ],
     });
     const child = worker.client.workflow.getHandle(`${pipelineId}-1`);
     const started = await waitFor(async () => child.describe().catch(() => undefined), 20_000, "the pipeline's workflow");
@@ -221,12 +305,26 @@ describe('the cohort lifecycle acts on its monitoring policy', () => {
   });
 
   it('policy watch schedules the feed checks on their own clock; a run fires the stalled feed alert', async () => {
-    await putLabelDefinition(testDb.db, { name: 'review-watch', version: 1, model_name: 'fraud-watch', task: 'binary', window: 'P7D', positive_outcome_types: ['review-watch'] });
+    await putLabelDefinition(testDb.db, {
+      name: 'review-watch',
+      version: 1,
+      model_name: 'fraud-watch',
+      task: 'binary',
+      window: 'P7D',
+      positive_outcome_types: ['review-watch'],
+    });
     await putPolicy(testDb.db, {
-      name: 'watch-policy', version: 1, model_name: 'fraud-watch', label_definition: 'review-watch',
+      name: 'watch-policy',
+      version: 1,
+      model_name: 'fraud-watch',
+      label_definition: 'review-watch',
       rules: [{ name: 'reviews-flowing', kind: 'stalled_feed', max_silence: 'PT6H', check_every: 'PT2H' }],
     });
-    const created = await runHindsight(['policy', 'watch', 'watch-policy', '--json'], { DATABASE_URL: testDb.url, TEMPORAL_ADDRESS: inject('temporalAddress'), HINDSIGHT_TASK_QUEUE: worker.taskQueue });
+    const created = await runHindsight(['policy', 'watch', 'watch-policy', '--json'], {
+      DATABASE_URL: testDb.url,
+      TEMPORAL_ADDRESS: inject('temporalAddress'),
+      HINDSIGHT_TASK_QUEUE: worker.taskQueue,
+    });
     expect(created.code).toBe(0);
     expect(JSON.parse(created.stdout)).toEqual({ schedule_id: 'feed-watch/watch-policy', every: 'PT2H' });
     const schedule = worker.client.schedule.getHandle('feed-watch/watch-policy');

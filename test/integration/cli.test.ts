@@ -46,8 +46,20 @@ describe('the hindsight command line', () => {
 
   it('rejects a naive --as-of with exit 2 and says which flag', () => {
     const { code, stderr } = hindsight([
-      'evaluate', '--model', 'm', '--version', '1', '--from', '2026-01-01T00:00:00Z', '--to', '2026-01-08T00:00:00Z',
-      '--label-definition', 'x', '--as-of', '2026-02-01T00:00:00', '--json',
+      'evaluate',
+      '--model',
+      'm',
+      '--version',
+      '1',
+      '--from',
+      '2026-01-01T00:00:00Z',
+      '--to',
+      '2026-01-08T00:00:00Z',
+      '--label-definition',
+      'x',
+      '--as-of',
+      '2026-02-01T00:00:00',
+      '--json',
     ]);
     expect(code).toBe(2);
     expect(stderr).toMatch(/--as-of: .*offset/);
@@ -55,8 +67,20 @@ describe('the hindsight command line', () => {
 
   it('exits 2 with a readable message when the label definition does not exist', () => {
     const { code, stderr } = hindsight([
-      'evaluate', '--model', 'm', '--version', '1', '--from', '2026-01-01T00:00:00Z', '--to', '2026-01-08T00:00:00Z',
-      '--label-definition', 'missing', '--as-of', '2026-02-01T00:00:00Z', '--json',
+      'evaluate',
+      '--model',
+      'm',
+      '--version',
+      '1',
+      '--from',
+      '2026-01-01T00:00:00Z',
+      '--to',
+      '2026-01-08T00:00:00Z',
+      '--label-definition',
+      'missing',
+      '--as-of',
+      '2026-02-01T00:00:00Z',
+      '--json',
     ]);
     expect(code).toBe(2);
     expect(stderr).toContain('label definition missing not found');

@@ -32,8 +32,12 @@ describe('evaluateNow on a running cohort', () => {
     const end = Math.ceil(Date.now() / 1000) * 1000 + 1_000;
     const start = end - 10_000;
     const predictions = Array.from({ length: 30 }, (_, i) => ({
-      prediction_id: randomUUID(), model_name: 'fraud-now', model_version: 'v1', environment: 'production',
-      ts_pred: new Date(start + 300 * i).toISOString(), score: ((i * 7) % 30) / 30,
+      prediction_id: randomUUID(),
+      model_name: 'fraud-now',
+      model_version: 'v1',
+      environment: 'production',
+      ts_pred: new Date(start + 300 * i).toISOString(),
+      score: ((i * 7) % 30) / 30,
     }));
     const file = async (name: string, rows: object[]) => {
       const target = path.join(dir, `${name}.ndjson`);
@@ -41,19 +45,44 @@ describe('evaluateNow on a running cohort', () => {
       return target;
     };
     await ingestNdjsonFile(testDb.db, 'predictions', await file('predictions', predictions));
-    const chargebacks = (from: number, to: number) => predictions.slice(from, to).filter((_, i) => i % 2 === 0).map((p) => ({
-      outcome_id: `cb-${p.prediction_id}`, prediction_id: p.prediction_id, outcome_type: 'chargeback', ts_event: new Date(Date.parse(p.ts_pred) + 100).toISOString(),
-    }));
+    const chargebacks = (from: number, to: number) =>
+      predictions
+        .slice(from, to)
+        .filter((_, i) => i % 2 === 0)
+        .map((p) => ({
+          outcome_id: `cb-${p.prediction_id}`,
+          prediction_id: p.prediction_id,
+          outcome_type: 'chargeback',
+          ts_event: new Date(Date.parse(p.ts_pred) + 100).toISOString(),
+        }));
     await ingestNdjsonFile(testDb.db, 'outcomes', await file('first', chargebacks(0, 10)));
 
     const { definition } = await putLabelDefinition(testDb.db, {
-      name: 'chargeback-now', version: 1, model_name: 'fraud-now', task: 'binary', window: 'PT12S',
-      checkpoints: ['PT8S'], positive_outcome_types: ['chargeback'], late_label_grace: 'PT2S',
+      name: 'chargeback-now',
+      version: 1,
+      model_name: 'fraud-now',
+      task: 'binary',
+      window: 'PT12S',
+      checkpoints: ['PT8S'],
+      positive_outcome_types: ['chargeback'],
+      late_label_grace: 'PT2S',
     });
-    const selector = { model_name: 'fraud-now', model_version: 'v1', environment: 'production', start: new Date(start).toISOString(), end: new Date(end).toISOString() };
-    const { cohort_id: cohortId } = await startCohortLifecycle(worker.client, worker.taskQueue, selector, definition, { lateLabelChecks: 1 });
+    const selector = {
+      model_name: 'fraud-now',
+      model_version: 'v1',
+      environment: 'production',
+      start: new Date(start).toISOString(),
+      end: new Date(end).toISOString(),
+    };
+    const { cohort_id: cohortId } = await startCohortLifecycle(worker.client, worker.taskQueue, selector, definition, {
+      lateLabelChecks: 1,
+    });
     const handle = worker.client.workflow.getHandle<typeof cohortLifecycle>(cohortId);
-    await waitFor(async () => ((await handle.query(getStatusQuery)).phase === 'waiting_for_checkpoint' ? true : undefined), 20_000, 'the checkpoint wait');
+    await waitFor(
+      async () => ((await handle.query(getStatusQuery)).phase === 'waiting_for_checkpoint' ? true : undefined),
+      20_000,
+      'the checkpoint wait',
+    );
 
     const first = await handle.executeUpdate(evaluateNowUpdate);
     await ingestNdjsonFile(testDb.db, 'outcomes', await file('second', chargebacks(10, 30)));
@@ -70,7 +99,8 @@ describe('evaluateNow on a running cohort', () => {
       expect(stored.document.overall).toEqual(expected.overall);
       expect(stored.document.join).toEqual(expected.join);
     }
-    const positives = async (id: number) => (await testDb.db('metric_snapshots').where({ snapshot_id: id }).first()).document.overall.n_positive;
+    const positives = async (id: number) =>
+      (await testDb.db('metric_snapshots').where({ snapshot_id: id }).first()).document.overall.n_positive;
     expect(await positives(second.snapshotId)).toBeGreaterThan(await positives(first.snapshotId));
 
     const result = await handle.result();

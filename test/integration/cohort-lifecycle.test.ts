@@ -12,7 +12,15 @@ import { putLabelDefinition } from '../../activities/evaluate/label-definitions'
 import { startCohortLifecycle } from '../../control/start-cohort';
 import { createHindsightWorker } from '../../workers/worker';
 import { cohortLifecycle, getStatusQuery } from '../../workflows';
-import { COHORT_END, COHORT_START, ENVIRONMENT, LABEL_DEFINITION, LIFECYCLE_STAGE, MODEL_NAME, MODEL_VERSION } from '../../contracts/search-attributes';
+import {
+  COHORT_END,
+  COHORT_START,
+  ENVIRONMENT,
+  LABEL_DEFINITION,
+  LIFECYCLE_STAGE,
+  MODEL_NAME,
+  MODEL_VERSION,
+} from '../../contracts/search-attributes';
 import { useTestDatabase } from '../support/database';
 import { historySummaries, recordHistory, replay, waitFor } from '../support/temporal';
 
@@ -56,8 +64,14 @@ function pairwiseAuc(rows: Array<{ score: number; y: number }>): number {
 function expectedAt(cohort: Prediction[], outcomes: Outcome[], asOf: number, delivered: (o: Outcome) => number) {
   const rows = cohort.map((p) => {
     const tsPred = Date.parse(p.ts_pred);
-    const positive = outcomes.some((o) => o.outcome_type === 'chargeback' && o.prediction_id === p.prediction_id && delivered(o) <= asOf
-      && Date.parse(o.ts_event) >= tsPred && Date.parse(o.ts_event) < tsPred + WINDOW_MS);
+    const positive = outcomes.some(
+      (o) =>
+        o.outcome_type === 'chargeback' &&
+        o.prediction_id === p.prediction_id &&
+        delivered(o) <= asOf &&
+        Date.parse(o.ts_event) >= tsPred &&
+        Date.parse(o.ts_event) < tsPred + WINDOW_MS,
+    );
     return { score: p.score, y: positive ? 1 : 0, final: positive || tsPred + WINDOW_MS <= asOf };
   });
   const nPositive = rows.filter((r) => r.y === 1).length;
@@ -83,7 +97,8 @@ describe('cohortLifecycle on the real Temporal dev server and real Postgres', ()
     connection = await NativeConnection.connect({ address: inject('temporalAddress') });
     clientConnection = await Connection.connect({ address: inject('temporalAddress') });
     const listener = {
-      snapshotStored: (cohortId: string, snapshot: { checkpoint: string; revision: number }) => events.push(`${cohortId} ${snapshot.checkpoint}@${snapshot.revision}`),
+      snapshotStored: (cohortId: string, snapshot: { checkpoint: string; revision: number }) =>
+        events.push(`${cohortId} ${snapshot.checkpoint}@${snapshot.revision}`),
       cohortClosed: (cohortId: string, snapshots: number) => events.push(`${cohortId} closed with ${snapshots}`),
     };
     worker = await createHindsightWorker({ connection, db: testDb.db, namespace: 'default', taskQueue, listener });
@@ -127,18 +142,38 @@ describe('cohortLifecycle on the real Temporal dev server and real Postgres', ()
     const outcomes: Outcome[] = cohort.flatMap((p, i) => {
       if (i % 3 !== 0) return [];
       const delivery = i % 9 === 0 ? 'early' : i % 9 === 3 ? 'middle' : 'late';
-      return [{
-        outcome_id: `cb-${i}`,
-        prediction_id: p.prediction_id,
-        outcome_type: 'chargeback',
-        ts_event: at(Date.parse(p.ts_pred) + 1_000),
-        deliverAt: delivery === 'early' ? EARLY : delivery === 'middle' ? end + CHECKPOINT_MS + 1_500 : end + WINDOW_MS + 1_000,
-      }];
+      return [
+        {
+          outcome_id: `cb-${i}`,
+          prediction_id: p.prediction_id,
+          outcome_type: 'chargeback',
+          ts_event: at(Date.parse(p.ts_pred) + 1_000),
+          deliverAt: delivery === 'early' ? EARLY : delivery === 'middle' ? end + CHECKPOINT_MS + 1_500 : end + WINDOW_MS + 1_000,
+        },
+      ];
     });
     const traps: Outcome[] = [
-      { outcome_id: 'leak', prediction_id: cohort[1]!.prediction_id, outcome_type: 'chargeback', ts_event: at(Date.parse(cohort[1]!.ts_pred) - 1_000), deliverAt: EARLY },
-      { outcome_id: 'too-late', prediction_id: cohort[2]!.prediction_id, outcome_type: 'chargeback', ts_event: at(Date.parse(cohort[2]!.ts_pred) + WINDOW_MS), deliverAt: end + CHECKPOINT_MS + 1_500 },
-      { outcome_id: 'other-type', prediction_id: cohort[4]!.prediction_id, outcome_type: 'refund', ts_event: at(Date.parse(cohort[4]!.ts_pred) + 10), deliverAt: EARLY },
+      {
+        outcome_id: 'leak',
+        prediction_id: cohort[1]!.prediction_id,
+        outcome_type: 'chargeback',
+        ts_event: at(Date.parse(cohort[1]!.ts_pred) - 1_000),
+        deliverAt: EARLY,
+      },
+      {
+        outcome_id: 'too-late',
+        prediction_id: cohort[2]!.prediction_id,
+        outcome_type: 'chargeback',
+        ts_event: at(Date.parse(cohort[2]!.ts_pred) + WINDOW_MS),
+        deliverAt: end + CHECKPOINT_MS + 1_500,
+      },
+      {
+        outcome_id: 'other-type',
+        prediction_id: cohort[4]!.prediction_id,
+        outcome_type: 'refund',
+        ts_event: at(Date.parse(cohort[4]!.ts_pred) + 10),
+        deliverAt: EARLY,
+      },
     ];
 
     const predictionsFile = path.join(dir, 'predictions.ndjson');
@@ -162,9 +197,16 @@ describe('cohortLifecycle on the real Temporal dev server and real Postgres', ()
     const all = [...outcomes, ...traps];
 
     const { definition } = await putLabelDefinition(testDb.db, {
-      name: 'chargeback-8s', version: 1, model_name: 'fraud', task: 'binary', window: 'PT8S',
-      checkpoints: ['PT3S'], positive_outcome_types: ['chargeback'], absent_means: 'negative',
-      slices: ['region'], late_label_grace: 'PT3S',
+      name: 'chargeback-8s',
+      version: 1,
+      model_name: 'fraud',
+      task: 'binary',
+      window: 'PT8S',
+      checkpoints: ['PT3S'],
+      positive_outcome_types: ['chargeback'],
+      absent_means: 'negative',
+      slices: ['region'],
+      late_label_grace: 'PT3S',
     });
     const selector = { model_name: 'fraud', model_version: 'v2', environment: 'production', start: at(start), end: at(end) };
     const client = new Client({ connection: clientConnection });
@@ -176,16 +218,29 @@ describe('cohortLifecycle on the real Temporal dev server and real Postgres', ()
     const handle = client.workflow.getHandle<typeof cohortLifecycle>(cohortId);
 
     await sleepUntil(EARLY);
-    await deliver(all.filter((o) => o.deliverAt === EARLY), 'early');
+    await deliver(
+      all.filter((o) => o.deliverAt === EARLY),
+      'early',
+    );
     await sleepUntil(end + CHECKPOINT_MS + 1_500);
-    await deliver(all.filter((o) => o.deliverAt === end + CHECKPOINT_MS + 1_500), 'middle');
+    await deliver(
+      all.filter((o) => o.deliverAt === end + CHECKPOINT_MS + 1_500),
+      'middle',
+    );
     await sleepUntil(end + WINDOW_MS + 1_000);
-    await deliver(all.filter((o) => o.deliverAt === end + WINDOW_MS + 1_000), 'late');
+    await deliver(
+      all.filter((o) => o.deliverAt === end + WINDOW_MS + 1_000),
+      'late',
+    );
 
     const result = await handle.result();
     expect(result.phase).toBe('closed');
     expect(events).toEqual([`${cohortId} PT3S@1`, `${cohortId} final@1`, `${cohortId} final@2`, `${cohortId} closed with 3`]);
-    expect(result.snapshots.map((s) => [s.checkpoint, s.revision])).toEqual([['PT3S', 1], ['final', 1], ['final', 2]]);
+    expect(result.snapshots.map((s) => [s.checkpoint, s.revision])).toEqual([
+      ['PT3S', 1],
+      ['final', 1],
+      ['final', 2],
+    ]);
     const queried = await handle.query(getStatusQuery);
     expect(queried.phase).toBe('closed');
     expect(queried.snapshots.map((s) => s.snapshotId)).toEqual(result.snapshots.map((s) => s.snapshotId));
@@ -225,11 +280,18 @@ describe('cohortLifecycle on the real Temporal dev server and real Postgres', ()
     expect(attributes.get(COHORT_START)?.toISOString()).toBe(at(start));
     expect(attributes.get(COHORT_END)?.toISOString()).toBe(at(end));
     expect(attributes.get(LIFECYCLE_STAGE)).toBe('closed');
-    const listed = await waitFor(async () => {
-      const ids = [];
-      for await (const execution of client.workflow.list({ query: `ModelName = 'fraud' AND LifecycleStage = 'closed' AND LabelDefinition = 'chargeback-8s@1'` })) ids.push(execution.workflowId);
-      return ids.includes(cohortId) ? ids : undefined;
-    }, 20_000, 'the closed cohort in the visibility store');
+    const listed = await waitFor(
+      async () => {
+        const ids = [];
+        for await (const execution of client.workflow.list({
+          query: `ModelName = 'fraud' AND LifecycleStage = 'closed' AND LabelDefinition = 'chargeback-8s@1'`,
+        }))
+          ids.push(execution.workflowId);
+        return ids.includes(cohortId) ? ids : undefined;
+      },
+      20_000,
+      'the closed cohort in the visibility store',
+    );
     expect(listed).toContain(cohortId);
 
     const history = await handle.fetchHistory();
@@ -249,8 +311,8 @@ describe('cohortLifecycle on the real Temporal dev server and real Postgres', ()
       'judge the final snapshot (revision 2) by the monitoring policy',
     ]);
     // One upsert per phase change: checkpoint wait, evaluating, final wait, evaluating, grace, closed.
-    const stages = history.events!
-      .map((e) => e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields?.LifecycleStage)
+    const stages = history
+      .events!.map((e) => e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields?.LifecycleStage)
       .filter((payload) => payload !== undefined && payload !== null)
       .map((payload) => defaultPayloadConverter.fromPayload<string>(payload));
     expect(stages).toEqual(['waiting_for_checkpoint', 'evaluating', 'waiting_for_final', 'evaluating', 'late_label_grace', 'closed']);

@@ -24,7 +24,11 @@ describe('schedules open one cohort per period', () => {
   let worker: TestWorker;
   let dir: string;
   const hindsight = async (args: string[]) => {
-    const run = await runHindsight(args, { DATABASE_URL: testDb.url, TEMPORAL_ADDRESS: inject('temporalAddress'), HINDSIGHT_TASK_QUEUE: worker.taskQueue });
+    const run = await runHindsight(args, {
+      DATABASE_URL: testDb.url,
+      TEMPORAL_ADDRESS: inject('temporalAddress'),
+      HINDSIGHT_TASK_QUEUE: worker.taskQueue,
+    });
     expect(run.stderr, `hindsight ${args.join(' ')}`).not.toMatch(/\b(select|insert into)\b/i);
     return run;
   };
@@ -51,38 +55,86 @@ describe('schedules open one cohort per period', () => {
     const firstDay = Math.floor(Date.now() / DAY) * DAY - 20 * DAY;
     // 24 predictions a day, one an hour; every third charged back, received 1 h or 4 h later.
     const predictions = Array.from({ length: 10 * 24 }, (_, i) => ({
-      prediction_id: randomUUID(), model_name: 'fraud-daily', model_version: 'v3', environment: 'production',
-      region: i % 2 ? 'eu' : 'us', ts_pred: new Date(firstDay + i * HOUR + 60_000).toISOString(), score: ((i * 13) % 24) / 24,
+      prediction_id: randomUUID(),
+      model_name: 'fraud-daily',
+      model_version: 'v3',
+      environment: 'production',
+      region: i % 2 ? 'eu' : 'us',
+      ts_pred: new Date(firstDay + i * HOUR + 60_000).toISOString(),
+      score: ((i * 13) % 24) / 24,
     }));
-    const outcomes = predictions.filter((_, i) => i % 3 === 0).map((p, j) => ({
-      outcome_id: `cb-${p.prediction_id}`, prediction_id: p.prediction_id, outcome_type: 'chargeback',
-      ts_event: new Date(Date.parse(p.ts_pred) + HOUR).toISOString(),
-      ts_received: new Date(Date.parse(p.ts_pred) + (j % 2 ? 4 : 1) * HOUR).toISOString(),
-    }));
+    const outcomes = predictions
+      .filter((_, i) => i % 3 === 0)
+      .map((p, j) => ({
+        outcome_id: `cb-${p.prediction_id}`,
+        prediction_id: p.prediction_id,
+        outcome_type: 'chargeback',
+        ts_event: new Date(Date.parse(p.ts_pred) + HOUR).toISOString(),
+        ts_received: new Date(Date.parse(p.ts_pred) + (j % 2 ? 4 : 1) * HOUR).toISOString(),
+      }));
     await ingest('predictions', 'daily-predictions', predictions);
     await ingest('outcomes', 'daily-outcomes', outcomes);
     const { definition } = await putLabelDefinition(testDb.db, {
-      name: 'chargeback-6h', version: 1, model_name: 'fraud-daily', task: 'binary', window: 'PT6H', checkpoints: ['PT2H'],
-      positive_outcome_types: ['chargeback'], slices: ['region'], late_label_grace: 'PT1H',
+      name: 'chargeback-6h',
+      version: 1,
+      model_name: 'fraud-daily',
+      task: 'binary',
+      window: 'PT6H',
+      checkpoints: ['PT2H'],
+      positive_outcome_types: ['chargeback'],
+      slices: ['region'],
+      late_label_grace: 'PT1H',
     });
 
-    const created = await json(['schedule', 'create', '--model', 'fraud-daily', '--version', 'v3', '--environment', 'production', '--label-definition', 'chargeback-6h', '--every', 'P1D']);
+    const created = await json([
+      'schedule',
+      'create',
+      '--model',
+      'fraud-daily',
+      '--version',
+      'v3',
+      '--environment',
+      'production',
+      '--label-definition',
+      'chargeback-6h',
+      '--every',
+      'P1D',
+    ]);
     const scheduleId = created.schedule_id as string;
     expect(scheduleId).toBe('schedule/fraud-daily/v3/production/chargeback-6h@1/P1D');
     const from = new Date(firstDay).toISOString();
     const to = new Date(firstDay + 10 * DAY).toISOString();
     const backfill = await json(['schedule', 'backfill', scheduleId, '--from', from, '--to', to]);
-    const periods = Array.from({ length: 10 }, (_, d) => ({ start: new Date(firstDay + d * DAY).toISOString(), end: new Date(firstDay + (d + 1) * DAY).toISOString() }));
+    const periods = Array.from({ length: 10 }, (_, d) => ({
+      start: new Date(firstDay + d * DAY).toISOString(),
+      end: new Date(firstDay + (d + 1) * DAY).toISOString(),
+    }));
     expect(backfill.periods.map((p: { start: string; end: string }) => ({ start: p.start, end: p.end }))).toEqual(periods);
 
-    const selectorOf = (p: { start: string; end: string }) => ({ model_name: 'fraud-daily', model_version: 'v3', environment: 'production', ...p });
+    const selectorOf = (p: { start: string; end: string }) => ({
+      model_name: 'fraud-daily',
+      model_version: 'v3',
+      environment: 'production',
+      ...p,
+    });
     const ids = periods.map((p) => cohortIdFor(selectorOf(p), definition));
-    const closed = await waitFor(async () => {
-      const listed = await json(['cohort', 'list', '--model', 'fraud-daily', '--stage', 'closed']);
-      return listed.cohorts.length === 10 ? listed.cohorts : undefined;
-    }, 90_000, 'ten closed cohorts');
+    const closed = await waitFor(
+      async () => {
+        const listed = await json(['cohort', 'list', '--model', 'fraud-daily', '--stage', 'closed']);
+        return listed.cohorts.length === 10 ? listed.cohorts : undefined;
+      },
+      90_000,
+      'ten closed cohorts',
+    );
     expect(closed.map((c: { cohort_id: string }) => c.cohort_id).sort()).toEqual([...ids].sort());
-    expect(closed[0]).toMatchObject({ model_name: 'fraud-daily', model_version: 'v3', environment: 'production', label_definition: 'chargeback-6h@1', phase: 'closed', workflow_status: 'COMPLETED' });
+    expect(closed[0]).toMatchObject({
+      model_name: 'fraud-daily',
+      model_version: 'v3',
+      environment: 'production',
+      label_definition: 'chargeback-6h@1',
+      phase: 'closed',
+      workflow_status: 'COMPLETED',
+    });
 
     for (const [d, id] of ids.entries()) {
       const { record } = await loadCohort(testDb.db, id);
@@ -101,14 +153,28 @@ describe('schedules open one cohort per period', () => {
 
     // Opening the same periods again finds their cohorts and evaluates nothing twice.
     await json(['schedule', 'backfill', scheduleId, '--from', from, '--to', to]);
-    const openers = await waitFor(async () => {
-      const runs = [];
-      for await (const run of worker.client.workflow.list({ query: `WorkflowType = 'scheduledCohort' AND TemporalScheduledById = '${scheduleId}' AND ExecutionStatus = 'Completed'` })) runs.push(run);
-      return runs.length === 20 ? runs : undefined;
-    }, 60_000, 'twenty completed schedule actions');
-    const results = await Promise.all(openers.map((run) => worker.client.workflow.getHandle<typeof scheduledCohort>(run.workflowId, run.runId).result()));
+    const openers = await waitFor(
+      async () => {
+        const runs = [];
+        for await (const run of worker.client.workflow.list({
+          query: `WorkflowType = 'scheduledCohort' AND TemporalScheduledById = '${scheduleId}' AND ExecutionStatus = 'Completed'`,
+        }))
+          runs.push(run);
+        return runs.length === 20 ? runs : undefined;
+      },
+      60_000,
+      'twenty completed schedule actions',
+    );
+    const results = await Promise.all(
+      openers.map((run) => worker.client.workflow.getHandle<typeof scheduledCohort>(run.workflowId, run.runId).result()),
+    );
     expect(results.filter((r) => r.opened)).toHaveLength(10);
-    expect(results.filter((r) => !r.opened).map((r) => r.cohortId).sort()).toEqual([...ids].sort());
+    expect(
+      results
+        .filter((r) => !r.opened)
+        .map((r) => r.cohortId)
+        .sort(),
+    ).toEqual([...ids].sort());
     expect(Number((await testDb.db('metric_snapshots').count({ n: '*' }))[0]!.n)).toBe(snapshotCount);
     const opener = openers[0]!;
     const openerHistory = await worker.client.workflow.getHandle(opener.workflowId, opener.runId).fetchHistory();
@@ -120,8 +186,17 @@ describe('schedules open one cohort per period', () => {
     expect(described).toMatchObject({ schedule_id: scheduleId, paused: false, every: 'P1D', label_definition: 'chargeback-6h@1' });
     expect(described.recent_actions.map((a: { cohort_id: string }) => a.cohort_id)).toEqual(expect.arrayContaining([ids[9]]));
     const nextEnd = (Math.floor(Date.now() / DAY) + 1) * DAY;
-    expect(described.upcoming_actions[0]).toEqual({ nominal_time: new Date(nextEnd).toISOString(), cohort_id: cohortIdFor(selectorOf({ start: new Date(nextEnd - DAY).toISOString(), end: new Date(nextEnd).toISOString() }), definition), period: { start: new Date(nextEnd - DAY).toISOString(), end: new Date(nextEnd).toISOString() } });
-    expect((await json(['schedule', 'list', '--model', 'fraud-daily'])).schedules.map((s: { schedule_id: string }) => s.schedule_id)).toEqual([scheduleId]);
+    expect(described.upcoming_actions[0]).toEqual({
+      nominal_time: new Date(nextEnd).toISOString(),
+      cohort_id: cohortIdFor(
+        selectorOf({ start: new Date(nextEnd - DAY).toISOString(), end: new Date(nextEnd).toISOString() }),
+        definition,
+      ),
+      period: { start: new Date(nextEnd - DAY).toISOString(), end: new Date(nextEnd).toISOString() },
+    });
+    expect(
+      (await json(['schedule', 'list', '--model', 'fraud-daily'])).schedules.map((s: { schedule_id: string }) => s.schedule_id),
+    ).toEqual([scheduleId]);
 
     await json(['schedule', 'pause', scheduleId, '--note', 'labeling outage']);
     expect(await json(['schedule', 'describe', scheduleId])).toMatchObject({ paused: true, note: 'labeling outage' });
@@ -136,23 +211,57 @@ describe('schedules open one cohort per period', () => {
   it('opens a cohort of exactly each 5-second period live, each closing on its own', async () => {
     testDb.keepOnFailure();
     const now = Date.now();
-    await ingest('predictions', 'live-predictions', Array.from({ length: 60 }, (_, i) => ({
-      prediction_id: randomUUID(), model_name: 'fraud-live', model_version: 'v1', ts_pred: new Date(now + i * 500).toISOString(), score: (i % 10) / 10,
-    })));
+    await ingest(
+      'predictions',
+      'live-predictions',
+      Array.from({ length: 60 }, (_, i) => ({
+        prediction_id: randomUUID(),
+        model_name: 'fraud-live',
+        model_version: 'v1',
+        ts_pred: new Date(now + i * 500).toISOString(),
+        score: (i % 10) / 10,
+      })),
+    );
     await putLabelDefinition(testDb.db, {
-      name: 'chargeback-2s', version: 1, model_name: 'fraud-live', task: 'binary', window: 'PT2S', positive_outcome_types: ['chargeback'], late_label_grace: 'PT1S',
+      name: 'chargeback-2s',
+      version: 1,
+      model_name: 'fraud-live',
+      task: 'binary',
+      window: 'PT2S',
+      positive_outcome_types: ['chargeback'],
+      late_label_grace: 'PT1S',
     });
-    const { schedule_id: scheduleId } = await json(['schedule', 'create', '--model', 'fraud-live', '--version', 'v1', '--label-definition', 'chargeback-2s@1', '--every', 'PT5S']);
-    const closed = await waitFor(async () => {
-      const listed = await json(['cohort', 'list', '--model', 'fraud-live', '--stage', 'closed']);
-      return listed.cohorts.length >= 2 ? listed.cohorts : undefined;
-    }, 40_000, 'two closed live cohorts');
+    const { schedule_id: scheduleId } = await json([
+      'schedule',
+      'create',
+      '--model',
+      'fraud-live',
+      '--version',
+      'v1',
+      '--label-definition',
+      'chargeback-2s@1',
+      '--every',
+      'PT5S',
+    ]);
+    const closed = await waitFor(
+      async () => {
+        const listed = await json(['cohort', 'list', '--model', 'fraud-live', '--stage', 'closed']);
+        return listed.cohorts.length >= 2 ? listed.cohorts : undefined;
+      },
+      40_000,
+      'two closed live cohorts',
+    );
     await json(['schedule', 'delete', scheduleId]);
     for (const cohort of closed) {
       const start = Date.parse(cohort.start);
       expect(Date.parse(cohort.end) - start).toBe(5_000);
       expect(start % 5_000).toBe(0);
-      const rows = await testDb.db('predictions').where({ model_name: 'fraud-live' }).andWhere('ts_pred', '>=', cohort.start).andWhere('ts_pred', '<', cohort.end).count({ n: '*' });
+      const rows = await testDb
+        .db('predictions')
+        .where({ model_name: 'fraud-live' })
+        .andWhere('ts_pred', '>=', cohort.start)
+        .andWhere('ts_pred', '<', cohort.end)
+        .count({ n: '*' });
       const final = await testDb.db('metric_snapshots').where({ cohort_id: cohort.cohort_id, checkpoint: 'final' }).first();
       expect(final.document.overall.n).toBe(Number(rows[0]!.n));
     }
@@ -160,11 +269,36 @@ describe('schedules open one cohort per period', () => {
 
   it('takes the period from an explicit nominal time when the server set none, opens it once, and fails without either', async () => {
     const definition = { name: 'chargeback-2s', version: 1, window: 'PT2S', checkpoints: [], late_label_grace: 'PT1S' };
-    const input = { scheduleId: 'manual', model: { name: 'fraud-live', version: 'v1', environment: null }, labelDefinition: definition, every: 'PT1H', everyMs: HOUR };
+    const input = {
+      scheduleId: 'manual',
+      model: { name: 'fraud-live', version: 'v1', environment: null },
+      labelDefinition: definition,
+      every: 'PT1H',
+      everyMs: HOUR,
+    };
     const nominalTime = new Date(Math.floor(Date.now() / HOUR) * HOUR - 48 * HOUR).toISOString();
-    const run = (extra: object) => worker.client.workflow.execute(scheduledCohort, { taskQueue: worker.taskQueue, workflowId: `manual-${randomUUID()}`, args: [{ ...input, ...extra }] });
+    const run = (extra: object) =>
+      worker.client.workflow.execute(scheduledCohort, {
+        taskQueue: worker.taskQueue,
+        workflowId: `manual-${randomUUID()}`,
+        args: [{ ...input, ...extra }],
+      });
     const first = await run({ nominalTime });
-    expect(first).toEqual({ cohortId: cohortIdFor({ model_name: 'fraud-live', model_version: 'v1', environment: null, start: new Date(Date.parse(nominalTime) - HOUR).toISOString(), end: nominalTime }, definition), start: new Date(Date.parse(nominalTime) - HOUR).toISOString(), end: nominalTime, opened: true });
+    expect(first).toEqual({
+      cohortId: cohortIdFor(
+        {
+          model_name: 'fraud-live',
+          model_version: 'v1',
+          environment: null,
+          start: new Date(Date.parse(nominalTime) - HOUR).toISOString(),
+          end: nominalTime,
+        },
+        definition,
+      ),
+      start: new Date(Date.parse(nominalTime) - HOUR).toISOString(),
+      end: nominalTime,
+      opened: true,
+    });
     expect(await run({ nominalTime })).toEqual({ ...first, opened: false });
     const failure = await run({}).catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(WorkflowFailedError);

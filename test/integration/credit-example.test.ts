@@ -31,8 +31,26 @@ beforeAll(async () => {
   // Freshly loaded partitions have no planner statistics until autovacuum comes by, and the
   // join's plan without them takes minutes instead of a second.
   await testDb.db.raw('analyze');
-  const run = await runHindsightInProcess(['evaluate', '--model', 'credit-pd', '--version', '2.0.0', '--from', '2026-03-02T00:00:00Z', '--to', '2026-03-09T00:00:00Z',
-    '--label-definition', 'loan-default-90d', '--as-of', '2026-07-01T00:00:00Z', '--propensity-weighted', '--json'], env);
+  const run = await runHindsightInProcess(
+    [
+      'evaluate',
+      '--model',
+      'credit-pd',
+      '--version',
+      '2.0.0',
+      '--from',
+      '2026-03-02T00:00:00Z',
+      '--to',
+      '2026-03-09T00:00:00Z',
+      '--label-definition',
+      'loan-default-90d',
+      '--as-of',
+      '2026-07-01T00:00:00Z',
+      '--propensity-weighted',
+      '--json',
+    ],
+    env,
+  );
   expect(run.code).toBe(0);
   document = JSON.parse(run.stdout);
 });
@@ -61,6 +79,8 @@ describe('the credit example (randomized approval band)', () => {
 
   it('warns of selection bias: the band (exploration) and the cut-off (policy) disagree beyond their intervals', () => {
     expect(document.traffic!.comparison.find((c) => c.metric === 'base_rate')!.differs).toBe(true);
-    expect(document.traffic!.selection_bias_warning).toMatch(/^selection bias: exploration and policy traffic differ beyond their 95% intervals on base_rate/);
+    expect(document.traffic!.selection_bias_warning).toMatch(
+      /^selection bias: exploration and policy traffic differ beyond their 95% intervals on base_rate/,
+    );
   });
 });

@@ -45,7 +45,19 @@ function runDemo(stateDir: string, ports: Record<'db' | 'temporal' | 'ui' | 'pip
   delete env.DATABASE_URL;
   delete env.TEMPORAL_ADDRESS;
   delete env.HINDSIGHT_LOG_LEVEL;
-  const args = [BIN, 'demo', '--json', '--db-port', String(ports.db), '--temporal-port', String(ports.temporal), '--ui-port', String(ports.ui), '--pipeline-port', String(ports.pipeline)];
+  const args = [
+    BIN,
+    'demo',
+    '--json',
+    '--db-port',
+    String(ports.db),
+    '--temporal-port',
+    String(ports.temporal),
+    '--ui-port',
+    String(ports.ui),
+    '--pipeline-port',
+    String(ports.pipeline),
+  ];
   const started = Date.now();
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { cwd: stateDir, env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -85,7 +97,12 @@ describe('hindsight demo on embedded services, run twice', () => {
   const row = (document: any, example: string) => document.rows.find((r: any) => r.example.startsWith(example));
 
   it('shows its progress as it works, on stderr, and ends by saying everything is stopped', () => {
-    for (const step of ['start the embedded services', 'backfill the weekly fraud schedule', 'wait for the live cohort to close', 'summarize and write the reports']) {
+    for (const step of [
+      'start the embedded services',
+      'backfill the weekly fraud schedule',
+      'wait for the live cohort to close',
+      'summarize and write the reports',
+    ]) {
       expect(first.stderr).toContain(`✔ ${step}`);
     }
     expect(first.stderr).toContain('demo done: the worker, the embedded database and the Temporal dev server are stopped');
@@ -105,22 +122,42 @@ describe('hindsight demo on embedded services, run twice', () => {
     expect(summary.retraining_requests[0]).toMatchObject({ model_version: '3.2.0', verdict: 'quality' });
     expect(summary.recalibrations).toHaveLength(1);
     expect(['promoted', 'not_improved']).toContain(summary.recalibrations[0].phase);
-    expect(summary.alert_notifications).toBeGreaterThanOrEqual(Object.values(row(summary, 'fraud').alerts as Record<string, number>).reduce((a, b) => a + b, 0));
+    expect(summary.alert_notifications).toBeGreaterThanOrEqual(
+      Object.values(row(summary, 'fraud').alerts as Record<string, number>).reduce((a, b) => a + b, 0),
+    );
   });
 
   it('every example has its headline numbers, and the live cohort closed with a final snapshot', () => {
     expect(row(summary, 'recommendations').headline).toMatch(/logged CTR 0\.\d+; new ranker IPW 0\.\d+ \[0\.\d+, 0\.\d+\], SNIPS 0\.\d+/);
-    expect(row(summary, 'credit').headline).toMatch(/approved-only 0\.\d+, propensity-weighted 0\.\d+ \[0\.\d+, 0\.\d+\]; KS 0\.\d+; score PSI 0\.\d+/);
+    expect(row(summary, 'credit').headline).toMatch(
+      /approved-only 0\.\d+, propensity-weighted 0\.\d+ \[0\.\d+, 0\.\d+\]; KS 0\.\d+; score PSI 0\.\d+/,
+    );
     expect(row(summary, 'returns').headline).toMatch(/final return rate 0\.\d+/);
     expect(row(summary, 'live').headline).toMatch(/^final ROC AUC 0\.\d+/);
   });
 
   it('prints the report paths and the Web UI links of the workflows', () => {
-    expect(summary.reports.map((r: any) => r.what)).toEqual(['fraud model, weekly', 'fraud drift week', 'fraud outage week', 'recommendations', 'credit', 'returns', 'live cohort']);
+    expect(summary.reports.map((r: any) => r.what)).toEqual([
+      'fraud model, weekly',
+      'fraud drift week',
+      'fraud outage week',
+      'recommendations',
+      'credit',
+      'returns',
+      'live cohort',
+    ]);
     for (const report of summary.reports) expect(readFileSync(report.path, 'utf8')).toContain('<svg');
     const ui = `http://127.0.0.1:${ports.ui}/namespaces/default/`;
     expect(summary.links.map((l: any) => l.url.slice(0, ui.length))).toEqual(summary.links.map(() => ui));
-    expect(summary.links.map((l: any) => l.what)).toEqual(expect.arrayContaining(['the live cohort', 'the fraud drift week', 'fraud retraining requests', 'fraud recalibration', 'the weekly fraud schedule']));
+    expect(summary.links.map((l: any) => l.what)).toEqual(
+      expect.arrayContaining([
+        'the live cohort',
+        'the fraud drift week',
+        'fraud retraining requests',
+        'fraud recalibration',
+        'the weekly fraud schedule',
+      ]),
+    );
   });
 
   it('runs again without a reset: the same cohorts and alerts, no second retraining request, a new live cohort', () => {
@@ -129,7 +166,9 @@ describe('hindsight demo on embedded services, run twice', () => {
     expect(again.retraining_requests).toEqual(summary.retraining_requests);
     expect(again.recalibrations).toEqual(summary.recalibrations);
     expect(row(again, 'live').headline).toMatch(/^final ROC AUC 0\.\d+/);
-    expect(again.links.find((l: any) => l.what === 'the live cohort').url).not.toBe(summary.links.find((l: any) => l.what === 'the live cohort').url);
+    expect(again.links.find((l: any) => l.what === 'the live cohort').url).not.toBe(
+      summary.links.find((l: any) => l.what === 'the live cohort').url,
+    );
   });
 
   it('leaves nothing running: its ports are free and the embedded database unlocked', async () => {
@@ -151,7 +190,9 @@ describe('hindsight demo on embedded services, run twice', () => {
       page.on('pageerror', (error) => problems.push(error.message));
       await page.goto(pathToFileURL(file).href, { waitUntil: 'load' });
       for (const chart of ['reliability-P30D', 'reliability-P60D', 'reliability-final', 'checkpoints']) {
-        const marks = await page.locator(`figure[data-chart="${chart}"] svg g.mark-line path, figure[data-chart="${chart}"] svg g.mark-symbol path`).count();
+        const marks = await page
+          .locator(`figure[data-chart="${chart}"] svg g.mark-line path, figure[data-chart="${chart}"] svg g.mark-symbol path`)
+          .count();
         expect(marks, chart).toBeGreaterThan(3);
       }
       await page.screenshot({ path: path.join(ARTIFACTS, 'demo-fraud-drift-week.png'), fullPage: true });

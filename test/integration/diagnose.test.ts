@@ -34,7 +34,12 @@ beforeAll(async () => {
     const challenge = await storeChallenge(testDb.db, world, [...WEEKS.map((start) => ({ start, n: N })), plan], 11);
     challenges[verdict] = challenge;
     const cohort = challenge.weeks[WEEKS.length]!.cohort;
-    diagnoses[verdict] = await diagnoseCohort(testDb.db, { cohort, definition: challenge.definition, asOf: AS_OF, ...baselineFor(cohort, AS_OF) });
+    diagnoses[verdict] = await diagnoseCohort(testDb.db, {
+      cohort,
+      definition: challenge.definition,
+      asOf: AS_OF,
+      ...baselineFor(cohort, AS_OF),
+    });
   }
 });
 
@@ -54,8 +59,14 @@ describe('diagnoseCohort on the mini challenge', () => {
   it('runs every check on every variant, each with a finding and its numbers', () => {
     for (const diagnosis of Object.values(diagnoses)) {
       expect(diagnosis.checks.map((c) => c.name)).toEqual([
-        'label_availability', 'label_availability_expected', 'metric_at_equal_maturity', 'metric_on_comparable_slices',
-        'label_latency', 'slice_mix', 'score_distribution', 'estimated_performance',
+        'label_availability',
+        'label_availability_expected',
+        'metric_at_equal_maturity',
+        'metric_on_comparable_slices',
+        'label_latency',
+        'slice_mix',
+        'score_distribution',
+        'estimated_performance',
       ]);
       for (const c of diagnosis.checks) {
         expect(c.finding.length).toBeGreaterThan(20);
@@ -82,7 +93,12 @@ describe('diagnoseCohort on the mini challenge', () => {
   it('blames the labels for a stalled review feed: availability fell in one region, the metric holds where labels did not change, the scores expect no fall', () => {
     const diagnosis = diagnoses.labeling;
     expect(diagnosis.verdict).toBe('labeling');
-    expect(signals(diagnosis)).toMatchObject({ label_availability: 'labeling', label_availability_expected: 'labeling', metric_on_comparable_slices: null, estimated_performance: null });
+    expect(signals(diagnosis)).toMatchObject({
+      label_availability: 'labeling',
+      label_availability_expected: 'labeling',
+      metric_on_comparable_slices: null,
+      estimated_performance: null,
+    });
     expect(availability(diagnosis, 'us').changed).toBe(true);
     expect(availability(diagnosis, 'us').availability.current).toBeLessThan(0.6);
     expect(availability(diagnosis, 'eu').changed).toBe(false);
@@ -95,7 +111,12 @@ describe('diagnoseCohort on the mini challenge', () => {
   it('blames the model for frauds it does not see, with full labels: the metric falls on every slice; the scores cannot tell', () => {
     const diagnosis = diagnoses.quality;
     expect(diagnosis.verdict).toBe('quality');
-    expect(signals(diagnosis)).toMatchObject({ label_availability: null, label_availability_expected: null, metric_on_comparable_slices: 'quality', estimated_performance: null });
+    expect(signals(diagnosis)).toMatchObject({
+      label_availability: null,
+      label_availability_expected: null,
+      metric_on_comparable_slices: 'quality',
+      estimated_performance: null,
+    });
     const subset = evidence(diagnosis, 'metric_on_comparable_slices').subsets[0];
     expect(subset).toMatchObject({ kept: ['us', 'eu'], excluded: [], recall_fell: true });
     expect(subset.recall.ci_high).toBeLessThan(0);
@@ -106,8 +127,16 @@ describe('diagnoseCohort on the mini challenge', () => {
   it('blames both when a blunter model meets the stalled feed', () => {
     const diagnosis = diagnoses.both;
     expect(diagnosis.verdict).toBe('both');
-    expect(signals(diagnosis)).toMatchObject({ label_availability: 'labeling', metric_on_comparable_slices: 'quality', estimated_performance: 'quality' });
-    expect(evidence(diagnosis, 'metric_on_comparable_slices').subsets[0]).toMatchObject({ kept: ['eu'], excluded: ['us'], recall_fell: true });
+    expect(signals(diagnosis)).toMatchObject({
+      label_availability: 'labeling',
+      metric_on_comparable_slices: 'quality',
+      estimated_performance: 'quality',
+    });
+    expect(evidence(diagnosis, 'metric_on_comparable_slices').subsets[0]).toMatchObject({
+      kept: ['eu'],
+      excluded: ['us'],
+      recall_fell: true,
+    });
     expect(evidence(diagnosis, 'estimated_performance').overall.recall.fell).toBe(true);
     expect(evidence(diagnosis, 'score_distribution').psi).toBeGreaterThan(0.1);
   });
@@ -135,8 +164,24 @@ describe('hindsight diagnose', () => {
 
   it('takes the cohort flags and prints the verdict first, then one line per check', async () => {
     const week = current('quality').cohort;
-    const run = await runHindsightInProcess(['diagnose', '--model', week.model_name, '--version', 'v1', '--from', week.start, '--to', week.end,
-      '--label-definition', challenges.quality.definition.name, '--as-of', AS_OF], env());
+    const run = await runHindsightInProcess(
+      [
+        'diagnose',
+        '--model',
+        week.model_name,
+        '--version',
+        'v1',
+        '--from',
+        week.start,
+        '--to',
+        week.end,
+        '--label-definition',
+        challenges.quality.definition.name,
+        '--as-of',
+        AS_OF,
+      ],
+      env(),
+    );
     expect(run.code).toBe(0);
     const lines = run.stdout.trim().split('\n');
     expect(lines[0]).toBe('verdict: quality');
@@ -146,7 +191,10 @@ describe('hindsight diagnose', () => {
 
   it('compares with an explicit baseline, judged at the same maturity', async () => {
     const baseline = challenges.none.weeks[1]!;
-    const run = await runHindsightInProcess(['diagnose', '--cohort', current('none').cohort_id, '--baseline', baseline.cohort_id, '--as-of', AS_OF, '--json'], env());
+    const run = await runHindsightInProcess(
+      ['diagnose', '--cohort', current('none').cohort_id, '--baseline', baseline.cohort_id, '--as-of', AS_OF, '--json'],
+      env(),
+    );
     expect(run.code).toBe(0);
     const document = JSON.parse(run.stdout) as Diagnosis;
     expect(document.baseline.start).toBe(baseline.cohort.start);
@@ -159,7 +207,21 @@ describe('hindsight diagnose', () => {
     for (const args of [
       ['diagnose', '--json'],
       ['diagnose', '--cohort', current('none').cohort_id, '--model', 'fraud-none'],
-      ['diagnose', '--model', 'fraud-none', '--version', 'v1', '--from', week.start, '--to', week.end, '--label-definition', 'fraud-none-fraud', '--baseline-from', WEEKS[0]!],
+      [
+        'diagnose',
+        '--model',
+        'fraud-none',
+        '--version',
+        'v1',
+        '--from',
+        week.start,
+        '--to',
+        week.end,
+        '--label-definition',
+        'fraud-none-fraud',
+        '--baseline-from',
+        WEEKS[0]!,
+      ],
     ]) {
       const run = await runHindsightInProcess(args, env());
       expect(run.code, args.join(' ')).toBe(2);
@@ -169,10 +231,28 @@ describe('hindsight diagnose', () => {
   });
 
   it('says so when the cohort has no predictions or is not registered (exit 2)', async () => {
-    const empty = await runHindsightInProcess(['diagnose', '--model', 'fraud-none', '--version', 'v1', '--from', '2027-01-04T00:00:00Z', '--to', '2027-01-11T00:00:00Z',
-      '--label-definition', 'fraud-none-fraud', '--as-of', AS_OF], env());
+    const empty = await runHindsightInProcess(
+      [
+        'diagnose',
+        '--model',
+        'fraud-none',
+        '--version',
+        'v1',
+        '--from',
+        '2027-01-04T00:00:00Z',
+        '--to',
+        '2027-01-11T00:00:00Z',
+        '--label-definition',
+        'fraud-none-fraud',
+        '--as-of',
+        AS_OF,
+      ],
+      env(),
+    );
     expect(empty.code).toBe(2);
-    expect(empty.stderr).toMatch(/the cohort fraud-none v1 \[2027-01-04T00:00:00.000Z, 2027-01-11T00:00:00.000Z\) has no predictions to diagnose/);
+    expect(empty.stderr).toMatch(
+      /the cohort fraud-none v1 \[2027-01-04T00:00:00.000Z, 2027-01-11T00:00:00.000Z\) has no predictions to diagnose/,
+    );
     const unknown = await runHindsightInProcess(['diagnose', '--cohort', 'cohort/nope', '--json'], env());
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/cohort cohort\/nope is not registered/);

@@ -6,7 +6,16 @@ import { computeDrift, UnknownFeatureError } from '../../activities/diagnose/dri
 import { useTestDatabase } from '../support/database';
 import { storeRows } from '../support/store-rows';
 
-interface DriftCase { name: string; reference: number[]; current: number[]; edges: number[]; reference_counts: number[]; current_counts: number[]; psi: number; ks: number }
+interface DriftCase {
+  name: string;
+  reference: number[];
+  current: number[];
+  edges: number[];
+  reference_counts: number[];
+  current_counts: number[];
+  psi: number;
+  ks: number;
+}
 const fixture = JSON.parse(readFileSync(path.join(__dirname, '..', 'fixtures', 'drift', 'drift.json'), 'utf8')) as { cases: DriftCase[] };
 
 const testDb = useTestDatabase();
@@ -16,11 +25,18 @@ const window = (start: number) => ({ start: new Date(start).toISOString(), end: 
 
 /** Each case is one model: its values as the score and as feature `x`, reference v1 in January, current v2 in February. */
 function predictionsFor(c: DriftCase): object[] {
-  const rows = (values: number[], version: string, start: number) => values.map((value, i) => ({
-    prediction_id: randomUUID(), model_name: `drift-${c.name}`, model_version: version, environment: 'prod',
-    ts_pred: new Date(start + i * 60_000).toISOString(), score: value, entity_ids: {}, segment: {},
-    features: { x: value, country: 'de', flag: true },
-  }));
+  const rows = (values: number[], version: string, start: number) =>
+    values.map((value, i) => ({
+      prediction_id: randomUUID(),
+      model_name: `drift-${c.name}`,
+      model_version: version,
+      environment: 'prod',
+      ts_pred: new Date(start + i * 60_000).toISOString(),
+      score: value,
+      entity_ids: {},
+      segment: {},
+      features: { x: value, country: 'de', flag: true },
+    }));
   return [...rows(c.reference, 'v1', JAN), ...rows(c.current, 'v2', FEB)];
 }
 
@@ -36,21 +52,24 @@ const input = (c: DriftCase, features?: string[]) => ({
 });
 
 describe('computeDrift', () => {
-  it.each(fixture.cases.map((c) => [c.name, c] as const))('gives NumPy/SciPy PSI, KS, edges and bin shares to 1e-9 for the score and a numeric feature on %s', async (_name, c) => {
-    const document = await computeDrift(testDb.db, input(c));
-    expect(document.variables.map((v) => v.variable)).toEqual(['score', 'features.x']);
-    for (const variable of document.variables) {
-      expect(variable.n_reference).toBe(c.reference.length);
-      expect(variable.n_current).toBe(c.current.length);
-      expect(Math.abs(variable.psi! - c.psi), `${variable.variable} psi`).toBeLessThan(1e-9);
-      expect(Math.abs(variable.ks! - c.ks), `${variable.variable} ks`).toBeLessThan(1e-9);
-      const edgeGaps = variable.bins.slice(0, 9).map((bin, k) => Math.abs(bin.upper! - c.edges[k]!));
-      expect(Math.max(...edgeGaps), `${variable.variable} edges`).toBeLessThan(1e-9);
-      expect(variable.bins[0]!.lower).toBeNull();
-      expect(variable.bins[9]!.upper).toBeNull();
-      expect(variable.bins.map((bin) => bin.current_share)).toEqual(c.current_counts.map((count) => count / c.current.length));
-    }
-  });
+  it.each(fixture.cases.map((c) => [c.name, c] as const))(
+    'gives NumPy/SciPy PSI, KS, edges and bin shares to 1e-9 for the score and a numeric feature on %s',
+    async (_name, c) => {
+      const document = await computeDrift(testDb.db, input(c));
+      expect(document.variables.map((v) => v.variable)).toEqual(['score', 'features.x']);
+      for (const variable of document.variables) {
+        expect(variable.n_reference).toBe(c.reference.length);
+        expect(variable.n_current).toBe(c.current.length);
+        expect(Math.abs(variable.psi! - c.psi), `${variable.variable} psi`).toBeLessThan(1e-9);
+        expect(Math.abs(variable.ks! - c.ks), `${variable.variable} ks`).toBeLessThan(1e-9);
+        const edgeGaps = variable.bins.slice(0, 9).map((bin, k) => Math.abs(bin.upper! - c.edges[k]!));
+        expect(Math.max(...edgeGaps), `${variable.variable} edges`).toBeLessThan(1e-9);
+        expect(variable.bins[0]!.lower).toBeNull();
+        expect(variable.bins[9]!.upper).toBeNull();
+        expect(variable.bins.map((bin) => bin.current_share)).toEqual(c.current_counts.map((count) => count / c.current.length));
+      }
+    },
+  );
 
   it('refuses a feature that is not a numeric key of the reference cohort', async () => {
     await expect(computeDrift(testDb.db, input(fixture.cases[0]!, ['country']))).rejects.toThrow(UnknownFeatureError);
@@ -59,7 +78,12 @@ describe('computeDrift', () => {
   it('returns null PSI and KS with reasons when the current cohort is empty', async () => {
     const c = fixture.cases[0]!;
     const document = await computeDrift(testDb.db, { ...input(c), current: { model_version: 'v9', environment: null, ...window(FEB) } });
-    expect(document.variables[0]).toMatchObject({ psi: null, ks: null, n_current: 0, undefined_metrics: { psi: 'no current values', ks: 'no current values' } });
+    expect(document.variables[0]).toMatchObject({
+      psi: null,
+      ks: null,
+      n_current: 0,
+      undefined_metrics: { psi: 'no current values', ks: 'no current values' },
+    });
   });
 });
 
@@ -67,10 +91,31 @@ describe('hindsight drift', () => {
   it('prints the drift document for a reference version and window against the current cohort', async () => {
     const { spawnSync } = await import('node:child_process');
     const c = fixture.cases[0]!;
-    const result = spawnSync(process.execPath, [path.join(__dirname, '..', '..', 'bin', 'hindsight.js'), 'drift', '--model', `drift-${c.name}`,
-      '--version', 'v2', '--from', window(FEB).start, '--to', window(FEB).end,
-      '--reference-version', 'v1', '--reference-from', window(JAN).start, '--reference-to', window(JAN).end, '--features', 'x', '--json'],
-    { encoding: 'utf8', env: { ...process.env, DATABASE_URL: testDb.url } });
+    const result = spawnSync(
+      process.execPath,
+      [
+        path.join(__dirname, '..', '..', 'bin', 'hindsight.js'),
+        'drift',
+        '--model',
+        `drift-${c.name}`,
+        '--version',
+        'v2',
+        '--from',
+        window(FEB).start,
+        '--to',
+        window(FEB).end,
+        '--reference-version',
+        'v1',
+        '--reference-from',
+        window(JAN).start,
+        '--reference-to',
+        window(JAN).end,
+        '--features',
+        'x',
+        '--json',
+      ],
+      { encoding: 'utf8', env: { ...process.env, DATABASE_URL: testDb.url } },
+    );
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
     const document = JSON.parse(result.stdout);

@@ -24,7 +24,7 @@ function reference(rows: Array<{ score: number; threshold?: number | null }>, de
   let fpr = 0;
   let cumulativeP = 0;
   let cumulativeN = 0;
-  for (let i = 0; i < sorted.length; ) {
+  for (let i = 0; i < sorted.length;) {
     let j = i;
     while (j < sorted.length && sorted[j]!.score === sorted[i]!.score) {
       cumulativeP += sorted[j]!.score;
@@ -46,17 +46,40 @@ let hand: LabelDefinition;
 let challenge: StoredChallenge;
 
 beforeAll(async () => {
-  hand = (await putLabelDefinition(testDb.db, {
-    name: 'hand', version: 1, model_name: 'hand', task: 'binary', window: 'P10D',
-    positive_outcome_types: ['fraud'], slices: ['region'], decision_threshold: 0.5,
-  })).definition;
-  await storeRows(testDb.db, 'predictions', HAND_SCORES.map((score, i) => ({
-    prediction_id: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`, model_name: 'hand', model_version: 'v1',
-    region: i % 2 === 0 ? 'eu' : 'us', ts_pred: `2026-03-01T0${i}:00:00Z`, score,
-    // the 0.4 carries its own threshold of 0.35, so it is flagged as the evaluation would flag it
-    threshold: score === 0.4 ? 0.35 : null, entity_ids: {}, segment: {},
-  })));
-  challenge = await storeChallenge(testDb.db, { model_name: 'fraud', model_version: 'v1', ...FAST_FEEDS }, [{ start: '2026-01-05T00:00:00Z', n: 4000 }], 7);
+  hand = (
+    await putLabelDefinition(testDb.db, {
+      name: 'hand',
+      version: 1,
+      model_name: 'hand',
+      task: 'binary',
+      window: 'P10D',
+      positive_outcome_types: ['fraud'],
+      slices: ['region'],
+      decision_threshold: 0.5,
+    })
+  ).definition;
+  await storeRows(
+    testDb.db,
+    'predictions',
+    HAND_SCORES.map((score, i) => ({
+      prediction_id: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
+      model_name: 'hand',
+      model_version: 'v1',
+      region: i % 2 === 0 ? 'eu' : 'us',
+      ts_pred: `2026-03-01T0${i}:00:00Z`,
+      score,
+      // the 0.4 carries its own threshold of 0.35, so it is flagged as the evaluation would flag it
+      threshold: score === 0.4 ? 0.35 : null,
+      entity_ids: {},
+      segment: {},
+    })),
+  );
+  challenge = await storeChallenge(
+    testDb.db,
+    { model_name: 'fraud', model_version: 'v1', ...FAST_FEEDS },
+    [{ start: '2026-01-05T00:00:00Z', n: 4000 }],
+    7,
+  );
 });
 
 describe('estimatePerformance', () => {
@@ -71,12 +94,21 @@ describe('estimatePerformance', () => {
     expect(estimate.overall.precision).toBeCloseTo(3.5 / 5, 12);
     expect(estimate.overall.recall).toBeCloseTo(3.5 / 3.95, 12);
     expect(estimate.overall.positive_rate).toBeCloseTo(3.95 / 8, 12);
-    const expected = reference(HAND_SCORES.map((score) => ({ score, threshold: score === 0.4 ? 0.35 : null })), 0.5);
+    const expected = reference(
+      HAND_SCORES.map((score) => ({ score, threshold: score === 0.4 ? 0.35 : null })),
+      0.5,
+    );
     expect(estimate.overall.roc_auc).toBeCloseTo(expected.roc_auc, 12);
     const eu = estimate.slices.find((slice) => slice.value === 'eu')!;
     // eu holds 0.9, 0.8, 0.4 (threshold 0.35), 0.1
     expect(eu.recall).toBeCloseTo(2.1 / 2.2, 12);
-    expect(eu.roc_auc).toBeCloseTo(reference([0.9, 0.8, 0.4, 0.1].map((score) => ({ score })), 0.35).roc_auc, 12);
+    expect(eu.roc_auc).toBeCloseTo(
+      reference(
+        [0.9, 0.8, 0.4, 0.1].map((score) => ({ score })),
+        0.35,
+      ).roc_auc,
+      12,
+    );
   });
 
   it('matches the independent reference on a generated cohort, overall and per region', async () => {

@@ -13,7 +13,8 @@ const testDb = useTestDatabase();
 
 /** A slow manual review queue (received 5 to 60 days after the event) and fast chargebacks: early on, the caught frauds are the ones still missing. */
 const slowReview = (model_name: string): World => ({
-  model_name, model_version: 'v1',
+  model_name,
+  model_version: 'v1',
   review: { coverage: 0.92, eventDays: [0.05, 2], receiptDays: [5, 60] },
   chargeback: { rate: 0.85, eventDays: [1, 10], receiptDays: [0, 2] },
 });
@@ -24,12 +25,21 @@ const stored: Record<'unknown' | 'negative', StoredChallenge> = {} as never;
 
 beforeAll(async () => {
   stored.unknown = await storeChallenge(testDb.db, slowReview('slow-review'), plans, 11, { window: 'P90D', checkpoints: ['P30D', 'P60D'] });
-  stored.negative = await storeChallenge(testDb.db, slowReview('slow-review-negative'), plans, 12, { window: 'P90D', checkpoints: ['P30D', 'P60D'], absent_means: 'negative' });
+  stored.negative = await storeChallenge(testDb.db, slowReview('slow-review-negative'), plans, 12, {
+    window: 'P90D',
+    checkpoints: ['P30D', 'P60D'],
+    absent_means: 'negative',
+  });
 });
 
 function record(challenge: StoredChallenge, index: number): CohortRecord {
   const week = challenge.weeks[index]!;
-  return { ...week.cohort, cohort_id: week.cohort_id, label_definition_name: challenge.definition.name, label_definition_version: challenge.definition.version };
+  return {
+    ...week.cohort,
+    cohort_id: week.cohort_id,
+    label_definition_name: challenge.definition.name,
+    label_definition_version: challenge.definition.version,
+  };
 }
 
 const within = (value: ProjectedValue, final: number | null) => {
@@ -49,9 +59,20 @@ describe('projectToFinal', () => {
       const [at30, atFinal] = await addDurations(testDb.db, cohort.end, ['P30D', 'P90D']);
       const document = await evaluateCohort(testDb.db, cohort, challenge.definition, at30!);
       const final = (await evaluateCohort(testDb.db, cohort, challenge.definition, atFinal!)).overall as BinaryMetrics;
-      const projection = await projectToFinal(testDb.db, { cohort, definition: challenge.definition, checkpoint: 'P30D', asOf: at30!, document });
+      const projection = await projectToFinal(testDb.db, {
+        cohort,
+        definition: challenge.definition,
+        checkpoint: 'P30D',
+        asOf: at30!,
+        document,
+      });
       expect(projection).not.toBeNull();
-      expect(projection!.history_cohorts).toEqual(challenge.weeks.slice(0, HISTORY.length).map((week) => week.cohort_id).reverse());
+      expect(projection!.history_cohorts).toEqual(
+        challenge.weeks
+          .slice(0, HISTORY.length)
+          .map((week) => week.cohort_id)
+          .reverse(),
+      );
 
       const { recall, precision, positive_rate } = projection!.overall;
       expect(recall.observed).toBe((document.overall as BinaryMetrics).recall);
@@ -62,11 +83,15 @@ describe('projectToFinal', () => {
       within(precision, final.precision);
       within(positive_rate, final.base_rate);
       // per slice (each interval misses 1 time in 20, so not all six are held to theirs): far closer than the observed
-      const finalSlices = (await evaluateCohort(testDb.db, cohort, challenge.definition, atFinal!)).slices as Array<BinaryMetrics & { value: string | null }>;
+      const finalSlices = (await evaluateCohort(testDb.db, cohort, challenge.definition, atFinal!)).slices as Array<
+        BinaryMetrics & { value: string | null }
+      >;
       expect(projection!.slices).toHaveLength(2);
       for (const slice of projection!.slices) {
         const finalSlice = finalSlices.find((s) => s.value === slice.value)!;
-        expect(Math.abs(slice.recall.projected! - finalSlice.recall!)).toBeLessThan(Math.abs(slice.recall.observed! - finalSlice.recall!) / 2);
+        expect(Math.abs(slice.recall.projected! - finalSlice.recall!)).toBeLessThan(
+          Math.abs(slice.recall.observed! - finalSlice.recall!) / 2,
+        );
         expect(slice.recall.ci_low!).toBeLessThan(slice.recall.ci_high!);
       }
     });
@@ -77,7 +102,13 @@ describe('projectToFinal', () => {
     const cohort = record(challenge, HISTORY.length);
     const [at30] = await addDurations(testDb.db, cohort.end, ['P30D']);
     const document = await evaluateCohort(testDb.db, cohort, challenge.definition, at30!);
-    const projection = await projectToFinal(testDb.db, { cohort, definition: challenge.definition, checkpoint: 'P30D', asOf: at30!, document });
+    const projection = await projectToFinal(testDb.db, {
+      cohort,
+      definition: challenge.definition,
+      checkpoint: 'P30D',
+      asOf: at30!,
+      document,
+    });
     const latency = await measureLabelLatency(testDb.db, { cohort, definition: challenge.definition, asOf: at30! });
     const expected = latency.overall.expected_completeness.find((c) => c.checkpoint === 'P30D')!.expected_share!;
     expect(projection!.expected_completeness).toBeCloseTo(expected, 12);
@@ -93,6 +124,8 @@ describe('projectToFinal', () => {
     const cohort = record(challenge, 0);
     const [at30] = await addDurations(testDb.db, cohort.end, ['P30D']);
     const document = await evaluateCohort(testDb.db, cohort, challenge.definition, at30!);
-    expect(await projectToFinal(testDb.db, { cohort, definition: challenge.definition, checkpoint: 'P30D', asOf: at30!, document })).toBeNull();
+    expect(
+      await projectToFinal(testDb.db, { cohort, definition: challenge.definition, checkpoint: 'P30D', asOf: at30!, document }),
+    ).toBeNull();
   });
 });

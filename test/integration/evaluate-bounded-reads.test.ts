@@ -25,14 +25,32 @@ const AS_OF = iso(BASE + 31 * DAY);
 let n = 0;
 function prediction(model: string, version: string, tsPred: number, keys: Partial<RefPrediction> = {}): RefPrediction {
   return {
-    prediction_id: randomUUID(), model_name: model, model_version: version, environment: 'prod', ts_pred: iso(tsPred), score: 0.5,
-    request_id: null, item_id: null, entity_ids: { user_id: `u-${++n}` }, region: 'eu', segment: {}, ...keys,
+    prediction_id: randomUUID(),
+    model_name: model,
+    model_version: version,
+    environment: 'prod',
+    ts_pred: iso(tsPred),
+    score: 0.5,
+    request_id: null,
+    item_id: null,
+    entity_ids: { user_id: `u-${++n}` },
+    region: 'eu',
+    segment: {},
+    ...keys,
   };
 }
 function outcome(kind: string, eventMs: number, keys: Partial<RefOutcome>): RefOutcome {
   return {
-    outcome_id: `${kind}-${++n}`, prediction_id: null, request_id: null, item_id: null, entity_ids: {}, outcome_type: 'chargeback', value: 1,
-    ts_event: iso(eventMs), ts_received: iso(eventMs + DAY), ...keys,
+    outcome_id: `${kind}-${++n}`,
+    prediction_id: null,
+    request_id: null,
+    item_id: null,
+    entity_ids: {},
+    outcome_type: 'chargeback',
+    value: 1,
+    ts_event: iso(eventMs),
+    ts_received: iso(eventMs + DAY),
+    ...keys,
   };
 }
 
@@ -83,16 +101,29 @@ function history(): { predictions: RefPrediction[]; outcomes: RefOutcome[] } {
 
 function definitionInput(version: number, extra: object = {}) {
   return {
-    name: 'fraud-bounded', version, model_name: 'fraud', task: 'binary', window: `P${WINDOW_DAYS}D`,
-    positive_outcome_types: ['chargeback'], negative_outcome_types: ['review_ok'], entity_key: 'user_id',
-    ...(version > 1 ? { changelog: 'a longer leakage horizon' } : {}), ...extra,
+    name: 'fraud-bounded',
+    version,
+    model_name: 'fraud',
+    task: 'binary',
+    window: `P${WINDOW_DAYS}D`,
+    positive_outcome_types: ['chargeback'],
+    negative_outcome_types: ['review_ok'],
+    entity_key: 'user_id',
+    ...(version > 1 ? { changelog: 'a longer leakage horizon' } : {}),
+    ...extra,
   };
 }
 function refDefinition(def: LabelDefinition, horizonMs?: number): RefDefinition {
   return {
-    task: def.task, windowMs: WINDOW_DAYS * DAY, ...(horizonMs === undefined ? {} : { horizonMs }),
-    positive_outcome_types: def.positive_outcome_types, negative_outcome_types: def.negative_outcome_types, outcome_types: def.outcome_types,
-    absent_means: def.absent_means, entity_key: def.entity_key ?? null, slices: def.slices,
+    task: def.task,
+    windowMs: WINDOW_DAYS * DAY,
+    ...(horizonMs === undefined ? {} : { horizonMs }),
+    positive_outcome_types: def.positive_outcome_types,
+    negative_outcome_types: def.negative_outcome_types,
+    outcome_types: def.outcome_types,
+    absent_means: def.absent_means,
+    entity_key: def.entity_key ?? null,
+    slices: def.slices,
   };
 }
 
@@ -108,7 +139,14 @@ beforeAll(async () => {
 describe('bounded reads of the outcome history', () => {
   it('counts leakage only within the horizon before the prediction (default: the window), as the reference does', async () => {
     const document = await evaluateCohort(testDb.db, COHORT, byWindow, AS_OF);
-    expect(document.join).toEqual({ by_prediction_id: 1, by_request_item: 1, by_entity_window: 1, rejected_before_prediction: 1, outside_window: 1, unmatched: 1 });
+    expect(document.join).toEqual({
+      by_prediction_id: 1,
+      by_request_item: 1,
+      by_entity_window: 1,
+      rejected_before_prediction: 1,
+      outside_window: 1,
+      unmatched: 1,
+    });
     expect(document.join).toEqual(referenceJoin(predictions, outcomes, COHORT, refDefinition(byWindow), AS_OF).join);
   });
 
@@ -125,7 +163,9 @@ describe('bounded reads of the outcome history', () => {
   });
 
   it('refuses a leakage_horizon beyond 100 years, naming the field', async () => {
-    await expect(putLabelDefinition(testDb.db, definitionInput(3, { leakage_horizon: 'P200Y' }))).rejects.toThrow(/leakage_horizon: P200Y is too long/);
+    await expect(putLabelDefinition(testDb.db, definitionInput(3, { leakage_horizon: 'P200Y' }))).rejects.toThrow(
+      /leakage_horizon: P200Y is too long/,
+    );
   });
 
   it('gives the same documents after a year of outcomes that cannot join the cohort', async () => {
@@ -141,7 +181,11 @@ describe('bounded reads of the outcome history', () => {
     // Predictions of another model a year back and a year ahead, and outcomes in the cohort's
     // reach that name them by request_id + item_id or by entity: not unmatched, though no
     // prediction of the months the evaluation reads has their key. Two orphans are.
-    const farBack = prediction('churn', 'v1', BASE - 365 * DAY, { request_id: 'r-far', item_id: 'i-far', entity_ids: { user_id: 'u-far-back' } });
+    const farBack = prediction('churn', 'v1', BASE - 365 * DAY, {
+      request_id: 'r-far',
+      item_id: 'i-far',
+      entity_ids: { user_id: 'u-far-back' },
+    });
     const farAhead = prediction('churn', 'v1', BASE + 365 * DAY, { entity_ids: { user_id: 'u-far-ahead' } });
     const inReach = [
       outcome('far-request', BASE + 2 * DAY, { request_id: 'r-far', item_id: 'i-far' }),
@@ -157,6 +201,8 @@ describe('bounded reads of the outcome history', () => {
     const after = await evaluateCohort(testDb.db, COHORT, byWindow, AS_OF);
     expect(after.join.unmatched).toBe(before.join.unmatched + 2);
     // The history stored by the test before counts for nothing here, as that test shows.
-    expect(after.join).toEqual(referenceJoin([...predictions, farBack, farAhead], [...outcomes, ...inReach], COHORT, refDefinition(byWindow), AS_OF).join);
+    expect(after.join).toEqual(
+      referenceJoin([...predictions, farBack, farAhead], [...outcomes, ...inReach], COHORT, refDefinition(byWindow), AS_OF).join,
+    );
   });
 });

@@ -14,14 +14,32 @@ const dir = mkdtempSync(path.join(os.tmpdir(), 'hindsight-evaluate-empty-'));
 const hindsight = (args: string[]) => runHindsightInProcess(args, { DATABASE_URL: testDb.url });
 
 const cohort = (model: string, version: string, labelDefinition: string) => [
-  '--model', model, '--version', version, '--from', '2026-01-01T00:00:00Z', '--to', '2026-02-01T00:00:00Z', '--label-definition', labelDefinition,
+  '--model',
+  model,
+  '--version',
+  version,
+  '--from',
+  '2026-01-01T00:00:00Z',
+  '--to',
+  '2026-02-01T00:00:00Z',
+  '--label-definition',
+  labelDefinition,
 ];
 
 beforeAll(async () => {
   for (const model of ['fraud', 'ghost']) {
-    await putLabelDefinition(testDb.db, { name: `${model}-cb`, version: 1, model_name: model, task: 'binary', window: 'P30D', positive_outcome_types: ['chargeback'] });
+    await putLabelDefinition(testDb.db, {
+      name: `${model}-cb`,
+      version: 1,
+      model_name: model,
+      task: 'binary',
+      window: 'P30D',
+      positive_outcome_types: ['chargeback'],
+    });
   }
-  await storeRows(testDb.db, 'predictions', [{ prediction_id: randomUUID(), model_name: 'fraud', model_version: '1', ts_pred: '2026-01-10T00:00:00Z', score: 0.3 }]);
+  await storeRows(testDb.db, 'predictions', [
+    { prediction_id: randomUUID(), model_name: 'fraud', model_version: '1', ts_pred: '2026-01-10T00:00:00Z', score: 0.3 },
+  ]);
 });
 
 describe('evaluate on a cohort without predictions', () => {
@@ -29,7 +47,10 @@ describe('evaluate on a cohort without predictions', () => {
     const result = await hindsight(['evaluate', ...cohort('fraud', '2', 'fraud-cb'), '--as-of', '2026-03-01T00:00:00Z', '--json']);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('nothing to evaluate: model fraud has no predictions of version 2');
-    expect(JSON.parse(result.stdout)).toMatchObject({ overall: { n: 0, n_labeled: 0 }, cohort: { model_name: 'fraud', model_version: '2' } });
+    expect(JSON.parse(result.stdout)).toMatchObject({
+      overall: { n: 0, n_labeled: 0 },
+      cohort: { model_name: 'fraud', model_version: '2' },
+    });
   });
 
   it('exits 1 saying the model has no predictions at all', async () => {
@@ -40,8 +61,19 @@ describe('evaluate on a cohort without predictions', () => {
 
   it('exits 1 naming the range when the version has predictions elsewhere', async () => {
     const result = await hindsight([
-      'evaluate', '--model', 'fraud', '--version', '1', '--from', '2026-05-01T00:00:00Z', '--to', '2026-06-01T00:00:00Z',
-      '--label-definition', 'fraud-cb', '--as-of', '2026-07-01T00:00:00Z',
+      'evaluate',
+      '--model',
+      'fraud',
+      '--version',
+      '1',
+      '--from',
+      '2026-05-01T00:00:00Z',
+      '--to',
+      '2026-06-01T00:00:00Z',
+      '--label-definition',
+      'fraud-cb',
+      '--as-of',
+      '2026-07-01T00:00:00Z',
     ]);
     expect(result.code).toBe(1);
     expect(result.stderr).toContain('has no predictions with ts_pred in [2026-05-01T00:00:00.000Z, 2026-06-01T00:00:00.000Z)');
@@ -64,7 +96,14 @@ describe('a label definition of another model', () => {
   });
 
   it('is refused by export, latency, cohort start and schedule create, in the same words', async () => {
-    const exported = await hindsight(['export', ...cohort('fraud', '1', 'ghost-cb'), '--as-of', '2026-03-01T00:00:00Z', '--out', path.join(dir, 'x.csv')]);
+    const exported = await hindsight([
+      'export',
+      ...cohort('fraud', '1', 'ghost-cb'),
+      '--as-of',
+      '2026-03-01T00:00:00Z',
+      '--out',
+      path.join(dir, 'x.csv'),
+    ]);
     expect(exported.code).toBe(2);
     expect(exported.stderr).toContain(refused);
     const latency = await hindsight(['latency', ...cohort('fraud', '1', 'ghost-cb'), '--as-of', '2026-03-01T00:00:00Z']);
@@ -73,7 +112,18 @@ describe('a label definition of another model', () => {
     const started = await hindsight(['cohort', 'start', ...cohort('fraud', '1', 'ghost-cb')]);
     expect(started.code).toBe(2);
     expect(started.stderr).toContain(refused);
-    const scheduled = await hindsight(['schedule', 'create', '--model', 'fraud', '--version', '1', '--label-definition', 'ghost-cb', '--every', 'P1D']);
+    const scheduled = await hindsight([
+      'schedule',
+      'create',
+      '--model',
+      'fraud',
+      '--version',
+      '1',
+      '--label-definition',
+      'ghost-cb',
+      '--every',
+      'P1D',
+    ]);
     expect(scheduled.code).toBe(2);
     expect(scheduled.stderr).toContain(refused);
   });

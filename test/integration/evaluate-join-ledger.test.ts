@@ -11,15 +11,32 @@ const T = Date.parse('2026-04-01T00:00:00Z');
 const iso = (ms: number) => new Date(ms).toISOString();
 const known = randomUUID();
 const outcome = (outcome_id: string, fields: Record<string, unknown>, eventMs = T + DAY) => ({
-  outcome_id, prediction_id: null, request_id: null, item_id: null, entity_ids: {}, outcome_type: 'chargeback', value: 1,
-  ts_event: iso(eventMs), ts_received: iso(eventMs + DAY), ...fields,
+  outcome_id,
+  prediction_id: null,
+  request_id: null,
+  item_id: null,
+  entity_ids: {},
+  outcome_type: 'chargeback',
+  value: 1,
+  ts_event: iso(eventMs),
+  ts_received: iso(eventMs + DAY),
+  ...fields,
 });
 
 beforeAll(async () => {
-  await storeRows(testDb.db, 'predictions', [{
-    prediction_id: known, model_name: 'fraud', model_version: 'v1', ts_pred: iso(T), score: 0.3,
-    request_id: 'r1', item_id: 'i1', entity_ids: { user_id: 'u1' }, segment: {},
-  }]);
+  await storeRows(testDb.db, 'predictions', [
+    {
+      prediction_id: known,
+      model_name: 'fraud',
+      model_version: 'v1',
+      ts_pred: iso(T),
+      score: 0.3,
+      request_id: 'r1',
+      item_id: 'i1',
+      entity_ids: { user_id: 'u1' },
+      segment: {},
+    },
+  ]);
   await storeRows(testDb.db, 'outcomes', [
     outcome('by-id', { prediction_id: known }),
     outcome('by-request', { request_id: 'r1', item_id: 'i1' }),
@@ -31,8 +48,14 @@ beforeAll(async () => {
     outcome('orphan-out-of-reach', { prediction_id: randomUUID() }, T + 60 * DAY),
   ]);
   await putLabelDefinition(testDb.db, {
-    name: 'fraud-ledger', version: 1, model_name: 'fraud', task: 'binary', window: 'P10D',
-    positive_outcome_types: ['chargeback'], absent_means: 'negative', entity_key: 'user_id',
+    name: 'fraud-ledger',
+    version: 1,
+    model_name: 'fraud',
+    task: 'binary',
+    window: 'P10D',
+    positive_outcome_types: ['chargeback'],
+    absent_means: 'negative',
+    entity_key: 'user_id',
   });
 });
 
@@ -49,16 +72,26 @@ describe('the unmatched-outcome ledger', () => {
   });
 
   it('treats entity-only outcomes as unmatched when no entity key is given', async () => {
-    const rows = (await testDb.db.raw("select outcome_id, reason from unmatched_outcomes() where join_path = 'by_entity_window' order by outcome_id")).rows;
+    const rows = (
+      await testDb.db.raw("select outcome_id, reason from unmatched_outcomes() where join_path = 'by_entity_window' order by outcome_id")
+    ).rows;
     expect(rows.map((row: { outcome_id: string }) => row.outcome_id)).toEqual(['by-entity', 'no-entity-key', 'orphan-entity']);
     expect(new Set(rows.map((row: { reason: string }) => row.reason))).toEqual(new Set(['no entity_key to join on']));
   });
 
   it("counts in the evaluation's join block only the unmatched outcomes within the cohort's reach and known by as-of", async () => {
-    const definition = (await putLabelDefinition(testDb.db, {
-      name: 'fraud-ledger', version: 1, model_name: 'fraud', task: 'binary', window: 'P10D',
-      positive_outcome_types: ['chargeback'], absent_means: 'negative', entity_key: 'user_id',
-    })).definition;
+    const definition = (
+      await putLabelDefinition(testDb.db, {
+        name: 'fraud-ledger',
+        version: 1,
+        model_name: 'fraud',
+        task: 'binary',
+        window: 'P10D',
+        positive_outcome_types: ['chargeback'],
+        absent_means: 'negative',
+        entity_key: 'user_id',
+      })
+    ).definition;
     const cohort = { model_name: 'fraud', model_version: 'v1', environment: null, start: iso(T), end: iso(T + DAY) };
     const late = await evaluateCohort(testDb.db, cohort, definition, iso(T + 90 * DAY));
     expect(late.join).toMatchObject({ by_prediction_id: 1, by_request_item: 1, by_entity_window: 1, unmatched: 4 });

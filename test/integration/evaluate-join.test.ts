@@ -71,7 +71,11 @@ function generateScenario(seed: number): { predictions: RefPrediction[]; outcome
 
   for (let i = 0; i < 240; i++) predictions.push(prediction(i, 'v2', minute(BASE - 4 * DAY + random() * 16 * DAY)));
   // The same user scored twice at the same instant: the larger prediction_id is the latest.
-  predictions[1] = { ...predictions[1]!, ts_pred: predictions[0]!.ts_pred, entity_ids: { ...predictions[0]!.entity_ids, transaction_id: 'tie' } };
+  predictions[1] = {
+    ...predictions[1]!,
+    ts_pred: predictions[0]!.ts_pred,
+    entity_ids: { ...predictions[0]!.entity_ids, transaction_id: 'tie' },
+  };
   for (let i = 0; i < 40; i++) predictions.push(prediction(1000 + i, 'v1', minute(BASE - 4 * DAY + random() * 16 * DAY)));
   const v2 = predictions.filter((p) => p.model_version === 'v2');
 
@@ -80,11 +84,29 @@ function generateScenario(seed: number): { predictions: RefPrediction[]; outcome
   const type = (p: { score: number } | null) => (random() < (p ? p.score : 0.4) ? 'chargeback' : 'review_ok');
   for (const p of v2) {
     if (random() < 0.4) {
-      outcomes.push({ outcome_id: id('pid'), prediction_id: p.prediction_id, request_id: null, item_id: null, entity_ids: {}, outcome_type: type(p), value: Math.round(random() * 500), ...outcomeTiming(Date.parse(p.ts_pred)) });
+      outcomes.push({
+        outcome_id: id('pid'),
+        prediction_id: p.prediction_id,
+        request_id: null,
+        item_id: null,
+        entity_ids: {},
+        outcome_type: type(p),
+        value: Math.round(random() * 500),
+        ...outcomeTiming(Date.parse(p.ts_pred)),
+      });
     }
     if (p.request_id && random() < 0.5) {
       // Carries the user too: request_id + item_id takes precedence over the entity.
-      outcomes.push({ outcome_id: id('req'), prediction_id: null, request_id: p.request_id, item_id: p.item_id, entity_ids: { user_id: p.entity_ids.user_id! }, outcome_type: type(p), value: Math.round(random() * 500), ...outcomeTiming(Date.parse(p.ts_pred)) });
+      outcomes.push({
+        outcome_id: id('req'),
+        prediction_id: null,
+        request_id: p.request_id,
+        item_id: p.item_id,
+        entity_ids: { user_id: p.entity_ids.user_id! },
+        outcome_type: type(p),
+        value: Math.round(random() * 500),
+        ...outcomeTiming(Date.parse(p.ts_pred)),
+      });
     }
   }
   for (let i = 0; i < 90; i++) {
@@ -106,8 +128,15 @@ function generateScenario(seed: number): { predictions: RefPrediction[]; outcome
   const first = v2.find((p) => Date.parse(p.ts_pred) >= BASE + DAY && Date.parse(p.ts_pred) < BASE + 5 * DAY)!;
   const at = Date.parse(first.ts_pred);
   const exact = (kind: string, eventMs: number, outcomeType = 'chargeback') => ({
-    outcome_id: id(kind), prediction_id: first.prediction_id, request_id: null, item_id: null, entity_ids: {}, outcome_type: outcomeType,
-    value: 7, ts_event: iso(eventMs), ts_received: iso(eventMs + DAY),
+    outcome_id: id(kind),
+    prediction_id: first.prediction_id,
+    request_id: null,
+    item_id: null,
+    entity_ids: {},
+    outcome_type: outcomeType,
+    value: 7,
+    ts_event: iso(eventMs),
+    ts_received: iso(eventMs + DAY),
   });
   outcomes.push(
     exact('at-pred', at, 'review_ok'),
@@ -121,18 +150,61 @@ function generateScenario(seed: number): { predictions: RefPrediction[]; outcome
   // (more than the window) is history.
   const newcomer = { ...prediction(999, 'v2', BASE + 2 * DAY), entity_ids: { user_id: 'u-new' } };
   predictions.push(newcomer);
-  for (const [kind, eventMs] of [['newcomer-leak', BASE + DAY], ['newcomer-history', BASE - 6 * DAY]] as const) {
-    outcomes.push({ outcome_id: id(kind), prediction_id: null, request_id: null, item_id: null, entity_ids: { user_id: 'u-new' }, outcome_type: 'chargeback', value: 5, ts_event: iso(eventMs), ts_received: iso(eventMs + DAY) });
+  for (const [kind, eventMs] of [
+    ['newcomer-leak', BASE + DAY],
+    ['newcomer-history', BASE - 6 * DAY],
+  ] as const) {
+    outcomes.push({
+      outcome_id: id(kind),
+      prediction_id: null,
+      request_id: null,
+      item_id: null,
+      entity_ids: { user_id: 'u-new' },
+      outcome_type: 'chargeback',
+      value: 5,
+      ts_event: iso(eventMs),
+      ts_received: iso(eventMs + DAY),
+    });
   }
   // Outcomes whose key names nothing at all.
   for (let i = 0; i < 3; i++) {
-    outcomes.push({ outcome_id: id('orphan-id'), prediction_id: randomUUID(), request_id: null, item_id: null, entity_ids: {}, outcome_type: 'chargeback', value: 1, ts_event: iso(BASE + (i + 1) * DAY), ts_received: iso(BASE + (i + 2) * DAY) });
-    outcomes.push({ outcome_id: id('orphan-req'), prediction_id: null, request_id: 'r-none', item_id: `item${i}`, entity_ids: {}, outcome_type: 'chargeback', value: 1, ts_event: iso(BASE + (i + 1) * DAY), ts_received: iso(BASE + (i + 2) * DAY) });
+    outcomes.push({
+      outcome_id: id('orphan-id'),
+      prediction_id: randomUUID(),
+      request_id: null,
+      item_id: null,
+      entity_ids: {},
+      outcome_type: 'chargeback',
+      value: 1,
+      ts_event: iso(BASE + (i + 1) * DAY),
+      ts_received: iso(BASE + (i + 2) * DAY),
+    });
+    outcomes.push({
+      outcome_id: id('orphan-req'),
+      prediction_id: null,
+      request_id: 'r-none',
+      item_id: `item${i}`,
+      entity_ids: {},
+      outcome_type: 'chargeback',
+      value: 1,
+      ts_event: iso(BASE + (i + 1) * DAY),
+      ts_received: iso(BASE + (i + 2) * DAY),
+    });
   }
   // Arrive after every as-of the main tests use, though most happened long before.
   for (const p of v2.slice(0, 60)) {
     const event = Date.parse(p.ts_pred) + Math.floor(random() * WINDOW_DAYS * DAY);
-    late.push({ outcome_id: id('late'), prediction_id: p.prediction_id, request_id: null, item_id: null, entity_ids: {}, outcome_type: 'chargeback', value: 3, ts_event: iso(event), ts_received: iso(BASE + 40 * DAY) });
+    late.push({
+      outcome_id: id('late'),
+      prediction_id: p.prediction_id,
+      request_id: null,
+      item_id: null,
+      entity_ids: {},
+      outcome_type: 'chargeback',
+      value: 3,
+      ts_event: iso(event),
+      ts_received: iso(BASE + 40 * DAY),
+    });
   }
   return { predictions, outcomes, late };
 }
@@ -179,14 +251,23 @@ beforeAll(async () => {
   await ingest('outcomes', scenario.outcomes);
   definitions.negative = (await putLabelDefinition(testDb.db, definitionInput('fraud-absent-negative', 'negative'))).definition;
   definitions.unknown = (await putLabelDefinition(testDb.db, definitionInput('fraud-absent-unknown', 'unknown'))).definition;
-  definitions.regression = (await putLabelDefinition(testDb.db, {
-    ...definitionInput('fraud-loss', 'unknown'), task: 'regression', positive_outcome_types: [], negative_outcome_types: [], outcome_types: ['chargeback', 'review_ok'],
-  })).definition;
+  definitions.regression = (
+    await putLabelDefinition(testDb.db, {
+      ...definitionInput('fraud-loss', 'unknown'),
+      task: 'regression',
+      positive_outcome_types: [],
+      negative_outcome_types: [],
+      outcome_types: ['chargeback', 'review_ok'],
+    })
+  ).definition;
 });
 
 function expectMetricsMatch(actual: Record<string, unknown>, expected: ReturnType<typeof referenceMetrics>, where: string): void {
   expect({ where, n: actual.n, n_labeled: actual.n_labeled, n_positive: actual.n_positive }).toEqual({
-    where, n: expected.n, n_labeled: expected.n_labeled, n_positive: expected.n_positive,
+    where,
+    n: expected.n,
+    n_labeled: expected.n_labeled,
+    n_positive: expected.n_positive,
   });
   for (const metric of ['label_availability', 'roc_auc'] as const) {
     const value = actual[metric] as number | null;
@@ -212,7 +293,10 @@ function expectDocumentMatchesReference(document: EvaluationDocument, reference:
 async function exportedLabels(def: LabelDefinition, cohort: RefCohort, asOf: string): Promise<Array<Record<string, unknown>>> {
   const out = path.join(workDir, `export-${randomUUID()}.ndjson`);
   const result = await exportEvaluation(testDb.db, { cohort, definition: def, asOf, out, format: 'ndjson' });
-  const rows = (await readFile(out, 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+  const rows = (await readFile(out, 'utf8'))
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
   expect(result.rows).toBe(rows.length);
   return rows;
 }
@@ -238,42 +322,73 @@ describe.each(['negative', 'unknown'] as const)('the SQL join with absent_means 
     expect(elsewhere.length).toBeGreaterThan(3);
   });
 
-  it.each(AS_OFS)('gives the join counts, counts, label availability and ROC AUC of the reference join, overall and per slice, as of %s', async (asOf) => {
-    testDb.keepOnFailure();
-    const def = definitions[absentMeans];
-    const document = await evaluateCohort(testDb.db, COHORT, def, asOf);
-    expectDocumentMatchesReference(document, referenceJoin(scenario.predictions, scenario.outcomes, COHORT, refDefinition(def), asOf), COHORT);
-  });
+  it.each(AS_OFS)(
+    'gives the join counts, counts, label availability and ROC AUC of the reference join, overall and per slice, as of %s',
+    async (asOf) => {
+      testDb.keepOnFailure();
+      const def = definitions[absentMeans];
+      const document = await evaluateCohort(testDb.db, COHORT, def, asOf);
+      expectDocumentMatchesReference(
+        document,
+        referenceJoin(scenario.predictions, scenario.outcomes, COHORT, refDefinition(def), asOf),
+        COHORT,
+      );
+    },
+  );
 
   it('lets a prediction of the same model version in another environment take an entity outcome away from the cohort', async () => {
     const def = definitions[absentMeans];
     const prod: RefCohort = { ...COHORT, environment: 'prod' };
     const document = await evaluateCohort(testDb.db, prod, def, AS_OFS[3]!);
-    expectDocumentMatchesReference(document, referenceJoin(scenario.predictions, scenario.outcomes, prod, refDefinition(def), AS_OFS[3]!), prod);
+    expectDocumentMatchesReference(
+      document,
+      referenceJoin(scenario.predictions, scenario.outcomes, prod, refDefinition(def), AS_OFS[3]!),
+      prod,
+    );
   });
 
-  it.each(AS_OFS)('exports for every prediction the label, label status, deciding outcome, join path and outcome value of the reference as of %s', async (asOf) => {
-    const def = definitions[absentMeans];
-    const rows = await exportedLabels(def, COHORT, asOf);
-    const reference = referenceJoin(scenario.predictions, scenario.outcomes, COHORT, refDefinition(def), asOf);
-    const actual = Object.fromEntries(rows.map((row) => [row.prediction_id, [row.label, row.label_status, row.outcome_id, row.join_path, row.outcome_value]]));
-    const expected = Object.fromEntries(reference.labels.map((label) => [label.prediction.prediction_id, [label.y, label.status, label.outcome_id, label.path, label.outcome_value]]));
-    expect(actual).toEqual(expected);
-  });
+  it.each(AS_OFS)(
+    'exports for every prediction the label, label status, deciding outcome, join path and outcome value of the reference as of %s',
+    async (asOf) => {
+      const def = definitions[absentMeans];
+      const rows = await exportedLabels(def, COHORT, asOf);
+      const reference = referenceJoin(scenario.predictions, scenario.outcomes, COHORT, refDefinition(def), asOf);
+      const actual = Object.fromEntries(
+        rows.map((row) => [row.prediction_id, [row.label, row.label_status, row.outcome_id, row.join_path, row.outcome_value]]),
+      );
+      const expected = Object.fromEntries(
+        reference.labels.map((label) => [
+          label.prediction.prediction_id,
+          [label.y, label.status, label.outcome_id, label.path, label.outcome_value],
+        ]),
+      );
+      expect(actual).toEqual(expected);
+    },
+  );
 });
 
 describe('the SQL join for a regression definition', () => {
-  it.each(AS_OFS)('takes the value of the latest joined outcome that has one as the target, as the reference does, as of %s', async (asOf) => {
-    const def = definitions.regression;
-    const reference = referenceJoin(scenario.predictions, scenario.outcomes, COHORT, refDefinition(def), asOf);
-    const document = await evaluateCohort(testDb.db, COHORT, def, asOf);
-    expect(document.join).toEqual(reference.join);
-    expect([document.overall.n, document.overall.n_labeled]).toEqual([reference.labels.length, reference.labels.filter((label) => label.target !== null).length]);
-    const rows = await exportedLabels(def, COHORT, asOf);
-    const actual = Object.fromEntries(rows.map((row) => [row.prediction_id, [row.label, row.label_status, row.outcome_id, row.join_path]]));
-    const expected = Object.fromEntries(reference.labels.map((label) => [label.prediction.prediction_id, [label.target, label.status, label.outcome_id, label.path]]));
-    expect(actual).toEqual(expected);
-  });
+  it.each(AS_OFS)(
+    'takes the value of the latest joined outcome that has one as the target, as the reference does, as of %s',
+    async (asOf) => {
+      const def = definitions.regression;
+      const reference = referenceJoin(scenario.predictions, scenario.outcomes, COHORT, refDefinition(def), asOf);
+      const document = await evaluateCohort(testDb.db, COHORT, def, asOf);
+      expect(document.join).toEqual(reference.join);
+      expect([document.overall.n, document.overall.n_labeled]).toEqual([
+        reference.labels.length,
+        reference.labels.filter((label) => label.target !== null).length,
+      ]);
+      const rows = await exportedLabels(def, COHORT, asOf);
+      const actual = Object.fromEntries(
+        rows.map((row) => [row.prediction_id, [row.label, row.label_status, row.outcome_id, row.join_path]]),
+      );
+      const expected = Object.fromEntries(
+        reference.labels.map((label) => [label.prediction.prediction_id, [label.target, label.status, label.outcome_id, label.path]]),
+      );
+      expect(actual).toEqual(expected);
+    },
+  );
 });
 
 describe('re-running an evaluation', () => {

@@ -76,7 +76,12 @@ async function ingest(db: Knex, kind: 'predictions' | 'outcomes', records: objec
  * row an outcome carrying its prediction_id a day later (positive or negative type; for
  * regression the target as value). Unlabeled rows get no outcome (absent means unknown).
  */
-async function loadCase(task: 'binary' | 'regression', fixture: FixtureCase, prefix = '', db: Knex = testDb.db): Promise<{ definition: LabelDefinition; model: string }> {
+async function loadCase(
+  task: 'binary' | 'regression',
+  fixture: FixtureCase,
+  prefix = '',
+  db: Knex = testDb.db,
+): Promise<{ definition: LabelDefinition; model: string }> {
   const model = `${prefix}${task}-${fixture.name}`;
   const { definition } = await putLabelDefinition(db, {
     name: `fixture-${model}`,
@@ -85,7 +90,12 @@ async function loadCase(task: 'binary' | 'regression', fixture: FixtureCase, pre
     task,
     window: 'P14D',
     ...(task === 'binary'
-      ? { positive_outcome_types: ['fraud'], negative_outcome_types: ['legit'], decision_threshold: fixture.decision_threshold, ...(fixture.costs ? { costs: fixture.costs } : {}) }
+      ? {
+          positive_outcome_types: ['fraud'],
+          negative_outcome_types: ['legit'],
+          decision_threshold: fixture.decision_threshold,
+          ...(fixture.costs ? { costs: fixture.costs } : {}),
+        }
       : { outcome_types: ['amount'] }),
     absent_means: 'unknown',
     slices: fixture.slices,
@@ -124,7 +134,12 @@ async function loadCase(task: 'binary' | 'regression', fixture: FixtureCase, pre
 
 async function evaluateCase(task: 'binary' | 'regression', fixture: FixtureCase): Promise<EvaluationDocument> {
   const { definition, model } = await loadCase(task, fixture);
-  return evaluateCohort(testDb.db, { model_name: model, model_version: 'v1', environment: null, start: START, end: END }, definition, AS_OF);
+  return evaluateCohort(
+    testDb.db,
+    { model_name: model, model_version: 'v1', environment: null, start: START, end: END },
+    definition,
+    AS_OF,
+  );
 }
 
 function sliceKey(slice: { dimension: string; value: string | null }): string {
@@ -186,10 +201,17 @@ describe('evaluateCohort on a cohort without predictions', () => {
         ...(task === 'binary' ? { positive_outcome_types: ['fraud'], costs: { fp: 1, fn: 2 } } : { outcome_types: ['amount'] }),
         slices: ['region'],
       });
-      const document = await evaluateCohort(testDb.db, { model_name: `empty-${task}`, model_version: 'v1', environment: null, start: START, end: END }, definition, AS_OF);
+      const document = await evaluateCohort(
+        testDb.db,
+        { model_name: `empty-${task}`, model_version: 'v1', environment: null, start: START, end: END },
+        definition,
+        AS_OF,
+      );
       expect(document.overall.n).toBe(0);
       expect(document.slices).toEqual([]);
-      const nulls = Object.entries(document.overall).filter(([, value]) => value === null).map(([name]) => name);
+      const nulls = Object.entries(document.overall)
+        .filter(([, value]) => value === null)
+        .map(([name]) => name);
       expect(nulls.length).toBeGreaterThan(0);
       expect(Object.keys(document.overall.undefined_metrics).sort()).toEqual(nulls.sort());
       const numbers = (value: unknown): number[] =>
@@ -213,7 +235,21 @@ async function hindsight(args: string[]): Promise<{ code: number; stdout: string
 
 describe('hindsight evaluate', async () => {
   const fixture = (await loadFixtures('binary-cases.json')).cases.find((candidate) => candidate.name === 'all-negative')!;
-  const args = (model: string) => ['evaluate', '--model', model, '--version', 'v1', '--from', START, '--to', END, '--label-definition', `fixture-${model}`, '--as-of', AS_OF];
+  const args = (model: string) => [
+    'evaluate',
+    '--model',
+    model,
+    '--version',
+    'v1',
+    '--from',
+    START,
+    '--to',
+    END,
+    '--label-definition',
+    `fixture-${model}`,
+    '--as-of',
+    AS_OF,
+  ];
 
   it('prints with --json the evaluation document, equal to scikit-learn like the activity', async () => {
     testDb.keepOnFailure();
@@ -232,8 +268,10 @@ describe('hindsight evaluate', async () => {
     for (const [name, reason] of Object.entries(fixture.expected.overall.undefined_metrics as Record<string, string>)) {
       expect(stdout).toMatch(new RegExp(`^  ${name} +— +\\(${reason}\\)$`, 'm'));
     }
-    for (const table of ['calibration (uniform)', 'calibration (quantile)', 'score deciles', 'threshold curve (every 0.1)']) expect(stdout).toContain(`  ${table}\n`);
-    for (const slice of fixture.expected.slices) expect(stdout).toContain(`  ${sliceKey(slice)}: n=${slice.n as number} labeled=${slice.n_labeled as number} roc_auc=—`);
+    for (const table of ['calibration (uniform)', 'calibration (quantile)', 'score deciles', 'threshold curve (every 0.1)'])
+      expect(stdout).toContain(`  ${table}\n`);
+    for (const slice of fixture.expected.slices)
+      expect(stdout).toContain(`  ${sliceKey(slice)}: n=${slice.n as number} labeled=${slice.n_labeled as number} roc_auc=—`);
   });
 });
 
@@ -260,7 +298,12 @@ describe('on the embedded database (PGlite, the `hindsight dev` default) the sam
     it(`${name}: equals scikit-learn to 1e-9`, async () => {
       const fixture = fixtures.cases.find((candidate) => candidate.name === name)!;
       const { definition, model } = await loadCase('binary', fixture, 'embedded-', db);
-      const document = await evaluateCohort(db, { model_name: model, model_version: 'v1', environment: null, start: START, end: END }, definition, AS_OF);
+      const document = await evaluateCohort(
+        db,
+        { model_name: model, model_version: 'v1', environment: null, start: START, end: END },
+        definition,
+        AS_OF,
+      );
       expectDocumentMatches(document, fixture);
     }, 120_000);
   }

@@ -16,7 +16,9 @@ const testDb = useTestDatabase();
 const ROOT = path.join(__dirname, '..', '..');
 const EXAMPLES = path.join(ROOT, 'examples');
 const DAY = 86_400_000;
-const examples = readdirSync(EXAMPLES, { withFileTypes: true }).filter((entry) => entry.isDirectory()).map((entry) => entry.name);
+const examples = readdirSync(EXAMPLES, { withFileTypes: true })
+  .filter((entry) => entry.isDirectory())
+  .map((entry) => entry.name);
 
 async function hindsight(args: string[]): Promise<any> {
   const run = await runHindsightInProcess([...args, '--json'], { DATABASE_URL: testDb.url });
@@ -42,14 +44,17 @@ describe('the examples’ label definitions and policies', () => {
   it('every example has a label definition, a policy, a generator and a README', () => {
     expect(examples).toEqual(expect.arrayContaining(['credit', 'fraud', 'recommendations', 'returns']));
     for (const name of examples) {
-      for (const file of ['label-definition.json', 'policy.json', 'generate.ts', 'README.md']) expect(existsSync(path.join(EXAMPLES, name, file)), `${name}/${file}`).toBe(true);
+      for (const file of ['label-definition.json', 'policy.json', 'generate.ts', 'README.md'])
+        expect(existsSync(path.join(EXAMPLES, name, file)), `${name}/${file}`).toBe(true);
     }
   });
 
   it('each is stored by label-definition put and policy put, and putting it again changes nothing', async () => {
     for (const name of examples) {
       for (const outcome of ['created', 'unchanged']) {
-        expect((await hindsight(['label-definition', 'put', path.join(EXAMPLES, name, 'label-definition.json')])).outcome, name).toBe(outcome);
+        expect((await hindsight(['label-definition', 'put', path.join(EXAMPLES, name, 'label-definition.json')])).outcome, name).toBe(
+          outcome,
+        );
         expect((await hindsight(['policy', 'put', path.join(EXAMPLES, name, 'policy.json')])).outcome, name).toBe(outcome);
       }
     }
@@ -58,11 +63,31 @@ describe('the examples’ label definitions and policies', () => {
 
 describe('the fraud example: a drift week and a labeling-outage week', () => {
   let weeks: FraudWeekTruth[];
-  const cohortId = (week: FraudWeekTruth) => cohortIdFor({ model_name: 'fraud-model', model_version: '3.2.0', environment: 'production', start: week.start, end: week.end }, { name: 'fraud-chargeback-90d', version: 1 });
+  const cohortId = (week: FraudWeekTruth) =>
+    cohortIdFor(
+      { model_name: 'fraud-model', model_version: '3.2.0', environment: 'production', start: week.start, end: week.end },
+      { name: 'fraud-chargeback-90d', version: 1 },
+    );
   const evaluate = (week: FraudWeekTruth, days: number) =>
-    hindsight(['evaluate', '--model', 'fraud-model', '--version', '3.2.0', '--environment', 'production', '--from', week.start, '--to', week.end,
-      '--label-definition', 'fraud-chargeback-90d', '--as-of', plus(week.end, days)]);
-  const diagnose = (week: FraudWeekTruth, days: number) => hindsight(['diagnose', '--cohort', cohortId(week), '--as-of', plus(week.end, days)]);
+    hindsight([
+      'evaluate',
+      '--model',
+      'fraud-model',
+      '--version',
+      '3.2.0',
+      '--environment',
+      'production',
+      '--from',
+      week.start,
+      '--to',
+      week.end,
+      '--label-definition',
+      'fraud-chargeback-90d',
+      '--as-of',
+      plus(week.end, days),
+    ]);
+  const diagnose = (week: FraudWeekTruth, days: number) =>
+    hindsight(['diagnose', '--cohort', cohortId(week), '--as-of', plus(week.end, days)]);
 
   beforeAll(async () => {
     const dir = await generateAndIngest('fraud');
@@ -70,14 +95,34 @@ describe('the fraud example: a drift week and a labeling-outage week', () => {
     // The weekly cohorts a schedule would open: diagnose's expected label curve comes from the finalized ones.
     for (const week of weeks) {
       await registerCohort(testDb.db, {
-        cohort_id: cohortId(week), model_name: 'fraud-model', model_version: '3.2.0', environment: 'production', start: week.start, end: week.end,
-        label_definition_name: 'fraud-chargeback-90d', label_definition_version: 1,
+        cohort_id: cohortId(week),
+        model_name: 'fraud-model',
+        model_version: '3.2.0',
+        environment: 'production',
+        start: week.start,
+        end: week.end,
+        label_definition_name: 'fraud-chargeback-90d',
+        label_definition_version: 1,
       });
     }
   });
 
   it('writes 13 weeks, the drift in week 6 and the outage in week 10, with the model worse only in the drift week', () => {
-    expect(weeks.map((w) => w.condition)).toEqual(['normal', 'normal', 'normal', 'normal', 'normal', 'normal', 'drift', 'normal', 'normal', 'normal', 'outage', 'normal', 'normal']);
+    expect(weeks.map((w) => w.condition)).toEqual([
+      'normal',
+      'normal',
+      'normal',
+      'normal',
+      'normal',
+      'normal',
+      'drift',
+      'normal',
+      'normal',
+      'normal',
+      'outage',
+      'normal',
+      'normal',
+    ]);
     expect(weeks[6]!.recall).toBeLessThan(0.8 * weeks[5]!.recall);
     expect(Math.abs(weeks[10]!.recall - weeks[9]!.recall)).toBeLessThan(0.05);
   });
@@ -106,8 +151,23 @@ describe('the fraud example: a drift week and a labeling-outage week', () => {
 describe('the returns example: a 45-day window joined on the order id', () => {
   let truth: ReturnsTruth;
   const evaluate = (asOf: string) =>
-    hindsight(['evaluate', '--model', 'returns-model', '--version', '1.2.0', '--environment', 'production', '--from', truth.cohort.start, '--to', truth.cohort.end,
-      '--label-definition', 'return-45d', '--as-of', asOf]);
+    hindsight([
+      'evaluate',
+      '--model',
+      'returns-model',
+      '--version',
+      '1.2.0',
+      '--environment',
+      'production',
+      '--from',
+      truth.cohort.start,
+      '--to',
+      truth.cohort.end,
+      '--label-definition',
+      'return-45d',
+      '--as-of',
+      asOf,
+    ]);
 
   beforeAll(async () => {
     const dir = await generateAndIngest('returns');
@@ -141,8 +201,27 @@ describe('the recommendations example: the new ranker’s click-through rate fro
   beforeAll(async () => {
     const dir = await generateAndIngest('recommendations');
     truth = JSON.parse(await readFile(path.join(dir, 'truth.json'), 'utf8'));
-    document = await hindsight(['ope', '--model', 'recs-ranker', '--version', '4.1.0', '--environment', 'production', '--from', truth.cohort.start, '--to', truth.cohort.end,
-      '--label-definition', 'recs-purchase-7d', '--as-of', plus(truth.cohort.end, 8), '--reward', 'click', '--target-policy', path.join(dir, 'target-policy.ndjson')]);
+    document = await hindsight([
+      'ope',
+      '--model',
+      'recs-ranker',
+      '--version',
+      '4.1.0',
+      '--environment',
+      'production',
+      '--from',
+      truth.cohort.start,
+      '--to',
+      truth.cohort.end,
+      '--label-definition',
+      'recs-purchase-7d',
+      '--as-of',
+      plus(truth.cohort.end, 8),
+      '--reward',
+      'click',
+      '--target-policy',
+      path.join(dir, 'target-policy.ndjson'),
+    ]);
   });
 
   it('the IPW and SNIPS intervals cover the new ranker’s true click-through rate', () => {
@@ -156,6 +235,8 @@ describe('the recommendations example: the new ranker’s click-through rate fro
   it('the logged click-through rate is the old ranker’s, not the new one’s', () => {
     expect(Math.abs(document.logged_policy_value - truth.logged_policy_ctr)).toBeLessThan(0.01);
     expect(truth.target_policy_ctr - document.logged_policy_value).toBeGreaterThan(0.02);
-    expect(Math.abs(document.estimators.snips.value - truth.target_policy_ctr)).toBeLessThan(Math.abs(document.logged_policy_value - truth.target_policy_ctr));
+    expect(Math.abs(document.estimators.snips.value - truth.target_policy_ctr)).toBeLessThan(
+      Math.abs(document.logged_policy_value - truth.target_policy_ctr),
+    );
   });
 });

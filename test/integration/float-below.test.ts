@@ -29,14 +29,25 @@ function scatteredDoubles(count: number): number[] {
 }
 
 async function floatBelow(xs: number[]): Promise<number[]> {
-  const rows = (await testDb.db.raw(`select ${FLOAT_BELOW('x')} as below from unnest(:xs::float8[]) with ordinality as u(x, i) order by i`, { xs })).rows;
+  const rows = (
+    await testDb.db.raw(`select ${FLOAT_BELOW('x')} as below from unnest(:xs::float8[]) with ordinality as u(x, i) order by i`, { xs })
+  ).rows;
   return rows.map((row: { below: number }) => row.below);
 }
 
 describe('FLOAT_BELOW (the float8 just below a value, in SQL)', () => {
   it('is exact for scores in [0, 1], thresholds and their neighbours', async () => {
     const grid = Array.from({ length: 21 }, (_, j) => j / 20);
-    const xs = [...grid, ...grid.filter((x) => x > 0).map(nextDown), 0.1 * 3, 0.3, 1e-15, 1 - 1e-15, Math.random(), ...Array.from({ length: 500 }, (_, i) => (i * 0.618033988749895) % 1)];
+    const xs = [
+      ...grid,
+      ...grid.filter((x) => x > 0).map(nextDown),
+      0.1 * 3,
+      0.3,
+      1e-15,
+      1 - 1e-15,
+      Math.random(),
+      ...Array.from({ length: 500 }, (_, i) => (i * 0.618033988749895) % 1),
+    ];
     expect(await floatBelow(xs)).toEqual(xs.map(nextDown));
   });
 

@@ -46,12 +46,22 @@ function startListening(command: string, args: string[], env: Record<string, str
   });
 }
 
-const startServe = () => startListening(process.execPath, [path.join(ROOT, 'bin', 'hindsight.js'), 'serve', '--port', '0'],
-  { DATABASE_URL: testDb.url, HINDSIGHT_API_TOKEN: TOKEN }, /listening on (http:\/\/\S+)/);
+const startServe = () =>
+  startListening(
+    process.execPath,
+    [path.join(ROOT, 'bin', 'hindsight.js'), 'serve', '--port', '0'],
+    { DATABASE_URL: testDb.url, HINDSIGHT_API_TOKEN: TOKEN },
+    /listening on (http:\/\/\S+)/,
+  );
 
-const startService = (hindsightUrl: string, flags: string[]) => startListening(PYTHON, [SERVICE, '--port', '0', '--hindsight-url', hindsightUrl, ...flags],
-  // No __pycache__ left in the working tree by the test.
-  { HINDSIGHT_API_TOKEN: TOKEN, PYTHONDONTWRITEBYTECODE: '1' }, /listening on (http:\/\/\S+),/);
+const startService = (hindsightUrl: string, flags: string[]) =>
+  startListening(
+    PYTHON,
+    [SERVICE, '--port', '0', '--hindsight-url', hindsightUrl, ...flags],
+    // No __pycache__ left in the working tree by the test.
+    { HINDSIGHT_API_TOKEN: TOKEN, PYTHONDONTWRITEBYTECODE: '1' },
+    /listening on (http:\/\/\S+),/,
+  );
 
 /** SIGTERM, then the exit code and everything the process wrote to stderr. */
 async function stop(running: Running): Promise<{ code: number | null; stderr: string }> {
@@ -65,7 +75,10 @@ async function stop(running: Running): Promise<{ code: number | null; stderr: st
 /** A request that fails the test, instead of hanging it, when the service does not answer in 5 s. */
 async function post(service: Running, route: string, body: unknown): Promise<{ status: number; document: any }> {
   const response = await fetch(`${service.url}${route}`, {
-    method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json' }, signal: AbortSignal.timeout(5000),
+    method: 'POST',
+    body: JSON.stringify(body),
+    headers: { 'content-type': 'application/json' },
+    signal: AbortSignal.timeout(5000),
   });
   return { status: response.status, document: await response.json() };
 }
@@ -84,17 +97,42 @@ async function waitFor(check: () => Promise<boolean> | boolean, what: string): P
   }
 }
 
-const storedPredictions = (ids: string[]) => testDb.db('predictions').whereIn('prediction_id', ids).orderBy('ts_pred')
-  .select('prediction_id', 'model_name', 'model_version', 'environment', 'score', 'threshold', 'decision', 'region', 'entity_ids', 'segment', 'features');
+const storedPredictions = (ids: string[]) =>
+  testDb
+    .db('predictions')
+    .whereIn('prediction_id', ids)
+    .orderBy('ts_pred')
+    .select(
+      'prediction_id',
+      'model_name',
+      'model_version',
+      'environment',
+      'score',
+      'threshold',
+      'decision',
+      'region',
+      'entity_ids',
+      'segment',
+      'features',
+    );
 
-const transaction = (id: string, amount: number, channel: string, region: string) => ({ transaction_id: id, user_id: `user-${id}`, amount, channel, region });
+const transaction = (id: string, amount: number, channel: string, region: string) => ({
+  transaction_id: id,
+  user_id: `user-${id}`,
+  amount,
+  channel,
+  region,
+});
 
 let serve: Running;
 let dir: string;
 
 beforeAll(async () => {
   const python = spawnSync(PYTHON, ['--version'], { encoding: 'utf8' });
-  if (python.error || python.status !== 0) throw new Error(`${PYTHON} is required by this test (the fraud service runs on the machine's python3) and did not run: ${python.error?.message ?? python.stderr}`);
+  if (python.error || python.status !== 0)
+    throw new Error(
+      `${PYTHON} is required by this test (the fraud service runs on the machine's python3) and did not run: ${python.error?.message ?? python.stderr}`,
+    );
   serve = await startServe();
   dir = mkdtempSync(path.join(tmpdir(), 'hindsight-fraud-service-'));
   await hindsight(['label-definition', 'put', path.join(ROOT, 'examples', 'fraud', 'label-definition.json')]);
@@ -149,44 +187,121 @@ describe('the fraud example’s model service', () => {
     expect(reported).toEqual([`review-${fraud}`, `review-${legit}`, `chargeback-${chargedBack}`]);
 
     // Refused with the field named, and nothing logged for them.
-    expect(await post(service, '/score', { ...transactions[0], amount: '12' })).toEqual({ status: 400, document: { error: 'amount: must be a number of at least 0', field: 'amount' } });
-    expect(await post(service, '/score', { ...transactions[0], region: 'apac' })).toEqual({ status: 400, document: { error: "region: must be one of eu, us, not 'apac'", field: 'region' } });
+    expect(await post(service, '/score', { ...transactions[0], amount: '12' })).toEqual({
+      status: 400,
+      document: { error: 'amount: must be a number of at least 0', field: 'amount' },
+    });
+    expect(await post(service, '/score', { ...transactions[0], region: 'apac' })).toEqual({
+      status: 400,
+      document: { error: "region: must be one of eu, us, not 'apac'", field: 'region' },
+    });
     expect((await post(service, '/outcomes', { prediction_id: fraud, outcome_type: 'refund' })).document.field).toBe('outcome_type');
-    expect((await post(service, '/outcomes', { prediction_id: 'tx-large-online-us', outcome_type: 'chargeback' })).document.field).toBe('prediction_id');
-    expect((await post(service, '/outcomes', { prediction_id: fraud, outcome_type: 'chargeback', ts_event: '2026-07-01T10:00:00' })).document.field).toBe('ts_event');
+    expect((await post(service, '/outcomes', { prediction_id: 'tx-large-online-us', outcome_type: 'chargeback' })).document.field).toBe(
+      'prediction_id',
+    );
+    expect(
+      (await post(service, '/outcomes', { prediction_id: fraud, outcome_type: 'chargeback', ts_event: '2026-07-01T10:00:00' })).document
+        .field,
+    ).toBe('ts_event');
 
     expect(await storedPredictions(scored.map((s) => s.prediction_id))).toEqual([]);
     const stopped = await stop(service);
     expect(stopped.code, stopped.stderr).toBe(0);
     expect(stopped.stderr).toMatch(/SIGTERM: stopping\n.*hindsight stored all 7 records/);
 
-    expect(await storedPredictions(scored.map((s) => s.prediction_id))).toEqual(scored.map((s, i) => ({
-      prediction_id: s.prediction_id, model_name: 'fraud-model', model_version: '3.2.0', environment: 'production',
-      score: s.score, threshold: 0.5, decision: s.decision, region: transactions[i]!.region,
-      entity_ids: { transaction_id: transactions[i]!.transaction_id, user_id: transactions[i]!.user_id },
-      segment: { channel: transactions[i]!.channel }, features: { amount: transactions[i]!.amount },
-    })));
-    const outcomes = await testDb.db('outcomes').whereIn('prediction_id', [fraud, legit, chargedBack, unreported]).orderBy('outcome_id')
+    expect(await storedPredictions(scored.map((s) => s.prediction_id))).toEqual(
+      scored.map((s, i) => ({
+        prediction_id: s.prediction_id,
+        model_name: 'fraud-model',
+        model_version: '3.2.0',
+        environment: 'production',
+        score: s.score,
+        threshold: 0.5,
+        decision: s.decision,
+        region: transactions[i]!.region,
+        entity_ids: { transaction_id: transactions[i]!.transaction_id, user_id: transactions[i]!.user_id },
+        segment: { channel: transactions[i]!.channel },
+        features: { amount: transactions[i]!.amount },
+      })),
+    );
+    const outcomes = await testDb
+      .db('outcomes')
+      .whereIn('prediction_id', [fraud, legit, chargedBack, unreported])
+      .orderBy('outcome_id')
       .select('outcome_id', 'prediction_id', 'outcome_type', 'source', 'ts_event');
-    expect(outcomes).toEqual([
-      { outcome_id: `chargeback-${chargedBack}`, prediction_id: chargedBack, outcome_type: 'chargeback', source: 'issuer', ts_event: new Date(chargebackAt) },
-      { outcome_id: `review-${fraud}`, prediction_id: fraud, outcome_type: 'fraud_confirmed', source: 'review', ts_event: expect.any(Date) },
-      { outcome_id: `review-${legit}`, prediction_id: legit, outcome_type: 'legit_confirmed', source: 'review', ts_event: expect.any(Date) },
-    ].sort((a, b) => (a.outcome_id < b.outcome_id ? -1 : 1)));
+    expect(outcomes).toEqual(
+      [
+        {
+          outcome_id: `chargeback-${chargedBack}`,
+          prediction_id: chargedBack,
+          outcome_type: 'chargeback',
+          source: 'issuer',
+          ts_event: new Date(chargebackAt),
+        },
+        {
+          outcome_id: `review-${fraud}`,
+          prediction_id: fraud,
+          outcome_type: 'fraud_confirmed',
+          source: 'review',
+          ts_event: expect.any(Date),
+        },
+        {
+          outcome_id: `review-${legit}`,
+          prediction_id: legit,
+          outcome_type: 'legit_confirmed',
+          source: 'review',
+          ts_event: expect.any(Date),
+        },
+      ].sort((a, b) => (a.outcome_id < b.outcome_id ? -1 : 1)),
+    );
 
     // The join, as `hindsight export` writes it: one row per prediction with its label and the outcome deciding it.
     const file = path.join(dir, 'joined.ndjson');
-    await hindsight(['export', '--model', 'fraud-model', '--version', '3.2.0', '--environment', 'production', '--from', startedAt, '--to', new Date(Date.now() + 60_000).toISOString(),
-      '--label-definition', 'fraud-chargeback-90d', '--as-of', new Date().toISOString(), '--out', file]);
-    const joined = readFileSync(file, 'utf8').trim().split('\n').map((line) => JSON.parse(line))
-      .map((row) => ({ prediction_id: row.prediction_id, label: row.label, label_status: row.label_status, outcome_id: row.outcome_id, join_path: row.join_path }));
-    expect(joined.sort((a, b) => (a.prediction_id < b.prediction_id ? -1 : 1))).toEqual([
-      { prediction_id: fraud, label: 1, label_status: 'provisional', outcome_id: `review-${fraud}`, join_path: 'by_prediction_id' },
-      { prediction_id: legit, label: 0, label_status: 'provisional', outcome_id: `review-${legit}`, join_path: 'by_prediction_id' },
-      { prediction_id: chargedBack, label: 1, label_status: 'provisional', outcome_id: `chargeback-${chargedBack}`, join_path: 'by_prediction_id' },
-      // absent_means unknown: no review and no chargeback yet is no label, not a legitimate transaction.
-      { prediction_id: unreported, label: null, label_status: 'unlabeled', outcome_id: null, join_path: null },
-    ].sort((a, b) => (a.prediction_id < b.prediction_id ? -1 : 1)));
+    await hindsight([
+      'export',
+      '--model',
+      'fraud-model',
+      '--version',
+      '3.2.0',
+      '--environment',
+      'production',
+      '--from',
+      startedAt,
+      '--to',
+      new Date(Date.now() + 60_000).toISOString(),
+      '--label-definition',
+      'fraud-chargeback-90d',
+      '--as-of',
+      new Date().toISOString(),
+      '--out',
+      file,
+    ]);
+    const joined = readFileSync(file, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line))
+      .map((row) => ({
+        prediction_id: row.prediction_id,
+        label: row.label,
+        label_status: row.label_status,
+        outcome_id: row.outcome_id,
+        join_path: row.join_path,
+      }));
+    expect(joined.sort((a, b) => (a.prediction_id < b.prediction_id ? -1 : 1))).toEqual(
+      [
+        { prediction_id: fraud, label: 1, label_status: 'provisional', outcome_id: `review-${fraud}`, join_path: 'by_prediction_id' },
+        { prediction_id: legit, label: 0, label_status: 'provisional', outcome_id: `review-${legit}`, join_path: 'by_prediction_id' },
+        {
+          prediction_id: chargedBack,
+          label: 1,
+          label_status: 'provisional',
+          outcome_id: `chargeback-${chargedBack}`,
+          join_path: 'by_prediction_id',
+        },
+        // absent_means unknown: no review and no chargeback yet is no label, not a legitimate transaction.
+        { prediction_id: unreported, label: null, label_status: 'unlabeled', outcome_id: null, join_path: null },
+      ].sort((a, b) => (a.prediction_id < b.prediction_id ? -1 : 1)),
+    );
   });
 
   it('keeps scoring after hindsight serve stops, and says on exit what it could not store', async () => {
@@ -199,8 +314,13 @@ describe('the fraud example’s model service', () => {
     const during = await post(service, '/score', transaction('tx-during-outage', 300, 'online', 'us'));
     expect(during.status).toBe(200);
     // The same transaction scores the same with Hindsight gone: the model does not depend on it.
-    expect({ score: during.document.score, decision: during.document.decision }).toEqual({ score: before.document.score, decision: before.document.decision });
-    expect((await post(service, '/outcomes', { prediction_id: during.document.prediction_id, outcome_type: 'fraud_confirmed' })).status).toBe(202);
+    expect({ score: during.document.score, decision: during.document.decision }).toEqual({
+      score: before.document.score,
+      decision: before.document.decision,
+    });
+    expect(
+      (await post(service, '/outcomes', { prediction_id: during.document.prediction_id, outcome_type: 'fraud_confirmed' })).status,
+    ).toBe(202);
 
     const stopped = await stop(service);
     expect(stopped.code, stopped.stderr).toBe(0);
@@ -222,7 +342,9 @@ describe('the fraud example’s model service', () => {
       const second = await post(service, '/score', transaction('tx-stalled-2', 80, 'card_present', 'eu'));
       expect(second.status).toBe(200);
       expect(second.document.score).toBe(first.document.score);
-      expect((await post(service, '/outcomes', { prediction_id: first.document.prediction_id, outcome_type: 'legit_confirmed' })).status).toBe(202);
+      expect(
+        (await post(service, '/outcomes', { prediction_id: first.document.prediction_id, outcome_type: 'legit_confirmed' })).status,
+      ).toBe(202);
 
       const stopped = await stop(service);
       expect(stopped.code, stopped.stderr).toBe(0);

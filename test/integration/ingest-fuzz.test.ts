@@ -29,7 +29,10 @@ type Random = ReturnType<typeof createRandom>;
 const TEXTS = ['fraud', 'café', '☕ 日本', 'tab\there', 'back\\slash', '\\N', 'a\\u0000b', 'emoji 😀', '\uFFFD', 'x'.repeat(1000), ''];
 const CSV_TEXTS = ['fraud', 'café', '☕ 日本', 'back\\slash', '\\N', 'emoji 😀', '\uFFFD', 'plain'];
 /** Bytes a mutation puts in: structure, escapes, invalid UTF-8 lead and continuation bytes, NUL, digits. */
-const BYTES = [0x00, 0x09, 0x0a, 0x0d, 0x20, 0x22, 0x2c, 0x2e, 0x30, 0x31, 0x39, 0x3a, 0x5b, 0x5c, 0x5d, 0x65, 0x7b, 0x7d, 0x75, 0x80, 0xbf, 0xc3, 0xe2, 0xed, 0xf0, 0xf8, 0xff];
+const BYTES = [
+  0x00, 0x09, 0x0a, 0x0d, 0x20, 0x22, 0x2c, 0x2e, 0x30, 0x31, 0x39, 0x3a, 0x5b, 0x5c, 0x5d, 0x65, 0x7b, 0x7d, 0x75, 0x80, 0xbf, 0xc3, 0xe2,
+  0xed, 0xf0, 0xf8, 0xff,
+];
 const CSV_BYTES = BYTES.filter((byte) => byte !== 0x22 && byte !== 0x0a && byte !== 0x0d);
 
 function uuid(random: Random): string {
@@ -49,7 +52,13 @@ function nested(random: Random, depth: number): unknown {
 }
 
 function predictionRecord(random: Random, id: string): Record<string, unknown> {
-  const record: Record<string, unknown> = { prediction_id: id, model_name: random.pick(TEXTS), model_version: '1', ts_pred: timestamp(random), score: random.next() };
+  const record: Record<string, unknown> = {
+    prediction_id: id,
+    model_name: random.pick(TEXTS),
+    model_version: '1',
+    ts_pred: timestamp(random),
+    score: random.next(),
+  };
   if (random.next() < 0.5) record.segment = { device: random.pick(TEXTS) };
   if (random.next() < 0.5) record.features = nested(random, random.next() < 0.1 ? 40 : 4);
   if (random.next() < 0.3) record.entity_ids = { user_id: random.pick<string | number>([random.pick(TEXTS), random.int(99)]) };
@@ -73,7 +82,12 @@ function mutate(random: Random, bytes: Buffer, pool: readonly number[]): Buffer 
 }
 
 /** Lines with repeated ids (duplicates and conflicts), and a share of them mutated. */
-function generateLines(random: Random, count: number, toLine: (record: Record<string, unknown>) => Buffer, pool: readonly number[]): Buffer[] {
+function generateLines(
+  random: Random,
+  count: number,
+  toLine: (record: Record<string, unknown>) => Buffer,
+  pool: readonly number[],
+): Buffer[] {
   const lines: Buffer[] = [];
   const ids: string[] = [];
   for (let i = 0; i < count; i += 1) {
@@ -121,7 +135,7 @@ function judgeNdjsonLines(file: Buffer): Array<{ line: number; row: Record<strin
   const decoder = new TextDecoder('utf-8', { fatal: true });
   const verdicts: Array<{ line: number; row: Record<string, unknown> | null }> = [];
   const parts: Buffer[] = [];
-  for (let start = 0; start <= file.length; ) {
+  for (let start = 0; start <= file.length;) {
     const end = file.indexOf(0x0a, start);
     parts.push(file.subarray(start, end === -1 ? file.length : end));
     if (end === -1) break;
@@ -153,7 +167,13 @@ function judgeNdjsonLines(file: Buffer): Array<{ line: number; row: Record<strin
 
 async function checkStored(expected: Expected): Promise<void> {
   const ids = [...expected.stored.keys()];
-  const rows = ids.length === 0 ? [] : await testDb.db('predictions').whereIn('prediction_id', ids).select('prediction_id', 'model_name', 'segment', 'features', 'extra', 'content_hash');
+  const rows =
+    ids.length === 0
+      ? []
+      : await testDb
+          .db('predictions')
+          .whereIn('prediction_id', ids)
+          .select('prediction_id', 'model_name', 'segment', 'features', 'extra', 'content_hash');
   expect(rows.length).toBe(ids.length);
   for (const row of rows) {
     const want = expected.stored.get(row.prediction_id)!;
@@ -177,7 +197,12 @@ describe('ingest fuzz (seeded): never a crash, never a stored row that is not a 
       await writeFile(file, bytes);
       const expected = expectOutcome(judgeNdjsonLines(bytes));
       const result = await ingestFile(testDb.db, 'predictions', file, { chunkRows: 40 + round * 17 });
-      expect({ accepted: result.accepted, duplicates: result.duplicates, conflicts: result.conflicts, rejected: result.rejected.map((r) => r.line) }).toEqual({
+      expect({
+        accepted: result.accepted,
+        duplicates: result.duplicates,
+        conflicts: result.conflicts,
+        rejected: result.rejected.map((r) => r.line),
+      }).toEqual({
         accepted: expected.accepted,
         duplicates: expected.duplicates,
         conflicts: expected.conflicts,
@@ -203,7 +228,16 @@ describe('ingest fuzz (seeded): never a crash, never a stored row that is not a 
     const seen = { accepted: 0, duplicates: 0, conflicts: 0, rejected: 0 };
     const header = 'prediction_id,model_name,model_version,ts_pred,score,segment.device,features.amount,features.note';
     const toCsvLine = (record: Record<string, unknown>) => {
-      const cells = [record.prediction_id, random.pick(CSV_TEXTS), record.model_version, record.ts_pred, record.score, random.pick(['ios', '', 'web']), random.pick(['12.5', '', 'abc', '1e400']), random.pick(CSV_TEXTS)];
+      const cells = [
+        record.prediction_id,
+        random.pick(CSV_TEXTS),
+        record.model_version,
+        record.ts_pred,
+        record.score,
+        random.pick(['ios', '', 'web']),
+        random.pick(['12.5', '', 'abc', '1e400']),
+        random.pick(CSV_TEXTS),
+      ];
       return Buffer.from(cells.map((cell) => String(cell)).join(','));
     };
     for (let round = 0; round < 4; round += 1) {
@@ -224,7 +258,12 @@ describe('ingest fuzz (seeded): never a crash, never a stored row that is not a 
       }
       const expected = expectOutcome(verdicts);
       const result = await ingestFile(testDb.db, 'predictions', file, { chunkRows: 30 + round * 11 });
-      expect({ accepted: result.accepted, duplicates: result.duplicates, conflicts: result.conflicts, rejected: result.rejected.map((r) => r.line).sort((a, b) => a - b) }).toEqual({
+      expect({
+        accepted: result.accepted,
+        duplicates: result.duplicates,
+        conflicts: result.conflicts,
+        rejected: result.rejected.map((r) => r.line).sort((a, b) => a - b),
+      }).toEqual({
         accepted: expected.accepted,
         duplicates: expected.duplicates,
         conflicts: expected.conflicts,

@@ -30,12 +30,22 @@ async function newestSourceTime(): Promise<number> {
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'hindsight-ingest-'));
   // The command line runs from dist/: compile it (when stale) so the spawned CLI is this code.
-  const built = await stat(path.join(ROOT, 'dist', 'cli', 'hindsight.js')).then((s) => s.mtimeMs, () => 0);
+  const built = await stat(path.join(ROOT, 'dist', 'cli', 'hindsight.js')).then(
+    (s) => s.mtimeMs,
+    () => 0,
+  );
   if (built < (await newestSourceTime())) await promisify(execFile)('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT });
 });
 
 function prediction(overrides: Record<string, unknown> = {}): Record<string, unknown> {
-  return { prediction_id: randomUUID(), model_name: 'fraud', model_version: '1.0', ts_pred: '2026-11-01T10:00:00Z', score: 0.5, ...overrides };
+  return {
+    prediction_id: randomUUID(),
+    model_name: 'fraud',
+    model_version: '1.0',
+    ts_pred: '2026-11-01T10:00:00Z',
+    score: 0.5,
+    ...overrides,
+  };
 }
 
 async function writeLines(name: string, lines: Array<Record<string, unknown> | string>): Promise<string> {
@@ -90,7 +100,10 @@ describe('hindsight ingest (the command line)', () => {
       [5, 'prediction_id'],
     ]);
     expect(await countPredictions([first.prediction_id as string, last.prediction_id as string])).toBe(2);
-    const rejects = (await readFile(`${file}.rejects.ndjson`, 'utf8')).trim().split('\n').map((line) => JSON.parse(line));
+    const rejects = (await readFile(`${file}.rejects.ndjson`, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
     expect(rejects.map((r) => r.line)).toEqual([2, 3, 4, 5]);
     expect(rejects[2].input).toBe('{"prediction_id": "broken", "score": ');
   });
@@ -159,7 +172,11 @@ describe('identity rules', () => {
 
   it('reports a conflict within a file by line and keeps the first line', async () => {
     const record = prediction({ score: 0.1 });
-    const result = await ingestNdjsonFile(testDb.db, 'predictions', await writeLines('conflict-within.ndjson', [record, { ...record, score: 0.2 }]));
+    const result = await ingestNdjsonFile(
+      testDb.db,
+      'predictions',
+      await writeLines('conflict-within.ndjson', [record, { ...record, score: 0.2 }]),
+    );
     expect(result).toMatchObject({ accepted: 1, duplicates: 0, conflicts: 1, conflicted: [{ line: 2, id: record.prediction_id }] });
     const stored = await testDb.db('predictions').where({ prediction_id: record.prediction_id }).first('score');
     expect(stored.score).toBe(0.1);
@@ -168,7 +185,11 @@ describe('identity rules', () => {
   it('counts duplicates and conflicts across files and across chunk boundaries, keeping the original', async () => {
     const records = Array.from({ length: 10 }, (_, i) => prediction({ score: i / 10 }));
     const firstFile = await writeLines('across-1.ndjson', records);
-    expect(await ingestNdjsonFile(testDb.db, 'predictions', firstFile, { chunkRows: 3 })).toMatchObject({ accepted: 10, duplicates: 0, conflicts: 0 });
+    expect(await ingestNdjsonFile(testDb.db, 'predictions', firstFile, { chunkRows: 3 })).toMatchObject({
+      accepted: 10,
+      duplicates: 0,
+      conflicts: 0,
+    });
     const second = [...records.slice(0, 5), { ...records[5]!, score: 0.55 }, records[0]!, prediction()];
     const result = await ingestNdjsonFile(testDb.db, 'predictions', await writeLines('across-2.ndjson', second), { chunkRows: 3 });
     expect(result).toMatchObject({ accepted: 1, duplicates: 6, conflicts: 1, conflicted: [{ line: 6, id: records[5]!.prediction_id }] });
@@ -180,7 +201,10 @@ describe('identity rules', () => {
     const record = prediction({ entity_ids: { transaction_id: 't1', user_id: 'u1' } });
     await ingestNdjsonFile(testDb.db, 'predictions', await writeLines('same-1.ndjson', [record]));
     const reordered = { entity_ids: { user_id: 'u1', transaction_id: 't1' }, threshold: null, ...record };
-    expect(await ingestNdjsonFile(testDb.db, 'predictions', await writeLines('same-2.ndjson', [reordered]))).toMatchObject({ duplicates: 1, conflicts: 0 });
+    expect(await ingestNdjsonFile(testDb.db, 'predictions', await writeLines('same-2.ndjson', [reordered]))).toMatchObject({
+      duplicates: 1,
+      conflicts: 0,
+    });
   });
 
   it('stores every record once when two ingests of one file run concurrently', async () => {
@@ -200,7 +224,9 @@ describe('identity rules', () => {
       await other.destroy();
     }
     expect(await countPredictions(records.map((r) => r.prediction_id as string))).toBe(600);
-    const [keys] = await testDb.db.raw('select count(*)::int as n from prediction_keys where prediction_id = any(?::uuid[])', [records.map((r) => r.prediction_id)]).then((r) => r.rows);
+    const [keys] = await testDb.db
+      .raw('select count(*)::int as n from prediction_keys where prediction_id = any(?::uuid[])', [records.map((r) => r.prediction_id)])
+      .then((r) => r.rows);
     expect(keys.n).toBe(600);
   });
 
@@ -249,7 +275,13 @@ describe('formats and encodings', () => {
   it('accepts an empty file with all counts zero and no rejects file', async () => {
     const file = path.join(dir, 'empty.ndjson');
     await writeFile(file, '');
-    expect(await ingestFile(testDb.db, 'predictions', file)).toMatchObject({ accepted: 0, duplicates: 0, conflicts: 0, rejected: [], rejects_file: null });
+    expect(await ingestFile(testDb.db, 'predictions', file)).toMatchObject({
+      accepted: 0,
+      duplicates: 0,
+      conflicts: 0,
+      rejected: [],
+      rejects_file: null,
+    });
   });
 
   it('ignores a byte-order mark at the start of NDJSON and CSV', async () => {
@@ -264,11 +296,18 @@ describe('formats and encodings', () => {
   it('rejects an unknown schema_version and keeps and reports unknown fields, by line', async () => {
     const future = prediction({ schema_version: 2 });
     const extra = prediction({ colour: 'red', scroe: 0.4 });
-    const result = await ingestNdjsonFile(testDb.db, 'predictions', await writeLines('versions.ndjson', [future, extra, prediction({ colour: 'blue' })]));
+    const result = await ingestNdjsonFile(
+      testDb.db,
+      'predictions',
+      await writeLines('versions.ndjson', [future, extra, prediction({ colour: 'blue' })]),
+    );
     expect(result).toMatchObject({
       accepted: 2,
       rejected: [{ line: 1, field: 'schema_version' }],
-      unknown_fields: [{ field: 'colour', count: 2, first_line: 2 }, { field: 'scroe', count: 1, first_line: 2 }],
+      unknown_fields: [
+        { field: 'colour', count: 2, first_line: 2 },
+        { field: 'scroe', count: 1, first_line: 2 },
+      ],
     });
     const stored = await testDb.db('predictions').where({ prediction_id: extra.prediction_id }).first('extra');
     expect(stored.extra).toEqual({ colour: 'red', scroe: 0.4 });
@@ -277,7 +316,10 @@ describe('formats and encodings', () => {
   it('reports a CSV row with an unclosed quote by line and stores the rows before it', async () => {
     const id = randomUUID();
     const file = path.join(dir, 'unclosed.csv');
-    await writeFile(file, `prediction_id,model_name,model_version,ts_pred,score\n${id},m,1,2026-11-01T00:00:00Z,0.1\n${randomUUID()},"m,1,2026-11-01T00:00:00Z,0.2\n`);
+    await writeFile(
+      file,
+      `prediction_id,model_name,model_version,ts_pred,score\n${id},m,1,2026-11-01T00:00:00Z,0.1\n${randomUUID()},"m,1,2026-11-01T00:00:00Z,0.2\n`,
+    );
     const result = await ingestFile(testDb.db, 'predictions', file);
     expect(result).toMatchObject({ accepted: 1, rejected: [{ line: 3, field: null }] });
     expect(result.rejected[0]!.error).toMatch(/^malformed CSV/);
@@ -285,7 +327,11 @@ describe('formats and encodings', () => {
 
   it('rejects a record with a NUL character instead of failing the whole chunk', async () => {
     const good = prediction();
-    const result = await ingestNdjsonFile(testDb.db, 'predictions', await writeLines('nul.ndjson', [prediction({ model_name: 'a\u0000b' }), good]));
+    const result = await ingestNdjsonFile(
+      testDb.db,
+      'predictions',
+      await writeLines('nul.ndjson', [prediction({ model_name: 'a\u0000b' }), good]),
+    );
     expect(result).toMatchObject({ accepted: 1, rejected: [{ line: 1 }] });
   });
 });
@@ -294,7 +340,11 @@ describe('staging without COPY (the embedded PGlite path)', () => {
   it('stores the same rows, escapes intact, through bound inserts', async () => {
     const tricky = prediction({ model_name: 'tab\there\nnew\\line', segment: { device: 'a"b' }, features: { note: '\\N' } });
     const file = await writeLines('insert-path.ndjson', [tricky, prediction(), tricky]);
-    expect(await ingestNdjsonFile(testDb.db, 'predictions', file, { staging: 'insert', chunkRows: 2 })).toMatchObject({ accepted: 2, duplicates: 1, conflicts: 0 });
+    expect(await ingestNdjsonFile(testDb.db, 'predictions', file, { staging: 'insert', chunkRows: 2 })).toMatchObject({
+      accepted: 2,
+      duplicates: 1,
+      conflicts: 0,
+    });
     const stored = await testDb.db('predictions').where({ prediction_id: tricky.prediction_id }).first();
     expect(stored).toMatchObject({ model_name: 'tab\there\nnew\\line', segment: { device: 'a"b' }, features: { note: '\\N' } });
   });
@@ -302,27 +352,55 @@ describe('staging without COPY (the embedded PGlite path)', () => {
 
 describe('outcomes, actions and partitions', () => {
   it('creates month partitions on demand and routes rows by ts_pred and ts_event', async () => {
-    await ingestNdjsonFile(testDb.db, 'predictions', await writeLines('months.ndjson', [prediction({ ts_pred: '2025-03-31T23:30:00-02:00' })]));
-    const outcome = { outcome_id: `o-${randomUUID()}`, prediction_id: randomUUID(), outcome_type: 'chargeback', ts_event: '2025-07-04T00:00:00Z' };
+    await ingestNdjsonFile(
+      testDb.db,
+      'predictions',
+      await writeLines('months.ndjson', [prediction({ ts_pred: '2025-03-31T23:30:00-02:00' })]),
+    );
+    const outcome = {
+      outcome_id: `o-${randomUUID()}`,
+      prediction_id: randomUUID(),
+      outcome_type: 'chargeback',
+      ts_event: '2025-07-04T00:00:00Z',
+    };
     await ingestNdjsonFile(testDb.db, 'outcomes', await writeLines('months-o.ndjson', [outcome]));
-    const partitions = (await testDb.db.raw(`select c.relname from pg_inherits i join pg_class c on c.oid = i.inhrelid join pg_class p on p.oid = i.inhparent
-      where p.relname in ('predictions', 'outcomes') order by 1`)).rows.map((r: { relname: string }) => r.relname);
+    const partitions = (
+      await testDb.db.raw(`select c.relname from pg_inherits i join pg_class c on c.oid = i.inhrelid join pg_class p on p.oid = i.inhparent
+      where p.relname in ('predictions', 'outcomes') order by 1`)
+    ).rows.map((r: { relname: string }) => r.relname);
     expect(partitions).toEqual(expect.arrayContaining(['predictions_2025_04', 'outcomes_2025_07']));
-    const [{ relname }] = (await testDb.db.raw('select tableoid::regclass::text as relname from outcomes where outcome_id = ?', [outcome.outcome_id])).rows;
+    const [{ relname }] = (
+      await testDb.db.raw('select tableoid::regclass::text as relname from outcomes where outcome_id = ?', [outcome.outcome_id])
+    ).rows;
     expect(relname).toBe('outcomes_2025_07');
   });
 
   it('leaves a month it bulk-loaded analyzed (planner statistics of the columns plans read, not the feature payload), and a month a small ingest touched to autovacuum', async () => {
-    const statistics = async (partition: string) => (await testDb.db.raw(
-      `select c.reltuples, s.last_analyze is not null as analyzed from pg_class c join pg_stat_user_tables s on s.relid = c.oid where c.relname = ?`, [partition])).rows[0];
-    const bulk = Array.from({ length: 12_000 }, (_, i) => prediction({ ts_pred: new Date(Date.parse('2024-02-01T00:00:00Z') + i * 1000).toISOString(), features: { amount: i } }));
+    const statistics = async (partition: string) =>
+      (
+        await testDb.db.raw(
+          `select c.reltuples, s.last_analyze is not null as analyzed from pg_class c join pg_stat_user_tables s on s.relid = c.oid where c.relname = ?`,
+          [partition],
+        )
+      ).rows[0];
+    const bulk = Array.from({ length: 12_000 }, (_, i) =>
+      prediction({ ts_pred: new Date(Date.parse('2024-02-01T00:00:00Z') + i * 1000).toISOString(), features: { amount: i } }),
+    );
     await ingestNdjsonFile(testDb.db, 'predictions', await writeLines('bulk-month.ndjson', bulk));
     expect(await statistics('predictions_2024_02')).toEqual({ reltuples: 12_000, analyzed: true });
     // The columns plans read get statistics; the payloads nothing filters on are not sampled.
-    const analyzedColumns = (await testDb.db.raw("select attname from pg_stats where tablename = 'predictions_2024_02'")).rows.map((r: { attname: string }) => r.attname);
-    expect(analyzedColumns).toEqual(expect.arrayContaining(['model_name', 'model_version', 'environment', 'ts_pred', 'score', 'entity_ids']));
+    const analyzedColumns = (await testDb.db.raw("select attname from pg_stats where tablename = 'predictions_2024_02'")).rows.map(
+      (r: { attname: string }) => r.attname,
+    );
+    expect(analyzedColumns).toEqual(
+      expect.arrayContaining(['model_name', 'model_version', 'environment', 'ts_pred', 'score', 'entity_ids']),
+    );
     expect(analyzedColumns).not.toContain('features');
-    await ingestNdjsonFile(testDb.db, 'predictions', await writeLines('small-month.ndjson', [prediction({ ts_pred: '2024-03-05T00:00:00Z' })]));
+    await ingestNdjsonFile(
+      testDb.db,
+      'predictions',
+      await writeLines('small-month.ndjson', [prediction({ ts_pred: '2024-03-05T00:00:00Z' })]),
+    );
     expect(await statistics('predictions_2024_03')).toEqual({ reltuples: -1, analyzed: false });
   });
 
@@ -340,7 +418,11 @@ describe('outcomes, actions and partitions', () => {
 
   it('identifies actions by prediction, action and time: duplicates and conflicts', async () => {
     const action = { prediction_id: randomUUID(), action: 'block', ts_action: '2026-11-01T10:00:01Z', propensity: 0.8 };
-    const result = await ingestNdjsonFile(testDb.db, 'actions', await writeLines('actions.ndjson', [action, action, { ...action, propensity: 0.3 }]));
+    const result = await ingestNdjsonFile(
+      testDb.db,
+      'actions',
+      await writeLines('actions.ndjson', [action, action, { ...action, propensity: 0.3 }]),
+    );
     expect(result).toMatchObject({ accepted: 1, duplicates: 1, conflicts: 1, conflicted: [{ line: 3 }] });
   });
 });
@@ -350,7 +432,11 @@ describe('hostile input: rejected per line with the field named, the rest stored
     const good = prediction();
     const deep = `{"prediction_id":"${randomUUID()}","model_name":"m","model_version":"1","ts_pred":"2026-11-01T10:00:00Z","score":0.5,"features":{"x":${'['.repeat(100_000)}${']'.repeat(100_000)}}}`;
     const result = await ingestNdjsonFile(testDb.db, 'predictions', await writeLines('deep.ndjson', [deep, good]));
-    expect(result).toMatchObject({ accepted: 1, rejected_count: 1, rejected: [{ line: 1, error: expect.stringMatching(/nested deeper than 32 levels/) }] });
+    expect(result).toMatchObject({
+      accepted: 1,
+      rejected_count: 1,
+      rejected: [{ line: 1, error: expect.stringMatching(/nested deeper than 32 levels/) }],
+    });
     expect(result.rejected[0]!.field).toBe('features');
     expect(await countPredictions([good.prediction_id as string])).toBe(1);
   });
@@ -364,7 +450,14 @@ describe('hostile input: rejected per line with the field named, the rest stored
       good,
     ];
     const result = await ingestNdjsonFile(testDb.db, 'predictions', await writeLines('nul-jsonb.ndjson', lines));
-    expect(result).toMatchObject({ accepted: 1, rejected: [{ line: 1, field: 'features' }, { line: 2, field: 'segment.device' }, { line: 3, field: 'colour' }] });
+    expect(result).toMatchObject({
+      accepted: 1,
+      rejected: [
+        { line: 1, field: 'features' },
+        { line: 2, field: 'segment.device' },
+        { line: 3, field: 'colour' },
+      ],
+    });
   });
 
   it('rejects a line that is not UTF-8 and stores the others exactly as sent', async () => {
@@ -375,20 +468,31 @@ describe('hostile input: rejected per line with the field named, the rest stored
     const file = path.join(dir, 'latin1.ndjson');
     await writeFile(file, Buffer.concat([bad, Buffer.from(`${JSON.stringify(good)}\n`)]));
     const result = await ingestNdjsonFile(testDb.db, 'predictions', file);
-    expect(result).toMatchObject({ accepted: 1, rejected: [{ line: 1, field: null, error: expect.stringMatching(/^invalid UTF-8 at byte offset \d+/) }] });
-    expect(await testDb.db('predictions').where({ prediction_id: good.prediction_id }).first('model_name')).toEqual({ model_name: 'café ☕ \uFFFD' });
-    const rejects = (await readFile(`${file}.rejects.ndjson`, 'utf8')).trim().split('\n').map((line) => JSON.parse(line));
+    expect(result).toMatchObject({
+      accepted: 1,
+      rejected: [{ line: 1, field: null, error: expect.stringMatching(/^invalid UTF-8 at byte offset \d+/) }],
+    });
+    expect(await testDb.db('predictions').where({ prediction_id: good.prediction_id }).first('model_name')).toEqual({
+      model_name: 'café ☕ \uFFFD',
+    });
+    const rejects = (await readFile(`${file}.rejects.ndjson`, 'utf8'))
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line));
     expect(rejects).toMatchObject([{ line: 1, error: expect.stringMatching(/invalid UTF-8/) }]);
   });
 
   it('rejects a CSV record that is not UTF-8 by its line and keeps the rows around it', async () => {
     const [a, b, c] = [randomUUID(), randomUUID(), randomUUID()];
     const file = path.join(dir, 'latin1.csv');
-    await writeFile(file, Buffer.concat([
-      Buffer.from(`prediction_id,model_name,model_version,ts_pred,score\n${a},m,1,2026-11-01T00:00:00Z,0.1\n${b},caf`),
-      Buffer.from([0xe9]),
-      Buffer.from(`,1,2026-11-01T00:00:00Z,0.2\n${c},café,1,2026-11-01T00:00:00Z,0.3\n`),
-    ]));
+    await writeFile(
+      file,
+      Buffer.concat([
+        Buffer.from(`prediction_id,model_name,model_version,ts_pred,score\n${a},m,1,2026-11-01T00:00:00Z,0.1\n${b},caf`),
+        Buffer.from([0xe9]),
+        Buffer.from(`,1,2026-11-01T00:00:00Z,0.2\n${c},café,1,2026-11-01T00:00:00Z,0.3\n`),
+      ]),
+    );
     const result = await ingestFile(testDb.db, 'predictions', file);
     expect(result).toMatchObject({ accepted: 2, rejected: [{ line: 3, error: expect.stringMatching(/invalid UTF-8/) }] });
     expect(await testDb.db('predictions').where({ prediction_id: c }).first('model_name')).toEqual({ model_name: 'café' });
@@ -408,7 +512,13 @@ describe('damaged gzip and fatal errors: nothing decoded from damage is stored, 
     const { file, ids, size } = await damagedGzip('truncated.ndjson.gz', (gzip) => gzip.subarray(0, gzip.length - 200));
     const run = await runCli(['ingest', 'predictions', file, '--json']);
     expect(run.code).toBe(2);
-    expect(JSON.parse(run.stdout)).toMatchObject({ fatal: expect.stringMatching(/is damaged gzip \(unexpected end of file\).*nothing was stored/), byte_offset: size, accepted: 0, duplicates: 0, rejected_count: 0 });
+    expect(JSON.parse(run.stdout)).toMatchObject({
+      fatal: expect.stringMatching(/is damaged gzip \(unexpected end of file\).*nothing was stored/),
+      byte_offset: size,
+      accepted: 0,
+      duplicates: 0,
+      rejected_count: 0,
+    });
     expect(run.stderr).toMatch(/damaged gzip/);
     expect(await countPredictions(ids)).toBe(0);
   });
@@ -456,7 +566,9 @@ describe('damaged gzip and fatal errors: nothing decoded from damage is stored, 
   });
 
   it('names a database error by its SQLSTATE and message, never by the SQL knex puts in front', async () => {
-    const error = await testDb.db.raw("select 1 / (select 0 where 'secret-value' = ?)", ['secret-value']).catch((caught: unknown) => caught);
+    const error = await testDb.db
+      .raw("select 1 / (select 0 where 'secret-value' = ?)", ['secret-value'])
+      .catch((caught: unknown) => caught);
     expect((error as Error).message).toMatch(/^select/);
     expect(describeFailure(error)).toBe('database error (SQLSTATE 22012): division by zero');
   });

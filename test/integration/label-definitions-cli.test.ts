@@ -16,7 +16,14 @@ function definitionFile(name: string, content: object): string {
   return file;
 }
 
-const base = { name: 'returns', model_name: 'recs', task: 'binary', window: 'P30D', positive_outcome_types: ['return'], slices: ['region'] };
+const base = {
+  name: 'returns',
+  model_name: 'recs',
+  task: 'binary',
+  window: 'P30D',
+  positive_outcome_types: ['return'],
+  slices: ['region'],
+};
 
 describe('hindsight label-definition', () => {
   it('puts, re-puts as a no-op, refuses a changed v1, and lists and shows the versions', async () => {
@@ -26,22 +33,47 @@ describe('hindsight label-definition', () => {
     expect(again.code).toBe(0);
     expect(JSON.parse(again.stdout)).toEqual({ outcome: 'unchanged', name: 'returns', version: 1 });
 
-    const changed = await hindsight(['label-definition', 'put', definitionFile('v1-changed', { ...base, version: 1, window: 'P60D' }), '--json']);
+    const changed = await hindsight([
+      'label-definition',
+      'put',
+      definitionFile('v1-changed', { ...base, version: 1, window: 'P60D' }),
+      '--json',
+    ]);
     expect(changed.code).toBe(2);
     expect(changed.stderr).toContain('returns@1 already exists with different content');
 
     const noChangelog = await hindsight(['label-definition', 'put', definitionFile('v2-bare', { ...base, version: 2, window: 'P60D' })]);
     expect(noChangelog.code).toBe(2);
     expect(noChangelog.stderr).toContain('changelog: a new version needs a changelog line');
-    expect((await hindsight(['label-definition', 'put', definitionFile('v2', { ...base, version: 2, window: 'P60D', changelog: 'returns arrive within 60 days' })])).code).toBe(0);
+    expect(
+      (
+        await hindsight([
+          'label-definition',
+          'put',
+          definitionFile('v2', { ...base, version: 2, window: 'P60D', changelog: 'returns arrive within 60 days' }),
+        ])
+      ).code,
+    ).toBe(0);
 
     const listed = await hindsight(['label-definition', 'list', '--json']);
-    expect(JSON.parse(listed.stdout).map((row: { name: string; version: number; changelog: string | null }) => [row.name, row.version, row.changelog])).toEqual([
+    expect(
+      JSON.parse(listed.stdout).map((row: { name: string; version: number; changelog: string | null }) => [
+        row.name,
+        row.version,
+        row.changelog,
+      ]),
+    ).toEqual([
       ['returns', 1, null],
       ['returns', 2, 'returns arrive within 60 days'],
     ]);
-    expect(JSON.parse((await hindsight(['label-definition', 'show', 'returns', '--json'])).stdout)).toMatchObject({ version: 2, window: 'P60D' });
-    expect(JSON.parse((await hindsight(['label-definition', 'show', 'returns@1', '--json'])).stdout)).toMatchObject({ version: 1, window: 'P30D' });
+    expect(JSON.parse((await hindsight(['label-definition', 'show', 'returns', '--json'])).stdout)).toMatchObject({
+      version: 2,
+      window: 'P60D',
+    });
+    expect(JSON.parse((await hindsight(['label-definition', 'show', 'returns@1', '--json'])).stdout)).toMatchObject({
+      version: 1,
+      window: 'P30D',
+    });
     const missing = await hindsight(['label-definition', 'show', 'returns@9']);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('returns@9 not found');

@@ -23,17 +23,38 @@ let definition: LabelDefinition;
 function defaulted(day: number, region: string, eventMs: number, receivedMs: number) {
   const prediction_id = randomUUID();
   return {
-    prediction: { prediction_id, model_name: 'loans', model_version: 'v1', environment: 'prod', region, ts_pred: iso(at(day, 1)), score: 0.5, entity_ids: {}, segment: {} },
-    outcome: { outcome_id: `default-${prediction_id}`, prediction_id, entity_ids: {}, outcome_type: 'default', value: 100, ts_event: iso(eventMs), ts_received: iso(receivedMs) },
+    prediction: {
+      prediction_id,
+      model_name: 'loans',
+      model_version: 'v1',
+      environment: 'prod',
+      region,
+      ts_pred: iso(at(day, 1)),
+      score: 0.5,
+      entity_ids: {},
+      segment: {},
+    },
+    outcome: {
+      outcome_id: `default-${prediction_id}`,
+      prediction_id,
+      entity_ids: {},
+      outcome_type: 'default',
+      value: 100,
+      ts_event: iso(eventMs),
+      ts_received: iso(receivedMs),
+    },
   };
 }
 
 const history = [
   // Cohort of March 1 (ends March 2): defaults received 1, 3, 4 and 8 days after its end.
-  defaulted(1, 'eu', at(1, 2), at(2) + DAY), defaulted(1, 'eu', at(1, 2), at(2) + 3 * DAY),
-  defaulted(1, 'us', at(1, 2), at(2) + 4 * DAY), defaulted(1, 'us', at(1, 2), at(2) + 8 * DAY),
+  defaulted(1, 'eu', at(1, 2), at(2) + DAY),
+  defaulted(1, 'eu', at(1, 2), at(2) + 3 * DAY),
+  defaulted(1, 'us', at(1, 2), at(2) + 4 * DAY),
+  defaulted(1, 'us', at(1, 2), at(2) + 8 * DAY),
   // Cohort of March 2 (ends March 3): 1 and 6 days after.
-  defaulted(2, 'eu', at(2, 2), at(3) + DAY), defaulted(2, 'us', at(2, 2), at(3) + 6 * DAY),
+  defaulted(2, 'eu', at(2, 2), at(3) + DAY),
+  defaulted(2, 'us', at(2, 2), at(3) + 6 * DAY),
   // Cohort of March 16: ends after the current one starts, so it is not history.
   defaulted(16, 'eu', at(16, 2), at(17) + 9 * DAY),
 ];
@@ -44,15 +65,37 @@ const current = [
 ];
 
 beforeAll(async () => {
-  await storeRows(testDb.db, 'predictions', [...history, ...current].map((row) => row.prediction));
-  await storeRows(testDb.db, 'outcomes', [...history, ...current].map((row) => row.outcome));
-  definition = (await putLabelDefinition(testDb.db, {
-    name: 'loan-default', version: 1, model_name: 'loans', task: 'binary', window: 'P10D', checkpoints: ['P2D', 'P5D'],
-    positive_outcome_types: ['default'], absent_means: 'negative', slices: ['region'],
-  })).definition;
+  await storeRows(
+    testDb.db,
+    'predictions',
+    [...history, ...current].map((row) => row.prediction),
+  );
+  await storeRows(
+    testDb.db,
+    'outcomes',
+    [...history, ...current].map((row) => row.outcome),
+  );
+  definition = (
+    await putLabelDefinition(testDb.db, {
+      name: 'loan-default',
+      version: 1,
+      model_name: 'loans',
+      task: 'binary',
+      window: 'P10D',
+      checkpoints: ['P2D', 'P5D'],
+      positive_outcome_types: ['default'],
+      absent_means: 'negative',
+      slices: ['region'],
+    })
+  ).definition;
   for (const day of [1, 2, 16]) {
     const selector = { model_name: 'loans', model_version: 'v1', environment: null, start: iso(at(day)), end: iso(at(day + 1)) };
-    await registerCohort(testDb.db, { ...selector, cohort_id: cohortIdFor(selector, definition), label_definition_name: 'loan-default', label_definition_version: 1 });
+    await registerCohort(testDb.db, {
+      ...selector,
+      cohort_id: cohortIdFor(selector, definition),
+      label_definition_name: 'loan-default',
+      label_definition_version: 1,
+    });
   }
 });
 
@@ -73,7 +116,12 @@ describe('measureLabelLatency', () => {
     });
     const expectQuantiles = (actual: { p50: number; p90: number; p99: number } | null, values: number[]) => {
       expect(actual).not.toBeNull();
-      for (const [name, q] of [['p50', 0.5], ['p90', 0.9], ['p99', 0.99]] as const) expect(Math.abs(actual![name] - percentile(values, q))).toBeLessThan(1e-6);
+      for (const [name, q] of [
+        ['p50', 0.5],
+        ['p90', 0.9],
+        ['p99', 0.99],
+      ] as const)
+        expect(Math.abs(actual![name] - percentile(values, q))).toBeLessThan(1e-6);
     };
     const all = delays(current);
     expect(document.overall.n).toBe(3);
@@ -86,11 +134,24 @@ describe('measureLabelLatency', () => {
   it('expects the share of eventual positives that finalized earlier cohorts had at each checkpoint and at this as-of', async () => {
     const document = await measureLabelLatency(testDb.db, { cohort: CURRENT, definition, asOf: AS_OF });
     expect(document.history_cohorts).toHaveLength(2);
-    const shares = (group: { expected_completeness: Array<{ checkpoint: string; expected_share: number | null; known: number; eventual: number }> }) =>
-      group.expected_completeness.map((c) => [c.checkpoint, c.known, c.eventual]);
-    expect(shares(document.overall)).toEqual([['P2D', 2, 6], ['P5D', 4, 6], ['as_of', 6, 6]]);
-    expect(shares(document.slices.find((s) => s.value === 'eu')!)).toEqual([['P2D', 2, 3], ['P5D', 3, 3], ['as_of', 3, 3]]);
-    expect(shares(document.slices.find((s) => s.value === 'us')!)).toEqual([['P2D', 0, 3], ['P5D', 1, 3], ['as_of', 3, 3]]);
+    const shares = (group: {
+      expected_completeness: Array<{ checkpoint: string; expected_share: number | null; known: number; eventual: number }>;
+    }) => group.expected_completeness.map((c) => [c.checkpoint, c.known, c.eventual]);
+    expect(shares(document.overall)).toEqual([
+      ['P2D', 2, 6],
+      ['P5D', 4, 6],
+      ['as_of', 6, 6],
+    ]);
+    expect(shares(document.slices.find((s) => s.value === 'eu')!)).toEqual([
+      ['P2D', 2, 3],
+      ['P5D', 3, 3],
+      ['as_of', 3, 3],
+    ]);
+    expect(shares(document.slices.find((s) => s.value === 'us')!)).toEqual([
+      ['P2D', 0, 3],
+      ['P5D', 1, 3],
+      ['as_of', 3, 3],
+    ]);
     expect(document.overall.expected_completeness[0]!.expected_share).toBeCloseTo(2 / 6, 12);
   });
 
@@ -101,9 +162,27 @@ describe('measureLabelLatency', () => {
   });
 
   it('is printed by hindsight latency --json', () => {
-    const result = spawnSync(process.execPath, [path.join(__dirname, '..', '..', 'bin', 'hindsight.js'), 'latency', '--model', 'loans', '--version', 'v1',
-      '--from', CURRENT.start, '--to', CURRENT.end, '--label-definition', 'loan-default', '--as-of', AS_OF, '--json'],
-    { encoding: 'utf8', env: { ...process.env, DATABASE_URL: testDb.url } });
+    const result = spawnSync(
+      process.execPath,
+      [
+        path.join(__dirname, '..', '..', 'bin', 'hindsight.js'),
+        'latency',
+        '--model',
+        'loans',
+        '--version',
+        'v1',
+        '--from',
+        CURRENT.start,
+        '--to',
+        CURRENT.end,
+        '--label-definition',
+        'loan-default',
+        '--as-of',
+        AS_OF,
+        '--json',
+      ],
+      { encoding: 'utf8', env: { ...process.env, DATABASE_URL: testDb.url } },
+    );
     expect(result.stderr).toBe('');
     expect(result.status).toBe(0);
     expect(JSON.parse(result.stdout).overall.n).toBe(3);

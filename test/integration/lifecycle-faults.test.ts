@@ -22,20 +22,46 @@ const testDb = useTestDatabase();
 const BIN = path.join(__dirname, '..', '..', 'bin', 'hindsight.js');
 
 const DEFINITION = {
-  name: 'chargeback-faults', version: 1, model_name: 'fraud-faults', task: 'binary' as const, window: 'PT4S', checkpoints: ['PT2S'],
-  positive_outcome_types: ['chargeback'], late_label_grace: 'PT1S',
+  name: 'chargeback-faults',
+  version: 1,
+  model_name: 'fraud-faults',
+  task: 'binary' as const,
+  window: 'PT4S',
+  checkpoints: ['PT2S'],
+  positive_outcome_types: ['chargeback'],
+  late_label_grace: 'PT1S',
 };
 
 /** A cohort of `model_version` whose end is `endMs`, with a few predictions and chargebacks. */
 async function seedCohort(db: Knex, version: string, endMs: number) {
   const predictions = Array.from({ length: 20 }, (_, i) => ({
-    prediction_id: randomUUID(), model_name: 'fraud-faults', model_version: version, ts_pred: new Date(endMs - 10_000 + i * 400).toISOString(), score: (i % 10) / 10,
+    prediction_id: randomUUID(),
+    model_name: 'fraud-faults',
+    model_version: version,
+    ts_pred: new Date(endMs - 10_000 + i * 400).toISOString(),
+    score: (i % 10) / 10,
   }));
   await storeRows(db, 'predictions', predictions);
-  await storeRows(db, 'outcomes', predictions.filter((_, i) => i % 4 === 0).map((p) => ({
-    outcome_id: `cb-${p.prediction_id}`, prediction_id: p.prediction_id, outcome_type: 'chargeback', ts_event: p.ts_pred, ts_received: p.ts_pred,
-  })));
-  return { model_name: 'fraud-faults', model_version: version, environment: null, start: new Date(endMs - 10_000).toISOString(), end: new Date(endMs).toISOString() };
+  await storeRows(
+    db,
+    'outcomes',
+    predictions
+      .filter((_, i) => i % 4 === 0)
+      .map((p) => ({
+        outcome_id: `cb-${p.prediction_id}`,
+        prediction_id: p.prediction_id,
+        outcome_type: 'chargeback',
+        ts_event: p.ts_pred,
+        ts_received: p.ts_pred,
+      })),
+  );
+  return {
+    model_name: 'fraud-faults',
+    model_version: version,
+    environment: null,
+    start: new Date(endMs - 10_000).toISOString(),
+    end: new Date(endMs).toISOString(),
+  };
 }
 
 /**
@@ -46,12 +72,17 @@ async function holdSnapshotInserts(db: Knex): Promise<{ waitingPid(): Promise<nu
   const trx = await db.transaction();
   await trx.raw('lock table metric_snapshots in exclusive mode');
   return {
-    waitingPid: () => waitFor(async () => {
-      const { rows } = await db.raw(
-        "select pid from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query ilike '%insert into \"metric_snapshots\"%'",
-      );
-      return rows[0]?.pid as number | undefined;
-    }, 30_000, 'an evaluation blocked on its snapshot insert'),
+    waitingPid: () =>
+      waitFor(
+        async () => {
+          const { rows } = await db.raw(
+            "select pid from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query ilike '%insert into \"metric_snapshots\"%'",
+          );
+          return rows[0]?.pid as number | undefined;
+        },
+        30_000,
+        'an evaluation blocked on its snapshot insert',
+      ),
     release: async () => {
       await trx.commit();
     },
@@ -61,12 +92,19 @@ async function holdSnapshotInserts(db: Knex): Promise<{ waitingPid(): Promise<nu
 /** `hindsight worker` in its own process, so it can be killed the way a host dies. */
 function spawnWorker(taskQueue: string): ChildProcess {
   return spawn(process.execPath, [BIN, 'worker'], {
-    env: { ...process.env, DATABASE_URL: testDb.url, TEMPORAL_ADDRESS: inject('temporalAddress'), HINDSIGHT_TASK_QUEUE: taskQueue, HINDSIGHT_LOG_LEVEL: 'ERROR' },
+    env: {
+      ...process.env,
+      DATABASE_URL: testDb.url,
+      TEMPORAL_ADDRESS: inject('temporalAddress'),
+      HINDSIGHT_TASK_QUEUE: taskQueue,
+      HINDSIGHT_LOG_LEVEL: 'ERROR',
+    },
     stdio: 'ignore',
   });
 }
 
-const eventTime = (event: temporal.api.history.v1.IHistoryEvent) => Number(event.eventTime!.seconds) * 1000 + Math.floor((event.eventTime!.nanos ?? 0) / 1e6);
+const eventTime = (event: temporal.api.history.v1.IHistoryEvent) =>
+  Number(event.eventTime!.seconds) * 1000 + Math.floor((event.eventTime!.nanos ?? 0) / 1e6);
 
 describe('the cohort lifecycle survives faults', () => {
   let worker: TestWorker;
@@ -102,8 +140,13 @@ describe('the cohort lifecycle survives faults', () => {
         expect(rows.map((r) => `${r.checkpoint}@${r.revision}`).sort()).toEqual(['PT2S@1', 'final@1']);
         const history = await handle.fetchHistory();
         const retried = history.events!.find((e) => (e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1);
-        expect(retried?.activityTaskStartedEventAttributes?.lastFailure?.message, 'the evaluation retried after a heartbeat timeout').toMatch(/heartbeat/i);
-        const completed = history.events!.find((e) => Number(e.activityTaskCompletedEventAttributes?.startedEventId ?? -1) === Number(retried!.eventId));
+        expect(
+          retried?.activityTaskStartedEventAttributes?.lastFailure?.message,
+          'the evaluation retried after a heartbeat timeout',
+        ).toMatch(/heartbeat/i);
+        const completed = history.events!.find(
+          (e) => Number(e.activityTaskCompletedEventAttributes?.startedEventId ?? -1) === Number(retried!.eventId),
+        );
         expect(eventTime(completed!) - killedAt).toBeLessThan(20_000);
       } finally {
         for (const child of children) child.kill('SIGKILL');
@@ -111,11 +154,13 @@ describe('the cohort lifecycle survives faults', () => {
     });
   }
 
-  it("an evaluation whose database connection is terminated retries and completes", async () => {
+  it('an evaluation whose database connection is terminated retries and completes', async () => {
     testDb.keepOnFailure();
     const selector = await seedCohort(testDb.db, 'terminated', Date.now() - 60_000);
     const hold = await holdSnapshotInserts(testDb.db);
-    const { cohort_id: cohortId } = await startCohortLifecycle(worker.client, worker.taskQueue, selector, DEFINITION, { lateLabelChecks: 1 });
+    const { cohort_id: cohortId } = await startCohortLifecycle(worker.client, worker.taskQueue, selector, DEFINITION, {
+      lateLabelChecks: 1,
+    });
     const pid = await hold.waitingPid();
     await testDb.db.raw('select pg_terminate_backend(?)', [pid]);
     await hold.release();
@@ -138,7 +183,11 @@ describe('the cohort lifecycle survives faults', () => {
       const selector = await seedCohort(testDb.db, 'server-restart', Date.now() + 1_000);
       const { cohort_id: cohortId } = await startCohortLifecycle(own.client, own.taskQueue, selector, DEFINITION, { lateLabelChecks: 1 });
       const handle = own.client.workflow.getHandle<typeof cohortLifecycle>(cohortId);
-      await waitFor(async () => ((await handle.query(getStatusQuery)).phase === 'waiting_for_checkpoint' ? true : undefined), 10_000, 'the checkpoint wait');
+      await waitFor(
+        async () => ((await handle.query(getStatusQuery)).phase === 'waiting_for_checkpoint' ? true : undefined),
+        10_000,
+        'the checkpoint wait',
+      );
       await server.stop();
       await new Promise((resolve) => setTimeout(resolve, 4_000));
       server = await startDevServer(serverOptions);
@@ -159,9 +208,14 @@ describe('the cohort lifecycle survives faults', () => {
     const missing = cohortStartOptions(selector, { ...DEFINITION, name: 'no-such-definition' });
     const { definition: other } = await putLabelDefinition(testDb.db, { ...DEFINITION, name: 'other-model', model_name: 'churn' });
     const foreign = cohortStartOptions(selector, other);
-    for (const [options, message] of [[missing, 'label definition no-such-definition@1 not found'], [foreign, 'label definition other-model@1 labels model churn, not fraud-faults']] as const) {
+    for (const [options, message] of [
+      [missing, 'label definition no-such-definition@1 not found'],
+      [foreign, 'label definition other-model@1 labels model churn, not fraud-faults'],
+    ] as const) {
       const startedAt = Date.now();
-      const failure = await worker.client.workflow.execute(cohortLifecycle, { ...options, taskQueue: worker.taskQueue }).catch((error: unknown) => error);
+      const failure = await worker.client.workflow
+        .execute(cohortLifecycle, { ...options, taskQueue: worker.taskQueue })
+        .catch((error: unknown) => error);
       expect(failure).toBeInstanceOf(WorkflowFailedError);
       const cause = (failure as WorkflowFailedError).cause?.cause as Error & { nonRetryable?: boolean };
       expect(cause.message).toContain(message);

@@ -20,7 +20,9 @@ interface Case {
   clip: number | null;
   expected: { estimators: Record<string, { value: number }>; n: number; effective_sample_size: number; logged_policy_value: number };
 }
-const fixture = JSON.parse(readFileSync(path.join(__dirname, '..', 'fixtures', 'off-policy', 'off-policy.json'), 'utf8')) as { cases: Case[] };
+const fixture = JSON.parse(readFileSync(path.join(__dirname, '..', 'fixtures', 'off-policy', 'off-policy.json'), 'utf8')) as {
+  cases: Case[];
+};
 const [logged, clipped] = fixture.cases as [Case, Case];
 
 const testDb = useTestDatabase();
@@ -47,33 +49,115 @@ beforeAll(async () => {
   // a click (valued at the round index + 1) when the reward is 1, and one prediction has no propensity.
   await storeRows(testDb.db, 'predictions', [
     ...ids.map((prediction_id, i) => ({
-      prediction_id, model_name: 'recs', model_version: 'v1', ts_pred: iso(T + i * 60_000), score: 0.5, entity_ids: {}, segment: {},
-      action: logged.actions[logged.action[i]!], propensity: logged.propensity[i], policy: 'epsilon-greedy(0.3)', is_exploration: false,
+      prediction_id,
+      model_name: 'recs',
+      model_version: 'v1',
+      ts_pred: iso(T + i * 60_000),
+      score: 0.5,
+      entity_ids: {},
+      segment: {},
+      action: logged.actions[logged.action[i]!],
+      propensity: logged.propensity[i],
+      policy: 'epsilon-greedy(0.3)',
+      is_exploration: false,
     })),
-    { prediction_id: withoutPropensity, model_name: 'recs', model_version: 'v1', ts_pred: iso(T + HOUR), score: 0.5, entity_ids: {}, segment: {}, action: 'a0' },
+    {
+      prediction_id: withoutPropensity,
+      model_name: 'recs',
+      model_version: 'v1',
+      ts_pred: iso(T + HOUR),
+      score: 0.5,
+      entity_ids: {},
+      segment: {},
+      action: 'a0',
+    },
     ...RULE_LOG.map((row, i) => ({
-      prediction_id: randomUUID(), model_name: 'credit', model_version: 'v1', ts_pred: iso(T + i * 60_000), score: row.score, threshold: 0.5,
-      entity_ids: { loan_id: `l${i}` }, segment: {}, decision: row.action, propensity: row.propensity, is_exploration: row.is_exploration,
+      prediction_id: randomUUID(),
+      model_name: 'credit',
+      model_version: 'v1',
+      ts_pred: iso(T + i * 60_000),
+      score: row.score,
+      threshold: 0.5,
+      entity_ids: { loan_id: `l${i}` },
+      segment: {},
+      decision: row.action,
+      propensity: row.propensity,
+      is_exploration: row.is_exploration,
     })),
   ]);
   await storeRows(testDb.db, 'outcomes', [
-    ...ids.flatMap((prediction_id, i) => (logged.reward[i] === 1 ? [{
-      outcome_id: `click-${i}`, prediction_id, entity_ids: {}, outcome_type: 'click', value: i + 1, ts_event: iso(T + i * 60_000 + HOUR), ts_received: iso(T + i * 60_000 + HOUR),
-    }] : [])),
-    { outcome_id: 'click-late', prediction_id: ids[0], entity_ids: {}, outcome_type: 'click', value: 100, ts_event: iso(T + 10 * 24 * HOUR), ts_received: iso(T + 10 * 24 * HOUR) },
-    ...RULE_LOG.flatMap((row, i) => (row.defaulted ? [{ outcome_id: `default-${i}`, prediction_id: null, entity_ids: { loan_id: `l${i}` }, outcome_type: 'default', ts_event: iso(T + 2 * 24 * HOUR), ts_received: iso(T + 2 * 24 * HOUR) }] : [])),
+    ...ids.flatMap((prediction_id, i) =>
+      logged.reward[i] === 1
+        ? [
+            {
+              outcome_id: `click-${i}`,
+              prediction_id,
+              entity_ids: {},
+              outcome_type: 'click',
+              value: i + 1,
+              ts_event: iso(T + i * 60_000 + HOUR),
+              ts_received: iso(T + i * 60_000 + HOUR),
+            },
+          ]
+        : [],
+    ),
+    {
+      outcome_id: 'click-late',
+      prediction_id: ids[0],
+      entity_ids: {},
+      outcome_type: 'click',
+      value: 100,
+      ts_event: iso(T + 10 * 24 * HOUR),
+      ts_received: iso(T + 10 * 24 * HOUR),
+    },
+    ...RULE_LOG.flatMap((row, i) =>
+      row.defaulted
+        ? [
+            {
+              outcome_id: `default-${i}`,
+              prediction_id: null,
+              entity_ids: { loan_id: `l${i}` },
+              outcome_type: 'default',
+              ts_event: iso(T + 2 * 24 * HOUR),
+              ts_received: iso(T + 2 * 24 * HOUR),
+            },
+          ]
+        : [],
+    ),
   ]);
-  await putLabelDefinition(testDb.db, { name: 'clicks', version: 1, model_name: 'recs', task: 'binary', window: 'P7D', positive_outcome_types: ['click'] });
-  await putLabelDefinition(testDb.db, { name: 'defaults', version: 1, model_name: 'credit', task: 'binary', window: 'P7D', positive_outcome_types: ['default'], entity_key: 'loan_id' });
+  await putLabelDefinition(testDb.db, {
+    name: 'clicks',
+    version: 1,
+    model_name: 'recs',
+    task: 'binary',
+    window: 'P7D',
+    positive_outcome_types: ['click'],
+  });
+  await putLabelDefinition(testDb.db, {
+    name: 'defaults',
+    version: 1,
+    model_name: 'credit',
+    task: 'binary',
+    window: 'P7D',
+    positive_outcome_types: ['default'],
+    entity_key: 'loan_id',
+  });
 });
 
 async function targetFile(name: string, withRewards: boolean): Promise<string> {
   const file = path.join(dir, name);
-  await writeFile(file, ids.map((prediction_id, i) => JSON.stringify({
-    prediction_id,
-    action_probabilities: Object.fromEntries(logged.actions.map((a, k) => [a, logged.action_dist[i]![k]])),
-    ...(withRewards ? { expected_rewards: Object.fromEntries(logged.actions.map((a, k) => [a, logged.q_hat[i]![k]])) } : {}),
-  })).join('\n') + '\n');
+  await writeFile(
+    file,
+    ids
+      .map((prediction_id, i) =>
+        JSON.stringify({
+          prediction_id,
+          action_probabilities: Object.fromEntries(logged.actions.map((a, k) => [a, logged.action_dist[i]![k]])),
+          ...(withRewards ? { expected_rewards: Object.fromEntries(logged.actions.map((a, k) => [a, logged.q_hat[i]![k]])) } : {}),
+        }),
+      )
+      .join('\n') + '\n',
+  );
   return file;
 }
 
@@ -83,11 +167,22 @@ const near = (a: number, b: number) => Math.abs(a - b) < 1e-12;
 describe('hindsight ope', () => {
   it('gives the reference IPW, SNIPS, DM and DR of a target policy file, counting and warning about a prediction without a propensity', async () => {
     const file = await targetFile('target.ndjson', true);
-    const run = await runHindsight(['ope', '--model', 'recs', ...COHORT, '--label-definition', 'clicks', '--reward', 'click', '--target-policy', file, '--json'], env());
-    expect(run.stderr).toBe('hindsight: ope: warning: 1 predictions of the cohort have an action but no logged propensity; they are left out of every estimate\n');
+    const run = await runHindsight(
+      ['ope', '--model', 'recs', ...COHORT, '--label-definition', 'clicks', '--reward', 'click', '--target-policy', file, '--json'],
+      env(),
+    );
+    expect(run.stderr).toBe(
+      'hindsight: ope: warning: 1 predictions of the cohort have an action but no logged propensity; they are left out of every estimate\n',
+    );
     expect(run.code).toBe(1);
     const document = JSON.parse(run.stdout);
-    expect(document).toMatchObject({ n: 40, reward_model: 'target_policy_file', excluded: { no_action: 0, no_propensity: 1, no_target_policy: 0 }, bootstrap: { resamples: 1000, seed: 1, alpha: 0.05 }, clip: null });
+    expect(document).toMatchObject({
+      n: 40,
+      reward_model: 'target_policy_file',
+      excluded: { no_action: 0, no_propensity: 1, no_target_policy: 0 },
+      bootstrap: { resamples: 1000, seed: 1, alpha: 0.05 },
+      clip: null,
+    });
     for (const name of ['ipw', 'snips', 'dm', 'dr']) {
       const estimate = document.estimators[name];
       expect(near(estimate.value, logged.expected.estimators[name]!.value), `${name}: ${estimate.value}`).toBe(true);
@@ -97,13 +192,33 @@ describe('hindsight ope', () => {
     expect(near(document.effective_sample_size, logged.expected.effective_sample_size)).toBe(true);
     expect(near(document.logged_policy_value, logged.expected.logged_policy_value)).toBe(true);
     // Seeded: the same command prints the same intervals.
-    const again = await runHindsightInProcess(['ope', '--model', 'recs', ...COHORT, '--label-definition', 'clicks', '--reward', 'click', '--target-policy', file, '--json'], env());
+    const again = await runHindsightInProcess(
+      ['ope', '--model', 'recs', ...COHORT, '--label-definition', 'clicks', '--reward', 'click', '--target-policy', file, '--json'],
+      env(),
+    );
     expect(JSON.parse(again.stdout).estimators).toEqual(document.estimators);
   });
 
   it('clips IPW at --clip as the reference does', async () => {
     const file = await targetFile('target.ndjson', true);
-    const run = await runHindsightInProcess(['ope', '--model', 'recs', ...COHORT, '--label-definition', 'clicks', '--reward', 'click', '--target-policy', file, '--clip', String(clipped.clip), '--json'], env());
+    const run = await runHindsightInProcess(
+      [
+        'ope',
+        '--model',
+        'recs',
+        ...COHORT,
+        '--label-definition',
+        'clicks',
+        '--reward',
+        'click',
+        '--target-policy',
+        file,
+        '--clip',
+        String(clipped.clip),
+        '--json',
+      ],
+      env(),
+    );
     const document = JSON.parse(run.stdout);
     expect(near(document.estimators.ipw.value, clipped.expected.estimators.ipw!.value)).toBe(true);
     expect(document.clip).toBe(clipped.clip);
@@ -111,7 +226,14 @@ describe('hindsight ope', () => {
 
   it('fits the per-action mean reward model when the file has no expected_rewards, and says so', async () => {
     const file = await targetFile('target-no-rewards.ndjson', false);
-    const document = JSON.parse((await runHindsightInProcess(['ope', '--model', 'recs', ...COHORT, '--label-definition', 'clicks', '--reward', 'click', '--target-policy', file, '--json'], env())).stdout);
+    const document = JSON.parse(
+      (
+        await runHindsightInProcess(
+          ['ope', '--model', 'recs', ...COHORT, '--label-definition', 'clicks', '--reward', 'click', '--target-policy', file, '--json'],
+          env(),
+        )
+      ).stdout,
+    );
     expect(document.reward_model).toBe('per_action_mean');
     const q = logged.actions.map((_, k) => {
       const rewards = logged.reward.filter((_, i) => logged.action[i] === k);
@@ -119,7 +241,9 @@ describe('hindsight ope', () => {
     });
     const direct = logged.action_dist.map((dist) => dist.reduce((s, p, k) => s + p * q[k]!, 0));
     const dm = direct.reduce((s, d) => s + d, 0) / direct.length;
-    const correction = logged.action.reduce((s, a, i) => s + (logged.action_dist[i]![a]! / logged.propensity[i]!) * (logged.reward[i]! - q[a]!), 0) / logged.action.length;
+    const correction =
+      logged.action.reduce((s, a, i) => s + (logged.action_dist[i]![a]! / logged.propensity[i]!) * (logged.reward[i]! - q[a]!), 0) /
+      logged.action.length;
     expect(near(document.estimators.dm.value, dm)).toBe(true);
     expect(near(document.estimators.dr.value, dm + correction)).toBe(true);
     expect(near(document.estimators.ipw.value, logged.expected.estimators.ipw!.value)).toBe(true);
@@ -127,14 +251,46 @@ describe('hindsight ope', () => {
 
   it("takes the joined outcome's value as the reward with --reward-value, within the window only", async () => {
     const file = await targetFile('target.ndjson', true);
-    const document = JSON.parse((await runHindsightInProcess(['ope', '--model', 'recs', ...COHORT, '--label-definition', 'clicks', '--reward', 'click', '--reward-value', '--target-policy', file, '--json'], env())).stdout);
+    const document = JSON.parse(
+      (
+        await runHindsightInProcess(
+          [
+            'ope',
+            '--model',
+            'recs',
+            ...COHORT,
+            '--label-definition',
+            'clicks',
+            '--reward',
+            'click',
+            '--reward-value',
+            '--target-policy',
+            file,
+            '--json',
+          ],
+          env(),
+        )
+      ).stdout,
+    );
     const values = logged.reward.map((r, i) => (r === 1 ? i + 1 : 0));
     expect(document.reward.kind).toBe('value');
     expect(near(document.logged_policy_value, values.reduce((s, v) => s + v, 0) / values.length)).toBe(true);
   });
 
   it('estimates the logged decision rule at another threshold (--target greedy) and with exploration (epsilon-greedy:E)', async () => {
-    const args = ['ope', '--model', 'credit', ...COHORT, '--label-definition', 'defaults', '--reward', 'default', '--threshold', '0.7', '--json'];
+    const args = [
+      'ope',
+      '--model',
+      'credit',
+      ...COHORT,
+      '--label-definition',
+      'defaults',
+      '--reward',
+      'default',
+      '--threshold',
+      '0.7',
+      '--json',
+    ];
     const greedy = await runHindsightInProcess([...args, '--target', 'greedy'], env());
     expect(greedy.stderr).toBe('');
     const document = JSON.parse(greedy.stdout);
@@ -152,27 +308,50 @@ describe('hindsight ope', () => {
 
   it('refuses a bad target policy line naming the file, line and field, and a greedy target on a many-action log', async () => {
     const file = path.join(dir, 'bad.ndjson');
-    await writeFile(file, `${JSON.stringify({ prediction_id: ids[0], action_probabilities: { a0: 1 } })}\n${JSON.stringify({ prediction_id: ids[1], action_probabilities: { a0: 0.5, a1: 0.2 } })}\n`);
-    const bad = await runHindsightInProcess(['ope', '--model', 'recs', ...COHORT, '--label-definition', 'clicks', '--reward', 'click', '--target-policy', file, '--json'], env());
+    await writeFile(
+      file,
+      `${JSON.stringify({ prediction_id: ids[0], action_probabilities: { a0: 1 } })}\n${JSON.stringify({ prediction_id: ids[1], action_probabilities: { a0: 0.5, a1: 0.2 } })}\n`,
+    );
+    const bad = await runHindsightInProcess(
+      ['ope', '--model', 'recs', ...COHORT, '--label-definition', 'clicks', '--reward', 'click', '--target-policy', file, '--json'],
+      env(),
+    );
     expect(bad.code).toBe(2);
     expect(bad.stdout).toBe('');
     expect(bad.stderr).toBe(`hindsight: ${file} line 2: action_probabilities: must sum to 1, sums to 0.7\n`);
-    const greedy = await runHindsightInProcess(['ope', '--model', 'recs', ...COHORT, '--label-definition', 'clicks', '--reward', 'click', '--target', 'greedy', '--json'], env());
+    const greedy = await runHindsightInProcess(
+      ['ope', '--model', 'recs', ...COHORT, '--label-definition', 'clicks', '--reward', 'click', '--target', 'greedy', '--json'],
+      env(),
+    );
     expect(greedy.code).toBe(2);
-    expect(greedy.stderr).toMatch(/the built-in greedy targets need a log of two actions decided by a threshold \(one at or above it, the other below\); this cohort logs 3 action\(s\) \(a0, a1, a2\)/);
+    expect(greedy.stderr).toMatch(
+      /the built-in greedy targets need a log of two actions decided by a threshold \(one at or above it, the other below\); this cohort logs 3 action\(s\) \(a0, a1, a2\)/,
+    );
   });
 });
 
 describe('ingesting propensities', () => {
   it('rejects a propensity of 0 or above 1 with its line number and keeps the good lines', async () => {
     const file = path.join(dir, 'propensities.ndjson');
-    const line = (propensity: number) => JSON.stringify({ prediction_id: randomUUID(), model_name: 'recs', model_version: 'v2', ts_pred: iso(T), score: 0.4, action: 'a1', propensity });
+    const line = (propensity: number) =>
+      JSON.stringify({
+        prediction_id: randomUUID(),
+        model_name: 'recs',
+        model_version: 'v2',
+        ts_pred: iso(T),
+        score: 0.4,
+        action: 'a1',
+        propensity,
+      });
     await writeFile(file, [line(0.25), line(0), line(1.5), line(1)].join('\n') + '\n');
     const run = await runHindsightInProcess(['ingest', 'predictions', file, '--json'], env());
     expect(run.code).toBe(1);
     const result = JSON.parse(run.stdout);
     expect(result.accepted).toBe(2);
-    expect(result.rejected.map((r: { line: number; field: string }) => [r.line, r.field])).toEqual([[2, 'propensity'], [3, 'propensity']]);
+    expect(result.rejected.map((r: { line: number; field: string }) => [r.line, r.field])).toEqual([
+      [2, 'propensity'],
+      [3, 'propensity'],
+    ]);
     expect(Number((await testDb.db('predictions').where({ model_version: 'v2' }).count('* as n'))[0]!.n)).toBe(2);
   });
 });

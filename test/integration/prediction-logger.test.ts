@@ -33,8 +33,17 @@ describe('createPredictionLogger', () => {
   it('flushes what is queued on shutdown, filling prediction_id and ts_pred', async () => {
     const model = `m-${randomUUID()}`;
     const logger = createPredictionLogger({ url: server.url, token: TOKEN, batchSize: 1000, flushIntervalMs: 60_000, flushOnExit: false });
-    const ids = [logger.log({ model_name: model, model_version: '1', score: 0.1 }), logger.log({ model_name: model, model_version: '1', score: 0.2 })];
-    const given = logger.log({ model_name: model, model_version: '1', score: 0.3, prediction_id: randomUUID(), ts_pred: '2026-11-01T00:00:00+01:00' });
+    const ids = [
+      logger.log({ model_name: model, model_version: '1', score: 0.1 }),
+      logger.log({ model_name: model, model_version: '1', score: 0.2 }),
+    ];
+    const given = logger.log({
+      model_name: model,
+      model_version: '1',
+      score: 0.3,
+      prediction_id: randomUUID(),
+      ts_pred: '2026-11-01T00:00:00+01:00',
+    });
     expect(await storedCount(model)).toBe(0);
     await logger.shutdown();
     expect(await storedCount(model)).toBe(3);
@@ -65,7 +74,13 @@ describe('createPredictionLogger', () => {
 
   it('never blocks or throws in log() when Hindsight is unreachable, and reports the loss', async () => {
     const errors: string[] = [];
-    const logger = createPredictionLogger({ url: 'http://127.0.0.1:9', batchSize: 2, maxAttempts: 2, flushOnExit: false, onError: (error) => errors.push(error.message) });
+    const logger = createPredictionLogger({
+      url: 'http://127.0.0.1:9',
+      batchSize: 2,
+      maxAttempts: 2,
+      flushOnExit: false,
+      onError: (error) => errors.push(error.message),
+    });
     const started = performance.now();
     for (let i = 0; i < 5; i += 1) logger.log({ model_name: 'down', model_version: '1', score: 0.5 });
     expect(performance.now() - started).toBeLessThan(50);
@@ -76,7 +91,12 @@ describe('createPredictionLogger', () => {
 
   it('reports records the server rejected', async () => {
     const errors: string[] = [];
-    const logger = createPredictionLogger({ url: server.url, token: TOKEN, flushOnExit: false, onError: (error) => errors.push(error.message) });
+    const logger = createPredictionLogger({
+      url: server.url,
+      token: TOKEN,
+      flushOnExit: false,
+      onError: (error) => errors.push(error.message),
+    });
     logger.log({ model_name: 'm', model_version: '1', score: Number.NaN });
     await logger.shutdown();
     expect(logger.stats()).toMatchObject({ rejected: 1 });

@@ -53,24 +53,40 @@ function simulate(next: () => number, range: { from: string; to: string }, truth
   const span = Date.parse(range.to) - from;
   return Array.from({ length: count }, (_, i) => {
     const score = Math.round((0.02 + 0.96 * next()) * 10_000) / 10_000;
-    return { prediction_id: randomUUID(), ts_pred: new Date(from + Math.floor((i * span) / count)).toISOString(), score, y: next() < truth(score) ? 1 : 0 };
+    return {
+      prediction_id: randomUUID(),
+      ts_pred: new Date(from + Math.floor((i * span) / count)).toISOString(),
+      score,
+      y: next() < truth(score) ? 1 : 0,
+    };
   });
 }
 
 async function store(version: string, rows: Row[]): Promise<void> {
-  await storeRows(testDb.db, 'predictions', rows.map((r) => ({ prediction_id: r.prediction_id, model_name: 'credit', model_version: version, ts_pred: r.ts_pred, score: r.score })));
+  await storeRows(
+    testDb.db,
+    'predictions',
+    rows.map((r) => ({ prediction_id: r.prediction_id, model_name: 'credit', model_version: version, ts_pred: r.ts_pred, score: r.score })),
+  );
   // A default an hour after the prediction, received an hour later: long before the range is final.
-  await storeRows(testDb.db, 'outcomes', rows.filter((r) => r.y === 1).map((r) => ({
-    outcome_id: `default-${r.prediction_id}`,
-    prediction_id: r.prediction_id,
-    outcome_type: 'default',
-    ts_event: new Date(Date.parse(r.ts_pred) + HOUR).toISOString(),
-    ts_received: new Date(Date.parse(r.ts_pred) + 2 * HOUR).toISOString(),
-  })));
+  await storeRows(
+    testDb.db,
+    'outcomes',
+    rows
+      .filter((r) => r.y === 1)
+      .map((r) => ({
+        outcome_id: `default-${r.prediction_id}`,
+        prediction_id: r.prediction_id,
+        outcome_type: 'default',
+        ts_event: new Date(Date.parse(r.ts_pred) + HOUR).toISOString(),
+        ts_received: new Date(Date.parse(r.ts_pred) + 2 * HOUR).toISOString(),
+      })),
+  );
 }
 
 const brier = (p: number[], y: number[]) => p.reduce((sum, pi, i) => sum + (pi - y[i]!) ** 2, 0) / p.length;
-const inRange = (rows: Row[], range: { from: string; to: string }) => rows.filter((r) => r.ts_pred >= range.from && r.ts_pred < range.to).sort((a, b) => a.score - b.score);
+const inRange = (rows: Row[], range: { from: string; to: string }) =>
+  rows.filter((r) => r.ts_pred >= range.from && r.ts_pred < range.to).sort((a, b) => a.score - b.score);
 
 describe('recalibration on the real Temporal dev server and real Postgres', () => {
   let worker: TestWorker;
@@ -79,13 +95,24 @@ describe('recalibration on the real Temporal dev server and real Postgres', () =
   let timid: Row[];
   /** v2's training weeks are timid too, but its held-out week is calibrated: a sharpened calibrator must lose there. */
   let drifting: Row[];
-  const cli = (args: string[]) => runHindsightInProcess(args, { DATABASE_URL: testDb.url, TEMPORAL_ADDRESS: inject('temporalAddress'), HINDSIGHT_TASK_QUEUE: worker.taskQueue });
+  const cli = (args: string[]) =>
+    runHindsightInProcess(args, {
+      DATABASE_URL: testDb.url,
+      TEMPORAL_ADDRESS: inject('temporalAddress'),
+      HINDSIGHT_TASK_QUEUE: worker.taskQueue,
+    });
 
   beforeAll(async () => {
     worker = await startTestWorker(testDb.db);
     ({ definition } = await putLabelDefinition(testDb.db, {
-      name: 'default-1d', version: 1, model_name: 'credit', task: 'binary', window: 'P1D',
-      positive_outcome_types: ['default'], absent_means: 'negative', costs: { fp: 1, fn: 5 },
+      name: 'default-1d',
+      version: 1,
+      model_name: 'credit',
+      task: 'binary',
+      window: 'P1D',
+      positive_outcome_types: ['default'],
+      absent_means: 'negative',
+      costs: { fp: 1, fn: 5 },
     }));
     const next = random(20261001);
     const sharpened = (s: number) => sigmoid(3 * logit(s));
@@ -103,7 +130,12 @@ describe('recalibration on the real Temporal dev server and real Postgres', () =
     const options = recalibrationStartOptions(input, requestKey);
     return worker.client.workflow.start(recalibration, { ...options, taskQueue: worker.taskQueue });
   };
-  const explicit = (version: string): RecalibrationInput => ({ model: { name: 'credit', version }, labelDefinition: 'default-1d', ranges: { train: TRAIN, holdout: HOLDOUT }, trigger: 'test' });
+  const explicit = (version: string): RecalibrationInput => ({
+    model: { name: 'credit', version },
+    labelDefinition: 'default-1d',
+    ranges: { train: TRAIN, holdout: HOLDOUT },
+    trigger: 'test',
+  });
 
   it('promotes a calibrator of a miscalibrated model whose held-out Brier is lower, fitted on exactly the finalized rows', async () => {
     testDb.keepOnFailure();
@@ -121,20 +153,56 @@ describe('recalibration on the real Temporal dev server and real Postgres', () =
     const holdout = inRange(timid, HOLDOUT);
     const active = (await loadActiveCalibrator(testDb.db, { name: 'credit', version: 'v1' }))!;
     expect(active.calibrator_id).toBe(c.calibratorId);
-    expect(active.record.train).toMatchObject({ from: TRAIN.from, to: TRAIN.to, as_of: '2026-10-06T00:00:00.000Z', positives: train.filter((r) => r.y).length });
-    const own = fitPlatt(train.map((r) => r.score), train.map((r) => r.y));
+    expect(active.record.train).toMatchObject({
+      from: TRAIN.from,
+      to: TRAIN.to,
+      as_of: '2026-10-06T00:00:00.000Z',
+      positives: train.filter((r) => r.y).length,
+    });
+    const own = fitPlatt(
+      train.map((r) => r.score),
+      train.map((r) => r.y),
+    );
     expect(active.parameters).toEqual(own);
     const calibrated = holdout.map((r) => applyCalibrator({ method: 'platt', parameters: own }, r.score));
-    expect(c.before.brier).toBeCloseTo(brier(holdout.map((r) => r.score), holdout.map((r) => r.y)), 12);
-    expect(c.after.brier).toBeCloseTo(brier(calibrated, holdout.map((r) => r.y)), 12);
+    expect(c.before.brier).toBeCloseTo(
+      brier(
+        holdout.map((r) => r.score),
+        holdout.map((r) => r.y),
+      ),
+      12,
+    );
+    expect(c.after.brier).toBeCloseTo(
+      brier(
+        calibrated,
+        holdout.map((r) => r.y),
+      ),
+      12,
+    );
     // And the raw numbers are those of the held-out week's final evaluation.
-    const evaluation = (await evaluateCohort(testDb.db, { model_name: 'credit', model_version: 'v1', environment: null, start: HOLDOUT.from, end: HOLDOUT.to }, definition, '2026-10-13T00:00:00.000Z')).overall as GroupMetrics & { brier: number; log_loss: number; ece: number };
+    const evaluation = (
+      await evaluateCohort(
+        testDb.db,
+        { model_name: 'credit', model_version: 'v1', environment: null, start: HOLDOUT.from, end: HOLDOUT.to },
+        definition,
+        '2026-10-13T00:00:00.000Z',
+      )
+    ).overall as GroupMetrics & { brier: number; log_loss: number; ece: number };
     expect(c.before.brier).toBeCloseTo(evaluation.brier, 12);
     expect(c.before.log_loss).toBeCloseTo(evaluation.log_loss, 12);
     expect(c.before.ece).toBeCloseTo(evaluation.ece, 12);
 
     // The same request stores one version, however often it runs.
-    const again = await fitCalibrator(testDb.db, { model_name: 'credit', model_version: 'v1', environment: null, label_definition: { name: 'default-1d' }, train: TRAIN, holdout: HOLDOUT, method: 'auto', request_key: handle.workflowId });
+    const again = await fitCalibrator(testDb.db, {
+      model_name: 'credit',
+      model_version: 'v1',
+      environment: null,
+      label_definition: { name: 'default-1d' },
+      train: TRAIN,
+      holdout: HOLDOUT,
+      method: 'auto',
+      request_key: handle.workflowId,
+    });
     expect(again).toMatchObject({ created: false, calibrator: { calibrator_id: c.calibratorId } });
     expect(await testDb.db('calibrators').count('* as n').first()).toEqual({ n: 1 });
 
@@ -144,8 +212,8 @@ describe('recalibration on the real Temporal dev server and real Postgres', () =
       'fit auto on [2026-09-07, 2026-10-05), judge on [2026-10-05, 2026-10-12)',
       `promote calibrator ${c.calibratorId}`,
     ]);
-    const stages = history.events!
-      .map((e) => e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields?.LifecycleStage)
+    const stages = history
+      .events!.map((e) => e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields?.LifecycleStage)
       .filter((payload) => payload !== undefined && payload !== null)
       .map((payload) => defaultPayloadConverter.fromPayload<string>(payload));
     expect(stages).toEqual(['planning', 'fitting', 'promoting', 'promoted']);
@@ -178,7 +246,11 @@ describe('recalibration on the real Temporal dev server and real Postgres', () =
     const handle = await start({ ...explicit('v1'), ranges: { train: TRAIN, holdout: { from: HOLDOUT.from, to: now } } }, 'not-final');
     const state = await handle.result();
     expect(state.phase).toBe('failed');
-    expect(state.reason).toMatch(new RegExp(`^fitting failed: the held-out range \\[${HOLDOUT.from.replace(/\./g, '\\.')}, .*\\) is final only at .* \\(its end \\+ the window P1D\\)`));
+    expect(state.reason).toMatch(
+      new RegExp(
+        `^fitting failed: the held-out range \\[${HOLDOUT.from.replace(/\./g, '\\.')}, .*\\) is final only at .* \\(its end \\+ the window P1D\\)`,
+      ),
+    );
     expect(state.calibrator).toBeNull();
   });
 
@@ -186,18 +258,31 @@ describe('recalibration on the real Temporal dev server and real Postgres', () =
     testDb.keepOnFailure();
     // Finalized by 2026-10-13T12:00 with a one-day window: weeks ending by 2026-10-12T12:00, i.e. the same five weeks.
     const input: RecalibrationInput = {
-      model: { name: 'credit', version: 'v1' }, labelDefinition: 'default-1d', requireApproval: true, asOf: '2026-10-13T12:00:00.000Z',
-      recent: { every: 'P7D', everyMs: WEEK, trainPeriods: 4, holdoutPeriods: 1 }, method: 'isotonic',
+      model: { name: 'credit', version: 'v1' },
+      labelDefinition: 'default-1d',
+      requireApproval: true,
+      asOf: '2026-10-13T12:00:00.000Z',
+      recent: { every: 'P7D', everyMs: WEEK, trainPeriods: 4, holdoutPeriods: 1 },
+      method: 'isotonic',
     };
     const handle = await start(input, 'approved');
-    const waiting = await waitFor(async () => {
-      const s = await handle.query(getRecalibrationStateQuery);
-      return s.phase === 'awaiting_approval' ? s : undefined;
-    }, 30_000, 'the recalibration to await approval');
+    const waiting = await waitFor(
+      async () => {
+        const s = await handle.query(getRecalibrationStateQuery);
+        return s.phase === 'awaiting_approval' ? s : undefined;
+      },
+      30_000,
+      'the recalibration to await approval',
+    );
     expect(waiting.plan).toEqual({ labelDefinition: 'default-1d@1', train: TRAIN, holdout: HOLDOUT });
     const train = inRange(timid, TRAIN);
     const stored = await testDb.db('calibrators').where({ calibrator_id: waiting.calibrator!.calibratorId }).first();
-    expect(stored.parameters).toEqual(fitIsotonic(train.map((r) => r.score), train.map((r) => r.y)));
+    expect(stored.parameters).toEqual(
+      fitIsotonic(
+        train.map((r) => r.score),
+        train.map((r) => r.y),
+      ),
+    );
     // Not promoted while waiting: the first calibrator stays active.
     const first = (await loadActiveCalibrator(testDb.db, { name: 'credit', version: 'v1' }))!.calibrator_id;
     expect(first).not.toBe(waiting.calibrator!.calibratorId);
@@ -205,14 +290,31 @@ describe('recalibration on the real Temporal dev server and real Postgres', () =
     const listed = await cli(['calibrate', 'list', '--model', 'credit', '--stage', 'awaiting_approval', '--json']);
     expect(listed.code).toBe(0);
     expect(JSON.parse(listed.stdout).workflows.map((w: { workflow_id: string }) => w.workflow_id)).toContain(handle.workflowId);
-    const approved = await cli(['calibrate', 'approve', '--workflow-id', handle.workflowId, '--by', 'dana', '--note', 'checked the curve', '--json']);
+    const approved = await cli([
+      'calibrate',
+      'approve',
+      '--workflow-id',
+      handle.workflowId,
+      '--by',
+      'dana',
+      '--note',
+      'checked the curve',
+      '--json',
+    ]);
     expect(approved.code).toBe(0);
-    expect(JSON.parse(approved.stdout)).toEqual({ workflow_id: handle.workflowId, decision: 'approve', by: 'dana', calibrator_id: waiting.calibrator!.calibratorId });
+    expect(JSON.parse(approved.stdout)).toEqual({
+      workflow_id: handle.workflowId,
+      decision: 'approve',
+      by: 'dana',
+      calibrator_id: waiting.calibrator!.calibratorId,
+    });
     const state = await handle.result();
     expect(state.phase).toBe('promoted');
     expect(state.promotion).toMatchObject({ calibrator_id: waiting.calibrator!.calibratorId, note: 'checked the curve' });
     expect(state.promotion!.promoted_by).toMatch(/^dana /);
-    expect((await loadActiveCalibrator(testDb.db, { name: 'credit', version: 'v1' }))!.calibrator_id).toBe(waiting.calibrator!.calibratorId);
+    expect((await loadActiveCalibrator(testDb.db, { name: 'credit', version: 'v1' }))!.calibrator_id).toBe(
+      waiting.calibrator!.calibratorId,
+    );
     const late = await cli(['calibrate', 'approve', '--workflow-id', handle.workflowId, '--json']);
     expect(late.code).toBe(2);
     expect(late.stderr).toMatch(/not awaiting approval/);
@@ -221,12 +323,18 @@ describe('recalibration on the real Temporal dev server and real Postgres', () =
     await recordHistory('recalibration-approved', history);
 
     const rejected = await start({ ...input, method: 'platt' }, 'rejected');
-    await waitFor(async () => ((await rejected.query(getRecalibrationStateQuery)).phase === 'awaiting_approval' ? true : undefined), 30_000, 'the second recalibration to await approval');
+    await waitFor(
+      async () => ((await rejected.query(getRecalibrationStateQuery)).phase === 'awaiting_approval' ? true : undefined),
+      30_000,
+      'the second recalibration to await approval',
+    );
     expect((await cli(['calibrate', 'reject', '--workflow-id', rejected.workflowId, '--by', 'dana'])).code).toBe(0);
     expect(await rejected.result()).toMatchObject({ phase: 'rejected', decision: { kind: 'reject', by: 'dana' } });
     const expired = await start({ ...input, approvalTimeoutMs: 1_500 }, 'expired');
     expect(await expired.result()).toMatchObject({ phase: 'approval_expired', decision: null, promotion: null });
-    expect((await loadActiveCalibrator(testDb.db, { name: 'credit', version: 'v1' }))!.calibrator_id).toBe(waiting.calibrator!.calibratorId);
+    expect((await loadActiveCalibrator(testDb.db, { name: 'credit', version: 'v1' }))!.calibrator_id).toBe(
+      waiting.calibrator!.calibratorId,
+    );
   });
 
   it('calibrate schedule: each action recalibrates on the newest weeks finalized at its nominal time', async () => {
@@ -241,7 +349,23 @@ describe('recalibration on the real Temporal dev server and real Postgres', () =
     const next = random(7);
     await store('v3', [...simulate(next, train, (s) => sigmoid(3 * logit(s))), ...simulate(next, holdout, (s) => sigmoid(3 * logit(s)))]);
 
-    const created = await cli(['calibrate', 'schedule', '--model', 'credit', '--version', 'v3', '--label-definition', 'default-1d', '--every', 'P7D', '--train-periods', '4', '--holdout-periods', '1', '--json']);
+    const created = await cli([
+      'calibrate',
+      'schedule',
+      '--model',
+      'credit',
+      '--version',
+      'v3',
+      '--label-definition',
+      'default-1d',
+      '--every',
+      'P7D',
+      '--train-periods',
+      '4',
+      '--holdout-periods',
+      '1',
+      '--json',
+    ]);
     expect(created.stderr).toBe('');
     expect(created.code).toBe(0);
     const scheduleId = JSON.parse(created.stdout).schedule_id as string;
@@ -249,12 +373,18 @@ describe('recalibration on the real Temporal dev server and real Postgres', () =
     const schedule = worker.client.schedule.getHandle(scheduleId);
     try {
       await schedule.trigger();
-      const workflowId = await waitFor(async () => (await schedule.describe()).info.recentActions[0]?.action.workflow.workflowId, 20_000, 'the triggered action');
+      const workflowId = await waitFor(
+        async () => (await schedule.describe()).info.recentActions[0]?.action.workflow.workflowId,
+        20_000,
+        'the triggered action',
+      );
       expect(workflowId.startsWith(`${scheduleId}-`)).toBe(true);
       const state = await worker.client.workflow.getHandle<typeof recalibration>(workflowId).result();
       expect(state.plan).toEqual({ labelDefinition: 'default-1d@1', train, holdout });
       expect(state.phase).toBe('promoted');
-      expect((await loadActiveCalibrator(testDb.db, { name: 'credit', version: 'v3' }))!.calibrator_id).toBe(state.calibrator!.calibratorId);
+      expect((await loadActiveCalibrator(testDb.db, { name: 'credit', version: 'v3' }))!.calibrator_id).toBe(
+        state.calibrator!.calibratorId,
+      );
     } finally {
       await schedule.delete();
     }
@@ -262,22 +392,51 @@ describe('recalibration on the real Temporal dev server and real Postgres', () =
 
   it('calibrate fit, calibrate apply and threshold from the command line', async () => {
     testDb.keepOnFailure();
-    const range = ['--model', 'credit', '--version', 'v1', '--label-definition', 'default-1d', '--train-from', TRAIN.from, '--train-to', TRAIN.to, '--holdout-from', HOLDOUT.from, '--holdout-to', HOLDOUT.to];
+    const range = [
+      '--model',
+      'credit',
+      '--version',
+      'v1',
+      '--label-definition',
+      'default-1d',
+      '--train-from',
+      TRAIN.from,
+      '--train-to',
+      TRAIN.to,
+      '--holdout-from',
+      HOLDOUT.from,
+      '--holdout-to',
+      HOLDOUT.to,
+    ];
     const fit = await cli(['calibrate', 'fit', ...range, '--method', 'platt', '--json']);
     expect(fit.stderr).toBe('');
     expect(fit.code).toBe(0);
     const fitted = JSON.parse(fit.stdout);
     const train = inRange(timid, TRAIN);
-    expect(fitted).toMatchObject({ method: 'platt', parameters: fitPlatt(train.map((r) => r.score), train.map((r) => r.y)), promoted: true, improved: true });
+    expect(fitted).toMatchObject({
+      method: 'platt',
+      parameters: fitPlatt(
+        train.map((r) => r.score),
+        train.map((r) => r.y),
+      ),
+      promoted: true,
+      improved: true,
+    });
     for (const key of ['calibrator_id', 'before', 'after']) expect(fitted).toHaveProperty(key);
     expect(Object.keys(fitted.before).sort()).toEqual(['brier', 'ece', 'log_loss']);
 
     const one = await cli(['calibrate', 'apply', '--model', 'credit', '--version', 'v1', '--score', '0.3', '--json']);
     expect(one.code).toBe(0);
-    expect(JSON.parse(one.stdout)).toMatchObject({ calibrator_id: fitted.calibrator_id, probabilities: [{ line: null, score: 0.3, probability: applyCalibrator(fitted, 0.3) }] });
+    expect(JSON.parse(one.stdout)).toMatchObject({
+      calibrator_id: fitted.calibrator_id,
+      probabilities: [{ line: null, score: 0.3, probability: applyCalibrator(fitted, 0.3) }],
+    });
     const dir = await mkdtemp(path.join(os.tmpdir(), 'hindsight-apply-'));
     const file = path.join(dir, 'scores.ndjson');
-    await writeFile(file, `${JSON.stringify({ score: 0.1 })}\n${JSON.stringify({ score: 'high' })}\n${JSON.stringify({ score: 0.9, id: 'x' })}\n`);
+    await writeFile(
+      file,
+      `${JSON.stringify({ score: 0.1 })}\n${JSON.stringify({ score: 'high' })}\n${JSON.stringify({ score: 0.9, id: 'x' })}\n`,
+    );
     const many = await cli(['calibrate', 'apply', file, '--model', 'credit', '--version', 'v1']);
     expect(many.code).toBe(1);
     expect(many.stdout.trim().split('\n').map(Number)).toEqual([applyCalibrator(fitted, 0.1), applyCalibrator(fitted, 0.9)]);

@@ -40,9 +40,22 @@ async function storeCohort(): Promise<void> {
     // Exact tenths land on (or just off) the bin edges; a few scores are out of [0, 1].
     const roll = next();
     const score = roll < 0.25 ? Math.floor(next() * 11) / 10 : roll < 0.27 ? 1.5 : next();
-    predictions.push({ prediction_id: id, model_name: MODEL, model_version: 'v1', environment: next() < 0.1 ? 'staging' : 'production', ts_pred: iso(tsPred), score });
+    predictions.push({
+      prediction_id: id,
+      model_name: MODEL,
+      model_version: 'v1',
+      environment: next() < 0.1 ? 'staging' : 'production',
+      ts_pred: iso(tsPred),
+      score,
+    });
     const outcome = (n: number, type: string, eventMs: number, receivedMs: number) => {
-      outcomes.push({ outcome_id: `o-${i}-${n}`, prediction_id: id, outcome_type: type, ts_event: iso(eventMs), ts_received: iso(receivedMs) });
+      outcomes.push({
+        outcome_id: `o-${i}-${n}`,
+        prediction_id: id,
+        outcome_type: type,
+        ts_event: iso(eventMs),
+        ts_received: iso(receivedMs),
+      });
     };
     const kind = next();
     const event = tsPred + Math.floor(next() * 13 * 24) * HOUR;
@@ -52,10 +65,14 @@ async function storeCohort(): Promise<void> {
       // A negative then a positive, or both at the same instant (the tie goes to the positive).
       outcome(1, 'legit', event, event + HOUR);
       outcome(2, 'fraud', next() < 0.5 ? event : event + 24 * HOUR, event + 30 * HOUR);
-    } else if (kind < 0.6) outcome(1, 'fraud', tsPred - 2 * HOUR, tsPred + HOUR); // time leakage
-    else if (kind < 0.62) outcome(1, 'fraud', tsPred - 20 * 24 * HOUR, tsPred + HOUR); // history, beyond the horizon
-    else if (kind < 0.67) outcome(1, 'fraud', tsPred + 15 * 24 * HOUR, tsPred + 15 * 24 * HOUR); // after the window
-    else if (kind < 0.72) outcome(1, 'fraud', event, Date.parse(AS_OF) + HOUR); // not yet received
+    } else if (kind < 0.6)
+      outcome(1, 'fraud', tsPred - 2 * HOUR, tsPred + HOUR); // time leakage
+    else if (kind < 0.62)
+      outcome(1, 'fraud', tsPred - 20 * 24 * HOUR, tsPred + HOUR); // history, beyond the horizon
+    else if (kind < 0.67)
+      outcome(1, 'fraud', tsPred + 15 * 24 * HOUR, tsPred + 15 * 24 * HOUR); // after the window
+    else if (kind < 0.72)
+      outcome(1, 'fraud', event, Date.parse(AS_OF) + HOUR); // not yet received
     else if (kind < 0.75) outcome(1, 'escalated', event, event + HOUR); // a type the definition does not name
   }
   await storeRows(testDb.db, 'predictions', predictions);
@@ -72,10 +89,22 @@ beforeAll(async () => {
   await storeCohort();
   for (const absentMeans of ['negative', 'unknown'] as const) {
     const { definition } = await putLabelDefinition(testDb.db, {
-      name: `reference-${absentMeans}`, version: 1, model_name: MODEL, task: 'binary', window: 'P14D',
-      positive_outcome_types: ['fraud'], negative_outcome_types: ['legit'], absent_means: absentMeans, slices: [],
+      name: `reference-${absentMeans}`,
+      version: 1,
+      model_name: MODEL,
+      task: 'binary',
+      window: 'P14D',
+      positive_outcome_types: ['fraud'],
+      negative_outcome_types: ['legit'],
+      absent_means: absentMeans,
+      slices: [],
     });
-    const document = await evaluateCohort(testDb.db, { model_name: MODEL, model_version: 'v1', environment: 'production', start: START, end: END }, definition, AS_OF);
+    const document = await evaluateCohort(
+      testDb.db,
+      { model_name: MODEL, model_version: 'v1', environment: 'production', start: START, end: END },
+      definition,
+      AS_OF,
+    );
     runs.set(absentMeans, { definition, document });
   }
 });
@@ -84,9 +113,16 @@ beforeAll(async () => {
 function variables(def: LabelDefinition): Record<string, string> {
   const array = (values: string[]) => `{${values.join(',')}}`;
   return {
-    model: MODEL, version: 'v1', environment: 'production', start_ts: START, end_ts: END, as_of: AS_OF,
-    label_window: def.window, leakage_horizon: leakageHorizon(def),
-    positive_types: array(def.positive_outcome_types), negative_types: array(def.negative_outcome_types),
+    model: MODEL,
+    version: 'v1',
+    environment: 'production',
+    start_ts: START,
+    end_ts: END,
+    as_of: AS_OF,
+    label_window: def.window,
+    leakage_horizon: leakageHorizon(def),
+    positive_types: array(def.positive_outcome_types),
+    negative_types: array(def.negative_outcome_types),
     absent_means: def.absent_means,
   };
 }
@@ -126,11 +162,14 @@ describe.each(['negative', 'unknown'] as const)('sql/reference with absent_means
     expect(labeled.filter((row) => row.label === '1').length).toBe(overall.n_positive);
     expect(document.excluded.invalid_score).toBeGreaterThan(0);
 
-    const [counts] = await psql(definition, ['prediction_id_join.sql', `select
+    const [counts] = await psql(definition, [
+      'prediction_id_join.sql',
+      `select
       count(distinct outcome_id) filter (where status = 'joined') as by_prediction_id,
       count(distinct outcome_id) filter (where status = 'rejected_before_prediction') as rejected_before_prediction,
       count(distinct outcome_id) filter (where status = 'outside_window') as outside_window
-      from reference_pairs`]);
+      from reference_pairs`,
+    ]);
     expect(document.join.rejected_before_prediction).toBeGreaterThan(0);
     expect(document.join.outside_window).toBeGreaterThan(0);
     expect({

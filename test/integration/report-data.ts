@@ -76,7 +76,14 @@ async function storeWeek(db: Knex, week: number): Promise<{ start: string; end: 
   return { start: at(start), end: at(start + WEEK) };
 }
 
-async function snapshot(db: Knex, record: CohortRecord, definition: LabelDefinition, checkpoint: string, revision: number, afterEndMs: number): Promise<StoredSnapshot> {
+async function snapshot(
+  db: Knex,
+  record: CohortRecord,
+  definition: LabelDefinition,
+  checkpoint: string,
+  revision: number,
+  afterEndMs: number,
+): Promise<StoredSnapshot> {
   const document = await evaluateCohort(db, record, definition, at(Date.parse(record.end) + afterEndMs));
   return storeSnapshot(db, record, checkpoint, revision, document);
 }
@@ -84,15 +91,43 @@ async function snapshot(db: Knex, record: CohortRecord, definition: LabelDefinit
 /** The fraud cohorts a report is drawn from, through the evaluation, snapshot and monitoring code the lifecycle runs. */
 export async function storeFraudCohorts(db: Knex): Promise<FraudCohorts> {
   const { definition } = await putLabelDefinition(db, {
-    name: 'fraud-report-chargeback', version: 1, model_name: MODEL, task: 'binary', window: 'P30D', checkpoints: ['P1D', 'P7D'],
-    positive_outcome_types: ['chargeback'], absent_means: 'negative', late_label_grace: 'P30D', slices: ['region'],
+    name: 'fraud-report-chargeback',
+    version: 1,
+    model_name: MODEL,
+    task: 'binary',
+    window: 'P30D',
+    checkpoints: ['P1D', 'P7D'],
+    positive_outcome_types: ['chargeback'],
+    absent_means: 'negative',
+    late_label_grace: 'P30D',
+    slices: ['region'],
   });
   await putPolicy(db, {
-    name: 'fraud-report-policy', version: 1, model_name: MODEL, label_definition: definition.name,
-    rules: [{ name: 'recall-floor', kind: 'floor', metric: 'recall', min: 0.8, slices: ['region'], min_slice_size: 100, checkpoints: ['final'], severity: 'critical' }],
+    name: 'fraud-report-policy',
+    version: 1,
+    model_name: MODEL,
+    label_definition: definition.name,
+    rules: [
+      {
+        name: 'recall-floor',
+        kind: 'floor',
+        metric: 'recall',
+        min: 0.8,
+        slices: ['region'],
+        min_slice_size: 100,
+        checkpoints: ['final'],
+        severity: 'critical',
+      },
+    ],
   });
   const cohortOf = (id: string, period: { start: string; end: string }): CohortRecord => ({
-    cohort_id: id, model_name: MODEL, model_version: 'v1', environment: 'production', ...period, label_definition_name: definition.name, label_definition_version: definition.version,
+    cohort_id: id,
+    model_name: MODEL,
+    model_version: 'v1',
+    environment: 'production',
+    ...period,
+    label_definition_name: definition.name,
+    label_definition_version: definition.version,
   });
   const previous = cohortOf('fraud-report-week-0', await storeWeek(db, 0));
   const cohort = cohortOf('fraud-report-week-1', await storeWeek(db, 1));
@@ -106,6 +141,7 @@ export async function storeFraudCohorts(db: Knex): Promise<FraudCohorts> {
     await snapshot(db, cohort, definition, 'final', 1, 30 * DAY),
     await snapshot(db, cohort, definition, 'final', 2, 60 * DAY),
   ];
-  for (const s of snapshots.slice(2)) await applyMonitoringPolicy(db, defaultMonitoringDependencies, { cohortId: cohort.cohort_id, snapshotId: s.snapshot_id });
+  for (const s of snapshots.slice(2))
+    await applyMonitoringPolicy(db, defaultMonitoringDependencies, { cohortId: cohort.cohort_id, snapshotId: s.snapshot_id });
   return { definition, previous, cohort, snapshots };
 }

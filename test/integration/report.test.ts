@@ -18,7 +18,9 @@ function tableRows(html: string, sectionId: string): string[][] {
   const section = html.match(new RegExp(`<section id="${sectionId}">([\\s\\S]*?)</section>`))?.[1];
   if (section === undefined) throw new Error(`no section ${sectionId}`);
   const body = section.match(/<tbody>([\s\S]*?)<\/tbody>/)![1]!;
-  return [...body.matchAll(/<tr[^>]*>([\s\S]*?)<\/tr>/g)].map((row) => [...row[1]!.matchAll(/<td>([\s\S]*?)<\/td>/g)].map((cell) => cell[1]!));
+  return [...body.matchAll(/<tr[^>]*>([\s\S]*?)<\/tr>/g)].map((row) =>
+    [...row[1]!.matchAll(/<td>([\s\S]*?)<\/td>/g)].map((cell) => cell[1]!),
+  );
 }
 
 /** Every reference to something to load: a URL in src/href/xlink:href, a CSS url() or @import, a script or link element. */
@@ -41,16 +43,33 @@ describe('hindsight report', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('writes one offline HTML file for the fraud cohort: an SVG per chart, the snapshots\' numbers in the headline table, the alerting slice flagged', async () => {
+  it("writes one offline HTML file for the fraud cohort: an SVG per chart, the snapshots' numbers in the headline table, the alerting slice flagged", async () => {
     const file = path.join(dir, 'cohort.html');
     const run = await runHindsightInProcess(['report', '--cohort', data.cohort.cohort_id, '--out', file, '--json'], env());
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     const printed = JSON.parse(run.stdout);
     expect(printed.path).toBe(file);
-    expect(printed.sections.map((s: { id: string }) => s.id)).toEqual(['headline', 'reliability', 'label_availability', 'threshold', 'slices', 'score_psi', 'off_policy']);
+    expect(printed.sections.map((s: { id: string }) => s.id)).toEqual([
+      'headline',
+      'reliability',
+      'label_availability',
+      'threshold',
+      'slices',
+      'score_psi',
+      'off_policy',
+    ]);
     const charts = printed.sections.flatMap((s: { charts: string[] }) => s.charts);
-    expect(charts).toEqual(['checkpoints', 'reliability-P1D', 'reliability-P7D', 'reliability-final', 'label-availability', 'threshold', 'score-psi', 'off-policy']);
+    expect(charts).toEqual([
+      'checkpoints',
+      'reliability-P1D',
+      'reliability-P7D',
+      'reliability-final',
+      'label-availability',
+      'threshold',
+      'score-psi',
+      'off-policy',
+    ]);
 
     const html = await readFile(file, 'utf8');
     expect(externalReferences(html)).toEqual([]);
@@ -60,7 +79,12 @@ describe('hindsight report', () => {
 
     // The headline table: one row per snapshot in the order taken, each number the snapshot's own.
     const rows = tableRows(html, 'headline');
-    expect(rows.map((r) => r.slice(0, 2))).toEqual([['P1D r1', 'provisional'], ['P7D r1', 'provisional'], ['final r1', 'final'], ['final r2', 'revised']]);
+    expect(rows.map((r) => r.slice(0, 2))).toEqual([
+      ['P1D r1', 'provisional'],
+      ['P7D r1', 'provisional'],
+      ['final r1', 'final'],
+      ['final r2', 'revised'],
+    ]);
     data.snapshots.forEach((snapshot, i) => {
       const overall = snapshot.document.overall as unknown as Record<string, number | null>;
       HEADLINE_METRICS.forEach((metric, k) => {
@@ -92,7 +116,23 @@ describe('hindsight report', () => {
 
   it('reports a model version over a period: its cohorts over time, the week with a firing alert marked and flagged', async () => {
     const file = path.join(dir, 'model.html');
-    const run = await runHindsightInProcess(['report', '--model', 'fraud-report', '--version', 'v1', '--from', '2026-06-01T00:00:00Z', '--to', '2026-06-15T00:00:00Z', '--out', file, '--json'], env());
+    const run = await runHindsightInProcess(
+      [
+        'report',
+        '--model',
+        'fraud-report',
+        '--version',
+        'v1',
+        '--from',
+        '2026-06-01T00:00:00Z',
+        '--to',
+        '2026-06-15T00:00:00Z',
+        '--out',
+        file,
+        '--json',
+      ],
+      env(),
+    );
     expect(run.code).toBe(0);
     expect(JSON.parse(run.stdout).sections).toEqual([
       { id: 'over_time', title: 'Metrics over time', charts: ['over-time'] },
@@ -102,14 +142,24 @@ describe('hindsight report', () => {
     expect(externalReferences(html)).toEqual([]);
     expect(html.match(/<svg\b/g)).toHaveLength(1);
     const rows = tableRows(html, 'over_time');
-    expect(rows.map((r) => [r[0], r[2], r[3]])).toEqual([[data.previous.cohort_id, 'final r1', 'final'], [data.cohort.cohort_id, 'final r2', 'revised']]);
+    expect(rows.map((r) => [r[0], r[2], r[3]])).toEqual([
+      [data.previous.cohort_id, 'final r1', 'final'],
+      [data.cohort.cohort_id, 'final r2', 'revised'],
+    ]);
     expect(html).toMatch(new RegExp(`<tr class="flagged"><td>${data.cohort.cohort_id}</td>`));
     // The alert marker over the alerting week names its rule and slice (the alerts table names them apart).
     expect(html).toContain('recall-floor (region=south)');
   });
 
   it('says there is no off-policy estimate, and no earlier cohort to compare scores with, for a cohort that logged no propensity', async () => {
-    const { definition } = await putLabelDefinition(testDb.db, { name: 'plain-chargeback', version: 1, model_name: 'plain-gate', task: 'binary', window: 'P30D', positive_outcome_types: ['chargeback'] });
+    const { definition } = await putLabelDefinition(testDb.db, {
+      name: 'plain-chargeback',
+      version: 1,
+      model_name: 'plain-gate',
+      task: 'binary',
+      window: 'P30D',
+      positive_outcome_types: ['chargeback'],
+    });
     await testDb.db.raw(
       `insert into predictions (prediction_id, model_name, model_version, environment, ts_pred, score, content_hash)
        select gen_random_uuid(), 'plain-gate', 'v1', null, '2026-06-01T00:00:00Z'::timestamptz + i * interval '1 hour', (i % 10) / 10.0, 'report-test'
@@ -120,7 +170,16 @@ describe('hindsight report', () => {
        select 'plain-' || prediction_id, prediction_id, 'chargeback', ts_pred + interval '1 day', ts_pred + interval '1 day', 'report-test'
        from predictions where model_name = 'plain-gate' and score >= 0.5`,
     );
-    const record = { cohort_id: 'plain-week', model_name: 'plain-gate', model_version: 'v1', environment: null, start: '2026-06-01T00:00:00.000Z', end: '2026-06-08T00:00:00.000Z', label_definition_name: definition.name, label_definition_version: 1 };
+    const record = {
+      cohort_id: 'plain-week',
+      model_name: 'plain-gate',
+      model_version: 'v1',
+      environment: null,
+      start: '2026-06-01T00:00:00.000Z',
+      end: '2026-06-08T00:00:00.000Z',
+      label_definition_name: definition.name,
+      label_definition_version: 1,
+    };
     await registerCohort(testDb.db, record);
     await storeSnapshot(testDb.db, record, 'final', 1, await evaluateCohort(testDb.db, record, definition, '2026-07-10T00:00:00Z'));
     const file = path.join(dir, 'plain.html');
@@ -144,7 +203,10 @@ describe('hindsight report', () => {
     const unknown = await runHindsightInProcess(['report', '--cohort', 'no-such-cohort', '--out', path.join(dir, 'none.html')], env());
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('cohort no-such-cohort is not registered');
-    const empty = await runHindsightInProcess(['report', '--model', 'fraud-report', '--version', 'v2', '--from', '2026-06-01T00:00:00Z', '--to', '2026-06-15T00:00:00Z'], env());
+    const empty = await runHindsightInProcess(
+      ['report', '--model', 'fraud-report', '--version', 'v2', '--from', '2026-06-01T00:00:00Z', '--to', '2026-06-15T00:00:00Z'],
+      env(),
+    );
     expect(empty.code).toBe(2);
     expect(empty.stderr).toContain('version v2 has no registered cohort');
   });

@@ -9,15 +9,27 @@ import { storeRows } from '../support/store-rows';
 import { type LabelDefinition } from '../../contracts/label-definition';
 
 const definition = (window: string, late_label_grace: string) => ({
-  name: 'churn', version: 1, model_name: 'churn', task: 'binary', window, late_label_grace,
-  positive_outcome_types: ['churned'], entity_key: 'user_id',
+  name: 'churn',
+  version: 1,
+  model_name: 'churn',
+  task: 'binary',
+  window,
+  late_label_grace,
+  positive_outcome_types: ['churned'],
+  entity_key: 'user_id',
 });
 
 const prediction = (ts_pred: string, user = 'u1') => ({
-  prediction_id: randomUUID(), model_name: 'churn', model_version: '1', ts_pred, score: 0.5, entity_ids: { user_id: user },
+  prediction_id: randomUUID(),
+  model_name: 'churn',
+  model_version: '1',
+  ts_pred,
+  score: 0.5,
+  entity_ids: { user_id: user },
 });
 
-const decisions = (plan: Awaited<ReturnType<typeof planRetention>>) => Object.fromEntries(plan.partitions.map((p) => [p.partition, p.drop]));
+const decisions = (plan: Awaited<ReturnType<typeof planRetention>>) =>
+  Object.fromEntries(plan.partitions.map((p) => [p.partition, p.drop]));
 
 describe('retention against a month-based window on 31-day months', () => {
   const testDb = useTestDatabase();
@@ -40,8 +52,12 @@ describe('retention against a day-based window in a February', () => {
   it('refuses P1M against a P30D window on March 1 (February has 28 days: Feb 1 + P30D = Mar 3)', async () => {
     await putLabelDefinition(testDb.db, definition('P30D', 'P0D'));
     await storeRows(testDb.db, 'predictions', [prediction('2026-01-31T23:00:00Z')]);
-    await expect(planRetention(testDb.db, { keep: 'P1M', now: '2026-03-01T00:00:00Z' })).rejects.toThrow(/--keep P1M is too short: it would drop the months before 2026-02-01T00:00:00.000Z.*until 2026-03-03T00:00:00.000Z/);
-    expect(decisions(await planRetention(testDb.db, { keep: 'P1M', now: '2026-03-03T00:00:00Z' }))).toMatchObject({ predictions_2026_01: true });
+    await expect(planRetention(testDb.db, { keep: 'P1M', now: '2026-03-01T00:00:00Z' })).rejects.toThrow(
+      /--keep P1M is too short: it would drop the months before 2026-02-01T00:00:00.000Z.*until 2026-03-03T00:00:00.000Z/,
+    );
+    expect(decisions(await planRetention(testDb.db, { keep: 'P1M', now: '2026-03-03T00:00:00Z' }))).toMatchObject({
+      predictions_2026_01: true,
+    });
   });
 });
 
@@ -67,16 +83,39 @@ describe('retention of outcomes that kept predictions still count', () => {
     const stored = (await putLabelDefinition(testDb.db, def)).definition as LabelDefinition;
     await storeRows(testDb.db, 'predictions', [prediction('2026-01-10T00:00:00Z', 'u0'), kept]);
     await storeRows(testDb.db, 'outcomes', [
-      { outcome_id: 'o-jan', entity_ids: { user_id: 'u0' }, outcome_type: 'churned', ts_event: '2026-01-20T00:00:00Z', ts_received: '2026-01-20T00:00:00Z' },
+      {
+        outcome_id: 'o-jan',
+        entity_ids: { user_id: 'u0' },
+        outcome_type: 'churned',
+        ts_event: '2026-01-20T00:00:00Z',
+        ts_received: '2026-01-20T00:00:00Z',
+      },
       // Before the March prediction of u1, within one window: leakage the evaluation counts.
-      { outcome_id: 'o-feb', entity_ids: { user_id: 'u1' }, outcome_type: 'churned', ts_event: '2026-02-20T00:00:00Z', ts_received: '2026-02-20T00:00:00Z' },
+      {
+        outcome_id: 'o-feb',
+        entity_ids: { user_id: 'u1' },
+        outcome_type: 'churned',
+        ts_event: '2026-02-20T00:00:00Z',
+        ts_received: '2026-02-20T00:00:00Z',
+      },
     ]);
-    const cohort = { model_name: 'churn', model_version: '1', environment: null, start: '2026-03-01T00:00:00Z', end: '2026-04-01T00:00:00Z' };
+    const cohort = {
+      model_name: 'churn',
+      model_version: '1',
+      environment: null,
+      start: '2026-03-01T00:00:00Z',
+      end: '2026-04-01T00:00:00Z',
+    };
     const before = await evaluateCohort(testDb.db, cohort, stored, '2026-04-10T00:00:00Z');
     expect(before.join.rejected_before_prediction).toBe(1);
 
     const plan = await planRetention(testDb.db, { keep: 'P1M', now: '2026-04-10T00:00:00Z' });
-    expect(decisions(plan)).toEqual({ predictions_2026_01: true, predictions_2026_03: false, outcomes_2026_01: true, outcomes_2026_02: false });
+    expect(decisions(plan)).toEqual({
+      predictions_2026_01: true,
+      predictions_2026_03: false,
+      outcomes_2026_01: true,
+      outcomes_2026_02: false,
+    });
     expect(plan.partitions.find((p) => p.partition === 'outcomes_2026_02')?.kept_because).toMatch(/from 2026-03-01T00:00:00.000Z on/);
     await applyRetention(testDb.db, plan);
     const after = await evaluateCohort(testDb.db, cohort, stored, '2026-04-10T00:00:00Z');
@@ -92,14 +131,22 @@ describe('retention under a registered cohort', () => {
     await putLabelDefinition(testDb.db, definition('P7D', 'P0D'));
     await storeRows(testDb.db, 'predictions', [prediction('2026-01-10T00:00:00Z')]);
     await testDb.db('cohorts').insert({
-      cohort_id: 'churn-q1', model_name: 'churn', model_version: '1', start_ts: '2026-01-01T00:00:00Z', end_ts: '2026-04-01T00:00:00Z',
-      label_definition_name: 'churn', label_definition_version: 1,
+      cohort_id: 'churn-q1',
+      model_name: 'churn',
+      model_version: '1',
+      start_ts: '2026-01-01T00:00:00Z',
+      end_ts: '2026-04-01T00:00:00Z',
+      label_definition_name: 'churn',
+      label_definition_version: 1,
     });
     const held = await planRetention(testDb.db, { keep: 'P30D', now: '2026-04-03T00:00:00Z' });
     expect(held.partitions.find((p) => p.partition === 'predictions_2026_01')).toMatchObject({
-      drop: false, kept_because: 'cohort churn-q1 can still label or revise its predictions until 2026-04-08T00:00:00.000Z',
+      drop: false,
+      kept_because: 'cohort churn-q1 can still label or revise its predictions until 2026-04-08T00:00:00.000Z',
     });
-    expect(decisions(await planRetention(testDb.db, { keep: 'P30D', now: '2026-04-08T00:00:00Z' }))).toMatchObject({ predictions_2026_01: true });
+    expect(decisions(await planRetention(testDb.db, { keep: 'P30D', now: '2026-04-08T00:00:00Z' }))).toMatchObject({
+      predictions_2026_01: true,
+    });
   });
 });
 
@@ -108,7 +155,11 @@ describe('retention plan and apply', () => {
 
   it('reports the exact row count of each partition it would drop, and of each it dropped', async () => {
     await putLabelDefinition(testDb.db, definition('P7D', 'P0D'));
-    await storeRows(testDb.db, 'predictions', Array.from({ length: 7 }, (_, i) => prediction(`2026-01-0${i + 1}T00:00:00Z`)));
+    await storeRows(
+      testDb.db,
+      'predictions',
+      Array.from({ length: 7 }, (_, i) => prediction(`2026-01-0${i + 1}T00:00:00Z`)),
+    );
     const plan = await planRetention(testDb.db, { keep: 'P30D', now: '2026-06-01T00:00:00Z' });
     const january = plan.partitions.find((p) => p.partition === 'predictions_2026_01');
     expect(january).toMatchObject({ drop: true, rows: 7 });
@@ -131,8 +182,12 @@ describe('retention plan and apply', () => {
       expect(await main(['node', 'hindsight', 'retention', 'plan', '--keep', 'P30D', '--now', '2999-01-01T00:00:00Z'])).toBe(2);
       expect(await main(['node', 'hindsight', 'retention', 'plan', '--keep', 'P300000Y', '--now', '2026-01-01T00:00:00Z'])).toBe(2);
       expect(await main(['node', 'hindsight', 'retention', 'plan', '--keep', 'P99999999999Y', '--now', '2026-01-01T00:00:00Z'])).toBe(2);
-      expect(await main(['node', 'hindsight', 'retention', 'plan', '--keep', 'PT99999999999999H', '--now', '2026-01-01T00:00:00Z'])).toBe(2);
-      expect(await main(['node', 'hindsight', 'retention', 'plan', '--keep', 'P30D', '--now', '2999-01-01T00:00:00Z', '--force', '--json'])).toBe(0);
+      expect(await main(['node', 'hindsight', 'retention', 'plan', '--keep', 'PT99999999999999H', '--now', '2026-01-01T00:00:00Z'])).toBe(
+        2,
+      );
+      expect(
+        await main(['node', 'hindsight', 'retention', 'plan', '--keep', 'P30D', '--now', '2999-01-01T00:00:00Z', '--force', '--json']),
+      ).toBe(0);
     } finally {
       err.mockRestore();
       out.mockRestore();

@@ -16,17 +16,36 @@ const recent = randomUUID();
 beforeAll(async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'hindsight-retention-'));
   const predictions = path.join(dir, 'p.ndjson');
-  await writeFile(predictions, [
-    { prediction_id: old, model_name: 'fraud', model_version: '1', ts_pred: '2026-01-10T00:00:00Z', score: 0.2 },
-    { prediction_id: recent, model_name: 'fraud', model_version: '1', ts_pred: '2026-10-10T00:00:00Z', score: 0.8 },
-  ].map((r) => JSON.stringify(r)).join('\n'));
+  await writeFile(
+    predictions,
+    [
+      { prediction_id: old, model_name: 'fraud', model_version: '1', ts_pred: '2026-01-10T00:00:00Z', score: 0.2 },
+      { prediction_id: recent, model_name: 'fraud', model_version: '1', ts_pred: '2026-10-10T00:00:00Z', score: 0.8 },
+    ]
+      .map((r) => JSON.stringify(r))
+      .join('\n'),
+  );
   await ingestNdjsonFile(testDb.db, 'predictions', predictions);
   const outcomes = path.join(dir, 'o.ndjson');
-  await writeFile(outcomes, JSON.stringify({ outcome_id: 'o-old', prediction_id: old, outcome_type: 'chargeback', ts_event: '2026-02-01T00:00:00Z', ts_received: '2026-02-02T00:00:00Z' }));
+  await writeFile(
+    outcomes,
+    JSON.stringify({
+      outcome_id: 'o-old',
+      prediction_id: old,
+      outcome_type: 'chargeback',
+      ts_event: '2026-02-01T00:00:00Z',
+      ts_received: '2026-02-02T00:00:00Z',
+    }),
+  );
   await ingestNdjsonFile(testDb.db, 'outcomes', outcomes);
   await putLabelDefinition(testDb.db, {
-    name: 'chargeback-90d', version: 1, model_name: 'fraud', task: 'binary', window: 'P90D',
-    positive_outcome_types: ['chargeback'], late_label_grace: 'P30D',
+    name: 'chargeback-90d',
+    version: 1,
+    model_name: 'fraud',
+    task: 'binary',
+    window: 'P90D',
+    positive_outcome_types: ['chargeback'],
+    late_label_grace: 'P30D',
   });
 });
 
@@ -52,7 +71,9 @@ describe('retention', () => {
     expect(await testDb.db('outcome_keys').where({ outcome_id: 'o-old' }).first()).toBeUndefined();
     expect(await testDb.db('predictions').where({ prediction_id: recent }).first()).toBeDefined();
     expect(await testDb.db('prediction_keys').where({ prediction_id: recent }).first()).toBeDefined();
-    const tables = (await testDb.db.raw("select relname from pg_class where relname in ('predictions_2026_01', 'predictions_2026_10')")).rows.map((r: { relname: string }) => r.relname);
+    const tables = (
+      await testDb.db.raw("select relname from pg_class where relname in ('predictions_2026_01', 'predictions_2026_10')")
+    ).rows.map((r: { relname: string }) => r.relname);
     expect(tables).toEqual(['predictions_2026_10']);
   });
 });

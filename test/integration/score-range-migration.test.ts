@@ -23,15 +23,24 @@ describe('migration 004 on a database with label definitions', () => {
     await admin.raw(`create database "${name}"`).finally(() => admin.destroy());
     // The database as it was before migration 004.
     const before = await mkdtemp(path.join(os.tmpdir(), 'hindsight-migrations-'));
-    for (const file of (await readdir(MIGRATIONS)).filter((f) => f < '004')) await copyFile(path.join(MIGRATIONS, file), path.join(before, file));
+    for (const file of (await readdir(MIGRATIONS)).filter((f) => f < '004'))
+      await copyFile(path.join(MIGRATIONS, file), path.join(before, file));
     await migrate(db, before);
-    const definition = (name: string, model: string, task: string) => ({ name, version: 1, model_name: model, task, definition: {}, content_hash: name });
+    const definition = (name: string, model: string, task: string) => ({
+      name,
+      version: 1,
+      model_name: model,
+      task,
+      definition: {},
+      content_hash: name,
+    });
     await db('label_definitions').insert(definition('fraud-a', 'fraud', 'binary'));
     await db('label_definitions').insert([definition('fraud-b', 'fraud', 'binary'), definition('ltv', 'ltv', 'regression')]);
 
     // Migration 004 alone: later migrations are not what this test is about.
     const through004 = await mkdtemp(path.join(os.tmpdir(), 'hindsight-migrations-'));
-    for (const file of (await readdir(MIGRATIONS)).filter((f) => f < '005')) await copyFile(path.join(MIGRATIONS, file), path.join(through004, file));
+    for (const file of (await readdir(MIGRATIONS)).filter((f) => f < '005'))
+      await copyFile(path.join(MIGRATIONS, file), path.join(through004, file));
     expect((await migrate(db, through004)).applied).toEqual(['004_model_score_ranges.sql']);
     expect(await db('model_score_ranges').select('model_name', 'min_score', 'max_score', 'label_definition_name')).toEqual([
       { model_name: 'fraud', min_score: 0, max_score: 1, label_definition_name: 'fraud-a' },

@@ -15,7 +15,12 @@ let browserFacing: IngestServer;
 beforeAll(async () => {
   open = await startIngestServer({ db: testDb.db, host: '127.0.0.1', port: 0, maxBodyBytes: 4096 });
   guarded = await startIngestServer({ db: testDb.db, host: '127.0.0.1', port: 0, token: TOKEN });
-  impatient = await startIngestServer({ db: testDb.db, host: '127.0.0.1', port: 0, timeouts: { headersMs: 300, requestMs: 600, keepAliveMs: 300, idleMs: 1500 } });
+  impatient = await startIngestServer({
+    db: testDb.db,
+    host: '127.0.0.1',
+    port: 0,
+    timeouts: { headersMs: 300, requestMs: 600, keepAliveMs: 300, idleMs: 1500 },
+  });
   browserFacing = await startIngestServer({ db: testDb.db, host: '127.0.0.1', port: 0, allowedOrigins: ['https://ops.example.com'] });
 });
 
@@ -42,12 +47,23 @@ function holdConnection(server: IngestServer, text: string): Promise<{ received:
 }
 
 function prediction(overrides: Record<string, unknown> = {}): Record<string, unknown> {
-  return { prediction_id: randomUUID(), model_name: 'fraud', model_version: '1.0', ts_pred: '2026-11-01T10:00:00Z', score: 0.5, ...overrides };
+  return {
+    prediction_id: randomUUID(),
+    model_name: 'fraud',
+    model_version: '1.0',
+    ts_pred: '2026-11-01T10:00:00Z',
+    score: 0.5,
+    ...overrides,
+  };
 }
 
 /** POSTs `body`; the content type is JSON unless `headers` says otherwise. */
 async function post(server: IngestServer, route: string, body: string | Buffer, headers: Record<string, string> = {}) {
-  const response = await fetch(`${server.url}${route}`, { method: 'POST', body, headers: { 'content-type': 'application/json', ...headers } });
+  const response = await fetch(`${server.url}${route}`, {
+    method: 'POST',
+    body,
+    headers: { 'content-type': 'application/json', ...headers },
+  });
   return { status: response.status, document: await response.json() };
 }
 
@@ -60,7 +76,9 @@ describe('hindsight serve', () => {
 
   it('ingests a JSON array with the result document, numbering records by position', async () => {
     const good = prediction();
-    const { status, document } = await post(open, '/v1/predictions', JSON.stringify([good, prediction({ score: 'high' }), good]), { 'content-type': 'application/json' });
+    const { status, document } = await post(open, '/v1/predictions', JSON.stringify([good, prediction({ score: 'high' }), good]), {
+      'content-type': 'application/json',
+    });
     expect(status).toBe(200);
     expect(document).toMatchObject({ accepted: 1, duplicates: 1, conflicts: 0, rejected: [{ line: 2, field: 'score' }] });
     expect(await testDb.db('predictions').where({ prediction_id: good.prediction_id }).first('score')).toEqual({ score: 0.5 });
@@ -69,9 +87,18 @@ describe('hindsight serve', () => {
   it('ingests an NDJSON body of outcomes and actions', async () => {
     const id = randomUUID();
     const outcomes = [{ outcome_id: `o-${id}`, prediction_id: id, outcome_type: 'click', ts_event: '2026-11-01T10:00:00Z' }];
-    expect((await post(open, '/v1/outcomes', outcomes.map((o) => JSON.stringify(o)).join('\n'), { 'content-type': 'application/x-ndjson' })).document).toMatchObject({ accepted: 1 });
+    expect(
+      (await post(open, '/v1/outcomes', outcomes.map((o) => JSON.stringify(o)).join('\n'), { 'content-type': 'application/x-ndjson' }))
+        .document,
+    ).toMatchObject({ accepted: 1 });
     const actions = [{ prediction_id: id, action: 'show', ts_action: '2026-11-01T10:00:00Z' }];
-    expect((await post(open, '/v1/actions', actions.map((a) => JSON.stringify(a)).join('\n'), { 'content-type': 'application/x-ndjson; charset=utf-8' })).document).toMatchObject({ accepted: 1 });
+    expect(
+      (
+        await post(open, '/v1/actions', actions.map((a) => JSON.stringify(a)).join('\n'), {
+          'content-type': 'application/x-ndjson; charset=utf-8',
+        })
+      ).document,
+    ).toMatchObject({ accepted: 1 });
   });
 
   it('requires the bearer token when one is configured', async () => {
@@ -131,10 +158,17 @@ describe('hindsight serve', () => {
     expect(refused.document.error).toMatch(/origin https:\/\/evil.example are refused.*HINDSIGHT_ALLOWED_ORIGINS/);
     expect((await post(browserFacing, '/v1/predictions', JSON.stringify([record]), { origin: 'https://other.example' })).status).toBe(403);
     expect(await testDb.db('predictions').where({ prediction_id: record.prediction_id }).first()).toBeUndefined();
-    const preflight = await fetch(`${browserFacing.url}/v1/predictions`, { method: 'OPTIONS', headers: { origin: 'https://ops.example.com', 'access-control-request-method': 'POST' } });
+    const preflight = await fetch(`${browserFacing.url}/v1/predictions`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://ops.example.com', 'access-control-request-method': 'POST' },
+    });
     expect(preflight.status).toBe(204);
     expect(preflight.headers.get('access-control-allow-origin')).toBe('https://ops.example.com');
-    const response = await fetch(`${browserFacing.url}/v1/predictions`, { method: 'POST', body: JSON.stringify([record]), headers: { origin: 'https://ops.example.com', 'content-type': 'application/json' } });
+    const response = await fetch(`${browserFacing.url}/v1/predictions`, {
+      method: 'POST',
+      body: JSON.stringify([record]),
+      headers: { origin: 'https://ops.example.com', 'content-type': 'application/json' },
+    });
     expect(response.status).toBe(200);
     expect(response.headers.get('access-control-allow-origin')).toBe('https://ops.example.com');
     expect(await response.json()).toMatchObject({ accepted: 1 });
@@ -165,8 +199,13 @@ describe('hindsight serve', () => {
     try {
       const { status, document } = await post(big, '/v1/predictions', deep);
       expect(status).toBe(200);
-      expect(document).toMatchObject({ accepted: 1, rejected: [{ line: 2, field: 'features', error: expect.stringMatching(/nested deeper than 32 levels/) }] });
-      const ndjson = await post(big, '/v1/predictions', `{"features":${'['.repeat(100_000)}${']'.repeat(100_000)}}\n`, { 'content-type': 'application/x-ndjson' });
+      expect(document).toMatchObject({
+        accepted: 1,
+        rejected: [{ line: 2, field: 'features', error: expect.stringMatching(/nested deeper than 32 levels/) }],
+      });
+      const ndjson = await post(big, '/v1/predictions', `{"features":${'['.repeat(100_000)}${']'.repeat(100_000)}}\n`, {
+        'content-type': 'application/x-ndjson',
+      });
       expect(ndjson).toMatchObject({ status: 200, document: { rejected: [{ line: 1 }] } });
     } finally {
       await big.close();
@@ -193,7 +232,10 @@ describe('hindsight serve', () => {
     const headers = await holdConnection(impatient, 'POST /v1/predictions HTTP/1.1\r\nHost: x\r\n');
     expect(headers.closedAfterMs).toBeLessThan(3000);
     expect(headers.received).toMatch(/^HTTP\/1.1 408/);
-    const body = await holdConnection(impatient, 'POST /v1/predictions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n[');
+    const body = await holdConnection(
+      impatient,
+      'POST /v1/predictions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n[',
+    );
     expect(body.closedAfterMs).toBeLessThan(3000);
     expect(body.received).toMatch(/^HTTP\/1.1 408/);
     const silent = await holdConnection(impatient, '');

@@ -15,8 +15,29 @@ describe('hindsight setup-temporal on a server that Hindsight did not start', ()
 
   it('explains the missing search attributes, registers them, and is idempotent', async () => {
     const hindsight = (args: string[]) => runHindsight(args, { DATABASE_URL: testDb.url, TEMPORAL_ADDRESS: server.address });
-    await putLabelDefinition(testDb.db, { name: 'cb', version: 1, model_name: 'm', task: 'binary', window: 'PT10S', positive_outcome_types: ['chargeback'] });
-    const cohort = ['cohort', 'start', '--model', 'm', '--version', '1', '--from', '2026-01-01T00:00:00Z', '--to', '2026-01-02T00:00:00Z', '--label-definition', 'cb', '--json'];
+    await putLabelDefinition(testDb.db, {
+      name: 'cb',
+      version: 1,
+      model_name: 'm',
+      task: 'binary',
+      window: 'PT10S',
+      positive_outcome_types: ['chargeback'],
+    });
+    const cohort = [
+      'cohort',
+      'start',
+      '--model',
+      'm',
+      '--version',
+      '1',
+      '--from',
+      '2026-01-01T00:00:00Z',
+      '--to',
+      '2026-01-02T00:00:00Z',
+      '--label-definition',
+      'cb',
+      '--json',
+    ];
 
     const refused = await hindsight(cohort);
     expect(refused.code).toBe(2);

@@ -18,7 +18,15 @@ const first = randomUUID();
 const rescored = randomUUID();
 const base = { model_name: 'fraud', model_version: 'v1', environment: 'prod', score: 0.7, segment: {}, request_id: null, item_id: null };
 const outcome = (outcome_id: string, fields: Record<string, unknown>) => ({
-  outcome_id, prediction_id: null, request_id: null, item_id: null, entity_ids: {}, outcome_type: 'chargeback', value: 10, source: 'test', ...fields,
+  outcome_id,
+  prediction_id: null,
+  request_id: null,
+  item_id: null,
+  entity_ids: {},
+  outcome_type: 'chargeback',
+  value: 10,
+  source: 'test',
+  ...fields,
 });
 
 let definition: LabelDefinition;
@@ -40,10 +48,18 @@ beforeAll(async () => {
     outcome('entity-leak', { entity_ids: { user_id: 'u1' }, ts_event: iso(T - 2 * DAY), ts_received: iso(T - DAY) }),
     outcome('entity-history', { entity_ids: { user_id: 'u1' }, ts_event: iso(T - 30 * DAY), ts_received: iso(T - 29 * DAY) }),
   ]);
-  definition = (await putLabelDefinition(testDb.db, {
-    name: 'fraud-trace', version: 1, model_name: 'fraud', task: 'binary', window: 'P10D',
-    positive_outcome_types: ['chargeback'], absent_means: 'negative', entity_key: 'user_id',
-  })).definition;
+  definition = (
+    await putLabelDefinition(testDb.db, {
+      name: 'fraud-trace',
+      version: 1,
+      model_name: 'fraud',
+      task: 'binary',
+      window: 'P10D',
+      positive_outcome_types: ['chargeback'],
+      absent_means: 'negative',
+      entity_key: 'user_id',
+    })
+  ).definition;
 });
 
 function hindsight(args: string[]) {
@@ -53,11 +69,24 @@ function hindsight(args: string[]) {
 
 describe('hindsight trace', () => {
   it('lists every outcome that matched the prediction or was rejected for it, with the reason', () => {
-    const { code, stdout, stderr } = hindsight(['trace', first, '--label-definition', 'fraud-trace', '--as-of', iso(T + 30 * DAY), '--json']);
+    const { code, stdout, stderr } = hindsight([
+      'trace',
+      first,
+      '--label-definition',
+      'fraud-trace',
+      '--as-of',
+      iso(T + 30 * DAY),
+      '--json',
+    ]);
     expect(stderr).toBe('');
     expect(code).toBe(0);
     const trace = JSON.parse(stdout);
-    const verdicts = Object.fromEntries(trace.outcomes.map((o: { outcome_id: string; verdict: string; decides_label: boolean }) => [o.outcome_id, [o.verdict, o.decides_label]]));
+    const verdicts = Object.fromEntries(
+      trace.outcomes.map((o: { outcome_id: string; verdict: string; decides_label: boolean }) => [
+        o.outcome_id,
+        [o.verdict, o.decides_label],
+      ]),
+    );
     expect(verdicts).toEqual({
       'id-history': ['history_before_leakage_horizon', false],
       'entity-history': ['history_before_first_prediction', false],
@@ -82,9 +111,17 @@ describe('hindsight trace', () => {
   });
 
   it('traces a prediction under a definition without an entity_key: its id-joined outcomes, no entity candidates', async () => {
-    const byId = (await putLabelDefinition(testDb.db, {
-      name: 'fraud-trace-by-id', version: 1, model_name: 'fraud', task: 'binary', window: 'P10D', positive_outcome_types: ['chargeback'], absent_means: 'negative',
-    })).definition;
+    const byId = (
+      await putLabelDefinition(testDb.db, {
+        name: 'fraud-trace-by-id',
+        version: 1,
+        model_name: 'fraud',
+        task: 'binary',
+        window: 'P10D',
+        positive_outcome_types: ['chargeback'],
+        absent_means: 'negative',
+      })
+    ).definition;
     const trace = await tracePrediction(testDb.db, first, byId, iso(T + 30 * DAY));
     expect(trace.outcomes.map((o) => o.outcome_id).sort()).toEqual(['decides', 'id-history', 'leak', 'not-yet', 'too-late', 'unnamed']);
     expect(trace.label).toEqual({ value: 1, status: 'final', outcome_id: 'decides', join_path: 'by_prediction_id', outcome_value: 10 });

@@ -87,8 +87,15 @@ export function generateWeek(world: World, plan: WeekPlan, seed: number): Genera
     const flagged = score >= 0.5;
     week.fraud.set(prediction_id, fraud);
     week.predictions.push({
-      prediction_id, model_name: world.model_name, model_version: world.model_version, environment: 'production', region,
-      ts_pred: new Date(tsPred).toISOString(), score, entity_ids: {}, segment: {},
+      prediction_id,
+      model_name: world.model_name,
+      model_version: world.model_version,
+      environment: 'production',
+      region,
+      ts_pred: new Date(tsPred).toISOString(),
+      score,
+      entity_ids: {},
+      segment: {},
     });
     const outcome = (kind: string, type: string, timing: FeedTiming, stall?: WeekPlan['stall']) => {
       const event = tsPred + Math.floor(uniform(rng, timing.eventDays) * DAY);
@@ -97,8 +104,13 @@ export function generateWeek(world: World, plan: WeekPlan, seed: number): Genera
         received = Date.parse(stall.until) + Math.floor(rng.next() * DAY);
       }
       week.outcomes.push({
-        outcome_id: `${kind}-${prediction_id}`, prediction_id, entity_ids: {}, outcome_type: type, source: kind,
-        ts_event: new Date(event).toISOString(), ts_received: new Date(received).toISOString(),
+        outcome_id: `${kind}-${prediction_id}`,
+        prediction_id,
+        entity_ids: {},
+        outcome_type: type,
+        source: kind,
+        ts_event: new Date(event).toISOString(),
+        ts_received: new Date(received).toISOString(),
       });
     };
     if (rng.next() < world.review.coverage) outcome('review', fraud ? 'fraud_confirmed' : 'legit_confirmed', world.review, plan.stall);
@@ -110,33 +122,62 @@ export function generateWeek(world: World, plan: WeekPlan, seed: number): Genera
 /** The challenge's label definition: positives from either feed, explicit negatives from review, per region. */
 export function challengeDefinition(world: World, overrides: Partial<LabelDefinition> = {}): Record<string, unknown> {
   return {
-    name: `${world.model_name}-fraud`, version: 1, model_name: world.model_name, task: 'binary',
-    window: 'P30D', checkpoints: ['P7D', 'P14D'],
-    positive_outcome_types: ['fraud_confirmed', 'chargeback'], negative_outcome_types: ['legit_confirmed'],
-    absent_means: 'unknown', slices: ['region'], decision_threshold: 0.5,
+    name: `${world.model_name}-fraud`,
+    version: 1,
+    model_name: world.model_name,
+    task: 'binary',
+    window: 'P30D',
+    checkpoints: ['P7D', 'P14D'],
+    positive_outcome_types: ['fraud_confirmed', 'chargeback'],
+    negative_outcome_types: ['legit_confirmed'],
+    absent_means: 'unknown',
+    slices: ['region'],
+    decision_threshold: 0.5,
     ...overrides,
   };
 }
 
 export interface StoredChallenge {
   definition: LabelDefinition;
-  weeks: Array<{ plan: WeekPlan; cohort: { model_name: string; model_version: string; environment: null; start: string; end: string }; cohort_id: string; generated: GeneratedWeek }>;
+  weeks: Array<{
+    plan: WeekPlan;
+    cohort: { model_name: string; model_version: string; environment: null; start: string; end: string };
+    cohort_id: string;
+    generated: GeneratedWeek;
+  }>;
 }
 
 /**
  * Stores the definition, every week's predictions and outcomes, and registers each week as
  * a cohort (so finalized ones serve as the completeness history).
  */
-export async function storeChallenge(db: Knex, world: World, plans: WeekPlan[], seed: number, overrides: Partial<LabelDefinition> = {}): Promise<StoredChallenge> {
+export async function storeChallenge(
+  db: Knex,
+  world: World,
+  plans: WeekPlan[],
+  seed: number,
+  overrides: Partial<LabelDefinition> = {},
+): Promise<StoredChallenge> {
   const { definition } = await putLabelDefinition(db, challengeDefinition(world, overrides));
   const weeks: StoredChallenge['weeks'] = [];
   for (const [index, plan] of plans.entries()) {
     const generated = generateWeek(world, plan, seed * 1000 + index);
     await storeRows(db, 'predictions', generated.predictions);
     await storeRows(db, 'outcomes', generated.outcomes);
-    const cohort = { model_name: world.model_name, model_version: world.model_version, environment: null, start: new Date(Date.parse(plan.start)).toISOString(), end: new Date(Date.parse(plan.start) + WEEK).toISOString() };
+    const cohort = {
+      model_name: world.model_name,
+      model_version: world.model_version,
+      environment: null,
+      start: new Date(Date.parse(plan.start)).toISOString(),
+      end: new Date(Date.parse(plan.start) + WEEK).toISOString(),
+    };
     const cohort_id = cohortIdFor(cohort, definition);
-    await registerCohort(db, { ...cohort, cohort_id, label_definition_name: definition.name, label_definition_version: definition.version });
+    await registerCohort(db, {
+      ...cohort,
+      cohort_id,
+      label_definition_name: definition.name,
+      label_definition_version: definition.version,
+    });
     weeks.push({ plan, cohort, cohort_id, generated });
   }
   // Fresh tables have no statistics until autovacuum gets to them, and the join's plans

@@ -105,7 +105,12 @@ function horizonOf(def: RefDefinition): number {
 }
 
 /** The predictions an outcome is attributed to by its join path (before the window and cohort tests). */
-export function candidatesFor(o: RefOutcome, all: RefPrediction[], cohort: RefCohort, def: RefDefinition): { path: RefPath; predictions: RefPrediction[] } | null {
+export function candidatesFor(
+  o: RefOutcome,
+  all: RefPrediction[],
+  cohort: RefCohort,
+  def: RefDefinition,
+): { path: RefPath; predictions: RefPrediction[] } | null {
   if (o.prediction_id !== null) {
     return { path: 'by_prediction_id', predictions: all.filter((p) => p.prediction_id === o.prediction_id) };
   }
@@ -122,7 +127,11 @@ export function candidatesFor(o: RefOutcome, all: RefPrediction[], cohort: RefCo
   let latest: RefPrediction | null = null;
   for (const p of sameEntity) {
     if (ms(p.ts_pred) > ms(o.ts_event)) continue;
-    if (latest === null || ms(p.ts_pred) > ms(latest.ts_pred) || (ms(p.ts_pred) === ms(latest.ts_pred) && compareIds(p.prediction_id, latest.prediction_id) > 0)) {
+    if (
+      latest === null ||
+      ms(p.ts_pred) > ms(latest.ts_pred) ||
+      (ms(p.ts_pred) === ms(latest.ts_pred) && compareIds(p.prediction_id, latest.prediction_id) > 0)
+    ) {
       latest = p;
     }
   }
@@ -132,7 +141,11 @@ export function candidatesFor(o: RefOutcome, all: RefPrediction[], cohort: RefCo
   // within the leakage horizon before it (older entity history is not a leak).
   let first: RefPrediction | null = null;
   for (const p of sameEntity) {
-    if (first === null || ms(p.ts_pred) < ms(first.ts_pred) || (ms(p.ts_pred) === ms(first.ts_pred) && compareIds(p.prediction_id, first.prediction_id) < 0)) {
+    if (
+      first === null ||
+      ms(p.ts_pred) < ms(first.ts_pred) ||
+      (ms(p.ts_pred) === ms(first.ts_pred) && compareIds(p.prediction_id, first.prediction_id) < 0)
+    ) {
       first = p;
     }
   }
@@ -149,7 +162,13 @@ function namesSomePrediction(o: RefOutcome, all: RefPrediction[], def: RefDefini
 }
 
 /** Labels every cohort prediction as of `asOf` and counts the join, per docs/label-semantics.md. */
-export function referenceJoin(all: RefPrediction[], outcomes: RefOutcome[], cohort: RefCohort, def: RefDefinition, asOf: string): RefResult {
+export function referenceJoin(
+  all: RefPrediction[],
+  outcomes: RefOutcome[],
+  cohort: RefCohort,
+  def: RefDefinition,
+  asOf: string,
+): RefResult {
   const types = namedTypes(def);
   const known = outcomes.filter((o) => types.includes(o.outcome_type) && ms(o.ts_received) <= ms(asOf));
   const joinedFor = new Map<string, Array<{ o: RefOutcome; path: RefPath }>>();

@@ -15,10 +15,12 @@ export async function storeRows(db: Knex, table: 'predictions' | 'outcomes', rec
     }
     return row;
   });
-  const partitioned = (await db.raw("select to_regproc('hindsight_ensure_month_partition') is not null as present")).rows[0].present as boolean;
+  const partitioned = (await db.raw("select to_regproc('hindsight_ensure_month_partition') is not null as present")).rows[0]
+    .present as boolean;
   if (partitioned) {
     const months = [...new Set(rows.map((row) => String(row[timeColumn]).slice(0, 7)))];
-    for (const month of months) await db.raw('select hindsight_ensure_month_partition(?::regclass, ?::timestamptz)', [table, `${month}-01T00:00:00Z`]);
+    for (const month of months)
+      await db.raw('select hindsight_ensure_month_partition(?::regclass, ?::timestamptz)', [table, `${month}-01T00:00:00Z`]);
   }
   for (let i = 0; i < rows.length; i += 500) await db(table).insert(rows.slice(i, i + 500));
 }

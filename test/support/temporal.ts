@@ -21,7 +21,13 @@ export async function startTestWorker(db: Knex, options: { address?: string; lis
   const taskQueue = `test-${randomUUID()}`;
   const connection = await NativeConnection.connect({ address });
   const clientConnection = await Connection.connect({ address });
-  const worker = await createHindsightWorker({ connection, db, namespace: 'default', taskQueue, ...(options.listener ? { listener: options.listener } : {}) });
+  const worker = await createHindsightWorker({
+    connection,
+    db,
+    namespace: 'default',
+    taskQueue,
+    ...(options.listener ? { listener: options.listener } : {}),
+  });
   const running = worker.run();
   return {
     client: new Client({ connection: clientConnection }),

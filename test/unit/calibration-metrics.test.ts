@@ -7,7 +7,8 @@ const fixtures = loadBinaryFixtures();
 
 describe('calibration', () => {
   it('uses numpy.linspace edges exactly, so 0.1 * 3 and the literal 0.3 differ as they do in scikit-learn', () => {
-    const bins = (fixtureCase(fixtures, 'bin-edges').expected.overall.calibration as { uniform: Array<{ lower: number; upper: number }> }).uniform;
+    const bins = (fixtureCase(fixtures, 'bin-edges').expected.overall.calibration as { uniform: Array<{ lower: number; upper: number }> })
+      .uniform;
     expect(bins.length).toBe(10);
     bins.forEach((bin, k) => {
       expect(uniformEdge(k)).toBe(bin.lower);
@@ -26,12 +27,23 @@ describe('calibration', () => {
 
     it(`matches calibration_curve's quantile bins and the score deciles on "${name}"`, () => {
       const fixture = fixtureCase(fixtures, name);
-      const labeled = fixture.rows.filter((row) => row.label === 0 || row.label === 1).map((row) => ({ score: row.score, y: row.label as 0 | 1 }));
+      const labeled = fixture.rows
+        .filter((row) => row.label === 0 || row.label === 1)
+        .map((row) => ({ score: row.score, y: row.label as 0 | 1 }));
       const sorted = labeled.map((row) => row.score).sort((a, b) => a - b);
       const edges = Array.from({ length: 11 }, (_, k) => numpyPercentile(sorted, k));
       const bins = binRows(labeled, (row) => edges.slice(1, 10).filter((edge) => edge < row.score).length);
-      expect(collectMismatches(quantileCalibration(bins, edges), (fixture.expected.overall.calibration as { quantile: unknown }).quantile, 'quantile', 1e-9)).toEqual([]);
-      expect(collectMismatches(scoreDeciles(decileBins(fixture.rows)), fixture.expected.overall.calibration_deciles, 'deciles', 1e-9)).toEqual([]);
+      expect(
+        collectMismatches(
+          quantileCalibration(bins, edges),
+          (fixture.expected.overall.calibration as { quantile: unknown }).quantile,
+          'quantile',
+          1e-9,
+        ),
+      ).toEqual([]);
+      expect(
+        collectMismatches(scoreDeciles(decileBins(fixture.rows)), fixture.expected.overall.calibration_deciles, 'deciles', 1e-9),
+      ).toEqual([]);
     });
   }
 

@@ -17,10 +17,13 @@ const DIR = path.join(__dirname, '..', 'fixtures', 'histories');
  */
 const RECORDED: Record<string, string> = {
   'cohort-lifecycle-before-operator-view': 'a cohort started before search attributes and summaries: provisional → final → revised',
-  'cohort-lifecycle-before-monitoring': 'a cohort with search attributes and summaries, started before monitoring policies: provisional → final → revised',
+  'cohort-lifecycle-before-monitoring':
+    'a cohort with search attributes and summaries, started before monitoring policies: provisional → final → revised',
   'cohort-lifecycle-live': 'a live cohort: provisional → final → revised, judging its (absent) policy after each snapshot',
-  'cohort-lifecycle-alerts': 'a cohort whose provisional alert fired, was notified, asked for retraining and was retracted by the final snapshot',
-  'retraining-requests': "a model's retraining requests: two cohorts' evidence merged into one webhook call, then completed with a new version's schedule",
+  'cohort-lifecycle-alerts':
+    'a cohort whose provisional alert fired, was notified, asked for retraining and was retracted by the final snapshot',
+  'retraining-requests':
+    "a model's retraining requests: two cohorts' evidence merged into one webhook call, then completed with a new version's schedule",
   'cohort-lifecycle-evaluate-now': 'a cohort that answered two evaluateNow updates between its planned checkpoints',
   'cohort-lifecycle-backfilled': 'a backfilled cohort whose checkpoints had all passed when it opened',
   'scheduled-cohort': "a schedule action that opened its period's cohort",
@@ -31,7 +34,9 @@ const RECORDED: Record<string, string> = {
 
 describe('workflow replay against recorded histories', () => {
   it('has a description for every recorded history and a recording for every description', () => {
-    const files = readdirSync(DIR).filter((f) => f.endsWith('.history.bin')).map((f) => f.replace('.history.bin', ''));
+    const files = readdirSync(DIR)
+      .filter((f) => f.endsWith('.history.bin'))
+      .map((f) => f.replace('.history.bin', ''));
     expect(files.sort()).toEqual(Object.keys(RECORDED).sort());
   });
 

@@ -20,15 +20,15 @@ describe('schedule periods', () => {
 
   it('aligns periods to --start-at', () => {
     const periods = schedulePeriods('P1D', '2026-03-02T06:00:00Z');
-    expect(periodEndsWithin(periods, at('2026-03-02T06:00:00Z'), at('2026-03-04T06:00:00Z')).map((t) => new Date(t).toISOString())).toEqual([
-      '2026-03-03T06:00:00.000Z',
-      '2026-03-04T06:00:00.000Z',
-    ]);
+    expect(periodEndsWithin(periods, at('2026-03-02T06:00:00Z'), at('2026-03-04T06:00:00Z')).map((t) => new Date(t).toISOString())).toEqual(
+      ['2026-03-03T06:00:00.000Z', '2026-03-04T06:00:00.000Z'],
+    );
   });
 
   it('opens only periods that lie wholly within [from, to)', () => {
     const periods = schedulePeriods('P1D');
-    const ends = (from: string, to: string) => periodEndsWithin(periods, at(from), at(to)).map((t) => new Date(t).toISOString().slice(0, 10));
+    const ends = (from: string, to: string) =>
+      periodEndsWithin(periods, at(from), at(to)).map((t) => new Date(t).toISOString().slice(0, 10));
     expect(ends('2026-01-01T00:00:00Z', '2026-01-04T00:00:00Z')).toEqual(['2026-01-02', '2026-01-03', '2026-01-04']);
     // A partial first or last day is not a period of this schedule.
     expect(ends('2026-01-01T00:00:01Z', '2026-01-03T23:59:59Z')).toEqual(['2026-01-03']);

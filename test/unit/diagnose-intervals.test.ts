@@ -7,7 +7,12 @@ import { hanleyMcNeilSe as hanleyMcNeilStandardError } from '../../stats/statist
 describe('intervals', () => {
   it('gives Wilson score intervals as Newcombe (1998) tabulates them', () => {
     // Newcombe, Statistics in Medicine 17:857, table I, method 3
-    const cases: Array<[number, number, number, number]> = [[81, 263, 0.2553, 0.3662], [15, 148, 0.0624, 0.1605], [0, 20, 0, 0.1611], [1, 29, 0.0061, 0.1718]];
+    const cases: Array<[number, number, number, number]> = [
+      [81, 263, 0.2553, 0.3662],
+      [15, 148, 0.0624, 0.1605],
+      [0, 20, 0, 0.1611],
+      [1, 29, 0.0061, 0.1718],
+    ];
     for (const [k, n, low, high] of cases) {
       const interval = wilsonInterval(k, n)!;
       expect(interval.low).toBeCloseTo(low, 4);
@@ -50,7 +55,16 @@ describe('intervals', () => {
   });
 });
 
-const counts = (dimension: string, value: string | null, n_positive: number, tp: number): GroupCounts => ({ dimension, value, n: 1000, n_labeled: 1000, n_final: 1000, n_positive, tp, fp: tp });
+const counts = (dimension: string, value: string | null, n_positive: number, tp: number): GroupCounts => ({
+  dimension,
+  value,
+  n: 1000,
+  n_labeled: 1000,
+  n_final: 1000,
+  n_positive,
+  tp,
+  fp: tp,
+});
 const side = (groups: GroupCounts[]) => ({ groups }) as unknown as SideFacts;
 
 describe('the comparable-slices check', () => {
@@ -70,7 +84,9 @@ describe('the comparable-slices check', () => {
     const kept = comparableSlicesCheck(current, baseline, new Set([JSON.stringify(['region', 'us'])]), ['region']);
     expect(kept.signal).toBeNull();
     expect((kept.evidence.subsets as Array<{ kept: string[]; excluded: string[] }>)[0]).toMatchObject({ kept: ['eu'], excluded: ['us'] });
-    const none = comparableSlicesCheck(current, baseline, new Set([JSON.stringify(['region', 'us']), JSON.stringify(['region', 'eu'])]), ['region']);
+    const none = comparableSlicesCheck(current, baseline, new Set([JSON.stringify(['region', 'us']), JSON.stringify(['region', 'eu'])]), [
+      'region',
+    ]);
     expect(none.finding).toMatch(/no comparable subset/);
     expect(comparableSlicesCheck(current, baseline, new Set(), ['region']).signal).toBe('quality');
   });

@@ -3,8 +3,16 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { computePsi, PSI_FLOOR } from '../../stats/drift';
 
-interface DriftCase { name: string; reference_counts: number[]; current_counts: number[]; psi: number }
-const fixture = JSON.parse(readFileSync(path.join(__dirname, '..', 'fixtures', 'drift', 'drift.json'), 'utf8')) as { floor: number; cases: DriftCase[] };
+interface DriftCase {
+  name: string;
+  reference_counts: number[];
+  current_counts: number[];
+  psi: number;
+}
+const fixture = JSON.parse(readFileSync(path.join(__dirname, '..', 'fixtures', 'drift', 'drift.json'), 'utf8')) as {
+  floor: number;
+  cases: DriftCase[];
+};
 
 describe('computePsi', () => {
   it('uses the floor the fixtures were generated with', () => {

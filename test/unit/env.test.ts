@@ -27,10 +27,15 @@ describe('loadEnv', () => {
 describe('HINDSIGHT_ALLOWED_ORIGINS', () => {
   it('allows no browser origin by default and reads a comma-separated list', () => {
     expect(loadEnv({}).HINDSIGHT_ALLOWED_ORIGINS).toEqual([]);
-    expect(loadEnv({ HINDSIGHT_ALLOWED_ORIGINS: 'https://ops.example.com, http://localhost:3000' }).HINDSIGHT_ALLOWED_ORIGINS).toEqual(['https://ops.example.com', 'http://localhost:3000']);
+    expect(loadEnv({ HINDSIGHT_ALLOWED_ORIGINS: 'https://ops.example.com, http://localhost:3000' }).HINDSIGHT_ALLOWED_ORIGINS).toEqual([
+      'https://ops.example.com',
+      'http://localhost:3000',
+    ]);
   });
 
   it('fails fast on an origin with a path', () => {
-    expect(() => loadEnv({ HINDSIGHT_ALLOWED_ORIGINS: 'https://ops.example.com/app' })).toThrowError(/HINDSIGHT_ALLOWED_ORIGINS.*scheme:\/\/host/);
+    expect(() => loadEnv({ HINDSIGHT_ALLOWED_ORIGINS: 'https://ops.example.com/app' })).toThrowError(
+      /HINDSIGHT_ALLOWED_ORIGINS.*scheme:\/\/host/,
+    );
   });
 });

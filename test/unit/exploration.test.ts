@@ -100,8 +100,18 @@ describe('randomizedBand', () => {
   const band = { low: 0.2, high: 0.4 };
 
   it('approves below the band and denies from its top with propensity 1, no exploration', () => {
-    expect(randomizedBand({ score: 0.1, band, approve_probability: 0.3 })).toEqual({ action: 'approve', propensity: 1, policy: 'randomized-band[0.2,0.4)@0.3', is_exploration: false });
-    expect(randomizedBand({ score: 0.4, band, approve_probability: 0.3 })).toEqual({ action: 'deny', propensity: 1, policy: 'randomized-band[0.2,0.4)@0.3', is_exploration: false });
+    expect(randomizedBand({ score: 0.1, band, approve_probability: 0.3 })).toEqual({
+      action: 'approve',
+      propensity: 1,
+      policy: 'randomized-band[0.2,0.4)@0.3',
+      is_exploration: false,
+    });
+    expect(randomizedBand({ score: 0.4, band, approve_probability: 0.3 })).toEqual({
+      action: 'deny',
+      propensity: 1,
+      policy: 'randomized-band[0.2,0.4)@0.3',
+      is_exploration: false,
+    });
   });
 
   it('inside the band approves with probability p, logging p for an approval and 1 − p for a denial', () => {

@@ -8,7 +8,13 @@ import {
   type BinarySums,
 } from '../../stats/finish-metrics';
 import { collectMismatches } from '../fixtures/metrics/collect-mismatches';
-import { fixtureCase, loadBinaryFixtures, loadRegressionFixtures, referenceBinarySums, referenceRegressionSums } from '../fixtures/metrics/reference-sums';
+import {
+  fixtureCase,
+  loadBinaryFixtures,
+  loadRegressionFixtures,
+  referenceBinarySums,
+  referenceRegressionSums,
+} from '../fixtures/metrics/reference-sums';
 
 const fixtures = loadBinaryFixtures();
 const options = (costs: { fp: number; fn: number } | null = null) => ({ threshold_grid: fixtures.threshold_grid, costs });
@@ -35,7 +41,21 @@ describe('finishBinaryMetrics', () => {
     expect(metrics.n).toBe(0);
     expect(metrics.roc_auc).toBeNull();
     expect(metrics.undefined_metrics.label_availability).toBe(REASONS.emptyCohort);
-    for (const name of ['base_rate', 'mean_score', 'roc_auc', 'pr_auc', 'brier', 'log_loss', 'ece', 'ks', 'precision', 'recall', 'f1', 'total_cost', 'expected_cost']) {
+    for (const name of [
+      'base_rate',
+      'mean_score',
+      'roc_auc',
+      'pr_auc',
+      'brier',
+      'log_loss',
+      'ece',
+      'ks',
+      'precision',
+      'recall',
+      'f1',
+      'total_cost',
+      'expected_cost',
+    ]) {
       expect(metrics[name as keyof typeof metrics], name).toBeNull();
       expect(metrics.undefined_metrics[name], name).toBe(REASONS.noLabels);
     }
@@ -45,9 +65,25 @@ describe('finishBinaryMetrics', () => {
   });
 
   it('says why roc_auc and ks are missing when only one class is labeled', () => {
-    const sums: BinarySums = { ...emptyBinarySums(), n: 3, n_labeled: 3, n_final: 3, n_positive: 0, score_sum: 1.2, brier_sum: 0.5, log_loss_sum: 1.1, auc_twice: 0, ap_sum: 0 };
+    const sums: BinarySums = {
+      ...emptyBinarySums(),
+      n: 3,
+      n_labeled: 3,
+      n_final: 3,
+      n_positive: 0,
+      score_sum: 1.2,
+      brier_sum: 0.5,
+      log_loss_sum: 1.1,
+      auc_twice: 0,
+      ap_sum: 0,
+    };
     const metrics = finishBinaryMetrics(sums, options());
-    expect(metrics.undefined_metrics).toMatchObject({ roc_auc: REASONS.noPositives, ks: REASONS.noPositives, pr_auc: REASONS.noPositives, recall: REASONS.noPositives });
+    expect(metrics.undefined_metrics).toMatchObject({
+      roc_auc: REASONS.noPositives,
+      ks: REASONS.noPositives,
+      pr_auc: REASONS.noPositives,
+      recall: REASONS.noPositives,
+    });
     expect(numbersIn(metrics).every(Number.isFinite)).toBe(true);
   });
 
@@ -79,6 +115,10 @@ describe('finishRegressionMetrics', () => {
   it('gives an empty cohort null metrics with reasons', () => {
     const metrics = finishRegressionMetrics(emptyRegressionSums());
     expect(metrics).toMatchObject({ n: 0, mae: null, rmse: null, r2: null, label_availability: null });
-    expect(metrics.undefined_metrics).toMatchObject({ mae: REASONS.noLabels, r2: REASONS.noLabels, label_availability: REASONS.emptyCohort });
+    expect(metrics.undefined_metrics).toMatchObject({
+      mae: REASONS.noLabels,
+      r2: REASONS.noLabels,
+      label_availability: REASONS.emptyCohort,
+    });
   });
 });

@@ -23,7 +23,11 @@ function streamOf(text: string, pieceSize = 7): Readable {
 describe('parseNdjson', () => {
   it('numbers records by physical line, skipping blank lines, dropping a BOM, accepting CRLF', async () => {
     const records = await collect(parseNdjson(streamOf('\uFEFF{"a":1}\r\n\n{"a":"é"}\n   \n{"a":3}')));
-    expect(records.map((r) => [r.line, r.value])).toEqual([[1, { a: 1 }], [3, { a: 'é' }], [5, { a: 3 }]]);
+    expect(records.map((r) => [r.line, r.value])).toEqual([
+      [1, { a: 1 }],
+      [3, { a: 'é' }],
+      [5, { a: 3 }],
+    ]);
   });
 
   it('turns a malformed line into an error record and goes on', async () => {
@@ -37,7 +41,11 @@ describe('parseNdjson', () => {
     const long = `{"a":"${'x'.repeat(100)}"}`;
     const batches: SourceRecord[] = [];
     for await (const batch of parseNdjson(streamOf(`{"a":1}\n${long}\n{"a":3}\n`, 16), 40)) batches.push(...batch);
-    expect(batches.map((r) => [r.line, r.error ? 'error' : r.value])).toEqual([[1, { a: 1 }], [2, 'error'], [3, { a: 3 }]]);
+    expect(batches.map((r) => [r.line, r.error ? 'error' : r.value])).toEqual([
+      [1, { a: 1 }],
+      [2, 'error'],
+      [3, { a: 3 }],
+    ]);
     expect(batches[1]!.error!.error).toMatch(/longer than 40 bytes/);
   });
 
@@ -75,9 +83,15 @@ describe('parseCsv', () => {
   });
 
   it('nests dotted columns and types numbers and booleans where the schema wants them', async () => {
-    const csv = '\uFEFFscore,is_exploration,entity_ids.transaction_id,entity_ids.user_id,features.amount,features.country,threshold\n0.25,true,007,u9,12.5,DE,\n';
+    const csv =
+      '\uFEFFscore,is_exploration,entity_ids.transaction_id,entity_ids.user_id,features.amount,features.country,threshold\n0.25,true,007,u9,12.5,DE,\n';
     const [record] = await collect(parseCsv(streamOf(csv)));
-    expect(record!.value).toEqual({ score: 0.25, is_exploration: true, entity_ids: { transaction_id: '007', user_id: 'u9' }, features: { amount: 12.5, country: 'DE' } });
+    expect(record!.value).toEqual({
+      score: 0.25,
+      is_exploration: true,
+      entity_ids: { transaction_id: '007', user_id: 'u9' },
+      features: { amount: 12.5, country: 'DE' },
+    });
   });
 
   it('leaves a non-numeric score a string so validation names it', async () => {
@@ -87,7 +101,11 @@ describe('parseCsv', () => {
 
   it('reports a row with the wrong number of fields by line', async () => {
     const records = await collect(parseCsv(streamOf('a,b\n1,2\n1,2,3\n4,5\n')));
-    expect(records.map((r) => [r.line, r.error ? 'error' : 'ok'])).toEqual([[2, 'ok'], [3, 'error'], [4, 'ok']]);
+    expect(records.map((r) => [r.line, r.error ? 'error' : 'ok'])).toEqual([
+      [2, 'ok'],
+      [3, 'error'],
+      [4, 'ok'],
+    ]);
   });
 
   it('reads a whole JSON object from a plain object column', async () => {
@@ -120,7 +138,13 @@ describe('parseCsv', () => {
 });
 
 describe('formatCopyRow', () => {
-  const base = { prediction_id: '7f1c7b6e-7c39-4d6f-9a57-6f6e1a0a0001', model_name: 'm', model_version: '1', ts_pred: '2026-11-01T10:00:00Z', score: 0.5 };
+  const base = {
+    prediction_id: '7f1c7b6e-7c39-4d6f-9a57-6f6e1a0a0001',
+    model_name: 'm',
+    model_version: '1',
+    ts_pred: '2026-11-01T10:00:00Z',
+    score: 0.5,
+  };
   const rowOf = (record: Record<string, unknown>) => {
     const checked = validateRecord('predictions', record, { receivedAt: '2026-11-02T00:00:00.000000Z' });
     if (!checked.ok) throw new Error(checked.error);

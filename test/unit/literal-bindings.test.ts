@@ -6,7 +6,7 @@ import { positionalQuery, sqlLiteral, withLiteralBindings } from '../../sql/lite
 const db = knex({ client: 'pg' });
 
 describe('literal bindings for COPY', () => {
-  it('quotes every value with the driver\'s escaping, so none can end its literal early', () => {
+  it("quotes every value with the driver's escaping, so none can end its literal early", () => {
     expect(sqlLiteral("it's")).toBe("'it''s'");
     expect(sqlLiteral('back\\slash')).toBe(" E'back\\\\slash'");
     expect(sqlLiteral(null)).toBe('null');
@@ -20,7 +20,9 @@ describe('literal bindings for COPY', () => {
 
   it('puts each named binding in place, casts and all', () => {
     const sql = withLiteralBindings(db, 'select :a::text[] as a, :b::interval as b, :c as c, :a::text[] as again', {
-      a: ['x', 'y'], b: 'P30D', c: null,
+      a: ['x', 'y'],
+      b: 'P30D',
+      c: null,
     });
     expect(sql).toBe("select array['x', 'y']::text[] as a, 'P30D'::interval as b, null as c, array['x', 'y']::text[] as again");
   });

@@ -31,8 +31,11 @@ function simulate(seed: number): Simulation {
   const candidate = ctr.map((row) => row.indexOf([...row].sort((a, b) => b - a)[3]!));
   const truth = ctr.reduce((sum, row, u) => sum + row[candidate[u]!]!, 0) / USER_TYPES;
   const rounds: LoggedRounds = {
-    propensity: new Float64Array(ROUNDS), target: new Float64Array(ROUNDS), reward: new Float64Array(ROUNDS),
-    direct: new Float64Array(ROUNDS), modeled: new Float64Array(ROUNDS),
+    propensity: new Float64Array(ROUNDS),
+    target: new Float64Array(ROUNDS),
+    reward: new Float64Array(ROUNDS),
+    direct: new Float64Array(ROUNDS),
+    modeled: new Float64Array(ROUNDS),
   };
   for (let t = 0; t < ROUNDS; t += 1) {
     const u = Math.floor(random() * USER_TYPES);
@@ -48,7 +51,13 @@ function simulate(seed: number): Simulation {
 const SEEDS = Array.from({ length: 20 }, (_, i) => i + 1);
 const RESAMPLES = 300;
 
-interface Outcome { seed: number; truth: number; naive: number; ipw: [number, number]; snips: [number, number] }
+interface Outcome {
+  seed: number;
+  truth: number;
+  naive: number;
+  ipw: [number, number];
+  snips: [number, number];
+}
 
 function run(seed: number): Outcome {
   const { rounds, truth } = simulate(seed);
@@ -63,16 +72,19 @@ const covers = ([low, high]: [number, number], value: number) => low <= value &&
 describe('off-policy estimates on a simulated recommendations log with 5% epsilon-greedy exploration', () => {
   const outcomes = SEEDS.map(run);
 
-  it('IPW and SNIPS intervals cover the target policy\'s true CTR in at least 19 of 20 seeds', () => {
+  it("IPW and SNIPS intervals cover the target policy's true CTR in at least 19 of 20 seeds", () => {
     const ipw = outcomes.filter((o) => covers(o.ipw, o.truth)).map((o) => o.seed);
     const snips = outcomes.filter((o) => covers(o.snips, o.truth)).map((o) => o.seed);
     expect(ipw.length, `IPW covered the truth in seeds ${ipw.join(', ')}`).toBeGreaterThanOrEqual(19);
     expect(snips.length, `SNIPS covered the truth in seeds ${snips.join(', ')}`).toBeGreaterThanOrEqual(19);
   });
 
-  it('while the naive logged CTR, the production policy\'s own, lies outside both intervals in every seed', () => {
+  it("while the naive logged CTR, the production policy's own, lies outside both intervals in every seed", () => {
     for (const o of outcomes) {
-      expect(covers(o.ipw, o.naive) || covers(o.snips, o.naive), `seed ${o.seed}: logged CTR ${o.naive} vs IPW [${o.ipw}] SNIPS [${o.snips}]`).toBe(false);
+      expect(
+        covers(o.ipw, o.naive) || covers(o.snips, o.naive),
+        `seed ${o.seed}: logged CTR ${o.naive} vs IPW [${o.ipw}] SNIPS [${o.snips}]`,
+      ).toBe(false);
       // The log is not only different but biased for the target: it overstates its CTR.
       expect(o.naive).toBeGreaterThan(o.truth);
     }

@@ -13,9 +13,16 @@ interface Case {
   clip: number | null;
   alpha: number;
   bootstrap_indices: number[][];
-  expected: { estimators: Record<string, { value: number; ci_low: number; ci_high: number }>; n: number; effective_sample_size: number; logged_policy_value: number };
+  expected: {
+    estimators: Record<string, { value: number; ci_low: number; ci_high: number }>;
+    n: number;
+    effective_sample_size: number;
+    logged_policy_value: number;
+  };
 }
-const fixture = JSON.parse(readFileSync(path.join(__dirname, '..', 'fixtures', 'off-policy', 'off-policy.json'), 'utf8')) as { cases: Case[] };
+const fixture = JSON.parse(readFileSync(path.join(__dirname, '..', 'fixtures', 'off-policy', 'off-policy.json'), 'utf8')) as {
+  cases: Case[];
+};
 
 /** The rounds as the SQL hands them over: π_e and q̂ of the logged action, Σ_a π_e q̂. */
 function roundsOf(c: Case): LoggedRounds {
@@ -38,19 +45,26 @@ function replay(indices: number[][]): () => number {
 }
 
 describe('estimateOffPolicy equals the Open Bandit Pipeline formulas (NumPy reference)', () => {
-  it.each(fixture.cases.map((c) => [c.name, c] as const))('%s: IPW, SNIPS, DM, DR, their bootstrap intervals, ESS and the logged value to 1e-12', (_name, c) => {
-    const result = estimateOffPolicy(roundsOf(c), c.clip, { resamples: c.bootstrap_indices.length, alpha: c.alpha, nextIndex: replay(c.bootstrap_indices) });
-    expect(result.n).toBe(c.expected.n);
-    for (const name of ESTIMATORS) {
-      const expected = c.expected.estimators[name]!;
-      const got = result.estimators[name];
-      for (const key of ['value', 'ci_low', 'ci_high'] as const) {
-        expect(Math.abs(got[key]! - expected[key]), `${name}.${key}: ${got[key]} vs ${expected[key]}`).toBeLessThan(1e-12);
+  it.each(fixture.cases.map((c) => [c.name, c] as const))(
+    '%s: IPW, SNIPS, DM, DR, their bootstrap intervals, ESS and the logged value to 1e-12',
+    (_name, c) => {
+      const result = estimateOffPolicy(roundsOf(c), c.clip, {
+        resamples: c.bootstrap_indices.length,
+        alpha: c.alpha,
+        nextIndex: replay(c.bootstrap_indices),
+      });
+      expect(result.n).toBe(c.expected.n);
+      for (const name of ESTIMATORS) {
+        const expected = c.expected.estimators[name]!;
+        const got = result.estimators[name];
+        for (const key of ['value', 'ci_low', 'ci_high'] as const) {
+          expect(Math.abs(got[key]! - expected[key]), `${name}.${key}: ${got[key]} vs ${expected[key]}`).toBeLessThan(1e-12);
+        }
       }
-    }
-    expect(Math.abs(result.effective_sample_size! - c.expected.effective_sample_size)).toBeLessThan(1e-12);
-    expect(Math.abs(result.logged_policy_value! - c.expected.logged_policy_value)).toBeLessThan(1e-12);
-  });
+      expect(Math.abs(result.effective_sample_size! - c.expected.effective_sample_size)).toBeLessThan(1e-12);
+      expect(Math.abs(result.logged_policy_value! - c.expected.logged_policy_value)).toBeLessThan(1e-12);
+    },
+  );
 
   it('clips only IPW: the clipped case changes IPW and leaves the others as they are', () => {
     const [plain, clipped] = fixture.cases;
@@ -61,10 +75,23 @@ describe('estimateOffPolicy equals the Open Bandit Pipeline formulas (NumPy refe
 
   it('is null everywhere on no rounds, and SNIPS is null when no round has weight', () => {
     const empty = new Float64Array(0);
-    const none = estimateOffPolicy({ propensity: empty, target: empty, reward: empty, direct: empty, modeled: empty }, null, { resamples: 10, alpha: 0.05, nextIndex: () => 0 });
-    expect(none).toEqual({ estimators: Object.fromEntries(ESTIMATORS.map((name) => [name, { value: null, ci_low: null, ci_high: null }])), n: 0, effective_sample_size: null, logged_policy_value: null });
+    const none = estimateOffPolicy({ propensity: empty, target: empty, reward: empty, direct: empty, modeled: empty }, null, {
+      resamples: 10,
+      alpha: 0.05,
+      nextIndex: () => 0,
+    });
+    expect(none).toEqual({
+      estimators: Object.fromEntries(ESTIMATORS.map((name) => [name, { value: null, ci_low: null, ci_high: null }])),
+      n: 0,
+      effective_sample_size: null,
+      logged_policy_value: null,
+    });
     const one = Float64Array.of(1);
-    const unsupported = estimateOffPolicy({ propensity: one, target: Float64Array.of(0), reward: one, direct: Float64Array.of(0.4), modeled: Float64Array.of(0.5) }, null, { resamples: 5, alpha: 0.05, nextIndex: () => 0 });
+    const unsupported = estimateOffPolicy(
+      { propensity: one, target: Float64Array.of(0), reward: one, direct: Float64Array.of(0.4), modeled: Float64Array.of(0.5) },
+      null,
+      { resamples: 5, alpha: 0.05, nextIndex: () => 0 },
+    );
     expect(unsupported.estimators.snips).toEqual({ value: null, ci_low: null, ci_high: null });
     expect(unsupported.estimators.ipw).toEqual({ value: 0, ci_low: 0, ci_high: 0 });
     expect(unsupported.effective_sample_size).toBe(0);

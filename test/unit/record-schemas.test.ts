@@ -39,11 +39,20 @@ describe('record timestamps', () => {
 describe('validateRecord', () => {
   it('accepts a minimal prediction, lower-cases its id and fills the current schema version', () => {
     const checked = validate('predictions', prediction);
-    expect(checked.ok && checked.row).toMatchObject({ prediction_id: '7f1c7b6e-7c39-4d6f-9a57-6f6e1a0a0001', schema_version: 1, ts_pred: '2026-11-01T10:00:00.000000Z', extra: null });
+    expect(checked.ok && checked.row).toMatchObject({
+      prediction_id: '7f1c7b6e-7c39-4d6f-9a57-6f6e1a0a0001',
+      schema_version: 1,
+      ts_pred: '2026-11-01T10:00:00.000000Z',
+      extra: null,
+    });
   });
 
   it('rejects a string score with the field named', () => {
-    expect(validate('predictions', { ...prediction, score: '0.9' })).toEqual({ ok: false, field: 'score', error: 'score: must be a number' });
+    expect(validate('predictions', { ...prediction, score: '0.9' })).toEqual({
+      ok: false,
+      field: 'score',
+      error: 'score: must be a number',
+    });
   });
 
   it('says a missing required field is required', () => {
@@ -57,7 +66,11 @@ describe('validateRecord', () => {
   });
 
   it('rejects an unknown schema_version and names the known ones', () => {
-    expect(validate('predictions', { ...prediction, schema_version: 2 })).toEqual({ ok: false, field: 'schema_version', error: 'schema_version: unknown version 2; this Hindsight knows 1' });
+    expect(validate('predictions', { ...prediction, schema_version: 2 })).toEqual({
+      ok: false,
+      field: 'schema_version',
+      error: 'schema_version: unknown version 2; this Hindsight knows 1',
+    });
   });
 
   it('keeps unknown fields in extra and names them', () => {
@@ -70,23 +83,38 @@ describe('validateRecord', () => {
   });
 
   it('defaults an outcome ts_received to the ingestion time', () => {
-    const checked = validate('outcomes', { outcome_id: 'o1', prediction_id: prediction.prediction_id, outcome_type: 'chargeback', ts_event: '2026-11-02T00:00:00Z' });
+    const checked = validate('outcomes', {
+      outcome_id: 'o1',
+      prediction_id: prediction.prediction_id,
+      outcome_type: 'chargeback',
+      ts_event: '2026-11-02T00:00:00Z',
+    });
     expect(checked.ok && checked.row.ts_received).toBe(RECEIVED);
   });
 
   it('rejects an outcome received before it happened, given or defaulted', () => {
     const base = { outcome_id: 'o1', prediction_id: prediction.prediction_id, outcome_type: 'chargeback' };
-    expect(validate('outcomes', { ...base, ts_event: '2026-11-02T00:00:00Z', ts_received: '2026-11-01T00:00:00Z' })).toMatchObject({ ok: false, field: 'ts_received' });
+    expect(validate('outcomes', { ...base, ts_event: '2026-11-02T00:00:00Z', ts_received: '2026-11-01T00:00:00Z' })).toMatchObject({
+      ok: false,
+      field: 'ts_received',
+    });
     expect(validate('outcomes', { ...base, ts_event: '2026-12-01T00:00:00Z' })).toMatchObject({ ok: false, field: 'ts_received' });
   });
 
   it('rejects an outcome with nothing to join on', () => {
-    expect(validate('outcomes', { outcome_id: 'o1', outcome_type: 'click', ts_event: '2026-11-02T00:00:00Z' })).toMatchObject({ ok: false, field: 'prediction_id' });
+    expect(validate('outcomes', { outcome_id: 'o1', outcome_type: 'click', ts_event: '2026-11-02T00:00:00Z' })).toMatchObject({
+      ok: false,
+      field: 'prediction_id',
+    });
   });
 
   it('validates actions against their own schema', () => {
-    expect(validate('actions', { prediction_id: prediction.prediction_id, action: 'block', ts_action: '2026-11-01T10:00:01Z', propensity: 0.7 })).toMatchObject({ ok: true });
-    expect(validate('actions', { prediction_id: prediction.prediction_id, action: 'block', ts_action: '2026-11-01T10:00:01Z', propensity: 0 })).toMatchObject({ ok: false, field: 'propensity' });
+    expect(
+      validate('actions', { prediction_id: prediction.prediction_id, action: 'block', ts_action: '2026-11-01T10:00:01Z', propensity: 0.7 }),
+    ).toMatchObject({ ok: true });
+    expect(
+      validate('actions', { prediction_id: prediction.prediction_id, action: 'block', ts_action: '2026-11-01T10:00:01Z', propensity: 0 }),
+    ).toMatchObject({ ok: false, field: 'propensity' });
   });
 });
 
@@ -109,20 +137,42 @@ describe('validateRecord limits (nesting, sizes, text PostgreSQL can store as se
   it('rejects 100,000 nested arrays in any field, known or unknown, without overflowing the stack', () => {
     const deep = JSON.parse(`${'['.repeat(100_000)}${']'.repeat(100_000)}`);
     for (const field of ['features', 'segment', 'entity_ids', 'colour']) {
-      expect(validate('predictions', { ...prediction, [field]: deep })).toEqual({ ok: false, field, error: `${field}: nested deeper than 32 levels` });
+      expect(validate('predictions', { ...prediction, [field]: deep })).toEqual({
+        ok: false,
+        field,
+        error: `${field}: nested deeper than 32 levels`,
+      });
     }
   });
 
   it('rejects an object with more than 1000 keys and an array with more than 10,000 items', () => {
     const wide = Object.fromEntries(Array.from({ length: 1001 }, (_, i) => [`k${i}`, i]));
-    expect(validate('predictions', { ...prediction, features: wide })).toEqual({ ok: false, field: 'features', error: 'features: has 1001 keys; at most 1000 per object' });
-    expect(validate('predictions', { ...prediction, features: { list: new Array(10_001).fill(0) } })).toMatchObject({ ok: false, field: 'features.list' });
+    expect(validate('predictions', { ...prediction, features: wide })).toEqual({
+      ok: false,
+      field: 'features',
+      error: 'features: has 1001 keys; at most 1000 per object',
+    });
+    expect(validate('predictions', { ...prediction, features: { list: new Array(10_001).fill(0) } })).toMatchObject({
+      ok: false,
+      field: 'features.list',
+    });
   });
 
   it('rejects a NUL character in a string or a key, naming the field', () => {
-    expect(validate('predictions', { ...prediction, model_name: 'a\u0000b' })).toMatchObject({ ok: false, field: 'model_name', error: expect.stringMatching(/NUL character/) });
-    expect(validate('predictions', { ...prediction, segment: { device: 'x\u0000' } })).toMatchObject({ ok: false, field: 'segment.device' });
-    expect(validate('predictions', { ...prediction, features: { 'a\u0000': 1 } })).toMatchObject({ ok: false, field: 'features', error: expect.stringMatching(/key "a\\u0000" contains a NUL/) });
+    expect(validate('predictions', { ...prediction, model_name: 'a\u0000b' })).toMatchObject({
+      ok: false,
+      field: 'model_name',
+      error: expect.stringMatching(/NUL character/),
+    });
+    expect(validate('predictions', { ...prediction, segment: { device: 'x\u0000' } })).toMatchObject({
+      ok: false,
+      field: 'segment.device',
+    });
+    expect(validate('predictions', { ...prediction, features: { 'a\u0000': 1 } })).toMatchObject({
+      ok: false,
+      field: 'features',
+      error: expect.stringMatching(/key "a\\u0000" contains a NUL/),
+    });
   });
 
   it('accepts a literal backslash-u0000 (six characters), which is storable text', () => {
@@ -130,18 +180,38 @@ describe('validateRecord limits (nesting, sizes, text PostgreSQL can store as se
   });
 
   it('rejects an unpaired surrogate instead of storing U+FFFD in its place', () => {
-    expect(validate('predictions', { ...prediction, region: JSON.parse('"eu\\ud800"') })).toMatchObject({ ok: false, field: 'region', error: expect.stringMatching(/unpaired UTF-16 surrogate/) });
-    expect(validate('predictions', { ...prediction, features: { note: JSON.parse('"\\udc00x"') } })).toMatchObject({ ok: false, field: 'features.note' });
+    expect(validate('predictions', { ...prediction, region: JSON.parse('"eu\\ud800"') })).toMatchObject({
+      ok: false,
+      field: 'region',
+      error: expect.stringMatching(/unpaired UTF-16 surrogate/),
+    });
+    expect(validate('predictions', { ...prediction, features: { note: JSON.parse('"\\udc00x"') } })).toMatchObject({
+      ok: false,
+      field: 'features.note',
+    });
     expect(validate('predictions', { ...prediction, region: 'emoji \u{1f600}' })).toMatchObject({ ok: true });
   });
 
   it('rejects a number JSON cannot hold (1e400) instead of storing null', () => {
-    expect(validate('predictions', { ...prediction, features: JSON.parse('{"amount": 1e400}') })).toMatchObject({ ok: false, field: 'features.amount', error: expect.stringMatching(/out of range/) });
+    expect(validate('predictions', { ...prediction, features: JSON.parse('{"amount": 1e400}') })).toMatchObject({
+      ok: false,
+      field: 'features.amount',
+      error: expect.stringMatching(/out of range/),
+    });
   });
 
   it('rejects integers beyond int4 in position and schema_version with the field named', () => {
     expect(validate('predictions', { ...prediction, position: 2 ** 31 })).toMatchObject({ ok: false, field: 'position' });
     expect(validate('predictions', { ...prediction, schema_version: 2 ** 31 })).toMatchObject({ ok: false, field: 'schema_version' });
-    expect(validate('outcomes', { outcome_id: 'o1', prediction_id: prediction.prediction_id, outcome_type: 'click', ts_event: '2026-11-02T00:00:00Z', ts_received: '2026-11-03T00:00:00Z', position: 1e20 })).toMatchObject({ ok: false, field: 'position' });
+    expect(
+      validate('outcomes', {
+        outcome_id: 'o1',
+        prediction_id: prediction.prediction_id,
+        outcome_type: 'click',
+        ts_event: '2026-11-02T00:00:00Z',
+        ts_received: '2026-11-03T00:00:00Z',
+        position: 1e20,
+      }),
+    ).toMatchObject({ ok: false, field: 'position' });
   });
 });

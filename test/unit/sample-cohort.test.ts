@@ -2,9 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { generateSampleCohort } from '../../cli/sample-cohort';
 
 const base = {
-  model: 'fraud-model', version: '1.0.0', environment: 'production',
-  start: new Date('2026-01-01T00:00:00Z'), end: new Date('2026-01-01T00:01:00Z'),
-  count: 400, maxEventDelayMs: 40_000, maxReceiptDelayMs: 20_000,
+  model: 'fraud-model',
+  version: '1.0.0',
+  environment: 'production',
+  start: new Date('2026-01-01T00:00:00Z'),
+  end: new Date('2026-01-01T00:01:00Z'),
+  count: 400,
+  maxEventDelayMs: 40_000,
+  maxReceiptDelayMs: 20_000,
 };
 
 describe('generateSampleCohort (the dev --sample data)', () => {

@@ -38,7 +38,9 @@ describe('chooseThreshold', () => {
   });
 
   it('refuses a target no threshold reaches, and rows without a positive', () => {
-    expect(() => chooseThreshold([0.9, 0.5], [0, 1], { kind: 'target_precision', target: 0.6 })).toThrow(/no threshold reaches precision 0.6/);
+    expect(() => chooseThreshold([0.9, 0.5], [0, 1], { kind: 'target_precision', target: 0.6 })).toThrow(
+      /no threshold reaches precision 0.6/,
+    );
     expect(() => chooseThreshold([0.9, 0.5], [0, 0], { kind: 'target_recall', target: 0.5 })).toThrow(/at least one positive/);
   });
 });
@@ -46,8 +48,24 @@ describe('chooseThreshold', () => {
 describe('thresholdPoint', () => {
   it('counts score ≥ threshold as flagged, with the cost per labeled prediction', () => {
     expect(thresholdPoint(scores, labels, 0.7, { fp: 1, fn: 20 })).toEqual({
-      threshold: 0.7, n: 8, tp: 3, fp: 1, fn: 1, tn: 3, precision: 0.75, recall: 0.75, total_cost: 21, expected_cost: 21 / 8,
+      threshold: 0.7,
+      n: 8,
+      tp: 3,
+      fp: 1,
+      fn: 1,
+      tn: 3,
+      precision: 0.75,
+      recall: 0.75,
+      total_cost: 21,
+      expected_cost: 21 / 8,
     });
-    expect(thresholdPoint(scores, labels, 0.95, null)).toMatchObject({ tp: 0, fp: 0, precision: null, recall: 0, total_cost: null, expected_cost: null });
+    expect(thresholdPoint(scores, labels, 0.95, null)).toMatchObject({
+      tp: 0,
+      fp: 0,
+      precision: null,
+      recall: 0,
+      total_cost: null,
+      expected_cost: null,
+    });
   });
 });

@@ -32,14 +32,23 @@ describe('the intervals of the exploration-vs-policy comparison', () => {
 });
 
 describe('compareTraffic and selectionBiasWarning', () => {
-  const metrics = (n: number, positives: number) => finishBinaryMetrics({ ...emptyBinarySums(), n, n_labeled: n, n_positive: positives, score_sum: n / 2 }, { threshold_grid: [], costs: null });
+  const metrics = (n: number, positives: number) =>
+    finishBinaryMetrics(
+      { ...emptyBinarySums(), n, n_labeled: n, n_positive: positives, score_sum: n / 2 },
+      { threshold_grid: [], costs: null },
+    );
 
   it('flags a metric whose intervals do not overlap, and only then warns', () => {
     const same = compareTraffic(metrics(400, 40), metrics(1000, 110));
-    expect(same.map((c) => [c.metric, c.differs])).toEqual([['base_rate', false], ['roc_auc', false]]);
+    expect(same.map((c) => [c.metric, c.differs])).toEqual([
+      ['base_rate', false],
+      ['roc_auc', false],
+    ]);
     expect(selectionBiasWarning(same)).toBeNull();
     const apart = compareTraffic(metrics(400, 40), metrics(1000, 300));
     expect(apart[0]).toMatchObject({ metric: 'base_rate', differs: true });
-    expect(selectionBiasWarning(apart)).toMatch(/^selection bias: exploration and policy traffic differ beyond their 95% intervals on base_rate \(exploration 0\.1000 \[/);
+    expect(selectionBiasWarning(apart)).toMatch(
+      /^selection bias: exploration and policy traffic differ beyond their 95% intervals on base_rate \(exploration 0\.1000 \[/,
+    );
   });
 });

@@ -7,8 +7,14 @@ import { policySchema, type MonitoringPolicy, type PolicyRule } from '../../../a
 const DAY_MS = 86_400_000;
 
 const record: CohortRecord = {
-  cohort_id: 'cohort-w10', model_name: 'fraud', model_version: 'v1', environment: null,
-  start: '2026-08-03T00:00:00.000Z', end: '2026-08-10T00:00:00.000Z', label_definition_name: 'chargeback', label_definition_version: 1,
+  cohort_id: 'cohort-w10',
+  model_name: 'fraud',
+  model_version: 'v1',
+  environment: null,
+  start: '2026-08-03T00:00:00.000Z',
+  end: '2026-08-10T00:00:00.000Z',
+  label_definition_name: 'chargeback',
+  label_definition_version: 1,
 };
 
 /** The rules of every policy below; the retraining and recalibration blocks name some of them. */
@@ -31,7 +37,12 @@ const ruleOf = (policy: MonitoringPolicy, name: string): PolicyRule => {
 
 type Alert = Pick<AlertRow, 'alert_id' | 'rule_name' | 'slice_dimension' | 'slice_value' | 'observed' | 'baseline'>;
 const alert = (
-  alertId: number, rule: string, dimension = '', value: string | null = null, observed: number | null = 0.5, baseline: number | null = 0.6,
+  alertId: number,
+  rule: string,
+  dimension = '',
+  value: string | null = null,
+  observed: number | null = 0.5,
+  baseline: number | null = 0.6,
 ): Alert => ({ alert_id: alertId, rule_name: rule, slice_dimension: dimension, slice_value: value, observed, baseline });
 
 const WEBHOOK = { webhook: { url: 'https://ml.example.com/retrain' } };
@@ -85,7 +96,10 @@ describe('retrainingEvidence', () => {
       { rule: ruleOf(policy, 'labels_late'), alerts: [alert(4, 'labels_late')] },
     ];
     const evidence = retrainingEvidence(policy, record, snapshot, fired, 'quality');
-    expect(evidence?.alerts.map((a) => [a.alertId, a.rule])).toEqual([[2, 'recall_drop'], [4, 'labels_late']]);
+    expect(evidence?.alerts.map((a) => [a.alertId, a.rule])).toEqual([
+      [2, 'recall_drop'],
+      [4, 'labels_late'],
+    ]);
   });
 
   it('evidence carries every alert of the asking rules with its slice label', () => {
@@ -187,7 +201,10 @@ describe('retrainingEvidence', () => {
 describe('a calibration alert asks for recalibration', () => {
   const policyWith = (recalibration: Record<string, unknown>) =>
     policySchema.parse({
-      name: 'p', version: 1, model_name: 'fraud', label_definition: 'chargeback',
+      name: 'p',
+      version: 1,
+      model_name: 'fraud',
+      label_definition: 'chargeback',
       rules: [{ name: 'calibration', kind: 'ceiling', metric: 'ece', max: 0.05 }],
       recalibration: { rules: ['calibration'], ...recalibration },
     });
@@ -196,8 +213,18 @@ describe('a calibration alert asks for recalibration', () => {
 
   it('asks once per alert, with the periods and method of the policy', () => {
     expect(recalibrationRequest(policy, record, fired, 'quality')).toEqual({
-      model: 'fraud', modelVersion: 'v1', cohortId: 'cohort-w10', labelDefinition: 'chargeback@1', requireApproval: false,
-      method: 'auto', every: 'P7D', everyMs: 7 * 86400_000, trainPeriods: 3, holdoutPeriods: 1, rules: ['calibration'], alertId: 41,
+      model: 'fraud',
+      modelVersion: 'v1',
+      cohortId: 'cohort-w10',
+      labelDefinition: 'chargeback@1',
+      requireApproval: false,
+      method: 'auto',
+      every: 'P7D',
+      everyMs: 7 * 86400_000,
+      trainPeriods: 3,
+      holdoutPeriods: 1,
+      rules: ['calibration'],
+      alertId: 41,
     });
     expect(recalibrationRequest(policy, record, fired, null)).not.toBeNull();
   });
@@ -254,8 +281,18 @@ describe('recalibrationRequest', () => {
   it("the policy's method, approval and periods travel with the request", () => {
     const policy = recalibration({ method: 'isotonic', require_approval: true, every: 'P14D', train_periods: 8, holdout_periods: 2 });
     expect(recalibrationRequest(policy, record, firedOf(policy, ['calibration', [41]]), 'quality')).toEqual({
-      model: 'fraud', modelVersion: 'v1', cohortId: 'cohort-w10', labelDefinition: 'chargeback@1', requireApproval: true,
-      method: 'isotonic', every: 'P14D', everyMs: 1_209_600_000, trainPeriods: 8, holdoutPeriods: 2, rules: ['calibration'], alertId: 41,
+      model: 'fraud',
+      modelVersion: 'v1',
+      cohortId: 'cohort-w10',
+      labelDefinition: 'chargeback@1',
+      requireApproval: true,
+      method: 'isotonic',
+      every: 'P14D',
+      everyMs: 1_209_600_000,
+      trainPeriods: 8,
+      holdoutPeriods: 2,
+      rules: ['calibration'],
+      alertId: 41,
     });
   });
 
