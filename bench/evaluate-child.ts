@@ -60,7 +60,15 @@ async function main(): Promise<void> {
     const digest = createHash('sha256').update(JSON.stringify(result)).digest('hex');
     const rssMb = process.resourceUsage().maxRSS / 1024;
     process.stdout.write(
-      `${JSON.stringify({ ms, rss_mb: rssMb, n: result.overall.n, join: result.join, digest, backend_peak_mb: backendPeakMb, steps_ms: steps })}\n`,
+      JSON.stringify({
+        ms,
+        rss_mb: rssMb,
+        n: result.overall.n,
+        join: result.join,
+        digest,
+        backend_peak_mb: backendPeakMb,
+        steps_ms: steps,
+      }) + '\n',
     );
   } finally {
     await db.destroy();

@@ -62,7 +62,8 @@ const HISTORY_MONTHS = [
   ...Array.from({ length: 11 }, (_, m) => `2025-${String(m + 1).padStart(2, '0')}`),
   ...Array.from({ length: 9 }, (_, m) => `2026-${String(m + 4).padStart(2, '0')}`),
 ];
-const HISTORY_MONTH_START = `('2025-01-01'::timestamptz + make_interval(months => case when (j % 20) < 11 then (j % 20)::int else (j % 20)::int + 4 end))`;
+const HISTORY_MONTH_START =
+  `('2025-01-01'::timestamptz + make_interval(months => ` + `case when (j % 20) < 11 then (j % 20)::int else (j % 20)::int + 4 end))`;
 
 /** Predictions of another model, one per ten history outcomes, spread over the history months. */
 const LOAD_HISTORY_PREDICTIONS = `
@@ -87,7 +88,9 @@ select 'ho' || i,
        case when i % 7 = 0 then 'chargeback' else 'review_ok' end, i % 1024,
        ts_event, ts_event + (i % 48) * interval '1 hour', 'bench'
 from (
-  select i, j, ${HISTORY_MONTH_START} + ((j / 20) % 10) * interval '1 day' + (i % 17) * interval '1 day' + (i % 1000) * interval '1 second' as ts_event
+  select i, j,
+         ${HISTORY_MONTH_START} + ((j / 20) % 10) * interval '1 day' + (i % 17) * interval '1 day'
+           + (i % 1000) * interval '1 second' as ts_event
   from (select i, 1 + i % :predictions as j from generate_series(:from_row::int, :to_row::int) as g(i)) s
 ) t`;
 
@@ -122,7 +125,8 @@ async function evaluateOnce(): Promise<void> {
     const bareMs = best(bare.ms);
     const evaluateMs = best(evaluations.map((run) => run.ms));
     log(
-      `bare ${bare.ms.map((ms) => ms.toFixed(0)).join('/')} ms; evaluate ${evaluations.map((run) => run.ms.toFixed(0)).join('/')} ms (best of three each)`,
+      `bare ${bare.ms.map((ms) => ms.toFixed(0)).join('/')} ms; ` +
+        `evaluate ${evaluations.map((run) => run.ms.toFixed(0)).join('/')} ms (best of three each)`,
     );
     process.stdout.write(
       `${JSON.stringify({

@@ -109,7 +109,8 @@ select md5(:prefix || 'p' || i)::uuid, :model, 'v1',
        :start::timestamptz + (i::float8 / (:rows + 1)) * (:end::timestamptz - :start::timestamptz),
        -- Continuous scores (about one distinct value per prediction), as real models emit;
        -- HINDSIGHT_BENCH_SCORE_LEVELS=1024 rounds them to that many levels instead.
-       case when :score_levels > 0 then round(((hashtext(:prefix || 's' || i)::bigint & 2147483647) / 2147483647.0) * (:score_levels - 1)) / (:score_levels - 1)
+       case when :score_levels > 0
+            then round(((hashtext(:prefix || 's' || i)::bigint & 2147483647) / 2147483647.0) * (:score_levels - 1)) / (:score_levels - 1)
             else (hashtext(:prefix || 's' || i)::bigint & 2147483647) / 2147483647.0 end,
        case when i % 3 = 0 then :prefix || 'r' || i end, case when i % 3 = 0 then 'item' || (i % 7) end,
        case when i % 10 = 0 then 'shadow' else 'prod' end,

@@ -127,16 +127,20 @@ async function main(): Promise<void> {
     const oursRate = rows / (best(ours) / 1000);
     const rawRate = rows / (best(raw) / 1000);
     log(
-      `hindsight export: ${ours.map((ms) => ms.toFixed(0)).join('/')} ms; raw COPY of the joined rows: ${raw.map((ms) => ms.toFixed(0)).join('/')} ms (best of ${RUNS}); the files are byte-identical`,
+      `hindsight export: ${ours.map((ms) => ms.toFixed(0)).join('/')} ms; ` +
+        `raw COPY of the joined rows: ${raw.map((ms) => ms.toFixed(0)).join('/')} ms (best of ${RUNS}); the files are byte-identical`,
     );
     const parquetRate = rows / (best(parquet) / 1000);
     const parquetBytes = (await stat(parquetFile)).size;
     log(`of which the join (hs_matches) alone: ${join.map((ms) => ms.toFixed(0)).join('/')} ms`);
     log(
-      `hindsight export ${Math.round(oursRate).toLocaleString('en-US')} rows/s, raw COPY ${Math.round(rawRate).toLocaleString('en-US')} rows/s`,
+      `hindsight export ${Math.round(oursRate).toLocaleString('en-US')} rows/s, ` +
+        `raw COPY ${Math.round(rawRate).toLocaleString('en-US')} rows/s`,
     );
     log(
-      `hindsight export --format parquet: ${parquet.map((ms) => ms.toFixed(0)).join('/')} ms, ${Math.round(parquetRate).toLocaleString('en-US')} rows/s, ${(parquetBytes / 2 ** 20).toFixed(0)} MB (CSV ${((await stat(oursFile)).size / 2 ** 20).toFixed(0)} MB), peak RSS of this process ${(peakRss / 2 ** 20).toFixed(0)} MB`,
+      `hindsight export --format parquet: ${parquet.map((ms) => ms.toFixed(0)).join('/')} ms, ` +
+        `${Math.round(parquetRate).toLocaleString('en-US')} rows/s, ${(parquetBytes / 2 ** 20).toFixed(0)} MB ` +
+        `(CSV ${((await stat(oursFile)).size / 2 ** 20).toFixed(0)} MB), peak RSS of this process ${(peakRss / 2 ** 20).toFixed(0)} MB`,
     );
     process.stdout.write(
       `${JSON.stringify({

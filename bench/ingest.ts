@@ -136,7 +136,8 @@ async function main(): Promise<void> {
       `raw COPY:         ${ROWS} rows in ${copySeconds.toFixed(2)} s = ${Math.round(copyRate).toLocaleString('en-US')} rows/s\n`,
     );
     process.stdout.write(
-      `hindsight ingest: ${ROWS} rows in ${ingestSeconds.toFixed(2)} s = ${Math.round(ingestRate).toLocaleString('en-US')} rows/s (${nodeCpuSeconds.toFixed(1)} s of CPU in this process)\n`,
+      `hindsight ingest: ${ROWS} rows in ${ingestSeconds.toFixed(2)} s = ${Math.round(ingestRate).toLocaleString('en-US')} rows/s ` +
+        `(${nodeCpuSeconds.toFixed(1)} s of CPU in this process)\n`,
     );
     process.stdout.write(
       `${JSON.stringify({

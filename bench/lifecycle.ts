@@ -259,7 +259,8 @@ async function main(): Promise<void> {
     // late starters find checkpoints past and evaluate them at once, as a backfill does.
     const many = await runCohorts(client, closed, definition, versions, 3_000 + 5 * COHORTS, workerStopped);
     log(
-      `${COHORTS} cohorts: started in ${seconds(many.startMs)} s; all closed ${seconds(many.ms)} s after the first start, ${seconds(many.lagMs)} s after their grace end`,
+      `${COHORTS} cohorts: started in ${seconds(many.startMs)} s; ` +
+        `all closed ${seconds(many.ms)} s after the first start, ${seconds(many.lagMs)} s after their grace end`,
     );
 
     // Each execution's own status, not the visibility store's count, which catches up a moment
@@ -279,7 +280,8 @@ async function main(): Promise<void> {
     // events), so the single cohort's live history counts too.
     const maxEvents = Math.max(...events, singleEvents);
     log(
-      `history events per lifecycle over ${sample.length} histories: max ${Math.max(...events)}, median ${median(events)}; single cohort: ${singleEvents}`,
+      `history events per lifecycle over ${sample.length} histories: ` +
+        `max ${Math.max(...events)}, median ${median(events)}; single cohort: ${singleEvents}`,
     );
     const snapshots = Number((await db('metric_snapshots').count({ n: '*' }))[0]!.n);
     log(`snapshots stored: ${snapshots} (${(snapshots / (COHORTS + 1)).toFixed(2)} per cohort)`);
@@ -366,7 +368,8 @@ async function scaleOut(): Promise<void> {
       if (Object.keys(byWorker).length !== 2)
         throw new Error(`the two-worker run's evaluations ran on ${Object.keys(byWorker).join(', ')} only`);
       log(
-        `every cohort of both runs has exactly one snapshot per checkpoint (${perCheckpoint.length} checkpoints of ${cohortsWithSnapshots} cohorts)`,
+        `every cohort of both runs has exactly one snapshot per checkpoint ` +
+          `(${perCheckpoint.length} checkpoints of ${cohortsWithSnapshots} cohorts)`,
       );
       process.stdout.write(
         `${JSON.stringify({

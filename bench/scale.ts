@@ -71,7 +71,8 @@ async function measure(rows: number): Promise<SizeResult> {
     });
     const outcomes = Number((await bench.db.raw('select count(*) as n from outcomes')).rows[0].n);
     log(
-      `${rows.toLocaleString('en-US')} predictions, ${outcomes.toLocaleString('en-US')} outcomes loaded in ${(load.ms / 1000).toFixed(0)} s`,
+      `${rows.toLocaleString('en-US')} predictions, ` +
+        `${outcomes.toLocaleString('en-US')} outcomes loaded in ${(load.ms / 1000).toFixed(0)} s`,
     );
     // The bare query runs on this process's pool; its backend reports temp bytes at transaction end.
     const bareStart = await tempBytes(bench.db);
@@ -102,7 +103,8 @@ async function measure(rows: number): Promise<SizeResult> {
       load_avg: Number(os.loadavg()[0]!.toFixed(1)),
     };
     log(
-      `  bare ${bare.ms.map((ms) => ms.toFixed(0)).join('/')} ms, evaluate ${evaluations.map((run) => run.ms.toFixed(0)).join('/')} ms: ${JSON.stringify(result)}`,
+      `  bare ${bare.ms.map((ms) => ms.toFixed(0)).join('/')} ms, ` +
+        `evaluate ${evaluations.map((run) => run.ms.toFixed(0)).join('/')} ms: ${JSON.stringify(result)}`,
     );
     return result;
   } finally {

@@ -35,7 +35,9 @@ export function canonicalJson(value: unknown, depth = 0): string {
     for (const key of keys) {
       const item = (value as Record<string, unknown>)[key];
       if (item === undefined) continue;
-      json += `${json.length === 1 ? '' : ','}${memberName(key)}${typeof item === 'number' && Number.isFinite(item) ? String(item) : canonicalJson(item, depth + 1)}`;
+      json +=
+        `${json.length === 1 ? '' : ','}${memberName(key)}` +
+        `${typeof item === 'number' && Number.isFinite(item) ? String(item) : canonicalJson(item, depth + 1)}`;
     }
     return `${json}}`;
   }

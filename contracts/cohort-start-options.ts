@@ -35,8 +35,12 @@ export function cohortStartOptions(
   const checkpoints = definition.checkpoints.length > 0 ? definition.checkpoints.join(', ') : 'none';
   return {
     workflowId: cohortId,
-    staticSummary: `${selector.model_name} ${selector.model_version}${selector.environment ? ` (${selector.environment})` : ''} · ${definition.name}@${definition.version}`,
-    staticDetails: `Predictions with ts_pred in [${cohort.start}, ${cohort.end}); window ${definition.window}; checkpoints ${checkpoints}; late-label grace ${definition.late_label_grace}.`,
+    staticSummary:
+      `${selector.model_name} ${selector.model_version}${selector.environment ? ` (${selector.environment})` : ''}` +
+      ` · ${definition.name}@${definition.version}`,
+    staticDetails:
+      `Predictions with ts_pred in [${cohort.start}, ${cohort.end}); window ${definition.window}; ` +
+      `checkpoints ${checkpoints}; late-label grace ${definition.late_label_grace}.`,
     typedSearchAttributes: cohortSearchAttributes(cohort, 'planning'),
     args: [{ cohort, ...options }],
   };

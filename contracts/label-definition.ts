@@ -47,7 +47,10 @@ function checkDurations(
     ctx.addIssue({
       code: 'custom',
       path: [grace.max > window.max ? 'late_label_grace' : 'window'],
-      message: `window ${def.window} + late_label_grace ${def.late_label_grace} is too long: window + late_label_grace may be at most 100 years, so that ts_pred + window stays inside the timestamp range (which ends at year 9999)`,
+      message:
+        `window ${def.window} + late_label_grace ${def.late_label_grace} is too long: ` +
+        `window + late_label_grace may be at most 100 years, ` +
+        `so that ts_pred + window stays inside the timestamp range (which ends at year 9999)`,
     });
     return;
   }
@@ -71,7 +74,9 @@ function checkDurations(
       ctx.addIssue({
         code: 'custom',
         path: ['checkpoints', index],
-        message: `checkpoint ${checkpoint} is not ${certain ? '' : 'always '}longer than the one before it, ${previous}${certain ? '' : ` (${CALENDAR_NOTE})`}; list checkpoints in increasing order`,
+        message:
+          `checkpoint ${checkpoint} is not ${certain ? '' : 'always '}longer than the one before it, ` +
+          `${previous}${certain ? '' : ` (${CALENDAR_NOTE})`}; list checkpoints in increasing order`,
       });
     }
     if (bounds.max >= window.min) {
@@ -79,7 +84,9 @@ function checkDurations(
       ctx.addIssue({
         code: 'custom',
         path: ['checkpoints', index],
-        message: `checkpoint ${checkpoint} is not ${certain ? '' : 'always '}shorter than the window ${def.window}${certain ? '' : ` (${CALENDAR_NOTE})`}`,
+        message:
+          `checkpoint ${checkpoint} is not ${certain ? '' : 'always '}shorter than the window ${def.window}` +
+          `${certain ? '' : ` (${CALENDAR_NOTE})`}`,
       });
     }
   });

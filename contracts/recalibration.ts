@@ -32,7 +32,10 @@ export function recalibrationStartOptions(input: RecalibrationInput, requestKey:
 /** What the Web UI's workflow list shows for a recalibration. */
 export function recalibrationSummary(input: RecalibrationInput): string {
   const environment = input.model.environment ? ` (${input.model.environment})` : '';
-  return `recalibrate ${input.model.name} ${input.model.version}${environment} · ${input.labelDefinition} · ${input.method ?? 'auto'}${input.requireApproval ? ' · approval required' : ''}`;
+  return (
+    `recalibrate ${input.model.name} ${input.model.version}${environment} · ${input.labelDefinition} · ` +
+    `${input.method ?? 'auto'}${input.requireApproval ? ' · approval required' : ''}`
+  );
 }
 
 export const CALIBRATION_METHODS = ['platt', 'isotonic', 'auto'] as const;

@@ -42,7 +42,8 @@ export async function registerSearchAttributes(connection: Connection, namespace
     else if (have === wanted) alreadyRegistered.push(key.name);
     else
       throw new Error(
-        `search attribute ${key.name} is registered in namespace ${namespace} with another type; Hindsight needs ${CLI_TYPE_NAMES[key.type]}`,
+        `search attribute ${key.name} is registered in namespace ${namespace} with another type; ` +
+          `Hindsight needs ${CLI_TYPE_NAMES[key.type]}`,
       );
   }
   if (Object.keys(missing).length > 0) await connection.operatorService.addSearchAttributes({ namespace, searchAttributes: missing });

@@ -1,7 +1,7 @@
 /**
  * The binary metric SQL of one cohort evaluation (docs/metrics.md), over
  * `hs_labeled` (./join-outcomes). SQL only counts and sums; the metrics are finished in
- * TypeScript (activities/stats), where they are tested against scikit-learn.
+ * TypeScript (stats/), where they are tested against scikit-learn.
  *
  * Two statements, so the second can be written for the groups the first finds:
  * 1. {@link binaryTotalsStatement}: every total that needs no ranks, per slice group, in
@@ -9,10 +9,11 @@
  * 2. {@link binaryRanksStatement}: everything that needs the scores in order. Each group's
  *    labeled scores become one sorted float8 array (and one of its positives' scores), all
  *    from one sort of the labeled rows by score: each group's array is the sorted run of
- *    its members (see {@link binaryRanksStatement}), the only work done per row. Every rank question is then a binary search (`width_bucket(x, arr)`
- *    counts the scores ≤ x) or a subscript: bin boundaries, quantile edges, deciles, and
- *    for each positive its place among all scores, which gives ROC AUC, average precision
- *    and KS without a window over a million rows.
+ *    its members (see {@link binaryRanksStatement}), the only work done per row. Every rank
+ *    question is then a binary search (`width_bucket(x, arr)` counts the scores ≤ x) or a
+ *    subscript: bin boundaries, quantile edges, deciles, and for each positive its place
+ *    among all scores, which gives ROC AUC, average precision and KS without a window over
+ *    a million rows.
  *
  * Values are always bound (knex named bindings); the only text spliced in is built here
  * from constants, the validated dimension names and binding names.
@@ -87,7 +88,8 @@ const BINARY_EXPONENT = (x: string) => `(
     select case when power(2::float8, e0) > abs(${x}) then e0 - 1
                 when e0 < 1023 and power(2::float8, e0 + 1) <= abs(${x}) then e0 + 1
                 else e0 end as e
-    from (select greatest(least(floor(ln(greatest(abs(${x}), power(2::float8, -1074))) / ln(2::float8)), 1023), -1074)::int as e0) as guess)`;
+    from (select greatest(least(floor(ln(greatest(abs(${x}), power(2::float8, -1074))) / ln(2::float8)), 1023), -1074)::int
+                 as e0) as guess)`;
 
 /**
  * SQL for the largest float8 below the finite float8 `x`, so that `width_bucket(below, arr)`

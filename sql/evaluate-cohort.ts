@@ -2,7 +2,7 @@
  * The metric SQL of one cohort evaluation (docs/metrics.md): sufficient
  * statistics per (dimension, value) group over `hs_labeled` (see ./join-outcomes), the
  * overall group being dimension '' with value ''. SQL only counts and sums; the metrics are
- * finished in TypeScript (activities/stats), where they are tested against scikit-learn.
+ * finished in TypeScript (stats/), where they are tested against scikit-learn.
  *
  * Binary metrics are in ./binary-metrics; regression, one hash-aggregate pass, is here.
  *
@@ -69,7 +69,8 @@ with base as materialized (
 ),
 expanded as (
   select g.dim, g.val, b.*,
-         sum(b.n_labeled * b.mean_target) over (partition by g.dim, g.val) / nullif(sum(b.n_labeled) over (partition by g.dim, g.val), 0) as group_mean_target
+         sum(b.n_labeled * b.mean_target) over (partition by g.dim, g.val)
+           / nullif(sum(b.n_labeled) over (partition by g.dim, g.val), 0) as group_mean_target
   from base b
   ${sliceGroups(dims, 'b')}
 )

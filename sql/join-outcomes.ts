@@ -217,8 +217,9 @@ export const PROBABILITY_SCORE = '(p.score >= 0 and p.score <= 1)';
 
 /**
  * One row per cohort prediction with its label as of `:as_of`, the deciding outcome's value,
- * its logged propensity and whether it was exploration traffic, and its value of each of the definition's slice dimensions `dims` (the same as the bound
- * `:dims`) as columns v1..vJ (./slice-values). With `probabilityScores` (binary
+ * its logged propensity and whether it was exploration traffic, and its value of each of the
+ * definition's slice dimensions `dims` (the same as the bound `:dims`) as columns v1..vJ
+ * (./slice-values). With `probabilityScores` (binary
  * evaluation) a prediction scored outside [0, 1] is left out; {@link INVALID_SCORES} counts it.
  */
 export function createLabeled(dims: readonly string[], { probabilityScores = false } = {}): string {
@@ -297,7 +298,8 @@ select
   count(distinct outcome_id collate "C") filter (where status = 'rejected_before_prediction') as rejected_before_prediction,
   count(distinct outcome_id collate "C") filter (where status = 'outside_window') as outside_window,
   (select count(*) from candidates c
-   where exists (select 1 from unmatched_outcomes(:entity_key::text) u where u.outcome_id = c.outcome_id and u.ts_event = c.ts_event)) as unmatched
+   where exists (select 1 from unmatched_outcomes(:entity_key::text) u
+                 where u.outcome_id = c.outcome_id and u.ts_event = c.ts_event)) as unmatched
 from hs_matches`;
 
 /** How many of the labeled table's predictions were exploration traffic (`is_exploration`). */

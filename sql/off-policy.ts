@@ -115,7 +115,8 @@ select r.propensity,
        (1 - :epsilon::float8) * (r.action = r.greedy)::int + :epsilon::float8 / 2 as target,
        r.reward,
        (1 - :epsilon::float8 / 2) * coalesce((select q from model m where m.action = r.greedy), (select q from overall))
-         + :epsilon::float8 / 2 * coalesce((select q from model m where m.action <> r.greedy and m.action in (:above::text, :below::text)), (select q from overall)) as direct,
+         + :epsilon::float8 / 2 * coalesce((select q from model m where m.action <> r.greedy and m.action in (:above::text, :below::text)),
+                                           (select q from overall)) as direct,
        (select q from model m where m.action = r.action) as modeled
 from ruled r
 order by r.prediction_id`;

@@ -136,14 +136,16 @@ export async function planRetention(db: Knex, input: { keep: string; now?: strin
   const now = new Date(input.now ?? Date.now());
   if (now.getTime() > Date.now() && !input.force) {
     throw new RetentionPolicyError(
-      `retention: --now ${iso(now)} is in the future; it would drop data whose labels can still arrive (pass --force if that is what you mean)`,
+      `retention: --now ${iso(now)} is in the future; ` +
+        `it would drop data whose labels can still arrive (pass --force if that is what you mean)`,
     );
   }
   const { cutoff, boundary } = await withinTimestampRange(
     async () =>
       (
         await db.raw(
-          `select c.cutoff, date_trunc('month', c.cutoff, 'UTC') as boundary from (select :now::timestamptz - :keep::interval as cutoff) as c`,
+          `select c.cutoff, date_trunc('month', c.cutoff, 'UTC') as boundary ` +
+            `from (select :now::timestamptz - :keep::interval as cutoff) as c`,
           { now: iso(now), keep: input.keep },
         )
       ).rows[0] as { cutoff: Date; boundary: Date },
@@ -157,7 +159,9 @@ export async function planRetention(db: Knex, input: { keep: string; now?: strin
   );
   if (longest && longest.settled_at.getTime() > now.getTime()) {
     throw new RetentionPolicyError(
-      `retention: --keep ${input.keep} is too short: it would drop the months before ${iso(boundary)}, but label definition ${longest.label_definition} (window ${longest.window_text}, late_label_grace ${longest.grace_text}) can still label or revise their predictions until ${iso(longest.settled_at)}`,
+      `retention: --keep ${input.keep} is too short: it would drop the months before ${iso(boundary)}, ` +
+        `but label definition ${longest.label_definition} (window ${longest.window_text}, late_label_grace ${longest.grace_text}) ` +
+        `can still label or revise their predictions until ${iso(longest.settled_at)}`,
     );
   }
   const months = (await db.raw(MONTH_PARTITIONS_SQL, { tables: [...PARTITIONED] })).rows as Array<{
@@ -225,7 +229,8 @@ export async function planRetention(db: Knex, input: { keep: string; now?: strin
       drop: old && !needed,
       kept_because:
         old && needed
-          ? `predictions kept from ${iso(earliestKept)} on can still join its outcomes or count them as leakage${heldBy ? ` (label definition ${heldBy})` : ''}`
+          ? `predictions kept from ${iso(earliestKept)} on can still join its outcomes or count them as leakage` +
+            `${heldBy ? ` (label definition ${heldBy})` : ''}`
           : null,
     });
   });
@@ -266,7 +271,8 @@ export async function applyRetention(db: Knex, plan: RetentionPlan): Promise<Ret
       await trx.raw(`lock table ${quoteIdentifier(partition.partition)} in access exclusive mode`);
       const count = await countRows(trx, partition.partition);
       await trx.raw(
-        `delete from ${quoteIdentifier(keyTable.table)} where ${quoteIdentifier(partitionColumn)} >= ?::timestamptz and ${quoteIdentifier(partitionColumn)} < ?::timestamptz`,
+        `delete from ${quoteIdentifier(keyTable.table)} where ${quoteIdentifier(partitionColumn)} >= ?::timestamptz ` +
+          `and ${quoteIdentifier(partitionColumn)} < ?::timestamptz`,
         [partition.from, partition.to],
       );
       await trx.raw(`drop table ${quoteIdentifier(partition.partition)}`);

@@ -99,7 +99,8 @@ export function describeCohortStatus(status: CohortStatus): string {
     );
     for (const a of status.alerts) {
       lines.push(
-        `| ${a.rule} | ${a.slice} | ${a.state} | ${a.severity} | ${a.checkpoint ?? 'close'} | ${formatNumber(a.observed)} | ${formatNumber(a.baseline)} | ${a.verdict ?? '—'} |`,
+        `| ${a.rule} | ${a.slice} | ${a.state} | ${a.severity} | ${a.checkpoint ?? 'close'} ` +
+          `| ${formatNumber(a.observed)} | ${formatNumber(a.baseline)} | ${a.verdict ?? '—'} |`,
       );
     }
   }

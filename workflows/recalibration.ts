@@ -52,12 +52,14 @@ const { fitCalibrator } = proxyActivities<CalibrationActivities>({
 /** Markdown for the Web UI's "current details". */
 export function describeRecalibration(state: RecalibrationState): string {
   const lines = [
-    `**${state.phase.replace(/_/g, ' ')}**${state.approvalDeadline && state.phase === 'awaiting_approval' ? ` until ${state.approvalDeadline}` : ''}`,
+    `**${state.phase.replace(/_/g, ' ')}**` +
+      `${state.approvalDeadline && state.phase === 'awaiting_approval' ? ` until ${state.approvalDeadline}` : ''}`,
   ];
   if (state.plan)
     lines.push(
       '',
-      `${state.plan.labelDefinition} · train [${state.plan.train.from}, ${state.plan.train.to}) · held out [${state.plan.holdout.from}, ${state.plan.holdout.to})`,
+      `${state.plan.labelDefinition} · train [${state.plan.train.from}, ${state.plan.train.to}) ` +
+        `· held out [${state.plan.holdout.from}, ${state.plan.holdout.to})`,
     );
   const c = state.calibrator;
   if (c) {
@@ -148,7 +150,9 @@ export async function recalibration(input: RecalibrationInput): Promise<Recalibr
   try {
     calibrator = await fitCalibrator.executeWithOptions(
       {
-        summary: `fit ${method} on [${formatMoment(plan.train.from)}, ${formatMoment(plan.train.to)}), judge on [${formatMoment(plan.holdout.from)}, ${formatMoment(plan.holdout.to)})`,
+        summary:
+          `fit ${method} on [${formatMoment(plan.train.from)}, ${formatMoment(plan.train.to)}), ` +
+          `judge on [${formatMoment(plan.holdout.from)}, ${formatMoment(plan.holdout.to)})`,
       },
       [{ model, plan, method, requestKey: info.workflowId }],
     );

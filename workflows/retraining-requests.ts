@@ -148,7 +148,8 @@ export function describeRetraining(state: RetrainingState): string {
     );
     for (const r of state.requests) {
       lines.push(
-        `| ${r.requestId} | ${r.requestedAt} | ${r.modelVersion} | ${r.cohorts.length} | ${r.alerts} | ${r.verdicts.join(', ') || '—'} | ${r.status} | ${r.newVersion ?? '—'} |`,
+        `| ${r.requestId} | ${r.requestedAt} | ${r.modelVersion} | ${r.cohorts.length} | ${r.alerts} ` +
+          `| ${r.verdicts.join(', ') || '—'} | ${r.status} | ${r.newVersion ?? '—'} |`,
       );
     }
   }

@@ -129,7 +129,8 @@ export async function fitCalibrator(db: Knex, request: FitCalibratorRequest): Pr
   if (existing) return { calibrator: existing, created: false };
   if (Date.parse(request.train.to) > Date.parse(request.holdout.from)) {
     throw new CalibrationError(
-      `the training range must end by the time the held-out range begins (train to ${toUtcIso(request.train.to)}, holdout from ${toUtcIso(request.holdout.from)}): the held-out period is the newest`,
+      `the training range must end by the time the held-out range begins (train to ${toUtcIso(request.train.to)}, ` +
+        `holdout from ${toUtcIso(request.holdout.from)}): the held-out period is the newest`,
     );
   }
   const range = { model_name: request.model_name, model_version: request.model_version, environment: request.environment };
@@ -250,7 +251,8 @@ export async function promoteCalibrator(db: Knex, calibratorId: number, by: stri
   const calibrator = await loadCalibrator(db, calibratorId);
   if (!calibrator.improved) {
     throw new CalibrationError(
-      `calibrator ${calibratorId} did not lower the held-out Brier score (${calibrator.before.brier} before, ${calibrator.after.brier} after), so it is never promoted`,
+      `calibrator ${calibratorId} did not lower the held-out Brier score ` +
+        `(${calibrator.before.brier} before, ${calibrator.after.brier} after), so it is never promoted`,
     );
   }
   return db.transaction(async (trx) => {

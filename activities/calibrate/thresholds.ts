@@ -44,7 +44,8 @@ export async function recalibrateThreshold(db: Knex, request: ThresholdRequest):
   if (request.objective.kind === 'min_cost') {
     if (!costs)
       throw new LabelDefinitionError(
-        `label definition ${definition.name}@${definition.version} has no costs; put a version with "costs": {"fp": …, "fn": …} to minimize the expected cost`,
+        `label definition ${definition.name}@${definition.version} has no costs; ` +
+          `put a version with "costs": {"fp": …, "fn": …} to minimize the expected cost`,
       );
     objective = { kind: 'min_cost', costs };
   } else {

@@ -189,18 +189,21 @@ export function expectedLabelsCheck(current: SideFacts, historyExpected: Map<str
     ];
   });
   const describe = (g: (typeof groups)[number]) =>
-    `${groupName(g.dimension, g.value)} ${g.received_positives} received of ${g.expected_positives.toFixed(0)} expected${g.ratio === null ? '' : ` (${percent(g.ratio)})`}`;
+    `${groupName(g.dimension, g.value)} ${g.received_positives} received of ${g.expected_positives.toFixed(0)} expected` +
+    `${g.ratio === null ? '' : ` (${percent(g.ratio)})`}`;
   const short = groups.filter((g) => g.short);
   const excess = groups.filter((g) => g.excess);
   const overall = groups.find((g) => g.dimension === '');
   const parts: string[] = [];
   if (short.length > 0)
     parts.push(
-      `fewer positives received than the scores and ${history.length} finalized cohort(s) expect by this lag: ${short.map(describe).join('; ')}`,
+      `fewer positives received than the scores and ${history.length} finalized cohort(s) expect by this lag: ` +
+        `${short.map(describe).join('; ')}`,
     );
   if (excess.length > 0)
     parts.push(
-      `more positives than the scores expect: ${excess.map(describe).join('; ')}; the scores understate the positives, which the label-free estimate cannot see`,
+      `more positives than the scores expect: ${excess.map(describe).join('; ')}; ` +
+        `the scores understate the positives, which the label-free estimate cannot see`,
     );
   if (parts.length === 0)
     parts.push(
@@ -242,7 +245,12 @@ export function equalMaturityCheck(current: SideFacts, baseline: SideFacts): Che
   return {
     name: 'metric_at_equal_maturity',
     signal: null,
-    finding: `as labeled, ${described.join('; ')}; ${same ? `both judged ${(lag(current) / 86400).toFixed(1)} days after their end` : `judged ${(lag(current) / 86400).toFixed(1)} and ${(lag(baseline) / 86400).toFixed(1)} days after their ends (not the same maturity)`}`,
+    finding:
+      `as labeled, ${described.join('; ')}; ` +
+      (same
+        ? `both judged ${(lag(current) / 86400).toFixed(1)} days after their end`
+        : `judged ${(lag(current) / 86400).toFixed(1)} and ${(lag(baseline) / 86400).toFixed(1)} days after their ends ` +
+          `(not the same maturity)`),
     evidence: {
       lag_seconds: { current: lag(current), baseline: lag(baseline) },
       recall: withInterval(metrics.recall),
@@ -305,15 +313,21 @@ export function comparableSlicesCheck(current: SideFacts, baseline: SideFacts, c
     const where =
       s.dimension === ''
         ? 'overall (labels unchanged)'
-        : `${s.dimension} in {${s.kept.map((v) => v ?? '(missing)').join(', ')}}${s.excluded.length > 0 ? `, leaving out {${s.excluded.map((v) => v ?? '(missing)').join(', ')}} whose labels changed` : ''}`;
-    return `${where}: recall ${s.recall === null ? 'undefined' : describeDifference(s.recall)}; precision ${s.precision === null ? 'undefined' : describeDifference(s.precision)}`;
+        : `${s.dimension} in {${s.kept.map((v) => v ?? '(missing)').join(', ')}}` +
+          (s.excluded.length > 0 ? `, leaving out {${s.excluded.map((v) => v ?? '(missing)').join(', ')}} whose labels changed` : '');
+    return (
+      `${where}: recall ${s.recall === null ? 'undefined' : describeDifference(s.recall)}; ` +
+      `precision ${s.precision === null ? 'undefined' : describeDifference(s.precision)}`
+    );
   };
   let finding: string;
   if (comparable.length === 0) finding = 'no comparable subset: the labels changed in every slice';
   else if (fell.length > 0)
     finding = `the metric falls where the labels did not change, reweighted to the baseline's slice mix: ${fell.map(describe).join('; ')}`;
   else
-    finding = `no material fall where the labels did not change, reweighted to the baseline's slice mix: ${comparable.map(describe).join('; ')}`;
+    finding =
+      `no material fall where the labels did not change, reweighted to the baseline's slice mix: ` +
+      `${comparable.map(describe).join('; ')}`;
   return {
     name: 'metric_on_comparable_slices',
     signal: fell.length > 0 ? 'quality' : null,
@@ -351,7 +365,8 @@ export function labelLatencyCheck(current: SideFacts, baseline: SideFacts): Chec
     };
   });
   const describe = (g: (typeof groups)[number]) =>
-    `${groupName(g.dimension, g.value)} p50 ${g.baseline ? days(g.baseline.p50) : '—'} → ${g.current ? days(g.current.p50) : '—'}, p90 ${g.baseline ? days(g.baseline.p90) : '—'} → ${g.current ? days(g.current.p90) : '—'}`;
+    `${groupName(g.dimension, g.value)} p50 ${g.baseline ? days(g.baseline.p50) : '—'} → ${g.current ? days(g.current.p50) : '—'}, ` +
+    `p90 ${g.baseline ? days(g.baseline.p90) : '—'} → ${g.current ? days(g.current.p90) : '—'}`;
   const moved = groups.filter((g) => g.shifted);
   return {
     name: 'label_latency',
@@ -382,7 +397,8 @@ export function sliceMixCheck(current: SideFacts, baseline: SideFacts, dimension
     };
   });
   const describe = (m: (typeof mixes)[number]) =>
-    `${m.dimension} PSI ${m.psi === null ? '—' : m.psi.toFixed(3)} (${m.values.map((v) => `${v.value ?? '(missing)'} ${percent(v.baseline_share)} → ${percent(v.current_share)}`).join(', ')})`;
+    `${m.dimension} PSI ${m.psi === null ? '—' : m.psi.toFixed(3)} ` +
+    `(${m.values.map((v) => `${v.value ?? '(missing)'} ${percent(v.baseline_share)} → ${percent(v.current_share)}`).join(', ')})`;
   const shifted = mixes.filter((m) => m.shifted);
   return {
     name: 'slice_mix',
@@ -407,7 +423,9 @@ export function scoreDistributionCheck(score: VariableDrift): Check {
     finding:
       psi === null
         ? `score PSI undefined: ${Object.values(score.undefined_metrics).join('; ')}`
-        : `scores ${level}: PSI ${psi.toFixed(3)}, KS ${score.ks === null ? '—' : score.ks.toFixed(3)} (n ${score.n_reference} → ${score.n_current})${level === 'stable' ? '' : '; the model sees other inputs than in the baseline, or scores them differently'}`,
+        : `scores ${level}: PSI ${psi.toFixed(3)}, KS ${score.ks === null ? '—' : score.ks.toFixed(3)} ` +
+          `(n ${score.n_reference} → ${score.n_current})` +
+          (level === 'stable' ? '' : '; the model sees other inputs than in the baseline, or scores them differently'),
     evidence: {
       psi,
       ks: score.ks,
@@ -451,7 +469,8 @@ export function estimatedPerformanceCheck(current: SideFacts, baseline: SideFact
     finding:
       fell.length > 0
         ? `the scores alone expect worse performance: ${described.join('; ')}`
-        : `the scores alone expect no material fall: ${described.join('; ')} (the estimate assumes calibrated scores, so it cannot see a change in how labels follow the scores)`,
+        : `the scores alone expect no material fall: ${described.join('; ')} ` +
+          `(the estimate assumes calibrated scores, so it cannot see a change in how labels follow the scores)`,
     evidence: {
       minimum_relative_drop: RULES.metric_drop,
       overall: Object.fromEntries(

@@ -66,7 +66,10 @@ export function baselineFor(
 }
 
 function describeSelector(cohort: CohortSelector): string {
-  return `${cohort.model_name} ${cohort.model_version}${cohort.environment === null ? '' : ` in ${cohort.environment}`} [${cohort.start}, ${cohort.end})`;
+  return (
+    `${cohort.model_name} ${cohort.model_version}${cohort.environment === null ? '' : ` in ${cohort.environment}`}` +
+    ` [${cohort.start}, ${cohort.end})`
+  );
 }
 
 function requirePredictions(side: SideFacts, role: 'cohort' | 'baseline'): void {
@@ -88,7 +91,8 @@ export async function diagnoseCohort(db: Knex, input: DiagnoseCohortInput): Prom
   const { definition } = input;
   if (definition.task !== 'binary') {
     throw new LabelDefinitionError(
-      `label definition ${definition.name}@${definition.version} is a regression definition; diagnose reads recall, precision and scores as probabilities and needs a binary one`,
+      `label definition ${definition.name}@${definition.version} is a regression definition; ` +
+        `diagnose reads recall, precision and scores as probabilities and needs a binary one`,
     );
   }
   for (const side of [input.cohort, input.baseline]) {

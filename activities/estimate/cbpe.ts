@@ -109,7 +109,8 @@ const EMPTY: Omit<SumsRow, 'dim' | 'val'> = {
 export async function estimatePerformance(db: Knex, cohort: CohortSelector, definition: LabelDefinition): Promise<EstimatedPerformance> {
   if (definition.task !== 'binary') {
     throw new LabelDefinitionError(
-      `label definition ${definition.name}@${definition.version} is a regression definition; the label-free estimate reads scores as probabilities and needs a binary one`,
+      `label definition ${definition.name}@${definition.version} is a regression definition; ` +
+        `the label-free estimate reads scores as probabilities and needs a binary one`,
     );
   }
   // as-of plays no part (no outcome is read); the cohort end fills the binding.

@@ -96,14 +96,21 @@ export async function evaluateCohort(
 export async function explainEmptyCohort(db: Knex, document: EvaluationDocument): Promise<string> {
   const { cohort } = document;
   if (document.excluded.invalid_score > 0) {
-    return `all ${document.excluded.invalid_score} predictions of the cohort have a score outside [0, 1], which the binary definition ${document.label_definition.name}@${document.label_definition.version} cannot read as a probability (excluded.invalid_score)`;
+    return (
+      `all ${document.excluded.invalid_score} predictions of the cohort have a score outside [0, 1], ` +
+      `which the binary definition ${document.label_definition.name}@${document.label_definition.version} ` +
+      `cannot read as a probability (excluded.invalid_score)`
+    );
   }
   const model = await db('predictions').where({ model_name: cohort.model_name }).first(db.raw('1'));
   if (!model) return `no predictions of model ${cohort.model_name} are stored`;
   const version = await db('predictions').where({ model_name: cohort.model_name, model_version: cohort.model_version }).first(db.raw('1'));
   if (!version) return `model ${cohort.model_name} has no predictions of version ${cohort.model_version}`;
   const where = cohort.environment === null ? '' : ` in environment ${cohort.environment}`;
-  return `model ${cohort.model_name} version ${cohort.model_version} has no predictions with ts_pred in [${cohort.start}, ${cohort.end})${where}`;
+  return (
+    `model ${cohort.model_name} version ${cohort.model_version} has no predictions ` +
+    `with ts_pred in [${cohort.start}, ${cohort.end})${where}`
+  );
 }
 
 async function evaluateGroups(trx: Knex.Transaction, def: LabelDefinition, bindings: EvaluationBindings): Promise<FinishedGroup[]> {

@@ -104,7 +104,8 @@ export async function getLabelDefinition(db: Knex, ref: { name: string; version?
   const row = await query.orderBy('version', 'desc').first('definition');
   if (!row) {
     throw new LabelDefinitionError(
-      `label definition ${ref.name}${ref.version ? `@${ref.version}` : ''} not found; store it with: hindsight label-definition put FILE.json`,
+      `label definition ${ref.name}${ref.version ? `@${ref.version}` : ''} not found; ` +
+        `store it with: hindsight label-definition put FILE.json`,
     );
   }
   // A stored version passed the rules of its day; reading it never judges it again by newer
@@ -124,7 +125,8 @@ export async function getLabelDefinitionForModel(
   const definition = await getLabelDefinition(db, ref);
   if (definition.model_name !== modelName) {
     throw new LabelDefinitionError(
-      `label definition ${definition.name}@${definition.version} labels model ${definition.model_name}, not ${modelName}; pass a definition of model ${modelName} (hindsight label-definition list)`,
+      `label definition ${definition.name}@${definition.version} labels model ${definition.model_name}, not ${modelName}; ` +
+        `pass a definition of model ${modelName} (hindsight label-definition list)`,
     );
   }
   return definition;

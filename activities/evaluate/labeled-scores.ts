@@ -41,7 +41,8 @@ export async function readLabeledScores(db: Knex, range: ScoreRange, definition:
   const now = (await db.raw('select now() as now')).rows[0].now as Date;
   if (Date.parse(asOf!) > now.getTime()) {
     throw new RangeNotFinalError(
-      `the ${what} range [${toUtcIso(range.from)}, ${toUtcIso(range.to)}) is final only at ${asOf} (its end + the window ${definition.window}); pick a range that ended a window ago`,
+      `the ${what} range [${toUtcIso(range.from)}, ${toUtcIso(range.to)}) is final only at ${asOf} ` +
+        `(its end + the window ${definition.window}); pick a range that ended a window ago`,
     );
   }
   const bindings = joinBindingsFor(

@@ -102,7 +102,8 @@ export async function tracePrediction(db: Knex, predictionId: string, def: Label
   if (!prediction) throw new PredictionNotFoundError(`prediction ${predictionId} not found`);
   if (prediction.model_name !== def.model_name) {
     throw new PredictionNotFoundError(
-      `prediction ${predictionId} is of model ${String(prediction.model_name)}, but ${def.name}@${def.version} labels model ${def.model_name}`,
+      `prediction ${predictionId} is of model ${String(prediction.model_name)}, ` +
+        `but ${def.name}@${def.version} labels model ${def.model_name}`,
     );
   }
   // A cohort of this prediction's instant, a millisecond either side: wide enough for a

@@ -26,6 +26,9 @@ export async function loadScoreRangeCheck(db: Knex): Promise<ScoreRangeCheck> {
     const range = ranges.get(row.model_name as string);
     const score = row.score as number;
     if (!range || (score >= range.min_score && score <= range.max_score)) return null;
-    return `score: ${score} is outside [${range.min_score}, ${range.max_score}], the score range of model ${range.model_name} (its binary label definition ${range.label_definition_name}@${range.label_definition_version} reads scores as probabilities)`;
+    return (
+      `score: ${score} is outside [${range.min_score}, ${range.max_score}], the score range of model ${range.model_name} ` +
+      `(its binary label definition ${range.label_definition_name}@${range.label_definition_version} reads scores as probabilities)`
+    );
   };
 }

@@ -241,7 +241,9 @@ export function judgeRule(rule: JudgedRule, groups: GroupInput[]): GroupJudgemen
         relative_change: change,
         interval: test.interval,
         p_value: test.p,
-        reason: `${metric} ${observed} against ${baseline.value}: ${(change * 100).toFixed(1)}% worse (allowed ${(rule.max_drop * 100).toFixed(1)}%)`,
+        reason:
+          `${metric} ${observed} against ${baseline.value}: ` +
+          `${(change * 100).toFixed(1)}% worse (allowed ${(rule.max_drop * 100).toFixed(1)}%)`,
       },
       candidate: change >= rule.max_drop,
     };

@@ -148,7 +148,10 @@ const recalibrationSchema = z
     /** The rules whose alerts start the recalibration workflow. */
     rules: z.array(ruleName).min(1),
     require_approval: z.boolean().default(false),
-    /** Recalibrate even when the diagnosis says only the labels are at fault (normally skipped). No default, so policies stored before it keep their content hash. */
+    /**
+     * Recalibrate even when the diagnosis says only the labels are at fault (normally skipped).
+     * No default, so policies stored before it keep their content hash.
+     */
     recalibrate_on_labeling: z.boolean().optional(),
     method: z.enum(['platt', 'isotonic', 'auto']).default('auto'),
     /** It fits on the last `train_periods` finalized periods of `every` and judges on the `holdout_periods` after them. */

@@ -153,7 +153,9 @@ async function loggedRule(trx: Knex.Transaction): Promise<{ above: string; below
   const below = mode(false);
   if (actions.length !== 2 || above === undefined || below === undefined || above === below) {
     throw new OffPolicyInputError(
-      `the built-in greedy targets need a log of two actions decided by a threshold (one at or above it, the other below); this cohort logs ${actions.length} action(s)${actions.length > 0 ? ` (${actions.slice(0, 5).join(', ')})` : ''}${above !== undefined && above === below ? `, ${above} on both sides of the threshold` : ''}; give --target-policy FILE instead`,
+      `the built-in greedy targets need a log of two actions decided by a threshold (one at or above it, the other below); ` +
+        `this cohort logs ${actions.length} action(s)${actions.length > 0 ? ` (${actions.slice(0, 5).join(', ')})` : ''}` +
+        `${above !== undefined && above === below ? `, ${above} on both sides of the threshold` : ''}; give --target-policy FILE instead`,
     );
   }
   return { above, below };
@@ -241,7 +243,9 @@ export async function estimatePolicyValue(db: Knex, input: OffPolicyInput): Prom
         warnings.push(`${noAction} predictions of the cohort log neither an action nor a decision; they are left out of every estimate`);
       if (noTarget > 0)
         warnings.push(
-          `${noTarget} predictions of the cohort have no line in ${input.target.kind === 'file' ? input.target.file : 'the target policy'}; they are left out of every estimate`,
+          `${noTarget} predictions of the cohort have no line in ` +
+            `${input.target.kind === 'file' ? input.target.file : 'the target policy'}; ` +
+            `they are left out of every estimate`,
         );
       if (n === 0) warnings.push('no prediction of the cohort can be used: every estimate is null');
       return {

@@ -86,7 +86,8 @@ export function settledSnapshot(snapshots: ReportSnapshot[]): ReportSnapshot | u
 export function requireBinary(definition: LabelDefinition): void {
   if (definition.task !== 'binary') {
     throw new ReportInputError(
-      `label definition ${definition.name}@${definition.version} is a regression definition; a report draws reliability diagrams and threshold curves, which need a binary one`,
+      `label definition ${definition.name}@${definition.version} is a regression definition; ` +
+        `a report draws reliability diagrams and threshold curves, which need a binary one`,
     );
   }
 }
@@ -146,7 +147,8 @@ async function headlineSection(snapshots: ReportSnapshot[]): Promise<ReportSecti
     id: 'headline',
     title: 'Headline metrics across checkpoints and revisions',
     notes: [
-      'Each snapshot is immutable: provisional ones were taken at the checkpoints, final when the label window closed, revised when late labels changed it.',
+      'Each snapshot is immutable: provisional ones were taken at the checkpoints, ' +
+        'final when the label window closed, revised when late labels changed it.',
     ],
     charts: [
       {
@@ -165,7 +167,9 @@ async function reliabilitySection(snapshots: ReportSnapshot[]): Promise<ReportSe
   for (const s of snapshots) if ((latest.get(s.checkpoint)?.revision ?? 0) < s.revision) latest.set(s.checkpoint, s);
   const charts = [];
   const notes = [
-    'Mean predicted score against the fraction positive per bin: ten equal-width bins and ten bins between score deciles (empty bins dropped). The dashed diagonal is perfect calibration.',
+    'Mean predicted score against the fraction positive per bin: ' +
+      'ten equal-width bins and ten bins between score deciles (empty bins dropped). ' +
+      'The dashed diagonal is perfect calibration.',
   ];
   for (const s of latest.values()) {
     const { uniform, quantile } = s.overall.calibration;
@@ -344,7 +348,9 @@ async function psiSection(db: Knex, record: CohortRecord): Promise<ReportSection
   const drift = await computeDrift(db, { model_name: record.model_name, reference: previous, current: record, features: [] });
   const score = drift.variables.find((v) => v.variable === 'score')!;
   const notes = [
-    `Against cohort ${previous.cohort_id} [${previous.start}, ${previous.end}): PSI ${score.psi === null ? `undefined (${Object.values(score.undefined_metrics).join('; ')})` : score.psi.toFixed(4)}, KS ${score.ks?.toFixed(4) ?? '—'} (n ${score.n_reference} → ${score.n_current}).`,
+    `Against cohort ${previous.cohort_id} [${previous.start}, ${previous.end}): ` +
+      `PSI ${score.psi === null ? `undefined (${Object.values(score.undefined_metrics).join('; ')})` : score.psi.toFixed(4)}, ` +
+      `KS ${score.ks?.toFixed(4) ?? '—'} (n ${score.n_reference} → ${score.n_current}).`,
   ];
   const bins = score.bins.flatMap((b) => {
     const bin = `${b.lower === null ? '-∞' : edge(b.lower)}–${edge(b.upper)}`;
@@ -409,7 +415,10 @@ async function offPolicySection(
   return {
     ...base,
     notes: [
-      `Value of the logged decision rule without exploration, each prediction at its own threshold; reward 1 when ${definition.positive_outcome_types.join(' or ')} joined within ${definition.window}, as of ${document.as_of}. ${level} percentile bootstrap intervals (${OPE_BOOTSTRAP.resamples} resamples, seed ${OPE_BOOTSTRAP.seed}); the dashed line is the logged policy's value.`,
+      `Value of the logged decision rule without exploration, each prediction at its own threshold; ` +
+        `reward 1 when ${definition.positive_outcome_types.join(' or ')} joined within ${definition.window}, as of ${document.as_of}. ` +
+        `${level} percentile bootstrap intervals (${OPE_BOOTSTRAP.resamples} resamples, seed ${OPE_BOOTSTRAP.seed}); ` +
+        `the dashed line is the logged policy's value.`,
       ...document.warnings,
     ],
     charts:

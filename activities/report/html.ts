@@ -73,10 +73,9 @@ function renderTable(table: Table): string {
 }
 
 function renderSection(section: ReportSection): string {
-  const charts =
-    section.charts.length === 0
-      ? ''
-      : `<div class="charts">\n${section.charts.map((c) => `<figure class="chart" data-chart="${escapeHtml(c.id)}">\n${c.svg}\n<figcaption>${escapeHtml(c.caption)}</figcaption>\n</figure>`).join('\n')}\n</div>`;
+  const figure = (c: ReportSection['charts'][number]) =>
+    `<figure class="chart" data-chart="${escapeHtml(c.id)}">\n${c.svg}\n<figcaption>${escapeHtml(c.caption)}</figcaption>\n</figure>`;
+  const charts = section.charts.length === 0 ? '' : `<div class="charts">\n${section.charts.map(figure).join('\n')}\n</div>`;
   return [
     `<section id="${escapeHtml(section.id)}">`,
     `<h2>${escapeHtml(section.title)}</h2>`,

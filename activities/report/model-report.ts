@@ -48,7 +48,8 @@ export async function buildModelReport(db: Knex, period: ModelPeriod): Promise<{
     .select('cohort_id', 'start_ts', 'end_ts');
   if (rows.length === 0)
     throw new ReportInputError(
-      `model ${period.model_name} version ${period.model_version} has no registered cohort lying in [${toUtcIso(period.from)}, ${toUtcIso(period.to)})`,
+      `model ${period.model_name} version ${period.model_version} has no registered cohort lying in ` +
+        `[${toUtcIso(period.from)}, ${toUtcIso(period.to)})`,
     );
 
   const weeks: CohortWeek[] = [];

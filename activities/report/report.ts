@@ -27,7 +27,9 @@ export async function renderReport(db: Knex, subject: ReportSubject, generatedAt
     const report = await buildCohortReport(db, subject.cohort_id);
     const r = report.record;
     title = `Cohort ${r.cohort_id}`;
-    subtitle = `${r.model_name} ${r.model_version}${r.environment === null ? '' : ` in ${r.environment}`}, predictions in [${r.start}, ${r.end}), label definition ${r.label_definition_name}@${r.label_definition_version}`;
+    subtitle =
+      `${r.model_name} ${r.model_version}${r.environment === null ? '' : ` in ${r.environment}`}, predictions in [${r.start}, ${r.end}), ` +
+      `label definition ${r.label_definition_name}@${r.label_definition_version}`;
     slug = fileSafe(r.cohort_id);
     sections = report.sections;
   } else {

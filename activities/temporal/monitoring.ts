@@ -19,7 +19,8 @@ export function createMonitoringActivities(db: Knex, deps: MonitoringDependencie
       const { judgements: _reasons, ...outcome } = await applyMonitoringPolicy(db, deps, input);
       for (const alert of outcome.alerts.filter((a) => a.state === 'firing')) {
         log.warn(
-          `alert ${alert.rule} firing on ${input.cohortId} (${alert.slice}): observed ${alert.observed}, baseline ${alert.baseline}${alert.verdict ? `, diagnosis ${alert.verdict}` : ''}`,
+          `alert ${alert.rule} firing on ${input.cohortId} (${alert.slice}): ` +
+            `observed ${alert.observed}, baseline ${alert.baseline}${alert.verdict ? `, diagnosis ${alert.verdict}` : ''}`,
           {
             alertId: alert.alertId,
           },

@@ -113,12 +113,18 @@ function describeCalibrator(c: CalibratorRecord, promoted: boolean | null): stri
   const numbers = (q: CalibratorRecord['before']) =>
     `brier=${formatNumber(q.brier)} log_loss=${formatNumber(q.log_loss)} ece=${formatNumber(q.ece)}`;
   return [
-    `calibrator ${c.calibrator_id} (${c.model_name} ${c.model_version} version ${c.version}, ${c.method}) on ${c.train.rows} training rows, judged on ${c.holdout.rows} held out`,
+    `calibrator ${c.calibrator_id} (${c.model_name} ${c.model_version} version ${c.version}, ${c.method}) ` +
+      `on ${c.train.rows} training rows, judged on ${c.holdout.rows} held out`,
     `  before: ${numbers(c.before)}`,
     `  after:  ${numbers(c.after)}`,
     promoted === null
       ? `  ${c.improved ? 'improved' : 'did not improve'} the held-out Brier score`
-      : `  ${promoted ? 'promoted: it is the active calibrator' : c.improved ? 'not promoted (--no-promote)' : 'not promoted: the held-out Brier score did not improve'}`,
+      : '  ' +
+        (promoted
+          ? 'promoted: it is the active calibrator'
+          : c.improved
+            ? 'not promoted (--no-promote)'
+            : 'not promoted: the held-out Brier score did not improve'),
   ].join('\n');
 }
 
@@ -128,12 +134,14 @@ function describeState(workflowId: string, status: string, state: RecalibrationS
     `${workflowId}: ${status}, ${state.phase}`,
     ...(state.plan
       ? [
-          `  ${state.plan.labelDefinition} · train [${state.plan.train.from}, ${state.plan.train.to}) · held out [${state.plan.holdout.from}, ${state.plan.holdout.to})`,
+          `  ${state.plan.labelDefinition} · train [${state.plan.train.from}, ${state.plan.train.to}) ` +
+            `· held out [${state.plan.holdout.from}, ${state.plan.holdout.to})`,
         ]
       : []),
     ...(c
       ? [
-          `  calibrator ${c.calibratorId} (version ${c.version}, ${c.method}): held-out brier ${formatNumber(c.before.brier)} → ${formatNumber(c.after.brier)}`,
+          `  calibrator ${c.calibratorId} (version ${c.version}, ${c.method}): ` +
+            `held-out brier ${formatNumber(c.before.brier)} → ${formatNumber(c.after.brier)}`,
         ]
       : []),
     ...(state.reason ? [`  ${state.reason}`] : []),
@@ -190,7 +198,8 @@ export function registerCalibrate(program: Command, setExit: (code: number) => v
     group
       .command('fit')
       .description(
-        'fit a calibrator on the training range, judge it on the held-out (newest) range, store it as a version, and promote it when the held-out Brier score improves',
+        'fit a calibrator on the training range, judge it on the held-out (newest) range, ' +
+          'store it as a version, and promote it when the held-out Brier score improves',
       ),
   )
     .option('--method <method>', `${CALIBRATION_METHODS.join(', ')} (auto: Platt below 1,000 labeled training rows)`, 'auto')
@@ -245,7 +254,8 @@ export function registerCalibrate(program: Command, setExit: (code: number) => v
       const calibrator = await withDatabase((db) => loadActiveCalibrator(db, { name: options.model, version: options.version }));
       if (!calibrator)
         throw new UsageError(
-          `calibrate apply: model ${options.model} version ${options.version} has no active calibrator; fit and promote one with: hindsight calibrate fit`,
+          `calibrate apply: model ${options.model} version ${options.version} has no active calibrator; ` +
+            `fit and promote one with: hindsight calibrate fit`,
         );
       const format = options.format ?? (file !== undefined && /\.csv(\.gz)?$/i.test(file) ? 'csv' : 'ndjson');
       const { scores, rejected } =
@@ -461,7 +471,8 @@ export function registerCalibrate(program: Command, setExit: (code: number) => v
           : calibrators
               .map(
                 (c) =>
-                  `${c.active ? '*' : ' '} ${c.model_version} v${c.version} #${c.calibrator_id} ${c.method.padEnd(8)} held-out brier ${formatNumber(c.before.brier)} → ${formatNumber(c.after.brier)}`,
+                  `${c.active ? '*' : ' '} ${c.model_version} v${c.version} #${c.calibrator_id} ${c.method.padEnd(8)} ` +
+                  `held-out brier ${formatNumber(c.before.brier)} → ${formatNumber(c.after.brier)}`,
               )
               .join('\n'),
       );

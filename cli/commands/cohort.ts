@@ -83,11 +83,13 @@ export function registerCohort(program: Command, setExit: (code: number) => void
       };
       out.result(document, () =>
         [
-          `${cohortId}: ${workflow.status}, ${workflow.state.phase}${workflow.state.nextWakeAt ? ` until ${workflow.state.nextWakeAt}` : ''}`,
+          `${cohortId}: ${workflow.status}, ${workflow.state.phase}` +
+            `${workflow.state.nextWakeAt ? ` until ${workflow.state.nextWakeAt}` : ''}`,
           ...snapshots.map((s) => `  ${s.checkpoint} r${s.revision} as of ${s.as_of}: ${formatHeadline(s.overall)}`),
           ...alerts.map(
             (a) =>
-              `  alert ${a.rule} (${a.slice}) ${a.state}, ${a.severity}: observed ${a.observed ?? '—'} vs ${a.baseline ?? '—'}${a.verdict ? `, diagnosis ${a.verdict}` : ''}`,
+              `  alert ${a.rule} (${a.slice}) ${a.state}, ${a.severity}: ` +
+              `observed ${a.observed ?? '—'} vs ${a.baseline ?? '—'}${a.verdict ? `, diagnosis ${a.verdict}` : ''}`,
           ),
         ].join('\n'),
       );
@@ -175,7 +177,8 @@ export function registerCohort(program: Command, setExit: (code: number) => void
         } = await describeCohort(client, cohortId);
         if (status.name !== 'RUNNING')
           throw new UsageError(
-            `cohort ${cohortId} is ${status.name.toLowerCase()}: evaluate-now needs a running cohort (for any moment, use hindsight evaluate --as-of)`,
+            `cohort ${cohortId} is ${status.name.toLowerCase()}: evaluate-now needs a running cohort ` +
+              `(for any moment, use hindsight evaluate --as-of)`,
           );
         try {
           return await handle.executeUpdate(evaluateNowUpdate);

@@ -22,7 +22,8 @@ export function registerDemo(program: Command, setExit: (code: number) => void):
   program
     .command('demo')
     .description(
-      'the whole loop on embedded services: four worked examples, alerts, a diagnosis, a retraining request, a recalibration, a live cohort, reports (about two minutes)',
+      'the whole loop on embedded services: four worked examples, alerts, a diagnosis, a retraining request, ' +
+        'a recalibration, a live cohort, reports (about two minutes)',
     )
     .option('--keep-running', 'keep the services, the worker and the Web UI up after the summary, until Ctrl-C')
     .option('--db-port <port>', 'port for the embedded database', '54329')
@@ -59,7 +60,8 @@ export function registerDemo(program: Command, setExit: (code: number) => void):
       out.info(
         summary.reused_services
           ? 'demo done: its worker is stopped; the running hindsight dev keeps the services up'
-          : 'demo done: the worker, the embedded database and the Temporal dev server are stopped; run it again any time, or `npx hindsight dev` to keep them up',
+          : 'demo done: the worker, the embedded database and the Temporal dev server are stopped; ' +
+              'run it again any time, or `npx hindsight dev` to keep them up',
       );
       setExit(EXIT.ok);
     });

@@ -83,7 +83,9 @@ async function resolve(db: Knex, options: DiagnoseOptions): Promise<Resolved> {
     const other = await loadCohort(db, options.baseline);
     if (other.record.label_definition_name !== definition.name || other.record.label_definition_version !== definition.version) {
       throw new UsageError(
-        `diagnose: --baseline ${options.baseline} is under label definition ${other.record.label_definition_name}@${other.record.label_definition_version}, the cohort under ${definition.name}@${definition.version}; compare cohorts of one definition version`,
+        `diagnose: --baseline ${options.baseline} is under label definition ` +
+          `${other.record.label_definition_name}@${other.record.label_definition_version}, ` +
+          `the cohort under ${definition.name}@${definition.version}; compare cohorts of one definition version`,
       );
     }
     return {
@@ -140,7 +142,8 @@ export function registerDiagnose(program: Command, setExit: (code: number) => vo
     .option('--json', 'print one JSON document')
     .addHelpText(
       'after',
-      '\nThe verdict (quality, labeling, both, none) and every check are described in docs/diagnose.md; lines marked L point at the labels, Q at the model.',
+      '\nThe verdict (quality, labeling, both, none) and every check are described in docs/diagnose.md; ' +
+        'lines marked L point at the labels, Q at the model.',
     )
     .action(async (raw: Record<string, unknown>) => {
       const options = parseOptions(diagnoseOptionsSchema, raw, 'diagnose');

@@ -68,11 +68,13 @@ export function registerDrift(program: Command, setExit: (code: number) => void)
       );
       out.result(document, () => {
         const lines = [
-          `${document.model_name}: ${document.current.model_version} [${document.current.start}, ${document.current.end}) against ${document.reference.model_version} [${document.reference.start}, ${document.reference.end})`,
+          `${document.model_name}: ${document.current.model_version} [${document.current.start}, ${document.current.end}) ` +
+            `against ${document.reference.model_version} [${document.reference.start}, ${document.reference.end})`,
         ];
         for (const v of document.variables) {
           lines.push(
-            `  ${v.variable.padEnd(24)} psi ${v.psi === null ? '—' : v.psi.toFixed(4)}  ks ${v.ks === null ? '—' : v.ks.toFixed(4)}  (n ${v.n_reference} → ${v.n_current})`,
+            `  ${v.variable.padEnd(24)} psi ${v.psi === null ? '—' : v.psi.toFixed(4)}  ` +
+              `ks ${v.ks === null ? '—' : v.ks.toFixed(4)}  (n ${v.n_reference} → ${v.n_current})`,
           );
         }
         return lines.join('\n');

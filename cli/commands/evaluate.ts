@@ -26,7 +26,8 @@ function formatScalars(metrics: GroupMetrics): string[] {
     .filter(([, value]) => typeof value !== 'object' || value === null)
     .map(
       ([name, value]) =>
-        `  ${name.padEnd(20)} ${formatNumber(value)}${value === null && metrics.undefined_metrics[name] ? `  (${metrics.undefined_metrics[name]})` : ''}`,
+        `  ${name.padEnd(20)} ${formatNumber(value)}` +
+        `${value === null && metrics.undefined_metrics[name] ? `  (${metrics.undefined_metrics[name]})` : ''}`,
     );
 }
 
@@ -69,7 +70,8 @@ function formatCurves(metrics: GroupMetrics): string[] {
 function formatSlice(slice: SliceMetrics): string {
   const headline =
     'roc_auc' in slice
-      ? `roc_auc=${formatNumber(slice.roc_auc)} pr_auc=${formatNumber(slice.pr_auc)} ece=${formatNumber(slice.ece)} recall=${formatNumber(slice.recall)}`
+      ? `roc_auc=${formatNumber(slice.roc_auc)} pr_auc=${formatNumber(slice.pr_auc)} ` +
+        `ece=${formatNumber(slice.ece)} recall=${formatNumber(slice.recall)}`
       : `mae=${formatNumber(slice.mae)} rmse=${formatNumber(slice.rmse)} r2=${formatNumber(slice.r2)}`;
   return `  ${slice.dimension}=${slice.value ?? '(missing)'}: n=${slice.n} labeled=${slice.n_labeled} ${headline}`;
 }
@@ -79,7 +81,8 @@ function formatTraffic(traffic: EvaluationDocument['traffic']): string[] {
   if (traffic === null) return [];
   const interval = (i: MetricInterval) => `${formatNumber(i.value)} [${formatNumber(i.ci_low)}, ${formatNumber(i.ci_high)}]`;
   return [
-    `  traffic: exploration n=${traffic.exploration.n} labeled=${traffic.exploration.n_labeled}, policy n=${traffic.policy.n} labeled=${traffic.policy.n_labeled}`,
+    `  traffic: exploration n=${traffic.exploration.n} labeled=${traffic.exploration.n_labeled}, ` +
+      `policy n=${traffic.policy.n} labeled=${traffic.policy.n_labeled}`,
     ...traffic.comparison.map(
       (c) =>
         `    ${c.metric.padEnd(10)} exploration ${interval(c.exploration)}  policy ${interval(c.policy)}${c.differs ? '  DIFFERS' : ''}`,
@@ -91,7 +94,10 @@ function formatWeighted(weighted: EvaluationDocument['propensity_weighted']): st
   if (!weighted) return [];
   const rate = weighted.base_rate;
   return [
-    `  propensity-weighted (${weighted.n_weighted} of ${weighted.n_labeled} labeled, effective sample size ${formatNumber(weighted.effective_sample_size)}): base_rate ${formatNumber(rate.value)} [${formatNumber(rate.ci_low)}, ${formatNumber(rate.ci_high)}] roc_auc ${formatNumber(weighted.roc_auc)}`,
+    `  propensity-weighted (${weighted.n_weighted} of ${weighted.n_labeled} labeled, ` +
+      `effective sample size ${formatNumber(weighted.effective_sample_size)}): ` +
+      `base_rate ${formatNumber(rate.value)} [${formatNumber(rate.ci_low)}, ${formatNumber(rate.ci_high)}] ` +
+      `roc_auc ${formatNumber(weighted.roc_auc)}`,
   ];
 }
 
@@ -107,7 +113,8 @@ export function registerEvaluate(program: Command, setExit: (code: number) => vo
         const definition = await getLabelDefinitionForModel(db, parseLabelDefinitionRef(options.labelDefinition), cohort.model_name);
         if (options.propensityWeighted && definition.task !== 'binary')
           throw new UsageError(
-            `evaluate: --propensity-weighted needs a binary label definition; ${definition.name}@${definition.version} is ${definition.task}`,
+            `evaluate: --propensity-weighted needs a binary label definition; ` +
+              `${definition.name}@${definition.version} is ${definition.task}`,
           );
         const evaluated = await evaluateCohort(db, cohort, definition, options.asOf, {
           propensityWeighted: Boolean(options.propensityWeighted),
@@ -116,7 +123,8 @@ export function registerEvaluate(program: Command, setExit: (code: number) => vo
       });
       out.result(document, () => {
         return [
-          `${document.cohort.model_name}@${document.cohort.model_version} [${document.cohort.start}, ${document.cohort.end}) as of ${document.as_of}`,
+          `${document.cohort.model_name}@${document.cohort.model_version} [${document.cohort.start}, ${document.cohort.end}) ` +
+            `as of ${document.as_of}`,
           ...formatScalars(document.overall),
           ...formatCurves(document.overall),
           `  join ${JSON.stringify(document.join)}`,

@@ -24,7 +24,9 @@ export function registerExport(program: Command, setExit: (code: number) => void
     program
       .command('export')
       .description(
-        'write the joined evaluation dataset of a cohort as of a moment: one row per prediction with its label, label status, deciding outcome and join path (CSV or NDJSON streamed through COPY, or Parquet in row groups of 100k rows)',
+        'write the joined evaluation dataset of a cohort as of a moment: ' +
+          'one row per prediction with its label, label status, deciding outcome and join path ' +
+          '(CSV or NDJSON streamed through COPY, or Parquet in row groups of 100k rows)',
       ),
     { asOf: true },
   )

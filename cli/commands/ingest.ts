@@ -48,7 +48,9 @@ function createProgressBar(stream: NodeJS.WriteStream): { update(progress: Inges
         const filled = Math.round(fraction * width);
         bar = `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(fraction * 100).toFixed(0).padStart(3)}% `;
       }
-      const text = `${bar}${formatBytes(progress.bytesRead)}${progress.totalBytes ? `/${formatBytes(progress.totalBytes)}` : ''} ${progress.lines.toLocaleString('en-US')} lines ${rate}`;
+      const text =
+        `${bar}${formatBytes(progress.bytesRead)}${progress.totalBytes ? `/${formatBytes(progress.totalBytes)}` : ''} ` +
+        `${progress.lines.toLocaleString('en-US')} lines ${rate}`;
       stream.write(`\r${text.slice(0, (stream.columns || 120) - 1)}\x1b[K`);
       visible = true;
     },
@@ -117,7 +119,8 @@ function reportFatal(out: Output, error: unknown): Error {
   if (out.json) out.result({ fatal, ...byteOffset, ...stored }, () => '');
   const kept =
     stored.accepted + stored.duplicates + stored.conflicts + stored.rejected_count > 0
-      ? `; before it stopped: accepted ${stored.accepted}, duplicates ${stored.duplicates}, conflicts ${stored.conflicts}, rejected ${stored.rejected_count} (re-running the same command is safe)`
+      ? `; before it stopped: accepted ${stored.accepted}, duplicates ${stored.duplicates}, conflicts ${stored.conflicts}, ` +
+        `rejected ${stored.rejected_count} (re-running the same command is safe)`
       : '';
   const reported = new Error(`${fatal.startsWith('ingest: ') ? '' : 'ingest: '}${fatal}${kept}`, { cause: error });
   reported.name = error instanceof UsageError ? 'UsageError' : 'IngestError';

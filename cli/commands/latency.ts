@@ -36,14 +36,17 @@ export function registerLatency(program: Command, setExit: (code: number) => voi
       });
       out.result(document, () => {
         const lines = [
-          `${document.cohort.model_name}@${document.cohort.model_version} [${document.cohort.start}, ${document.cohort.end}) as of ${document.as_of}; history: ${document.history_cohorts.length} finalized cohort(s)`,
+          `${document.cohort.model_name}@${document.cohort.model_version} [${document.cohort.start}, ${document.cohort.end}) ` +
+            `as of ${document.as_of}; history: ${document.history_cohorts.length} finalized cohort(s)`,
         ];
         for (const group of [{ dimension: '', value: '', ...document.overall }, ...document.slices]) {
           const share = group.expected_completeness
             .map((c) => `${c.checkpoint} ${c.expected_share === null ? '—' : `${(c.expected_share * 100).toFixed(0)}%`}`)
             .join(', ');
           lines.push(
-            `  ${group.dimension === '' ? 'overall' : `${group.dimension}=${group.value ?? '(missing)'}`}: n=${group.n}; event−prediction ${hours(group.event_minus_prediction)}; received−event ${hours(group.received_minus_event)}; expected completeness ${share}`,
+            `  ${group.dimension === '' ? 'overall' : `${group.dimension}=${group.value ?? '(missing)'}`}: n=${group.n}; ` +
+              `event−prediction ${hours(group.event_minus_prediction)}; received−event ${hours(group.received_minus_event)}; ` +
+              `expected completeness ${share}`,
           );
         }
         return lines.join('\n');

@@ -103,14 +103,18 @@ export function registerOpe(program: Command, setExit: (code: number) => void): 
       out.result(document, () => {
         const level = `${Math.round((1 - document.bootstrap.alpha) * 1000) / 10}%`;
         return [
-          `${document.cohort.model_name}@${document.cohort.model_version} [${document.cohort.start}, ${document.cohort.end}) as of ${document.as_of}`,
-          `  target ${document.target_policy.kind === 'file' ? document.target_policy.file : document.target_policy.kind}; reward ${document.reward.kind} of ${document.reward.outcome_types.join(', ')}; reward model ${document.reward_model}`,
-          `  n ${document.n}  effective sample size ${format(document.effective_sample_size)}  logged policy value ${format(document.logged_policy_value)}`,
+          `${document.cohort.model_name}@${document.cohort.model_version} [${document.cohort.start}, ${document.cohort.end}) ` +
+            `as of ${document.as_of}`,
+          `  target ${document.target_policy.kind === 'file' ? document.target_policy.file : document.target_policy.kind}; ` +
+            `reward ${document.reward.kind} of ${document.reward.outcome_types.join(', ')}; reward model ${document.reward_model}`,
+          `  n ${document.n}  effective sample size ${format(document.effective_sample_size)}  ` +
+            `logged policy value ${format(document.logged_policy_value)}`,
           ...ESTIMATORS.map((name) => {
             const estimate = document.estimators[name];
             return `  ${name.padEnd(6)} ${format(estimate.value)}  ${level} [${format(estimate.ci_low)}, ${format(estimate.ci_high)}]`;
           }),
-          `  bootstrap: ${document.bootstrap.resamples} resamples, seed ${document.bootstrap.seed}${document.clip === null ? '' : `; IPW weights clipped at ${document.clip}`}`,
+          `  bootstrap: ${document.bootstrap.resamples} resamples, seed ${document.bootstrap.seed}` +
+            `${document.clip === null ? '' : `; IPW weights clipped at ${document.clip}`}`,
         ].join('\n');
       });
       for (const warning of document.warnings) out.info(`hindsight: ope: warning: ${warning}`);

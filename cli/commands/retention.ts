@@ -19,12 +19,14 @@ function describePlan(plan: RetentionPlan, verb: string): string {
   const delay = plan.longest_label_delay;
   if (delay)
     lines.push(
-      `(the longest label delay: ${delay.label_definition}, window ${delay.window} + late_label_grace ${delay.late_label_grace}; data up to the cutoff is settled by ${delay.settled_at})`,
+      `(the longest label delay: ${delay.label_definition}, window ${delay.window} + late_label_grace ${delay.late_label_grace}; ` +
+        `data up to the cutoff is settled by ${delay.settled_at})`,
     );
   for (const p of plan.partitions) {
     const rows = p.rows === null ? `~${p.estimated_rows} rows` : `${p.rows} rows`;
     lines.push(
-      `  ${p.drop ? 'drop' : 'keep'}  ${p.partition.padEnd(24)} [${p.from}, ${p.to})  ${rows}${p.kept_because ? `  (${p.kept_because})` : ''}`,
+      `  ${p.drop ? 'drop' : 'keep'}  ${p.partition.padEnd(24)} [${p.from}, ${p.to})  ${rows}` +
+        `${p.kept_because ? `  (${p.kept_because})` : ''}`,
     );
   }
   if (plan.partitions.every((p) => !p.drop)) lines.push('  nothing to drop');

@@ -28,7 +28,8 @@ export function registerRun(program: Command, setExit: (code: number) => void): 
   program
     .command('dev')
     .description(
-      'embedded services + worker in the foreground until Ctrl-C (PGlite unless DATABASE_URL, a Temporal dev server unless TEMPORAL_ADDRESS)',
+      'embedded services + worker in the foreground until Ctrl-C ' +
+        '(PGlite unless DATABASE_URL, a Temporal dev server unless TEMPORAL_ADDRESS)',
     )
     .option('--sample', 'load a small sample cohort and start its lifecycle (about 90 seconds end to end)')
     .option('--db-port <port>', 'port for the embedded database', '54329')
@@ -66,7 +67,9 @@ export function registerRun(program: Command, setExit: (code: number) => void): 
         await services.stop();
       }
       out.info(
-        `stopped ${env.TEMPORAL_ADDRESS ? '' : 'the Temporal dev server, '}the worker and ${services.embeddedDatabase ? 'the embedded database' : 'the database connection'}; cohorts resume where they were on the next start. Goodbye.`,
+        `stopped ${env.TEMPORAL_ADDRESS ? '' : 'the Temporal dev server, '}the worker and ` +
+          `${services.embeddedDatabase ? 'the embedded database' : 'the database connection'}; ` +
+          `cohorts resume where they were on the next start. Goodbye.`,
       );
       setExit(EXIT.ok);
     });
@@ -81,7 +84,8 @@ export function printLifecycleEvents(print: (line: string) => void): LifecycleLi
           ? ''
           : ` roc_auc=${formatNumber(s.rocAuc)} brier=${formatNumber(s.brier)} recall=${formatNumber(s.recall)}`;
       print(
-        `snapshot  ${s.checkpoint} r${s.revision} as of ${s.asOf}: n=${s.n}${quality} label_availability=${formatNumber(s.labelAvailability)}  ${cohortId}`,
+        `snapshot  ${s.checkpoint} r${s.revision} as of ${s.asOf}: n=${s.n}${quality} ` +
+          `label_availability=${formatNumber(s.labelAvailability)}  ${cohortId}`,
       );
     },
     cohortClosed: (cohortId, snapshots) => print(`closed    ${cohortId} after ${snapshots} snapshot${snapshots === 1 ? '' : 's'}`),

@@ -36,7 +36,8 @@ const backfillOptionsSchema = z
 function describeView(view: ScheduleView): string {
   const lines = [
     `${view.schedule_id}${view.paused ? ' (paused)' : ''}`,
-    `  ${view.model_name} ${view.model_version}${view.environment ? ` (${view.environment})` : ''} · ${view.label_definition} · every ${view.every}${view.start_at ? ` from ${view.start_at}` : ''}`,
+    `  ${view.model_name} ${view.model_version}${view.environment ? ` (${view.environment})` : ''} · ${view.label_definition} ` +
+      `· every ${view.every}${view.start_at ? ` from ${view.start_at}` : ''}`,
     `  ${view.actions_taken} actions taken${view.note ? ` · note: ${view.note}` : ''}`,
   ];
   if (view.recent_actions.length > 0)

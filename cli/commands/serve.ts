@@ -15,7 +15,8 @@ export function registerServe(program: Command, setExit: (code: number) => void)
   program
     .command('serve')
     .description(
-      'HTTP ingestion: POST /v1/predictions|outcomes|actions (JSON array or NDJSON), GET /healthz; bearer token HINDSIGHT_API_TOKEN unless on loopback; browser origins only from HINDSIGHT_ALLOWED_ORIGINS',
+      'HTTP ingestion: POST /v1/predictions|outcomes|actions (JSON array or NDJSON), GET /healthz; ' +
+        'bearer token HINDSIGHT_API_TOKEN unless on loopback; browser origins only from HINDSIGHT_ALLOWED_ORIGINS',
     )
     .option('--host <host>', 'address to listen on', '127.0.0.1')
     .option('--port <port>', 'port to listen on (0 picks a free one)', '8787')

@@ -16,7 +16,10 @@ const thresholdOptionsSchema = z.intersection(
 );
 
 function line(name: string, point: ThresholdSearchPoint): string {
-  return `  ${name}: n=${point.n} tp=${point.tp} fp=${point.fp} fn=${point.fn} tn=${point.tn} precision=${formatNumber(point.precision)} recall=${formatNumber(point.recall)} expected_cost=${formatNumber(point.expected_cost)}`;
+  return (
+    `  ${name}: n=${point.n} tp=${point.tp} fp=${point.fp} fn=${point.fn} tn=${point.tn} ` +
+    `precision=${formatNumber(point.precision)} recall=${formatNumber(point.recall)} expected_cost=${formatNumber(point.expected_cost)}`
+  );
 }
 
 export function registerThreshold(program: Command, setExit: (code: number) => void): void {
@@ -24,7 +27,8 @@ export function registerThreshold(program: Command, setExit: (code: number) => v
     program
       .command('threshold')
       .description(
-        'the decision threshold that reaches a target precision or recall, or minimizes the expected cost, chosen on the training range and reported on the held-out one',
+        'the decision threshold that reaches a target precision or recall, or minimizes the expected cost, ' +
+          'chosen on the training range and reported on the held-out one',
       ),
   )
     .option('--target-precision <p>', 'the lowest threshold whose training precision is at least p')
@@ -49,7 +53,9 @@ export function registerThreshold(program: Command, setExit: (code: number) => v
       );
       out.result(document, () =>
         [
-          `threshold ${document.threshold} (${document.objective.kind.replace('_', ' ')}${'target' in document.objective ? ` ${document.objective.target}` : ''}) for ${document.model_name} ${document.model_version} · ${document.label_definition}`,
+          `threshold ${document.threshold} (${document.objective.kind.replace('_', ' ')}` +
+            `${'target' in document.objective ? ` ${document.objective.target}` : ''}) ` +
+            `for ${document.model_name} ${document.model_version} · ${document.label_definition}`,
           line(`train [${document.train.from}, ${document.train.to})`, document.train.at_threshold),
           line(`held out [${document.holdout.from}, ${document.holdout.to})`, document.holdout.at_threshold),
         ].join('\n'),

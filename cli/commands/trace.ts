@@ -32,12 +32,15 @@ export function registerTrace(program: Command, setExit: (code: number) => void)
       });
       out.result(trace, () => {
         const lines = [
-          `prediction ${options.predictionId} (${String(trace.prediction.model_name)}@${String(trace.prediction.model_version)}, ts_pred ${String(trace.prediction.ts_pred)}, score ${String(trace.prediction.score)})`,
-          `  label as of ${trace.as_of}: ${trace.label.value ?? '—'} (${trace.label.status})${trace.label.outcome_id ? ` from ${trace.label.outcome_id} via ${trace.label.join_path}` : ''}`,
+          `prediction ${options.predictionId} (${String(trace.prediction.model_name)}@${String(trace.prediction.model_version)}, ` +
+            `ts_pred ${String(trace.prediction.ts_pred)}, score ${String(trace.prediction.score)})`,
+          `  label as of ${trace.as_of}: ${trace.label.value ?? '—'} (${trace.label.status})` +
+            `${trace.label.outcome_id ? ` from ${trace.label.outcome_id} via ${trace.label.join_path}` : ''}`,
         ];
         for (const outcome of trace.outcomes) {
           lines.push(
-            `  ${outcome.outcome_id} ${outcome.outcome_type} at ${outcome.ts_event} (received ${outcome.ts_received}) via ${outcome.join_path}: ${outcome.verdict} — ${outcome.reason}`,
+            `  ${outcome.outcome_id} ${outcome.outcome_type} at ${outcome.ts_event} (received ${outcome.ts_received}) ` +
+              `via ${outcome.join_path}: ${outcome.verdict} — ${outcome.reason}`,
           );
         }
         if (trace.outcomes.length === 0) lines.push('  no outcome names this prediction, its request_id + item_id or its entity');

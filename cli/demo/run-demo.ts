@@ -85,7 +85,8 @@ export async function runDemo(
     (s) =>
       s.reused
         ? `reusing the running hindsight dev (${s.temporalAddress})`
-        : `PGlite at ${s.databaseUrl.replace(/^postgres:\/\/postgres@/, '').replace(/\/.*$/, '')}, Temporal ${s.temporalAddress}${s.uiUrl ? `, Web UI ${s.uiUrl}` : ''}`,
+        : `PGlite at ${s.databaseUrl.replace(/^postgres:\/\/postgres@/, '').replace(/\/.*$/, '')}, ` +
+          `Temporal ${s.temporalAddress}${s.uiUrl ? `, Web UI ${s.uiUrl}` : ''}`,
   );
   const { db } = services;
   const pipeline = await startDemoPipeline(options.pipelinePort, path.join(root, 'pipeline-calls.json')).catch(async (error) => {
@@ -260,5 +261,10 @@ function ingestedLine(data: ExampleData): string {
   const fresh = data.predictions.accepted + data.outcomes.accepted;
   const again = data.predictions.duplicates + data.outcomes.duplicates;
   const total = data.predictions.accepted + data.predictions.duplicates;
-  return `${total.toLocaleString('en-US')} predictions, ${(data.outcomes.accepted + data.outcomes.duplicates).toLocaleString('en-US')} outcomes${again > 0 && fresh === 0 ? ' (stored by an earlier run)' : ''}${data.not_yet_arrived > 0 ? `; ${data.not_yet_arrived.toLocaleString('en-US')} not arrived yet` : ''}`;
+  return (
+    `${total.toLocaleString('en-US')} predictions, ` +
+    `${(data.outcomes.accepted + data.outcomes.duplicates).toLocaleString('en-US')} outcomes` +
+    `${again > 0 && fresh === 0 ? ' (stored by an earlier run)' : ''}` +
+    `${data.not_yet_arrived > 0 ? `; ${data.not_yet_arrived.toLocaleString('en-US')} not arrived yet` : ''}`
+  );
 }

@@ -109,8 +109,10 @@ export async function summarizeDemo(db: Knex, input: SummaryInput): Promise<Demo
     example: 'fraud (weekly schedule)',
     cohorts: fraudIds.length,
     headline: [
-      `drift week recall at P30D ${f3(at(FRAUD_DRIFT_WEEK, 'P30D')?.recall)} vs ${f3(at(FRAUD_DRIFT_WEEK - 1, 'P30D')?.recall)} the week before`,
-      `outage week labeled by P30D ${f3(labeledShare(at(FRAUD_OUTAGE_WEEK, 'P30D')))} vs ${f3(labeledShare(at(FRAUD_OUTAGE_WEEK - 1, 'P30D')))}`,
+      `drift week recall at P30D ${f3(at(FRAUD_DRIFT_WEEK, 'P30D')?.recall)} ` +
+        `vs ${f3(at(FRAUD_DRIFT_WEEK - 1, 'P30D')?.recall)} the week before`,
+      `outage week labeled by P30D ${f3(labeledShare(at(FRAUD_OUTAGE_WEEK, 'P30D')))} ` +
+        `vs ${f3(labeledShare(at(FRAUD_OUTAGE_WEEK - 1, 'P30D')))}`,
       `${finals.length} weeks final, ${revised} revised by late chargebacks`,
     ].join('; '),
     ...fraudAlerts,
@@ -151,15 +153,21 @@ export async function summarizeDemo(db: Knex, input: SummaryInput): Promise<Demo
         seed: 1,
         alpha: 0.05,
       });
-      headline = `logged CTR ${f3(estimate.logged_policy_value)}; new ranker IPW ${interval(estimate.estimators.ipw)}, SNIPS ${interval(estimate.estimators.snips)}; purchase rate ${f3(final?.overall.base_rate)}`;
+      headline =
+        `logged CTR ${f3(estimate.logged_policy_value)}; new ranker IPW ${interval(estimate.estimators.ipw)}, ` +
+        `SNIPS ${interval(estimate.estimators.snips)}; purchase rate ${f3(final?.overall.base_rate)}`;
     } else if (data.name === 'credit') {
       const weighted = await evaluateCohort(db, last, data.definition, asOf, { propensityWeighted: true });
       const drift = await computeDrift(db, { model_name: last.model_name, reference: data.cohorts[0]!, current: last, features: [] });
       const score = drift.variables.find((v) => v.variable === 'score');
       const overall = weighted.overall as unknown as Overall;
-      headline = `default rate approved-only ${f3(overall.base_rate)}, propensity-weighted ${interval(weighted.propensity_weighted!.base_rate)}; KS ${f3(overall.ks)}; score PSI ${f3(score?.psi)}`;
+      headline =
+        `default rate approved-only ${f3(overall.base_rate)}, propensity-weighted ${interval(weighted.propensity_weighted!.base_rate)}; ` +
+        `KS ${f3(overall.ks)}; score PSI ${f3(score?.psi)}`;
     } else {
-      headline = `final return rate ${f3(final?.overall.base_rate)} (revision ${final?.revision ?? '—'}); ROC AUC ${f3(final?.overall.roc_auc)}; recall ${f3(final?.overall.recall)}`;
+      headline =
+        `final return rate ${f3(final?.overall.base_rate)} (revision ${final?.revision ?? '—'}); ` +
+        `ROC AUC ${f3(final?.overall.roc_auc)}; recall ${f3(final?.overall.recall)}`;
     }
     const alerts = await alertsOf(db, ids);
     rows.push({ example: data.name, cohorts: ids.length, headline, ...alerts });
@@ -172,7 +180,8 @@ export async function summarizeDemo(db: Knex, input: SummaryInput): Promise<Demo
     example: 'live (one-minute window)',
     cohorts: 1,
     headline: liveFinal
-      ? `final ROC AUC ${f3(liveFinal.overall.roc_auc)}, Brier ${f3(liveFinal.overall.brier)} (revision ${liveFinal.revision}); ${[...(live?.keys() ?? [])].join(', ')}`
+      ? `final ROC AUC ${f3(liveFinal.overall.roc_auc)}, Brier ${f3(liveFinal.overall.brier)} (revision ${liveFinal.revision}); ` +
+        `${[...(live?.keys() ?? [])].join(', ')}`
       : `${live?.size ?? 0} checkpoint(s) so far`,
     alerts: {},
     diagnoses: {},
@@ -190,7 +199,9 @@ export async function summarizeDemo(db: Knex, input: SummaryInput): Promise<Demo
     }));
   for (const request of retrainingRequests) {
     actions.push(
-      `retraining requested: ${request.request_id} for ${FRAUD_MODEL.model_name} ${request.model_version}, diagnosis ${request.verdict ?? '—'}; the demo pipeline received it once (Idempotency-Key ${request.idempotency_key})`,
+      `retraining requested: ${request.request_id} for ${FRAUD_MODEL.model_name} ${request.model_version}, ` +
+        `diagnosis ${request.verdict ?? '—'}; ` +
+        `the demo pipeline received it once (Idempotency-Key ${request.idempotency_key})`,
     );
   }
   const retrains = retrainingRequests;
@@ -265,7 +276,11 @@ export function formatSummary(summary: DemoSummary): string {
     'Reports (self-contained HTML, open in a browser):',
     ...summary.reports.map((report) => `  ${`${report.what}:`.padEnd(22)} ${report.path}`),
     '',
-    `Web UI${summary.kept_running || summary.reused_services ? '' : ' (while the services run: `npx hindsight dev`, or `npx hindsight demo --keep-running`)'}:`,
+    'Web UI' +
+      (summary.kept_running || summary.reused_services
+        ? ''
+        : ' (while the services run: `npx hindsight dev`, or `npx hindsight demo --keep-running`)') +
+      ':',
     ...summary.links.map((link) => `  ${`${link.what}:`.padEnd(28)} ${link.url}`),
     '',
   ].join('\n');

@@ -148,7 +148,8 @@ export function generateFraudExample(options: FraudExampleOptions = {}): FraudEx
 function main(argv: string[]): void {
   const { out, flags } = generatorArgs(
     argv,
-    'node dist/examples/fraud/generate.js OUT_DIR [--start ISO_MONDAY] [--weeks N] [--per-week N] [--drift-week I] [--outage-week I] [--seed S]',
+    'node dist/examples/fraud/generate.js OUT_DIR [--start ISO_MONDAY] [--weeks N] [--per-week N] ' +
+      '[--drift-week I] [--outage-week I] [--seed S]',
   );
   const example = generateFraudExample({
     ...startFlag(flags),
