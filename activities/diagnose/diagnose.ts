@@ -3,18 +3,15 @@ import { computeDrift } from './drift';
 import type { CohortSelector } from '../../contracts/cohort';
 import { LabelDefinitionError, type LabelDefinition } from '../../contracts/label-definition';
 import { toUtcIso } from '../../contracts/utc-timestamp';
+import { verdictOf, type Check } from './checks';
+import { expectedLabelsCheck, labelAvailabilityCheck, labelLatencyCheck } from './label-checks';
 import {
   comparableSlicesCheck,
   equalMaturityCheck,
   estimatedPerformanceCheck,
-  expectedLabelsCheck,
-  labelAvailabilityCheck,
-  labelLatencyCheck,
   scoreDistributionCheck,
   sliceMixCheck,
-  verdictOf,
-  type Check,
-} from './checks';
+} from './model-checks';
 import { gatherSide, historyExpectedPositives, type SideFacts } from './facts';
 
 export type { Check, Signal } from './checks';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { comparableSlicesCheck, verdictOf, type Check } from '../../activities/diagnose/checks';
+import { verdictOf, type Check } from '../../activities/diagnose/checks';
+import { comparableSlicesCheck } from '../../activities/diagnose/model-checks';
 import type { GroupCounts, SideFacts } from '../../activities/diagnose/facts';
 import { isMaterialDrop, proportionDifference, wilsonInterval } from '../../activities/diagnose/intervals';
 import { hanleyMcNeilSe as hanleyMcNeilStandardError } from '../../stats/statistics';
