@@ -10,7 +10,7 @@ import {
   settledSnapshot,
   snapshotLabel,
   type ReportSnapshot,
-} from './cohort-report';
+} from './report-snapshots';
 import type { ReportSection, Table } from './html';
 
 export interface ModelPeriod {

@@ -3,7 +3,7 @@ import { buildCohortReport } from './cohort-report';
 import { renderPage } from './html';
 import { buildModelReport, type ModelPeriod } from './model-report';
 
-export { ReportInputError } from './cohort-report';
+export { ReportInputError } from './report-snapshots';
 export type { ModelPeriod } from './model-report';
 
 export type ReportSubject = { kind: 'cohort'; cohort_id: string } | ({ kind: 'model' } & ModelPeriod);

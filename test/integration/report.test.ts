@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerCohort, storeSnapshot } from '../../activities/evaluate/cohorts';
 import { evaluateCohort } from '../../activities/evaluate/evaluate-cohort';
 import { putLabelDefinition } from '../../activities/evaluate/label-definitions';
-import { HEADLINE_METRICS } from '../../activities/report/cohort-report';
+import { HEADLINE_METRICS } from '../../activities/report/report-snapshots';
 import { useTestDatabase } from '../support/database';
 import { runHindsightInProcess } from '../support/run-cli';
 import { storeFraudCohorts, type FraudCohorts } from './report-data';
