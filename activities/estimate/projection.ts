@@ -6,7 +6,7 @@ import type { CohortRecord } from '../../contracts/cohort';
 import type { EvaluationDocument, GroupMetrics } from '../../contracts/evaluation';
 import { isoDurationSchema } from '../../contracts/iso-duration';
 import type { LabelDefinition } from '../../contracts/label-definition';
-import { finalizedCohorts } from '../evaluate/label-latency';
+import { finalizedCohorts, finalizedSelector } from '../evaluate/label-latency';
 import { seededRandom } from '../../stats/seeded-random';
 
 export interface ProjectToFinalInput {
@@ -214,17 +214,7 @@ export async function projectToFinal(db: Knex, input: ProjectToFinalInput): Prom
   const groups = new Map<string, CellCounts[]>();
   for (const [k, earlier] of history.entries()) {
     const earlierBindings = {
-      ...joinBindingsFor(
-        {
-          model_name: earlier.model_name,
-          model_version: earlier.model_version,
-          environment: earlier.environment,
-          start: earlier.start_ts.toISOString(),
-          end: earlier.end_ts.toISOString(),
-        },
-        definition,
-        input.asOf,
-      ),
+      ...joinBindingsFor(finalizedSelector(earlier), definition, input.asOf),
       checkpoint: checkpointInterval,
     };
     const rows = await db.transaction(

@@ -1,4 +1,5 @@
 import type { Knex } from 'knex';
+import type { CohortSelector } from '../../contracts/cohort';
 import { FINALIZED_COHORTS, completenessAtCheckpoints, latencyDistribution, type FinalizedCohortRow } from '../../sql/label-latency';
 import { CREATE_MATCHES, createLabeled, joinBindingsFor, type EvaluationBindings, type JoinCohort } from '../../sql/join-outcomes';
 import type { LabelDefinition } from '../../contracts/label-definition';
@@ -64,6 +65,12 @@ export async function finalizedCohorts(db: Knex, bindings: EvaluationBindings, d
   ).rows as FinalizedCohortRow[];
 }
 
+/** A finalized cohort's row as the selector its join bindings are made from. */
+export function finalizedSelector(row: FinalizedCohortRow): CohortSelector {
+  const { model_name, model_version, environment } = row;
+  return { model_name, model_version, environment, start: row.start_ts.toISOString(), end: row.end_ts.toISOString() };
+}
+
 const key = (dim: string, val: string | null) => JSON.stringify([dim, val]);
 const quantiles = (values: number[] | null): LatencyQuantiles | null =>
   values === null || values[0] === null || values[0] === undefined ? null : { p50: values[0], p90: values[1]!, p99: values[2]! };
@@ -100,17 +107,7 @@ export async function measureLabelLatency(db: Knex, input: MeasureLabelLatencyIn
   const totals = new Map<string, { eventual: number[]; known: number[] }>();
   for (const earlier of history) {
     const earlierBindings = {
-      ...joinBindingsFor(
-        {
-          model_name: earlier.model_name,
-          model_version: earlier.model_version,
-          environment: earlier.environment,
-          start: earlier.start_ts.toISOString(),
-          end: earlier.end_ts.toISOString(),
-        },
-        definition,
-        input.asOf,
-      ),
+      ...joinBindingsFor(finalizedSelector(earlier), definition, input.asOf),
       checkpoints: [...definition.checkpoints, `${asOfOffsetSeconds} seconds`],
     };
     const rows = await db.transaction(
