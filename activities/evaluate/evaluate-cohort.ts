@@ -222,6 +222,8 @@ function collectBinarySums(totalRows: MetricRow[], rankRows: RankRow[], dims: st
     groups.set(groupKey(row.dim, row.val), {
       row,
       sums: {
+        // The rank statement fills AUC, average precision, KS and the bins below.
+        ...emptyBinarySums(),
         n: row.n as number,
         n_labeled: row.n_labeled as number,
         n_final: row.n_final as number,
@@ -233,14 +235,6 @@ function collectBinarySums(totalRows: MetricRow[], rankRows: RankRow[], dims: st
         score_sum: row.score_sum as number | null,
         brier_sum: row.brier_sum as number | null,
         log_loss_sum: row.log_loss_sum as number | null,
-        auc_twice: null,
-        ap_sum: null,
-        ks: null,
-        quantile_edges: [],
-        uniform_bins: [],
-        quantile_bins: [],
-        deciles: [],
-        threshold_buckets: [],
       },
     });
   }
