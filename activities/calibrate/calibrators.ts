@@ -26,7 +26,8 @@ import { LabelDefinitionError, type LabelDefinition } from '../../contracts/labe
  */
 export const AUTO_PLATT_BELOW = 1_000;
 
-export interface FitCalibratorRequest {
+/** A model version's labeled scores on a training and a held-out range: what a fit and a threshold search read. */
+export interface LabeledRangesRequest {
   model_name: string;
   model_version: string;
   environment: string | null;
@@ -34,6 +35,9 @@ export interface FitCalibratorRequest {
   label_definition: { name: string; version?: number | undefined };
   train: TimeRange;
   holdout: TimeRange;
+}
+
+export interface FitCalibratorRequest extends LabeledRangesRequest {
   method: CalibrationMethod;
   /** Names the request, so a retried or repeated one stores one version; default: a hash of the inputs. */
   request_key?: string | undefined;

@@ -1,18 +1,11 @@
 import type { Knex } from 'knex';
 import { getLabelDefinitionForModel } from '../evaluate/label-definitions';
 import { readLabeledScores } from '../evaluate/labeled-scores';
-import type { RangeSummary } from './calibrators';
+import type { LabeledRangesRequest, RangeSummary } from './calibrators';
 import { chooseThreshold, thresholdPoint, type ThresholdObjective, type ThresholdSearchPoint } from '../../stats/threshold-search';
 import { LabelDefinitionError } from '../../contracts/label-definition';
-import type { TimeRange } from '../../contracts/recalibration';
 
-export interface ThresholdRequest {
-  model_name: string;
-  model_version: string;
-  environment: string | null;
-  label_definition: { name: string; version?: number | undefined };
-  train: TimeRange;
-  holdout: TimeRange;
+export interface ThresholdRequest extends LabeledRangesRequest {
   /** min_cost takes the definition's costs. */
   objective: { kind: 'target_precision' | 'target_recall'; target: number } | { kind: 'min_cost' };
 }
