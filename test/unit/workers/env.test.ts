@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadEnv } from '../../workers/env';
+import { ConfigError, loadEnv } from '../../../workers/env';
 
 describe('loadEnv', () => {
   it('applies defaults when nothing is set', () => {

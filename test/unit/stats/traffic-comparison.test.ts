@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { compareTraffic, hanleyMcNeilInterval, meanInterval, selectionBiasWarning, wilsonInterval } from '../../stats/traffic-comparison';
-import { emptyBinarySums, finishBinaryMetrics } from '../../stats/finish-metrics';
+import {
+  compareTraffic,
+  hanleyMcNeilInterval,
+  meanInterval,
+  selectionBiasWarning,
+  wilsonInterval,
+} from '../../../stats/traffic-comparison';
+import { emptyBinarySums, finishBinaryMetrics } from '../../../stats/finish-metrics';
 
 const close = (a: number | null, b: number) => Math.abs(a! - b) < 1e-12;
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { chooseThreshold, thresholdPoint } from '../../stats/threshold-search';
+import { chooseThreshold, thresholdPoint } from '../../../stats/threshold-search';
 
 // Worked by hand, highest threshold first (P = 4 positives among 8):
 //   t     0.9   0.8   0.7   0.6   0.4   0.3   0.2

@@ -2,8 +2,8 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { openDatabaseServer } from '../../workers/database';
-import { loadEnv } from '../../workers/env';
+import { openDatabaseServer } from '../../../workers/database';
+import { loadEnv } from '../../../workers/env';
 
 describe('embedded database (PGlite over the wire protocol)', () => {
   it('refuses a second process while a live one holds the data directory, naming it', async () => {

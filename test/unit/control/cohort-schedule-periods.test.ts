@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { periodEndsWithin, schedulePeriods } from '../../control/cohort-schedules';
+import { periodEndsWithin, schedulePeriods } from '../../../control/cohort-schedules';
 
 const DAY = 86_400_000;
 const at = (iso: string) => Date.parse(iso);

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ESTIMATORS, estimateOffPolicy, percentileOfSorted, type LoggedRounds } from '../../stats/off-policy';
+import { ESTIMATORS, estimateOffPolicy, percentileOfSorted, type LoggedRounds } from '../../../stats/off-policy';
 
 interface Case {
   name: string;
@@ -20,7 +20,7 @@ interface Case {
     logged_policy_value: number;
   };
 }
-const fixture = JSON.parse(readFileSync(path.join(__dirname, '..', 'fixtures', 'off-policy', 'off-policy.json'), 'utf8')) as {
+const fixture = JSON.parse(readFileSync(path.join(__dirname, '..', '..', 'fixtures', 'off-policy', 'off-policy.json'), 'utf8')) as {
   cases: Case[];
 };
 

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { applyCalibrator } from '../../client/calibrator';
-import { fitIsotonic } from '../../stats/isotonic';
-import { fitPlatt, plattGradient } from '../../stats/platt';
-import { probabilityQuality, type ProbabilityQuality } from '../../stats/probability-quality';
+import { applyCalibrator } from '../../../client/calibrator';
+import { fitIsotonic } from '../../../stats/isotonic';
+import { fitPlatt, plattGradient } from '../../../stats/platt';
+import { probabilityQuality, type ProbabilityQuality } from '../../../stats/probability-quality';
 
 interface Quality {
   brier: number;
@@ -36,7 +36,7 @@ interface IsotonicCase extends CommonCase {
 }
 
 /** Written by test/fixtures/calibration/generate.py (scikit-learn); see its header for what each number is. */
-const fixture = JSON.parse(readFileSync(path.join(__dirname, '..', 'fixtures', 'calibration', 'calibration-cases.json'), 'utf8')) as {
+const fixture = JSON.parse(readFileSync(path.join(__dirname, '..', '..', 'fixtures', 'calibration', 'calibration-cases.json'), 'utf8')) as {
   platt: PlattCase[];
   isotonic: IsotonicCase[];
 };

@@ -6,15 +6,15 @@ import {
   finishRegressionMetrics,
   REASONS,
   type BinarySums,
-} from '../../stats/finish-metrics';
-import { collectMismatches } from '../fixtures/metrics/collect-mismatches';
+} from '../../../stats/finish-metrics';
+import { collectMismatches } from '../../fixtures/metrics/collect-mismatches';
 import {
   fixtureCase,
   loadBinaryFixtures,
   loadRegressionFixtures,
   referenceBinarySums,
   referenceRegressionSums,
-} from '../fixtures/metrics/reference-sums';
+} from '../../fixtures/metrics/reference-sums';
 
 const fixtures = loadBinaryFixtures();
 const options = (costs: { fp: number; fn: number } | null = null) => ({ threshold_grid: fixtures.threshold_grid, costs });

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { computePsi, PSI_FLOOR } from '../../stats/drift';
+import { computePsi, PSI_FLOOR } from '../../../stats/drift';
 
 interface DriftCase {
   name: string;
@@ -9,7 +9,7 @@ interface DriftCase {
   current_counts: number[];
   psi: number;
 }
-const fixture = JSON.parse(readFileSync(path.join(__dirname, '..', 'fixtures', 'drift', 'drift.json'), 'utf8')) as {
+const fixture = JSON.parse(readFileSync(path.join(__dirname, '..', '..', 'fixtures', 'drift', 'drift.json'), 'utf8')) as {
   floor: number;
   cases: DriftCase[];
 };

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { thresholdCurve } from '../../stats/threshold-curve';
-import { collectMismatches } from '../fixtures/metrics/collect-mismatches';
-import { fixtureCase, loadBinaryFixtures, thresholdBuckets } from '../fixtures/metrics/reference-sums';
+import { thresholdCurve } from '../../../stats/threshold-curve';
+import { collectMismatches } from '../../fixtures/metrics/collect-mismatches';
+import { fixtureCase, loadBinaryFixtures, thresholdBuckets } from '../../fixtures/metrics/reference-sums';
 
 const fixtures = loadBinaryFixtures();
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatIssues, labelDefinitionSchema } from '../../contracts/label-definition';
+import { formatIssues, labelDefinitionSchema } from '../../../contracts/label-definition';
 
 const base = {
   name: 'chargebacks',

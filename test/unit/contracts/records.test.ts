@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { parseOffsetTimestamp } from '../../contracts/records';
-import { validateRecord } from '../../activities/ingest/validate-record';
+import { parseOffsetTimestamp } from '../../../contracts/records';
+import { validateRecord } from '../../../activities/ingest/validate-record';
 
 const RECEIVED = '2026-11-20T00:00:00.000000Z';
 const prediction = {

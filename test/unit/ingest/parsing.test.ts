@@ -1,10 +1,10 @@
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { canonicalJson } from '../../contracts/canonical-json';
-import { formatCopyRow } from '../../activities/ingest/copy-row';
-import { parseCsv } from '../../activities/ingest/parse-csv';
-import { parseNdjson, type SourceRecord } from '../../activities/ingest/parse-ndjson';
-import { validateRecord } from '../../activities/ingest/validate-record';
+import { canonicalJson } from '../../../contracts/canonical-json';
+import { formatCopyRow } from '../../../activities/ingest/copy-row';
+import { parseCsv } from '../../../activities/ingest/parse-csv';
+import { parseNdjson, type SourceRecord } from '../../../activities/ingest/parse-ndjson';
+import { validateRecord } from '../../../activities/ingest/validate-record';
 
 async function collect(batches: AsyncIterable<SourceRecord[]>): Promise<SourceRecord[]> {
   const records: SourceRecord[] = [];

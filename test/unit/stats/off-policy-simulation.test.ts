@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { epsilonGreedy } from '../../client/exploration';
-import { estimateOffPolicy, type LoggedRounds } from '../../stats/off-policy';
-import { mulberry32 } from '../../stats/seeded-random';
+import { epsilonGreedy } from '../../../client/exploration';
+import { estimateOffPolicy, type LoggedRounds } from '../../../stats/off-policy';
+import { mulberry32 } from '../../../stats/seeded-random';
 
 /**
  * A recommendations log: USER_TYPES kinds of visitor arrive uniformly; each is shown one of

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { epsilonGreedy, epsilonGreedyRanking, randomizedBand } from '../../client/exploration';
-import { mulberry32 } from '../../stats/seeded-random';
+import { epsilonGreedy, epsilonGreedyRanking, randomizedBand } from '../../../client/exploration';
+import { mulberry32 } from '../../../stats/seeded-random';
 
 const DRAWS = 200_000;
 

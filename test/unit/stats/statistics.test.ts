@@ -8,7 +8,7 @@ import {
   twoProportionPValue,
   wilsonInterval,
   Z95,
-} from '../../stats/statistics';
+} from '../../../stats/statistics';
 
 describe('the statistical gates of alert rules, against published values', () => {
   it('normalCdf matches the standard normal to 1e-7', () => {

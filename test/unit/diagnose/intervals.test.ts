@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { verdictOf, type Check } from '../../activities/diagnose/checks';
-import { comparableSlicesCheck } from '../../activities/diagnose/model-checks';
-import type { GroupCounts, SideFacts } from '../../activities/diagnose/facts';
-import { isMaterialDrop, proportionDifference, wilsonInterval } from '../../activities/diagnose/intervals';
-import { hanleyMcNeilSe as hanleyMcNeilStandardError } from '../../stats/statistics';
+import { verdictOf, type Check } from '../../../activities/diagnose/checks';
+import { comparableSlicesCheck } from '../../../activities/diagnose/model-checks';
+import type { GroupCounts, SideFacts } from '../../../activities/diagnose/facts';
+import { isMaterialDrop, proportionDifference, wilsonInterval } from '../../../activities/diagnose/intervals';
+import { hanleyMcNeilSe as hanleyMcNeilStandardError } from '../../../stats/statistics';
 
 describe('intervals', () => {
   it('gives Wilson score intervals as Newcombe (1998) tabulates them', () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { expectedCalibrationError, quantileCalibration, scoreDeciles, uniformCalibration, uniformEdge } from '../../stats/calibration';
-import { collectMismatches } from '../fixtures/metrics/collect-mismatches';
-import { binRows, decileBins, fixtureCase, loadBinaryFixtures, numpyPercentile, uniformBins } from '../fixtures/metrics/reference-sums';
+import { expectedCalibrationError, quantileCalibration, scoreDeciles, uniformCalibration, uniformEdge } from '../../../stats/calibration';
+import { collectMismatches } from '../../fixtures/metrics/collect-mismatches';
+import { binRows, decileBins, fixtureCase, loadBinaryFixtures, numpyPercentile, uniformBins } from '../../fixtures/metrics/reference-sums';
 
 const fixtures = loadBinaryFixtures();
 

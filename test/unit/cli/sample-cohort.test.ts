@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { generateSampleCohort } from '../../cli/sample-cohort';
+import { generateSampleCohort } from '../../../cli/sample-cohort';
 
 const base = {
   model: 'fraud-model',

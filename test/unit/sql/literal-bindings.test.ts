@@ -1,6 +1,6 @@
 import knex from 'knex';
 import { describe, expect, it } from 'vitest';
-import { positionalQuery, sqlLiteral, withLiteralBindings } from '../../sql/literal-bindings';
+import { positionalQuery, sqlLiteral, withLiteralBindings } from '../../../sql/literal-bindings';
 
 // A knex instance that never connects: toSQL() only needs the pg dialect.
 const db = knex({ client: 'pg' });
