@@ -24,7 +24,8 @@ const LAYERS = {
  * Temporal adapters): evaluate ← estimate, calibrate, off-policy ← diagnose ← monitoring ← report.
  */
 const CAPABILITIES = {
-  ingest: ['evaluate', 'estimate', 'calibrate', 'off-policy', 'diagnose', 'monitoring', 'report'],
+  delivery: ['ingest', 'evaluate', 'estimate', 'calibrate', 'off-policy', 'diagnose', 'monitoring', 'report'],
+  ingest: ['delivery', 'evaluate', 'estimate', 'calibrate', 'off-policy', 'diagnose', 'monitoring', 'report'],
   evaluate: ['ingest', 'estimate', 'calibrate', 'off-policy', 'diagnose', 'monitoring', 'report'],
   estimate: ['ingest', 'calibrate', 'off-policy', 'diagnose', 'monitoring', 'report'],
   calibrate: ['ingest', 'estimate', 'off-policy', 'diagnose', 'monitoring', 'report'],

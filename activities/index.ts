@@ -5,6 +5,7 @@
 import type { Knex } from 'knex';
 import type { MonitoringDependencies } from './monitoring/judging-context';
 import { createControlActivities } from './temporal/control';
+import { createDeliveryActivities } from './temporal/delivery';
 import { createLifecycleActivities } from './temporal/lifecycle';
 import { createMonitoringActivities } from './temporal/monitoring';
 
@@ -13,6 +14,7 @@ export function createActivities(db: Knex, monitoring: MonitoringDependencies) {
   return {
     ...createMonitoringActivities(db, monitoring),
     ...createControlActivities(db),
+    ...createDeliveryActivities(db),
     ...createLifecycleActivities(db),
   };
 }

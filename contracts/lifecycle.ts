@@ -32,6 +32,8 @@ export interface CohortStatus {
   snapshots: SnapshotSummary[];
   /** The cohort's alerts after the last judgement of its policies (absent before monitoring existed). */
   alerts?: AlertSummary[];
+  /** Its alert notifications still pending delivery after the last judgement (their delivery workflows send them). */
+  pendingNotifications?: number;
 }
 
 export const getStatusQuery = defineQuery<CohortStatus>('getStatus');

@@ -4,7 +4,8 @@
 export const sliceLabel = (dimension: string, value: string | null): string =>
   dimension === '' ? 'overall' : `${dimension}=${value ?? 'null'}`;
 
-export type AlertState = 'firing' | 'resolved' | 'retracted';
+/** `error`: the rule could not be judged; the alert's evidence says why. */
+export type AlertState = 'firing' | 'resolved' | 'retracted' | 'error';
 
 export interface AlertSummary {
   alertId: number;
@@ -62,10 +63,14 @@ export interface RecalibrationRequest {
 export interface MonitoringOutcome {
   /** `name@version` of each policy judged; empty when the model has none. */
   policies: string[];
-  /** The cohort's alerts after this judgement, in every state. */
+  /** The cohort's alerts after this judgement, in every state (the first 50; `alertCount` says how many in all). */
   alerts: AlertSummary[];
-  /** Alert transitions now waiting in the webhook outbox. */
+  /** How many alerts the cohort has (absent from judgements recorded before it was added). */
+  alertCount?: number;
+  /** The cohort's alert notifications still waiting in the outbox. */
   notifications: number;
+  /** The destinations those wait for: their delivery workflows are woken (absent from older judgements). */
+  destinations?: string[];
   retraining: RetrainingEvidence | null;
   recalibration: RecalibrationRequest | null;
 }

@@ -28,7 +28,9 @@ export interface RetrainingRequestRecord {
   cohorts: string[];
   alerts: number;
   verdicts: string[];
-  status: 'retraining' | 'completed';
+  /** `hook_failed`: the retraining hook refused the request or never answered; `hookError` says why. */
+  status: 'retraining' | 'completed' | 'hook_failed';
+  hookError?: string | null;
   /** What the new version's schedule is made of when the old version has none. */
   labelDefinition: string;
   every: string;
@@ -57,5 +59,8 @@ export const retrainingRequestedSignal = defineSignal<[RetrainingEvidence]>('ret
 export const retrainingCompletedSignal = defineSignal<[RetrainingCompletion]>('retrainingCompleted');
 
 export const getRetrainingStateQuery = defineQuery<RetrainingState>('getRetrainingState');
+
+/** Runs started before this patch fail when the hook refuses; every new one parks the request as `hook_failed`. */
+export const HOOK_PARKED_PATCH = 'retraining-hook-parked';
 
 export const retrainingWorkflowId = (model: string): string => `retraining-${model}`;

@@ -24,6 +24,7 @@ import type { HindsightActivities } from '../activities';
 import type { CohortRecord } from '../contracts/cohort';
 import type { AlertSummary } from '../contracts/monitoring';
 import { LIFECYCLE_STAGE } from '../contracts/search-attributes';
+import { DELIVERY_PATCH } from '../contracts/delivery';
 import type { LifecycleSinks } from '../contracts/lifecycle';
 import type { CohortPlan, SnapshotSummary } from '../contracts/lifecycle';
 
@@ -36,7 +37,7 @@ export const OPERATOR_VIEW_PATCH = 'operator-view';
 export const MONITORING_PATCH = 'monitoring';
 
 const { planCohortLifecycle } = proxyActivities<HindsightActivities>({
-  startToCloseTimeout: '1 minute',
+  startToCloseTimeout: '15 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
 
@@ -46,14 +47,17 @@ const { evaluateCheckpoint, reviseFinalSnapshot } = proxyActivities<HindsightAct
   retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes' },
 });
 
-/**
- * The evaluation heartbeats every 2 s, so a worker killed mid-evaluation is noticed in 10 s and
- * the retry starts 2 s later on any worker: about 12 s instead of the minute before.
- */
-const { applyMonitoringPolicy, deliverAlertNotifications, requestRecalibration, requestRetraining } = proxyActivities<HindsightActivities>({
-  startToCloseTimeout: '10 minutes',
-  heartbeatTimeout: '1 minute',
-  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes' },
+/** Judging heartbeats every 2 s, so a lost worker is noticed within 10 s whatever a rule costs. */
+const { applyMonitoringPolicy, deliverAlertNotifications } = proxyActivities<HindsightActivities>({
+  startToCloseTimeout: '30 minutes',
+  heartbeatTimeout: '10 seconds',
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
+
+/** Signals and starts of other workflows: quick, so a lost worker costs at most 15 s. */
+const { queueDeliveries, requestRecalibration, requestRetraining } = proxyActivities<HindsightActivities>({
+  startToCloseTimeout: '15 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
 
 const FAST_RECOVERY: ActivityOptions = {
@@ -104,6 +108,12 @@ export function describeCohortStatus(status: CohortStatus): string {
       );
     }
   }
+  if (status.pendingNotifications) {
+    lines.push(
+      '',
+      `${status.pendingNotifications} alert notification(s) queued for delivery: \`hindsight cohort status\` says where they stand.`,
+    );
+  }
   if (status.snapshots.length > 0 || (status.alerts?.length ?? 0) > 0) {
     // A closing line: the Web UI's details frame cuts the last line of its content short.
     lines.push('', 'Snapshots are immutable: late labels add revisions.');
@@ -128,6 +138,7 @@ export async function cohortLifecycle(input: CohortLifecycleInput): Promise<Coho
   let adhocRevisions = 0;
   const operatorView = patched(OPERATOR_VIEW_PATCH);
   const monitoring = operatorView && patched(MONITORING_PATCH);
+  const delivery = monitoring && patched(DELIVERY_PATCH);
   const evaluation: ActivityOptions = operatorView ? FAST_RECOVERY : {};
   // Operators read this in the Web UI; it is not part of the history, so it costs no events.
   const publish = (): void => setCurrentDetails(describeCohortStatus(status));
@@ -149,8 +160,17 @@ export async function cohortLifecycle(input: CohortLifecycleInput): Promise<Coho
       { cohortId: status.cohortId, snapshotId: snapshot?.snapshotId ?? null },
     ]);
     status.alerts = outcome.alerts;
+    if (delivery) status.pendingNotifications = outcome.notifications;
     publish();
-    if (outcome.notifications > 0) {
+    if (delivery) {
+      // Receivers are the delivery workflows' concern: the lifecycle never waits on one.
+      const destinations = outcome.destinations ?? [];
+      if (destinations.length > 0) {
+        await queueDeliveries.executeWithOptions({ summary: `queue ${outcome.notifications} alert notification(s) for delivery` }, [
+          { destinations },
+        ]);
+      }
+    } else if (outcome.notifications > 0) {
       await deliverAlertNotifications.executeWithOptions({ summary: `notify the webhook of ${outcome.notifications} alert change(s)` }, [
         { cohortId: status.cohortId },
       ]);

@@ -1,10 +1,17 @@
-import { proxyActivities } from '@temporalio/workflow';
+import { patched, proxyActivities } from '@temporalio/workflow';
 import type { FeedWatchInput } from '../contracts/monitoring';
 import type { HindsightActivities } from '../activities';
+import { DELIVERY_PATCH } from '../contracts/delivery';
 
 const { checkStalledFeeds, deliverAlertNotifications } = proxyActivities<HindsightActivities>({
   startToCloseTimeout: '2 minutes',
-  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '10 minutes' },
+  heartbeatTimeout: '10 seconds',
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
+
+const { queueDeliveries } = proxyActivities<HindsightActivities>({
+  startToCloseTimeout: '15 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
 
 /**
@@ -17,7 +24,14 @@ export async function feedWatch(input: FeedWatchInput): Promise<{ stalled: strin
   const result = await checkStalledFeeds.executeWithOptions({ summary: `check the label feeds of ${input.policy}` }, [
     { policy: input.policy, now },
   ]);
-  if (result.notifications > 0) {
+  if (patched(DELIVERY_PATCH)) {
+    // The receivers are the delivery workflows' concern: this run never waits on one.
+    if (result.destinations.length > 0) {
+      await queueDeliveries.executeWithOptions({ summary: `queue ${result.notifications} notification(s) for delivery` }, [
+        { destinations: result.destinations },
+      ]);
+    }
+  } else if (result.notifications > 0) {
     await deliverAlertNotifications.executeWithOptions({ summary: 'notify the webhook' }, [{ cohortId: null }]);
   }
   return { stalled: result.checks.filter((c) => c.state === 'firing').map((c) => c.outcome_type) };

@@ -6,3 +6,4 @@ export { scheduledCohort } from './scheduled-cohort';
 export { feedWatch } from './feed-watch';
 export { retrainingRequests } from './retraining-requests';
 export { recalibration } from './recalibration';
+export { alertDelivery } from './alert-delivery';

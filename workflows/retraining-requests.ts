@@ -1,10 +1,12 @@
 import {
+  ActivityFailure,
   allHandlersFinished,
   condition,
   continueAsNew,
   defineQuery,
   defineSignal,
   ParentClosePolicy,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -15,6 +17,7 @@ import type { HindsightActivities } from '../activities';
 import type { RetrainingEvidence } from '../contracts/monitoring';
 import {
   getRetrainingStateQuery,
+  HOOK_PARKED_PATCH,
   retrainingCompletedSignal,
   retrainingRequestedSignal,
   type RetrainingCompletion,
@@ -23,9 +26,19 @@ import {
   type RetrainingState,
 } from '../contracts/retraining';
 
-const { callRetrainingWebhook, scheduleRetrainedVersion } = proxyActivities<HindsightActivities>({
-  startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '10 minutes' },
+const { scheduleRetrainedVersion } = proxyActivities<HindsightActivities>({
+  startToCloseTimeout: '15 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+});
+
+/**
+ * One attempt takes at most the receiver's 10 s; a receiver that fails is tried five times
+ * over about half a minute before the request is parked (`hook_failed`), so the workflow never
+ * waits long on a receiver and never fails because of one.
+ */
+const { callRetrainingWebhook } = proxyActivities<HindsightActivities>({
+  startToCloseTimeout: '15 seconds',
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '16 seconds', maximumAttempts: 5 },
 });
 
 const KEPT_REQUESTS = 10;
@@ -42,6 +55,7 @@ export async function retrainingRequests(input: RetrainingRequestsInput): Promis
   const publish = (): void => setCurrentDetails(describeRetraining(state));
   publish();
 
+  const parkRefusals = patched(HOOK_PARKED_PATCH);
   const open = (): RetrainingRequestRecord | undefined => [...state.requests].reverse().find((r) => r.status === 'retraining');
 
   for (;;) {
@@ -82,7 +96,17 @@ export async function retrainingRequests(input: RetrainingRequestsInput): Promis
       merge(request, evidence);
       state.requests = [...state.requests, request].slice(-KEPT_REQUESTS);
       state.quietUntil = new Date(Date.now() + evidence.quietPeriodMs).toISOString();
-      await callHook(requestId, evidence);
+      if (parkRefusals) {
+        try {
+          await callHook(requestId, evidence);
+        } catch (error) {
+          if (!(error instanceof ActivityFailure)) throw error;
+          request.status = 'hook_failed';
+          request.hookError = error.cause?.message ?? error.message;
+        }
+      } else {
+        await callHook(requestId, evidence);
+      }
     }
     while (completions.length > 0) {
       const completion = completions.shift()!;
@@ -153,6 +177,8 @@ export function describeRetraining(state: RetrainingState): string {
       );
     }
   }
+  for (const r of state.requests.filter((r) => r.status === 'hook_failed'))
+    lines.push('', `${r.requestId}: the hook failed: ${r.hookError ?? 'unknown'}`);
   if (state.skipped.length > 0) lines.push('', `Skipped: ${state.skipped.map((s) => `${s.cohortId} (${s.reason})`).join('; ')}`);
   lines.push('', 'Signal retrainingCompleted (hindsight retraining complete) when the new version is ready.');
   return lines.join('\n');

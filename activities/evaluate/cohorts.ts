@@ -103,6 +103,26 @@ export async function storeSnapshot(
   };
 }
 
+/** The late-label revision (revision 2 or later of `final`) stored as of exactly `asOf`, if any. */
+export async function revisionAsOf(db: Knex, cohortId: string, asOf: string): Promise<StoredSnapshot | undefined> {
+  const row = await db('metric_snapshots')
+    .where({ cohort_id: cohortId, checkpoint: 'final' })
+    .andWhere('revision', '>', 1)
+    .andWhere('as_of', toUtcIso(asOf))
+    .orderBy('revision', 'desc')
+    .first('snapshot_id', 'revision', 'as_of', 'document');
+  if (!row) return undefined;
+  const snapshotId = Number(row.snapshot_id);
+  return {
+    snapshot_id: snapshotId,
+    checkpoint: 'final',
+    revision: row.revision,
+    as_of: toUtcIso(row.as_of),
+    created: false,
+    document: row.document,
+  };
+}
+
 export async function latestSnapshot(
   db: Knex,
   cohortId: string,

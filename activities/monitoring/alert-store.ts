@@ -9,7 +9,8 @@ import type { CohortRecord } from '../../contracts/cohort';
 import { sliceLabel, type AlertState, type AlertSummary } from '../../contracts/monitoring';
 import { toUtcIso } from '../../contracts/utc-timestamp';
 import type { Diagnosis } from '../diagnose/diagnose';
-import type { JudgedSnapshot } from './judging-context';
+import { webhookDestination } from '../delivery/outbox';
+import type { DiagnosisFailure, JudgedSnapshot } from './judging-context';
 import type { GroupJudgement } from './judge';
 import { runbookFor, type MonitoringPolicy, type PolicyRule } from './policy';
 
@@ -30,19 +31,19 @@ export interface AlertRow {
  * this activity reproduces, so it is delivered once.
  */
 export async function recordJudgements(
-  db: Knex,
+  trx: Knex.Transaction,
   input: {
     policy: MonitoringPolicy;
     rule: PolicyRule;
     record: CohortRecord;
     snapshot: JudgedSnapshot | null;
     judgements: GroupJudgement[];
-    diagnosis: Diagnosis | null;
+    diagnosis: Diagnosis | DiagnosisFailure | null;
   },
 ): Promise<{ transitions: AlertRow[]; notifications: number }> {
   const { policy, rule, record, snapshot } = input;
   const moment = snapshot ? `snapshot ${snapshot.snapshotId}` : 'close';
-  return db.transaction(async (trx) => {
+  {
     const transitions: AlertRow[] = [];
     let notifications = 0;
     for (const judgement of input.judgements) {
@@ -75,7 +76,34 @@ export async function recordJudgements(
       };
       let transition: AlertState | null = null;
       let row: AlertRow | undefined;
-      if (judgement.verdict === 'fire') {
+      if (judgement.verdict === 'error') {
+        // Recorded for operators, never notified: the rule could not say whether anything is wrong.
+        const error = { ...values, state: 'error', diagnosis: null };
+        if (!existing) {
+          await trx('alerts').insert({
+            ...error,
+            dedup_key: dedupKey,
+            policy_name: policy.name,
+            rule_name: rule.name,
+            rule_kind: rule.kind,
+            model_name: record.model_name,
+            cohort_id: record.cohort_id,
+            slice_dimension: judgement.dimension,
+            slice_value: judgement.value,
+            runbook: runbookFor(rule),
+            fired_at: now,
+          });
+        } else if (existing.state !== 'firing') {
+          await trx('alerts').where({ alert_id: existing.alert_id }).update(error);
+        }
+        continue;
+      } else if (existing?.state === 'error' && judgement.verdict === 'clear') {
+        // Judged again, and nothing is wrong: the error is over.
+        await trx('alerts')
+          .where({ alert_id: existing.alert_id })
+          .update({ ...values, state: 'resolved', cleared_at: now });
+        continue;
+      } else if (judgement.verdict === 'fire') {
         if (!existing) {
           [row] = await trx('alerts')
             .insert({
@@ -117,7 +145,7 @@ export async function recordJudgements(
       notifications += await queueAlertNotification(trx, policy, Number(row!.alert_id), transition, moment);
     }
     return { transitions, notifications };
-  });
+  }
 }
 
 const ALERT_COLUMNS = ['alert_id', 'rule_name', 'slice_dimension', 'slice_value', 'state', 'observed', 'baseline'];
@@ -143,6 +171,7 @@ export async function queueAlertNotification(
   const inserted = await trx('alert_notifications')
     .insert({
       idempotency_key: key,
+      destination: webhookDestination(webhook.url),
       alert_id: alertId,
       transition,
       url: webhook.url,

@@ -10,9 +10,10 @@ import type { Diagnosis } from '../diagnose/diagnose';
 import { loadCohort } from '../evaluate/cohorts';
 import { recalibrationRequest, retrainingEvidence } from './actions';
 import { cohortAlerts, recordJudgements, type AlertRow } from './alert-store';
-import { JudgingContext, readSnapshot, type MonitoringDependencies } from './judging-context';
+import { JudgingContext, readSnapshot, type DiagnosisFailure, type MonitoringDependencies } from './judging-context';
 import type { GroupJudgement } from './judge';
-import { policiesInForce, type PolicyRule } from './policy';
+import { policiesInForce, type MonitoringPolicy, type PolicyRule } from './policy';
+import { pendingDestinations, pendingNotifications } from '../delivery/outbox';
 
 /**
  * Runs the rules of every policy in force on one moment of a cohort's life (docs/alerts.md):
@@ -50,6 +51,31 @@ export interface RuleJudgement extends GroupJudgement {
   slice: string;
 }
 
+/** A rule that threw: one judgement of the whole cohort in state `error`, with the reason. */
+function errorJudgement(error: unknown): GroupJudgement {
+  const reason = `could not judge this rule: ${error instanceof Error ? error.message : String(error)}`;
+  return {
+    dimension: '',
+    value: null,
+    n: 0,
+    verdict: 'error',
+    reason,
+    observed: null,
+    baseline: null,
+    relative_change: null,
+    interval: null,
+    p_value: null,
+  };
+}
+
+/** The most alerts a judgement hands its workflow (the history keeps it; the table keeps all). */
+export const ALERTS_IN_OUTCOME = 50;
+
+interface Asks {
+  retraining: RetrainingEvidence | null;
+  recalibration: RecalibrationRequest | null;
+}
+
 export async function applyMonitoringPolicy(
   db: Knex,
   deps: MonitoringDependencies,
@@ -60,20 +86,29 @@ export async function applyMonitoringPolicy(
   const outcome = {
     policies: policies.map((p) => `${p.name}@${p.version}`),
     alerts: [] as AlertSummary[],
+    alertCount: 0,
     notifications: 0,
+    destinations: [] as string[],
     retraining: null as RetrainingEvidence | null,
     recalibration: null as RecalibrationRequest | null,
     judgements: [] as RuleJudgement[],
   };
   if (policies.length === 0) return outcome;
 
+  // First every rule's outcome, read from the database but written nowhere: a rule that
+  // throws is an `error` judgement, and the rest are judged all the same.
   const snapshot = input.snapshotId === null ? null : await readSnapshot(db, input.snapshotId);
   const context = new JudgingContext(db, deps, record, definition, snapshot);
+  const judged: Array<{
+    policy: MonitoringPolicy;
+    rule: PolicyRule;
+    judgements: GroupJudgement[];
+    diagnosis: Diagnosis | DiagnosisFailure | null;
+  }> = [];
   for (const policy of policies) {
-    const fired: Array<{ rule: PolicyRule; alerts: AlertRow[] }> = [];
     for (const rule of policy.rules) {
       if (!context.applies(rule)) continue;
-      const judgements = await context.judge(rule);
+      const judgements = await context.judge(rule).catch((error: unknown) => [errorJudgement(error)]);
       if (judgements.length === 0) continue;
       outcome.judgements.push(
         ...judgements.map((j) => ({
@@ -84,14 +119,45 @@ export async function applyMonitoringPolicy(
         })),
       );
       const diagnosis = DIAGNOSED.has(rule.kind) && judgements.some((j) => j.verdict === 'fire') ? await context.diagnosis() : null;
-      const changes = await recordJudgements(db, { policy, rule, record, snapshot, judgements, diagnosis });
-      outcome.notifications += changes.notifications;
-      const newlyFiring = changes.transitions.filter((t) => t.state === 'firing');
-      if (newlyFiring.length > 0) fired.push({ rule, alerts: newlyFiring });
+      judged.push({ policy, rule, judgements, diagnosis });
     }
-    outcome.retraining ??= retrainingEvidence(policy, record, snapshot, fired, await context.verdictIfComputed());
-    outcome.recalibration ??= recalibrationRequest(policy, record, fired, await context.verdictIfComputed());
   }
-  outcome.alerts = await cohortAlerts(db, record.cohort_id);
+  const verdict = await context.verdictIfComputed();
+
+  // Then all of it recorded in one transaction, once per moment of the cohort: a retry (a
+  // lost worker, a timeout) finds the judgement recorded and hands on the same asks.
+  const moment = snapshot ? `snapshot ${snapshot.snapshotId}` : 'close';
+  const asks = await db.transaction(async (trx): Promise<Asks> => {
+    const claimed = await trx('monitoring_judgements')
+      .insert({ cohort_id: record.cohort_id, moment, asks: { retraining: null, recalibration: null } })
+      .onConflict(['cohort_id', 'moment'])
+      .ignore()
+      .returning('moment');
+    if (claimed.length === 0) {
+      return (await trx('monitoring_judgements').where({ cohort_id: record.cohort_id, moment }).first('asks')).asks as Asks;
+    }
+    const fired = new Map<MonitoringPolicy, Array<{ rule: PolicyRule; alerts: AlertRow[] }>>();
+    for (const { policy, rule, judgements, diagnosis } of judged) {
+      const changes = await recordJudgements(trx, { policy, rule, record, snapshot, judgements, diagnosis });
+      const newlyFiring = changes.transitions.filter((t) => t.state === 'firing');
+      if (newlyFiring.length > 0) fired.set(policy, [...(fired.get(policy) ?? []), { rule, alerts: newlyFiring }]);
+    }
+    const recorded: Asks = { retraining: null, recalibration: null };
+    for (const policy of policies) {
+      recorded.retraining ??= retrainingEvidence(policy, record, snapshot, fired.get(policy) ?? [], verdict);
+      recorded.recalibration ??= recalibrationRequest(policy, record, fired.get(policy) ?? [], verdict);
+    }
+    await trx('monitoring_judgements').where({ cohort_id: record.cohort_id, moment }).update({ asks: recorded });
+    return recorded;
+  });
+  outcome.retraining = asks.retraining;
+  outcome.recalibration = asks.recalibration;
+
+  // What is still to deliver for this cohort, whoever queued it: the workflow hands it on.
+  outcome.destinations = await pendingDestinations(db, record.cohort_id);
+  outcome.notifications = await pendingNotifications(db, record.cohort_id);
+  const alerts = await cohortAlerts(db, record.cohort_id);
+  outcome.alertCount = alerts.length;
+  outcome.alerts = alerts.slice(0, ALERTS_IN_OUTCOME);
   return outcome;
 }

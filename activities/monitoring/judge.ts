@@ -39,7 +39,8 @@ export interface GroupInput {
   baseline?: Measured;
 }
 
-export type Verdict = 'fire' | 'clear' | 'suppressed';
+/** `error`: the rule could not be judged (its reason says why); recorded, never a reason to stop. */
+export type Verdict = 'fire' | 'clear' | 'suppressed' | 'error';
 
 export interface GroupJudgement {
   dimension: string;

@@ -37,6 +37,12 @@ const groupKey = (dimension: string, value: string | null): string => JSON.strin
 
 /** Rules judged at the cohort's close, from scores alone. */
 const AT_CLOSE = new Set<PolicyRule['kind']>(['score_psi', 'estimated_drop']);
+/** A diagnosis that could not be made, as the alert carries it. */
+export interface DiagnosisFailure {
+  verdict: null;
+  error: string;
+}
+
 export interface JudgedSnapshot {
   snapshotId: number;
   checkpoint: string;
@@ -63,7 +69,7 @@ export async function readSnapshot(db: Knex, snapshotId: number): Promise<Judged
 export class JudgingContext {
   private readonly priors = new Map<string, Promise<PriorCohort[]>>();
   private estimates: Promise<EstimatedPerformance> | null = null;
-  private diagnosed: Promise<Diagnosis | null> | null = null;
+  private diagnosed: Promise<Diagnosis | DiagnosisFailure | null> | null = null;
 
   constructor(
     private readonly db: Knex,
@@ -93,7 +99,7 @@ export class JudgingContext {
   }
 
   /** The cohort's diagnosis against the cohort before it, judged at the same maturity. */
-  diagnosis(): Promise<Diagnosis | null> {
+  diagnosis(): Promise<Diagnosis | DiagnosisFailure | null> {
     this.diagnosed ??= (async () => {
       const [previous] = await this.prior('', 1, false);
       if (!previous || !this.deps.diagnose) return null;
@@ -111,7 +117,8 @@ export class JudgingContext {
       } catch (error) {
         // A baseline period without predictions, or a regression definition, has no diagnosis; the alert stands without one.
         if (error instanceof EmptyCohortError || error instanceof LabelDefinitionError) return null;
-        throw error;
+        // Any other failure is said on the alert; the alert and the rest of the judgement stand.
+        return { verdict: null, error: `the diagnosis failed: ${(error as Error).message}` };
       }
     })();
     return this.diagnosed;

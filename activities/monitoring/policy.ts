@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import { z } from 'zod';
-import { isoDurationSchema } from '../../contracts/iso-duration';
+import { fixedDurationMs, isoDurationSchema } from '../../contracts/iso-duration';
 import { formatIssues } from '../../contracts/label-definition';
 import { putImmutableVersion, type PutOutcome } from '../evaluate/label-definitions';
 
@@ -126,6 +126,16 @@ const webhookSchema = z
   })
   .strict();
 
+/** The alert webhook: how long a failing notification is retried before it expires (docs/alerts.md#delivery). */
+const notificationWebhookSchema = webhookSchema.extend({
+  max_age: isoDurationSchema
+    .refine((duration) => {
+      const ms = fixedDurationMs(duration);
+      return ms !== undefined && ms >= 60_000 && ms <= 30 * 86_400_000;
+    }, 'must be a fixed duration from PT1M to P30D (months and years vary in length)')
+    .optional(),
+});
+
 const retrainingSchema = z
   .object({
     /** The rules whose alerts request retraining. */
@@ -169,7 +179,7 @@ export const policyFields = z
     /** The label definition (NAME) whose snapshots the rules judge. */
     label_definition: z.string().regex(/^[A-Za-z0-9_.-]{1,100}$/, 'a label definition NAME'),
     rules: z.array(ruleSchema).min(1),
-    notifications: z.object({ webhook: webhookSchema.optional() }).strict().default({}),
+    notifications: z.object({ webhook: notificationWebhookSchema.optional() }).strict().default({}),
     retraining: retrainingSchema.optional(),
     recalibration: recalibrationSchema.optional(),
     changelog: z.string().min(1).optional(),

@@ -14,7 +14,15 @@ import type {
   SnapshotSummary,
 } from '../../contracts/lifecycle';
 import { projectToFinal } from '../estimate/projection';
-import { addDurations, CohortNotFoundError, latestSnapshot, loadCohort, registerCohort, storeSnapshot } from '../evaluate/cohorts';
+import {
+  addDurations,
+  CohortNotFoundError,
+  latestSnapshot,
+  revisionAsOf,
+  loadCohort,
+  registerCohort,
+  storeSnapshot,
+} from '../evaluate/cohorts';
 import { evaluateCohort } from '../evaluate/evaluate-cohort';
 import { getLabelDefinitionForModel } from '../evaluate/label-definitions';
 import { PolicyError } from '../monitoring/policy';
@@ -82,10 +90,16 @@ export function createLifecycleActivities(db: Knex) {
     },
 
     /** Re-evaluates the final snapshot as of now; stores revision k+1 only if some label changed. */
+    /**
+     * Keyed by the workflow's as-of: a retry after this as-of's revision was stored (a lost
+     * worker) returns that revision again, so it is judged, instead of finding nothing new.
+     */
     async reviseFinalSnapshot(input: ReviseFinalSnapshotInput): Promise<SnapshotSummary | null> {
       return failPermanently(() =>
         withHeartbeat(async () => {
           const { record, definition } = await loadCohort(db, input.cohortId);
+          const already = await revisionAsOf(db, input.cohortId, input.asOf);
+          if (already) return summarize(already.snapshot_id, 'final', already.revision, already.as_of, already.document.overall);
           const latest = await latestSnapshot(db, input.cohortId, 'final');
           const document = await evaluateCohort(db, record, definition, input.asOf);
           if (latest && latest.label_fingerprint === document.label_fingerprint) return null;

@@ -8,7 +8,9 @@ import type { Knex } from 'knex';
 import type { MonitoringOutcome } from '../../contracts/monitoring';
 import { applyMonitoringPolicy, type ApplyPolicyInput } from '../monitoring/apply-policy';
 import { checkStalledFeeds } from '../monitoring/feeds';
-import { deliverAlertNotifications, postWebhook, type WebhookCall } from '../monitoring/notify';
+import { pendingDestinations } from '../delivery/outbox';
+import { withHeartbeat } from './heartbeat';
+import { callWebhook, deliverAlertNotifications, type WebhookCall } from '../monitoring/notify';
 import { type MonitoringDependencies } from '../monitoring/judging-context';
 
 /** The monitoring activities, with the database and the estimators injected by the worker. */
@@ -16,7 +18,8 @@ export function createMonitoringActivities(db: Knex, deps: MonitoringDependencie
   return {
     async applyMonitoringPolicy(input: ApplyPolicyInput): Promise<MonitoringOutcome> {
       // The per-group reasons stay out of the workflow's history; the alerts table keeps what fired.
-      const { judgements: _reasons, ...outcome } = await applyMonitoringPolicy(db, deps, input);
+      // Heartbeats while it judges, so a lost worker is noticed in seconds whatever a rule costs.
+      const { judgements: _reasons, ...outcome } = await withHeartbeat(() => applyMonitoringPolicy(db, deps, input));
       for (const alert of outcome.alerts.filter((a) => a.state === 'firing')) {
         log.warn(
           `alert ${alert.rule} firing on ${input.cohortId} (${alert.slice}): ` +
@@ -34,7 +37,8 @@ export function createMonitoringActivities(db: Knex, deps: MonitoringDependencie
     },
 
     async checkStalledFeeds(input: { policy: string; now: string }) {
-      const result = await checkStalledFeeds(db, input);
+      const checked = await withHeartbeat(() => checkStalledFeeds(db, input));
+      const result = { ...checked, destinations: await pendingDestinations(db, null) };
       for (const check of result.checks.filter((c) => c.state === 'firing')) {
         log.warn(`feed ${check.outcome_type} stalled (rule ${check.rule}): last outcome received ${check.last_received ?? 'never'}`);
       }
@@ -42,7 +46,7 @@ export function createMonitoringActivities(db: Knex, deps: MonitoringDependencie
     },
 
     async callRetrainingWebhook(call: WebhookCall): Promise<void> {
-      await postWebhook(call);
+      await callWebhook(call);
     },
   };
 }

@@ -1,5 +1,6 @@
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client } from '@temporalio/client';
 import type { Command } from 'commander';
+import { describeDeliveries, deliveryStates } from '../../activities/delivery/outbox';
 import { cohortAlerts } from '../../activities/monitoring/alert-store';
 import { z } from 'zod';
 import { listSnapshots, loadCohort, loadSnapshot } from '../../activities/evaluate/cohorts';
@@ -61,7 +62,7 @@ export function registerCohort(program: Command, setExit: (code: number) => void
         const state = await workflowState(handle, description.status.name, getStatusQuery);
         return { status: description.status.name, state };
       });
-      const { snapshots, alerts } = await withDatabase(async (db) => {
+      const { snapshots, alerts, deliveries } = await withDatabase(async (db) => {
         await loadCohort(db, cohortId);
         const snapshots = (await listSnapshots(db, cohortId)).map((row) => ({
           snapshot_id: row.snapshot_id,
@@ -70,7 +71,7 @@ export function registerCohort(program: Command, setExit: (code: number) => void
           as_of: new Date(row.as_of).toISOString(),
           overall: row.document.overall,
         }));
-        return { snapshots, alerts: await cohortAlerts(db, cohortId) };
+        return { snapshots, alerts: await cohortAlerts(db, cohortId), deliveries: await deliveryStates(db, cohortId) };
       });
       const document = {
         cohort_id: cohortId,
@@ -80,6 +81,7 @@ export function registerCohort(program: Command, setExit: (code: number) => void
         plan: workflow.state.plan,
         snapshots,
         alerts,
+        deliveries,
       };
       out.result(document, () =>
         [
@@ -91,6 +93,7 @@ export function registerCohort(program: Command, setExit: (code: number) => void
               `  alert ${a.rule} (${a.slice}) ${a.state}, ${a.severity}: ` +
               `observed ${a.observed ?? '—'} vs ${a.baseline ?? '—'}${a.verdict ? `, diagnosis ${a.verdict}` : ''}`,
           ),
+          ...(deliveries.total > 0 ? [`  alert notifications: ${describeDeliveries(deliveries)}`] : []),
         ].join('\n'),
       );
       setExit(EXIT.ok);

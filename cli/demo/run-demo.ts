@@ -25,7 +25,7 @@ import {
 import { startDemoPipeline } from './pipeline';
 import type { TaskList } from './progress';
 import { summarizeDemo, writeReports, type DemoSummary } from './summary';
-import { waitForClose, waitForCohorts, waitForRecalibrations } from './wait';
+import { waitForClose, waitForCohorts, waitForDeliveries, waitForRecalibrations } from './wait';
 
 export interface DemoOptions {
   keepRunning: boolean;
@@ -209,6 +209,11 @@ export async function runDemo(
         ),
       );
     }
+    await tasks.run(
+      'wait for the alert notifications to be delivered',
+      () => waitForDeliveries(db, Date.now() + 60_000),
+      (pending) => (pending === 0 ? 'all delivered' : `${pending} still pending`),
+    );
     const summary = await tasks.run('summarize and write the reports', async () => {
       const made = await summarizeDemo(db, {
         fraud,

@@ -3,6 +3,8 @@ import { getRecalibrationStateQuery, getStatusQuery } from '../../workflows';
 import type { CohortStatus } from '../../contracts/lifecycle';
 import type { RecalibrationState } from '../../contracts/recalibration';
 import { workflowState } from '../../control/workflow-state';
+import type { Knex } from 'knex';
+import { pendingNotifications } from '../../activities/delivery/outbox';
 
 const POLL_MS = 1_000;
 
@@ -90,6 +92,15 @@ export async function waitForRecalibrations(client: Client, model: string, deadl
       runs.push({ workflowId: execution.workflowId, state });
     }
     if (runs.every((run) => !WORKING.has(run.state.phase)) || Date.now() > deadline) return runs;
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+}
+
+/** Waits until the alert outbox has nothing pending (every delivery workflow is done), or the deadline. */
+export async function waitForDeliveries(db: Knex, deadline: number): Promise<number> {
+  for (;;) {
+    const pending = await pendingNotifications(db, undefined);
+    if (pending === 0 || Date.now() > deadline) return pending;
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
   }
 }

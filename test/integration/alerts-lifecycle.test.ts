@@ -154,7 +154,13 @@ describe('the cohort lifecycle acts on its monitoring policy', () => {
     }
 
     // Each cohort's firing and retraction reached the webhook exactly once, the refused first
-    // call retried under the same key.
+    // call retried under the same key (by the webhook's delivery workflow, which the cohorts
+    // never wait for).
+    await waitFor(
+      async () => ((await testDb.db('alert_notifications').where({ state: 'pending' })).length === 0 ? true : undefined),
+      30_000,
+      'every notification delivered',
+    );
     const alertCalls = receiver.received.filter((r) => r.path === '/alerts');
     expect(receiver.refused).toBe(1);
     expect(alertCalls.map((c) => [c.body.alert.cohort_id, c.body.transition]).sort()).toEqual(

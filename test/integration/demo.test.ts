@@ -101,6 +101,7 @@ describe('hindsight demo on embedded services, run twice', () => {
       'start the embedded services',
       'backfill the weekly fraud schedule',
       'wait for the live cohort to close',
+      'wait for the alert notifications to be delivered',
       'summarize and write the reports',
     ]) {
       expect(first.stderr).toContain(`✔ ${step}`);

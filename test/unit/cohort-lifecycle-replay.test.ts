@@ -30,6 +30,10 @@ const RECORDED: Record<string, string> = {
   'recalibration-promoted': 'a recalibration that fitted a calibrator with a lower held-out Brier score and promoted it',
   'recalibration-not-improved': 'a recalibration whose calibrator did not lower the held-out Brier score, so it was not promoted',
   'recalibration-approved': 'a recalibration that waited for an operator and was approved by signal',
+  'cohort-lifecycle-delivery':
+    "a cohort whose alert notifications were queued for their destination's delivery workflow (the receiver refused them)",
+  'retraining-requests-hook-failed': 'a retraining request whose webhook answered 410: parked hook_failed, the workflow still running',
+  'alert-delivery-refused': "a destination's delivery workflow: two notifications refused with 404, then idle",
 };
 
 describe('workflow replay against recorded histories', () => {

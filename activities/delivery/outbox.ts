@@ -1,0 +1,123 @@
+/**
+ * The alert outbox, one destination at a time (docs/alerts.md#delivery). A judgement queues a
+ * notification per alert transition under its idempotency key; a destination's delivery
+ * workflow takes the oldest pending one, makes one attempt and records it: `delivered`,
+ * `refused` (the receiver will never take it), `expired` (still failing past the
+ * destination's maximum age), or still `pending` to be tried again after a backoff. So a
+ * receiver that is down delays only its own notifications, in order, each sent under one key.
+ */
+import { createHash } from 'node:crypto';
+import type { Knex } from 'knex';
+import type { DeliveryStep } from '../../contracts/delivery';
+import { fixedDurationMs } from '../../contracts/iso-duration';
+import { postWebhook } from './webhook';
+
+/** How long a notification is retried before it is `expired`, unless the policy's webhook says `max_age`. */
+export const DEFAULT_MAX_AGE_MS = 24 * 3_600_000;
+
+/** The destination a webhook URL's notifications go to: its delivery workflow's key (the URL itself may hold a secret). */
+export function webhookDestination(url: string): string {
+  return `webhook/${createHash('md5').update(url).digest('hex')}`;
+}
+
+/** Destinations with pending notifications for a cohort's alerts (null: the feed alerts, which have no cohort). */
+export async function pendingDestinations(db: Knex, cohortId: string | null): Promise<string[]> {
+  const rows = await db('alert_notifications as n')
+    .join('alerts as a', 'a.alert_id', 'n.alert_id')
+    .where('n.state', 'pending')
+    .modify((q) => (cohortId === null ? q.whereNull('a.cohort_id') : q.where('a.cohort_id', cohortId)))
+    .distinct('n.destination')
+    .orderBy('n.destination');
+  return rows.map((row: { destination: string }) => row.destination);
+}
+
+/** How many of a cohort's alert notifications are still pending (null: the feed alerts'; undefined: every alert's). */
+export async function pendingNotifications(db: Knex, cohortId: string | null | undefined): Promise<number> {
+  const counted = await db('alert_notifications as n')
+    .join('alerts as a', 'a.alert_id', 'n.alert_id')
+    .where('n.state', 'pending')
+    .modify((q) => (cohortId === undefined ? q : cohortId === null ? q.whereNull('a.cohort_id') : q.where('a.cohort_id', cohortId)))
+    .count({ count: '*' });
+  return Number(counted[0]?.count ?? 0);
+}
+
+export interface DeliveryStates {
+  total: number;
+  pending: number;
+  delivered: number;
+  refused: number;
+  expired: number;
+  /** The last refusal or failure, as recorded (the receiver named without its secrets). */
+  last_error: string | null;
+}
+
+/** Where a cohort's alert notifications stand, for `cohort status`. */
+export async function deliveryStates(db: Knex, cohortId: string): Promise<DeliveryStates> {
+  const rows = await db('alert_notifications as n')
+    .join('alerts as a', 'a.alert_id', 'n.alert_id')
+    .where('a.cohort_id', cohortId)
+    .groupBy('n.state')
+    .select('n.state', db.raw('count(*)::int as n'));
+  const states: DeliveryStates = { total: 0, pending: 0, delivered: 0, refused: 0, expired: 0, last_error: null };
+  for (const row of rows as Array<{ state: 'pending' | 'delivered' | 'refused' | 'expired'; n: number }>) {
+    states[row.state] = row.n;
+    states.total += row.n;
+  }
+  const failed = await db('alert_notifications as n')
+    .join('alerts as a', 'a.alert_id', 'n.alert_id')
+    .where('a.cohort_id', cohortId)
+    .whereNotNull('n.last_error')
+    .orderBy('n.last_attempt_at', 'desc')
+    .first('n.last_error');
+  states.last_error = failed?.last_error ?? null;
+  return states;
+}
+
+export function describeDeliveries(states: DeliveryStates): string {
+  const counts = (['delivered', 'pending', 'refused', 'expired'] as const)
+    .filter((state) => states[state] > 0)
+    .map((state) => `${states[state]} ${state}`);
+  return `${counts.join(', ')}${states.last_error ? ` (last: ${states.last_error})` : ''}`;
+}
+
+/**
+ * Attempts the destination's oldest pending notification once and records the attempt. The
+ * headers come from the policy as stored (never from the outbox), so they are sent, not kept.
+ */
+export async function deliverNext(db: Knex, destination: string, now = new Date()): Promise<DeliveryStep> {
+  const row = await db('alert_notifications as n')
+    .join('alerts as a', 'a.alert_id', 'n.alert_id')
+    .where({ 'n.destination': destination, 'n.state': 'pending' })
+    .orderBy([{ column: 'n.created_at' }, { column: 'n.idempotency_key' }])
+    .first('n.idempotency_key', 'n.url', 'n.payload', 'n.created_at', 'a.policy_name', 'a.policy_version');
+  if (!row) return { outcome: 'empty', idempotencyKey: null, status: null, pending: 0 };
+  const policy = await db('monitoring_policies').where({ name: row.policy_name, version: row.policy_version }).first('policy');
+  const webhook = policy?.policy.notifications?.webhook ?? {};
+  const attempt = await postWebhook({
+    url: row.url,
+    headers: webhook.headers ?? {},
+    idempotencyKey: row.idempotency_key,
+    body: row.payload,
+  });
+  const maxAgeMs = (webhook.max_age ? fixedDurationMs(webhook.max_age) : undefined) ?? DEFAULT_MAX_AGE_MS;
+  const expired = attempt.result === 'failed' && now.getTime() - new Date(row.created_at).getTime() >= maxAgeMs;
+  const state = attempt.result === 'delivered' ? 'delivered' : attempt.result === 'refused' ? 'refused' : expired ? 'expired' : 'pending';
+  await db('alert_notifications')
+    .where({ idempotency_key: row.idempotency_key })
+    .update({
+      state,
+      attempts: db.raw('attempts + 1'),
+      last_status: attempt.status,
+      last_error: attempt.reason,
+      last_attempt_at: now,
+      ...(state === 'delivered' ? { delivered_at: now } : {}),
+    });
+  const counted = await db('alert_notifications').where({ destination, state: 'pending' }).count({ count: '*' });
+  const outcome = state === 'pending' ? 'retry' : state;
+  return {
+    outcome: outcome as DeliveryStep['outcome'],
+    idempotencyKey: row.idempotency_key,
+    status: attempt.status,
+    pending: Number(counted[0]?.count ?? 0),
+  };
+}

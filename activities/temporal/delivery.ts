@@ -1,0 +1,38 @@
+/**
+ * Alert delivery given to the worker: one attempt at a destination's oldest pending
+ * notification (its delivery workflow loops over this), and queueing, which wakes (or starts)
+ * the delivery workflow of each destination that has pending notifications. Neither waits on
+ * a receiver longer than one attempt's timeout.
+ */
+import { activityInfo, getClient } from '@temporalio/activity';
+import type { Knex } from 'knex';
+import { deliveriesQueuedSignal, deliveryWorkflowId, type DeliveryStep } from '../../contracts/delivery';
+import { ALERT_DELIVERY_WORKFLOW, type AlertDeliveryWorkflow } from '../../contracts/workflow-names';
+import { deliverNext } from '../delivery/outbox';
+
+export function createDeliveryActivities(db: Knex) {
+  return {
+    async deliverNextNotification(input: { destination: string }): Promise<DeliveryStep> {
+      return deliverNext(db, input.destination);
+    },
+
+    /** Signal-with-start: each destination's delivery workflow runs after this and drains its outbox. */
+    async queueDeliveries(input: { destinations: string[] }): Promise<{ workflowIds: string[] }> {
+      const client = getClient();
+      const workflowIds: string[] = [];
+      for (const destination of input.destinations) {
+        const workflowId = deliveryWorkflowId(destination);
+        await client.workflow.signalWithStart<AlertDeliveryWorkflow, []>(ALERT_DELIVERY_WORKFLOW, {
+          workflowId,
+          taskQueue: activityInfo().taskQueue,
+          args: [{ destination }],
+          signal: deliveriesQueuedSignal,
+          signalArgs: [],
+          staticSummary: `deliver alert notifications to ${destination}`,
+        });
+        workflowIds.push(workflowId);
+      }
+      return { workflowIds };
+    },
+  };
+}

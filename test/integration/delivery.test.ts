@@ -1,0 +1,348 @@
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { putLabelDefinition } from '../../activities/evaluate/label-definitions';
+import { registerCohort } from '../../activities/evaluate/cohorts';
+import { ingestNdjsonFile } from '../../activities/ingest/ingest-records';
+import { webhookDestination } from '../../activities/delivery/outbox';
+import { applyMonitoringPolicy } from '../../activities/monitoring/apply-policy';
+import { defaultMonitoringDependencies } from '../../activities/monitoring/dependencies';
+import { putPolicy } from '../../activities/monitoring/policy';
+import { createLifecycleActivities } from '../../activities/temporal/lifecycle';
+import type { LabelDefinition } from '../../contracts/label-definition';
+import type { CohortStatus } from '../../contracts/lifecycle';
+import { getRetrainingStateQuery, retrainingWorkflowId } from '../../contracts/retraining';
+import { startCohortLifecycle } from '../../control/start-cohort';
+import { useTestDatabase } from '../support/database';
+import { runHindsight } from '../support/run-cli';
+import { recordHistory, replay, startTestWorker, waitFor, type TestWorker } from '../support/temporal';
+
+Runtime.install({ logger: new DefaultLogger('ERROR') });
+const testDb = useTestDatabase();
+const hindsight = (args: string[]) => runHindsight(args, { DATABASE_URL: testDb.url, TEMPORAL_ADDRESS: inject('temporalAddress') });
+
+interface Call {
+  path: string;
+  key: string;
+  at: number;
+  answered: number;
+}
+
+/** A receiver whose answer each test chooses per path; it records every call and what it answered. */
+async function startReceiver() {
+  const answers = new Map<string, (call: Call) => { status: number; delayMs?: number; headers?: Record<string, string> }>();
+  const calls: Call[] = [];
+  const server: Server = createServer((request: IncomingMessage, response: ServerResponse) => {
+    request.resume();
+    request.on('end', () => {
+      const call: Call = { path: request.url ?? '', key: String(request.headers['idempotency-key']), at: Date.now(), answered: 0 };
+      const answer = (answers.get(call.path) ?? (() => ({ status: 200 })))(call);
+      call.answered = answer.status;
+      calls.push(call);
+      setTimeout(() => response.writeHead(answer.status, answer.headers ?? {}).end('{}'), answer.delayMs ?? 0);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return { server, url, calls, answers };
+}
+
+/**
+ * A cohort ending 2 s from now whose recall is 0 at its PT6S checkpoint (the misses' labels
+ * arrive first) and 0.8 at its final snapshot: a recall floor fires, then is retracted.
+ */
+async function seedCohort(model: string, options: { previous?: boolean } = {}) {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'hindsight-delivery-'));
+  const end = Math.ceil(Date.now() / 1000) * 1000 + 2_000;
+  const start = end - 10_000;
+  const predictions: object[] = [];
+  const outcomes: object[] = [];
+  const periods = options.previous ? [start - 10_000, start] : [start];
+  for (const periodStart of periods) {
+    for (let i = 0; i < 200; i++) {
+      const id = randomUUID();
+      const ts = periodStart + 40 * i;
+      const positive = i % 2 === 0;
+      const caught = positive && i % 10 !== 0;
+      predictions.push({
+        prediction_id: id,
+        model_name: model,
+        model_version: 'v1',
+        environment: 'production',
+        ts_pred: new Date(ts).toISOString(),
+        score: caught ? 0.9 : positive ? 0.2 : 0.1,
+      });
+      if (positive) {
+        outcomes.push({
+          outcome_id: `cb-${id}`,
+          prediction_id: id,
+          outcome_type: 'chargeback',
+          ts_event: new Date(ts + 100).toISOString(),
+          ts_received: new Date(caught ? end + 9_000 : end + 1_000).toISOString(),
+        });
+      }
+    }
+  }
+  const write = async (name: string, rows: object[]) => {
+    const target = path.join(dir, `${name}.ndjson`);
+    await writeFile(target, `${rows.map((r) => JSON.stringify(r)).join('\n')}\n`);
+    return target;
+  };
+  await ingestNdjsonFile(testDb.db, 'predictions', await write('predictions', predictions));
+  await ingestNdjsonFile(testDb.db, 'outcomes', await write('outcomes', outcomes));
+  const { definition } = await putLabelDefinition(testDb.db, {
+    name: `${model}-chargeback`,
+    version: 1,
+    model_name: model,
+    task: 'binary',
+    window: 'PT14S',
+    checkpoints: ['PT6S'],
+    positive_outcome_types: ['chargeback'],
+    late_label_grace: 'PT2S',
+  });
+  const selector = {
+    model_name: model,
+    model_version: 'v1',
+    environment: 'production',
+    start: new Date(start).toISOString(),
+    end: new Date(end).toISOString(),
+  };
+  if (options.previous) {
+    const previous = { ...selector, start: new Date(start - 10_000).toISOString(), end: new Date(start).toISOString() };
+    const cohortId = `previous-${model}`;
+    await registerCohort(testDb.db, {
+      ...previous,
+      cohort_id: cohortId,
+      label_definition_name: definition.name,
+      label_definition_version: 1,
+    });
+  }
+  return { selector, definition, end };
+}
+
+async function runCohort(worker: TestWorker, selector: object, definition: LabelDefinition): Promise<CohortStatus> {
+  const started = await startCohortLifecycle(worker.client, worker.taskQueue, selector as never, definition, { lateLabelChecks: 1 });
+  return worker.client.workflow.getHandle(started.cohort_id).result() as Promise<CohortStatus>;
+}
+
+/** Each snapshot was stored within a few seconds of its as-of: nothing held it back. */
+async function expectSnapshotsOnTime(cohortId: string): Promise<void> {
+  const rows = await testDb.db('metric_snapshots').where({ cohort_id: cohortId }).select('checkpoint', 'as_of', 'created_at');
+  expect(rows.map((r) => r.checkpoint).sort()).toEqual(['PT6S', 'final']);
+  for (const row of rows) expect(new Date(row.created_at).getTime() - new Date(row.as_of).getTime()).toBeLessThan(8_000);
+}
+
+const refusedDestination = (url: string) => webhookDestination(`${url}/gone`);
+
+const notificationsOf = (model: string) =>
+  testDb
+    .db('alert_notifications as n')
+    .join('alerts as a', 'a.alert_id', 'n.alert_id')
+    .where('a.model_name', model)
+    .orderBy('n.created_at')
+    .select('n.idempotency_key', 'n.transition', 'n.state', 'n.attempts', 'n.last_status', 'n.last_error');
+
+const policy = (model: string, url: string, extra: object = {}) => ({
+  name: `${model}-policy`,
+  version: 1,
+  model_name: model,
+  label_definition: `${model}-chargeback`,
+  rules: [{ name: 'recall-floor', kind: 'floor', metric: 'recall', min: 0.5, severity: 'critical' }],
+  notifications: { webhook: { url } },
+  ...extra,
+});
+
+describe('side effects never hold back a measurement', () => {
+  let worker: TestWorker;
+  let receiver: Awaited<ReturnType<typeof startReceiver>>;
+  beforeAll(async () => {
+    worker = await startTestWorker(testDb.db);
+    receiver = await startReceiver();
+  });
+  afterAll(async () => {
+    await worker?.stop();
+    receiver?.server.close();
+  });
+
+  it('a receiver answering 404: every snapshot on time, each notification refused once; a refused retraining hook is parked', async () => {
+    testDb.keepOnFailure();
+    receiver.answers.set('/gone', () => ({ status: 404 }));
+    receiver.answers.set('/gone-retrain', () => ({ status: 410 }));
+    const { selector, definition } = await seedCohort('delivery-404');
+    await putPolicy(
+      testDb.db,
+      policy('delivery-404', `${receiver.url}/gone`, {
+        retraining: {
+          rules: ['recall-floor'],
+          quiet_period: 'P1D',
+          hook: { webhook: { url: `${receiver.url}/gone-retrain` } },
+          every: 'P1D',
+        },
+      }),
+    );
+    const result = await runCohort(worker, selector, definition);
+    expect(result.snapshots.map((s) => s.checkpoint)).toEqual(['PT6S', 'final']);
+    await expectSnapshotsOnTime(result.cohortId);
+
+    const refused = await waitFor(async () => {
+      const rows = await notificationsOf('delivery-404');
+      return rows.length === 2 && rows.every((r) => r.state === 'refused') ? rows : undefined;
+    });
+    expect(refused.map((r) => [r.transition, r.attempts, r.last_status])).toEqual([
+      ['firing', 1, 404],
+      ['retracted', 1, 404],
+    ]);
+    expect(refused[0]!.last_error).toBe(`${receiver.url}/gone answered 404; not retried`);
+    expect(receiver.calls.filter((c) => c.path === '/gone')).toHaveLength(2);
+    const status = JSON.parse((await hindsight(['cohort', 'status', result.cohortId, '--json'])).stdout);
+    expect(status.deliveries).toMatchObject({
+      total: 2,
+      refused: 2,
+      pending: 0,
+      last_error: `${receiver.url}/gone answered 404; not retried`,
+    });
+
+    // The retraining workflow keeps running, its request parked with the reason.
+    const retraining = worker.client.workflow.getHandle(retrainingWorkflowId('delivery-404'));
+    const state = await waitFor(async () => {
+      const s = await retraining.query(getRetrainingStateQuery);
+      return s.requests[0]?.status === 'hook_failed' ? s : undefined;
+    });
+    expect(state.requests[0]!.hookError).toMatch(/gone-retrain answered 410; not retried/);
+    expect((await retraining.describe()).status.name).toBe('RUNNING');
+
+    const delivery = worker.client.workflow.getHandle(`delivery/${refusedDestination(receiver.url)}`);
+    const histories = {
+      'cohort-lifecycle-delivery': await worker.client.workflow.getHandle(result.cohortId).fetchHistory(),
+      'retraining-requests-hook-failed': await retraining.fetchHistory(),
+      'alert-delivery-refused': await delivery.fetchHistory(),
+    };
+    for (const [name, history] of Object.entries(histories)) {
+      await replay(history, name);
+      await recordHistory(name, history);
+    }
+    await retraining.terminate('test done');
+    await delivery.terminate('test done').catch(() => {});
+  }, 90_000);
+
+  it('a receiver failing with 500 for 5 s: every snapshot on time, each notification delivered once after it recovers, under its key', async () => {
+    testDb.keepOnFailure();
+    const { selector, definition, end } = await seedCohort('delivery-500');
+    // Down from before the first alert (at the PT6S checkpoint) until 5 s after it.
+    const recoversAt = end + 6_000 + 5_000;
+    receiver.answers.set('/flaky', () => ({ status: Date.now() < recoversAt ? 500 : 200 }));
+    await putPolicy(testDb.db, policy('delivery-500', `${receiver.url}/flaky`));
+    const result = await runCohort(worker, selector, definition);
+    await expectSnapshotsOnTime(result.cohortId);
+
+    const delivered = await waitFor(async () => {
+      const rows = await notificationsOf('delivery-500');
+      return rows.length === 2 && rows.every((r) => r.state === 'delivered') ? rows : undefined;
+    }, 60_000);
+    const accepted = receiver.calls.filter((c) => c.path === '/flaky' && c.answered === 200);
+    expect(accepted.map((c) => c.key)).toEqual(delivered.map((r) => r.idempotency_key));
+    expect(receiver.calls.filter((c) => c.path === '/flaky' && c.answered === 500).length).toBeGreaterThan(0);
+    expect(delivered[0]!.attempts).toBeGreaterThan(1);
+  }, 90_000);
+
+  it('a judgement retried after it was recorded writes nothing new and hands on the same asks', async () => {
+    const cohort = await testDb.db('cohorts').where({ model_name: 'delivery-404' }).first('cohort_id');
+    const snapshot = await testDb.db('metric_snapshots').where({ cohort_id: cohort.cohort_id, checkpoint: 'PT6S' }).first('snapshot_id');
+    const before = await notificationsOf('delivery-404');
+    const again = await applyMonitoringPolicy(testDb.db, defaultMonitoringDependencies, {
+      cohortId: cohort.cohort_id,
+      snapshotId: Number(snapshot.snapshot_id),
+    });
+    // The first judgement of this snapshot asked for retraining on the alert it fired: so does the retry.
+    expect(again.retraining).toMatchObject({ model: 'delivery-404', cohortId: cohort.cohort_id, checkpoint: 'PT6S' });
+    expect(again.retraining!.alerts).toEqual([expect.objectContaining({ rule: 'recall-floor', slice: 'overall', observed: 0 })]);
+    expect(await notificationsOf('delivery-404')).toEqual(before);
+  });
+
+  it('a revision retried after its insert returns that revision, so it is judged', async () => {
+    const cohort = await testDb.db('cohorts').where({ model_name: 'delivery-500' }).first('cohort_id', 'end_ts');
+    const late = await testDb
+      .db('predictions')
+      .where({ model_name: 'delivery-500' })
+      .whereNotIn('prediction_id', testDb.db('outcomes').whereNotNull('prediction_id').select('prediction_id'))
+      .first('prediction_id', 'ts_pred');
+    await testDb.db('outcomes').insert({
+      outcome_id: `late-${late.prediction_id}`,
+      prediction_id: late.prediction_id,
+      outcome_type: 'chargeback',
+      ts_event: new Date(late.ts_pred.getTime() + 100),
+      ts_received: new Date(),
+      content_hash: 'late',
+    });
+    const { reviseFinalSnapshot } = createLifecycleActivities(testDb.db);
+    const asOf = new Date(Date.now() + 1_000).toISOString();
+    const env = new MockActivityEnvironment();
+    const first = await env.run(reviseFinalSnapshot, { cohortId: cohort.cohort_id, asOf });
+    const retried = await env.run(reviseFinalSnapshot, { cohortId: cohort.cohort_id, asOf });
+    expect(first).toMatchObject({ checkpoint: 'final', revision: 2 });
+    expect(retried).toEqual(first);
+  });
+
+  it('a rule that cannot be judged is an error alert with its reason, and the cohort goes on', async () => {
+    testDb.keepOnFailure();
+    const { selector, definition } = await seedCohort('delivery-error', { previous: true });
+    await putPolicy(testDb.db, {
+      ...policy('delivery-error', `${receiver.url}/errors`),
+      rules: [
+        { name: 'psi', kind: 'score_psi', max: 0.2, features: ['not_a_feature'] },
+        { name: 'recall-floor', kind: 'floor', metric: 'recall', min: 0.5, severity: 'critical' },
+      ],
+    });
+    const result = await runCohort(worker, selector, definition);
+    expect(result.snapshots.map((s) => s.checkpoint)).toEqual(['PT6S', 'final']);
+    await expectSnapshotsOnTime(result.cohortId);
+    expect(result.alerts).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ rule: 'psi', state: 'error' }),
+        expect.objectContaining({ rule: 'recall-floor', state: 'retracted' }),
+      ]),
+    );
+    const listed = JSON.parse((await hindsight(['alerts', 'list', '--model', 'delivery-error', '--json'])).stdout).alerts;
+    const error = listed.find((a: { rule: string }) => a.rule === 'psi');
+    expect(error.state).toBe('error');
+    expect(error.evidence.reason).toMatch(/^could not judge this rule: not a numeric feature of the reference cohort: not_a_feature/);
+  }, 90_000);
+
+  it('a slow receiver (9 s an answer) gets each key once, in the order queued', async () => {
+    testDb.keepOnFailure();
+    receiver.answers.set('/slow', () => ({ status: 200, delayMs: 9_000 }));
+    const { selector, definition } = await seedCohort('delivery-slow');
+    await putPolicy(testDb.db, policy('delivery-slow', `${receiver.url}/slow`));
+    const result = await runCohort(worker, selector, definition);
+    await expectSnapshotsOnTime(result.cohortId);
+    const delivered = await waitFor(async () => {
+      const rows = await notificationsOf('delivery-slow');
+      return rows.length === 2 && rows.every((r) => r.state === 'delivered') ? rows : undefined;
+    }, 60_000);
+    const calls = receiver.calls.filter((c) => c.path === '/slow');
+    expect(calls.map((c) => c.key)).toEqual(delivered.map((r) => r.idempotency_key));
+  }, 90_000);
+
+  it('a redirect is refused, naming where it pointed, and never followed', async () => {
+    testDb.keepOnFailure();
+    receiver.answers.set('/moved', () => ({ status: 307, headers: { location: `${receiver.url}/elsewhere?token=secret` } }));
+    const { selector, definition } = await seedCohort('delivery-redirect');
+    await putPolicy(testDb.db, policy('delivery-redirect', `${receiver.url}/moved`));
+    await runCohort(worker, selector, definition);
+    const refused = await waitFor(async () => {
+      const rows = await notificationsOf('delivery-redirect');
+      return rows.length === 2 && rows.every((r) => r.state === 'refused') ? rows : undefined;
+    });
+    expect(refused[0]!.last_status).toBe(307);
+    expect(refused[0]!.last_error).toBe(
+      `${receiver.url}/moved answered 307, a redirect to ${receiver.url}/elsewhere; redirects are not followed`,
+    );
+    expect(receiver.calls.filter((c) => c.path.startsWith('/elsewhere'))).toEqual([]);
+  }, 90_000);
+});
