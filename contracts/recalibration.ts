@@ -104,6 +104,8 @@ export interface PromoteCalibratorInput {
   calibratorId: number;
   by: string;
   note: string | null;
+  /** The request that decided it (the recalibration's workflow id): it promotes once. Absent in older histories. */
+  requestKey?: string;
 }
 
 /** What starts a recalibration: by hand (`calibrate start`), a schedule's action, or an alert. */

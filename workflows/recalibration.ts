@@ -40,13 +40,15 @@ import {
 } from '../contracts/search-attributes';
 
 const { planRecalibration, promoteCalibrator } = proxyActivities<CalibrationActivities>({
-  startToCloseTimeout: '1 minute',
+  startToCloseTimeout: '15 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
 
+/** The fit heartbeats every 2 s, so a lost worker is noticed within 10 s, not after the 30 minutes it may take. */
 const { fitCalibrator } = proxyActivities<CalibrationActivities>({
   startToCloseTimeout: '30 minutes',
-  retry: { initialInterval: '5 seconds', backoffCoefficient: 2, maximumInterval: '5 minutes' },
+  heartbeatTimeout: '10 seconds',
+  retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
 
 /** Markdown for the Web UI's "current details". */
@@ -182,7 +184,7 @@ export async function recalibration(input: RecalibrationInput): Promise<Recalibr
   enter('promoting');
   const by = state.decision ? `${state.decision.by} (approved in workflow ${info.workflowId})` : `workflow ${info.workflowId}`;
   state.promotion = await promoteCalibrator.executeWithOptions({ summary: `promote calibrator ${calibrator.calibratorId}` }, [
-    { calibratorId: calibrator.calibratorId, by, note: state.decision?.note ?? input.trigger ?? null },
+    { calibratorId: calibrator.calibratorId, by, note: state.decision?.note ?? input.trigger ?? null, requestKey: info.workflowId },
   ]);
   return finish('promoted', `Promoted: the ${brier} improved.`);
 }

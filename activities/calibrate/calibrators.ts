@@ -251,7 +251,13 @@ export async function loadCalibrator(db: Knex, calibratorId: number): Promise<Ca
  * Makes a calibrator the active one of its model version. Refuses one whose held-out Brier
  * did not improve. Idempotent: promoting the active calibrator again changes nothing.
  */
-export async function promoteCalibrator(db: Knex, calibratorId: number, by: string, note: string | null = null): Promise<Promotion> {
+export async function promoteCalibrator(
+  db: Knex,
+  calibratorId: number,
+  by: string,
+  note: string | null = null,
+  requestKey: string | null = null,
+): Promise<Promotion> {
   const calibrator = await loadCalibrator(db, calibratorId);
   if (!calibrator.improved) {
     throw new CalibrationError(
@@ -263,6 +269,17 @@ export async function promoteCalibrator(db: Knex, calibratorId: number, by: stri
     await trx.raw('select pg_advisory_xact_lock(hashtext(:key))', {
       key: `calibrators/${calibrator.model_name}/${calibrator.model_version}`,
     });
+    // The request promoted already (this is a retry after its commit): nothing more, whatever was promoted since.
+    const decided = requestKey === null ? undefined : await trx('calibrator_promotions').where({ request_key: requestKey }).first();
+    if (decided) {
+      return {
+        calibrator_id: Number(decided.calibrator_id),
+        promoted_by: decided.promoted_by,
+        note: decided.note,
+        promoted_at: iso(decided.promoted_at),
+        promoted_now: false,
+      };
+    }
     const active = await activePromotion(trx, { name: calibrator.model_name, version: calibrator.model_version });
     if (active && Number(active.calibrator_id) === calibratorId) {
       return {
@@ -280,6 +297,7 @@ export async function promoteCalibrator(db: Knex, calibratorId: number, by: stri
         model_version: calibrator.model_version,
         promoted_by: by,
         note,
+        request_key: requestKey,
       })
       .returning(['promoted_at']);
     return { calibrator_id: calibratorId, promoted_by: by, note, promoted_at: iso(row.promoted_at), promoted_now: true };

@@ -17,6 +17,7 @@ import { RangeNotFinalError } from '../evaluate/labeled-scores';
 import type { ProbabilityQuality } from '../../stats/probability-quality';
 import { toUtcIso } from '../../contracts/utc-timestamp';
 import { failPermanently as failOn } from './failures';
+import { withHeartbeat } from './heartbeat';
 import { LabelDefinitionError, parseLabelDefinitionRef } from '../../contracts/label-definition';
 import { type CalibrationMethod, type Promotion, type TimeRange } from '../../contracts/recalibration';
 
@@ -68,16 +69,18 @@ export function createCalibrationActivities(db: Knex) {
 
     async fitCalibrator(input: FitCalibratorInput): Promise<CalibratorSummary> {
       return failPermanently(async () => {
-        const { calibrator } = await fitCalibrator(db, {
-          model_name: input.model.name,
-          model_version: input.model.version,
-          environment: input.model.environment,
-          label_definition: parseLabelDefinitionRef(input.plan.labelDefinition),
-          train: input.plan.train,
-          holdout: input.plan.holdout,
-          method: input.method,
-          request_key: input.requestKey,
-        });
+        const { calibrator } = await withHeartbeat(() =>
+          fitCalibrator(db, {
+            model_name: input.model.name,
+            model_version: input.model.version,
+            environment: input.model.environment,
+            label_definition: parseLabelDefinitionRef(input.plan.labelDefinition),
+            train: input.plan.train,
+            holdout: input.plan.holdout,
+            method: input.method,
+            request_key: input.requestKey,
+          }),
+        );
         return {
           calibratorId: calibrator.calibrator_id,
           version: calibrator.version,
@@ -92,7 +95,7 @@ export function createCalibrationActivities(db: Knex) {
     },
 
     async promoteCalibrator(input: PromoteCalibratorInput): Promise<Promotion> {
-      return failPermanently(() => promoteCalibrator(db, input.calibratorId, input.by, input.note));
+      return failPermanently(() => promoteCalibrator(db, input.calibratorId, input.by, input.note, input.requestKey ?? null));
     },
   };
 }

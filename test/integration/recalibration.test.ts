@@ -469,4 +469,27 @@ describe('recalibration on the real Temporal dev server and real Postgres', () =
     expect(both.code).toBe(2);
     expect(both.stderr).toMatch(/exactly one of/);
   });
+
+  it('a promotion retried after it committed promotes nothing again, over a later decision', async () => {
+    testDb.keepOnFailure();
+    const requestKey = recalibrationWorkflowId({ name: 'credit', version: 'v1' }, 'promotes');
+    const decided = await testDb.db('calibrator_promotions').where({ request_key: requestKey }).first('calibrator_id');
+    expect(decided).toBeDefined();
+    // An operator promotes another version afterwards.
+    const { calibrator: chosen } = await fitCalibrator(testDb.db, {
+      model_name: 'credit',
+      model_version: 'v1',
+      environment: null,
+      label_definition: { name: 'default-1d' },
+      train: TRAIN,
+      holdout: HOLDOUT,
+      method: 'platt',
+      request_key: 'operator-choice',
+    });
+    await promoteCalibrator(testDb.db, chosen.calibrator_id, 'operator');
+    // The first request's promotion is retried (its worker died after the commit): nothing changes.
+    const retried = await promoteCalibrator(testDb.db, Number(decided.calibrator_id), 'workflow retry', null, requestKey);
+    expect(retried).toMatchObject({ calibrator_id: Number(decided.calibrator_id), promoted_now: false });
+    expect((await loadActiveCalibrator(testDb.db, { name: 'credit', version: 'v1' }))!.calibrator_id).toBe(chosen.calibrator_id);
+  });
 });
