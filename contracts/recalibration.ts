@@ -2,7 +2,7 @@
  * The recalibration workflow's boundary: its input, state and messages, the activities' inputs
  * and results it passes along (ids and headline numbers, never rows), and how one starts.
  */
-import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { ProbabilityQuality } from '../stats/probability-quality';
 import type { ModelRef, ModelVersionRef } from './model';
 
@@ -169,3 +169,13 @@ export const approveCalibratorSignal = defineSignal<[OperatorDecision]>('approve
 export const rejectCalibratorSignal = defineSignal<[OperatorDecision]>('rejectCalibrator');
 
 export const DEFAULT_APPROVAL_TIMEOUT_MS = 7 * 86_400_000;
+
+/**
+ * An operator's decision on a recalibration that awaits approval (`calibrate approve|reject`).
+ * An update, not a signal: refused, saying why, when the recalibration takes no decision or
+ * already took one, so of two concurrent decisions the second is told it lost.
+ */
+export const decideCalibratorUpdate = defineUpdate<
+  NonNullable<RecalibrationState['decision']>,
+  [OperatorDecision & { kind: 'approve' | 'reject' }]
+>('decideCalibrator');

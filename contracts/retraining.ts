@@ -2,7 +2,7 @@
  * The retraining workflow's boundary (one per model, id `retraining-<model>`): its input and
  * state, the signals cohort workflows and `retraining complete` send, the query that reads it.
  */
-import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type { RetrainingEvidence } from './monitoring';
 
 /**
@@ -62,5 +62,12 @@ export const getRetrainingStateQuery = defineQuery<RetrainingState>('getRetraini
 
 /** Runs started before this patch fail when the hook refuses; every new one parks the request as `hook_failed`. */
 export const HOOK_PARKED_PATCH = 'retraining-hook-parked';
+
+/**
+ * The pipeline reports the new version (`retraining complete`). An update, not a signal: it is
+ * refused, saying why, when no request waits for completion or another completion is being
+ * applied, so the second of two concurrent calls is told instead of dropped.
+ */
+export const completeRetrainingUpdate = defineUpdate<RetrainingRequestRecord, [RetrainingCompletion]>('completeRetraining');
 
 export const retrainingWorkflowId = (model: string): string => `retraining-${model}`;

@@ -11,6 +11,7 @@ import {
 } from '@temporalio/workflow';
 import {
   approveCalibratorSignal,
+  decideCalibratorUpdate,
   DEFAULT_APPROVAL_TIMEOUT_MS,
   getRecalibrationStateQuery,
   rejectCalibratorSignal,
@@ -127,6 +128,25 @@ export async function recalibration(input: RecalibrationInput): Promise<Recalibr
   };
   setHandler(approveCalibratorSignal, decide('approve'));
   setHandler(rejectCalibratorSignal, decide('reject'));
+  setHandler(
+    decideCalibratorUpdate,
+    (decision) => {
+      state.decision = { kind: decision.kind, by: decision.by, note: decision.note ?? null };
+      return state.decision;
+    },
+    {
+      validator: (decision) => {
+        if (!input.requireApproval) throw new Error(`${info.workflowId} does not wait for approval: it promotes on its own`);
+        if (state.decision !== null) {
+          throw new Error(`${info.workflowId} was ${state.decision.kind}d already, by ${state.decision.by}; the first decision counts`);
+        }
+        if (['promoted', 'not_improved', 'rejected', 'approval_expired', 'failed'].includes(state.phase)) {
+          throw new Error(`${info.workflowId} is ${state.phase.replace(/_/g, ' ')}: there is nothing left to decide`);
+        }
+        if (decision.kind !== 'approve' && decision.kind !== 'reject') throw new Error(`unknown decision ${String(decision.kind)}`);
+      },
+    },
+  );
 
   const attributes: SearchAttributePair[] = [
     { key: MODEL_NAME, value: model.name },

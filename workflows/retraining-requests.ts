@@ -16,6 +16,7 @@ import {
 import type { HindsightActivities } from '../activities';
 import type { RetrainingEvidence } from '../contracts/monitoring';
 import {
+  completeRetrainingUpdate,
   getRetrainingStateQuery,
   HOOK_PARKED_PATCH,
   retrainingCompletedSignal,
@@ -57,6 +58,27 @@ export async function retrainingRequests(input: RetrainingRequestsInput): Promis
 
   const parkRefusals = patched(HOOK_PARKED_PATCH);
   const open = (): RetrainingRequestRecord | undefined => [...state.requests].reverse().find((r) => r.status === 'retraining');
+  const applied: RetrainingCompletion[] = [];
+  let completing: string | null = null;
+  setHandler(
+    completeRetrainingUpdate,
+    async (completion) => {
+      completing = completion.newVersion;
+      const request = open()!;
+      completions.push(completion);
+      await condition(() => applied.includes(completion));
+      completing = null;
+      return request;
+    },
+    {
+      validator: (completion) => {
+        if (completing !== null)
+          throw new Error(`version ${completing} of ${state.model} is being completed already; see retraining status`);
+        if (!open()) throw new Error(`model ${state.model} has no retraining request waiting for completion`);
+        if (!completion.newVersion) throw new Error('the new version is empty');
+      },
+    },
+  );
 
   for (;;) {
     await condition(() => inbox.length > 0 || completions.length > 0 || workflowInfo().continueAsNewSuggested);
@@ -111,7 +133,10 @@ export async function retrainingRequests(input: RetrainingRequestsInput): Promis
     while (completions.length > 0) {
       const completion = completions.shift()!;
       const request = open();
-      if (!request) continue;
+      if (!request) {
+        applied.push(completion);
+        continue;
+      }
       const scheduled = await scheduleRetrainedVersion.executeWithOptions(
         { summary: `schedule the cohorts of ${state.model} ${completion.newVersion}` },
         [
@@ -127,6 +152,7 @@ export async function retrainingRequests(input: RetrainingRequestsInput): Promis
       request.status = 'completed';
       request.newVersion = completion.newVersion;
       request.scheduleId = scheduled.scheduleIds.join(', ') || null;
+      applied.push(completion);
     }
     publish();
     if (workflowInfo().continueAsNewSuggested && inbox.length === 0 && completions.length === 0) {

@@ -20,7 +20,9 @@ import { LABEL_DEFINITION, LIFECYCLE_STAGE, MODEL_NAME, MODEL_VERSION } from '..
 import { explainSearchAttributeError } from '../../control/search-attributes';
 import { workflowState } from '../../control/workflow-state';
 import { loadEnv } from '../../workers/env';
-import { approveCalibratorSignal, getRecalibrationStateQuery, recalibration, rejectCalibratorSignal } from '../../workflows';
+import { getRecalibrationStateQuery, recalibration } from '../../workflows';
+import { decideCalibratorUpdate } from '../../contracts/recalibration';
+import { decide } from '../../control/updates';
 import { formatNumber } from '../../workflows/cohort-lifecycle';
 import { withTemporalClient } from '../context';
 import { parseOptions } from '../options';
@@ -216,10 +218,7 @@ export function registerRecalibrationCommands(group: Command, setExit: (code: nu
       setExit(EXIT.ok);
     });
 
-  for (const [verb, signal] of [
-    ['approve', approveCalibratorSignal],
-    ['reject', rejectCalibratorSignal],
-  ] as const) {
+  for (const verb of ['approve', 'reject'] as const) {
     group
       .command(verb)
       .description(
@@ -239,7 +238,9 @@ export function registerRecalibrationCommands(group: Command, setExit: (code: nu
               `calibrate ${verb}: ${options.workflowId} is ${status.toLowerCase()} in phase ${state.phase}, not awaiting approval`,
             );
           }
-          await client.workflow.getHandle(options.workflowId).signal(signal, { by, note: options.note ?? null });
+          const handle = client.workflow.getHandle(options.workflowId);
+          const { taskQueue } = await handle.describe();
+          await decide(client, handle, decideCalibratorUpdate, [{ kind: verb, by, note: options.note ?? null }], taskQueue);
           return { workflow_id: options.workflowId, decision: verb, by, calibrator_id: state.calibrator?.calibratorId ?? null };
         });
         out.result(

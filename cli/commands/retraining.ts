@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { loadEnv } from '../../workers/env';
-import { getRetrainingStateQuery, retrainingCompletedSignal, retrainingWorkflowId } from '../../contracts/retraining';
+import { completeRetrainingUpdate, getRetrainingStateQuery, retrainingWorkflowId } from '../../contracts/retraining';
+import { decide } from '../../control/updates';
 import { withTemporalClient } from '../context';
 import { parseOptions } from '../options';
 import { createOutput, EXIT, UsageError } from '../output';
@@ -21,18 +22,25 @@ export function registerRetraining(program: Command, setExit: (code: number) => 
       const options = parseOptions(completeOptions, raw, 'retraining complete');
       const out = createOutput(Boolean(options.json));
       const workflowId = retrainingWorkflowId(options.model);
-      await withTemporalClient(loadEnv(), async (client) => {
+      const env = loadEnv();
+      const request = await withTemporalClient(env, async (client) => {
         const handle = client.workflow.getHandle(workflowId);
-        const state = await handle.query(getRetrainingStateQuery).catch(() => {
+        const description = await handle.describe().catch(() => null);
+        if (description?.status.name !== 'RUNNING') {
           throw new UsageError(`no retraining request is open for model ${options.model}: workflow ${workflowId} is not running`);
-        });
-        if (!state.requests.some((r) => r.status === 'retraining'))
-          throw new UsageError(`model ${options.model} has no retraining request waiting for completion`);
-        await handle.signal(retrainingCompletedSignal, { newVersion: options.newVersion });
+        }
+        return decide(client, handle, completeRetrainingUpdate, [{ newVersion: options.newVersion }], description.taskQueue);
       });
       out.result(
-        { workflow_id: workflowId, model: options.model, new_version: options.newVersion },
-        () => `${workflowId}: ${options.model} ${options.newVersion} completed; its cohorts are being scheduled`,
+        {
+          workflow_id: workflowId,
+          model: options.model,
+          new_version: options.newVersion,
+          request_id: request.requestId,
+          schedule_id: request.scheduleId,
+        },
+        () =>
+          `${workflowId}: ${options.model} ${options.newVersion} completed ${request.requestId}; cohorts scheduled by ${request.scheduleId ?? '(none)'}`,
       );
       setExit(EXIT.ok);
     });

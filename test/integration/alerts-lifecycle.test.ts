@@ -214,8 +214,17 @@ describe('the cohort lifecycle acts on its monitoring policy', () => {
     expect(status.alerts).toEqual([expect.objectContaining({ rule: 'recall-floor', state: 'retracted', checkpoint: 'final' })]);
 
     // The pipeline reports the new version: its cohorts get a schedule like the old one's.
-    const completed = await hindsight(['retraining', 'complete', '--model', 'fraud-act', '--new-version', 'v2', '--json']);
-    expect(completed.code).toBe(0);
+    // Reported twice at once (v2 and v3): one completion is applied, the other refused, saying why.
+    const [v2, v3] = await Promise.all([
+      hindsight(['retraining', 'complete', '--model', 'fraud-act', '--new-version', 'v2', '--json']),
+      hindsight(['retraining', 'complete', '--model', 'fraud-act', '--new-version', 'v3', '--json']),
+    ]);
+    expect([v2.code, v3.code].sort()).toEqual([0, 2]);
+    const [completed, refused, version] = v2.code === 0 ? [v2, v3, 'v2'] : [v3, v2, 'v3'];
+    expect(JSON.parse(completed.stdout)).toMatchObject({ new_version: version, request_id: `${retrainingWorkflowId('fraud-act')}-1` });
+    expect(refused.stderr).toMatch(
+      /refused: (version v\d of fraud-act is being completed already|model fraud-act has no retraining request waiting)/,
+    );
     const done = await waitFor(
       async () => {
         const s = await retraining.query(getRetrainingStateQuery);
@@ -225,11 +234,11 @@ describe('the cohort lifecycle acts on its monitoring policy', () => {
       'the completed request',
     );
     const scheduleId = done.requests[0]!.scheduleId!;
-    expect(scheduleId).toBe('schedule/fraud-act/v2/*/chargeback-act@1/P1D');
+    expect(scheduleId).toBe(`schedule/fraud-act/${version}/*/chargeback-act@1/P1D`);
     const described = await worker.client.schedule.getHandle(scheduleId).describe();
     expect(described.memo?.hindsight).toMatchObject({
       model_name: 'fraud-act',
-      model_version: 'v2',
+      model_version: version,
       label_definition: 'chargeback-act@1',
       every: 'P1D',
     });

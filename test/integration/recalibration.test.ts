@@ -16,7 +16,7 @@ import { LIFECYCLE_STAGE, MODEL_NAME } from '../../contracts/search-attributes';
 import { getRecalibrationStateQuery, type RecalibrationInput, type RecalibrationState } from '../../contracts/recalibration';
 import { recalibrationStartOptions, recalibrationWorkflowId } from '../../contracts/recalibration';
 import { useTestDatabase } from '../support/database';
-import { runHindsightInProcess } from '../support/run-cli';
+import { runHindsight, runHindsightInProcess } from '../support/run-cli';
 import { storeRows } from '../support/store-rows';
 import { historySummaries, recordHistory, replay, startTestWorker, waitFor, type TestWorker } from '../support/temporal';
 import { mulberry32 as random } from '../../stats/seeded-random';
@@ -328,8 +328,26 @@ describe('recalibration on the real Temporal dev server and real Postgres', () =
       30_000,
       'the second recalibration to await approval',
     );
-    expect((await cli(['calibrate', 'reject', '--workflow-id', rejected.workflowId, '--by', 'dana'])).code).toBe(0);
-    expect(await rejected.result()).toMatchObject({ phase: 'rejected', decision: { kind: 'reject', by: 'dana' } });
+    // Two operators decide at once: one decision is applied, the other is refused, saying so.
+    // (Separate processes: the in-process runner captures one command's output at a time.)
+    const env = { DATABASE_URL: testDb.url, TEMPORAL_ADDRESS: inject('temporalAddress'), HINDSIGHT_TASK_QUEUE: worker.taskQueue };
+    const [approval, rejection] = await Promise.all([
+      runHindsight(['calibrate', 'approve', '--workflow-id', rejected.workflowId, '--by', 'ari'], env),
+      runHindsight(['calibrate', 'reject', '--workflow-id', rejected.workflowId, '--by', 'dana'], env),
+    ]);
+    expect([approval.code, rejection.code].sort()).toEqual([0, 2]);
+    const [won, lost] = approval.code === 0 ? (['approve', rejection] as const) : (['reject', approval] as const);
+    // Refused by the workflow (the decision came second) or, once the first one has moved it on, by the command.
+    expect(lost.stderr).toMatch(
+      /refused: .* was (approved|rejected) already, by (ari|dana); the first decision counts|not awaiting approval/,
+    );
+    expect(await rejected.result()).toMatchObject({
+      phase: won === 'approve' ? 'promoted' : 'rejected',
+      decision: { kind: won, by: won === 'approve' ? 'ari' : 'dana' },
+    });
+    const decidedHistory = await rejected.fetchHistory();
+    await replay(decidedHistory, rejected.workflowId);
+    await recordHistory('recalibration-decided', decidedHistory);
     const expired = await start({ ...input, approvalTimeoutMs: 1_500 }, 'expired');
     expect(await expired.result()).toMatchObject({ phase: 'approval_expired', decision: null, promotion: null });
     expect((await loadActiveCalibrator(testDb.db, { name: 'credit', version: 'v1' }))!.calibrator_id).toBe(

@@ -30,6 +30,7 @@ const RECORDED: Record<string, string> = {
   'recalibration-promoted': 'a recalibration that fitted a calibrator with a lower held-out Brier score and promoted it',
   'recalibration-not-improved': 'a recalibration whose calibrator did not lower the held-out Brier score, so it was not promoted',
   'recalibration-approved': 'a recalibration that waited for an operator and was approved by signal',
+  'recalibration-decided': 'a recalibration decided by the decideCalibrator update while a second decision was refused',
   'cohort-lifecycle-delivery':
     "a cohort whose alert notifications were queued for their destination's delivery workflow (the receiver refused them)",
   'retraining-requests-hook-failed': 'a retraining request whose webhook answered 410: parked hook_failed, the workflow still running',
