@@ -161,10 +161,49 @@ const policy = (model: string, url: string, extra: object = {}) => ({
 describe('side effects never hold back a measurement', () => {
   let worker: TestWorker;
   let receiver: Awaited<ReturnType<typeof startReceiver>>;
+  /** Every scenario's cohort runs at once (they take ~15 s each); each test awaits its own. */
+  const runs = new Map<string, Promise<CohortStatus>>();
+  let flakyEnd = 0;
   beforeAll(async () => {
     worker = await startTestWorker(testDb.db);
     receiver = await startReceiver();
-  });
+    const start = async (model: string, url: string, extra: object = {}, options: { previous?: boolean } = {}) => {
+      const { selector, definition, end } = await seedCohort(model, options);
+      await putPolicy(testDb.db, { ...policy(model, url), ...extra });
+      const run = runCohort(worker, selector, definition);
+      run.catch(() => {}); // awaited, and reported, by its own test
+      runs.set(model, run);
+      return end;
+    };
+    receiver.answers.set('/gone', () => ({ status: 404 }));
+    receiver.answers.set('/gone-retrain', () => ({ status: 410 }));
+    await start('delivery-404', `${receiver.url}/gone`, {
+      retraining: {
+        rules: ['recall-floor'],
+        quiet_period: 'P1D',
+        hook: { webhook: { url: `${receiver.url}/gone-retrain` } },
+        every: 'P1D',
+      },
+    });
+    // Down from before the first alert (at the PT6S checkpoint) until 5 s after it.
+    receiver.answers.set('/flaky', () => ({ status: Date.now() < flakyEnd + 11_000 ? 500 : 200 }));
+    flakyEnd = await start('delivery-500', `${receiver.url}/flaky`);
+    await start(
+      'delivery-error',
+      `${receiver.url}/errors`,
+      {
+        rules: [
+          { name: 'psi', kind: 'score_psi', max: 0.2, features: ['not_a_feature'] },
+          { name: 'recall-floor', kind: 'floor', metric: 'recall', min: 0.5, severity: 'critical' },
+        ],
+      },
+      { previous: true },
+    );
+    receiver.answers.set('/slow', () => ({ status: 200, delayMs: 9_000 }));
+    await start('delivery-slow', `${receiver.url}/slow`);
+    receiver.answers.set('/moved', () => ({ status: 307, headers: { location: `${receiver.url}/elsewhere?token=secret` } }));
+    await start('delivery-redirect', `${receiver.url}/moved`);
+  }, 60_000);
   afterAll(async () => {
     await worker?.stop();
     receiver?.server.close();
@@ -172,21 +211,7 @@ describe('side effects never hold back a measurement', () => {
 
   it('a receiver answering 404: every snapshot on time, each notification refused once; a refused retraining hook is parked', async () => {
     testDb.keepOnFailure();
-    receiver.answers.set('/gone', () => ({ status: 404 }));
-    receiver.answers.set('/gone-retrain', () => ({ status: 410 }));
-    const { selector, definition } = await seedCohort('delivery-404');
-    await putPolicy(
-      testDb.db,
-      policy('delivery-404', `${receiver.url}/gone`, {
-        retraining: {
-          rules: ['recall-floor'],
-          quiet_period: 'P1D',
-          hook: { webhook: { url: `${receiver.url}/gone-retrain` } },
-          every: 'P1D',
-        },
-      }),
-    );
-    const result = await runCohort(worker, selector, definition);
+    const result = await runs.get('delivery-404')!;
     expect(result.snapshots.map((s) => s.checkpoint)).toEqual(['PT6S', 'final']);
     await expectSnapshotsOnTime(result.cohortId);
 
@@ -233,12 +258,7 @@ describe('side effects never hold back a measurement', () => {
 
   it('a receiver failing with 500 for 5 s: every snapshot on time, each notification delivered once after it recovers, under its key', async () => {
     testDb.keepOnFailure();
-    const { selector, definition, end } = await seedCohort('delivery-500');
-    // Down from before the first alert (at the PT6S checkpoint) until 5 s after it.
-    const recoversAt = end + 6_000 + 5_000;
-    receiver.answers.set('/flaky', () => ({ status: Date.now() < recoversAt ? 500 : 200 }));
-    await putPolicy(testDb.db, policy('delivery-500', `${receiver.url}/flaky`));
-    const result = await runCohort(worker, selector, definition);
+    const result = await runs.get('delivery-500')!;
     await expectSnapshotsOnTime(result.cohortId);
 
     const delivered = await waitFor(async () => {
@@ -252,6 +272,7 @@ describe('side effects never hold back a measurement', () => {
   }, 90_000);
 
   it('a judgement retried after it was recorded writes nothing new and hands on the same asks', async () => {
+    await runs.get('delivery-404');
     const cohort = await testDb.db('cohorts').where({ model_name: 'delivery-404' }).first('cohort_id');
     const snapshot = await testDb.db('metric_snapshots').where({ cohort_id: cohort.cohort_id, checkpoint: 'PT6S' }).first('snapshot_id');
     const before = await notificationsOf('delivery-404');
@@ -266,6 +287,7 @@ describe('side effects never hold back a measurement', () => {
   });
 
   it('a revision retried after its insert returns that revision, so it is judged', async () => {
+    await runs.get('delivery-500');
     const cohort = await testDb.db('cohorts').where({ model_name: 'delivery-500' }).first('cohort_id', 'end_ts');
     const late = await testDb
       .db('predictions')
@@ -291,15 +313,7 @@ describe('side effects never hold back a measurement', () => {
 
   it('a rule that cannot be judged is an error alert with its reason, and the cohort goes on', async () => {
     testDb.keepOnFailure();
-    const { selector, definition } = await seedCohort('delivery-error', { previous: true });
-    await putPolicy(testDb.db, {
-      ...policy('delivery-error', `${receiver.url}/errors`),
-      rules: [
-        { name: 'psi', kind: 'score_psi', max: 0.2, features: ['not_a_feature'] },
-        { name: 'recall-floor', kind: 'floor', metric: 'recall', min: 0.5, severity: 'critical' },
-      ],
-    });
-    const result = await runCohort(worker, selector, definition);
+    const result = await runs.get('delivery-error')!;
     expect(result.snapshots.map((s) => s.checkpoint)).toEqual(['PT6S', 'final']);
     await expectSnapshotsOnTime(result.cohortId);
     expect(result.alerts).toEqual(
@@ -316,10 +330,7 @@ describe('side effects never hold back a measurement', () => {
 
   it('a slow receiver (9 s an answer) gets each key once, in the order queued', async () => {
     testDb.keepOnFailure();
-    receiver.answers.set('/slow', () => ({ status: 200, delayMs: 9_000 }));
-    const { selector, definition } = await seedCohort('delivery-slow');
-    await putPolicy(testDb.db, policy('delivery-slow', `${receiver.url}/slow`));
-    const result = await runCohort(worker, selector, definition);
+    const result = await runs.get('delivery-slow')!;
     await expectSnapshotsOnTime(result.cohortId);
     const delivered = await waitFor(async () => {
       const rows = await notificationsOf('delivery-slow');
@@ -331,10 +342,7 @@ describe('side effects never hold back a measurement', () => {
 
   it('a redirect is refused, naming where it pointed, and never followed', async () => {
     testDb.keepOnFailure();
-    receiver.answers.set('/moved', () => ({ status: 307, headers: { location: `${receiver.url}/elsewhere?token=secret` } }));
-    const { selector, definition } = await seedCohort('delivery-redirect');
-    await putPolicy(testDb.db, policy('delivery-redirect', `${receiver.url}/moved`));
-    await runCohort(worker, selector, definition);
+    await runs.get('delivery-redirect');
     const refused = await waitFor(async () => {
       const rows = await notificationsOf('delivery-redirect');
       return rows.length === 2 && rows.every((r) => r.state === 'refused') ? rows : undefined;
