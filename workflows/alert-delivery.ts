@@ -3,8 +3,8 @@ import type { HindsightActivities } from '../activities';
 import { deliveriesQueuedSignal, type AlertDeliveryInput } from '../contracts/delivery';
 
 const { deliverNextNotification } = proxyActivities<HindsightActivities>({
-  // One attempt: the receiver's 10 s plus the bookkeeping.
-  startToCloseTimeout: '15 seconds',
+  // One attempt: the receiver's 10 s plus the bookkeeping; a lost worker costs at most this.
+  startToCloseTimeout: '12 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
 

@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -9,6 +11,9 @@ import { DefaultLogger, Runtime } from '@temporalio/worker';
 import type { Knex } from 'knex';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { putLabelDefinition } from '../../activities/evaluate/label-definitions';
+import { putPolicy } from '../../activities/monitoring/policy';
+import { webhookDestination } from '../../activities/delivery/outbox';
+import { getRetrainingStateQuery, retrainingWorkflowId } from '../../contracts/retraining';
 import { startCohortLifecycle } from '../../control/start-cohort';
 import { ensureTemporalCli, findFreePort, startDevServer } from '../../workers/temporal-dev-server';
 import { cohortLifecycle, getStatusQuery } from '../../workflows';
@@ -65,29 +70,36 @@ async function seedCohort(db: Knex, version: string, endMs: number) {
 }
 
 /**
- * Holds back every snapshot insert (EXCLUSIVE allows the evaluation's reads, not its insert)
- * until `release`, so a fault can strike while an evaluation is in flight.
+ * Holds back every write to `table` (EXCLUSIVE allows reads, not writes) until `release`, so a
+ * fault can strike while an activity is in flight; `waitingPid` finds the blocked statement.
  */
-async function holdSnapshotInserts(db: Knex): Promise<{ waitingPid(): Promise<number>; release(): Promise<void> }> {
+async function holdWrites(
+  db: Knex,
+  table: string,
+  statement: string,
+): Promise<{ waitingPid(): Promise<number>; release(): Promise<void> }> {
   const trx = await db.transaction();
-  await trx.raw('lock table metric_snapshots in exclusive mode');
+  await trx.raw(`lock table ${table} in exclusive mode`);
   return {
     waitingPid: () =>
       waitFor(
         async () => {
           const { rows } = await db.raw(
-            "select pid from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query ilike '%insert into \"metric_snapshots\"%'",
+            "select pid from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query ilike :pattern",
+            { pattern: `%${statement}%` },
           );
           return rows[0]?.pid as number | undefined;
         },
         30_000,
-        'an evaluation blocked on its snapshot insert',
+        `an activity blocked on ${statement}`,
       ),
     release: async () => {
       await trx.commit();
     },
   };
 }
+
+const holdSnapshotInserts = (db: Knex) => holdWrites(db, 'metric_snapshots', 'insert into "metric_snapshots"');
 
 /** `hindsight worker` in its own process, so it can be killed the way a host dies. */
 function spawnWorker(taskQueue: string): ChildProcess {
@@ -153,6 +165,160 @@ describe('the cohort lifecycle survives faults', () => {
       }
     });
   }
+
+  /** The worker (of `children`) running `activity` of workflow `workflowId` when it blocked. */
+  const victimOf = async (children: ChildProcess[], workflowId: string, activity: string) => {
+    const description = await worker.client.workflow.getHandle(workflowId).describe();
+    const pending = description.raw.pendingActivities?.find((a) => a.activityType?.name === activity);
+    const identity = pending?.lastWorkerIdentity ?? '';
+    return children.find((child) => identity.startsWith(`${child.pid}@`));
+  };
+  /** How long after `killedAt` the retried attempt of `activity` started, from the history (waiting for it). */
+  const retryStartedAfter = async (workflowId: string, activity: string, killedAt: number) => {
+    const retried = await waitFor(
+      async () => {
+        const history = await worker.client.workflow.getHandle(workflowId).fetchHistory();
+        const scheduled = new Set(
+          history
+            .events!.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === activity)
+            .map((e) => Number(e.eventId)),
+        );
+        return history.events!.find(
+          (e) =>
+            scheduled.has(Number(e.activityTaskStartedEventAttributes?.scheduledEventId ?? -1)) &&
+            (e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1,
+        );
+      },
+      30_000,
+      `the retried ${activity}`,
+    );
+    expect(retried.activityTaskStartedEventAttributes?.lastFailure?.message, `${activity} retried after a timeout`).toMatch(
+      /timeout|heartbeat/i,
+    );
+    return eventTime(retried) - killedAt;
+  };
+
+  it('a worker killed inside a judgement: a second worker retries it within 15 s; one notification, one retraining request', async () => {
+    testDb.keepOnFailure();
+    const taskQueue = `faults-${randomUUID()}`;
+    const children = [spawnWorker(taskQueue), spawnWorker(taskQueue)];
+    const received: string[] = [];
+    const receiver = createServer((request, response) => {
+      request.resume();
+      request.on('end', () => {
+        received.push(`${request.url} ${request.headers['idempotency-key']}`);
+        response.writeHead(200).end('{}');
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
+    try {
+      const definition = { ...DEFINITION, name: 'chargeback-judged' };
+      await putLabelDefinition(testDb.db, definition);
+      await putPolicy(testDb.db, {
+        name: 'faults-judged',
+        version: 1,
+        model_name: 'fraud-faults',
+        label_definition: 'chargeback-judged',
+        rules: [{ name: 'recall-perfect', kind: 'floor', metric: 'recall', min: 0.99 }],
+        notifications: { webhook: { url: `${url}/alerts` } },
+        retraining: { rules: ['recall-perfect'], quiet_period: 'P1D', hook: { webhook: { url: `${url}/retrain` } }, every: 'P1D' },
+      });
+      const selector = await seedCohort(testDb.db, 'kill-judgement', Date.now() - 60_000);
+      const hold = await holdWrites(testDb.db, 'monitoring_judgements', 'insert into "monitoring_judgements"');
+      const { cohort_id: cohortId } = await startCohortLifecycle(worker.client, taskQueue, selector, definition, { lateLabelChecks: 1 });
+      await hold.waitingPid();
+      const victim = await victimOf(children, cohortId, 'applyMonitoringPolicy');
+      expect(victim, 'the worker running the judgement').toBeDefined();
+      victim!.kill('SIGKILL');
+      const killedAt = Date.now();
+      await hold.release();
+      const result = await worker.client.workflow.getHandle<typeof cohortLifecycle>(cohortId).result();
+      expect(result.snapshots.map((s) => s.checkpoint)).toEqual(['PT2S', 'final']);
+      const after = await retryStartedAfter(cohortId, 'applyMonitoringPolicy', killedAt);
+      process.stderr.write(`[faults] judgement: retried ${(after / 1000).toFixed(1)} s after the worker was killed\n`);
+
+      // Every alert transition notified once, under one key each; one retraining request.
+      const notifications = await waitFor(async () => {
+        const rows = await testDb
+          .db('alert_notifications')
+          .where({ url: `${url}/alerts` })
+          .select('idempotency_key', 'state');
+        return rows.length > 0 && rows.every((r) => r.state === 'delivered') ? rows : undefined;
+      }, 30_000);
+      const alertCalls = received.filter((r) => r.startsWith('/alerts '));
+      expect(alertCalls.sort()).toEqual(notifications.map((n) => `/alerts ${n.idempotency_key}`).sort());
+      const retraining = worker.client.workflow.getHandle(retrainingWorkflowId('fraud-faults'));
+      const state = await waitFor(async () => {
+        const s = await retraining.query(getRetrainingStateQuery).catch(() => undefined);
+        return s && s.requests.length > 0 ? s : undefined;
+      });
+      expect(state.requests).toHaveLength(1);
+      expect(received.filter((r) => r.startsWith('/retrain '))).toHaveLength(1);
+      await retraining.terminate('test done');
+    } finally {
+      for (const child of children) child.kill('SIGKILL');
+      receiver.close();
+    }
+  });
+
+  it('a worker killed inside a delivery: a second worker retries it within 15 s; the notification is recorded delivered once', async () => {
+    testDb.keepOnFailure();
+    const taskQueue = `faults-${randomUUID()}`;
+    const children = [spawnWorker(taskQueue), spawnWorker(taskQueue)];
+    const received: string[] = [];
+    let open: () => void = () => {};
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    const receiver = createServer((request, response) => {
+      request.resume();
+      request.on('end', () => {
+        received.push(String(request.headers['idempotency-key']));
+        // The first request is answered only once the test holds the outbox's writes.
+        void (received.length === 1 ? gate : Promise.resolve()).then(() => response.writeHead(200).end('{}'));
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/alerts`;
+    try {
+      const definition = { ...DEFINITION, name: 'chargeback-delivered' };
+      await putLabelDefinition(testDb.db, definition);
+      await putPolicy(testDb.db, {
+        name: 'faults-delivered',
+        version: 1,
+        model_name: 'fraud-faults',
+        label_definition: 'chargeback-delivered',
+        rules: [{ name: 'recall-perfect', kind: 'floor', metric: 'recall', min: 0.99 }],
+        notifications: { webhook: { url } },
+      });
+      const selector = await seedCohort(testDb.db, 'kill-delivery', Date.now() - 60_000);
+      await startCohortLifecycle(worker.client, taskQueue, selector, definition, { lateLabelChecks: 1 });
+      await waitFor(async () => (received.length > 0 ? true : undefined), 30_000, 'the first delivery attempt');
+      const hold = await holdWrites(testDb.db, 'alert_notifications', 'update "alert_notifications"');
+      open();
+      await hold.waitingPid();
+      const deliveryId = `delivery/${webhookDestination(url)}`;
+      const victim = await victimOf(children, deliveryId, 'deliverNextNotification');
+      expect(victim, 'the worker running the delivery').toBeDefined();
+      victim!.kill('SIGKILL');
+      const killedAt = Date.now();
+      await hold.release();
+      const rows = await waitFor(async () => {
+        const found = await testDb.db('alert_notifications').where({ url }).select('idempotency_key', 'state', 'attempts');
+        return found.length > 0 && found.every((r) => r.state === 'delivered') ? found : undefined;
+      }, 60_000);
+      const after = await retryStartedAfter(deliveryId, 'deliverNextNotification', killedAt);
+      process.stderr.write(`[faults] delivery: retried ${(after / 1000).toFixed(1)} s after the worker was killed\n`);
+      // The attempt cut short was sent again under the same key (receivers drop a key they have seen); each is recorded once.
+      expect(new Set(received)).toEqual(new Set(rows.map((r) => r.idempotency_key)));
+      await worker.client.workflow
+        .getHandle(deliveryId)
+        .terminate('test done')
+        .catch(() => {});
+    } finally {
+      for (const child of children) child.kill('SIGKILL');
+      receiver.close();
+    }
+  });
 
   it('an evaluation whose database connection is terminated retries and completes', async () => {
     testDb.keepOnFailure();
