@@ -31,6 +31,11 @@ export interface RetrainingRequestRecord {
   /** `hook_failed`: the retraining hook refused the request or never answered; `hookError` says why. */
   status: 'retraining' | 'completed' | 'hook_failed';
   hookError?: string | null;
+  /**
+   * A hook that failed (no answer, 5xx) rather than refused is called again, under the same
+   * request id, at `at`: the wait doubles from 5 minutes up to 6 hours, for at most 24 hours.
+   */
+  hookRetry?: { at: string; attempts: number; evidence: RetrainingEvidence } | null;
   /** What the new version's schedule is made of when the old version has none. */
   labelDefinition: string;
   every: string;

@@ -1,5 +1,6 @@
 import {
   ActivityFailure,
+  ApplicationFailure,
   allHandlersFinished,
   condition,
   continueAsNew,
@@ -43,6 +44,9 @@ const { callRetrainingWebhook } = proxyActivities<HindsightActivities>({
 });
 
 const KEPT_REQUESTS = 10;
+const HOOK_RETRY_FIRST_MS = 5 * 60_000;
+const HOOK_RETRY_MAX_MS = 6 * 3_600_000;
+const HOOK_RETRY_FOR_MS = 24 * 3_600_000;
 const KEPT_SKIPS = 20;
 
 export async function retrainingRequests(input: RetrainingRequestsInput): Promise<void> {
@@ -80,8 +84,40 @@ export async function retrainingRequests(input: RetrainingRequestsInput): Promis
     },
   );
 
+  /** The earliest moment a failed hook is due to be called again (none: no timer). */
+  const nextRetryMs = (): number | undefined => {
+    const due = state.requests.filter((r) => r.hookRetry).map((r) => Date.parse(r.hookRetry!.at));
+    return due.length === 0 ? undefined : Math.max(0, Math.min(...due) - Date.now());
+  };
+  /** Calls the hook of a new or retried request; a failure parks it, to be retried when it was not refused. */
+  const attemptHook = async (request: RetrainingRequestRecord, evidence: RetrainingEvidence, attempt: number): Promise<void> => {
+    try {
+      await callHook(request.requestId, evidence);
+      request.status = 'retraining';
+      request.hookError = null;
+      request.hookRetry = null;
+    } catch (error) {
+      if (!(error instanceof ActivityFailure)) throw error;
+      request.status = 'hook_failed';
+      request.hookError = error.cause?.message ?? error.message;
+      const refused = error.cause instanceof ApplicationFailure && error.cause.type === 'WebhookRefused';
+      const waitMs = Math.min(HOOK_RETRY_MAX_MS, HOOK_RETRY_FIRST_MS * 2 ** (attempt - 1));
+      const giveUp = Date.now() - Date.parse(request.requestedAt) + waitMs > HOOK_RETRY_FOR_MS;
+      request.hookRetry = refused || giveUp ? null : { at: new Date(Date.now() + waitMs).toISOString(), attempts: attempt, evidence };
+    }
+  };
+
   for (;;) {
-    await condition(() => inbox.length > 0 || completions.length > 0 || workflowInfo().continueAsNewSuggested);
+    const wake = () => inbox.length > 0 || completions.length > 0 || workflowInfo().continueAsNewSuggested;
+    const retryIn = nextRetryMs();
+    if (retryIn === undefined) await condition(wake);
+    else await condition(wake, retryIn);
+    for (const request of state.requests) {
+      if (request.hookRetry && Date.parse(request.hookRetry.at) <= Date.now()) {
+        const { evidence, attempts } = request.hookRetry;
+        await attemptHook(request, evidence, attempts + 1);
+      }
+    }
     while (inbox.length > 0) {
       const evidence = inbox.shift()!;
       const seen =
@@ -119,13 +155,7 @@ export async function retrainingRequests(input: RetrainingRequestsInput): Promis
       state.requests = [...state.requests, request].slice(-KEPT_REQUESTS);
       state.quietUntil = new Date(Date.now() + evidence.quietPeriodMs).toISOString();
       if (parkRefusals) {
-        try {
-          await callHook(requestId, evidence);
-        } catch (error) {
-          if (!(error instanceof ActivityFailure)) throw error;
-          request.status = 'hook_failed';
-          request.hookError = error.cause?.message ?? error.message;
-        }
+        await attemptHook(request, evidence, 1);
       } else {
         await callHook(requestId, evidence);
       }
@@ -204,7 +234,11 @@ export function describeRetraining(state: RetrainingState): string {
     }
   }
   for (const r of state.requests.filter((r) => r.status === 'hook_failed'))
-    lines.push('', `${r.requestId}: the hook failed: ${r.hookError ?? 'unknown'}`);
+    lines.push(
+      '',
+      `${r.requestId}: the hook failed: ${r.hookError ?? 'unknown'}` +
+        (r.hookRetry ? `; called again at ${r.hookRetry.at}` : '; not called again (refused, or failing for a day)'),
+    );
   if (state.skipped.length > 0) lines.push('', `Skipped: ${state.skipped.map((s) => `${s.cohortId} (${s.reason})`).join('; ')}`);
   lines.push('', 'Signal retrainingCompleted (hindsight retraining complete) when the new version is ready.');
   return lines.join('\n');

@@ -33,7 +33,7 @@ export function createMonitoringActivities(db: Knex, deps: MonitoringDependencie
     },
 
     async deliverAlertNotifications(input: { cohortId: string | null }): Promise<{ delivered: number }> {
-      return deliverAlertNotifications(db, input);
+      return withHeartbeat(() => deliverAlertNotifications(db, input));
     },
 
     async checkStalledFeeds(input: { policy: string; now: string }) {

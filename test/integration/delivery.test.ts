@@ -199,6 +199,15 @@ describe('side effects never hold back a measurement', () => {
       },
       { previous: true },
     );
+    receiver.answers.set('/down-retrain', () => ({ status: 503 }));
+    await start('delivery-hook-down', `${receiver.url}/errors`, {
+      retraining: {
+        rules: ['recall-floor'],
+        quiet_period: 'P1D',
+        hook: { webhook: { url: `${receiver.url}/down-retrain` } },
+        every: 'P1D',
+      },
+    });
     receiver.answers.set('/slow', () => ({ status: 200, delayMs: 9_000 }));
     await start('delivery-slow', `${receiver.url}/slow`);
     receiver.answers.set('/moved', () => ({ status: 307, headers: { location: `${receiver.url}/elsewhere?token=secret` } }));
@@ -326,6 +335,30 @@ describe('side effects never hold back a measurement', () => {
     const error = listed.find((a: { rule: string }) => a.rule === 'psi');
     expect(error.state).toBe('error');
     expect(error.evidence.reason).toMatch(/^could not judge this rule: not a numeric feature of the reference cohort: not_a_feature/);
+  }, 90_000);
+
+  it('a retraining hook that keeps failing is parked, to be called again in 5 minutes under the same request id', async () => {
+    testDb.keepOnFailure();
+    await runs.get('delivery-hook-down');
+    const retraining = worker.client.workflow.getHandle(retrainingWorkflowId('delivery-hook-down'));
+    const state = await waitFor(
+      async () => {
+        const s = await retraining.query(getRetrainingStateQuery).catch(() => undefined);
+        return s?.requests[0]?.status === 'hook_failed' ? s : undefined;
+      },
+      60_000,
+      'the parked request',
+    );
+    const request = state.requests[0]!;
+    expect(request.hookError).toMatch(/down-retrain answered 503/);
+    expect(request.hookRetry).toMatchObject({ attempts: 1 });
+    const wait = Date.parse(request.hookRetry!.at) - Date.now();
+    expect(wait).toBeGreaterThan(4 * 60_000);
+    expect(wait).toBeLessThanOrEqual(5 * 60_000);
+    // Five attempts over about half a minute, all under the request's own key.
+    const calls = receiver.calls.filter((c) => c.path === '/down-retrain');
+    expect(calls.map((c) => c.key)).toEqual(Array(5).fill(request.requestId));
+    await retraining.terminate('test done');
   }, 90_000);
 
   it('a slow receiver (9 s an answer) gets each key once, in the order queued', async () => {
