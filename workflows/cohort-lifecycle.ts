@@ -37,7 +37,7 @@ export const OPERATOR_VIEW_PATCH = 'operator-view';
 export const MONITORING_PATCH = 'monitoring';
 
 const { planCohortLifecycle } = proxyActivities<HindsightActivities>({
-  startToCloseTimeout: '15 seconds',
+  startToCloseTimeout: '12 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
 
@@ -56,7 +56,7 @@ const { applyMonitoringPolicy, deliverAlertNotifications } = proxyActivities<Hin
 
 /** Signals and starts of other workflows: quick, so a lost worker costs at most 15 s. */
 const { queueDeliveries, requestRecalibration, requestRetraining } = proxyActivities<HindsightActivities>({
-  startToCloseTimeout: '15 seconds',
+  startToCloseTimeout: '12 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
 

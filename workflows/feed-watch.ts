@@ -10,7 +10,7 @@ const { checkStalledFeeds, deliverAlertNotifications } = proxyActivities<Hindsig
 });
 
 const { queueDeliveries } = proxyActivities<HindsightActivities>({
-  startToCloseTimeout: '15 seconds',
+  startToCloseTimeout: '12 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
 

@@ -41,7 +41,7 @@ import {
 } from '../contracts/search-attributes';
 
 const { planRecalibration, promoteCalibrator } = proxyActivities<CalibrationActivities>({
-  startToCloseTimeout: '15 seconds',
+  startToCloseTimeout: '12 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
 

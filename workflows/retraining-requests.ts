@@ -29,7 +29,7 @@ import {
 } from '../contracts/retraining';
 
 const { scheduleRetrainedVersion } = proxyActivities<HindsightActivities>({
-  startToCloseTimeout: '15 seconds',
+  startToCloseTimeout: '12 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
 
@@ -39,7 +39,7 @@ const { scheduleRetrainedVersion } = proxyActivities<HindsightActivities>({
  * waits long on a receiver and never fails because of one.
  */
 const { callRetrainingWebhook } = proxyActivities<HindsightActivities>({
-  startToCloseTimeout: '15 seconds',
+  startToCloseTimeout: '12 seconds',
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '16 seconds', maximumAttempts: 5 },
 });
 

@@ -186,7 +186,8 @@ describe('the Temporal Web UI shows an operator a closed cohort', () => {
     for (const label of labels) await page.locator('svg text').getByText(label, { exact: true }).waitFor({ state: 'visible' });
     const timeline = (await page.locator('svg text').allTextContents()).map((t) => t.trim());
     // Everything but the axis ticks and dates: an unnamed timer or activity would show up here.
-    expect(timeline.filter((t) => !/^\d/.test(t)).sort()).toEqual([...labels, 'core_patch', 'core_patch'].sort());
+    // One marker per patch the cohort was started under (operator view, monitoring, delivery workflows).
+    expect(timeline.filter((t) => !/^\d/.test(t)).sort()).toEqual([...labels, 'core_patch', 'core_patch', 'core_patch'].sort());
     await screenshot(page, 'history');
 
     // User Metadata: the same summaries in order with their outcome, and the current details.

@@ -36,13 +36,14 @@ interface Call {
 
 /** A receiver whose answer each test chooses per path; it records every call and what it answered. */
 async function startReceiver() {
-  const answers = new Map<string, (call: Call) => { status: number; delayMs?: number; headers?: Record<string, string> }>();
+  type Answer = { status: number; delayMs?: number; headers?: Record<string, string> };
+  const answers = new Map<string, (call: Call) => Answer>();
   const calls: Call[] = [];
   const server: Server = createServer((request: IncomingMessage, response: ServerResponse) => {
     request.resume();
     request.on('end', () => {
       const call: Call = { path: request.url ?? '', key: String(request.headers['idempotency-key']), at: Date.now(), answered: 0 };
-      const answer = (answers.get(call.path) ?? (() => ({ status: 200 })))(call);
+      const answer: Answer = (answers.get(call.path) ?? (() => ({ status: 200 })))(call);
       call.answered = answer.status;
       calls.push(call);
       setTimeout(() => response.writeHead(answer.status, answer.headers ?? {}).end('{}'), answer.delayMs ?? 0);

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -6,7 +6,6 @@ import { mkdtemp } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { WorkflowFailedError } from '@temporalio/client';
-import type { temporal } from '@temporalio/proto';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import type { Knex } from 'knex';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -21,10 +20,10 @@ import { cohortStartOptions } from '../../contracts/cohort-start-options';
 import { useTestDatabase } from '../support/database';
 import { storeRows } from '../support/store-rows';
 import { startTestWorker, waitFor, type TestWorker } from '../support/temporal';
+import { eventTime, holdWrites, retryStartedAfter, spawnWorkerProcess, victimOf } from '../support/faults';
 
 Runtime.install({ logger: new DefaultLogger('ERROR') });
 const testDb = useTestDatabase();
-const BIN = path.join(__dirname, '..', '..', 'bin', 'hindsight.js');
 
 const DEFINITION = {
   name: 'chargeback-faults',
@@ -69,54 +68,9 @@ async function seedCohort(db: Knex, version: string, endMs: number) {
   };
 }
 
-/**
- * Holds back every write to `table` (EXCLUSIVE allows reads, not writes) until `release`, so a
- * fault can strike while an activity is in flight; `waitingPid` finds the blocked statement.
- */
-async function holdWrites(
-  db: Knex,
-  table: string,
-  statement: string,
-): Promise<{ waitingPid(): Promise<number>; release(): Promise<void> }> {
-  const trx = await db.transaction();
-  await trx.raw(`lock table ${table} in exclusive mode`);
-  return {
-    waitingPid: () =>
-      waitFor(
-        async () => {
-          const { rows } = await db.raw(
-            "select pid from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query ilike :pattern",
-            { pattern: `%${statement}%` },
-          );
-          return rows[0]?.pid as number | undefined;
-        },
-        30_000,
-        `an activity blocked on ${statement}`,
-      ),
-    release: async () => {
-      await trx.commit();
-    },
-  };
-}
-
 const holdSnapshotInserts = (db: Knex) => holdWrites(db, 'metric_snapshots', 'insert into "metric_snapshots"');
 
-/** `hindsight worker` in its own process, so it can be killed the way a host dies. */
-function spawnWorker(taskQueue: string): ChildProcess {
-  return spawn(process.execPath, [BIN, 'worker'], {
-    env: {
-      ...process.env,
-      DATABASE_URL: testDb.url,
-      TEMPORAL_ADDRESS: inject('temporalAddress'),
-      HINDSIGHT_TASK_QUEUE: taskQueue,
-      HINDSIGHT_LOG_LEVEL: 'ERROR',
-    },
-    stdio: 'ignore',
-  });
-}
-
-const eventTime = (event: temporal.api.history.v1.IHistoryEvent) =>
-  Number(event.eventTime!.seconds) * 1000 + Math.floor((event.eventTime!.nanos ?? 0) / 1e6);
+const spawnWorker = (taskQueue: string) => spawnWorkerProcess(testDb.url, inject('temporalAddress'), taskQueue);
 
 describe('the cohort lifecycle survives faults', () => {
   let worker: TestWorker;
@@ -166,38 +120,6 @@ describe('the cohort lifecycle survives faults', () => {
     });
   }
 
-  /** The worker (of `children`) running `activity` of workflow `workflowId` when it blocked. */
-  const victimOf = async (children: ChildProcess[], workflowId: string, activity: string) => {
-    const description = await worker.client.workflow.getHandle(workflowId).describe();
-    const pending = description.raw.pendingActivities?.find((a) => a.activityType?.name === activity);
-    const identity = pending?.lastWorkerIdentity ?? '';
-    return children.find((child) => identity.startsWith(`${child.pid}@`));
-  };
-  /** How long after `killedAt` the retried attempt of `activity` started, from the history (waiting for it). */
-  const retryStartedAfter = async (workflowId: string, activity: string, killedAt: number) => {
-    const retried = await waitFor(
-      async () => {
-        const history = await worker.client.workflow.getHandle(workflowId).fetchHistory();
-        const scheduled = new Set(
-          history
-            .events!.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === activity)
-            .map((e) => Number(e.eventId)),
-        );
-        return history.events!.find(
-          (e) =>
-            scheduled.has(Number(e.activityTaskStartedEventAttributes?.scheduledEventId ?? -1)) &&
-            (e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1,
-        );
-      },
-      30_000,
-      `the retried ${activity}`,
-    );
-    expect(retried.activityTaskStartedEventAttributes?.lastFailure?.message, `${activity} retried after a timeout`).toMatch(
-      /timeout|heartbeat/i,
-    );
-    return eventTime(retried) - killedAt;
-  };
-
   it('a worker killed inside a judgement: a second worker retries it within 15 s; one notification, one retraining request', async () => {
     testDb.keepOnFailure();
     const taskQueue = `faults-${randomUUID()}`;
@@ -228,14 +150,14 @@ describe('the cohort lifecycle survives faults', () => {
       const hold = await holdWrites(testDb.db, 'monitoring_judgements', 'insert into "monitoring_judgements"');
       const { cohort_id: cohortId } = await startCohortLifecycle(worker.client, taskQueue, selector, definition, { lateLabelChecks: 1 });
       await hold.waitingPid();
-      const victim = await victimOf(children, cohortId, 'applyMonitoringPolicy');
+      const victim = await victimOf(worker.client, children, cohortId, 'applyMonitoringPolicy');
       expect(victim, 'the worker running the judgement').toBeDefined();
       victim!.kill('SIGKILL');
       const killedAt = Date.now();
       await hold.release();
       const result = await worker.client.workflow.getHandle<typeof cohortLifecycle>(cohortId).result();
       expect(result.snapshots.map((s) => s.checkpoint)).toEqual(['PT2S', 'final']);
-      const after = await retryStartedAfter(cohortId, 'applyMonitoringPolicy', killedAt);
+      const after = await retryStartedAfter(worker.client, cohortId, 'applyMonitoringPolicy', killedAt);
       process.stderr.write(`[faults] judgement: retried ${(after / 1000).toFixed(1)} s after the worker was killed\n`);
 
       // Every alert transition notified once, under one key each; one retraining request.
@@ -297,7 +219,7 @@ describe('the cohort lifecycle survives faults', () => {
       open();
       await hold.waitingPid();
       const deliveryId = `delivery/${webhookDestination(url)}`;
-      const victim = await victimOf(children, deliveryId, 'deliverNextNotification');
+      const victim = await victimOf(worker.client, children, deliveryId, 'deliverNextNotification');
       expect(victim, 'the worker running the delivery').toBeDefined();
       victim!.kill('SIGKILL');
       const killedAt = Date.now();
@@ -306,7 +228,7 @@ describe('the cohort lifecycle survives faults', () => {
         const found = await testDb.db('alert_notifications').where({ url }).select('idempotency_key', 'state', 'attempts');
         return found.length > 0 && found.every((r) => r.state === 'delivered') ? found : undefined;
       }, 60_000);
-      const after = await retryStartedAfter(deliveryId, 'deliverNextNotification', killedAt);
+      const after = await retryStartedAfter(worker.client, deliveryId, 'deliverNextNotification', killedAt);
       process.stderr.write(`[faults] delivery: retried ${(after / 1000).toFixed(1)} s after the worker was killed\n`);
       // The attempt cut short was sent again under the same key (receivers drop a key they have seen); each is recorded once.
       expect(new Set(received)).toEqual(new Set(rows.map((r) => r.idempotency_key)));

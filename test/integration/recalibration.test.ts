@@ -18,6 +18,7 @@ import { recalibrationStartOptions, recalibrationWorkflowId } from '../../contra
 import { useTestDatabase } from '../support/database';
 import { runHindsight, runHindsightInProcess } from '../support/run-cli';
 import { storeRows } from '../support/store-rows';
+import { holdWrites, retryStartedAfter, spawnWorkerProcess, victimOf } from '../support/faults';
 import { historySummaries, recordHistory, replay, startTestWorker, waitFor, type TestWorker } from '../support/temporal';
 import { mulberry32 as random } from '../../stats/seeded-random';
 import { type LabelDefinition } from '../../contracts/label-definition';
@@ -348,11 +349,12 @@ describe('recalibration on the real Temporal dev server and real Postgres', () =
     const decidedHistory = await rejected.fetchHistory();
     await replay(decidedHistory, rejected.workflowId);
     await recordHistory('recalibration-decided', decidedHistory);
+    // The active calibrator is the last one approved: the first recalibration's, or the second's if its approval won.
+    const decidedState = await rejected.result();
+    const active = won === 'approve' ? decidedState.calibrator!.calibratorId : waiting.calibrator!.calibratorId;
     const expired = await start({ ...input, approvalTimeoutMs: 1_500 }, 'expired');
     expect(await expired.result()).toMatchObject({ phase: 'approval_expired', decision: null, promotion: null });
-    expect((await loadActiveCalibrator(testDb.db, { name: 'credit', version: 'v1' }))!.calibrator_id).toBe(
-      waiting.calibrator!.calibratorId,
-    );
+    expect((await loadActiveCalibrator(testDb.db, { name: 'credit', version: 'v1' }))!.calibrator_id).toBe(active);
   });
 
   it('calibrate schedule: each action recalibrates on the newest weeks finalized at its nominal time', async () => {
@@ -510,4 +512,43 @@ describe('recalibration on the real Temporal dev server and real Postgres', () =
     expect(retried).toMatchObject({ calibrator_id: Number(decided.calibrator_id), promoted_now: false });
     expect((await loadActiveCalibrator(testDb.db, { name: 'credit', version: 'v1' }))!.calibrator_id).toBe(chosen.calibrator_id);
   });
+
+  it('a worker killed inside a fit, then inside the promotion: a second worker retries each within 15 s; one version, one promotion', async () => {
+    testDb.keepOnFailure();
+    const taskQueue = `recalibration-faults-${randomUUID()}`;
+    const spawnWorker = () => spawnWorkerProcess(testDb.url, inject('temporalAddress'), taskQueue);
+    const children = [spawnWorker(), spawnWorker()];
+    try {
+      const options = recalibrationStartOptions(explicit('v1'), 'faults');
+      const fits = await holdWrites(testDb.db, 'calibrators', 'insert into "calibrators"');
+      const handle = await worker.client.workflow.start(recalibration, { ...options, taskQueue });
+      await fits.waitingPid();
+      const fitter = await victimOf(worker.client, children, handle.workflowId, 'fitCalibrator');
+      expect(fitter, 'the worker running the fit').toBeDefined();
+      // The promotion is held too, so the second kill strikes inside it.
+      const promotions = await holdWrites(testDb.db, 'calibrator_promotions', 'insert into "calibrator_promotions"');
+      fitter!.kill('SIGKILL');
+      const fitKilledAt = Date.now();
+      children.push(spawnWorker());
+      await fits.release();
+      await promotions.waitingPid();
+      const promoter = await victimOf(worker.client, children, handle.workflowId, 'promoteCalibrator');
+      expect(promoter, 'the worker running the promotion').toBeDefined();
+      promoter!.kill('SIGKILL');
+      const promotionKilledAt = Date.now();
+      await promotions.release();
+
+      const state = await handle.result();
+      expect(state.phase).toBe('promoted');
+      const fitAfter = await retryStartedAfter(worker.client, handle.workflowId, 'fitCalibrator', fitKilledAt);
+      const promotionAfter = await retryStartedAfter(worker.client, handle.workflowId, 'promoteCalibrator', promotionKilledAt);
+      process.stderr.write(
+        `[faults] fit: retried ${(fitAfter / 1000).toFixed(1)} s, promotion: ${(promotionAfter / 1000).toFixed(1)} s after the kill\n`,
+      );
+      expect(Number((await testDb.db('calibrators').where({ request_key: handle.workflowId }).count({ n: '*' }))[0]!.n)).toBe(1);
+      expect(Number((await testDb.db('calibrator_promotions').where({ request_key: handle.workflowId }).count({ n: '*' }))[0]!.n)).toBe(1);
+    } finally {
+      for (const child of children) child.kill('SIGKILL');
+    }
+  }, 120_000);
 });
