@@ -74,25 +74,26 @@ export async function recordJudgements(
         evidence: { reason: judgement.reason, n: judgement.n, relative_change: judgement.relative_change, judged_at: moment },
         updated_at: now,
       };
+      // What a new row of this (rule, cohort, slice) is made of, whatever its first state.
+      const identity = {
+        dedup_key: dedupKey,
+        policy_name: policy.name,
+        rule_name: rule.name,
+        rule_kind: rule.kind,
+        model_name: record.model_name,
+        cohort_id: record.cohort_id,
+        slice_dimension: judgement.dimension,
+        slice_value: judgement.value,
+        runbook: runbookFor(rule),
+        fired_at: now,
+      };
       let transition: AlertState | null = null;
       let row: AlertRow | undefined;
       if (judgement.verdict === 'error') {
         // Recorded for operators, never notified: the rule could not say whether anything is wrong.
         const error = { ...values, state: 'error', diagnosis: null };
         if (!existing) {
-          await trx('alerts').insert({
-            ...error,
-            dedup_key: dedupKey,
-            policy_name: policy.name,
-            rule_name: rule.name,
-            rule_kind: rule.kind,
-            model_name: record.model_name,
-            cohort_id: record.cohort_id,
-            slice_dimension: judgement.dimension,
-            slice_value: judgement.value,
-            runbook: runbookFor(rule),
-            fired_at: now,
-          });
+          await trx('alerts').insert({ ...error, ...identity });
         } else if (existing.state !== 'firing') {
           await trx('alerts').where({ alert_id: existing.alert_id }).update(error);
         }
@@ -106,21 +107,7 @@ export async function recordJudgements(
       } else if (judgement.verdict === 'fire') {
         if (!existing) {
           [row] = await trx('alerts')
-            .insert({
-              ...values,
-              dedup_key: dedupKey,
-              policy_name: policy.name,
-              rule_name: rule.name,
-              rule_kind: rule.kind,
-              model_name: record.model_name,
-              cohort_id: record.cohort_id,
-              slice_dimension: judgement.dimension,
-              slice_value: judgement.value,
-              state: 'firing',
-              diagnosis: input.diagnosis,
-              runbook: runbookFor(rule),
-              fired_at: now,
-            })
+            .insert({ ...values, ...identity, state: 'firing', diagnosis: input.diagnosis })
             .returning(ALERT_COLUMNS);
           transition = 'firing';
         } else {
