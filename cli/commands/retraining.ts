@@ -40,7 +40,8 @@ export function registerRetraining(program: Command, setExit: (code: number) => 
           schedule_id: request.scheduleId,
         },
         () =>
-          `${workflowId}: ${options.model} ${options.newVersion} completed ${request.requestId}; cohorts scheduled by ${request.scheduleId ?? '(none)'}`,
+          `${workflowId}: ${options.model} ${options.newVersion} completed ${request.requestId}; ` +
+          `cohorts scheduled by ${request.scheduleId ?? '(none)'}`,
       );
       setExit(EXIT.ok);
     });
