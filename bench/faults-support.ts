@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import type { Knex } from 'knex';
 import { ingestRecords } from '../activities/ingest/ingest-records';
+import type { History } from './lifecycle-measures';
 
 export const log = (line: string): void => void process.stderr.write(`${line}\n`);
 export const seconds = (ms: number): number => Number((ms / 1000).toFixed(2));
@@ -157,3 +158,62 @@ export function percentile(values: number[], p: number): number {
 }
 
 export const round = (value: number, places = 2): number => Number(value.toFixed(places));
+
+const EVENT = {
+  WFT_TIMED_OUT: 8,
+  WFT_FAILED: 9,
+  ACTIVITY_STARTED: 11,
+  ACTIVITY_FAILED: 13,
+  ACTIVITY_TIMED_OUT: 14,
+  TIMER_STARTED: 17,
+  TIMER_FIRED: 18,
+} as const;
+
+/** What a fault left in one lifecycle's history; all zero when none touched it. */
+export interface FaultMarks {
+  /** Workflow tasks that timed out or failed: a dead worker's sticky queue, or a task cut off. */
+  workflowTasks: number;
+  /** Activity attempts that timed out or failed, and retried ones. */
+  activities: number;
+  /** Timers that fired over a second late: the server was down when they were due. */
+  lateTimers: number;
+}
+
+const ms = (time: { seconds?: unknown; nanos?: number | null } | null | undefined): number =>
+  Number(time?.seconds ?? 0) * 1000 + Math.round((time?.nanos ?? 0) / 1e6);
+
+/** The marks faults leave in a history: timed-out or failed tasks, retried activities, late timers. */
+export function faultMarks(history: History): FaultMarks {
+  const marks: FaultMarks = { workflowTasks: 0, activities: 0, lateTimers: 0 };
+  const events = history.events ?? [];
+  const byId = new Map(events.map((e) => [Number(e.eventId), e]));
+  for (const event of events) {
+    const type = event.eventType as number;
+    if (type === EVENT.WFT_TIMED_OUT || type === EVENT.WFT_FAILED) marks.workflowTasks++;
+    else if (type === EVENT.ACTIVITY_TIMED_OUT || type === EVENT.ACTIVITY_FAILED) marks.activities++;
+    else if (type === EVENT.ACTIVITY_STARTED && (event.activityTaskStartedEventAttributes?.attempt ?? 1) > 1) marks.activities++;
+    else if (type === EVENT.TIMER_FIRED) {
+      const started = byId.get(Number(event.timerFiredEventAttributes?.startedEventId));
+      if (started?.eventType !== EVENT.TIMER_STARTED) continue;
+      const due = ms(started.eventTime) + ms(started.timerStartedEventAttributes?.startToFireTimeout);
+      if (ms(event.eventTime) - due > 1_000) marks.lateTimers++;
+    }
+  }
+  return marks;
+}
+
+/** How long each completed attempt of activity `name` ran in a history (started → completed), in ms. */
+export function activityRuns(history: History, name: string): number[] {
+  const events = history.events ?? [];
+  const byId = new Map(events.map((e) => [Number(e.eventId), e]));
+  const runs: number[] = [];
+  for (const event of events) {
+    const completed = event.activityTaskCompletedEventAttributes;
+    if (!completed) continue;
+    const started = byId.get(Number(completed.startedEventId));
+    const scheduled = byId.get(Number(started?.activityTaskStartedEventAttributes?.scheduledEventId));
+    if (scheduled?.activityTaskScheduledEventAttributes?.activityType?.name !== name) continue;
+    runs.push(ms(event.eventTime) - ms(started!.eventTime));
+  }
+  return runs;
+}

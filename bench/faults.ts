@@ -13,7 +13,12 @@
  *
  * It prints the snapshots per checkpoint (revision 1; exactly one each), the notifications
  * delivered, refused and lost (still pending after a drain of up to 2 minutes, or expected and
- * never queued), and the snapshot delay (created_at − as_of) with and without the faults.
+ * never queued), and the snapshot delay (created_at − as_of): p50/p99/max of the faulted run
+ * and of the warm-up, `added_p99_s` being the difference of their p99s. To tell the receiver's
+ * share from the kills' and the restart's, it also splits the faulted run's snapshots by the
+ * lifecycle histories (a timed-out or failed task, a retried activity, a late timer) and by
+ * whether a fault struck while they were pending, and shows how long queueing notifications
+ * (the one step of a lifecycle that touches delivery) took in each batch.
  * Last line: `{"bench":"faults","cohorts":…,"snapshots_exactly_once":…,"delivered":…,"refused":…,
  * "lost":…,"snapshot_delay_p99_s":…,"baseline_p99_s":…,"added_p99_s":…,"worker_kills":3,
  * "server_restarts":1,"seconds":…}`. Exits 1 if a snapshot is missing or doubled or a
@@ -37,10 +42,11 @@ import { startCohortLifecycle } from '../control/start-cohort';
 import { migrate } from '../sql/migrate';
 import { createDatabase } from '../workers/database';
 import { ensureTemporalCli, findFreePort, startDevServer, type DevServer } from '../workers/temporal-dev-server';
-import { installRuntimeLogger } from '../workers/worker';
 import {
+  activityRuns,
   answerClass,
   cohortRows,
+  faultMarks,
   ingest,
   log,
   percentile,
@@ -183,16 +189,25 @@ async function snapshotsPerCheckpoint(db: Knex, ids: string[]): Promise<Map<numb
   return histogram;
 }
 
-/** created_at − as_of of each revision-1 snapshot of `ids`, in seconds, with its as-of. */
-async function snapshotDelays(db: Knex, ids: string[]): Promise<Array<{ asOf: number; delay: number }>> {
+interface SnapshotTiming {
+  id: string;
+  asOf: number;
+  createdAt: number;
+  /** created_at − as_of, in seconds. */
+  delay: number;
+}
+
+/** When each revision-1 snapshot of `ids` was due and when it was stored. */
+async function snapshotTimings(db: Knex, ids: string[]): Promise<SnapshotTiming[]> {
   const rows = (await db('metric_snapshots')
     .whereIn('cohort_id', ids)
     .where('revision', 1)
     .select(
-      db.raw('extract(epoch from as_of)::float8 as as_of'),
-      db.raw('extract(epoch from created_at - as_of)::float8 as delay'),
-    )) as Array<{ as_of: number; delay: number }>;
-  return rows.map((row) => ({ asOf: row.as_of * 1000, delay: row.delay }));
+      'cohort_id',
+      db.raw('extract(epoch from as_of)::float8 * 1000 as as_of'),
+      db.raw('extract(epoch from created_at)::float8 * 1000 as created_at'),
+    )) as Array<{ cohort_id: string; as_of: number; created_at: number }>;
+  return rows.map((row) => ({ id: row.cohort_id, asOf: row.as_of, createdAt: row.created_at, delay: (row.created_at - row.as_of) / 1000 }));
 }
 
 const summary = (values: number[]) => ({
@@ -206,7 +221,6 @@ async function main(): Promise<void> {
     throw new Error(`BENCH_COHORTS must be a positive integer, not ${process.env.BENCH_COHORTS}`);
   const benchStarted = Date.now();
   const deadline = benchStarted + DEADLINE_MS;
-  installRuntimeLogger('ERROR');
 
   const name = `hindsight_bench_${Date.now().toString(36)}_${randomBytes(3).toString('hex')}`;
   const url = ADMIN_URL.replace(/\/[^/?]*(\?|$)/, `/${name}$1`);
@@ -441,19 +455,51 @@ async function main(): Promise<void> {
     );
 
     // Snapshot delays: the faulted run against the warm-up's, and apart from the faults' own windows.
-    const delays = await snapshotDelays(db, ids);
-    const baseline = summary((await snapshotDelays(db, warmupIds)).map((d) => d.delay));
+    const delays = await snapshotTimings(db, ids);
+    const baseline = summary((await snapshotTimings(db, warmupIds)).map((d) => d.delay));
     const faulted = summary(delays.map((d) => d.delay));
-    // A snapshot due from 1 s before a fault to 15 s after its recovery (a dead worker's sticky
-    // queue times out after 10 s) may wait on the fault itself, not on any receiver.
-    const nearFault = (asOf: number) => faults.some((f) => asOf >= f.done! - 1_000 && asOf <= f.recovered! + 15_000);
-    const away = delays.filter((d) => !nearFault(d.asOf)).map((d) => d.delay);
-    const apart = summary(away);
+    // Which snapshots a worker kill or the server restart touched: pending while one struck, or
+    // of a lifecycle whose history bears a fault's marks. The delay of the others is what the
+    // receiver alone could have added.
+    const histories = new Map(
+      await mapLimit([...warmupIds, ...ids], 8, async (id) => [id, await bench.client.workflow.getHandle(id).fetchHistory()] as const),
+    );
+    const marks = new Map(ids.map((id) => [id, faultMarks(histories.get(id)!)]));
+    const marked = (id: string) => {
+      const m = marks.get(id)!;
+      return m.workflowTasks + m.activities + m.lateTimers > 0;
+    };
+    const struck = (d: SnapshotTiming) => faults.some((f) => d.asOf <= f.recovered! && d.createdAt >= f.done!);
+    const touched = (d: SnapshotTiming) => marked(d.id) || struck(d);
+    const totals = [...marks.values()].reduce(
+      (sum, m) => ({
+        workflowTasks: sum.workflowTasks + m.workflowTasks,
+        activities: sum.activities + m.activities,
+        lateTimers: sum.lateTimers + m.lateTimers,
+      }),
+      { workflowTasks: 0, activities: 0, lateTimers: 0 },
+    );
+    const hit = delays.filter(touched).map((d) => d.delay);
+    const untouched = delays.filter((d) => !touched(d)).map((d) => d.delay);
+    const apart = summary(untouched);
     log(`snapshot delay (created_at − as_of, s) of the warm-up: ${JSON.stringify(baseline)}`);
     log(`snapshot delay of the faulted run: ${JSON.stringify(faulted)} over ${delays.length} snapshots`);
-    log(`  of its ${away.length} snapshots not due near a worker kill or the server restart: ${JSON.stringify(apart)}`);
+    log(
+      `  ${ids.filter(marked).length} of ${COHORTS} lifecycles bear a fault's marks (${totals.workflowTasks} workflow tasks ` +
+        `timed out or failed, ${totals.activities} activity attempts timed out, failed or retried, ${totals.lateTimers} timers ` +
+        `fired over 1 s late), ${delays.filter(struck).length} snapshots were pending while a fault struck; ` +
+        `these ${hit.length} snapshots: ${JSON.stringify(summary(hit))}`,
+    );
+    log(`  the other ${untouched.length} snapshots, which no fault touched: ${JSON.stringify(apart)}`);
+    // The lifecycle waits on queueing its notifications (a signal-with-start of the destination's
+    // delivery workflow), repeated at each judgement while one of its notifications is pending.
+    const queueing = (batch: string[]) => {
+      const runs = batch.flatMap((id) => activityRuns(histories.get(id)!, 'queueDeliveries')).map((run) => run / 1000);
+      return { calls: runs.length, ...summary(runs) };
+    };
+    log(`queueDeliveries runs (s) in the warm-up: ${JSON.stringify(queueing(warmupIds))}; faulted: ${JSON.stringify(queueing(ids))}`);
     const addedP99 = round(faulted.p99 - baseline.p99, 3);
-    log(`added p99: ${addedP99} s (${round(apart.p99 - baseline.p99, 3)} s apart from the faults' windows)`);
+    log(`added p99: ${addedP99} s; ${round(apart.p99 - baseline.p99, 3)} s over the snapshots no worker kill or restart touched`);
 
     process.stdout.write(
       `${JSON.stringify({
