@@ -55,7 +55,7 @@ const { applyMonitoringPolicy, deliverAlertNotifications } = proxyActivities<Hin
 });
 
 /** Signals and starts of other workflows: quick, so a lost worker costs at most 15 s. */
-const { queueDeliveries, requestRecalibration, requestRetraining } = proxyActivities<HindsightActivities>({
+const { requestRecalibration, requestRetraining } = proxyActivities<HindsightActivities>({
   startToCloseTimeout: '12 seconds',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
@@ -157,20 +157,13 @@ export async function cohortLifecycle(input: CohortLifecycleInput): Promise<Coho
     if (!monitoring) return;
     const what = snapshot ? `the ${snapshot.checkpoint} snapshot (revision ${snapshot.revision})` : 'the closed cohort (label-free rules)';
     const outcome = await applyMonitoringPolicy.executeWithOptions({ summary: `judge ${what} by the monitoring policy` }, [
-      { cohortId: status.cohortId, snapshotId: snapshot?.snapshotId ?? null },
+      { cohortId: status.cohortId, snapshotId: snapshot?.snapshotId ?? null, ...(delivery ? { wakeDeliveries: true } : {}) },
     ]);
     status.alerts = outcome.alerts;
     if (delivery) status.pendingNotifications = outcome.notifications;
     publish();
-    if (delivery) {
-      // Receivers are the delivery workflows' concern: the lifecycle never waits on one.
-      const destinations = outcome.destinations ?? [];
-      if (destinations.length > 0) {
-        await queueDeliveries.executeWithOptions({ summary: `queue ${outcome.notifications} alert notification(s) for delivery` }, [
-          { destinations },
-        ]);
-      }
-    } else if (outcome.notifications > 0) {
+    // Under the delivery patch the judgement itself woke the destinations' delivery workflows.
+    if (!delivery && outcome.notifications > 0) {
       await deliverAlertNotifications.executeWithOptions({ summary: `notify the webhook of ${outcome.notifications} alert change(s)` }, [
         { cohortId: status.cohortId },
       ]);

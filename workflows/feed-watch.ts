@@ -9,11 +9,6 @@ const { checkStalledFeeds, deliverAlertNotifications } = proxyActivities<Hindsig
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
 
-const { queueDeliveries } = proxyActivities<HindsightActivities>({
-  startToCloseTimeout: '12 seconds',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
-});
-
 /**
  * One run of a policy's feed watch, started by its schedule (`hindsight policy watch`): the
  * label feeds are checked on their own clock, not only when a cohort reaches a checkpoint, so
@@ -21,17 +16,12 @@ const { queueDeliveries } = proxyActivities<HindsightActivities>({
  */
 export async function feedWatch(input: FeedWatchInput): Promise<{ stalled: string[] }> {
   const now = new Date(Date.now()).toISOString();
+  const delivery = patched(DELIVERY_PATCH);
   const result = await checkStalledFeeds.executeWithOptions({ summary: `check the label feeds of ${input.policy}` }, [
-    { policy: input.policy, now },
+    { policy: input.policy, now, ...(delivery ? { wakeDeliveries: true } : {}) },
   ]);
-  if (patched(DELIVERY_PATCH)) {
-    // The receivers are the delivery workflows' concern: this run never waits on one.
-    if (result.destinations.length > 0) {
-      await queueDeliveries.executeWithOptions({ summary: `queue ${result.notifications} notification(s) for delivery` }, [
-        { destinations: result.destinations },
-      ]);
-    }
-  } else if (result.notifications > 0) {
+  // Under the delivery patch the check itself woke the destinations' delivery workflows.
+  if (!delivery && result.notifications > 0) {
     await deliverAlertNotifications.executeWithOptions({ summary: 'notify the webhook' }, [{ cohortId: null }]);
   }
   return { stalled: result.checks.filter((c) => c.state === 'firing').map((c) => c.outcome_type) };

@@ -13,7 +13,7 @@ import { cohortAlerts, recordJudgements, type AlertRow } from './alert-store';
 import { JudgingContext, readSnapshot, type DiagnosisFailure, type MonitoringDependencies } from './judging-context';
 import type { GroupJudgement } from './judge';
 import { policiesInForce, type MonitoringPolicy, type PolicyRule } from './policy';
-import { pendingDestinations, pendingNotifications } from '../delivery/outbox';
+import { pendingDestinations, pendingNotifications, webhookDestination } from '../delivery/outbox';
 
 /**
  * Runs the rules of every policy in force on one moment of a cohort's life (docs/alerts.md):
@@ -29,6 +29,8 @@ export interface ApplyPolicyInput {
   cohortId: string;
   /** The snapshot to judge; null judges the cohort at its close, before any label. */
   snapshotId: number | null;
+  /** Wake the delivery workflows of the notifications it queued (workflows started under the delivery patch). */
+  wakeDeliveries?: boolean;
 }
 
 /**
@@ -74,6 +76,8 @@ export const ALERTS_IN_OUTCOME = 50;
 interface Asks {
   retraining: RetrainingEvidence | null;
   recalibration: RecalibrationRequest | null;
+  /** The destinations this judgement queued notifications for (absent from judgements recorded before). */
+  destinations?: string[];
 }
 
 export async function applyMonitoringPolicy(
@@ -137,12 +141,14 @@ export async function applyMonitoringPolicy(
       return (await trx('monitoring_judgements').where({ cohort_id: record.cohort_id, moment }).first('asks')).asks as Asks;
     }
     const fired = new Map<MonitoringPolicy, Array<{ rule: PolicyRule; alerts: AlertRow[] }>>();
+    const destinations = new Set<string>();
     for (const { policy, rule, judgements, diagnosis } of judged) {
       const changes = await recordJudgements(trx, { policy, rule, record, snapshot, judgements, diagnosis });
+      if (changes.notifications > 0 && policy.notifications.webhook) destinations.add(webhookDestination(policy.notifications.webhook.url));
       const newlyFiring = changes.transitions.filter((t) => t.state === 'firing');
       if (newlyFiring.length > 0) fired.set(policy, [...(fired.get(policy) ?? []), { rule, alerts: newlyFiring }]);
     }
-    const recorded: Asks = { retraining: null, recalibration: null };
+    const recorded: Asks = { retraining: null, recalibration: null, destinations: [...destinations].sort() };
     for (const policy of policies) {
       recorded.retraining ??= retrainingEvidence(policy, record, snapshot, fired.get(policy) ?? [], verdict);
       recorded.recalibration ??= recalibrationRequest(policy, record, fired.get(policy) ?? [], verdict);
@@ -153,8 +159,9 @@ export async function applyMonitoringPolicy(
   outcome.retraining = asks.retraining;
   outcome.recalibration = asks.recalibration;
 
-  // What is still to deliver for this cohort, whoever queued it: the workflow hands it on.
-  outcome.destinations = await pendingDestinations(db, record.cohort_id);
+  // The destinations this judgement queued for and that still wait (a retry hands them on again).
+  const waiting = new Set(await pendingDestinations(db, record.cohort_id));
+  outcome.destinations = (asks.destinations ?? []).filter((destination) => waiting.has(destination));
   outcome.notifications = await pendingNotifications(db, record.cohort_id);
   const alerts = await cohortAlerts(db, record.cohort_id);
   outcome.alertCount = alerts.length;

@@ -18,21 +18,30 @@ export function createDeliveryActivities(db: Knex) {
 
     /** Signal-with-start: each destination's delivery workflow runs after this and drains its outbox. */
     async queueDeliveries(input: { destinations: string[] }): Promise<{ workflowIds: string[] }> {
-      const client = getClient();
-      const workflowIds: string[] = [];
-      for (const destination of input.destinations) {
-        const workflowId = deliveryWorkflowId(destination);
-        await client.workflow.signalWithStart<AlertDeliveryWorkflow, []>(ALERT_DELIVERY_WORKFLOW, {
-          workflowId,
-          taskQueue: activityInfo().taskQueue,
-          args: [{ destination }],
-          signal: deliveriesQueuedSignal,
-          signalArgs: [],
-          staticSummary: `deliver alert notifications to ${destination}`,
-        });
-        workflowIds.push(workflowId);
-      }
-      return { workflowIds };
+      return { workflowIds: await wakeDeliveries(input.destinations) };
     },
   };
+}
+
+/**
+ * Wakes (or starts) the delivery workflow of each destination, from inside an activity: the
+ * judgement that queued the notifications does it, so a cohort's lifecycle schedules nothing
+ * for delivery and never waits on it.
+ */
+export async function wakeDeliveries(destinations: readonly string[]): Promise<string[]> {
+  const client = getClient();
+  const workflowIds: string[] = [];
+  for (const destination of destinations) {
+    const workflowId = deliveryWorkflowId(destination);
+    await client.workflow.signalWithStart<AlertDeliveryWorkflow, []>(ALERT_DELIVERY_WORKFLOW, {
+      workflowId,
+      taskQueue: activityInfo().taskQueue,
+      args: [{ destination }],
+      signal: deliveriesQueuedSignal,
+      signalArgs: [],
+      staticSummary: `deliver alert notifications to ${destination}`,
+    });
+    workflowIds.push(workflowId);
+  }
+  return workflowIds;
 }

@@ -9,6 +9,7 @@ import type { MonitoringOutcome } from '../../contracts/monitoring';
 import { applyMonitoringPolicy, type ApplyPolicyInput } from '../monitoring/apply-policy';
 import { checkStalledFeeds } from '../monitoring/feeds';
 import { pendingDestinations } from '../delivery/outbox';
+import { wakeDeliveries } from './delivery';
 import { withHeartbeat } from './heartbeat';
 import { callWebhook, deliverAlertNotifications, type WebhookCall } from '../monitoring/notify';
 import { type MonitoringDependencies } from '../monitoring/judging-context';
@@ -20,6 +21,8 @@ export function createMonitoringActivities(db: Knex, deps: MonitoringDependencie
       // The per-group reasons stay out of the workflow's history; the alerts table keeps what fired.
       // Heartbeats while it judges, so a lost worker is noticed in seconds whatever a rule costs.
       const { judgements: _reasons, ...outcome } = await withHeartbeat(() => applyMonitoringPolicy(db, deps, input));
+      // The notifications it queued go to their destinations' delivery workflows, woken here.
+      if (input.wakeDeliveries) await wakeDeliveries(outcome.destinations ?? []);
       for (const alert of outcome.alerts.filter((a) => a.state === 'firing')) {
         log.warn(
           `alert ${alert.rule} firing on ${input.cohortId} (${alert.slice}): ` +
@@ -36,9 +39,10 @@ export function createMonitoringActivities(db: Knex, deps: MonitoringDependencie
       return withHeartbeat(() => deliverAlertNotifications(db, input));
     },
 
-    async checkStalledFeeds(input: { policy: string; now: string }) {
+    async checkStalledFeeds(input: { policy: string; now: string; wakeDeliveries?: boolean }) {
       const checked = await withHeartbeat(() => checkStalledFeeds(db, input));
       const result = { ...checked, destinations: await pendingDestinations(db, null) };
+      if (input.wakeDeliveries) await wakeDeliveries(result.destinations);
       for (const check of result.checks.filter((c) => c.state === 'firing')) {
         log.warn(`feed ${check.outcome_type} stalled (rule ${check.rule}): last outcome received ${check.last_received ?? 'never'}`);
       }
