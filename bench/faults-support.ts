@@ -202,18 +202,14 @@ export function faultMarks(history: History): FaultMarks {
   return marks;
 }
 
-/** How long each completed attempt of activity `name` ran in a history (started → completed), in ms. */
-export function activityRuns(history: History, name: string): number[] {
-  const events = history.events ?? [];
-  const byId = new Map(events.map((e) => [Number(e.eventId), e]));
-  const runs: number[] = [];
-  for (const event of events) {
-    const completed = event.activityTaskCompletedEventAttributes;
-    if (!completed) continue;
-    const started = byId.get(Number(completed.startedEventId));
-    const scheduled = byId.get(Number(started?.activityTaskStartedEventAttributes?.scheduledEventId));
-    if (scheduled?.activityTaskScheduledEventAttributes?.activityType?.name !== name) continue;
-    runs.push(ms(event.eventTime) - ms(started!.eventTime));
-  }
-  return runs;
+/** The fault marks of many lifecycles, added up. */
+export function sumMarks(marks: Array<{ workflowTasks: number; activities: number; lateTimers: number }>) {
+  return marks.reduce(
+    (sum, m) => ({
+      workflowTasks: sum.workflowTasks + m.workflowTasks,
+      activities: sum.activities + m.activities,
+      lateTimers: sum.lateTimers + m.lateTimers,
+    }),
+    { workflowTasks: 0, activities: 0, lateTimers: 0 },
+  );
 }

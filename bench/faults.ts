@@ -17,8 +17,8 @@
  * and of the warm-up, `added_p99_s` being the difference of their p99s. To tell the receiver's
  * share from the kills' and the restart's, it also splits the faulted run's snapshots by the
  * lifecycle histories (a timed-out or failed task, a retried activity, a late timer) and by
- * whether a fault struck while they were pending, and shows how long queueing notifications
- * (the one step of a lifecycle that touches delivery) took in each batch.
+ * whether a fault struck while they were pending (the lifecycle itself never waits on delivery:
+ * the judgement wakes the destination's delivery workflow).
  * Last line: `{"bench":"faults","cohorts":…,"snapshots_exactly_once":…,"delivered":…,"refused":…,
  * "lost":…,"snapshot_delay_p99_s":…,"baseline_p99_s":…,"added_p99_s":…,"worker_kills":3,
  * "server_restarts":1,"seconds":…}`. Exits 1 if a snapshot is missing or doubled or a
@@ -27,35 +27,45 @@
  * BENCH_DATABASE_ADMIN_URL names the PostgreSQL server (default the machine's, trust auth);
  * the bench database is created, migrated and dropped. TEMPORAL_CLI_PATH as for `hindsight dev`.
  */
-import { once } from 'node:events';
+import { Client, Connection } from '@temporalio/client';
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
-import type { Knex } from 'knex';
 import { putLabelDefinition } from '../activities/evaluate/label-definitions';
 import { putPolicy } from '../activities/monitoring/policy';
 import type { LabelDefinition } from '../contracts/label-definition';
-import { COHORT_LIFECYCLE_WORKFLOW } from '../contracts/workflow-names';
-import { startCohortLifecycle } from '../control/start-cohort';
 import { migrate } from '../sql/migrate';
 import { createDatabase } from '../workers/database';
-import { ensureTemporalCli, findFreePort, startDevServer, type DevServer } from '../workers/temporal-dev-server';
+import { type DevServer, ensureTemporalCli, findFreePort, startDevServer } from '../workers/temporal-dev-server';
 import {
-  activityRuns,
+  type Bench,
+  CHECKPOINTS,
+  receiverReport,
+  startCohorts,
+  TASK_QUEUE,
+  drain,
+  type Fault,
+  snapshotsPerCheckpoint,
+  type SnapshotTiming,
+  snapshotTimings,
+  summary,
+  waitClosed,
+} from './faults-measures';
+import {
   answerClass,
   cohortRows,
   faultMarks,
+  sumMarks,
   ingest,
   log,
-  percentile,
+  type Receiver,
   round,
   seconds,
   sleep,
   spawnWorker,
   startReceiver,
-  type Receiver,
   type WorkerProcess,
 } from './faults-support';
 import { mapLimit } from './lifecycle-measures';
@@ -63,158 +73,15 @@ import { mapLimit } from './lifecycle-measures';
 const ADMIN_URL = process.env.BENCH_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const COHORTS = Number(process.env.BENCH_COHORTS ?? 200);
 const WARMUP_COHORTS = 20;
-const TASK_QUEUE = 'bench-faults';
 const FAULTY_MODEL = 'bench-faults';
 const WARMUP_MODEL = 'bench-faults-warmup';
-const CHECKPOINTS = ['PT2S', 'PT4S', 'final'];
 /** The cohorts' ends, this far apart: at least a minute of faulted run, at most ~3 cohorts a second. */
 const STEP_MS = Math.max(300, Math.round(60_000 / COHORTS));
 /** A cohort closes this long after its end: the window (6 s) and the late-label grace (2 s). */
 const LIFETIME_MS = 8_000;
 const RECALL_FLOOR = 0.99;
-const DRAIN_MS = 120_000;
 /** Everything, including set-up and tear-down, ends by then (the bench exits 2 if it has to stop it). */
 const DEADLINE_MS = Math.max(600_000, 300_000 + 3_000 * COHORTS);
-
-type Fault = { kind: 'kill' | 'restart'; at: number; done?: number; recovered?: number };
-
-interface Bench {
-  db: Knex;
-  client: Client;
-  receiver: Receiver;
-  deadline: number;
-  /** Fails the run if a worker exited that the bench did not kill. */
-  checkWorkers(): void;
-}
-
-/** Waits for `ready` (polled every `everyMs`) until `until`; throws naming `what` when it never is. */
-async function waitUntilTrue(what: string, until: number, ready: () => Promise<boolean>, everyMs = 1_000): Promise<void> {
-  for (;;) {
-    if (await ready()) return;
-    if (Date.now() > until) throw new Error(`gave up waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
-
-/** Starts one lifecycle per version of `model`, the first ending at `firstEnd`, the others STEP_MS apart. */
-async function startCohorts(
-  client: Client,
-  definition: LabelDefinition,
-  model: string,
-  versions: string[],
-  loadedAt: number,
-  firstEnd: number,
-): Promise<string[]> {
-  const started = await mapLimit(versions, 16, (version, i) =>
-    startCohortLifecycle(
-      client,
-      TASK_QUEUE,
-      {
-        model_name: model,
-        model_version: version,
-        environment: 'production',
-        start: new Date(loadedAt - 60_000).toISOString(),
-        end: new Date(firstEnd + i * STEP_MS).toISOString(),
-      },
-      definition,
-      { lateLabelChecks: 1 },
-    ),
-  );
-  return started.map((c) => c.cohort_id);
-}
-
-/** Waits until every one of `ids` has completed (visibility first, then each execution's own status). */
-async function waitClosed(bench: Bench, ids: string[], until: number, label: string): Promise<void> {
-  const query = `WorkflowType = '${COHORT_LIFECYCLE_WORKFLOW}' AND TaskQueue = '${TASK_QUEUE}' AND ExecutionStatus = 'Running'`;
-  let reported = 0;
-  await waitUntilTrue(`the ${label} cohorts to close`, until, async () => {
-    bench.checkWorkers();
-    try {
-      const { count } = await bench.client.workflow.count(query);
-      if (Date.now() - reported > 10_000) {
-        log(`  ${label}: ${count} lifecycles still running`);
-        reported = Date.now();
-      }
-      if (count > 0) return false;
-      const statuses = await mapLimit(ids, 16, async (id) => (await bench.client.workflow.getHandle(id).describe()).status.name);
-      const open = statuses.filter((status) => status !== 'COMPLETED');
-      if (open.some((status) => status !== 'RUNNING')) throw new Error(`${label} lifecycles ended ${[...new Set(open)].join(', ')}`);
-      return open.length === 0;
-    } catch (error) {
-      if ((error as Error).message.includes('lifecycles ended')) throw error;
-      return false; // the server is restarting: ask again
-    }
-  });
-}
-
-/** The destination's notifications of `model` by state, after waiting up to DRAIN_MS for the pending ones. */
-async function drain(bench: Bench, model: string, label: string): Promise<Record<string, number>> {
-  const states = async () => {
-    const rows = (await bench
-      .db('alert_notifications as n')
-      .join('alerts as a', 'a.alert_id', 'n.alert_id')
-      .where('a.model_name', model)
-      .groupBy('n.state')
-      .select('n.state', bench.db.raw('count(*)::int as n'))) as Array<{ state: string; n: number }>;
-    return Object.fromEntries(rows.map((row) => [row.state, row.n])) as Record<string, number>;
-  };
-  const until = Math.min(bench.deadline, Date.now() + DRAIN_MS);
-  const started = Date.now();
-  let last: Record<string, number> = {};
-  await waitUntilTrue(`the ${label} notifications to drain`, until, async () => {
-    last = await states();
-    return !last.pending;
-  }).catch(() => {});
-  log(`${label} notifications after ${seconds(Date.now() - started)} s of draining: ${JSON.stringify(last)}`);
-  return last;
-}
-
-/** Revision-1 snapshots per (cohort, checkpoint) of `ids`, zero counted too. */
-async function snapshotsPerCheckpoint(db: Knex, ids: string[]): Promise<Map<number, number>> {
-  const rows = (await db('metric_snapshots')
-    .whereIn('cohort_id', ids)
-    .where('revision', 1)
-    .groupBy('cohort_id', 'checkpoint')
-    .select('cohort_id', 'checkpoint', db.raw('count(*)::int as n'))) as Array<{ cohort_id: string; checkpoint: string; n: number }>;
-  const counts = new Map(rows.map((row) => [`${row.cohort_id}/${row.checkpoint}`, row.n]));
-  const histogram = new Map<number, number>();
-  for (const id of ids) {
-    for (const checkpoint of CHECKPOINTS) {
-      const n = counts.get(`${id}/${checkpoint}`) ?? 0;
-      histogram.set(n, (histogram.get(n) ?? 0) + 1);
-    }
-  }
-  const unexpected = rows.filter((row) => !CHECKPOINTS.includes(row.checkpoint));
-  if (unexpected.length > 0) histogram.set(-1, unexpected.length);
-  return histogram;
-}
-
-interface SnapshotTiming {
-  id: string;
-  asOf: number;
-  createdAt: number;
-  /** created_at − as_of, in seconds. */
-  delay: number;
-}
-
-/** When each revision-1 snapshot of `ids` was due and when it was stored. */
-async function snapshotTimings(db: Knex, ids: string[]): Promise<SnapshotTiming[]> {
-  const rows = (await db('metric_snapshots')
-    .whereIn('cohort_id', ids)
-    .where('revision', 1)
-    .select(
-      'cohort_id',
-      db.raw('extract(epoch from as_of)::float8 * 1000 as as_of'),
-      db.raw('extract(epoch from created_at)::float8 * 1000 as created_at'),
-    )) as Array<{ cohort_id: string; as_of: number; created_at: number }>;
-  return rows.map((row) => ({ id: row.cohort_id, asOf: row.as_of, createdAt: row.created_at, delay: (row.created_at - row.as_of) / 1000 }));
-}
-
-const summary = (values: number[]) => ({
-  p50: round(percentile(values, 50), 3),
-  p99: round(percentile(values, 99), 3),
-  max: round(Math.max(0, ...values), 3),
-});
 
 async function main(): Promise<void> {
   if (!Number.isInteger(COHORTS) || COHORTS < 1)
@@ -263,7 +130,6 @@ async function main(): Promise<void> {
   }, DEADLINE_MS + 60_000);
   hardStop.unref();
   let finished = false;
-
   try {
     await migrate(db);
     server = await startDevServer(serverOptions);
@@ -340,7 +206,16 @@ async function main(): Promise<void> {
 
     // Warm-up: a receiver that always answers 200, no faults.
     const warmupFirstEnd = Date.now() + 4_000;
-    const warmupIds = await startCohorts(bench.client, definitions[WARMUP_MODEL]!, WARMUP_MODEL, warmupVersions, loadedAt, warmupFirstEnd);
+    const warmupIds = await startCohorts(
+      bench.client,
+      TASK_QUEUE,
+      STEP_MS,
+      definitions[WARMUP_MODEL]!,
+      WARMUP_MODEL,
+      warmupVersions,
+      loadedAt,
+      warmupFirstEnd,
+    );
     const warmupLastClose = warmupFirstEnd + (WARMUP_COHORTS - 1) * STEP_MS + LIFETIME_MS;
     await waitClosed(bench, warmupIds, Math.min(deadline, warmupLastClose + 60_000), 'warm-up');
     const warmupStates = await drain(bench, WARMUP_MODEL, 'warm-up');
@@ -350,7 +225,16 @@ async function main(): Promise<void> {
     // The faulted run: cohorts ending STEP_MS apart, faults spread over the time they evaluate.
     const runStarted = Date.now();
     const firstEnd = Date.now() + 5_000 + 20 * COHORTS;
-    const ids = await startCohorts(bench.client, definitions[FAULTY_MODEL]!, FAULTY_MODEL, versions, loadedAt, firstEnd);
+    const ids = await startCohorts(
+      bench.client,
+      TASK_QUEUE,
+      STEP_MS,
+      definitions[FAULTY_MODEL]!,
+      FAULTY_MODEL,
+      versions,
+      loadedAt,
+      firstEnd,
+    );
     log(`${COHORTS} cohorts started in ${seconds(Date.now() - runStarted)} s, ending ${STEP_MS} ms apart`);
     const windowStart = firstEnd + 2_000;
     const windowMs = (COHORTS - 1) * STEP_MS + LIFETIME_MS - 2_000;
@@ -437,21 +321,11 @@ async function main(): Promise<void> {
         `${delivered} delivered, ${refused} refused, ${pending} still pending, ${states.expired ?? 0} expired, ${missing} never queued`,
     );
 
-    // What the receiver saw, against what the outbox recorded.
-    const calls = receiver.calls.filter((c) => c.path === '/faulty');
-    const byKey = new Map<string, number[]>();
-    for (const call of calls) byKey.set(call.key, [...(byKey.get(call.key) ?? []), call.status]);
-    const classes = { '500': 0, '404': 0, '200': 0 };
-    for (const key of byKey.keys()) classes[answerClass(key).kind]++;
-    const duplicates = [...byKey.values()].filter((statuses) => statuses.filter((s) => s === 200).length > 1).length;
-    const disagreements = notifications.filter((n) => {
-      const seen = byKey.get(n.idempotency_key) ?? [];
-      return (n.state === 'delivered' && !seen.includes(200)) || (n.state === 'refused' && !seen.includes(404));
-    }).length;
     log(
-      `receiver: ${calls.length} requests for ${byKey.size} keys (first answers by class: ${JSON.stringify(classes)}), ` +
-        `${calls.filter((c) => c.status === 500).length}× 500; keys answered 200 more than once: ${duplicates}; ` +
-        `outbox states the receiver's log contradicts: ${disagreements}`,
+      receiverReport(
+        receiver.calls.filter((c) => c.path === '/faulty'),
+        notifications,
+      ),
     );
 
     // Snapshot delays: the faulted run against the warm-up's, and apart from the faults' own windows.
@@ -471,17 +345,10 @@ async function main(): Promise<void> {
     };
     const struck = (d: SnapshotTiming) => faults.some((f) => d.asOf <= f.recovered! && d.createdAt >= f.done!);
     const touched = (d: SnapshotTiming) => marked(d.id) || struck(d);
-    const totals = [...marks.values()].reduce(
-      (sum, m) => ({
-        workflowTasks: sum.workflowTasks + m.workflowTasks,
-        activities: sum.activities + m.activities,
-        lateTimers: sum.lateTimers + m.lateTimers,
-      }),
-      { workflowTasks: 0, activities: 0, lateTimers: 0 },
-    );
+    const totals = sumMarks([...marks.values()]);
     const hit = delays.filter(touched).map((d) => d.delay);
-    const untouched = delays.filter((d) => !touched(d)).map((d) => d.delay);
-    const apart = summary(untouched);
+    const untouched = delays.filter((d) => !touched(d)).map((d) => d.delay),
+      apart = summary(untouched);
     log(`snapshot delay (created_at − as_of, s) of the warm-up: ${JSON.stringify(baseline)}`);
     log(`snapshot delay of the faulted run: ${JSON.stringify(faulted)} over ${delays.length} snapshots`);
     log(
@@ -491,13 +358,6 @@ async function main(): Promise<void> {
         `these ${hit.length} snapshots: ${JSON.stringify(summary(hit))}`,
     );
     log(`  the other ${untouched.length} snapshots, which no fault touched: ${JSON.stringify(apart)}`);
-    // The lifecycle waits on queueing its notifications (a signal-with-start of the destination's
-    // delivery workflow), repeated at each judgement while one of its notifications is pending.
-    const queueing = (batch: string[]) => {
-      const runs = batch.flatMap((id) => activityRuns(histories.get(id)!, 'queueDeliveries')).map((run) => run / 1000);
-      return { calls: runs.length, ...summary(runs) };
-    };
-    log(`queueDeliveries runs (s) in the warm-up: ${JSON.stringify(queueing(warmupIds))}; faulted: ${JSON.stringify(queueing(ids))}`);
     const addedP99 = round(faulted.p99 - baseline.p99, 3);
     log(`added p99: ${addedP99} s; ${round(apart.p99 - baseline.p99, 3)} s over the snapshots no worker kill or restart touched`);
 
