@@ -16,42 +16,6 @@ export const log = (line: string): void => void process.stderr.write(`${line}\n`
 export const seconds = (ms: number): number => Number((ms / 1000).toFixed(2));
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 
-export const PREDICTIONS_PER_COHORT = 20;
-
-/**
- * Cohort `version`'s rows, as bench:lifecycle makes them: 20 predictions spread over the 10 s
- * before `now`, every fifth a chargeback (two of the four scored under 0.5: recall 0.5).
- */
-export function cohortRows(model: string, version: string, now: number): { predictions: object[]; outcomes: object[] } {
-  const predictions = Array.from({ length: PREDICTIONS_PER_COHORT }, (_, i) => ({
-    prediction_id: randomUUID(),
-    model_name: model,
-    model_version: version,
-    environment: 'production',
-    ts_pred: new Date(now - 10_000 + 500 * i).toISOString(),
-    score: ((i * 7) % PREDICTIONS_PER_COHORT) / PREDICTIONS_PER_COHORT,
-  }));
-  const outcomes = predictions
-    .filter((_, i) => i % 5 === 0)
-    .map((p, i) => ({
-      outcome_id: `${model}-${version}-cb-${i}`,
-      prediction_id: p.prediction_id,
-      outcome_type: 'chargeback',
-      ts_event: new Date(Date.parse(p.ts_pred) + 100).toISOString(),
-    }));
-  return { predictions, outcomes };
-}
-
-export async function ingest(db: Knex, kind: 'predictions' | 'outcomes', records: object[]): Promise<void> {
-  const batches = function* () {
-    for (let at = 0; at < records.length; at += 5_000) {
-      yield records.slice(at, at + 5_000).map((value, i) => ({ line: at + i + 1, text: JSON.stringify(value), value }));
-    }
-  };
-  const result = await ingestRecords(db, kind, batches());
-  if (result.rejected_count > 0) throw new Error(`${kind}: ${result.rejected_count} rejected, e.g. ${JSON.stringify(result.rejected[0])}`);
-}
-
 /** What the faulty receiver does with a key: fail its first 1–2 attempts with 500, refuse it with 404, or take it. */
 export type AnswerClass = { kind: '500'; failures: 1 | 2 } | { kind: '404' } | { kind: '200' };
 

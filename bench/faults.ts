@@ -53,12 +53,11 @@ import {
   summary,
   waitClosed,
 } from './faults-measures';
+import { cohortRows, ingest } from './cohort-rows';
 import {
   answerClass,
-  cohortRows,
   faultMarks,
   sumMarks,
-  ingest,
   log,
   type Receiver,
   round,

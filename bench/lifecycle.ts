@@ -39,12 +39,12 @@ import { ensureTemporalCli, startDevServer } from '../workers/temporal-dev-serve
 import { createHindsightWorker, installRuntimeLogger, WORKER_DEFAULTS } from '../workers/worker';
 import type { cohortLifecycle } from '../workflows';
 import { type LabelDefinition } from '../contracts/label-definition';
+import { cohortRows, ingest, PREDICTIONS_PER_COHORT } from './cohort-rows';
 
 const ADMIN_URL = process.env.BENCH_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 1);
 if (WORKERS !== 1 && WORKERS !== 2) throw new Error(`BENCH_WORKERS must be 1 or 2, not ${process.env.BENCH_WORKERS}`);
 const COHORTS = Number(process.env.BENCH_COHORTS ?? (WORKERS > 1 ? 200 : 1_000));
-const PREDICTIONS_PER_COHORT = 20;
 const MODEL = 'bench-lifecycle';
 const TASK_QUEUE = 'bench-lifecycle';
 /** Histories fetched for the event counts: all of them up to this many, else an even sample. */
@@ -67,37 +67,6 @@ function setting(name: string, fallback: number): number {
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const seconds = (ms: number) => Number((ms / 1000).toFixed(2));
-
-/** Cohort `version`'s rows: 20 predictions spread over the 10 s before now, every fifth a chargeback. */
-function cohortRows(version: string, now: number): { predictions: object[]; outcomes: object[] } {
-  const predictions = Array.from({ length: PREDICTIONS_PER_COHORT }, (_, i) => ({
-    prediction_id: randomUUID(),
-    model_name: MODEL,
-    model_version: version,
-    environment: 'production',
-    ts_pred: new Date(now - 10_000 + 500 * i).toISOString(),
-    score: ((i * 7) % PREDICTIONS_PER_COHORT) / PREDICTIONS_PER_COHORT,
-  }));
-  const outcomes = predictions
-    .filter((_, i) => i % 5 === 0)
-    .map((p, i) => ({
-      outcome_id: `${version}-cb-${i}`,
-      prediction_id: p.prediction_id,
-      outcome_type: 'chargeback',
-      ts_event: new Date(Date.parse(p.ts_pred) + 100).toISOString(),
-    }));
-  return { predictions, outcomes };
-}
-
-async function ingest(db: Knex, kind: 'predictions' | 'outcomes', records: object[]): Promise<void> {
-  const batches = function* () {
-    for (let at = 0; at < records.length; at += 5_000) {
-      yield records.slice(at, at + 5_000).map((value, i) => ({ line: at + i + 1, text: JSON.stringify(value), value }));
-    }
-  };
-  const result = await ingestRecords(db, kind, batches());
-  if (result.rejected_count > 0) throw new Error(`${kind}: ${result.rejected_count} rejected, e.g. ${JSON.stringify(result.rejected[0])}`);
-}
 
 interface Run {
   /** First start → last close. */
@@ -189,7 +158,7 @@ async function withHarness<T>(versions: string[], measure: (harness: Harness) =>
   try {
     await migrate(db);
     const loadStarted = Date.now();
-    const rows = versions.map((version) => cohortRows(version, loadStarted));
+    const rows = versions.map((version) => cohortRows(MODEL, version, loadStarted));
     await ingest(
       db,
       'predictions',
