@@ -29,7 +29,7 @@ export function cohortRows(model: string, version: string, now: number): { predi
   return { predictions, outcomes };
 }
 
-export async function ingest(db: Knex, kind: 'predictions' | 'outcomes', records: object[]): Promise<void> {
+async function ingest(db: Knex, kind: 'predictions' | 'outcomes', records: object[]): Promise<void> {
   const batches = function* () {
     for (let at = 0; at < records.length; at += 5_000) {
       yield records.slice(at, at + 5_000).map((value, i) => ({ line: at + i + 1, text: JSON.stringify(value), value }));
@@ -37,4 +37,19 @@ export async function ingest(db: Knex, kind: 'predictions' | 'outcomes', records
   };
   const result = await ingestRecords(db, kind, batches());
   if (result.rejected_count > 0) throw new Error(`${kind}: ${result.rejected_count} rejected, e.g. ${JSON.stringify(result.rejected[0])}`);
+}
+
+/** Stores the cohorts' predictions and outcomes through ingest, then analyzes, so the first evaluation is not planned blind. */
+export async function loadRows(db: Knex, rows: Array<{ predictions: object[]; outcomes: object[] }>): Promise<void> {
+  await ingest(
+    db,
+    'predictions',
+    rows.flatMap((r) => r.predictions),
+  );
+  await ingest(
+    db,
+    'outcomes',
+    rows.flatMap((r) => r.outcomes),
+  );
+  await db.raw('analyze');
 }

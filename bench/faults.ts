@@ -53,7 +53,7 @@ import {
   summary,
   waitClosed,
 } from './faults-measures';
-import { cohortRows, ingest } from './cohort-rows';
+import { cohortRows, loadRows } from './cohort-rows';
 import {
   answerClass,
   faultMarks,
@@ -159,17 +159,7 @@ async function main(): Promise<void> {
       ...warmupVersions.map((v) => cohortRows(WARMUP_MODEL, v, loadedAt)),
       ...versions.map((v) => cohortRows(FAULTY_MODEL, v, loadedAt)),
     ];
-    await ingest(
-      db,
-      'predictions',
-      rows.flatMap((r) => r.predictions),
-    );
-    await ingest(
-      db,
-      'outcomes',
-      rows.flatMap((r) => r.outcomes),
-    );
-    await db.raw('analyze');
+    await loadRows(db, rows);
     const definitions: Record<string, LabelDefinition> = {};
     for (const [model, where] of [
       [WARMUP_MODEL, `${receiver.url}/calm`],

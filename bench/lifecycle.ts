@@ -39,7 +39,7 @@ import { ensureTemporalCli, startDevServer } from '../workers/temporal-dev-serve
 import { createHindsightWorker, installRuntimeLogger, WORKER_DEFAULTS } from '../workers/worker';
 import type { cohortLifecycle } from '../workflows';
 import { type LabelDefinition } from '../contracts/label-definition';
-import { cohortRows, ingest, PREDICTIONS_PER_COHORT } from './cohort-rows';
+import { cohortRows, loadRows, PREDICTIONS_PER_COHORT } from './cohort-rows';
 
 const ADMIN_URL = process.env.BENCH_DATABASE_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 1);
@@ -159,17 +159,7 @@ async function withHarness<T>(versions: string[], measure: (harness: Harness) =>
     await migrate(db);
     const loadStarted = Date.now();
     const rows = versions.map((version) => cohortRows(MODEL, version, loadStarted));
-    await ingest(
-      db,
-      'predictions',
-      rows.flatMap((r) => r.predictions),
-    );
-    await ingest(
-      db,
-      'outcomes',
-      rows.flatMap((r) => r.outcomes),
-    );
-    await db.raw('analyze');
+    await loadRows(db, rows);
     log(`loaded ${versions.length * PREDICTIONS_PER_COHORT} predictions in ${seconds(Date.now() - loadStarted)} s`);
     const { definition } = await putLabelDefinition(db, {
       name: 'bench-chargeback',

@@ -6,7 +6,7 @@ import type { ModelRef } from '../contracts/model';
 import { SCHEDULED_COHORT_WORKFLOW } from '../contracts/workflow-names';
 import { cohortIdFor } from '../contracts/cohort';
 import { periodCohort, type ScheduledCohortInput } from '../contracts/schedules';
-import { ScheduleRequestError } from './errors';
+import { ControlRequestError } from './errors';
 
 const DAY_MS = 86_400_000;
 const WEEK_MS = 7 * DAY_MS;
@@ -27,14 +27,14 @@ export interface SchedulePeriods {
 export function schedulePeriods(every: string, startAt?: string): SchedulePeriods {
   const everyMs = fixedDurationMs(every);
   if (everyMs === undefined)
-    throw new ScheduleRequestError(
+    throw new ControlRequestError(
       `schedule: --every ${every} must be a fixed ISO-8601 duration such as P1D, P7D, PT1H or PT30S (months and years vary in length)`,
     );
   if (everyMs < 1_000 || everyMs % 1_000 !== 0)
-    throw new ScheduleRequestError(`schedule: --every ${every} must be a whole number of seconds, at least PT1S`);
+    throw new ControlRequestError(`schedule: --every ${every} must be a whole number of seconds, at least PT1S`);
   if (startAt !== undefined) {
     const at = Date.parse(startAt);
-    if (at % 1_000 !== 0) throw new ScheduleRequestError(`schedule: --start-at ${startAt} must fall on a whole second`);
+    if (at % 1_000 !== 0) throw new ControlRequestError(`schedule: --start-at ${startAt} must fall on a whole second`);
     return { everyMs, offsetMs: ((at % everyMs) + everyMs) % everyMs };
   }
   return { everyMs, offsetMs: everyMs % WEEK_MS === 0 ? FIRST_MONDAY_MS % everyMs : 0 };
@@ -142,7 +142,7 @@ export async function createCohortSchedule(
     });
   } catch (error) {
     if (error instanceof ScheduleAlreadyRunning)
-      throw new ScheduleRequestError(`schedule ${scheduleId} exists already; pass --schedule-id to create another`);
+      throw new ControlRequestError(`schedule ${scheduleId} exists already; pass --schedule-id to create another`);
     throw explainSearchAttributeError(error);
   }
   return { schedule_id: scheduleId, memo };
@@ -151,7 +151,7 @@ export async function createCohortSchedule(
 /** The Hindsight part of a schedule's memo, or an error naming a schedule Hindsight did not make. */
 export function readScheduleMemo(scheduleId: string, memo: Record<string, unknown> | undefined): CohortScheduleMemo {
   const hindsight = memo?.hindsight as CohortScheduleMemo | undefined;
-  if (!hindsight) throw new ScheduleRequestError(`schedule ${scheduleId} was not created by hindsight schedule create`);
+  if (!hindsight) throw new ControlRequestError(`schedule ${scheduleId} was not created by hindsight schedule create`);
   return hindsight;
 }
 

@@ -4,7 +4,7 @@ import { RECALIBRATION_WORKFLOW } from '../contracts/workflow-names';
 import type { RecalibrationInput } from '../contracts/recalibration';
 import { recalibrationSummary } from '../contracts/recalibration';
 import { schedulePeriods } from './cohort-schedules';
-import { ScheduleRequestError } from './errors';
+import { ControlRequestError } from './errors';
 
 export interface RecalibrationScheduleRequest {
   scheduleId?: string | undefined;
@@ -82,7 +82,7 @@ export async function createRecalibrationSchedule(
     });
   } catch (error) {
     if (error instanceof ScheduleAlreadyRunning)
-      throw new ScheduleRequestError(`schedule ${scheduleId} exists already; pass --schedule-id to create another`);
+      throw new ControlRequestError(`schedule ${scheduleId} exists already; pass --schedule-id to create another`);
     throw explainSearchAttributeError(error);
   }
   return { schedule_id: scheduleId, memo };

@@ -20,24 +20,22 @@ export function webhookDestination(url: string): string {
   return `webhook/${createHash('md5').update(url).digest('hex')}`;
 }
 
+/** The outbox rows of a cohort's alerts (null: the feed alerts, which have no cohort; undefined: every alert's). */
+function notificationsOf(db: Knex, cohortId: string | null | undefined): Knex.QueryBuilder {
+  return db('alert_notifications as n')
+    .join('alerts as a', 'a.alert_id', 'n.alert_id')
+    .modify((q) => (cohortId === undefined ? q : cohortId === null ? q.whereNull('a.cohort_id') : q.where('a.cohort_id', cohortId)));
+}
+
 /** Destinations with pending notifications for a cohort's alerts (null: the feed alerts, which have no cohort). */
 export async function pendingDestinations(db: Knex, cohortId: string | null): Promise<string[]> {
-  const rows = await db('alert_notifications as n')
-    .join('alerts as a', 'a.alert_id', 'n.alert_id')
-    .where('n.state', 'pending')
-    .modify((q) => (cohortId === null ? q.whereNull('a.cohort_id') : q.where('a.cohort_id', cohortId)))
-    .distinct('n.destination')
-    .orderBy('n.destination');
+  const rows = await notificationsOf(db, cohortId).where('n.state', 'pending').distinct('n.destination').orderBy('n.destination');
   return rows.map((row: { destination: string }) => row.destination);
 }
 
 /** How many of a cohort's alert notifications are still pending (null: the feed alerts'; undefined: every alert's). */
 export async function pendingNotifications(db: Knex, cohortId: string | null | undefined): Promise<number> {
-  const counted = await db('alert_notifications as n')
-    .join('alerts as a', 'a.alert_id', 'n.alert_id')
-    .where('n.state', 'pending')
-    .modify((q) => (cohortId === undefined ? q : cohortId === null ? q.whereNull('a.cohort_id') : q.where('a.cohort_id', cohortId)))
-    .count({ count: '*' });
+  const counted = await notificationsOf(db, cohortId).where('n.state', 'pending').count({ count: '*' });
   return Number(counted[0]?.count ?? 0);
 }
 
@@ -53,19 +51,13 @@ export interface DeliveryStates {
 
 /** Where a cohort's alert notifications stand, for `cohort status`. */
 export async function deliveryStates(db: Knex, cohortId: string): Promise<DeliveryStates> {
-  const rows = await db('alert_notifications as n')
-    .join('alerts as a', 'a.alert_id', 'n.alert_id')
-    .where('a.cohort_id', cohortId)
-    .groupBy('n.state')
-    .select('n.state', db.raw('count(*)::int as n'));
+  const rows = await notificationsOf(db, cohortId).groupBy('n.state').select('n.state', db.raw('count(*)::int as n'));
   const states: DeliveryStates = { total: 0, pending: 0, delivered: 0, refused: 0, expired: 0, last_error: null };
   for (const row of rows as Array<{ state: 'pending' | 'delivered' | 'refused' | 'expired'; n: number }>) {
     states[row.state] = row.n;
     states.total += row.n;
   }
-  const failed = await db('alert_notifications as n')
-    .join('alerts as a', 'a.alert_id', 'n.alert_id')
-    .where('a.cohort_id', cohortId)
+  const failed = await notificationsOf(db, cohortId)
     .whereNotNull('n.last_error')
     .orderBy('n.last_attempt_at', 'desc')
     .first('n.last_error');

@@ -1,8 +1,8 @@
 /**
  * Alert delivery given to the worker: one attempt at a destination's oldest pending
- * notification (its delivery workflow loops over this), and queueing, which wakes (or starts)
- * the delivery workflow of each destination that has pending notifications. Neither waits on
- * a receiver longer than one attempt's timeout.
+ * notification (its delivery workflow loops over this), and the waking of those workflows that
+ * the judgement and the feed check do once they queued notifications. Neither waits on a
+ * receiver longer than one attempt's timeout.
  */
 import { activityInfo, getClient } from '@temporalio/activity';
 import type { Knex } from 'knex';
@@ -14,11 +14,6 @@ export function createDeliveryActivities(db: Knex) {
   return {
     async deliverNextNotification(input: { destination: string }): Promise<DeliveryStep> {
       return deliverNext(db, input.destination);
-    },
-
-    /** Signal-with-start: each destination's delivery workflow runs after this and drains its outbox. */
-    async queueDeliveries(input: { destinations: string[] }): Promise<{ workflowIds: string[] }> {
-      return { workflowIds: await wakeDeliveries(input.destinations) };
     },
   };
 }
