@@ -178,3 +178,23 @@ export function receiverReport(
     `outbox states the receiver's log contradicts: ${disagreements}`
   );
 }
+
+/**
+ * The failing receiver's share of the snapshot delay, under the same load: of `untouched`
+ * snapshots (no kill or restart near them), those a cohort took after its alert was queued,
+ * split by whether the receiver answered that alert 500 or 404 or took it at once.
+ */
+export function receiverShare(
+  untouched: SnapshotTiming[],
+  notifications: Array<{ cohort_id: string; idempotency_key: string }>,
+): { behindFailing: ReturnType<typeof summary>; behindHealthy: ReturnType<typeof summary> } {
+  const failing = new Set(notifications.filter((n) => answerClass(n.idempotency_key).kind !== '200').map((n) => n.cohort_id));
+  const alerted = new Set(notifications.map((n) => n.cohort_id));
+  const firstAsOf = new Map<string, number>();
+  for (const d of untouched) firstAsOf.set(d.id, Math.min(firstAsOf.get(d.id) ?? Infinity, d.asOf));
+  const afterAlert = untouched.filter((d) => alerted.has(d.id) && d.asOf > firstAsOf.get(d.id)!);
+  return {
+    behindFailing: summary(afterAlert.filter((d) => failing.has(d.id)).map((d) => d.delay)),
+    behindHealthy: summary(afterAlert.filter((d) => !failing.has(d.id)).map((d) => d.delay)),
+  };
+}

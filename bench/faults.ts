@@ -17,8 +17,10 @@
  * and of the warm-up, `added_p99_s` being the difference of their p99s. To tell the receiver's
  * share from the kills' and the restart's, it also splits the faulted run's snapshots by the
  * lifecycle histories (a timed-out or failed task, a retried activity, a late timer) and by
- * whether a fault struck while they were pending: `receiver_added_p99_s` is the p99 added to
- * the snapshots no kill or restart touched, what the failing receiver alone could have added.
+ * whether a fault struck while they were pending. `receiver_added_p99_s` is what the failing
+ * receiver alone added, under the same load: among the snapshots no kill or restart touched and
+ * taken after the cohort's alert was queued, the p99 delay of cohorts whose receiver answered
+ * that alert 500 or 404, minus that of cohorts whose receiver answered 200 (0 give or take noise).
  * Last line: `{"bench":"faults","cohorts":…,"snapshots_exactly_once":…,"delivered":…,"refused":…,
  * "lost":…,"snapshot_delay_p99_s":…,"baseline_p99_s":…,"added_p99_s":…,"receiver_added_p99_s":…,"worker_kills":3,
  * "server_restarts":1,"seconds":…}`. Exits 1 if a snapshot is missing or doubled or a
@@ -43,6 +45,7 @@ import {
   type Bench,
   CHECKPOINTS,
   receiverReport,
+  receiverShare,
   startCohorts,
   TASK_QUEUE,
   drain,
@@ -347,6 +350,14 @@ async function main(): Promise<void> {
         `these ${hit.length} snapshots: ${JSON.stringify(summary(hit))}`,
     );
     log(`  the other ${untouched.length} snapshots, which no fault touched: ${JSON.stringify(apart)}`);
+    const { behindFailing, behindHealthy } = receiverShare(
+      delays.filter((d) => !touched(d)),
+      notifications,
+    );
+    log(
+      `  of those, the snapshots taken after the cohort's alert was queued: behind a failing or refusing receiver ` +
+        `${JSON.stringify(behindFailing)}, behind one that answered 200 ${JSON.stringify(behindHealthy)}`,
+    );
     const addedP99 = round(faulted.p99 - baseline.p99, 3);
 
     process.stdout.write(
@@ -360,7 +371,7 @@ async function main(): Promise<void> {
         snapshot_delay_p99_s: faulted.p99,
         baseline_p99_s: baseline.p99,
         added_p99_s: addedP99,
-        receiver_added_p99_s: round(apart.p99 - baseline.p99, 3),
+        receiver_added_p99_s: round(behindFailing.p99 - behindHealthy.p99, 3),
         worker_kills: workerKills,
         server_restarts: serverRestarts,
         seconds: seconds(Date.now() - benchStarted),

@@ -28,4 +28,8 @@ export interface DeliveryStep {
   status: number | null;
   /** Notifications of the destination still pending after this step. */
   pending: number;
+  /** The receiver, by scheme, host and path (absent from steps recorded before it was added). */
+  receiver?: string | null;
+  /** Why the attempt was refused or failed, without the URL's secrets. */
+  reason?: string | null;
 }

@@ -34,6 +34,8 @@ export interface CohortStatus {
   alerts?: AlertSummary[];
   /** Its alert notifications still pending delivery after the last judgement (their delivery workflows send them). */
   pendingNotifications?: number;
+  /** Of its alert notifications, how many were refused by their receiver or expired (as of its last judgement). */
+  undeliverableNotifications?: number;
 }
 
 export const getStatusQuery = defineQuery<CohortStatus>('getStatus');

@@ -71,6 +71,8 @@ export interface MonitoringOutcome {
   notifications: number;
   /** The destinations those wait for: their delivery workflows are woken (absent from older judgements). */
   destinations?: string[];
+  /** The cohort's alert notifications its receivers refused or that expired, as of this judgement (absent from older ones). */
+  undeliverable?: number;
   retraining: RetrainingEvidence | null;
   recalibration: RecalibrationRequest | null;
 }

@@ -108,11 +108,12 @@ export function describeCohortStatus(status: CohortStatus): string {
       );
     }
   }
-  if (status.pendingNotifications) {
-    lines.push(
-      '',
-      `${status.pendingNotifications} alert notification(s) queued for delivery: \`hindsight cohort status\` says where they stand.`,
-    );
+  if (status.pendingNotifications || status.undeliverableNotifications) {
+    const counts = [
+      ...(status.pendingNotifications ? [`${status.pendingNotifications} queued for delivery`] : []),
+      ...(status.undeliverableNotifications ? [`${status.undeliverableNotifications} refused by their receiver or expired`] : []),
+    ];
+    lines.push('', `Alert notifications: ${counts.join(', ')}. \`hindsight alerts list --cohort ID\` says why.`);
   }
   if (status.snapshots.length > 0 || (status.alerts?.length ?? 0) > 0) {
     // A closing line: the Web UI's details frame cuts the last line of its content short.
@@ -160,7 +161,10 @@ export async function cohortLifecycle(input: CohortLifecycleInput): Promise<Coho
       { cohortId: status.cohortId, snapshotId: snapshot?.snapshotId ?? null, ...(delivery ? { wakeDeliveries: true } : {}) },
     ]);
     status.alerts = outcome.alerts;
-    if (delivery) status.pendingNotifications = outcome.notifications;
+    if (delivery) {
+      status.pendingNotifications = outcome.notifications;
+      status.undeliverableNotifications = outcome.undeliverable ?? 0;
+    }
     publish();
     // Under the delivery patch the judgement itself woke the destinations' delivery workflows.
     if (!delivery && outcome.notifications > 0) {

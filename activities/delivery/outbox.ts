@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { DeliveryStep } from '../../contracts/delivery';
 import { fixedDurationMs } from '../../contracts/iso-duration';
-import { postWebhook } from './webhook';
+import { postWebhook, redactUrl } from './webhook';
 
 /** How long a notification is retried before it is `expired`, unless the policy's webhook says `max_age`. */
 export const DEFAULT_MAX_AGE_MS = 24 * 3_600_000;
@@ -111,5 +111,44 @@ export async function deliverNext(db: Knex, destination: string, now = new Date(
     idempotencyKey: row.idempotency_key,
     status: attempt.status,
     pending: Number(counted[0]?.count ?? 0),
+    receiver: redactUrl(row.url),
+    reason: attempt.reason,
   };
+}
+
+/** Where one alert's notification stands, as `alerts list` shows it (the receiver named without its secrets). */
+export interface AlertDelivery {
+  transition: string;
+  destination: string;
+  state: 'pending' | 'delivered' | 'refused' | 'expired';
+  attempts: number;
+  last_status: number | null;
+  last_error: string | null;
+  last_attempt_at: string | null;
+}
+
+/** The notifications of these alerts, by alert, in the order they were queued. */
+export async function alertDeliveries(db: Knex, alertIds: number[]): Promise<Map<number, AlertDelivery[]>> {
+  const byAlert = new Map<number, AlertDelivery[]>();
+  if (alertIds.length === 0) return byAlert;
+  const rows = await db('alert_notifications')
+    .whereIn('alert_id', alertIds)
+    .orderBy([{ column: 'created_at' }, { column: 'idempotency_key' }])
+    .select('alert_id', 'transition', 'url', 'state', 'attempts', 'last_status', 'last_error', 'last_attempt_at');
+  for (const row of rows as Array<Record<string, any>>) {
+    const id = Number(row.alert_id);
+    byAlert.set(id, [
+      ...(byAlert.get(id) ?? []),
+      {
+        transition: row.transition,
+        destination: redactUrl(row.url),
+        state: row.state,
+        attempts: Number(row.attempts),
+        last_status: row.last_status,
+        last_error: row.last_error,
+        last_attempt_at: row.last_attempt_at === null ? null : new Date(row.last_attempt_at).toISOString(),
+      },
+    ]);
+  }
+  return byAlert;
 }

@@ -13,7 +13,7 @@ import { cohortAlerts, recordJudgements, type AlertRow } from './alert-store';
 import { JudgingContext, readSnapshot, type DiagnosisFailure, type MonitoringDependencies } from './judging-context';
 import type { GroupJudgement } from './judge';
 import { policiesInForce, type MonitoringPolicy, type PolicyRule } from './policy';
-import { pendingDestinations, pendingNotifications, webhookDestination } from '../delivery/outbox';
+import { deliveryStates, pendingDestinations, webhookDestination } from '../delivery/outbox';
 
 /**
  * Runs the rules of every policy in force on one moment of a cohort's life (docs/alerts.md):
@@ -80,10 +80,36 @@ interface Asks {
   destinations?: string[];
 }
 
+/**
+ * How far an attempt got in judging a moment of a cohort: each rule's groups (by
+ * `policy@version/rule`) and the diagnosis, once made. A retry after a lost worker resumes
+ * from it instead of judging every rule again; the write, all at the end, is not in it.
+ */
+export interface JudgementProgress {
+  moment: string;
+  rules: Record<string, GroupJudgement[]>;
+  diagnosis?: Diagnosis | DiagnosisFailure | null;
+}
+
+/** Where progress goes (the activity's heartbeat details) and what an earlier attempt left there. */
+export interface Checkpointing {
+  resumed: unknown;
+  save(progress: JudgementProgress): void;
+}
+
+/** Progress is checkpointed while it serializes to less than this: heartbeat details are small. */
+export const PROGRESS_LIMIT_BYTES = 256 * 1024;
+
+const resumable = (resumed: unknown, moment: string): JudgementProgress | null =>
+  typeof resumed === 'object' && resumed !== null && (resumed as JudgementProgress).moment === moment
+    ? (resumed as JudgementProgress)
+    : null;
+
 export async function applyMonitoringPolicy(
   db: Knex,
   deps: MonitoringDependencies,
   input: ApplyPolicyInput,
+  checkpointing?: Checkpointing,
 ): Promise<MonitoringOutcome & { judgements: RuleJudgement[] }> {
   const { record, definition } = await loadCohort(db, input.cohortId);
   const policies = await policiesInForce(db, record.model_name, record.label_definition_name);
@@ -92,6 +118,7 @@ export async function applyMonitoringPolicy(
     alerts: [] as AlertSummary[],
     alertCount: 0,
     notifications: 0,
+    undeliverable: 0,
     destinations: [] as string[],
     retraining: null as RetrainingEvidence | null,
     recalibration: null as RecalibrationRequest | null,
@@ -102,7 +129,12 @@ export async function applyMonitoringPolicy(
   // First every rule's outcome, read from the database but written nowhere: a rule that
   // throws is an `error` judgement, and the rest are judged all the same.
   const snapshot = input.snapshotId === null ? null : await readSnapshot(db, input.snapshotId);
+  const moment = snapshot ? `snapshot ${snapshot.snapshotId}` : 'close';
   const context = new JudgingContext(db, deps, record, definition, snapshot);
+  const resumed = resumable(checkpointing?.resumed, moment);
+  if (resumed && 'diagnosis' in resumed) context.seedDiagnosis(resumed.diagnosis ?? null);
+  const progress: JudgementProgress = { moment, rules: { ...resumed?.rules } };
+  let checkpointed = true;
   const judged: Array<{
     policy: MonitoringPolicy;
     rule: PolicyRule;
@@ -112,7 +144,8 @@ export async function applyMonitoringPolicy(
   for (const policy of policies) {
     for (const rule of policy.rules) {
       if (!context.applies(rule)) continue;
-      const judgements = await context.judge(rule).catch((error: unknown) => [errorJudgement(error)]);
+      const key = `${policy.name}@${policy.version}/${rule.name}`;
+      const judgements = progress.rules[key] ?? (await context.judge(rule).catch((error: unknown) => [errorJudgement(error)]));
       if (judgements.length === 0) continue;
       outcome.judgements.push(
         ...judgements.map((j) => ({
@@ -124,13 +157,19 @@ export async function applyMonitoringPolicy(
       );
       const diagnosis = DIAGNOSED.has(rule.kind) && judgements.some((j) => j.verdict === 'fire') ? await context.diagnosis() : null;
       judged.push({ policy, rule, judgements, diagnosis });
+      if (checkpointing && checkpointed && !(key in progress.rules)) {
+        progress.rules[key] = judgements;
+        if (diagnosis) progress.diagnosis = diagnosis;
+        // Past the limit the checkpoint stays where it was: a retry redoes the rest.
+        checkpointed = JSON.stringify(progress).length < PROGRESS_LIMIT_BYTES;
+        if (checkpointed) checkpointing.save(progress);
+      }
     }
   }
   const verdict = await context.verdictIfComputed();
 
   // Then all of it recorded in one transaction, once per moment of the cohort: a retry (a
   // lost worker, a timeout) finds the judgement recorded and hands on the same asks.
-  const moment = snapshot ? `snapshot ${snapshot.snapshotId}` : 'close';
   const asks = await db.transaction(async (trx): Promise<Asks> => {
     const claimed = await trx('monitoring_judgements')
       .insert({ cohort_id: record.cohort_id, moment, asks: { retraining: null, recalibration: null } })
@@ -162,7 +201,9 @@ export async function applyMonitoringPolicy(
   // The destinations this judgement queued for and that still wait (a retry hands them on again).
   const waiting = new Set(await pendingDestinations(db, record.cohort_id));
   outcome.destinations = (asks.destinations ?? []).filter((destination) => waiting.has(destination));
-  outcome.notifications = await pendingNotifications(db, record.cohort_id);
+  const deliveries = await deliveryStates(db, record.cohort_id);
+  outcome.notifications = deliveries.pending;
+  outcome.undeliverable = deliveries.refused + deliveries.expired;
   const alerts = await cohortAlerts(db, record.cohort_id);
   outcome.alertCount = alerts.length;
   outcome.alerts = alerts.slice(0, ALERTS_IN_OUTCOME);

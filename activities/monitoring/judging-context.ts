@@ -124,6 +124,11 @@ export class JudgingContext {
     return this.diagnosed;
   }
 
+  /** The diagnosis an earlier attempt made (its checkpoint), so it is not made again. */
+  seedDiagnosis(diagnosis: Diagnosis | DiagnosisFailure | null): void {
+    this.diagnosed = Promise.resolve(diagnosis);
+  }
+
   async verdictIfComputed(): Promise<string | null> {
     return this.diagnosed ? ((await this.diagnosed)?.verdict ?? null) : null;
   }

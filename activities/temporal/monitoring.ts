@@ -20,7 +20,9 @@ export function createMonitoringActivities(db: Knex, deps: MonitoringDependencie
     async applyMonitoringPolicy(input: ApplyPolicyInput): Promise<MonitoringOutcome> {
       // The per-group reasons stay out of the workflow's history; the alerts table keeps what fired.
       // Heartbeats while it judges, so a lost worker is noticed in seconds whatever a rule costs.
-      const { judgements: _reasons, ...outcome } = await withHeartbeat(() => applyMonitoringPolicy(db, deps, input));
+      const { judgements: _reasons, ...outcome } = await withHeartbeat((checkpointing) =>
+        applyMonitoringPolicy(db, deps, input, checkpointing),
+      );
       // The notifications it queued go to their destinations' delivery workflows, woken here.
       if (input.wakeDeliveries) await wakeDeliveries(outcome.destinations ?? []);
       for (const alert of outcome.alerts.filter((a) => a.state === 'firing')) {

@@ -210,6 +210,18 @@ describe('the cohort lifecycle acts on its monitoring policy', () => {
     expect(alerts.every((a: any) => a.state === 'retracted' && a.checkpoint === 'final' && a.runbook === 'docs/runbooks/floor.md')).toBe(
       true,
     );
+    // Paged: one at a time, the cursor of each page leading to the next, the last saying none follows.
+    const firstPage = JSON.parse((await hindsight(['alerts', 'list', '--model', 'fraud-act', '--limit', '1', '--json'])).stdout);
+    expect(firstPage.alerts.map((a: any) => a.alert_id)).toEqual([alerts[0].alert_id]);
+    expect(firstPage.next_cursor).toBe(alerts[0].alert_id);
+    const lastPage = JSON.parse(
+      (await hindsight(['alerts', 'list', '--model', 'fraud-act', '--limit', '1', '--cursor', String(firstPage.next_cursor), '--json']))
+        .stdout,
+    );
+    expect(lastPage).toMatchObject({ alerts: [expect.objectContaining({ alert_id: alerts[1].alert_id })], next_cursor: null });
+    expect((await hindsight(['alerts', 'list', '--model', 'fraud-act', '--limit', '1'])).stdout).toContain(
+      `more alerts follow: --cursor ${alerts[0].alert_id}`,
+    );
     const status = JSON.parse((await hindsight(['cohort', 'status', cohorts[0]!.cohort_id, '--json'])).stdout);
     expect(status.alerts).toEqual([expect.objectContaining({ rule: 'recall-floor', state: 'retracted', checkpoint: 'final' })]);
 

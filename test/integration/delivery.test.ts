@@ -11,7 +11,7 @@ import { putLabelDefinition } from '../../activities/evaluate/label-definitions'
 import { registerCohort } from '../../activities/evaluate/cohorts';
 import { ingestNdjsonFile } from '../../activities/ingest/ingest-records';
 import { webhookDestination } from '../../activities/delivery/outbox';
-import { applyMonitoringPolicy } from '../../activities/monitoring/apply-policy';
+import { applyMonitoringPolicy, type JudgementProgress } from '../../activities/monitoring/apply-policy';
 import { defaultMonitoringDependencies } from '../../activities/monitoring/dependencies';
 import { putPolicy } from '../../activities/monitoring/policy';
 import { createLifecycleActivities } from '../../activities/temporal/lifecycle';
@@ -243,6 +243,35 @@ describe('side effects never hold back a measurement', () => {
       last_error: `${receiver.url}/gone answered 404; not retried`,
     });
 
+    // `alerts list` says where each alert's notifications stand, in JSON and in text.
+    const listed = JSON.parse((await hindsight(['alerts', 'list', '--model', 'delivery-404', '--json'])).stdout);
+    expect(listed.next_cursor).toBeNull();
+    expect(
+      listed.alerts[0].deliveries.map((d: { transition: string; state: string; last_status: number }) => [
+        d.transition,
+        d.state,
+        d.last_status,
+      ]),
+    ).toEqual([
+      ['firing', 'refused', 404],
+      ['retracted', 'refused', 404],
+    ]);
+    expect(listed.alerts[0].deliveries[0].destination).toBe(`${receiver.url}/gone`);
+    expect((await hindsight(['alerts', 'list', '--model', 'delivery-404'])).stdout).toContain(
+      'notified: firing refused 404, retracted refused 404',
+    );
+    // The cohort's Web UI details (as of its last judgement) and the delivery workflow's own say so.
+    const cohortDetails = await worker.client.workflow
+      .getHandle(result.cohortId)
+      .query<{ currentDetails?: string }>('__temporal_workflow_metadata');
+    expect(cohortDetails.currentDetails).toContain('refused by their receiver or expired');
+    const deliveryDetails = await worker.client.workflow
+      .getHandle(`delivery/${refusedDestination(receiver.url)}`)
+      .query<{ currentDetails?: string }>('__temporal_workflow_metadata');
+    expect(deliveryDetails.currentDetails).toContain(`## Alert delivery to ${receiver.url}/gone`);
+    expect(deliveryDetails.currentDetails).toContain('2 refused');
+    expect(deliveryDetails.currentDetails).toContain(`Last problem: ${receiver.url}/gone answered 404; not retried`);
+
     // The retraining workflow keeps running, its request parked with the reason.
     const retraining = worker.client.workflow.getHandle(retrainingWorkflowId('delivery-404'));
     const state = await waitFor(async () => {
@@ -296,6 +325,38 @@ describe('side effects never hold back a measurement', () => {
     expect(await notificationsOf('delivery-404')).toEqual(before);
   });
 
+  it('a judgement retried after a lost worker resumes from its heartbeat checkpoint: the rules it judged are not judged again', async () => {
+    await runs.get('delivery-404');
+    const cohort = await testDb.db('cohorts').where({ model_name: 'delivery-404' }).first('cohort_id');
+    const snapshot = await testDb.db('metric_snapshots').where({ cohort_id: cohort.cohort_id, checkpoint: 'PT6S' }).first('snapshot_id');
+    const moment = `snapshot ${snapshot.snapshot_id}`;
+    const input = { cohortId: cohort.cohort_id, snapshotId: Number(snapshot.snapshot_id) };
+    const saved: JudgementProgress[] = [];
+    const save = (progress: JudgementProgress) => saved.push(structuredClone(progress));
+
+    // Judged afresh, each rule's groups are checkpointed as soon as they are judged.
+    const fresh = await applyMonitoringPolicy(testDb.db, defaultMonitoringDependencies, input, { resumed: undefined, save });
+    expect(saved.map((p) => Object.keys(p.rules))).toEqual([['delivery-404-policy@1/recall-floor']]);
+    expect(saved[0]!.moment).toBe(moment);
+    expect(saved[0]!.rules['delivery-404-policy@1/recall-floor']).toEqual(
+      fresh.judgements.map(({ policy: _p, rule: _r, slice: _s, ...group }) => group),
+    );
+
+    // A retry given that checkpoint takes the rule's groups from it (here marked, to tell them apart).
+    const marked = saved[0]!.rules['delivery-404-policy@1/recall-floor']!.map((group) => ({ ...group, reason: 'from the checkpoint' }));
+    const resumed = await applyMonitoringPolicy(testDb.db, defaultMonitoringDependencies, input, {
+      resumed: { moment, rules: { 'delivery-404-policy@1/recall-floor': marked } },
+      save,
+    });
+    expect(resumed.judgements.map((j) => j.reason)).toEqual(['from the checkpoint']);
+    // A checkpoint of another moment is not this judgement's: everything is judged again.
+    const other = await applyMonitoringPolicy(testDb.db, defaultMonitoringDependencies, input, {
+      resumed: { moment: 'close', rules: { 'delivery-404-policy@1/recall-floor': marked } },
+      save,
+    });
+    expect(other.judgements.map((j) => j.reason)).toEqual(fresh.judgements.map((j) => j.reason));
+  });
+
   it('a revision retried after its insert returns that revision, so it is judged', async () => {
     await runs.get('delivery-500');
     const cohort = await testDb.db('cohorts').where({ model_name: 'delivery-500' }).first('cohort_id', 'end_ts');
@@ -336,6 +397,11 @@ describe('side effects never hold back a measurement', () => {
     const error = listed.find((a: { rule: string }) => a.rule === 'psi');
     expect(error.state).toBe('error');
     expect(error.evidence.reason).toMatch(/^could not judge this rule: not a numeric feature of the reference cohort: not_a_feature/);
+    const errors = JSON.parse((await hindsight(['alerts', 'list', '--state', 'error', '--json'])).stdout).alerts;
+    expect(errors.map((a: { rule: string; model_name: string }) => [a.model_name, a.rule])).toEqual([['delivery-error', 'psi']]);
+    expect((await hindsight(['alerts', 'list', '--state', 'error'])).stdout).toMatch(
+      /\terror\t.*\tnot judged: could not judge this rule: /,
+    );
   }, 90_000);
 
   it('a retraining hook that keeps failing is parked, to be called again in 5 minutes under the same request id', async () => {
