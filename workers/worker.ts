@@ -23,12 +23,6 @@ export const WORKER_DEFAULTS = {
   maxCachedWorkflows: 250,
   maxConcurrentWorkflowTaskExecutions: 16,
   maxConcurrentActivityTaskExecutions: 24,
-  /**
-   * A workflow task waits this long on the queue of the worker that has the workflow cached
-   * before any worker may take it: after a worker is lost, its workflows' next tasks are late by
-   * this much (Temporal's default is 10 s). A live worker takes its own tasks in milliseconds.
-   */
-  stickyQueueScheduleToStartTimeout: '3 seconds',
 } as const;
 
 /** Called in the worker's process when a cohort stores a snapshot or closes (not on replay). */
@@ -77,7 +71,6 @@ export async function createHindsightWorker(options: HindsightWorkerOptions): Pr
     maxConcurrentActivityTaskExecutions: options.maxConcurrentActivityTaskExecutions ?? WORKER_DEFAULTS.maxConcurrentActivityTaskExecutions,
     maxConcurrentWorkflowTaskExecutions: options.maxConcurrentWorkflowTaskExecutions ?? WORKER_DEFAULTS.maxConcurrentWorkflowTaskExecutions,
     maxCachedWorkflows: options.maxCachedWorkflows ?? WORKER_DEFAULTS.maxCachedWorkflows,
-    stickyQueueScheduleToStartTimeout: WORKER_DEFAULTS.stickyQueueScheduleToStartTimeout,
   });
 }
 
