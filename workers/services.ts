@@ -4,6 +4,7 @@ import path from 'node:path';
 import type { Knex } from 'knex';
 import { createDatabase, isProcessAlive, openDatabaseServer, type DatabaseHandle } from './database';
 import type { Env } from './env';
+import { devServerSource, sdkDownloadDir, startSdkDevServer } from './sdk-dev-server';
 import { ensureTemporalCli, startDevServer, type DevServer } from './temporal-dev-server';
 
 /** What a running `hindsight dev` publishes so other commands on this machine can find it. */
@@ -77,15 +78,15 @@ export async function openTemporal(
   ports: { port?: number; uiPort?: number } = {},
 ): Promise<DevServer> {
   if (env.TEMPORAL_ADDRESS) return { address: env.TEMPORAL_ADDRESS, uiUrl: undefined, stop: async () => {} };
-  const cliPath = ensureTemporalCli(log);
   const stateDir = path.resolve(env.HINDSIGHT_STATE_DIR);
-  return startDevServer({
-    cliPath,
-    port: ports.port ?? 7233,
-    uiPort: ports.uiPort ?? 8233,
-    dbFile: path.join(stateDir, 'temporal.db'),
-    logFile: path.join(stateDir, 'temporal.log'),
-  });
+  const settings = { port: ports.port ?? 7233, uiPort: ports.uiPort ?? 8233, dbFile: path.join(stateDir, 'temporal.db') };
+  const source = devServerSource();
+  if (source.kind === 'sdk-download') {
+    log(`no Temporal CLI found and no Go to build one: starting the dev server the Temporal SDK downloads (cached in ${sdkDownloadDir()})`);
+    return startSdkDevServer(settings);
+  }
+  const cliPath = source.kind === 'cli' ? source.path : ensureTemporalCli(log);
+  return startDevServer({ cliPath, ...settings, logFile: path.join(stateDir, 'temporal.log') });
 }
 
 /** The services `hindsight dev` and `hindsight demo` run on, with a pool on the database. */
