@@ -20,6 +20,8 @@ export interface VersionedDocumentCommands<Stored, Row, Document> {
     store: (db: Knex, input: unknown, file: string) => Promise<Stored>;
     /** What put prints: the JSON document and the line without --json. */
     report: (stored: Stored) => { json: unknown; human: () => string };
+    /** What put could not check yet, printed on stderr (the document is stored all the same). */
+    warnings?: (stored: Stored) => string[];
   };
   list: {
     read: (db: Knex) => Promise<Row[]>;
@@ -45,6 +47,7 @@ export function registerVersionedDocuments<Stored, Row, Document>(
       const out = createOutput(Boolean(options.json));
       const input = await readJsonFile(file);
       const stored = await withDatabase((db) => spec.put.store(db, input, file));
+      for (const warning of spec.put.warnings?.(stored) ?? []) out.info(`${file}: warning: ${warning}`);
       const report = spec.put.report(stored);
       out.result(report.json, report.human);
       setExit(EXIT.ok);

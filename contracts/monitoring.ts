@@ -37,10 +37,22 @@ export interface RetrainingEvidence {
   quietPeriod: string;
   /** The quiet period in milliseconds (a month counts 28 days), for the workflow's timer. */
   quietPeriodMs: number;
-  hook: { webhook: { url: string; headers: Record<string, string> } } | { workflow: { type: string; task_queue: string } };
+  hook: { webhook: RetrainingWebhookRef } | { workflow: { type: string; task_queue: string } };
   /** Cohort period of a schedule made for the new version when the old one has none. */
   every: string;
   labelDefinition: string;
+}
+
+/**
+ * The retraining webhook as evidence names it: where it goes (`receiver`: scheme, host and path,
+ * or `$VARIABLE`), never its secrets; the worker reads its URL and headers from the policy and
+ * its own environment when it calls. Evidence recorded before carries `url` and `headers`, and
+ * is sent with them.
+ */
+export interface RetrainingWebhookRef {
+  receiver?: string;
+  url?: string;
+  headers?: Record<string, string>;
 }
 
 /** A calibration alert's request for the recalibration workflow. */

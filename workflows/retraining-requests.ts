@@ -194,8 +194,13 @@ export async function retrainingRequests(input: RetrainingRequestsInput): Promis
   async function callHook(requestId: string, evidence: RetrainingEvidence): Promise<void> {
     const body = { request_id: requestId, model: state.model, model_version: evidence.modelVersion, evidence };
     if ('webhook' in evidence.hook) {
+      // The activity reads the hook's URL and headers (maybe secrets) from the policy, so they stay
+      // out of this history; evidence recorded before they did carries them, and passes them on.
+      const { url, headers } = evidence.hook.webhook;
       await callRetrainingWebhook.executeWithOptions({ summary: `call the retraining webhook (${requestId})` }, [
-        { url: evidence.hook.webhook.url, headers: evidence.hook.webhook.headers, idempotencyKey: requestId, body },
+        url === undefined
+          ? { policy: evidence.policy, idempotencyKey: requestId, body }
+          : { url, headers: headers ?? {}, idempotencyKey: requestId, body },
       ]);
     } else {
       // The pipeline's own worker runs it; abandoned, so it outlives this run's continue-as-new.

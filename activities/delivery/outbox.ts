@@ -10,15 +10,23 @@ import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
 import type { DeliveryStep } from '../../contracts/delivery';
 import { fixedDurationMs } from '../../contracts/iso-duration';
-import { postWebhook, redactUrl } from './webhook';
+import { postWebhook, redactUrl, type WebhookAttempt } from './webhook';
+import { resolveWebhook, type WebhookConfig } from './webhook-config';
 
 /** How long a notification is retried before it is `expired`, unless the policy's webhook says `max_age`. */
 export const DEFAULT_MAX_AGE_MS = 24 * 3_600_000;
 
-/** The destination a webhook URL's notifications go to: its delivery workflow's key (the URL itself may hold a secret). */
-export function webhookDestination(url: string): string {
-  return `webhook/${createHash('md5').update(url).digest('hex')}`;
+/**
+ * The destination a webhook's notifications go to: its delivery workflow's key, the hash of its
+ * URL (which may hold a secret), or of `$VARIABLE` for a URL the worker reads from its environment.
+ */
+export function webhookDestination(webhook: string | WebhookConfig): string {
+  const key = typeof webhook === 'string' ? webhook : (webhook.url ?? `$${webhook.url_from_env}`);
+  return `webhook/${createHash('md5').update(key).digest('hex')}`;
 }
+
+/** How an outbox row names its receiver: `$VARIABLE` as stored, a URL (rows from before store it whole) by scheme, host and path. */
+const shownReceiver = (stored: string): string => (stored.startsWith('$') ? stored : redactUrl(stored));
 
 /** The outbox rows of a cohort's alerts (null: the feed alerts, which have no cohort; undefined: every alert's). */
 function notificationsOf(db: Knex, cohortId: string | null | undefined): Knex.QueryBuilder {
@@ -73,8 +81,9 @@ export function describeDeliveries(states: DeliveryStates): string {
 }
 
 /**
- * Attempts the destination's oldest pending notification once and records the attempt. The
- * headers come from the policy as stored (never from the outbox), so they are sent, not kept.
+ * Attempts the destination's oldest pending notification once and records the attempt. The URL
+ * and headers come from the policy as stored and the worker's environment (never from the
+ * outbox), so they are sent, not kept; a variable the worker lacks fails the attempt, naming it.
  */
 export async function deliverNext(db: Knex, destination: string, now = new Date()): Promise<DeliveryStep> {
   const row = await db('alert_notifications as n')
@@ -84,13 +93,18 @@ export async function deliverNext(db: Knex, destination: string, now = new Date(
     .first('n.idempotency_key', 'n.url', 'n.payload', 'n.created_at', 'a.policy_name', 'a.policy_version');
   if (!row) return { outcome: 'empty', idempotencyKey: null, status: null, pending: 0 };
   const policy = await db('monitoring_policies').where({ name: row.policy_name, version: row.policy_version }).first('policy');
-  const webhook = policy?.policy.notifications?.webhook ?? {};
-  const attempt = await postWebhook({
-    url: row.url,
-    headers: webhook.headers ?? {},
-    idempotencyKey: row.idempotency_key,
-    body: row.payload,
-  });
+  const webhook: WebhookConfig & { max_age?: string } = policy?.policy.notifications?.webhook ?? { url: row.url };
+  const resolved = resolveWebhook(webhook);
+  const attempt: WebhookAttempt = resolved.ok
+    ? await postWebhook({
+        url: resolved.url,
+        headers: resolved.headers,
+        idempotencyKey: row.idempotency_key,
+        body: row.payload,
+        receiver: resolved.receiver,
+        secrets: resolved.secrets,
+      })
+    : { result: 'failed', status: null, reason: resolved.reason };
   const maxAgeMs = (webhook.max_age ? fixedDurationMs(webhook.max_age) : undefined) ?? DEFAULT_MAX_AGE_MS;
   const expired = attempt.result === 'failed' && now.getTime() - new Date(row.created_at).getTime() >= maxAgeMs;
   const state = attempt.result === 'delivered' ? 'delivered' : attempt.result === 'refused' ? 'refused' : expired ? 'expired' : 'pending';
@@ -111,7 +125,7 @@ export async function deliverNext(db: Knex, destination: string, now = new Date(
     idempotencyKey: row.idempotency_key,
     status: attempt.status,
     pending: Number(counted[0]?.count ?? 0),
-    receiver: redactUrl(row.url),
+    receiver: resolved.receiver,
     reason: attempt.reason,
   };
 }
@@ -141,7 +155,7 @@ export async function alertDeliveries(db: Knex, alertIds: number[]): Promise<Map
       ...(byAlert.get(id) ?? []),
       {
         transition: row.transition,
-        destination: redactUrl(row.url),
+        destination: shownReceiver(row.url),
         state: row.state,
         attempts: Number(row.attempts),
         last_status: row.last_status,

@@ -14,6 +14,10 @@ export interface WebhookCall {
   headers: Record<string, string>;
   idempotencyKey: string;
   body: unknown;
+  /** How messages name the receiver (default: the URL's scheme, host and path). */
+  receiver?: string;
+  /** Strings no message may hold (values read from the environment, credentials): replaced by ***. */
+  secrets?: readonly string[];
 }
 
 export interface WebhookAttempt {
@@ -35,7 +39,19 @@ export function redactUrl(url: string): string {
 }
 
 export async function postWebhook(call: WebhookCall, timeoutMs = WEBHOOK_TIMEOUT_MS): Promise<WebhookAttempt> {
-  const where = redactUrl(call.url);
+  const attempt = await attemptPost(call, timeoutMs);
+  return attempt.reason === null ? attempt : { ...attempt, reason: scrubSecrets(attempt.reason, call.secrets ?? []) };
+}
+
+const originOf = (url: URL): string => `${url.origin}${url.pathname === '/' ? '' : '/…'}`;
+
+/** A message with every one of these secrets replaced by ***, the longest first. */
+export function scrubSecrets(text: string, secrets: readonly string[]): string {
+  return [...secrets].sort((a, b) => b.length - a.length).reduce((out, secret) => out.split(secret).join('***'), text);
+}
+
+async function attemptPost(call: WebhookCall, timeoutMs: number): Promise<WebhookAttempt> {
+  const where = call.receiver ?? redactUrl(call.url);
   let response: Response;
   try {
     response = await fetch(call.url, {
@@ -55,7 +71,12 @@ export async function postWebhook(call: WebhookCall, timeoutMs = WEBHOOK_TIMEOUT
   if (response.ok) return { result: 'delivered', status, reason: null };
   if (status >= 300 && status < 400) {
     const location = response.headers.get('location');
-    const target = location ? redactUrl(new URL(location, call.url).href) : 'nowhere';
+    // A call that carries secrets names the redirect by its origin only: the receiver may echo them in its path.
+    const target = location
+      ? call.secrets?.length
+        ? originOf(new URL(location, call.url))
+        : redactUrl(new URL(location, call.url).href)
+      : 'nowhere';
     return { result: 'refused', status, reason: `${where} answered ${status}, a redirect to ${target}; redirects are not followed` };
   }
   if (status >= 500 || status === 408 || status === 429) return { result: 'failed', status, reason: `${where} answered ${status}` };

@@ -5,6 +5,7 @@
 import type { CohortRecord } from '../../contracts/cohort';
 import { durationBounds, fixedDurationMs } from '../../contracts/iso-duration';
 import { sliceLabel, type RecalibrationRequest, type RetrainingEvidence } from '../../contracts/monitoring';
+import { webhookReceiver } from '../delivery/webhook-config';
 import type { AlertRow } from './alert-store';
 import type { JudgedSnapshot } from './judging-context';
 import type { MonitoringPolicy, PolicyRule } from './policy';
@@ -44,10 +45,8 @@ export function retrainingEvidence(
     retrainOnLabeling: retraining.retrain_on_labeling,
     quietPeriod: retraining.quiet_period,
     quietPeriodMs: fixedDurationMs(retraining.quiet_period) ?? durationBounds(retraining.quiet_period).min * 1000,
-    hook:
-      'webhook' in retraining.hook
-        ? { webhook: { url: retraining.hook.webhook.url, headers: retraining.hook.webhook.headers } }
-        : retraining.hook,
+    // Where the webhook goes, never its URL's secrets or headers: evidence travels in signals and histories.
+    hook: 'webhook' in retraining.hook ? { webhook: { receiver: webhookReceiver(retraining.hook.webhook) } } : retraining.hook,
     every: retraining.every,
     labelDefinition: `${record.label_definition_name}@${record.label_definition_version}`,
   };

@@ -10,6 +10,7 @@ import { sliceLabel, type AlertState, type AlertSummary } from '../../contracts/
 import { toUtcIso } from '../../contracts/utc-timestamp';
 import type { Diagnosis } from '../diagnose/diagnose';
 import { webhookDestination } from '../delivery/outbox';
+import { webhookReceiver } from '../delivery/webhook-config';
 import type { DiagnosisFailure, JudgedSnapshot } from './judging-context';
 import type { GroupJudgement } from './judge';
 import { runbookFor, type MonitoringPolicy, type PolicyRule } from './policy';
@@ -158,10 +159,11 @@ export async function queueAlertNotification(
   const inserted = await trx('alert_notifications')
     .insert({
       idempotency_key: key,
-      destination: webhookDestination(webhook.url),
+      destination: webhookDestination(webhook),
       alert_id: alertId,
       transition,
-      url: webhook.url,
+      // Where it goes, not the URL: the worker reads that (and the headers) from the policy when it sends.
+      url: webhookReceiver(webhook),
       payload: { idempotency_key: key, transition, alert: alertPayload(alert) },
     })
     .onConflict('idempotency_key')

@@ -183,7 +183,7 @@ export async function applyMonitoringPolicy(
     const destinations = new Set<string>();
     for (const { policy, rule, judgements, diagnosis } of judged) {
       const changes = await recordJudgements(trx, { policy, rule, record, snapshot, judgements, diagnosis });
-      if (changes.notifications > 0 && policy.notifications.webhook) destinations.add(webhookDestination(policy.notifications.webhook.url));
+      if (changes.notifications > 0 && policy.notifications.webhook) destinations.add(webhookDestination(policy.notifications.webhook));
       const newlyFiring = changes.transitions.filter((t) => t.state === 'firing');
       if (newlyFiring.length > 0) fired.set(policy, [...(fired.get(policy) ?? []), { rule, alerts: newlyFiring }]);
     }

@@ -1,8 +1,10 @@
 import type { Knex } from 'knex';
 import { z } from 'zod';
 import { fixedDurationMs, isoDurationSchema } from '../../contracts/iso-duration';
-import { formatIssues } from '../../contracts/label-definition';
+import { labelDefinitionFields } from '../../contracts/label-definition';
 import { putImmutableVersion, type PutOutcome } from '../evaluate/label-definitions';
+import { checkFeatures, checkPolicy, formatPolicyIssues, textIssues } from './policy-checks';
+import { webhookSchema, webhookSecretIssues } from '../delivery/webhook-config';
 
 /**
  * A monitoring policy: the alert rules of one model and what to do when they fire
@@ -119,15 +121,8 @@ const ruleSchema = z.discriminatedUnion('kind', [
     .strict(),
 ]);
 
-const webhookSchema = z
-  .object({
-    url: z.url({ protocol: /^https?$/ }),
-    headers: z.record(z.string(), z.string()).default({}),
-  })
-  .strict();
-
 /** The alert webhook: how long a failing notification is retried before it expires (docs/alerts.md#delivery). */
-const notificationWebhookSchema = webhookSchema.extend({
+const notificationWebhookSchema = webhookSchema({
   max_age: isoDurationSchema
     .refine((duration) => {
       const ms = fixedDurationMs(duration);
@@ -145,7 +140,7 @@ const retrainingSchema = z
     /** Retrain even when the diagnosis says only the labels are at fault (normally skipped). */
     retrain_on_labeling: z.boolean().default(false),
     hook: z.union([
-      z.object({ webhook: webhookSchema }).strict(),
+      z.object({ webhook: webhookSchema({}) }).strict(),
       z.object({ workflow: z.object({ type: z.string().min(1), task_queue: z.string().min(1) }).strict() }).strict(),
     ]),
     /** Cohort period of the schedule made for the new version when none exists for the old one. */
@@ -198,6 +193,8 @@ export const policySchema = policyFields.superRefine((policy, ctx) => {
       if (!names.includes(name)) ctx.addIssue({ code: 'custom', path: [section, 'rules', index], message: `no rule is named ${name}` });
     });
   }
+  // Secrets by reference (docs/alerts.md#secrets): a literal credential is refused here, never on reading a stored policy.
+  for (const issue of webhookSecretIssues(policy)) ctx.addIssue({ code: 'custom', ...issue });
   if (policy.version > 1 && !policy.changelog) {
     ctx.addIssue({ code: 'custom', path: ['changelog'], message: 'a new version needs a changelog line saying what changed' });
   }
@@ -216,25 +213,62 @@ export function runbookFor(rule: PolicyRule): string {
   return rule.runbook ?? `docs/runbooks/${rule.kind.replace(/_/g, '-')}.md`;
 }
 
-/** Stores a policy version; the same content again is a no-op, other content under it is refused. */
-export async function putPolicy(db: Knex, input: unknown, where = 'policy'): Promise<{ outcome: PutOutcome; policy: MonitoringPolicy }> {
+/**
+ * Stores a policy version; the same content again is a no-op, other content under it is
+ * refused. Checked completely first, against the latest version of its label definition
+ * (./policy-checks): a policy that could only fail or never fire later is refused with every
+ * issue named by its field, and nothing is stored. A later version keeps the model and the
+ * label definition of the first: another one is another policy, under another name.
+ * `warnings` are what could not be checked yet (features, before any prediction is stored).
+ */
+export async function putPolicy(
+  db: Knex,
+  input: unknown,
+  where = 'policy',
+): Promise<{ outcome: PutOutcome; policy: MonitoringPolicy; warnings: string[] }> {
   const parsed = policySchema.safeParse(input);
-  if (!parsed.success) throw new PolicyError(formatIssues(parsed.error, where));
+  const textual = textIssues(input);
+  if (!parsed.success || textual.length > 0) {
+    const shape = parsed.success ? [] : parsed.error.issues.map((issue) => ({ path: issue.path.map(String), message: issue.message }));
+    throw new PolicyError(formatPolicyIssues([...textual, ...shape], where));
+  }
   const policy = parsed.data;
-  const definition = await db('label_definitions').where({ name: policy.label_definition }).orderBy('version', 'desc').first('model_name');
-  if (!definition)
+  const definitionRow = await db('label_definitions')
+    .where({ name: policy.label_definition })
+    .orderBy('version', 'desc')
+    .first('model_name', 'definition');
+  if (!definitionRow)
     throw new PolicyError(
       `${where}: label_definition: ${policy.label_definition} not found; store it first with: hindsight label-definition put FILE.json`,
     );
-  if (definition.model_name !== policy.model_name) {
+  if (definitionRow.model_name !== policy.model_name) {
     throw new PolicyError(
-      `${where}: label_definition: ${policy.label_definition} labels model ${definition.model_name}, not ${policy.model_name}`,
+      `${where}: label_definition: ${policy.label_definition} labels model ${definitionRow.model_name}, not ${policy.model_name}`,
     );
   }
-  const row = { name: policy.name, version: policy.version, model_name: policy.model_name, policy, changelog: policy.changelog ?? null };
-  const store = { table: 'monitoring_policies', documents: 'policies', where, error: PolicyError };
-  const outcome = await putImmutableVersion(db, store, row, policy);
-  return { outcome, policy };
+  const features = await checkFeatures(db, policy);
+  const issues = [...checkPolicy(policy, labelDefinitionFields.parse(definitionRow.definition)), ...features.issues];
+  if (issues.length > 0) throw new PolicyError(formatPolicyIssues(issues, where));
+  const outcome = await db.transaction(async (trx) => {
+    // One put of a name at a time, so two first versions cannot name different models.
+    await trx.raw('select pg_advisory_xact_lock(hashtext(?), hashtext(?))', ['monitoring_policies', policy.name]);
+    const first = await trx('monitoring_policies').where({ name: policy.name }).orderBy('version').first('version', 'model_name', 'policy');
+    const kept =
+      first && first.model_name !== policy.model_name
+        ? { field: 'model_name', what: 'model', was: first.model_name as string }
+        : first && first.policy.label_definition !== policy.label_definition
+          ? { field: 'label_definition', what: 'label definition', was: first.policy.label_definition as string }
+          : null;
+    if (kept)
+      throw new PolicyError(
+        `${where}: ${kept.field}: ${policy.name}@${first.version} watches ${kept.what} ${kept.was}, and every version of a policy keeps it: ` +
+          `a different ${kept.what} is a new policy name`,
+      );
+    const row = { name: policy.name, version: policy.version, model_name: policy.model_name, policy, changelog: policy.changelog ?? null };
+    const store = { table: 'monitoring_policies', documents: 'policies', where, error: PolicyError };
+    return putImmutableVersion(trx, store, row, policy);
+  });
+  return { outcome, policy, warnings: features.warnings };
 }
 
 /** `NAME` (latest version) or `NAME@VERSION`. */

@@ -11,7 +11,7 @@ import { checkStalledFeeds } from '../monitoring/feeds';
 import { pendingDestinations } from '../delivery/outbox';
 import { wakeDeliveries } from './delivery';
 import { withHeartbeat } from './heartbeat';
-import { callWebhook, deliverAlertNotifications, type WebhookCall } from '../monitoring/notify';
+import { callWebhook, deliverAlertNotifications, type RetrainingWebhookCall } from '../monitoring/notify';
 import { type MonitoringDependencies } from '../monitoring/judging-context';
 
 /** The monitoring activities, with the database and the estimators injected by the worker. */
@@ -51,8 +51,8 @@ export function createMonitoringActivities(db: Knex, deps: MonitoringDependencie
       return result;
     },
 
-    async callRetrainingWebhook(call: WebhookCall): Promise<void> {
-      await callWebhook(call);
+    async callRetrainingWebhook(call: RetrainingWebhookCall): Promise<void> {
+      await callWebhook(db, call);
     },
   };
 }

@@ -78,6 +78,8 @@ async function seedCohort(model: string, options: { previous?: boolean } = {}) {
         environment: 'production',
         ts_pred: new Date(ts).toISOString(),
         score: caught ? 0.9 : positive ? 0.2 : 0.1,
+        // Only the later period carries `amount`: a score_psi rule on it cannot be judged against the earlier one.
+        ...(options.previous && periodStart === start ? { features: { amount: i } } : {}),
       });
       if (positive) {
         outcomes.push({
@@ -194,7 +196,7 @@ describe('side effects never hold back a measurement', () => {
       `${receiver.url}/errors`,
       {
         rules: [
-          { name: 'psi', kind: 'score_psi', max: 0.2, features: ['not_a_feature'] },
+          { name: 'psi', kind: 'score_psi', max: 0.2, features: ['amount'] },
           { name: 'recall-floor', kind: 'floor', metric: 'recall', min: 0.5, severity: 'critical' },
         ],
       },
@@ -396,7 +398,7 @@ describe('side effects never hold back a measurement', () => {
     const listed = JSON.parse((await hindsight(['alerts', 'list', '--model', 'delivery-error', '--json'])).stdout).alerts;
     const error = listed.find((a: { rule: string }) => a.rule === 'psi');
     expect(error.state).toBe('error');
-    expect(error.evidence.reason).toMatch(/^could not judge this rule: not a numeric feature of the reference cohort: not_a_feature/);
+    expect(error.evidence.reason).toMatch(/^could not judge this rule: not a numeric feature of the reference cohort: amount/);
     const errors = JSON.parse((await hindsight(['alerts', 'list', '--state', 'error', '--json'])).stdout).alerts;
     expect(errors.map((a: { rule: string; model_name: string }) => [a.model_name, a.rule])).toEqual([['delivery-error', 'psi']]);
     expect((await hindsight(['alerts', 'list', '--state', 'error'])).stdout).toMatch(

@@ -81,7 +81,7 @@ describe('retrainingEvidence', () => {
       retrainOnLabeling: false,
       quietPeriod: 'P7D',
       quietPeriodMs: 604_800_000,
-      hook: { webhook: { url: 'https://ml.example.com/retrain', headers: {} } },
+      hook: { webhook: { receiver: 'https://ml.example.com/retrain' } },
       every: 'P7D',
       labelDefinition: 'chargeback@1',
     });
@@ -173,13 +173,19 @@ describe('retrainingEvidence', () => {
     expect(quietMs('P1M2DT6H')).toBe(30 * DAY_MS + 21_600_000);
   });
 
-  it("the hook's headers travel with the webhook", () => {
-    const headers = { Authorization: 'Bearer abc', 'X-Team': 'risk' };
-    const policy = retraining({ hook: { webhook: { url: 'https://ml.example.com/retrain', headers } } });
+  it("the evidence names the hook's receiver only: its URL and headers stay with the policy (they travel in signals and histories)", () => {
+    const webhook = {
+      url: 'https://ml.example.com/retrain',
+      headers: { 'X-Team': 'risk' },
+      headers_from_env: { Authorization: 'ML_TOKEN' },
+    };
+    const policy = retraining({ hook: { webhook } });
     const fired = [{ rule: ruleOf(policy, 'recall_drop'), alerts: [alert(1, 'recall_drop')] }];
     expect(retrainingEvidence(policy, record, snapshot, fired, null)?.hook).toEqual({
-      webhook: { url: 'https://ml.example.com/retrain', headers: { Authorization: 'Bearer abc', 'X-Team': 'risk' } },
+      webhook: { receiver: 'https://ml.example.com/retrain' },
     });
+    const fromEnv = retraining({ hook: { webhook: { url_from_env: 'ML_HOOK_URL' } } });
+    expect(retrainingEvidence(fromEnv, record, snapshot, fired, null)?.hook).toEqual({ webhook: { receiver: '$ML_HOOK_URL' } });
   });
 
   it('a workflow hook travels as the policy gives it', () => {
