@@ -7,7 +7,8 @@ require('../dist/cli/hindsight.js')
       process.exitCode = code;
     },
     (error) => {
-      process.stderr.write(`hindsight: ${error && error.stack ? error.stack : error}\n`);
+      // main() reports its own failures; this is the last resort, and still prints no stack trace.
+      process.stderr.write(`hindsight: ${error && error.message ? error.message : error}\n`);
       process.exitCode = 2;
     },
   );

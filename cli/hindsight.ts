@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
-import { describeFailure } from '../sql/failure-message';
+import { forgetEndpoints, usedEndpoints } from './context';
+import { describeForUser, isBrokenPipe } from './failure-messages';
 import { registerAlerts } from './commands/alerts';
 import { registerCalibrate } from './commands/calibrate';
 import { registerCohort } from './commands/cohort';
@@ -23,7 +24,7 @@ import { registerServe } from './commands/serve';
 import { registerSetupTemporal } from './commands/setup-temporal';
 import { registerThreshold } from './commands/threshold';
 import { registerTrace } from './commands/trace';
-import { EXIT } from './output';
+import { escapeForTerminal, EXIT } from './output';
 
 export function buildProgram(setExit: (code: number) => void): Command {
   const program = new Command('hindsight')
@@ -56,8 +57,27 @@ export function buildProgram(setExit: (code: number) => void): Command {
   return program;
 }
 
+let pipesGuarded = false;
+
+/**
+ * A reader that stops early (`hindsight ingest --json | head`) breaks the pipe: that is no
+ * failure of the command, which finishes its work and exits with its own code, printing nothing
+ * more. Any other error of the standard streams is left to Node.
+ */
+function guardStandardStreams(): void {
+  if (pipesGuarded) return;
+  pipesGuarded = true;
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error) => {
+      if (!isBrokenPipe(error)) throw error;
+    });
+  }
+}
+
 /** Runs the command line and returns its exit code (0 ok, 1 partial input rejected, 2 usage/fatal). */
 export async function main(argv: string[]): Promise<number> {
+  guardStandardStreams();
+  forgetEndpoints();
   let exitCode: number = EXIT.ok;
   const program = buildProgram((code) => {
     exitCode = code;
@@ -69,9 +89,10 @@ export async function main(argv: string[]): Promise<number> {
     if (error instanceof CommanderError) {
       return error.exitCode === 0 ? EXIT.ok : EXIT.fatal;
     }
-    // A database error is named by its SQLSTATE and message, never by its SQL (knex prefixes it).
-    const message = describeFailure(error);
-    process.stderr.write(`hindsight: ${message}\n`);
+    if (isBrokenPipe(error)) return exitCode;
+    // One sentence that says what to do: no SQL, no SQLSTATE, no stack trace (HINDSIGHT_DEBUG=1 adds the trace).
+    const message = describeForUser(error, usedEndpoints());
+    process.stderr.write(`hindsight: ${escapeForTerminal(message)}\n`);
     if (process.env.HINDSIGHT_DEBUG) process.stderr.write(`${(error as Error).stack}\n`);
     return EXIT.fatal;
   }

@@ -5,14 +5,35 @@ export interface Output {
   info(line: string): void;
 }
 
+/**
+ * Characters a terminal acts on instead of showing: C0 controls but newline and tab (escape
+ * sequences, carriage return), DEL, C1 controls, and the bidirectional marks, embeddings,
+ * overrides and isolates that can make a line read as something else.
+ */
+const TERMINAL_UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+/** What JSON.stringify leaves raw of those: it escapes C0 controls itself. */
+const JSON_UNSAFE = /[\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+const escapeCharacter = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
+
+/** Text for a terminal: every character of {@link TERMINAL_UNSAFE} written as `\uXXXX`, so data cannot restyle or reorder a line. */
+export function escapeForTerminal(text: string): string {
+  return text.replace(TERMINAL_UNSAFE, escapeCharacter);
+}
+
+/** JSON text with C1 controls and bidi characters as `\uXXXX` escapes: the same document, safe to print. */
+export function escapeJsonText(json: string): string {
+  return json.replace(JSON_UNSAFE, escapeCharacter);
+}
+
 export function createOutput(json: boolean): Output {
   return {
     json,
     result(document, human) {
-      process.stdout.write(json ? `${JSON.stringify(document, null, 2)}\n` : `${human()}\n`);
+      process.stdout.write(json ? `${escapeJsonText(JSON.stringify(document, null, 2))}\n` : `${escapeForTerminal(human())}\n`);
     },
     info(line) {
-      process.stderr.write(`${line}\n`);
+      process.stderr.write(`${escapeForTerminal(line)}\n`);
     },
   };
 }

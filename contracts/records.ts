@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { uuidSchema } from './uuid';
 
 /**
  * Versioned record schemas for everything Hindsight ingests. `schema_version` absent means
@@ -82,7 +83,7 @@ const schemaVersion = z.number().int().min(1).max(2_147_483_647).optional();
 
 export const predictionSchemaV1 = z.object({
   schema_version: schemaVersion,
-  prediction_id: z.guid({ message: 'must be a UUID' }).transform((id) => id.toLowerCase()),
+  prediction_id: uuidSchema,
   model_name: text,
   model_version: text,
   feature_view_version: optionalText,
@@ -110,10 +111,7 @@ export const outcomeSchemaV1 = z
   .object({
     schema_version: schemaVersion,
     outcome_id: text,
-    prediction_id: z
-      .guid({ message: 'must be a UUID' })
-      .transform((id) => id.toLowerCase())
-      .nullish(),
+    prediction_id: uuidSchema.nullish(),
     entity_ids: entityIds.default({}),
     request_id: optionalText,
     item_id: optionalText,
@@ -144,7 +142,7 @@ export const outcomeSchemaV1 = z
 
 export const actionSchemaV1 = z.object({
   schema_version: schemaVersion,
-  prediction_id: z.guid({ message: 'must be a UUID' }).transform((id) => id.toLowerCase()),
+  prediction_id: uuidSchema,
   action: text,
   ts_action: recordTimestamp,
   policy: optionalText,

@@ -15,9 +15,15 @@ export interface DatabaseOptions {
   applicationName?: string;
 }
 
-/** knex logs to stdout by default, where a command's --json document goes: its one-line warnings go to stderr. */
+/**
+ * knex logs to stdout by default, where a command's --json document goes: its one-line warnings
+ * go to stderr. A failed connection is not logged: knex throws it to the caller as well, whose
+ * message names the server (cli/failure-messages.ts), and its log line is a raw Node error.
+ */
 function logToStderr(message: unknown): void {
-  process.stderr.write(`knex: ${String(message).split('\n')[0]}\n`);
+  const line = String(message).split('\n')[0]!;
+  if (line.startsWith('Acquire connection error')) return;
+  process.stderr.write(`knex: ${line}\n`);
 }
 
 /** A knex pool whose sessions all run in UTC, so every timestamp we format is UTC. */

@@ -6,6 +6,7 @@ import { createActivities } from '../activities';
 import { defaultMonitoringDependencies } from '../activities/monitoring/dependencies';
 import { createCalibrationActivities } from '../activities/temporal/calibration';
 import type { LifecycleSinks } from '../contracts/lifecycle';
+import { sqlFreeActivityFailures } from './activity-failures';
 
 /**
  * One worker's task limits, chosen so that memory stays flat however many cohorts are open
@@ -68,6 +69,7 @@ export async function createHindsightWorker(options: HindsightWorkerOptions): Pr
     // The cohort lifecycle's, monitoring's and the recalibration workflow's activities (separate factories, distinct names).
     activities: { ...createActivities(options.db, defaultMonitoringDependencies), ...createCalibrationActivities(options.db) },
     sinks: lifecycleSinks(options.listener),
+    interceptors: { activity: [sqlFreeActivityFailures] },
     maxConcurrentActivityTaskExecutions: options.maxConcurrentActivityTaskExecutions ?? WORKER_DEFAULTS.maxConcurrentActivityTaskExecutions,
     maxConcurrentWorkflowTaskExecutions: options.maxConcurrentWorkflowTaskExecutions ?? WORKER_DEFAULTS.maxConcurrentWorkflowTaskExecutions,
     maxCachedWorkflows: options.maxCachedWorkflows ?? WORKER_DEFAULTS.maxCachedWorkflows,
@@ -101,13 +103,21 @@ let runtimeInstalled = false;
 /**
  * Installs the SDK runtime's logger once per process (the SDK allows only one install). The
  * native core's own messages (e.g. a slow workflow task) are forwarded to it at the same
- * level, so one setting governs everything the worker prints.
+ * level, so one setting governs everything the worker prints. With `prometheusBindAddress`
+ * (`host:port`) the SDK also serves its worker metrics there, named as Prometheus would have
+ * them (seconds, `_total` counters, unit suffixes; docs/dashboards.md).
  */
-export function installRuntimeLogger(level: LogLevel): void {
+export function installRuntimeLogger(level: LogLevel, options: { prometheusBindAddress?: string } = {}): void {
   if (runtimeInstalled) return;
+  const prometheus = options.prometheusBindAddress
+    ? { bindAddress: options.prometheusBindAddress, countersTotalSuffix: true, unitSuffix: true, useSecondsForDurations: true }
+    : undefined;
   Runtime.install({
     logger: new DefaultLogger(level),
-    telemetryOptions: { logging: { filter: { core: level, other: level }, forward: {} } },
+    telemetryOptions: {
+      logging: { filter: { core: level, other: level }, forward: {} },
+      ...(prometheus ? { metrics: { prometheus } } : {}),
+    },
   });
   runtimeInstalled = true;
 }

@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import { TRACE_LABEL, TRACE_OUTCOMES } from '../../sql/export-trace';
 import { CREATE_MATCHES, createLabeled, joinBindingsFor } from '../../sql/join-outcomes';
 import { leakageHorizon, type LabelDefinition } from '../../contracts/label-definition';
+import { isUuid, UUID_MESSAGE } from '../../contracts/uuid';
 
 export class PredictionNotFoundError extends Error {
   override readonly name = 'PredictionNotFoundError';
@@ -98,6 +99,8 @@ function explain(row: Record<string, unknown>, def: LabelDefinition, predictionI
  * prediction's instant, so a trace can never disagree with `evaluate`.
  */
 export async function tracePrediction(db: Knex, predictionId: string, def: LabelDefinition, asOf: string): Promise<PredictionTrace> {
+  // The one id rule of contracts/uuid.ts: what ingest accepts, a trace can name (and nothing else reaches SQL).
+  if (!isUuid(predictionId)) throw new PredictionNotFoundError(`prediction id ${JSON.stringify(predictionId)} ${UUID_MESSAGE}`);
   const prediction = await db('predictions').where({ prediction_id: predictionId }).first();
   if (!prediction) throw new PredictionNotFoundError(`prediction ${predictionId} not found`);
   if (prediction.model_name !== def.model_name) {

@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { describeFailure } from '../../sql/failure-message';
+import { describeForUser } from '../failure-messages';
 import { IngestAbortedError, ingestFile, type IngestProgress, type IngestResult } from '../../activities/ingest/ingest-records';
 import { InputError } from '../../activities/ingest/open-input';
 import { RECORD_KINDS } from '../../contracts/records';
-import { withDatabase } from '../context';
+import { usedEndpoints, withDatabase } from '../context';
 import { parseOptions } from '../options';
 import { createOutput, EXIT, type Output, UsageError } from '../output';
 
@@ -114,7 +114,7 @@ export function registerIngest(program: Command, setExit: (code: number) => void
  */
 function reportFatal(out: Output, error: unknown): Error {
   const stored = error instanceof IngestAbortedError ? error.result : emptyResult();
-  const fatal = describeFailure(error);
+  const fatal = describeForUser(error, usedEndpoints());
   const byteOffset = error instanceof InputError && error.byteOffset !== null ? { byte_offset: error.byteOffset } : {};
   if (out.json) out.result({ fatal, ...byteOffset, ...stored }, () => '');
   const kept =

@@ -4,7 +4,7 @@ import { migrate } from '../../sql/migrate';
 import { loadEnv, type Env } from '../../workers/env';
 import { removeDevState, resolveTemporalAddress, startServices, writeDevState } from '../../workers/services';
 import { installRuntimeLogger, runHindsightWorker, type LifecycleListener } from '../../workers/worker';
-import { withDatabase, withTemporalClient } from '../context';
+import { probeAddress, withDatabase, withTemporalClient } from '../context';
 import { createOutput, EXIT } from '../output';
 import { formatNumber } from '../../workflows/cohort-lifecycle';
 import { startLiveCohort } from '../live-cohort';
@@ -17,6 +17,7 @@ export function registerRun(program: Command, setExit: (code: number) => void): 
       const env = loadEnv();
       installRuntimeLogger(env.HINDSIGHT_LOG_LEVEL);
       const address = resolveTemporalAddress(env);
+      await probeAddress(address);
       await withDatabase((db) =>
         runHindsightWorker({ address, db, namespace: env.TEMPORAL_NAMESPACE, taskQueue: env.HINDSIGHT_TASK_QUEUE }, async () => {
           process.stderr.write(`worker polling ${env.HINDSIGHT_TASK_QUEUE} on ${address}\n`);

@@ -1,8 +1,8 @@
-import { Connection } from '@temporalio/client';
 import type { Command } from 'commander';
 import { loadEnv } from '../../workers/env';
 import { resolveTemporalAddress } from '../../workers/services';
 import { registerSearchAttributes } from '../../control/search-attributes';
+import { connectTemporal } from '../context';
 import { createOutput, EXIT } from '../output';
 
 export function registerSetupTemporal(program: Command, setExit: (code: number) => void): void {
@@ -16,7 +16,7 @@ export function registerSetupTemporal(program: Command, setExit: (code: number) 
       const out = createOutput(Boolean(options.json));
       const env = loadEnv();
       const address = resolveTemporalAddress(env);
-      const connection = await Connection.connect({ address });
+      const connection = await connectTemporal(address);
       try {
         const setup = await registerSearchAttributes(connection, env.TEMPORAL_NAMESPACE);
         out.result({ address, ...setup }, () =>

@@ -1,15 +1,16 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { timestampSchema } from '../../contracts/records';
+import { uuidSchema } from '../../contracts/uuid';
 import { getLabelDefinition } from '../../activities/evaluate/label-definitions';
 import { tracePrediction } from '../../activities/evaluate/trace-prediction';
 import { withDatabase } from '../context';
 import { parseOptions } from '../options';
-import { createOutput, EXIT } from '../output';
+import { createOutput, EXIT, UsageError } from '../output';
 import { parseLabelDefinitionRef } from '../../contracts/label-definition';
 
 const traceOptionsSchema = z.object({
-  predictionId: z.uuid({ message: 'must be a UUID' }).transform((id) => id.toLowerCase()),
+  predictionId: uuidSchema,
   labelDefinition: z.string().min(1),
   asOf: timestampSchema.optional(),
   json: z.boolean().optional(),
@@ -30,6 +31,12 @@ export function registerTrace(program: Command, setExit: (code: number) => void)
         const definition = await getLabelDefinition(db, parseLabelDefinitionRef(options.labelDefinition));
         return tracePrediction(db, options.predictionId, definition, options.asOf ?? new Date().toISOString());
       });
+      const made = new Date(trace.prediction.ts_pred as string | Date);
+      if (options.asOf !== undefined && Date.parse(options.asOf) < made.getTime())
+        throw new UsageError(
+          `trace: --as-of ${options.asOf} is before the prediction was made (ts_pred ${made.toISOString()}): ` +
+            'no outcome of it can have been received by then',
+        );
       out.result(trace, () => {
         const lines = [
           `prediction ${options.predictionId} (${String(trace.prediction.model_name)}@${String(trace.prediction.model_version)}, ` +

@@ -1,10 +1,13 @@
 import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { putLabelDefinition } from '../../activities/evaluate/label-definitions';
 import { PredictionNotFoundError, tracePrediction } from '../../activities/evaluate/trace-prediction';
 import { useTestDatabase } from '../support/database';
+import { runHindsightInProcess } from '../support/run-cli';
 import { storeRows } from '../support/store-rows';
 import { type LabelDefinition } from '../../contracts/label-definition';
 
@@ -127,9 +130,33 @@ describe('hindsight trace', () => {
     expect(trace.label).toEqual({ value: 1, status: 'final', outcome_id: 'decides', join_path: 'by_prediction_id', outcome_value: 10 });
   });
 
+  it('traces by the id ingest accepted, though it is not RFC 4122 and was sent in upper case', async () => {
+    // 8-4-4-4-12 hex with version nibble 0 and variant bits 0: ingest, trace, ope and serve share one rule.
+    const id = 'ABCDEF01-2345-0789-0BCD-EF0123456789';
+    const file = path.join(os.tmpdir(), `hindsight-trace-${randomUUID()}.ndjson`);
+    await writeFile(file, `${JSON.stringify({ ...base, prediction_id: id, ts_pred: iso(T), entity_ids: {} })}\n`);
+    const env = { DATABASE_URL: testDb.url };
+    expect((await runHindsightInProcess(['ingest', 'predictions', file], env)).code).toBe(0);
+    const run = await runHindsightInProcess(['trace', id, '--label-definition', 'fraud-trace', '--as-of', iso(T + DAY), '--json'], env);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout).prediction.prediction_id).toBe(id.toLowerCase());
+  });
+
   it('fails with a message naming an unknown prediction', async () => {
     const missing = randomUUID();
     await expect(tracePrediction(testDb.db, missing, definition, iso(T))).rejects.toThrow(PredictionNotFoundError);
     await expect(tracePrediction(testDb.db, missing, definition, iso(T))).rejects.toThrow(`prediction ${missing} not found`);
+  });
+
+  it('refuses an --as-of before the prediction was made (exit 2)', async () => {
+    const run = await runHindsightInProcess(['trace', first, '--label-definition', 'fraud-trace', '--as-of', iso(T - DAY)], {
+      DATABASE_URL: testDb.url,
+    });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toBe(
+      `hindsight: trace: --as-of ${iso(T - DAY)} is before the prediction was made (ts_pred ${iso(T)}): ` +
+        'no outcome of it can have been received by then\n',
+    );
   });
 });
