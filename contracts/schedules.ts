@@ -3,6 +3,13 @@ import type { CohortSelector } from './cohort';
 import { modelColumns, type ModelRef } from './model';
 import type { LabelDefinitionTerms } from './cohort-start-options';
 
+/** The shortest period a schedule may repeat at; `--allow-short-periods` lowers it for tests and demos. */
+export const MIN_SCHEDULE_PERIOD_MS = 60_000;
+/** The longest period a schedule may have: ten years of days. */
+export const MAX_SCHEDULE_PERIOD_MS = 3653 * 86_400_000;
+/** The most periods `schedule backfill` opens without `--force`. */
+export const MAX_BACKFILL_PERIODS = 1000;
+
 /** What a schedule's every action carries: the model, the definition and the period length. */
 export interface ScheduledCohortInput {
   scheduleId: string;

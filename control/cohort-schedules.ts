@@ -5,7 +5,13 @@ import { explainSearchAttributeError } from './search-attributes';
 import type { ModelRef } from '../contracts/model';
 import { SCHEDULED_COHORT_WORKFLOW } from '../contracts/workflow-names';
 import { cohortIdFor } from '../contracts/cohort';
-import { periodCohort, type ScheduledCohortInput } from '../contracts/schedules';
+import {
+  MAX_BACKFILL_PERIODS,
+  MAX_SCHEDULE_PERIOD_MS,
+  MIN_SCHEDULE_PERIOD_MS,
+  periodCohort,
+  type ScheduledCohortInput,
+} from '../contracts/schedules';
 import { ControlRequestError } from './errors';
 
 const DAY_MS = 86_400_000;
@@ -22,16 +28,24 @@ export interface SchedulePeriods {
 /**
  * The period grid of a schedule. With `--start-at` periods begin there; otherwise whole weeks
  * begin on Mondays and everything else on multiples of the period since the epoch (midnight
- * UTC for days, the hour for hours). Whole seconds only: the server counts in seconds.
+ * UTC for days, the hour for hours). Whole seconds only: the server counts in seconds; at
+ * least a minute (a schedule that fires every second floods the server and the cohort table)
+ * unless `allowShortPeriods`, which tests and demos pass; at most ten years.
  */
-export function schedulePeriods(every: string, startAt?: string): SchedulePeriods {
+export function schedulePeriods(every: string, startAt?: string, options: { allowShortPeriods?: boolean } = {}): SchedulePeriods {
   const everyMs = fixedDurationMs(every);
   if (everyMs === undefined)
     throw new ControlRequestError(
-      `schedule: --every ${every} must be a fixed ISO-8601 duration such as P1D, P7D, PT1H or PT30S (months and years vary in length)`,
+      `schedule: --every ${every} must be a fixed ISO-8601 duration such as P1D, P7D, PT1H or PT30M (months and years vary in length)`,
     );
   if (everyMs < 1_000 || everyMs % 1_000 !== 0)
     throw new ControlRequestError(`schedule: --every ${every} must be a whole number of seconds, at least PT1S`);
+  if (everyMs < MIN_SCHEDULE_PERIOD_MS && !options.allowShortPeriods)
+    throw new ControlRequestError(
+      `schedule: --every ${every} is shorter than the minimum of 1 minute (PT1M); ` +
+        `pass --allow-short-periods to allow it (for tests and demos)`,
+    );
+  if (everyMs > MAX_SCHEDULE_PERIOD_MS) throw new ControlRequestError(`schedule: --every ${every} is longer than the maximum of 10 years`);
   if (startAt !== undefined) {
     const at = Date.parse(startAt);
     if (at % 1_000 !== 0) throw new ControlRequestError(`schedule: --start-at ${startAt} must fall on a whole second`);
@@ -40,13 +54,17 @@ export function schedulePeriods(every: string, startAt?: string): SchedulePeriod
   return { everyMs, offsetMs: everyMs % WEEK_MS === 0 ? FIRST_MONDAY_MS % everyMs : 0 };
 }
 
-/** The ends of the periods `[t - every, t)` that lie within `[from, to)`, oldest first. */
-export function periodEndsWithin(periods: SchedulePeriods, from: number, to: number): number[] {
+/** The first end and the number of the periods `[t - every, t)` that lie within `[from, to)`, without listing them. */
+export function periodEndsSpan(periods: SchedulePeriods, from: number, to: number): { first: number; count: number } {
   const { everyMs, offsetMs } = periods;
   const first = Math.ceil((from + everyMs - offsetMs) / everyMs) * everyMs + offsetMs;
-  const ends: number[] = [];
-  for (let end = first; end <= to; end += everyMs) ends.push(end);
-  return ends;
+  return { first, count: first > to ? 0 : Math.floor((to - first) / everyMs) + 1 };
+}
+
+/** The ends of the periods `[t - every, t)` that lie within `[from, to)`, oldest first. */
+export function periodEndsWithin(periods: SchedulePeriods, from: number, to: number): number[] {
+  const { first, count } = periodEndsSpan(periods, from, to);
+  return Array.from({ length: count }, (_, i) => first + i * periods.everyMs);
 }
 
 export interface CohortScheduleRequest {
@@ -57,6 +75,8 @@ export interface CohortScheduleRequest {
   startAt?: string | undefined;
   taskQueue: string;
   paused?: boolean;
+  /** Periods under a minute (tests and demos only). */
+  allowShortPeriods?: boolean;
 }
 
 /** What `schedule list/describe` read back: kept in the schedule's memo. */
@@ -84,7 +104,7 @@ export async function createCohortSchedule(
   client: Client,
   request: CohortScheduleRequest,
 ): Promise<{ schedule_id: string; memo: CohortScheduleMemo }> {
-  const periods = schedulePeriods(request.every, request.startAt);
+  const periods = schedulePeriods(request.every, request.startAt, { allowShortPeriods: request.allowShortPeriods });
   const scheduleId = request.scheduleId ?? defaultScheduleId(request);
   const { definition } = request;
   const input: ScheduledCohortInput = {
@@ -209,6 +229,57 @@ export function viewSchedule(description: ScheduleDescription): ScheduleView {
   };
 }
 
+export interface BackfillPlan {
+  schedule_id: string;
+  /** How many periods are opened, and the first and last of them (null when none). */
+  period_count: number;
+  from: string;
+  to: string;
+  first_period: { start: string; end: string; cohort_id: string } | null;
+  last_period: { start: string; end: string; cohort_id: string } | null;
+  skipped_before_start_at: number;
+  /** Every period, oldest first; only when asked for (`--json`): a long backfill has many. */
+  periods?: Array<{ start: string; end: string; cohort_id: string }>;
+}
+
+/**
+ * The periods of `[from, to)` a backfill opens, counted without listing them; more than
+ * {@link MAX_BACKFILL_PERIODS} are refused unless `force` (a range from year 1 asks the
+ * server for hundreds of thousands of workflows).
+ */
+export function planBackfill(
+  scheduleId: string,
+  memo: CohortScheduleMemo,
+  from: string,
+  to: string,
+  options: { force?: boolean; listPeriods?: boolean } = {},
+): BackfillPlan & { ends: { first: number; last: number } | null } {
+  const periods = { everyMs: memo.every_ms, offsetMs: memo.offset_ms };
+  const all = periodEndsSpan(periods, Date.parse(from), Date.parse(to));
+  // The spec opens nothing before --start-at, backfills included: only periods that start at or after it.
+  const startAt = memo.start_at ? Date.parse(memo.start_at) : -Infinity;
+  const opened = periodEndsSpan(periods, Math.max(Date.parse(from), startAt), Date.parse(to));
+  if (opened.count > MAX_BACKFILL_PERIODS && !options.force)
+    throw new ControlRequestError(
+      `schedule backfill: [${from}, ${to}) holds ${opened.count.toLocaleString('en-US')} periods of ${memo.every}, ` +
+        `more than ${MAX_BACKFILL_PERIODS.toLocaleString('en-US')}; narrow --from and --to, or pass --force to open them all`,
+    );
+  const last = opened.first + (opened.count - 1) * memo.every_ms;
+  return {
+    schedule_id: scheduleId,
+    period_count: opened.count,
+    from,
+    to,
+    first_period: opened.count > 0 ? periodOf(memo, opened.first) : null,
+    last_period: opened.count > 0 ? periodOf(memo, last) : null,
+    skipped_before_start_at: all.count - opened.count,
+    ...(options.listPeriods
+      ? { periods: Array.from({ length: opened.count }, (_, i) => periodOf(memo, opened.first + i * memo.every_ms)) }
+      : {}),
+    ends: opened.count > 0 ? { first: opened.first, last } : null,
+  };
+}
+
 /**
  * Opens every period that lies within `[from, to)`. The server backfills nominal times in
  * `[start, end]`, so the range passed is exactly the first to the last period end.
@@ -218,19 +289,11 @@ export async function backfillCohortSchedule(
   scheduleId: string,
   from: string,
   to: string,
-): Promise<{ schedule_id: string; periods: Array<{ start: string; end: string; cohort_id: string }>; skipped_before_start_at: number }> {
+  options: { force?: boolean; listPeriods?: boolean } = {},
+): Promise<BackfillPlan> {
   const handle = client.schedule.getHandle(scheduleId);
   const memo = readScheduleMemo(scheduleId, (await handle.describe()).memo);
-  const all = periodEndsWithin({ everyMs: memo.every_ms, offsetMs: memo.offset_ms }, Date.parse(from), Date.parse(to));
-  // The spec opens nothing before --start-at, backfills included.
-  const earliest = memo.start_at ? Date.parse(memo.start_at) + memo.every_ms : -Infinity;
-  const ends = all.filter((end) => end >= earliest);
-  if (ends.length > 0) {
-    await handle.backfill({ start: new Date(ends[0]!), end: new Date(ends[ends.length - 1]!), overlap: ScheduleOverlapPolicy.ALLOW_ALL });
-  }
-  return {
-    schedule_id: scheduleId,
-    periods: ends.map((end) => periodOf(memo, end)),
-    skipped_before_start_at: all.length - ends.length,
-  };
+  const { ends, ...plan } = planBackfill(scheduleId, memo, from, to, options);
+  if (ends) await handle.backfill({ start: new Date(ends.first), end: new Date(ends.last), overlap: ScheduleOverlapPolicy.ALLOW_ALL });
+  return plan;
 }

@@ -13,6 +13,8 @@ export interface RecalibrationScheduleRequest {
   trainPeriods: number;
   holdoutPeriods: number;
   taskQueue: string;
+  /** Periods under a minute (tests and demos only). */
+  allowShortPeriods?: boolean;
 }
 
 /** What `calibrate schedule` prints, and the schedule's memo. */
@@ -42,7 +44,7 @@ export async function createRecalibrationSchedule(
   client: Client,
   request: RecalibrationScheduleRequest,
 ): Promise<{ schedule_id: string; memo: RecalibrationScheduleMemo }> {
-  const periods = schedulePeriods(request.every, undefined);
+  const periods = schedulePeriods(request.every, undefined, { allowShortPeriods: request.allowShortPeriods });
   const scheduleId = request.scheduleId ?? defaultRecalibrationScheduleId(request);
   const input: RecalibrationInput = {
     ...request.input,

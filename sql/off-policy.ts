@@ -75,6 +75,24 @@ const REWARD_MODEL = `
   model as (select r.action, avg(r.reward) as q from hs_rounds r where ${USABLE} group by r.action),
   overall as (select avg(r.reward) as q from hs_rounds r where ${USABLE})`;
 
+/**
+ * Usable rounds whose target policy line puts weight on actions no usable round logged:
+ * how many, which actions, and the total weight on them.
+ */
+export const UNLOGGED_TARGET_ACTIONS = `
+with logged as (select distinct r.action from hs_rounds r where ${USABLE}),
+unlogged as (
+  select t.prediction_id, e.key as action, e.value::float8 as weight
+  from hs_rounds r
+  join hs_target t on t.prediction_id = r.prediction_id
+  cross join lateral jsonb_each_text(t.probabilities) e
+  where ${USABLE} and e.value::float8 > 0 and e.key not in (select l.action from logged l)
+)
+select count(distinct u.prediction_id) as rounds,
+       coalesce(sum(u.weight), 0) as weight,
+       coalesce(array_agg(distinct u.action order by u.action) filter (where u.action is not null), '{}') as actions
+from unlogged u`;
+
 /** Usable rounds without a line in the target policy file. */
 export const WITHOUT_TARGET = `
 select count(*) as n from hs_rounds r

@@ -170,3 +170,59 @@ export function estimateOffPolicy(rounds: LoggedRounds, clip: number | null, boo
     logged_policy_value: n === 0 ? null : sumR / n,
   };
 }
+
+/** What the reliability checks of an estimate look at, besides the estimates themselves. */
+export interface ReliabilityFacts {
+  n: number;
+  effective_sample_size: number | null;
+  /** The smallest and largest logged reward of the rounds used; null without rounds. */
+  reward_range: { min: number; max: number } | null;
+  /** Rounds whose target policy puts weight on actions no round logged, those actions, and that weight's mean over all rounds. */
+  unlogged: { rounds: number; actions: string[]; mean_weight: number } | null;
+}
+
+/** An effective sample size under this share of n, or under {@link MIN_EFFECTIVE_SAMPLE}, rests on too few rounds. */
+export const MIN_EFFECTIVE_SHARE = 0.01;
+export const MIN_EFFECTIVE_SAMPLE = 100;
+
+const round = (value: number) => Number(value.toPrecision(4));
+
+/**
+ * Why an estimate should not be trusted as it stands (docs/off-policy.md, "When not to trust
+ * an estimate"): an effective sample size under 1% of n or under 100; a target policy that
+ * puts weight on actions the log never took (no round says what they earn); an estimate
+ * outside [min, max] of the logged rewards (no policy can earn more than the best reward,
+ * so the weights, not the data, made it).
+ */
+export function reliabilityWarnings(facts: ReliabilityFacts, estimators: Record<EstimatorName, Estimate>): string[] {
+  const warnings: string[] = [];
+  const ess = facts.effective_sample_size;
+  if (facts.n > 0 && ess !== null && (ess < MIN_EFFECTIVE_SHARE * facts.n || ess < MIN_EFFECTIVE_SAMPLE)) {
+    warnings.push(
+      `the effective sample size is ${round(ess)} of ${facts.n} rounds, under ` +
+        `${ess < MIN_EFFECTIVE_SAMPLE ? MIN_EFFECTIVE_SAMPLE : `1% of them`}: the target policy's weights rest the ` +
+        'IPW, SNIPS and DR estimates on a few rounds, so their intervals understate the error',
+    );
+  }
+  if (facts.unlogged && facts.unlogged.rounds > 0) {
+    const shown = facts.unlogged.actions.slice(0, 5).join(', ') + (facts.unlogged.actions.length > 5 ? ', …' : '');
+    warnings.push(
+      `the target policy puts weight on actions the log never took (${shown}) in ${facts.unlogged.rounds} of ${facts.n} rounds, ` +
+        `${round(100 * facts.unlogged.mean_weight)}% of its weight over all rounds: no round says what those actions earn ` +
+        '(IPW counts them as earning nothing, SNIPS as earning what the logged ones do, DM and DR take the reward model on trust)',
+    );
+  }
+  if (facts.reward_range) {
+    const { min, max } = facts.reward_range;
+    const tolerance = 1e-9 * Math.max(1, Math.abs(min), Math.abs(max));
+    for (const name of ESTIMATORS) {
+      const value = estimators[name].value;
+      if (value !== null && (value < min - tolerance || value > max + tolerance))
+        warnings.push(
+          `${name} ${round(value)} lies outside [${round(min)}, ${round(max)}], the range of the logged rewards: ` +
+            'no policy can earn that, the weights made it',
+        );
+    }
+  }
+  return warnings;
+}

@@ -1,5 +1,7 @@
-import { createWriteStream } from 'node:fs';
+import { constants, createWriteStream } from 'node:fs';
+import { access, stat } from 'node:fs/promises';
 import { once } from 'node:events';
+import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Knex } from 'knex';
 import type pg from 'pg';
@@ -38,6 +40,34 @@ export interface ExportEvaluationResult {
   as_of: string;
 }
 
+/** An output path the export cannot write; said before any transaction opens. */
+export class ExportPathError extends Error {
+  override readonly name = 'ExportPathError';
+}
+
+/**
+ * Why `out` cannot be written (a missing or unwritable directory, a directory given as the
+ * file, a file that is not writable), or undefined. Checked before the export's transaction
+ * opens, so a bad path never leaves one open.
+ */
+export async function exportPathProblem(out: string): Promise<string | undefined> {
+  const found = await stat(out).catch(() => undefined);
+  if (found?.isDirectory()) return `${out} is a directory; give a file name`;
+  if (found)
+    return access(out, constants.W_OK).then(
+      () => undefined,
+      () => `${out} exists and is not writable`,
+    );
+  const dir = path.dirname(out);
+  const parent = await stat(dir).catch(() => undefined);
+  if (!parent) return `the directory ${dir} does not exist`;
+  if (!parent.isDirectory()) return `${dir} is not a directory`;
+  return access(dir, constants.W_OK | constants.X_OK).then(
+    () => undefined,
+    () => `the directory ${dir} is not writable`,
+  );
+}
+
 /**
  * Writes the joined evaluation dataset of a cohort as of a moment, one row per prediction.
  * The join runs in one REPEATABLE READ snapshot, like the evaluation, so the file agrees with
@@ -47,6 +77,8 @@ export interface ExportEvaluationResult {
  * written a row group at a time (./export-parquet).
  */
 export async function exportEvaluation(db: Knex, input: ExportEvaluationInput): Promise<ExportEvaluationResult> {
+  const problem = await exportPathProblem(input.out);
+  if (problem) throw new ExportPathError(`export: --out ${input.out}: ${problem}`);
   const bindings = joinBindingsFor(input.cohort, input.definition, input.asOf);
   let rows = 0;
   await db.transaction(
@@ -81,8 +113,11 @@ async function writeText(
     await pipeline(copy, file, { end: false });
     return copy.rowCount;
   } finally {
-    file.end();
-    await once(file, 'close');
+    // A file that failed (its directory went away) is closed already: waiting for 'close' would hang.
+    if (!file.destroyed) {
+      file.end();
+      await once(file, 'close');
+    }
   }
 }
 

@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import type { Knex } from 'knex';
 import { describeFailure } from '../../sql/failure-message';
+import { awaitWithinDeadline, type PendingWork } from './answer-deadline';
 import { decodeUtf8 } from './decode-utf8';
 import { IngestAbortedError, ingestRecords } from './ingest-records';
 import { parseNdjson, type SourceRecord } from './parse-ndjson';
@@ -22,6 +23,8 @@ export interface IngestServerOptions {
   allowedOrigins?: readonly string[];
   /** How long a slow client may hold a connection; see {@link DEFAULT_TIMEOUTS}. */
   timeouts?: Partial<ServeTimeouts>;
+  /** `GET /metrics` in the Prometheus text format (activities/metrics/exposition.ts), bearer token as for POST. */
+  metrics?: { contentType: string; render(): Promise<string> };
 }
 
 export interface ServeTimeouts {
@@ -31,12 +34,24 @@ export interface ServeTimeouts {
   requestMs: number;
   /** An idle keep-alive connection between requests. */
   keepAliveMs: number;
-  /** A socket with no traffic at all, whatever it is doing. */
+  /** A socket with no traffic while the client sends or between requests (never while the server works on one). */
   idleMs: number;
+  /**
+   * How long the server works on a request that has arrived before it answers 503 with
+   * `Retry-After`: the records go on being stored, and the client's retry of the same batch
+   * stores none twice (identical records count as duplicates).
+   */
+  answerMs: number;
 }
 
 /** Long enough for a 16 MiB batch on a slow link, short enough that stalled clients cannot pile up. */
-export const DEFAULT_TIMEOUTS: ServeTimeouts = { headersMs: 10_000, requestMs: 60_000, keepAliveMs: 5_000, idleMs: 30_000 };
+export const DEFAULT_TIMEOUTS: ServeTimeouts = {
+  headersMs: 10_000,
+  requestMs: 60_000,
+  keepAliveMs: 5_000,
+  idleMs: 30_000,
+  answerMs: 25_000,
+};
 
 /** Content types of the bodies `serve` reads; anything else is 415, so a browser form cannot post. */
 const JSON_CONTENT_TYPES = new Set(['application/json', 'application/x-ndjson']);
@@ -208,7 +223,45 @@ function checkContentType(request: IncomingMessage): void {
   }
 }
 
-async function handle(request: IncomingMessage, response: ServerResponse, options: IngestServerOptions): Promise<void> {
+/**
+ * Stores the records, answering 200 with the result, or 503 with `Retry-After` once
+ * `answerMs` has passed: the records go on being stored, once (./answer-deadline).
+ */
+async function ingestAndAnswer(
+  request: IncomingMessage,
+  response: ServerResponse,
+  work: Promise<Awaited<ReturnType<typeof ingestRecords>>>,
+  timeouts: ServeTimeouts,
+  pending: PendingWork,
+): Promise<void> {
+  const outcome = await awaitWithinDeadline(request, response, work, timeouts, pending, (error) =>
+    process.stderr.write(`serve: a batch answered 503 while still being stored then failed: ${describeFailure(error)}\n`),
+  );
+  if (outcome !== 'late') {
+    const { rejects_file: _none, ...document } = outcome.value;
+    send(response, 200, document);
+    return;
+  }
+  const retryAfter = Math.max(1, Math.ceil(timeouts.answerMs / 1000));
+  send(
+    response,
+    503,
+    {
+      error:
+        `the records are still being stored after ${timeouts.answerMs} ms; send the same batch again in ${retryAfter} s: ` +
+        'records already stored count as duplicates, none is stored twice',
+    },
+    { 'retry-after': String(retryAfter) },
+  );
+}
+
+async function handle(
+  request: IncomingMessage,
+  response: ServerResponse,
+  options: IngestServerOptions,
+  timeouts: ServeTimeouts,
+  pending: PendingWork,
+): Promise<void> {
   checkOrigin(request, response, options.allowedOrigins ?? []);
   if (request.method === 'OPTIONS' && request.headers.origin !== undefined) {
     // A preflight from an allowed origin (checkOrigin refused the others).
@@ -227,18 +280,28 @@ async function handle(request: IncomingMessage, response: ServerResponse, option
     send(response, 200, { status: 'ok' });
     return;
   }
+  if (url.pathname === '/metrics' && options.metrics) {
+    if (request.method !== 'GET' && request.method !== 'HEAD') throw new HttpError(405, 'use GET /metrics', { allow: 'GET, HEAD' });
+    checkToken(request, options.token);
+    const body = await options.metrics.render();
+    response.writeHead(200, { 'content-type': options.metrics.contentType, 'content-length': Buffer.byteLength(body) });
+    response.end(request.method === 'HEAD' ? undefined : body);
+    return;
+  }
   const match = /^\/v1\/([a-z]+)$/.exec(url.pathname);
   const kind = match?.[1];
   if (!kind || !(RECORD_KINDS as readonly string[]).includes(kind))
-    throw new HttpError(404, `no such endpoint ${request.method} ${url.pathname}; this server has ${ENDPOINTS} and GET /healthz`);
+    throw new HttpError(
+      404,
+      `no such endpoint ${request.method} ${url.pathname}; this server has ${ENDPOINTS}${options.metrics ? ', GET /metrics' : ''} and GET /healthz`,
+    );
   if (request.method !== 'POST') throw new HttpError(405, `use POST /v1/${kind}`, { allow: 'POST' });
   checkToken(request, options.token);
   checkContentType(request);
   const body = await readBody(request, options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES);
   if (body.length === 0) throw new HttpError(400, 'empty body: send a JSON array of records or NDJSON');
-  const result = await ingestRecords(options.db, kind as RecordKind, await toBatches(body));
-  const { rejects_file: _none, ...document } = result;
-  send(response, 200, document);
+  const batches = await toBatches(body);
+  await ingestAndAnswer(request, response, ingestRecords(options.db, kind as RecordKind, batches), timeouts, pending);
 }
 
 /**
@@ -278,6 +341,7 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
     );
   }
   const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
+  const pending: PendingWork = new Set();
   const server: Server = createServer(
     {
       headersTimeout: timeouts.headersMs,
@@ -287,7 +351,7 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
       connectionsCheckingInterval: Math.max(50, Math.min(1000, timeouts.headersMs / 2)),
     },
     (request, response) => {
-      handle(request, response, options).catch((error: unknown) => answerFailure(response, error));
+      handle(request, response, options, timeouts, pending).catch((error: unknown) => answerFailure(response, error));
     },
   );
   server.setTimeout(timeouts.idleMs, (socket) => socket.destroy());
@@ -299,10 +363,13 @@ export async function startIngestServer(options: IngestServerOptions): Promise<I
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
     url: `http://${host}:${address.port}`,
-    close: () =>
-      new Promise<void>((resolve, reject) => {
+    close: async () => {
+      await new Promise<void>((resolve, reject) => {
         server.close((error) => (error ? reject(error) : resolve()));
         server.closeIdleConnections();
-      }),
+      });
+      // Batches answered 503 while still being stored finish before the database closes.
+      await Promise.allSettled([...pending]);
+    },
   };
 }

@@ -11,12 +11,21 @@ import {
   LOGGED_ACTIONS,
   ROUND_COUNTS,
   RULE_TARGET_ROUNDS,
+  UNLOGGED_TARGET_ACTIONS,
   WITHOUT_TARGET,
 } from '../../sql/off-policy';
 import { CREATE_MATCHES, joinBindingsFor } from '../../sql/join-outcomes';
 import type { CohortSelector } from '../../contracts/cohort';
+import { uuidSchema } from '../../contracts/uuid';
 import type { LabelDefinition } from '../../contracts/label-definition';
-import { estimateOffPolicy, type Estimate, type EstimatorName, type LoggedRounds } from '../../stats/off-policy';
+import {
+  estimateOffPolicy,
+  reliabilityWarnings,
+  type Estimate,
+  type EstimatorName,
+  type LoggedRounds,
+  type ReliabilityFacts,
+} from '../../stats/off-policy';
 import { mulberry32 } from '../../stats/seeded-random';
 
 /** The policy whose value is estimated (docs/off-policy.md). */
@@ -59,7 +68,10 @@ export interface OffPolicyDocument {
   bootstrap: { resamples: number; seed: number; alpha: number };
   /** Cohort predictions left out of every estimate, by reason. */
   excluded: { no_action: number; no_propensity: number; no_target_policy: number };
+  /** Predictions left out (exit 1 on the command line). */
   warnings: string[];
+  /** Why the estimates should not be trusted as they stand (stats/off-policy `reliabilityWarnings`; `ope --strict` fails on them). */
+  reliability_warnings: string[];
 }
 
 /** A target policy file or a cohort the estimate cannot use, said with the file, line and field. */
@@ -69,7 +81,7 @@ export class OffPolicyInputError extends Error {
 
 const targetLineSchema = z
   .object({
-    prediction_id: z.uuid(),
+    prediction_id: uuidSchema,
     action_probabilities: z.record(z.string().min(1), z.number().min(0).max(1)),
     expected_rewards: z.record(z.string().min(1), z.number().refine(Number.isFinite, 'must be finite')).optional(),
   })
@@ -215,12 +227,15 @@ export async function estimatePolicyValue(db: Knex, input: OffPolicyInput): Prom
       let rounds: LoggedRounds;
       let rewardModel: OffPolicyDocument['reward_model'] = 'per_action_mean';
       let target: OffPolicyDocument['target_policy'] = input.target;
+      let unlogged: ReliabilityFacts['unlogged'] = null;
       if (input.target.kind === 'file') {
         const fileRewards = await loadTargetFile(trx, input.target.file);
         if (fileRewards) rewardModel = 'target_policy_file';
         noTarget = Number((await trx.raw(WITHOUT_TARGET)).rows[0].n);
         usable -= noTarget;
         rounds = await readRounds(trx, FILE_TARGET_ROUNDS, { file_rewards: fileRewards }, usable);
+        const row = (await trx.raw(UNLOGGED_TARGET_ACTIONS)).rows[0] as { rounds: string | number; weight: number; actions: string[] };
+        unlogged = { rounds: Number(row.rounds), actions: row.actions, mean_weight: usable > 0 ? Number(row.weight) / usable : 0 };
       } else {
         const rule = await loggedRule(trx);
         target = { ...input.target, actions: rule };
@@ -248,6 +263,15 @@ export async function estimatePolicyValue(db: Knex, input: OffPolicyInput): Prom
             `they are left out of every estimate`,
         );
       if (n === 0) warnings.push('no prediction of the cohort can be used: every estimate is null');
+      let rewardRange: ReliabilityFacts['reward_range'] = null;
+      for (const reward of rounds.reward)
+        rewardRange = rewardRange
+          ? { min: Math.min(rewardRange.min, reward), max: Math.max(rewardRange.max, reward) }
+          : { min: reward, max: reward };
+      const reliability = reliabilityWarnings(
+        { n, effective_sample_size: estimates.effective_sample_size, reward_range: rewardRange, unlogged },
+        estimates.estimators,
+      );
       return {
         cohort: { ...input.cohort, start: bindings.start_ts, end: bindings.end_ts },
         label_definition: { name: input.definition.name, version: input.definition.version, window: input.definition.window },
@@ -260,6 +284,7 @@ export async function estimatePolicyValue(db: Knex, input: OffPolicyInput): Prom
         bootstrap: { resamples: input.resamples, seed: input.seed, alpha: input.alpha },
         excluded: { no_action: noAction, no_propensity: noPropensity, no_target_policy: noTarget },
         warnings,
+        reliability_warnings: reliability,
       };
     },
     { isolationLevel: 'repeatable read' },

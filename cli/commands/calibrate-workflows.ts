@@ -42,13 +42,19 @@ export const approvalTimeoutSchema = isoDurationSchema.refine(
   'must be a fixed ISO-8601 duration longer than zero (no months or years)',
 );
 
-/** The flags of a recalibration workflow that `start` and `schedule` share. */
-export function addWorkflowOptions(command: Command): Command {
+/**
+ * The flags of a recalibration workflow that `start` and `schedule` share. `schedule` has
+ * subcommands (`schedule delete`), which commander would hold to the parent's required
+ * options, so there they are checked by {@link requireFlags} instead.
+ */
+export function addWorkflowOptions(command: Command, { required = true }: { required?: boolean } = {}): Command {
+  const option = (flags: string, description: string) =>
+    required ? command.requiredOption(flags, description) : command.option(flags, `${description} (required)`);
+  option('--model <name>', 'model name');
+  option('--version <version>', 'model version');
+  option('--label-definition <ref>', 'NAME or NAME@VERSION (binary)');
   return command
-    .requiredOption('--model <name>', 'model name')
-    .requiredOption('--version <version>', 'model version')
     .option('--environment <env>', 'only predictions from this environment')
-    .requiredOption('--label-definition <ref>', 'NAME or NAME@VERSION (binary)')
     .option('--method <method>', `${CALIBRATION_METHODS.join(', ')} (auto: Platt below 1,000 labeled training rows)`, 'auto')
     .option('--require-approval', 'promote only after hindsight calibrate approve')
     .option('--approval-timeout <duration>', 'how long to wait for the approval before giving up (not promoted)', 'P7D');
@@ -92,8 +98,15 @@ export const scheduleOptionsSchema = z.intersection(
     trainPeriods: periodsSchema,
     holdoutPeriods: periodsSchema,
     scheduleId: z.string().min(1).max(200).optional(),
+    allowShortPeriods: z.boolean().optional(),
   }),
 );
+
+/** Commander's own message for a required flag that is missing, for options declared optional. */
+export function requireFlags(command: string, raw: Record<string, unknown>, flags: Record<string, string>): void {
+  for (const [key, flag] of Object.entries(flags))
+    if (raw[key] === undefined) throw new UsageError(`${command}: required option '${flag}' not specified`);
+}
 
 export function workflowInput(options: z.output<typeof workflowOptionsSchema>): Omit<RecalibrationInput, 'ranges' | 'recent'> {
   return {

@@ -1,3 +1,4 @@
+import { ScheduleNotFoundError } from '@temporalio/client';
 import type { Command } from 'commander';
 import { z } from 'zod';
 import {
@@ -14,13 +15,22 @@ import { applyCalibrator } from '../../client/calibrator';
 import { parseLabelDefinitionRef } from '../../contracts/label-definition';
 import { CALIBRATION_METHODS } from '../../contracts/recalibration';
 import { createRecalibrationSchedule } from '../../control/recalibration-schedules';
+import { schedulePeriods } from '../../control/cohort-schedules';
+import { requireScheduleKind } from '../../control/schedules';
 import { loadEnv } from '../../workers/env';
 import { formatNumber } from '../../workflows/cohort-lifecycle';
 import { addCalibrationRangeOptions, calibrationRangeSchema, rangesFrom } from '../calibration-options';
 import { withDatabase, withTemporalClient } from '../context';
 import { parseOptions } from '../options';
 import { createOutput, EXIT, UsageError } from '../output';
-import { addWorkflowOptions, method, registerRecalibrationCommands, scheduleOptionsSchema, workflowInput } from './calibrate-workflows';
+import {
+  addWorkflowOptions,
+  method,
+  registerRecalibrationCommands,
+  requireFlags,
+  scheduleOptionsSchema,
+  workflowInput,
+} from './calibrate-workflows';
 
 const fitOptionsSchema = z.intersection(
   calibrationRangeSchema,
@@ -48,29 +58,41 @@ function describeCalibrator(c: CalibratorRecord, promoted: boolean | null): stri
 
 /** `line` is the input record's line; null for `--score`. */
 type ApplyRow = { line: number | null; score: number; probability: number };
+type Rejected = { line: number; field: string; error: string };
 
-/** Reads `score` from every NDJSON or CSV record; bad ones are reported by line and field. */
-async function readScores(
-  file: string,
-  format: 'ndjson' | 'csv',
-): Promise<{ scores: Array<{ line: number | null; score: number }>; rejected: Array<{ line: number; field: string; error: string }> }> {
+/**
+ * The scores `calibrate apply` reads (docs/calibration.md): a JSON number, or text that is a
+ * plain decimal (`0.5`, `.5`, `-1`, `1e-3`, `2.5E+2`) with optional spaces or tabs around it.
+ * Not hexadecimal, binary or octal (`0x10`), not `Infinity` or `NaN`, not empty, and the value
+ * must be finite (`1e999` is refused).
+ */
+const DECIMAL = /^[ \t]*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?[ \t]*$/;
+const NOT_DECIMAL = 'must be a decimal number such as 0.5, .5 or 1e-3';
+
+export function parseScore(raw: unknown): number | string {
+  if (raw === undefined || raw === null) return 'is missing';
+  const score = typeof raw === 'number' ? raw : typeof raw === 'string' && DECIMAL.test(raw) ? Number(raw) : Number.NaN;
+  return Number.isFinite(score) ? score : NOT_DECIMAL;
+}
+
+/**
+ * Reads `score` from every NDJSON or CSV record, in order: bad ones keep their place (so the
+ * output stays aligned with the records) and are reported by line and field.
+ */
+async function readScores(file: string, format: 'ndjson' | 'csv'): Promise<Array<{ line: number; score: number } | Rejected>> {
   const input = await openInput(file);
-  const scores: Array<{ line: number | null; score: number }> = [];
-  const rejected: Array<{ line: number; field: string; error: string }> = [];
+  const entries: Array<{ line: number; score: number } | Rejected> = [];
   for await (const batch of format === 'csv' ? parseCsv(input.stream) : parseNdjson(input.stream)) {
     for (const record of batch) {
       if (record.error) {
-        rejected.push({ line: record.line, field: record.error.field ?? '(record)', error: record.error.error });
+        entries.push({ line: record.line, field: record.error.field ?? '(record)', error: record.error.error });
         continue;
       }
-      const raw = (record.value as Record<string, unknown> | null)?.score;
-      const score = typeof raw === 'number' ? raw : typeof raw === 'string' && raw.trim() !== '' ? Number(raw) : Number.NaN;
-      if (raw === undefined || raw === null) rejected.push({ line: record.line, field: 'score', error: 'is missing' });
-      else if (!Number.isFinite(score)) rejected.push({ line: record.line, field: 'score', error: 'must be a finite number' });
-      else scores.push({ line: record.line, score });
+      const score = parseScore((record.value as Record<string, unknown> | null)?.score);
+      entries.push(typeof score === 'number' ? { line: record.line, score } : { line: record.line, field: 'score', error: score });
     }
   }
-  return { scores, rejected };
+  return entries;
 }
 
 export function registerCalibrate(program: Command, setExit: (code: number) => void): void {
@@ -125,7 +147,15 @@ export function registerCalibrate(program: Command, setExit: (code: number) => v
         z.object({
           model: z.string().min(1),
           version: z.string().min(1),
-          score: z.coerce.number().refine(Number.isFinite, 'must be a finite number').optional(),
+          score: z
+            .string()
+            .transform((text, ctx) => {
+              const score = parseScore(text);
+              if (typeof score === 'number') return score;
+              ctx.addIssue({ code: 'custom', message: NOT_DECIMAL });
+              return z.NEVER;
+            })
+            .optional(),
           format: z.enum(['ndjson', 'csv']).optional(),
           json: z.boolean().optional(),
         }),
@@ -142,9 +172,12 @@ export function registerCalibrate(program: Command, setExit: (code: number) => v
             `fit and promote one with: hindsight calibrate fit`,
         );
       const format = options.format ?? (file !== undefined && /\.csv(\.gz)?$/i.test(file) ? 'csv' : 'ndjson');
-      const { scores, rejected } =
-        file === undefined ? { scores: [{ line: null, score: options.score! }], rejected: [] } : await readScores(file, format);
-      const rows: ApplyRow[] = scores.map(({ line, score }) => ({ line, score, probability: applyCalibrator(calibrator, score) }));
+      const entries = file === undefined ? [{ line: null, score: options.score! }] : await readScores(file, format);
+      const applied = entries.map((entry) =>
+        'score' in entry ? { line: entry.line, score: entry.score, probability: applyCalibrator(calibrator, entry.score) } : entry,
+      );
+      const rows = applied.filter((entry): entry is ApplyRow => 'probability' in entry);
+      const rejected = applied.filter((entry): entry is Rejected => 'error' in entry);
       for (const r of rejected) out.info(`${file}:${r.line}: ${r.field}: ${r.error}`);
       const document = {
         calibrator_id: calibrator.calibrator_id,
@@ -155,7 +188,8 @@ export function registerCalibrate(program: Command, setExit: (code: number) => v
         probabilities: rows,
         rejected,
       };
-      out.result(document, () => rows.map((row) => String(row.probability)).join('\n'));
+      // One line per record, in order: a rejected record prints an empty line, so the lines stay aligned.
+      out.result(document, () => applied.map((entry) => ('probability' in entry ? String(entry.probability) : '')).join('\n'));
       setExit(rejected.length > 0 ? EXIT.partial : EXIT.ok);
     });
 
@@ -184,16 +218,30 @@ export function registerCalibrate(program: Command, setExit: (code: number) => v
       setExit(EXIT.ok);
     });
 
-  addWorkflowOptions(
-    group.command('schedule').description('a Temporal Schedule that recalibrates every period on the newest finalized periods'),
+  const schedule = addWorkflowOptions(
+    group
+      .command('schedule')
+      .description(
+        'a Temporal Schedule that recalibrates every period on the newest finalized periods (remove it: calibrate schedule delete ID)',
+      ),
+    { required: false },
   )
-    .requiredOption('--every <duration>', 'how often, and the period length: P1D, P7D (weeks from Monday), …')
+    .option('--every <duration>', 'how often, and the period length: P1D, P7D (weeks from Monday), … at least PT1M (required)')
+    .option('--allow-short-periods', 'allow --every under a minute (tests and demos)')
     .option('--train-periods <n>', 'periods to fit on', '4')
     .option('--holdout-periods <n>', 'newest finalized periods to judge on', '1')
     .option('--schedule-id <id>', 'schedule id (default: recalibration-schedule/MODEL/VERSION/ENV/DEFINITION/EVERY)')
     .option('--json', 'print one JSON document')
     .action(async (raw: Record<string, unknown>) => {
+      requireFlags('calibrate schedule', raw, {
+        model: '--model <name>',
+        version: '--version <version>',
+        labelDefinition: '--label-definition <ref>',
+        every: '--every <duration>',
+      });
       const options = parseOptions(scheduleOptionsSchema, raw, 'calibrate schedule');
+      // The period is checked before Temporal is asked anything.
+      schedulePeriods(options.every, undefined, { allowShortPeriods: options.allowShortPeriods });
       const out = createOutput(Boolean(options.json));
       const env = loadEnv();
       const created = await withTemporalClient(env, (client) =>
@@ -204,11 +252,43 @@ export function registerCalibrate(program: Command, setExit: (code: number) => v
           trainPeriods: options.trainPeriods,
           holdoutPeriods: options.holdoutPeriods,
           taskQueue: env.HINDSIGHT_TASK_QUEUE,
+          allowShortPeriods: Boolean(options.allowShortPeriods),
         }),
       );
       out.result(
         { schedule_id: created.schedule_id, ...created.memo },
         () => `created ${created.schedule_id}: recalibrate ${options.model} ${options.version} every ${options.every}`,
+      );
+      setExit(EXIT.ok);
+    });
+
+  // `calibrate schedule --json` is the parent's flag: commander gives it to `schedule`, so `delete` reads it from there.
+  schedule
+    .command('delete')
+    .argument('<schedule-id>', 'a recalibration schedule (hindsight schedule list)')
+    .description('delete a recalibration schedule; the recalibrations it started keep running')
+    .action(async (scheduleId: string, _options: unknown, command: Command) => {
+      const out = createOutput(Boolean(command.optsWithGlobals().json));
+      await withTemporalClient(loadEnv(), async (client) => {
+        const handle = client.schedule.getHandle(scheduleId);
+        let kind;
+        try {
+          kind = requireScheduleKind(scheduleId, await handle.describe());
+        } catch (error) {
+          if (error instanceof ScheduleNotFoundError)
+            throw new UsageError(`schedule ${scheduleId} not found; list them with: hindsight schedule list`);
+          throw error;
+        }
+        if (kind !== 'recalibration')
+          throw new UsageError(
+            `calibrate schedule delete: ${scheduleId} is a ${kind} schedule, not a recalibration one; ` +
+              `delete it with: hindsight schedule delete ${scheduleId}`,
+          );
+        await handle.delete();
+      });
+      out.result(
+        { schedule_id: scheduleId, kind: 'recalibration', deleted: true },
+        () => `deleted ${scheduleId}; running recalibrations go on`,
       );
       setExit(EXIT.ok);
     });

@@ -7,7 +7,7 @@ import type { CohortSelector } from '../../contracts/cohort';
 import { timestampSchema } from '../../contracts/records';
 import { getLabelDefinitionForModel } from '../../activities/evaluate/label-definitions';
 import { withDatabase } from '../context';
-import { cohortSelectorFrom, parseOptions } from '../options';
+import { checkAsOf, cohortSelectorFrom, parseOptions } from '../options';
 import { createOutput, EXIT, UsageError } from '../output';
 import { parseLabelDefinitionRef, type LabelDefinition } from '../../contracts/label-definition';
 
@@ -148,7 +148,12 @@ export function registerDiagnose(program: Command, setExit: (code: number) => vo
     .action(async (raw: Record<string, unknown>) => {
       const options = parseOptions(diagnoseOptionsSchema, raw, 'diagnose');
       const out = createOutput(Boolean(options.json));
-      const diagnosis = await withDatabase(async (db) => diagnoseCohort(db, await resolve(db, options)));
+      const diagnosis = await withDatabase(async (db) => {
+        const resolved = await resolve(db, options);
+        // Only an --as-of given: the default (now) before a live cohort's end is what diagnosing it means.
+        if (options.asOf !== undefined) checkAsOf('diagnose', resolved.cohort, options.asOf, out.info);
+        return diagnoseCohort(db, resolved);
+      });
       out.result(diagnosis, () => formatDiagnosis(diagnosis));
       setExit(EXIT.ok);
     });

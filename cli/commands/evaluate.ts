@@ -6,7 +6,7 @@ import { getLabelDefinitionForModel } from '../../activities/evaluate/label-defi
 import type { BinaryMetrics } from '../../stats/finish-metrics';
 import type { MetricInterval } from '../../stats/traffic-comparison';
 import { withDatabase } from '../context';
-import { addCohortOptions, cohortOptionsSchema, cohortSelectorFrom, parseOptions } from '../options';
+import { addCohortOptions, checkAsOf, cohortOptionsSchema, cohortSelectorFrom, parseOptions } from '../options';
 import { createOutput, EXIT, UsageError } from '../output';
 import { parseLabelDefinitionRef } from '../../contracts/label-definition';
 import { type EvaluationDocument, type GroupMetrics, type SliceMetrics } from '../../contracts/evaluation';
@@ -108,6 +108,7 @@ export function registerEvaluate(program: Command, setExit: (code: number) => vo
     .action(async (raw: Record<string, unknown>) => {
       const options = parseOptions(evaluateOptionsSchema, raw, 'evaluate');
       const out = createOutput(Boolean(options.json));
+      checkAsOf('evaluate', { start: options.from, end: options.to }, options.asOf, out.info);
       const { document, empty } = await withDatabase(async (db) => {
         const cohort = cohortSelectorFrom(options);
         const definition = await getLabelDefinitionForModel(db, parseLabelDefinitionRef(options.labelDefinition), cohort.model_name);

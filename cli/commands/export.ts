@@ -1,12 +1,12 @@
 import path from 'node:path';
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { EXPORT_FORMATS, exportEvaluation, type ExportFormat } from '../../activities/evaluate/export-evaluation';
+import { EXPORT_FORMATS, exportEvaluation, exportPathProblem, type ExportFormat } from '../../activities/evaluate/export-evaluation';
 import { timestampSchema } from '../../contracts/records';
 import { getLabelDefinitionForModel } from '../../activities/evaluate/label-definitions';
 import { withDatabase } from '../context';
-import { addCohortOptions, cohortOptionsSchema, cohortSelectorFrom, parseOptions } from '../options';
-import { createOutput, EXIT } from '../output';
+import { addCohortOptions, checkAsOf, cohortOptionsSchema, cohortSelectorFrom, parseOptions } from '../options';
+import { createOutput, EXIT, UsageError } from '../output';
 import { parseLabelDefinitionRef } from '../../contracts/label-definition';
 
 const exportOptionsSchema = z.intersection(
@@ -37,6 +37,10 @@ export function registerExport(program: Command, setExit: (code: number) => void
       const options = parseOptions(exportOptionsSchema, raw, 'export');
       const out = createOutput(Boolean(options.json));
       const format = options.format ?? formatFromExtension(options.out);
+      checkAsOf('export', { start: options.from, end: options.to }, options.asOf, out.info);
+      // Before the database: a path that cannot be written must not hold a transaction open.
+      const problem = await exportPathProblem(path.resolve(options.out));
+      if (problem) throw new UsageError(`export: --out ${options.out}: ${problem}`);
       const result = await withDatabase(async (db) => {
         const definition = await getLabelDefinitionForModel(db, parseLabelDefinitionRef(options.labelDefinition), options.model);
         return exportEvaluation(db, {

@@ -4,7 +4,7 @@ import { timestampSchema } from '../../contracts/records';
 import { getLabelDefinitionForModel } from '../../activities/evaluate/label-definitions';
 import { measureLabelLatency, type LatencyQuantiles } from '../../activities/evaluate/label-latency';
 import { withDatabase } from '../context';
-import { addCohortOptions, cohortOptionsSchema, cohortSelectorFrom, parseOptions } from '../options';
+import { addCohortOptions, checkAsOf, cohortOptionsSchema, cohortSelectorFrom, parseOptions } from '../options';
 import { createOutput, EXIT } from '../output';
 import { parseLabelDefinitionRef } from '../../contracts/label-definition';
 
@@ -26,6 +26,7 @@ export function registerLatency(program: Command, setExit: (code: number) => voi
     .action(async (raw: Record<string, unknown>) => {
       const options = parseOptions(latencyOptionsSchema, raw, 'latency');
       const out = createOutput(Boolean(options.json));
+      checkAsOf('latency', { start: options.from, end: options.to }, options.asOf, out.info);
       const document = await withDatabase(async (db) => {
         const definition = await getLabelDefinitionForModel(db, parseLabelDefinitionRef(options.labelDefinition), options.model);
         return measureLabelLatency(db, {

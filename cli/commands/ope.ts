@@ -5,7 +5,7 @@ import { getLabelDefinitionForModel } from '../../activities/evaluate/label-defi
 import { estimatePolicyValue, type TargetPolicy } from '../../activities/off-policy/off-policy';
 import { ESTIMATORS } from '../../stats/off-policy';
 import { withDatabase } from '../context';
-import { addCohortOptions, cohortOptionsSchema, cohortSelectorFrom, parseOptions } from '../options';
+import { addCohortOptions, checkAsOf, cohortOptionsSchema, cohortSelectorFrom, parseOptions } from '../options';
 import { createOutput, EXIT, UsageError } from '../output';
 import { parseLabelDefinitionRef } from '../../contracts/label-definition';
 
@@ -42,6 +42,7 @@ const opeOptionsSchema = z.intersection(
         .max(2 ** 32 - 1),
     ).default(1),
     alpha: number(z.number().gt(0).lt(1)).default(0.05),
+    strict: z.boolean().optional(),
   }),
 );
 
@@ -79,11 +80,13 @@ export function registerOpe(program: Command, setExit: (code: number) => void): 
     .option('--resamples <n>', 'bootstrap resamples', '1000')
     .option('--seed <n>', 'bootstrap seed', '1')
     .option('--alpha <a>', 'intervals are two-sided at 1 - alpha', '0.05')
+    .option('--strict', 'exit 2 when an estimate should not be trusted (the reliability warnings), instead of warning')
     .option('--json', 'print one JSON document')
     .action(async (raw: Record<string, unknown>) => {
       const options = parseOptions(opeOptionsSchema, raw, 'ope');
       const target = targetFrom(options);
       const out = createOutput(Boolean(options.json));
+      checkAsOf('ope', { start: options.from, end: options.to }, options.asOf, out.info);
       const document = await withDatabase(async (db) => {
         const cohort = cohortSelectorFrom(options);
         const definition = await getLabelDefinitionForModel(db, parseLabelDefinitionRef(options.labelDefinition), cohort.model_name);
@@ -117,7 +120,15 @@ export function registerOpe(program: Command, setExit: (code: number) => void): 
             `${document.clip === null ? '' : `; IPW weights clipped at ${document.clip}`}`,
         ].join('\n');
       });
-      for (const warning of document.warnings) out.info(`hindsight: ope: warning: ${warning}`);
+      for (const warning of [...document.warnings, ...document.reliability_warnings]) out.info(`hindsight: ope: warning: ${warning}`);
+      if (options.strict && document.reliability_warnings.length > 0) {
+        out.info(
+          `hindsight: ope: --strict: the estimates above should not be trusted (${document.reliability_warnings.length} warning(s))`,
+        );
+        setExit(EXIT.fatal);
+        return;
+      }
+      // Predictions left out make the result partial; reliability warnings alone only warn.
       setExit(document.warnings.length > 0 ? EXIT.partial : EXIT.ok);
     });
 }

@@ -245,7 +245,7 @@ describe('hindsight diagnose', () => {
         '--label-definition',
         'fraud-none-fraud',
         '--as-of',
-        AS_OF,
+        '2027-02-15T00:00:00Z',
       ],
       env(),
     );
@@ -256,5 +256,14 @@ describe('hindsight diagnose', () => {
     const unknown = await runHindsightInProcess(['diagnose', '--cohort', 'cohort/nope', '--json'], env());
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/cohort cohort\/nope is not registered/);
+  });
+
+  it('refuses an --as-of before the cohort starts (exit 2) instead of a verdict that looks real', async () => {
+    const cohort = current('none');
+    const early = new Date(Date.parse(CURRENT) - 86_400_000).toISOString();
+    const run = await runHindsightInProcess(['diagnose', '--cohort', cohort.cohort_id, '--as-of', early], env());
+    expect(run.code).toBe(2);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toContain(`diagnose: --as-of ${early} is before the cohort's start ${new Date(cohort.cohort.start).toISOString()}`);
   });
 });

@@ -127,4 +127,22 @@ describe('a label definition of another model', () => {
     expect(scheduled.code).toBe(2);
     expect(scheduled.stderr).toContain(refused);
   });
+
+  it('refuses an --as-of before the cohort starts (exit 2) and warns of one before it ends (evaluate, latency)', async () => {
+    const iso = (text: string) => new Date(text).toISOString();
+    for (const command of ['evaluate', 'latency']) {
+      const early = await hindsight([command, ...cohort('fraud', '1', 'fraud-cb'), '--as-of', '2025-12-31T00:00:00Z']);
+      expect(early.code, command).toBe(2);
+      expect(early.stderr).toBe(
+        `hindsight: ${command}: --as-of ${iso('2025-12-31T00:00:00Z')} is before the cohort's start ${iso('2026-01-01T00:00:00Z')}: ` +
+          `no outcome of it can have been received by then; give an --as-of at or after ${iso('2026-01-01T00:00:00Z')}\n`,
+      );
+      const partial = await hindsight([command, ...cohort('fraud', '1', 'fraud-cb'), '--as-of', '2026-01-15T00:00:00Z', '--json']);
+      expect(partial.code, command).toBe(0);
+      expect(partial.stderr).toContain(
+        `hindsight: ${command}: warning: --as-of ${iso('2026-01-15T00:00:00Z')} is before the cohort's end ${iso('2026-02-01T00:00:00Z')}: ` +
+          'only outcomes received by then count, so the numbers are partial\n',
+      );
+    }
+  });
 });

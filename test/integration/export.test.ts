@@ -4,10 +4,11 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { exportEvaluation } from '../../activities/evaluate/export-evaluation';
+import { ExportPathError, exportEvaluation } from '../../activities/evaluate/export-evaluation';
 import { putLabelDefinition } from '../../activities/evaluate/label-definitions';
 import { EXPORT_COLUMNS, EXPORT_COLUMN_KINDS } from '../../sql/export-evaluation';
 import { useTestDatabase } from '../support/database';
+import { runHindsightInProcess } from '../support/run-cli';
 import { storeRows } from '../support/store-rows';
 import { type LabelDefinition } from '../../contracts/label-definition';
 
@@ -320,5 +321,58 @@ describe('hindsight export', () => {
     const cliFile = path.join(dir, 'cli.parquet');
     expect(exportTo(cliFile, asOf)).toMatchObject({ rows: 4, format: 'parquet' });
     expect((await readFile(cliFile)).equals(await readFile(path.join(dir, 'typed-0.parquet')))).toBe(true);
+  });
+
+  it('refuses an --out it cannot write (exit 2, naming the path) before any transaction opens, and an --as-of before the cohort', async () => {
+    const exportArgs = (out: string, asOf: string) => [
+      'export',
+      '--model',
+      'churn',
+      '--version',
+      'v3',
+      '--from',
+      iso(T),
+      '--to',
+      iso(T + DAY),
+      '--label-definition',
+      'churn-30d',
+      '--as-of',
+      asOf,
+      '--out',
+      out,
+    ];
+    const run = (out: string, asOf = iso(T + 40 * DAY)) => runHindsightInProcess(exportArgs(out, asOf), { DATABASE_URL: testDb.url });
+    const openTransactions = async () =>
+      Number(
+        (
+          await testDb.db.raw(
+            `select count(*) as n from pg_stat_activity where datname = current_database() and state like 'idle in transaction%'`,
+          )
+        ).rows[0].n,
+      );
+    const missing = path.join(dir, 'no', 'such', 'dir');
+    for (const name of ['x.csv', 'x.ndjson', 'x.parquet']) {
+      const refused = await run(path.join(missing, name));
+      expect(refused.code, name).toBe(2);
+      expect(refused.stderr).toBe(`hindsight: export: --out ${path.join(missing, name)}: the directory ${missing} does not exist\n`);
+    }
+    const directory = await run(dir);
+    expect(directory.code).toBe(2);
+    expect(directory.stderr).toContain(`${dir} is a directory; give a file name`);
+    // The activity checks too, before its transaction.
+    const cohort = { model_name: 'churn', model_version: 'v3', environment: null, start: iso(T), end: iso(T + DAY) };
+    await expect(
+      exportEvaluation(testDb.db, { cohort, definition, asOf: iso(T + DAY), out: path.join(missing, 'y.csv'), format: 'csv' }),
+    ).rejects.toThrow(ExportPathError);
+    expect(await openTransactions()).toBe(0);
+
+    const early = await run(path.join(dir, 'early.csv'), iso(T - DAY));
+    expect(early.code).toBe(2);
+    expect(early.stderr).toContain(`export: --as-of ${iso(T - DAY)} is before the cohort's start ${iso(T)}`);
+    const partial = await run(path.join(dir, 'partial.csv'), iso(T + DAY / 2));
+    expect(partial.code).toBe(0);
+    expect(partial.stderr).toContain(
+      `is before the cohort's end ${iso(T + DAY)}: only outcomes received by then count, so the numbers are partial`,
+    );
   });
 });

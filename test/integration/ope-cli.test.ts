@@ -162,6 +162,9 @@ async function targetFile(name: string, withRewards: boolean): Promise<string> {
 }
 
 const env = () => ({ DATABASE_URL: testDb.url });
+const essWarning = (ess: number, n: number) =>
+  `the effective sample size is ${Number(ess.toPrecision(4))} of ${n} rounds, under 100: the target policy's weights rest the ` +
+  'IPW, SNIPS and DR estimates on a few rounds, so their intervals understate the error';
 const near = (a: number, b: number) => Math.abs(a - b) < 1e-12;
 
 describe('hindsight ope', () => {
@@ -172,7 +175,8 @@ describe('hindsight ope', () => {
       env(),
     );
     expect(run.stderr).toBe(
-      'hindsight: ope: warning: 1 predictions of the cohort have an action but no logged propensity; they are left out of every estimate\n',
+      'hindsight: ope: warning: 1 predictions of the cohort have an action but no logged propensity; they are left out of every estimate\n' +
+        `hindsight: ope: warning: ${essWarning(logged.expected.effective_sample_size, 40)}\n`,
     );
     expect(run.code).toBe(1);
     const document = JSON.parse(run.stdout);
@@ -191,11 +195,22 @@ describe('hindsight ope', () => {
     }
     expect(near(document.effective_sample_size, logged.expected.effective_sample_size)).toBe(true);
     expect(near(document.logged_policy_value, logged.expected.logged_policy_value)).toBe(true);
-    // Seeded: the same command prints the same intervals.
+    // Seeded: the same command prints the same intervals. The file gains a line for a prediction
+    // outside the cohort whose id is 8-4-4-4-12 hex but not RFC 4122 (version nibble 0, variant
+    // bits 0), upper case: the id rule of ingest, so it is read, and it changes nothing.
+    const extended = path.join(dir, 'target-extended.ndjson');
+    const foreign = {
+      prediction_id: 'ABCDEF01-2345-0789-0BCD-EF0123456789',
+      action_probabilities: { [logged.actions[0]!]: 1 },
+      expected_rewards: { [logged.actions[0]!]: 0.5 },
+    };
+    await writeFile(extended, `${readFileSync(file, 'utf8')}${JSON.stringify(foreign)}\n`);
     const again = await runHindsightInProcess(
-      ['ope', '--model', 'recs', ...COHORT, '--label-definition', 'clicks', '--reward', 'click', '--target-policy', file, '--json'],
+      ['ope', '--model', 'recs', ...COHORT, '--label-definition', 'clicks', '--reward', 'click', '--target-policy', extended, '--json'],
       env(),
     );
+    expect(again.stderr).toBe(run.stderr);
+    expect(again.code).toBe(run.code);
     expect(JSON.parse(again.stdout).estimators).toEqual(document.estimators);
   });
 
@@ -292,8 +307,10 @@ describe('hindsight ope', () => {
       '--json',
     ];
     const greedy = await runHindsightInProcess([...args, '--target', 'greedy'], env());
-    expect(greedy.stderr).toBe('');
     const document = JSON.parse(greedy.stdout);
+    // Five rounds: too few to trust, said on stderr; a warning alone does not change the exit code.
+    expect(greedy.stderr).toBe(`hindsight: ope: warning: ${essWarning(document.effective_sample_size, 5)}\n`);
+    expect(greedy.code).toBe(0);
     // w = [1, 0, 2, 1, 1], r = [0, 0, 1, 0, 1]; q̂(approve) = 2/3, q̂(deny) = 0.
     expect(document.target_policy).toEqual({ kind: 'greedy', threshold: 0.7, actions: { above: 'deny', below: 'approve' } });
     expect(near(document.estimators.ipw.value, 0.6)).toBe(true);
@@ -353,5 +370,60 @@ describe('ingesting propensities', () => {
       [3, 'propensity'],
     ]);
     expect(Number((await testDb.db('predictions').where({ model_version: 'v2' }).count('* as n'))[0]!.n)).toBe(2);
+  });
+
+  it('warns when the target policy weighs actions never logged and an estimate leaves the rewards range; --strict exits 2', async () => {
+    // 90% on the logged action (q̂ 0), 10% on an action no round logged (q̂ 20): DM = 2, DR = 2 + IPW = 2.9.
+    const file = path.join(dir, 'unlogged.ndjson');
+    await writeFile(
+      file,
+      ids
+        .map((prediction_id, i) => {
+          const action = logged.actions[logged.action[i]!]!;
+          return JSON.stringify({
+            prediction_id,
+            action_probabilities: { [action]: 0.9, 'never-shown': 0.1 },
+            expected_rewards: { [action]: 0, 'never-shown': 20 },
+          });
+        })
+        .join('\n') + '\n',
+    );
+    const args = ['ope', '--model', 'recs', ...COHORT, '--label-definition', 'clicks', '--reward', 'click', '--target-policy', file];
+    const run = await runHindsightInProcess([...args, '--strict', '--json'], env());
+    expect(run.code).toBe(2);
+    const document = JSON.parse(run.stdout);
+    const weights = logged.propensity.map((p) => 0.9 / p);
+    const ess = weights.reduce((a, w) => a + w, 0) ** 2 / weights.reduce((a, w) => a + w * w, 0);
+    expect(document.reliability_warnings).toEqual([
+      essWarning(ess, 40),
+      'the target policy puts weight on actions the log never took (never-shown) in 40 of 40 rounds, 10% of its weight over all rounds: ' +
+        'no round says what those actions earn (IPW counts them as earning nothing, SNIPS as earning what the logged ones do, ' +
+        'DM and DR take the reward model on trust)',
+      'dm 2 lies outside [0, 1], the range of the logged rewards: no policy can earn that, the weights made it',
+      'dr 2.9 lies outside [0, 1], the range of the logged rewards: no policy can earn that, the weights made it',
+    ]);
+    for (const warning of document.reliability_warnings) expect(run.stderr).toContain(`hindsight: ope: warning: ${warning}\n`);
+    expect(run.stderr).toContain('hindsight: ope: --strict: the estimates above should not be trusted (4 warning(s))');
+
+    // An --as-of before the cohort's start is refused; one before its end warns that the numbers are partial.
+    const early = await runHindsightInProcess(
+      [
+        'ope',
+        '--model',
+        'recs',
+        ...COHORT.slice(0, -2),
+        '--as-of',
+        iso(T - HOUR),
+        '--label-definition',
+        'clicks',
+        '--reward',
+        'click',
+        '--target-policy',
+        file,
+      ],
+      env(),
+    );
+    expect(early.code).toBe(2);
+    expect(early.stderr).toContain(`ope: --as-of ${iso(T - HOUR)} is before the cohort's start ${iso(T)}`);
   });
 });

@@ -453,14 +453,26 @@ describe('recalibration on the real Temporal dev server and real Postgres', () =
     });
     const dir = await mkdtemp(path.join(os.tmpdir(), 'hindsight-apply-'));
     const file = path.join(dir, 'scores.ndjson');
+    // Scores are plain decimals (a JSON number or text like "0.5", ".5", "1e-3"); a rejected
+    // record prints an empty line, so every output line stays with its record.
+    const scores: unknown[] = [0.1, 'high', '', '0x10', '1e', 'Infinity', 'NaN', '  ', '.5', ' 1e-3 ', 0.9];
     await writeFile(
       file,
-      `${JSON.stringify({ score: 0.1 })}\n${JSON.stringify({ score: 'high' })}\n${JSON.stringify({ score: 0.9, id: 'x' })}\n`,
+      scores.map((score, i) => JSON.stringify(i === scores.length - 1 ? { score, id: 'x' } : { score })).join('\n') + '\n',
     );
     const many = await cli(['calibrate', 'apply', file, '--model', 'credit', '--version', 'v1']);
     expect(many.code).toBe(1);
-    expect(many.stdout.trim().split('\n').map(Number)).toEqual([applyCalibrator(fitted, 0.1), applyCalibrator(fitted, 0.9)]);
-    expect(many.stderr).toContain(`${file}:2: score: must be a finite number`);
+    const probability = (score: number) => String(applyCalibrator(fitted, score));
+    expect(many.stdout).toBe(
+      [probability(0.1), '', '', '', '', '', '', '', probability(0.5), probability(0.001), probability(0.9)].join('\n') + '\n',
+    );
+    for (const line of [2, 3, 4, 5, 6, 7, 8])
+      expect(many.stderr).toContain(`${file}:${line}: score: must be a decimal number such as 0.5, .5 or 1e-3\n`);
+    for (const bad of ['', '0x10', 'Infinity']) {
+      const refused = await cli(['calibrate', 'apply', '--model', 'credit', '--version', 'v1', '--score', bad]);
+      expect(refused.code, bad).toBe(2);
+      expect(refused.stderr).toContain('--score: must be a decimal number such as 0.5, .5 or 1e-3');
+    }
     const none = await cli(['calibrate', 'apply', '--model', 'credit', '--version', 'v2', '--score', '0.3']);
     expect(none.code).toBe(2);
     expect(none.stderr).toMatch(/no active calibrator/);

@@ -244,4 +244,42 @@ describe('hindsight serve', () => {
     expect(idle.received).toMatch(/^HTTP\/1.1 200/);
     expect(idle.closedAfterMs).toBeLessThan(3000);
   });
+
+  it('never drops an answer it owes: a slow store outlives the idle timeout, and one past answerMs gets 503 with Retry-After, stored once', async () => {
+    // A transaction holding a SHARE lock on predictions keeps every insert waiting until it ends.
+    const holdInserts = async (ms: number) => {
+      const trx = await testDb.db.transaction();
+      await trx.raw('lock table predictions in share mode');
+      return new Promise<void>((resolve) => setTimeout(() => void trx.commit().then(() => resolve()), ms));
+    };
+    const slow = await startIngestServer({ db: testDb.db, host: '127.0.0.1', port: 0, timeouts: { idleMs: 200, answerMs: 10_000 } });
+    const hurried = await startIngestServer({ db: testDb.db, host: '127.0.0.1', port: 0, timeouts: { idleMs: 200, answerMs: 300 } });
+    try {
+      const waited = holdInserts(800);
+      const patient = await post(slow, '/v1/predictions', JSON.stringify([prediction()]));
+      expect(patient).toMatchObject({ status: 200, document: { accepted: 1 } });
+      await waited;
+
+      const record = prediction();
+      const released = holdInserts(800);
+      const response = await fetch(`${hurried.url}/v1/predictions`, {
+        method: 'POST',
+        body: JSON.stringify([record]),
+        headers: { 'content-type': 'application/json' },
+      });
+      expect(response.status).toBe(503);
+      expect(response.headers.get('retry-after')).toBe('1');
+      expect((await response.json()).error).toMatch(/still being stored .* send the same batch again in 1 s/);
+      await released;
+      // The first attempt goes on and stores the record; the client's retry then finds it stored.
+      const stored = () => testDb.db('predictions').where({ prediction_id: record.prediction_id }).first('prediction_id');
+      for (let tries = 0; !(await stored()) && tries < 200; tries++) await new Promise((resolve) => setTimeout(resolve, 25));
+      const retry = await post(slow, '/v1/predictions', JSON.stringify([record]));
+      expect(retry).toMatchObject({ status: 200, document: { accepted: 0, duplicates: 1 } });
+      expect(await testDb.db('predictions').where({ prediction_id: record.prediction_id }).count({ n: '*' })).toEqual([{ n: 1 }]);
+    } finally {
+      await slow.close();
+      await hurried.close();
+    }
+  });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { periodEndsWithin, schedulePeriods } from '../../../control/cohort-schedules';
+import { periodEndsWithin, planBackfill, schedulePeriods, type CohortScheduleMemo } from '../../../control/cohort-schedules';
 
 const DAY = 86_400_000;
 const at = (iso: string) => Date.parse(iso);
@@ -40,5 +40,62 @@ describe('schedule periods', () => {
     expect(() => schedulePeriods('P1Y')).toThrow(/months and years vary in length/);
     expect(() => schedulePeriods('PT0.5S')).toThrow(/--every PT0.5S must be a whole number of seconds/);
     expect(() => schedulePeriods('P1D', '2026-01-01T00:00:00.250Z')).toThrow(/--start-at .* must fall on a whole second/);
+  });
+
+  it('refuses periods under a minute unless short periods are allowed, and periods over ten years', () => {
+    expect(() => schedulePeriods('PT1S')).toThrow(
+      'schedule: --every PT1S is shorter than the minimum of 1 minute (PT1M); pass --allow-short-periods to allow it (for tests and demos)',
+    );
+    expect(() => schedulePeriods('PT59S')).toThrow(/--allow-short-periods/);
+    expect(schedulePeriods('PT1M')).toEqual({ everyMs: 60_000, offsetMs: 0 });
+    expect(schedulePeriods('PT5S', undefined, { allowShortPeriods: true })).toEqual({ everyMs: 5_000, offsetMs: 0 });
+    expect(() => schedulePeriods('P3654D')).toThrow('schedule: --every P3654D is longer than the maximum of 10 years');
+  });
+});
+
+describe('schedule backfill plan', () => {
+  const memo: CohortScheduleMemo = {
+    model_name: 'fraud',
+    model_version: 'v1',
+    environment: null,
+    label_definition: 'cb@1',
+    every: 'P1D',
+    every_ms: DAY,
+    offset_ms: 0,
+    start_at: null,
+  };
+
+  it('counts the periods without listing them and refuses more than 1,000 without force', () => {
+    const from = '2026-01-01T00:00:00Z';
+    const days = (at(from) - at('0001-01-01T00:00:00Z')) / DAY;
+    expect(() => planBackfill('s', memo, '0001-01-01T00:00:00Z', from)).toThrow(
+      `schedule backfill: [0001-01-01T00:00:00Z, 2026-01-01T00:00:00Z) holds ${days.toLocaleString('en-US')} periods of P1D, more than 1,000; ` +
+        'narrow --from and --to, or pass --force to open them all',
+    );
+    const thousand = new Date(at(from) + 1000 * DAY).toISOString();
+    const plan = planBackfill('s', memo, from, thousand);
+    expect(plan).toMatchObject({
+      period_count: 1000,
+      first_period: { start: '2026-01-01T00:00:00.000Z', end: '2026-01-02T00:00:00.000Z' },
+      last_period: { end: new Date(at(thousand)).toISOString() },
+      ends: { first: at(from) + DAY, last: at(thousand) },
+    });
+    expect(plan.periods).toBeUndefined();
+    const more = new Date(at(thousand) + DAY).toISOString();
+    expect(() => planBackfill('s', memo, from, more)).toThrow(/holds 1,001 periods/);
+    const forced = planBackfill('s', memo, from, more, { force: true, listPeriods: true });
+    expect(forced.period_count).toBe(1001);
+    expect(forced.periods).toHaveLength(1001);
+    expect(forced.periods![1000]).toEqual(forced.last_period);
+  });
+
+  it('leaves out the periods before --start-at and counts them', () => {
+    const plan = planBackfill('s', { ...memo, start_at: '2026-01-03T00:00:00Z' }, '2026-01-01T00:00:00Z', '2026-01-05T00:00:00Z');
+    expect(plan).toMatchObject({ period_count: 2, skipped_before_start_at: 2, first_period: { start: '2026-01-03T00:00:00.000Z' } });
+    expect(planBackfill('s', memo, '2026-01-01T12:00:00Z', '2026-01-02T12:00:00Z')).toMatchObject({
+      period_count: 0,
+      first_period: null,
+      ends: null,
+    });
   });
 });

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ESTIMATORS, estimateOffPolicy, percentileOfSorted, type LoggedRounds } from '../../../stats/off-policy';
+import { ESTIMATORS, estimateOffPolicy, percentileOfSorted, reliabilityWarnings, type LoggedRounds } from '../../../stats/off-policy';
 
 interface Case {
   name: string;
@@ -103,5 +103,27 @@ describe('percentileOfSorted', () => {
     // numpy.percentile([1, 2, 4, 8], [0, 2.5, 50, 97.5, 100]) = [1, 1.075, 3, 7.7, 8]
     const values = Float64Array.of(1, 2, 4, 8);
     expect([0, 2.5, 50, 97.5, 100].map((q) => percentileOfSorted(values, q))).toEqual([1, 1.075, 3, 7.699999999999999, 8]);
+  });
+});
+
+describe('reliability warnings', () => {
+  const estimate = (value: number | null) => ({ value, ci_low: value, ci_high: value });
+  const inRange = { ipw: estimate(0.4), snips: estimate(0), dm: estimate(1), dr: estimate(null) };
+  const facts = { n: 20_000, effective_sample_size: 250, reward_range: { min: 0, max: 1 }, unlogged: null };
+
+  it('says nothing of an estimate that rests on enough rounds and stays within the logged rewards, bounds included', () => {
+    expect(reliabilityWarnings(facts, inRange)).toEqual([]);
+    expect(reliabilityWarnings({ ...facts, unlogged: { rounds: 0, actions: [], mean_weight: 0 } }, inRange)).toEqual([]);
+  });
+
+  it('warns below 1% of n even above 100 rounds, and names each estimate outside [min, max]', () => {
+    expect(reliabilityWarnings({ ...facts, effective_sample_size: 150 }, inRange)).toEqual([
+      "the effective sample size is 150 of 20000 rounds, under 1% of them: the target policy's weights rest the IPW, SNIPS and DR " +
+        'estimates on a few rounds, so their intervals understate the error',
+    ]);
+    expect(reliabilityWarnings(facts, { ...inRange, ipw: estimate(1.25), snips: estimate(-0.5) })).toEqual([
+      'ipw 1.25 lies outside [0, 1], the range of the logged rewards: no policy can earn that, the weights made it',
+      'snips -0.5 lies outside [0, 1], the range of the logged rewards: no policy can earn that, the weights made it',
+    ]);
   });
 });
