@@ -1,9 +1,11 @@
 import { connect } from 'node:net';
-import { Client, Connection } from '@temporalio/client';
+import type { Client, Connection } from '@temporalio/client';
 import type { Knex } from 'knex';
-import { loadEnv, type Env } from '../workers/env';
-import { openDatabaseSession, resolveTemporalAddress } from '../workers/services';
+import type { Env } from '../workers/env';
 import { TemporalUnreachableError, type Endpoints } from './failure-messages';
+
+// The Temporal client, the database driver and the services are loaded when a command first
+// needs them, so a command that needs neither (or `--help`) does not pay for them.
 
 /** The servers this command used, so a failure's message can name them (cli/failure-messages.ts). */
 const endpoints: Endpoints = {};
@@ -30,6 +32,7 @@ export function databaseAddress(url: string): string | undefined {
 
 /** Runs `work` with a database for the duration of one command, closing it afterwards. */
 export async function withDatabase<T>(work: (db: Knex, env: Env) => Promise<T>): Promise<T> {
+  const [{ loadEnv }, { openDatabaseSession }] = await Promise.all([import('../workers/env.js'), import('../workers/services.js')]);
   const env = loadEnv();
   const session = await openDatabaseSession(env);
   endpoints.database = databaseAddress(session.url);
@@ -70,13 +73,16 @@ export function probeAddress(address: string, timeoutMs = 3_000): Promise<void> 
 export async function connectTemporal(address: string): Promise<Connection> {
   endpoints.temporal = address;
   await probeAddress(address);
+  const { Connection } = await import('@temporalio/client');
   return Connection.connect({ address });
 }
 
 /** Runs `work` with a Temporal client (TEMPORAL_ADDRESS, else a running `hindsight dev`'s server). */
 export async function withTemporalClient<T>(env: Env, work: (client: Client) => Promise<T>): Promise<T> {
+  const { resolveTemporalAddress } = await import('../workers/services.js');
   const connection = await connectTemporal(resolveTemporalAddress(env));
   try {
+    const { Client } = await import('@temporalio/client');
     return await work(new Client({ connection, namespace: env.TEMPORAL_NAMESPACE }));
   } finally {
     await connection.close();

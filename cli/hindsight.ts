@@ -1,59 +1,36 @@
 import { Command, CommanderError } from 'commander';
 import { forgetEndpoints, usedEndpoints } from './context';
 import { describeForUser, isBrokenPipe } from './failure-messages';
-import { registerAlerts } from './commands/alerts';
-import { registerCalibrate } from './commands/calibrate';
-import { registerCohort } from './commands/cohort';
-import { registerDemo } from './commands/demo';
-import { registerDiagnose } from './commands/diagnose';
-import { registerDrift } from './commands/drift';
-import { registerEvaluate } from './commands/evaluate';
-import { registerExport } from './commands/export';
-import { registerIngest } from './commands/ingest';
-import { registerLabelDefinition } from './commands/label-definition';
-import { registerLatency } from './commands/latency';
-import { registerMigrate } from './commands/migrate';
-import { registerPolicy } from './commands/policy';
-import { registerOpe } from './commands/ope';
-import { registerReport } from './commands/report';
-import { registerRetention } from './commands/retention';
-import { registerRetraining } from './commands/retraining';
-import { registerRun } from './commands/run';
-import { registerSchedule } from './commands/schedule';
-import { registerServe } from './commands/serve';
-import { registerSetupTemporal } from './commands/setup-temporal';
-import { registerThreshold } from './commands/threshold';
-import { registerTrace } from './commands/trace';
+import { COMMANDS } from './command-manifest';
 import { escapeForTerminal, EXIT } from './output';
 
-export function buildProgram(setExit: (code: number) => void): Command {
+/** The command a command line runs (`help X` runs X's help); undefined for the program's own help. */
+function commandOf(argv: string[]): string | undefined {
+  const [first, second] = argv.slice(2);
+  return first === 'help' ? second : first;
+}
+
+/**
+ * The program with the command `argv` runs loaded, and every other command listed by name and
+ * description only (cli/command-manifest.ts): a command pays for its own modules, not for all.
+ * `all` loads every command (the test that keeps the manifest true).
+ */
+export async function buildProgram(setExit: (code: number) => void, argv: string[] = [], all = false): Promise<Command> {
   const program = new Command('hindsight')
     .description('Hindsight: log predictions, join delayed labels, measure quality per cohort, act on it')
     .exitOverride()
     .showHelpAfterError();
-  registerMigrate(program, setExit);
-  registerLabelDefinition(program, setExit);
-  registerIngest(program, setExit);
-  registerEvaluate(program, setExit);
-  registerCohort(program, setExit);
-  registerSchedule(program, setExit);
-  registerRun(program, setExit);
-  registerDemo(program, setExit);
-  registerSetupTemporal(program, setExit);
-  registerServe(program, setExit);
-  registerRetention(program, setExit);
-  registerExport(program, setExit);
-  registerTrace(program, setExit);
-  registerDrift(program, setExit);
-  registerLatency(program, setExit);
-  registerPolicy(program, setExit);
-  registerAlerts(program, setExit);
-  registerDiagnose(program, setExit);
-  registerRetraining(program, setExit);
-  registerCalibrate(program, setExit);
-  registerThreshold(program, setExit);
-  registerOpe(program, setExit);
-  registerReport(program, setExit);
+  const wanted = COMMANDS.find((entry) => entry.name === commandOf(argv))?.module;
+  const loaded = new Set<string>();
+  for (const entry of COMMANDS) {
+    if (all || entry.module === wanted) {
+      if (loaded.has(entry.module)) continue;
+      loaded.add(entry.module);
+      (await entry.load())(program, setExit);
+    } else {
+      program.command(entry.name).description(entry.description);
+    }
+  }
   return program;
 }
 
@@ -79,10 +56,10 @@ export async function main(argv: string[]): Promise<number> {
   guardStandardStreams();
   forgetEndpoints();
   let exitCode: number = EXIT.ok;
-  const program = buildProgram((code) => {
-    exitCode = code;
-  });
   try {
+    const program = await buildProgram((code) => {
+      exitCode = code;
+    }, argv);
     await program.parseAsync(argv);
     return exitCode;
   } catch (error) {

@@ -6,7 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { TestWorkflowEnvironment, type EphemeralServerExecutable } from '@temporalio/testing';
+import type { EphemeralServerExecutable, TestWorkflowEnvironment } from '@temporalio/testing';
 import { devServerSearchAttributeArgs } from '../control/search-attributes';
 import { findProjectRoot } from './project-root';
 import { findFreePort, findTemporalCli, type CliLookup, type DevServer, type DevServerOptions } from './temporal-dev-server';
@@ -49,6 +49,8 @@ export async function startSdkDevServer(
   const uiPort = options.uiPort === false ? undefined : options.uiPort || (await findFreePort());
   let env: TestWorkflowEnvironment;
   try {
+    // Loaded only here: the testing package brings the whole worker with it.
+    const { TestWorkflowEnvironment } = await import('@temporalio/testing');
     env = await TestWorkflowEnvironment.createLocal({
       server: {
         executable: options.executable ?? { type: 'cached-download', downloadDir: sdkDownloadDir() },

@@ -2,7 +2,6 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, openSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { Connection } from '@temporalio/client';
 import { findProjectRoot } from './project-root';
 import { devServerSearchAttributeArgs } from '../control/search-attributes';
 
@@ -128,6 +127,8 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
 async function waitForFrontend(address: string, child: ChildProcess, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
+  // Loaded here: commands that start no server need no Temporal client.
+  const { Connection } = await import('@temporalio/client');
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`temporal server start-dev exited with code ${child.exitCode}`);
     try {
