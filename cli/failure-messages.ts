@@ -68,8 +68,15 @@ function describeWorkflow(workflowId: string): string {
   return workflowId.startsWith('cohort/') ? `cohort workflow ${workflowId}` : `workflow ${workflowId}`;
 }
 
+/**
+ * Errors of Hindsight's own that wrap a Temporal failure as their cause because their message
+ * already says what to do (a start refused for missing search attributes, a refused decision).
+ */
+const OWN_WRAPPERS = new Set(['TemporalSetupError', 'ControlRequestError']);
+
 function describeTemporal(error: unknown, endpoints: Endpoints): string | undefined {
   const address = endpoints.temporal;
+  if (error instanceof Error && OWN_WRAPPERS.has(error.name)) return error.message;
   if (error instanceof TemporalUnreachableError) return unreachable(error.address);
   if (error instanceof WorkflowNotFoundError) {
     const id = error.workflowId;

@@ -159,9 +159,10 @@ export async function prepareFraud(db: Knex, root: string, timeline: DemoTimelin
     outageWeek: FRAUD_OUTAGE_WEEK,
   });
   const definition = await putDefinition(db, 'fraud');
-  await putPolicyVersion(db, demoFraudPolicy(pipelineUrl), 'the demo fraud policy');
   const dir = path.join(root, 'fraud');
   const ingested = await ingestExample(db, dir, example, now);
+  // After the predictions: `policy put` checks the features its score_psi rule names against them.
+  await putPolicyVersion(db, demoFraudPolicy(pipelineUrl), 'the demo fraud policy');
   await writeFile(path.join(dir, 'truth.json'), `${JSON.stringify(example.truth, null, 2)}\n`);
   const cohorts = example.truth.weeks.map((week) => ({ ...FRAUD_MODEL, start: week.start, end: week.end }));
   return { name: 'fraud', definition, ...ingested, cohorts, dir };

@@ -5,6 +5,7 @@ import { NativeConnection } from '@temporalio/worker';
 import { describe, expect, it } from 'vitest';
 import { describeForUser, TemporalUnreachableError } from '../../../cli/failure-messages';
 import { databaseAddress, probeAddress } from '../../../cli/context';
+import { explainSearchAttributeError } from '../../../control/search-attributes';
 import { describeFailure, stripSqlText } from '../../../sql/failure-message';
 import { sqlFreeActivityFailures, stripSqlFromError } from '../../../workers/activity-failures';
 import { createDatabase } from '../../../workers/database';
@@ -79,6 +80,11 @@ describe('describeForUser: Temporal', () => {
     );
     const gone = new ServiceError('Failed to start Workflow', { cause: grpcError(14, 'UNAVAILABLE', 'No connection established') });
     expect(describeForUser(gone, { temporal: '127.0.0.1:7233' })).toMatch(/^could not reach the Temporal server at 127\.0\.0\.1:7233: /);
+    // Hindsight's own explanation of such a refusal (its fix) is kept, not replaced by the server's words.
+    const explained = explainSearchAttributeError(error) as Error;
+    expect(describeForUser(explained)).toMatch(
+      /^the Temporal server does not know Hindsight's search attributes \(.*\); register them once with: npx hindsight setup-temporal$/,
+    );
     expect(describeForUser(new NamespaceNotFoundError('prod'), { temporal: 'temporal:7233' })).toBe(
       'the Temporal server at temporal:7233 has no namespace prod: create it (temporal operator namespace create prod) or set TEMPORAL_NAMESPACE',
     );
