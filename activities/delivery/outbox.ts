@@ -11,6 +11,7 @@ import type { Knex } from 'knex';
 import type { DeliveryStep } from '../../contracts/delivery';
 import { fixedDurationMs } from '../../contracts/iso-duration';
 import { postWebhook, redactUrl, type WebhookAttempt } from './webhook';
+import { channelKindOf, resolveChannel } from './channels';
 import { resolveWebhook, type WebhookConfig } from './webhook-config';
 
 /** How long a notification is retried before it is `expired`, unless the policy's webhook says `max_age`. */
@@ -26,7 +27,7 @@ export function webhookDestination(webhook: string | WebhookConfig): string {
 }
 
 /** How an outbox row names its receiver: `$VARIABLE` as stored, a URL (rows from before store it whole) by scheme, host and path. */
-const shownReceiver = (stored: string): string => (stored.startsWith('$') ? stored : redactUrl(stored));
+const shownReceiver = (stored: string): string => (stored.startsWith('$') || !URL.canParse(stored) ? stored : redactUrl(stored));
 
 /** The outbox rows of a cohort's alerts (null: the feed alerts, which have no cohort; undefined: every alert's). */
 function notificationsOf(db: Knex, cohortId: string | null | undefined): Knex.QueryBuilder {
@@ -93,19 +94,39 @@ export async function deliverNext(db: Knex, destination: string, now = new Date(
     .first('n.idempotency_key', 'n.url', 'n.payload', 'n.created_at', 'a.policy_name', 'a.policy_version');
   if (!row) return { outcome: 'empty', idempotencyKey: null, status: null, pending: 0 };
   const policy = await db('monitoring_policies').where({ name: row.policy_name, version: row.policy_version }).first('policy');
-  const webhook: WebhookConfig & { max_age?: string } = policy?.policy.notifications?.webhook ?? { url: row.url };
-  const resolved = resolveWebhook(webhook);
+  const kind = channelKindOf(destination);
+  const notifications = policy?.policy.notifications ?? {};
+  let resolved:
+    | { ok: true; url: string; headers: Record<string, string>; body: unknown; receiver: string; secrets: string[] }
+    | { ok: false; receiver: string; reason: string };
+  let maxAge: string | undefined;
+  if (kind === 'webhook') {
+    const webhook: WebhookConfig & { max_age?: string } = notifications.webhook ?? { url: row.url };
+    const found = resolveWebhook(webhook);
+    resolved = found.ok ? { ...found, body: row.payload } : found;
+    maxAge = webhook.max_age;
+  } else if (notifications[kind]) {
+    const found = resolveChannel(kind, notifications[kind], row.payload);
+    resolved = found.ok ? { ...found, headers: {} } : found;
+    maxAge = notifications[kind].max_age;
+  } else {
+    resolved = {
+      ok: false,
+      receiver: row.url,
+      reason: `${row.url}: policy ${row.policy_name}@${row.policy_version} names no ${kind} channel`,
+    };
+  }
   const attempt: WebhookAttempt = resolved.ok
     ? await postWebhook({
         url: resolved.url,
         headers: resolved.headers,
         idempotencyKey: row.idempotency_key,
-        body: row.payload,
+        body: resolved.body,
         receiver: resolved.receiver,
         secrets: resolved.secrets,
       })
     : { result: 'failed', status: null, reason: resolved.reason };
-  const maxAgeMs = (webhook.max_age ? fixedDurationMs(webhook.max_age) : undefined) ?? DEFAULT_MAX_AGE_MS;
+  const maxAgeMs = (maxAge ? fixedDurationMs(maxAge) : undefined) ?? DEFAULT_MAX_AGE_MS;
   const expired = attempt.result === 'failed' && now.getTime() - new Date(row.created_at).getTime() >= maxAgeMs;
   const state = attempt.result === 'delivered' ? 'delivered' : attempt.result === 'refused' ? 'refused' : expired ? 'expired' : 'pending';
   await db('alert_notifications')

@@ -9,6 +9,7 @@ import type { CohortRecord } from '../../contracts/cohort';
 import { sliceLabel, type AlertState, type AlertSummary } from '../../contracts/monitoring';
 import { toUtcIso } from '../../contracts/utc-timestamp';
 import type { Diagnosis } from '../diagnose/diagnose';
+import { channelDestination, channelReceiver } from '../delivery/channels';
 import { webhookDestination } from '../delivery/outbox';
 import { webhookReceiver } from '../delivery/webhook-config';
 import type { DiagnosisFailure, JudgedSnapshot } from './judging-context';
@@ -150,26 +151,43 @@ export async function queueAlertNotification(
   transition: AlertState,
   moment: string,
 ): Promise<number> {
-  const webhook = policy.notifications.webhook;
-  if (!webhook) return 0;
-  const key = createHash('sha256')
-    .update(JSON.stringify([alertId, transition, moment]))
-    .digest('hex');
+  const destinations = notificationDestinations(policy);
+  if (destinations.length === 0) return 0;
   const alert = await trx('alerts').where({ alert_id: alertId }).first();
-  const inserted = await trx('alert_notifications')
-    .insert({
-      idempotency_key: key,
-      destination: webhookDestination(webhook),
-      alert_id: alertId,
-      transition,
-      // Where it goes, not the URL: the worker reads that (and the headers) from the policy when it sends.
-      url: webhookReceiver(webhook),
-      payload: { idempotency_key: key, transition, alert: alertPayload(alert) },
-    })
-    .onConflict('idempotency_key')
-    .ignore()
-    .returning('idempotency_key');
-  return inserted.length;
+  let queued = 0;
+  for (const { kind, destination, receiver } of destinations) {
+    // The webhook's key is the one it always had; each other channel's is its own.
+    const key = createHash('sha256')
+      .update(JSON.stringify(kind === 'webhook' ? [alertId, transition, moment] : [alertId, transition, moment, kind]))
+      .digest('hex');
+    const inserted = await trx('alert_notifications')
+      .insert({
+        idempotency_key: key,
+        destination,
+        alert_id: alertId,
+        transition,
+        // Where it goes, not the URL: the worker reads that (and the headers) from the policy when it sends.
+        url: receiver,
+        payload: { idempotency_key: key, transition, alert: alertPayload(alert) },
+      })
+      .onConflict('idempotency_key')
+      .ignore()
+      .returning('idempotency_key');
+    queued += inserted.length;
+  }
+  return queued;
+}
+
+/** The destinations of a policy's alert notifications: its webhook, Slack and PagerDuty, those it names. */
+export function notificationDestinations(policy: MonitoringPolicy): Array<{ kind: string; destination: string; receiver: string }> {
+  const { webhook, slack, pagerduty } = policy.notifications;
+  return [
+    ...(webhook ? [{ kind: 'webhook', destination: webhookDestination(webhook), receiver: webhookReceiver(webhook) }] : []),
+    ...(slack ? [{ kind: 'slack', destination: channelDestination('slack', slack), receiver: channelReceiver('slack', slack) }] : []),
+    ...(pagerduty
+      ? [{ kind: 'pagerduty', destination: channelDestination('pagerduty', pagerduty), receiver: channelReceiver('pagerduty', pagerduty) }]
+      : []),
+  ];
 }
 
 /** An alert as `alerts list --json` and the webhook show it. */

@@ -9,11 +9,11 @@ import {
 import type { Diagnosis } from '../diagnose/diagnose';
 import { loadCohort } from '../evaluate/cohorts';
 import { recalibrationRequest, retrainingEvidence } from './actions';
-import { cohortAlerts, recordJudgements, type AlertRow } from './alert-store';
+import { cohortAlerts, notificationDestinations, recordJudgements, type AlertRow } from './alert-store';
 import { JudgingContext, readSnapshot, type DiagnosisFailure, type MonitoringDependencies } from './judging-context';
 import type { GroupJudgement } from './judge';
 import { policiesInForce, type MonitoringPolicy, type PolicyRule } from './policy';
-import { deliveryStates, pendingDestinations, webhookDestination } from '../delivery/outbox';
+import { deliveryStates, pendingDestinations } from '../delivery/outbox';
 
 /**
  * Runs the rules of every policy in force on one moment of a cohort's life (docs/alerts.md):
@@ -183,7 +183,7 @@ export async function applyMonitoringPolicy(
     const destinations = new Set<string>();
     for (const { policy, rule, judgements, diagnosis } of judged) {
       const changes = await recordJudgements(trx, { policy, rule, record, snapshot, judgements, diagnosis });
-      if (changes.notifications > 0 && policy.notifications.webhook) destinations.add(webhookDestination(policy.notifications.webhook));
+      if (changes.notifications > 0) for (const { destination } of notificationDestinations(policy)) destinations.add(destination);
       const newlyFiring = changes.transitions.filter((t) => t.state === 'firing');
       if (newlyFiring.length > 0) fired.set(policy, [...(fired.get(policy) ?? []), { rule, alerts: newlyFiring }]);
     }

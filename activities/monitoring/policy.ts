@@ -4,6 +4,7 @@ import { fixedDurationMs, isoDurationSchema } from '../../contracts/iso-duration
 import { labelDefinitionFields } from '../../contracts/label-definition';
 import { putImmutableVersion, type PutOutcome } from '../evaluate/label-definitions';
 import { checkFeatures, checkPolicy, formatPolicyIssues, textIssues } from './policy-checks';
+import { maxAgeSchema, pagerDutySchema, slackSchema } from '../delivery/channels';
 import { webhookSchema, webhookSecretIssues } from '../delivery/webhook-config';
 
 /**
@@ -122,14 +123,7 @@ const ruleSchema = z.discriminatedUnion('kind', [
 ]);
 
 /** The alert webhook: how long a failing notification is retried before it expires (docs/alerts.md#delivery). */
-const notificationWebhookSchema = webhookSchema({
-  max_age: isoDurationSchema
-    .refine((duration) => {
-      const ms = fixedDurationMs(duration);
-      return ms !== undefined && ms >= 60_000 && ms <= 30 * 86_400_000;
-    }, 'must be a fixed duration from PT1M to P30D (months and years vary in length)')
-    .optional(),
-});
+const notificationWebhookSchema = webhookSchema({ max_age: maxAgeSchema.optional() });
 
 const retrainingSchema = z
   .object({
@@ -174,7 +168,11 @@ export const policyFields = z
     /** The label definition (NAME) whose snapshots the rules judge. */
     label_definition: z.string().regex(/^[A-Za-z0-9_.-]{1,100}$/, 'a label definition NAME'),
     rules: z.array(ruleSchema).min(1),
-    notifications: z.object({ webhook: notificationWebhookSchema.optional() }).strict().default({}),
+    /** Where alert changes go: a generic webhook, Slack, PagerDuty, any of them (docs/alerts.md#notifications). */
+    notifications: z
+      .object({ webhook: notificationWebhookSchema.optional(), slack: slackSchema.optional(), pagerduty: pagerDutySchema.optional() })
+      .strict()
+      .default({}),
     retraining: retrainingSchema.optional(),
     recalibration: recalibrationSchema.optional(),
     changelog: z.string().min(1).optional(),

@@ -19,6 +19,7 @@ import type { LabelDefinition } from '../../contracts/label-definition';
 import type { CohortStatus } from '../../contracts/lifecycle';
 import { getRetrainingStateQuery, retrainingWorkflowId } from '../../contracts/retraining';
 import { startCohortLifecycle } from '../../control/start-cohort';
+import { pagerDutyEventSchema, slackMessageSchema } from '../support/channel-schemas';
 import { useTestDatabase } from '../support/database';
 import { runHindsight } from '../support/run-cli';
 import { recordHistory, replay, startTestWorker, waitFor, type TestWorker } from '../support/temporal';
@@ -32,6 +33,7 @@ interface Call {
   key: string;
   at: number;
   answered: number;
+  body: string;
 }
 
 /** A receiver whose answer each test chooses per path; it records every call and what it answered. */
@@ -40,9 +42,11 @@ async function startReceiver() {
   const answers = new Map<string, (call: Call) => Answer>();
   const calls: Call[] = [];
   const server: Server = createServer((request: IncomingMessage, response: ServerResponse) => {
-    request.resume();
+    let body = '';
+    request.setEncoding('utf8');
+    request.on('data', (chunk: string) => (body += chunk));
     request.on('end', () => {
-      const call: Call = { path: request.url ?? '', key: String(request.headers['idempotency-key']), at: Date.now(), answered: 0 };
+      const call: Call = { path: request.url ?? '', key: String(request.headers['idempotency-key']), at: Date.now(), answered: 0, body };
       const answer: Answer = (answers.get(call.path) ?? (() => ({ status: 200 })))(call);
       call.answered = answer.status;
       calls.push(call);
@@ -215,6 +219,16 @@ describe('side effects never hold back a measurement', () => {
     await start('delivery-slow', `${receiver.url}/slow`);
     receiver.answers.set('/moved', () => ({ status: 307, headers: { location: `${receiver.url}/elsewhere?token=secret` } }));
     await start('delivery-redirect', `${receiver.url}/moved`);
+    // Slack and PagerDuty beside no webhook, their URL and routing key in the worker's environment.
+    process.env.HS_TEST_SLACK_URL = `${receiver.url}/slack/T0001/B0001/hook-secret`;
+    process.env.HS_TEST_PD_KEY = 'R0UTINGKEY0123456789abcdefABCDEF';
+    receiver.answers.set('/pd/v2/enqueue', () => ({ status: 202 }));
+    await start('delivery-channels', `${receiver.url}/unused`, {
+      notifications: {
+        slack: { url_from_env: 'HS_TEST_SLACK_URL', runbook_base_url: 'https://git.example.com/hindsight/blob/main' },
+        pagerduty: { routing_key_from_env: 'HS_TEST_PD_KEY', url: `${receiver.url}/pd/v2/enqueue` },
+      },
+    });
   }, 60_000);
   afterAll(async () => {
     await worker?.stop();
@@ -440,6 +454,46 @@ describe('side effects never hold back a measurement', () => {
     }, 60_000);
     const calls = receiver.calls.filter((c) => c.path === '/slow');
     expect(calls.map((c) => c.key)).toEqual(delivered.map((r) => r.idempotency_key));
+  }, 90_000);
+
+  it('Slack and PagerDuty get each alert change once, in their own documented formats, through their own delivery workflows', async () => {
+    testDb.keepOnFailure();
+    const result = await runs.get('delivery-channels')!;
+    await expectSnapshotsOnTime(result.cohortId);
+    const rows = await waitFor(async () => {
+      const all = await notificationsOf('delivery-channels');
+      return all.length === 4 && all.every((r) => r.state === 'delivered') ? all : undefined;
+    });
+    expect(rows.map((r) => r.transition).sort()).toEqual(['firing', 'firing', 'retracted', 'retracted']);
+
+    const slack = receiver.calls.filter((c) => c.path === '/slack/T0001/B0001/hook-secret').map((c) => JSON.parse(c.body));
+    expect(slack).toHaveLength(2);
+    for (const message of slack) expect(() => slackMessageSchema.parse(message)).not.toThrow();
+    expect(slack.map((m) => m.blocks[0].text.text)).toEqual(['recall-floor firing', 'recall-floor retracted']);
+    expect(slack[0].text).toMatch(/^\[critical\] recall-floor firing on delivery-channels v1 \(overall\): recall 0 vs 0\.5 at PT6S/);
+    expect(JSON.stringify(slack[0].blocks)).toContain('<https://git.example.com/hindsight/blob/main/docs/runbooks/floor.md|runbook>');
+
+    const pages = receiver.calls.filter((c) => c.path === '/pd/v2/enqueue').map((c) => JSON.parse(c.body));
+    for (const event of pages) expect(() => pagerDutyEventSchema.parse(event)).not.toThrow();
+    expect(pages.map((e) => [e.event_action, e.routing_key])).toEqual([
+      ['trigger', process.env.HS_TEST_PD_KEY],
+      ['resolve', process.env.HS_TEST_PD_KEY],
+    ]);
+    // One incident per alert: the resolve closes what the trigger opened.
+    expect(pages[1].dedup_key).toBe(pages[0].dedup_key);
+    expect(pages[0].payload).toMatchObject({ severity: 'critical', source: 'hindsight/delivery-channels', class: 'floor' });
+
+    // Neither the Slack URL nor the routing key is kept: the outbox names the variables.
+    const stored = await testDb.db('alert_notifications').select('url', 'destination', 'last_error');
+    expect(JSON.stringify(stored)).not.toContain('hook-secret');
+    expect(JSON.stringify(stored)).not.toContain(process.env.HS_TEST_PD_KEY);
+    const listed = JSON.parse((await hindsight(['alerts', 'list', '--model', 'delivery-channels', '--json'])).stdout).alerts;
+    expect(listed[0].deliveries.map((d: { destination: string; state: string }) => d.destination).sort()).toEqual([
+      `pagerduty ${receiver.url}/pd/v2/enqueue ($HS_TEST_PD_KEY)`,
+      `pagerduty ${receiver.url}/pd/v2/enqueue ($HS_TEST_PD_KEY)`,
+      'slack $HS_TEST_SLACK_URL',
+      'slack $HS_TEST_SLACK_URL',
+    ]);
   }, 90_000);
 
   it('a redirect is refused, naming where it pointed, and never followed', async () => {
