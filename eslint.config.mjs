@@ -22,8 +22,10 @@ const LAYERS = {
 /**
  * The capabilities under activities/, each importing only those before it (and never the
  * Temporal adapters): evaluate ← estimate, calibrate, off-policy ← diagnose ← monitoring ← report.
+ * metrics (the /metrics exposition and the process counters) imports none, so any may count.
  */
 const CAPABILITIES = {
+  metrics: ['delivery', 'ingest', 'evaluate', 'estimate', 'calibrate', 'off-policy', 'diagnose', 'monitoring', 'report'],
   delivery: ['ingest', 'evaluate', 'estimate', 'calibrate', 'off-policy', 'diagnose', 'monitoring', 'report'],
   ingest: ['delivery', 'evaluate', 'estimate', 'calibrate', 'off-policy', 'diagnose', 'monitoring', 'report'],
   evaluate: ['ingest', 'estimate', 'calibrate', 'off-policy', 'diagnose', 'monitoring', 'report'],

@@ -108,7 +108,9 @@ export const COMMANDS: readonly CommandEntry[] = [
   },
   {
     name: 'drift',
-    description: 'PSI and two-sample KS of scores and numeric features between a reference cohort and the current one (no labels needed)',
+    description:
+      'drift between a reference cohort and the current one (no labels needed): PSI and KS of scores and numeric features; ' +
+      'Jensen–Shannon, chi-squared and L-infinity of categorical features and slice dimensions',
     module: 'drift',
     load: async () => (await import('./commands/drift.js')).registerDrift,
   },
@@ -130,6 +132,12 @@ export const COMMANDS: readonly CommandEntry[] = [
     description: 'alerts raised by monitoring policies',
     module: 'alerts',
     load: async () => (await import('./commands/alerts.js')).registerAlerts,
+  },
+  {
+    name: 'estimate',
+    description: 'label-free performance estimate (CBPE, calibrated on a reference) per chunk, with realized values and the reference band',
+    module: 'estimate',
+    load: async () => (await import('./commands/estimate.js')).registerEstimate,
   },
   {
     name: 'diagnose',

@@ -26,6 +26,7 @@ import {
 import { evaluateCohort } from '../evaluate/evaluate-cohort';
 import { getLabelDefinitionForModel } from '../evaluate/label-definitions';
 import { PolicyError } from '../monitoring/policy';
+import { countEvaluation } from '../metrics/process-counters';
 import { failPermanently as failOn } from './failures';
 import { withHeartbeat } from './heartbeat';
 
@@ -72,18 +73,24 @@ export function createLifecycleActivities(db: Knex) {
       return failPermanently(() =>
         withHeartbeat(async () => {
           const { record, definition } = await loadCohort(db, input.cohortId);
-          const document = await evaluateCohort(db, record, definition, input.asOf);
-          // A provisional number carries where it is heading, so rules need not cry wolf while labels arrive.
-          if (input.checkpoint !== 'final') {
-            document.projected = await projectToFinal(db, {
-              cohort: record,
-              definition,
-              checkpoint: input.checkpoint,
-              asOf: input.asOf,
-              document,
-            });
-          }
-          const stored = await storeSnapshot(db, record, input.checkpoint, input.revision, document);
+          const stored = await countEvaluation(
+            () => 'stored',
+            async () => {
+              // The final snapshot carries its label lag (GET /metrics, the dashboards).
+              const document = await evaluateCohort(db, record, definition, input.asOf, { labelLag: input.checkpoint === 'final' });
+              // A provisional number carries where it is heading, so rules need not cry wolf while labels arrive.
+              if (input.checkpoint !== 'final') {
+                document.projected = await projectToFinal(db, {
+                  cohort: record,
+                  definition,
+                  checkpoint: input.checkpoint,
+                  asOf: input.asOf,
+                  document,
+                });
+              }
+              return storeSnapshot(db, record, input.checkpoint, input.revision, document);
+            },
+          );
           return summarize(stored.snapshot_id, input.checkpoint, input.revision, stored.as_of, stored.document.overall);
         }),
       );
@@ -100,12 +107,17 @@ export function createLifecycleActivities(db: Knex) {
           const { record, definition } = await loadCohort(db, input.cohortId);
           const already = await revisionAsOf(db, input.cohortId, input.asOf);
           if (already) return summarize(already.snapshot_id, 'final', already.revision, already.as_of, already.document.overall);
-          const latest = await latestSnapshot(db, input.cohortId, 'final');
-          const document = await evaluateCohort(db, record, definition, input.asOf);
-          if (latest && latest.label_fingerprint === document.label_fingerprint) return null;
-          const revision = (latest?.revision ?? 0) + 1;
-          const stored = await storeSnapshot(db, record, 'final', revision, document);
-          return summarize(stored.snapshot_id, 'final', revision, stored.as_of, stored.document.overall);
+          return countEvaluation(
+            (summary) => (summary === null ? 'unchanged' : 'stored'),
+            async () => {
+              const latest = await latestSnapshot(db, input.cohortId, 'final');
+              const document = await evaluateCohort(db, record, definition, input.asOf, { labelLag: true });
+              if (latest && latest.label_fingerprint === document.label_fingerprint) return null;
+              const revision = (latest?.revision ?? 0) + 1;
+              const stored = await storeSnapshot(db, record, 'final', revision, document);
+              return summarize(stored.snapshot_id, 'final', revision, stored.as_of, stored.document.overall);
+            },
+          );
         }),
       );
     },

@@ -6,6 +6,7 @@ import { createTaskList } from '../demo/progress';
 import { formatSummary } from '../demo/summary';
 import { runDemo } from '../demo/run-demo';
 import { parseOptions } from '../options';
+import { metricsPortSchema } from '../metrics-ports';
 import { createOutput, EXIT } from '../output';
 
 const port = z.string().regex(/^\d+$/, 'must be a port number').transform(Number).pipe(z.number().int().min(1).max(65_535));
@@ -15,6 +16,7 @@ const demoOptionsSchema = z.object({
   temporalPort: port,
   uiPort: port,
   pipelinePort: port,
+  metricsPort: metricsPortSchema,
   json: z.boolean().optional(),
 });
 
@@ -30,6 +32,7 @@ export function registerDemo(program: Command, setExit: (code: number) => void):
     .option('--temporal-port <port>', 'port for the Temporal dev server', '7233')
     .option('--ui-port <port>', 'port for the Temporal Web UI', '8233')
     .option('--pipeline-port <port>', "port for the demo's stand-in retraining pipeline and alert webhook", '54330')
+    .option('--metrics-port <port>', 'port for GET /metrics (Prometheus), printed at start; 0 picks a free one', '0')
     .option('--json', 'print the summary as one JSON document (progress still goes to stderr)')
     .action(async (raw: Record<string, unknown>) => {
       const options = parseOptions(demoOptionsSchema, raw, 'demo');
@@ -49,6 +52,7 @@ export function registerDemo(program: Command, setExit: (code: number) => void):
           temporalPort: options.temporalPort,
           uiPort: options.uiPort,
           pipelinePort: options.pipelinePort,
+          metricsPort: options.metricsPort,
         },
         tasks,
         (summary) => {

@@ -15,7 +15,7 @@ export function registerServe(program: Command, setExit: (code: number) => void)
   program
     .command('serve')
     .description(
-      'HTTP ingestion: POST /v1/predictions|outcomes|actions (JSON array or NDJSON), GET /healthz; ' +
+      'HTTP ingestion: POST /v1/predictions|outcomes|actions (JSON array or NDJSON), GET /healthz, GET /metrics (Prometheus); ' +
         'bearer token HINDSIGHT_API_TOKEN unless on loopback; browser origins only from HINDSIGHT_ALLOWED_ORIGINS',
     )
     .option('--host <host>', 'address to listen on', '127.0.0.1')
@@ -24,6 +24,8 @@ export function registerServe(program: Command, setExit: (code: number) => void)
     .action(async (rawOptions: unknown) => {
       const options = parseOptions(serveOptionsSchema, rawOptions, 'serve');
       await withDatabase(async (db, env) => {
+        // Loaded here, so commands that serve no metrics never load prom-client.
+        const { createMetricsEndpoint } = await import('../../activities/metrics/exposition.js');
         const server = await startIngestServer({
           db,
           host: options.host,
@@ -31,9 +33,11 @@ export function registerServe(program: Command, setExit: (code: number) => void)
           token: env.HINDSIGHT_API_TOKEN,
           maxBodyBytes: options.maxBodyBytes,
           allowedOrigins: env.HINDSIGHT_ALLOWED_ORIGINS,
+          metrics: createMetricsEndpoint(db),
         });
         process.stderr.write(
-          `hindsight serve listening on ${server.url}${env.HINDSIGHT_API_TOKEN ? ' (bearer token required)' : ' (loopback, no token)'}\n`,
+          `hindsight serve listening on ${server.url}${env.HINDSIGHT_API_TOKEN ? ' (bearer token required)' : ' (loopback, no token)'}; ` +
+            `metrics at ${server.url}/metrics\n`,
         );
         // Finish the requests in flight, then release the database, on Ctrl-C or a stop.
         await new Promise<void>((resolve) => {

@@ -22,6 +22,7 @@ import {
   readTimeline,
   type ExampleData,
 } from './examples';
+import { serveMetrics } from '../metrics-ports';
 import { startDemoPipeline } from './pipeline';
 import type { TaskList } from './progress';
 import { summarizeDemo, writeReports, type DemoSummary } from './summary';
@@ -33,6 +34,8 @@ export interface DemoOptions {
   temporalPort: number;
   uiPort: number;
   pipelinePort: number;
+  /** Hindsight's GET /metrics (0: a free port), printed at start. */
+  metricsPort?: number;
 }
 
 /** Generous: on this project's 2-core machine the whole demo takes about two minutes. */
@@ -96,8 +99,12 @@ export async function runDemo(
   let connection: NativeConnection | undefined;
   let clientConnection: Connection | undefined;
   let stopWorker: () => Promise<void> = async () => {};
+  let stopMetrics: () => Promise<void> = async () => {};
   try {
     await tasks.run('migrate the database', () => migrate(db));
+    const metrics = await serveMetrics(db, '127.0.0.1', options.metricsPort ?? 0);
+    stopMetrics = () => metrics.close();
+    tasks.note(`  Prometheus metrics: ${metrics.url}`);
     if (!services.reused) {
       await writeDevState(env, {
         pid: process.pid,
@@ -242,6 +249,7 @@ export async function runDemo(
   } finally {
     await stopAll([
       stopWorker,
+      stopMetrics,
       async () => clientConnection?.close(),
       async () => connection?.close(),
       () => pipeline.close(),
