@@ -9,7 +9,8 @@ import { uuidSchema } from './uuid';
 export const CURRENT_SCHEMA_VERSION = 1;
 
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
-const OFFSET_TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(?:(Z)|([+-])(\d{2}):?(\d{2}))$/;
+/** RFC 3339 lets a space stand for the `T` between date and time (`2019-11-24 00:03:13+00:00`). */
+const OFFSET_TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(?:(Z)|([+-])(\d{2}):?(\d{2}))$/;
 
 /**
  * Reads an ISO-8601 timestamp with an offset and returns its UTC instant as
@@ -52,7 +53,7 @@ export function parseOffsetTimestamp(value: string): { ok: true; utc: string } |
   return { ok: true, utc: `${base.toISOString().slice(0, 19)}.${micros}Z` };
 }
 
-/** An ISO-8601 timestamp that carries its offset (`Z` or `±hh:mm`); naive ones are ambiguous. */
+/** An ISO-8601 / RFC 3339 timestamp that carries its offset (`Z` or `±hh:mm`); naive ones are ambiguous. */
 export const timestampSchema = z
   .string()
   .refine((value) => parseOffsetTimestamp(value).ok, {
@@ -61,7 +62,11 @@ export const timestampSchema = z
       return parsed.ok ? 'is not a valid timestamp' : parsed.error;
     },
   })
-  .transform((value) => new Date(value).toISOString());
+  // The instant parseOffsetTimestamp read, to the millisecond (`Date` does not read every RFC 3339 spelling).
+  .transform((value) => {
+    const parsed = parseOffsetTimestamp(value);
+    return parsed.ok ? `${parsed.utc.slice(0, 23)}Z` : value;
+  });
 
 /** Record timestamps keep microseconds (see {@link parseOffsetTimestamp}). */
 const recordTimestamp = z
@@ -81,31 +86,42 @@ const jsonObject = z.record(z.string(), z.unknown());
 const entityIds = z.record(z.string(), z.union([z.string(), z.number()]).transform(String));
 const schemaVersion = z.number().int().min(1).max(2_147_483_647).optional();
 
-export const predictionSchemaV1 = z.object({
-  schema_version: schemaVersion,
-  prediction_id: uuidSchema,
-  model_name: text,
-  model_version: text,
-  feature_view_version: optionalText,
-  input_schema_hash: optionalText,
-  entity_ids: entityIds.default({}),
-  ts_pred: recordTimestamp,
-  score: z.number({ message: 'must be a number' }).finite(),
-  threshold: z.number().finite().nullish(),
-  decision: z.union([z.string(), z.number(), z.boolean()]).transform(String).nullish(),
-  action: optionalText,
-  policy: optionalText,
-  propensity: z.number().gt(0).max(1).nullish(),
-  is_exploration: z.boolean().nullish(),
-  request_id: optionalText,
-  session_id: optionalText,
-  position: z.number().int().min(0).max(2_147_483_647).nullish(),
-  item_id: optionalText,
-  environment: optionalText,
-  region: optionalText,
-  segment: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String)).default({}),
-  features: jsonObject.nullish(),
-});
+export const predictionSchemaV1 = z
+  .object({
+    schema_version: schemaVersion,
+    prediction_id: uuidSchema,
+    model_name: text,
+    model_version: text,
+    feature_view_version: optionalText,
+    input_schema_hash: optionalText,
+    entity_ids: entityIds.default({}),
+    ts_pred: recordTimestamp,
+    /** Optional when the prediction logs its action (or decision) and position: a ranker without a calibrated score. */
+    score: z.number({ message: 'must be a number' }).finite().nullish(),
+    threshold: z.number().finite().nullish(),
+    decision: z.union([z.string(), z.number(), z.boolean()]).transform(String).nullish(),
+    action: optionalText,
+    policy: optionalText,
+    propensity: z.number().gt(0).max(1).nullish(),
+    is_exploration: z.boolean().nullish(),
+    request_id: optionalText,
+    session_id: optionalText,
+    position: z.number().int().min(0).max(2_147_483_647).nullish(),
+    item_id: optionalText,
+    environment: optionalText,
+    region: optionalText,
+    segment: z.record(z.string(), z.union([z.string(), z.number(), z.boolean()]).transform(String)).default({}),
+    features: jsonObject.nullish(),
+  })
+  .superRefine((prediction, ctx) => {
+    if (prediction.score !== undefined && prediction.score !== null) return;
+    if ((prediction.action ?? prediction.decision) == null || prediction.position == null)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['score'],
+        message: 'is required unless the prediction logs its action (or decision) and its position',
+      });
+  });
 
 export const outcomeSchemaV1 = z
   .object({

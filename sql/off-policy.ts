@@ -4,7 +4,7 @@
  * reward as of `:as_of` from `hs_matches` (./join-outcomes, run with the reward's outcome
  * types). Then, per round, the numbers the estimators need (stats/off-policy):
  * π_e of the logged action, Σ_a π_e(a|x) q̂(x, a) and q̂ of the logged action, so only five
- * floats per round reach Node.
+ * floats per round reach Node (and the request_id and position that `ope --slate` groups by).
  *
  * Values are always bound; the only text spliced in is built from constants in this file.
  */
@@ -24,7 +24,7 @@ with rewarded as (
   where m.status = 'joined'
   group by m.prediction_id
 )
-select p.prediction_id, coalesce(p.action, p.decision) as action, p.propensity, p.score,
+select p.prediction_id, coalesce(p.action, p.decision) as action, p.propensity, p.score, p.request_id, p.position, p.segment,
        coalesce(p.threshold, :default_threshold::float8) as threshold, p.is_exploration,
        case when :reward_value::boolean then coalesce(r.value, 0)
             when r.prediction_id is not null then 1
@@ -54,6 +54,9 @@ group by r.action, r.score >= r.threshold`;
 
 export const LOGGED_ACTIONS = `select distinct r.action from hs_rounds r where ${USABLE} order by 1`;
 
+/** Usable rounds without a score: the built-in greedy targets cannot place them against a threshold. */
+export const UNSCORED_ROUNDS = `select count(*) as n from hs_rounds r where ${USABLE} and r.score is null`;
+
 /** The target policy file, one row per line (activities/off-policy/off-policy). */
 export const CREATE_TARGET = `
 create temp table hs_target (
@@ -62,18 +65,55 @@ create temp table hs_target (
   expected_rewards jsonb
 ) on commit drop`;
 
+/** A target policy file keyed by position and context (activities/off-policy/target-file), one row per line. */
+export const CREATE_TARGET_KEYED = `
+create temp table hs_target_keyed (
+  position integer not null,
+  context jsonb not null,
+  probabilities jsonb not null,
+  expected_rewards jsonb
+) on commit drop`;
+
+export const INSERT_TARGET_KEYED = `
+insert into hs_target_keyed (position, context, probabilities, expected_rewards)
+select * from unnest(:positions::integer[], :contexts::jsonb[], :probabilities::jsonb[], :rewards::jsonb[])`;
+
+/**
+ * Each cohort prediction gets the keyed line of its position whose context its segment holds
+ * (every line names the same context keys and none repeats, so at most one matches).
+ */
+export const EXPAND_TARGET_KEYED = `
+insert into hs_target (prediction_id, probabilities, expected_rewards)
+select r.prediction_id, k.probabilities, k.expected_rewards
+from hs_rounds r join hs_target_keyed k on k.position = r.position and r.segment @> k.context`;
+
 export const INSERT_TARGET = `
 insert into hs_target (prediction_id, probabilities, expected_rewards)
 select * from unnest(:ids::uuid[], :probabilities::jsonb[], :rewards::jsonb[])`;
 
 /**
- * The built-in reward model: the mean logged reward of each action over the usable rounds,
- * the overall mean for an action never logged. Context-free on purpose (a prediction logs
- * the score of its own action only); DR corrects what it misses where the weights allow.
+ * The built-in reward model: the mean logged reward of each action at each position over the
+ * usable rounds; of each action over all positions where the round has no position or the
+ * action was never logged at it; the overall mean for an action never logged. Otherwise
+ * context-free on purpose (a prediction logs the score of its own action only); DR corrects
+ * what it misses where the weights allow. `logged` is the set of logged actions.
  */
 const REWARD_MODEL = `
   model as (select r.action, avg(r.reward) as q from hs_rounds r where ${USABLE} group by r.action),
-  overall as (select avg(r.reward) as q from hs_rounds r where ${USABLE})`;
+  model_position as (
+    select r.action, r.position, avg(r.reward) as q from hs_rounds r
+    where ${USABLE} and r.position is not null group by r.action, r.position
+  ),
+  overall as (select avg(r.reward) as q from hs_rounds r where ${USABLE}),
+  logged as (select distinct r.action from hs_rounds r where ${USABLE})`;
+
+/** q̂ of `action` in round `r`: at its position, else over all positions, else the overall mean. */
+const modelOf = (action: string) =>
+  `coalesce((select mp.q from model_position mp where mp.action = ${action} and mp.position = r.position),
+            (select m.q from model m where m.action = ${action}), (select q from overall))`;
+
+/** Whether any usable round logs a position, so the built-in reward model is per action and position. */
+export const POSITIONS_LOGGED = `select exists (select 1 from hs_rounds r where ${USABLE} and r.position is not null) as logged`;
 
 /**
  * Usable rounds whose target policy line puts weight on actions no usable round logged:
@@ -109,10 +149,13 @@ select r.propensity,
        coalesce((t.probabilities ->> r.action)::float8, 0) as target,
        r.reward,
        (select coalesce(sum(e.value::float8 * case when :file_rewards::boolean then (t.expected_rewards ->> e.key)::float8
-                                                  else coalesce(m.q, (select q from overall)) end), 0)
-        from jsonb_each_text(t.probabilities) e left join model m on m.action = e.key) as direct,
+                                                  else ${modelOf('e.key')} end), 0)
+        from jsonb_each_text(t.probabilities) e) as direct,
        case when :file_rewards::boolean then coalesce((t.expected_rewards ->> r.action)::float8, 0)
-            else (select q from model m where m.action = r.action) end as modeled
+            else ${modelOf('r.action')} end as modeled,
+       (select coalesce(sum(e.value::float8), 0) from jsonb_each_text(t.probabilities) e
+        where e.key not in (select l.action from logged l)) as unlogged,
+       r.request_id, r.position
 from hs_rounds r join hs_target t on t.prediction_id = r.prediction_id
 where ${USABLE}
 order by r.prediction_id`;
@@ -125,16 +168,18 @@ order by r.prediction_id`;
 export const RULE_TARGET_ROUNDS = `
 with ${REWARD_MODEL},
 ruled as (
-  select r.*, case when r.score >= coalesce(:target_threshold::float8, r.threshold) then :above::text else :below::text end as greedy
+  select r.*, case when r.score >= coalesce(:target_threshold::float8, r.threshold) then :above::text else :below::text end as greedy,
+         case when r.score >= coalesce(:target_threshold::float8, r.threshold) then :below::text else :above::text end as other
   from hs_rounds r
   where ${USABLE}
 )
 select r.propensity,
        (1 - :epsilon::float8) * (r.action = r.greedy)::int + :epsilon::float8 / 2 as target,
        r.reward,
-       (1 - :epsilon::float8 / 2) * coalesce((select q from model m where m.action = r.greedy), (select q from overall))
-         + :epsilon::float8 / 2 * coalesce((select q from model m where m.action <> r.greedy and m.action in (:above::text, :below::text)),
-                                           (select q from overall)) as direct,
-       (select q from model m where m.action = r.action) as modeled
+       (1 - :epsilon::float8 / 2) * ${modelOf('r.greedy')}
+         + :epsilon::float8 / 2 * ${modelOf('r.other')} as direct,
+       ${modelOf('r.action')} as modeled,
+       0::float8 as unlogged,
+       r.request_id, r.position
 from ruled r
 order by r.prediction_id`;

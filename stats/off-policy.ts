@@ -7,7 +7,7 @@
  * - IPW   mean(r · w), w clipped at λ when a clip is given (InverseProbabilityWeighting);
  * - SNIPS Σ r·w / Σ w (SelfNormalizedInverseProbabilityWeighting);
  * - DM    mean(Σ_a π_e(a|x) q̂(x, a)) (DirectMethod);
- * - DR    DM + mean(w · (r − q̂(x, a))) (DoublyRobust).
+ * - DR    DM + mean(min(w, λ) · (r − q̂(x, a))) (DoublyRobust, its weights clipped like IPW's).
  *
  * Pure functions over compact typed arrays (one entry per logged round), so a million
  * rounds cost a few tens of megabytes; the test vectors come from
@@ -41,6 +41,8 @@ export interface OffPolicyEstimates {
   n: number;
   /** Kish's (Σ w)² / Σ w² of the unclipped weights: how many rounds the estimate really rests on. */
   effective_sample_size: number | null;
+  /** The largest unclipped weight π_e / π_b: one round with it counts as that many. */
+  max_weight: number | null;
   /** Mean logged reward: the logging policy's own value, the naive estimate. */
   logged_policy_value: number | null;
 }
@@ -77,18 +79,19 @@ interface RoundSums {
 
 /**
  * Per round, the terms each estimator averages: r·min(w, λ), r·w, w, the direct term and the
- * doubly robust term; laid out in one array (5 per round) so a resample touches one cache line.
+ * doubly robust term (with min(w, λ), as OBP's DoublyRobust(lambda_=λ)); laid out in one array (5 per round) so a resample touches one cache line.
  */
 function roundTerms(rounds: LoggedRounds, clip: number | null): Float64Array {
   const terms = new Float64Array(rounds.propensity.length * 5);
   for (let i = 0; i < rounds.propensity.length; i += 1) {
     const w = rounds.target[i]! / rounds.propensity[i]!;
     const r = rounds.reward[i]!;
-    terms[5 * i] = r * (clip === null ? w : Math.min(w, clip));
+    const clipped = clip === null ? w : Math.min(w, clip);
+    terms[5 * i] = r * clipped;
     terms[5 * i + 1] = r * w;
     terms[5 * i + 2] = w;
     terms[5 * i + 3] = rounds.direct[i]!;
-    terms[5 * i + 4] = rounds.direct[i]! + w * (r - rounds.modeled[i]!);
+    terms[5 * i + 4] = rounds.direct[i]! + clipped * (r - rounds.modeled[i]!);
   }
   return terms;
 }
@@ -157,8 +160,10 @@ export function estimateOffPolicy(rounds: LoggedRounds, clip: number | null, boo
   let sumW = 0;
   let sumW2 = 0;
   let sumR = 0;
+  let maxW = -Infinity;
   for (let i = 0; i < n; i += 1) {
     const w = terms[5 * i + 2]!;
+    maxW = Math.max(maxW, w);
     sumW += w;
     sumW2 += w * w;
     sumR += rounds.reward[i]!;
@@ -167,6 +172,7 @@ export function estimateOffPolicy(rounds: LoggedRounds, clip: number | null, boo
     estimators,
     n,
     effective_sample_size: n === 0 ? null : sumW2 === 0 ? 0 : (sumW * sumW) / sumW2,
+    max_weight: n === 0 ? null : maxW,
     logged_policy_value: n === 0 ? null : sumR / n,
   };
 }
@@ -194,29 +200,34 @@ const round = (value: number) => Number(value.toPrecision(4));
  * outside [min, max] of the logged rewards (no policy can earn more than the best reward,
  * so the weights, not the data, made it).
  */
-export function reliabilityWarnings(facts: ReliabilityFacts, estimators: Record<EstimatorName, Estimate>): string[] {
+export function reliabilityWarnings(
+  facts: ReliabilityFacts,
+  estimators: Partial<Record<string, Estimate>>,
+  /** The weighted estimators' names and what a round is, for the slate estimators of ./off-policy-slate. */
+  wording: { weighted: string; rounds: string } = { weighted: 'IPW, SNIPS and DR', rounds: 'rounds' },
+): string[] {
   const warnings: string[] = [];
   const ess = facts.effective_sample_size;
   if (facts.n > 0 && ess !== null && (ess < MIN_EFFECTIVE_SHARE * facts.n || ess < MIN_EFFECTIVE_SAMPLE)) {
     warnings.push(
-      `the effective sample size is ${round(ess)} of ${facts.n} rounds, under ` +
+      `the effective sample size is ${round(ess)} of ${facts.n} ${wording.rounds}, under ` +
         `${ess < MIN_EFFECTIVE_SAMPLE ? MIN_EFFECTIVE_SAMPLE : `1% of them`}: the target policy's weights rest the ` +
-        'IPW, SNIPS and DR estimates on a few rounds, so their intervals understate the error',
+        `${wording.weighted} estimates on a few ${wording.rounds}, so their intervals understate the error`,
     );
   }
   if (facts.unlogged && facts.unlogged.rounds > 0) {
     const shown = facts.unlogged.actions.slice(0, 5).join(', ') + (facts.unlogged.actions.length > 5 ? ', …' : '');
     warnings.push(
-      `the target policy puts weight on actions the log never took (${shown}) in ${facts.unlogged.rounds} of ${facts.n} rounds, ` +
-        `${round(100 * facts.unlogged.mean_weight)}% of its weight over all rounds: no round says what those actions earn ` +
+      `the target policy puts weight on actions the log never took (${shown}) in ${facts.unlogged.rounds} of ${facts.n} ${wording.rounds}, ` +
+        `${round(100 * facts.unlogged.mean_weight)}% of its weight over all ${wording.rounds}: no round says what those actions earn ` +
         '(IPW counts them as earning nothing, SNIPS as earning what the logged ones do, DM and DR take the reward model on trust)',
     );
   }
   if (facts.reward_range) {
     const { min, max } = facts.reward_range;
     const tolerance = 1e-9 * Math.max(1, Math.abs(min), Math.abs(max));
-    for (const name of ESTIMATORS) {
-      const value = estimators[name].value;
+    for (const [name, estimate] of Object.entries(estimators)) {
+      const value = estimate?.value ?? null;
       if (value !== null && (value < min - tolerance || value > max + tolerance))
         warnings.push(
           `${name} ${round(value)} lies outside [${round(min)}, ${round(max)}], the range of the logged rewards: ` +

@@ -1,14 +1,11 @@
-import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
 import type { Knex } from 'knex';
-import { z } from 'zod';
 import {
   CREATE_ROUNDS,
-  CREATE_TARGET,
   DECISION_RULE,
   FILE_TARGET_ROUNDS,
-  INSERT_TARGET,
   LOGGED_ACTIONS,
+  POSITIONS_LOGGED,
+  UNSCORED_ROUNDS,
   ROUND_COUNTS,
   RULE_TARGET_ROUNDS,
   UNLOGGED_TARGET_ACTIONS,
@@ -16,7 +13,6 @@ import {
 } from '../../sql/off-policy';
 import { CREATE_MATCHES, joinBindingsFor } from '../../sql/join-outcomes';
 import type { CohortSelector } from '../../contracts/cohort';
-import { uuidSchema } from '../../contracts/uuid';
 import type { LabelDefinition } from '../../contracts/label-definition';
 import {
   estimateOffPolicy,
@@ -27,6 +23,8 @@ import {
   type ReliabilityFacts,
 } from '../../stats/off-policy';
 import { mulberry32 } from '../../stats/seeded-random';
+import { loadTargetFile, OffPolicyInputError } from './target-file';
+import { estimateByPosition, meanOf, rangeOf, type PositionEstimate, type RoundSupport } from './by-position';
 
 /** The policy whose value is estimated (docs/off-policy.md). */
 export type TargetPolicy =
@@ -44,8 +42,10 @@ export interface OffPolicyInput {
   /** The reward is the outcome's `value` rather than 1. */
   rewardValue: boolean;
   target: TargetPolicy;
-  /** λ: IPW's weights are clipped at it; null for none. */
+  /** λ: IPW's and DR's weights are clipped at it; null for none. */
   clip: number | null;
+  /** Also estimate each logged position on its own (`ope --by position`). */
+  byPosition?: boolean;
   resamples: number;
   seed: number;
   alpha: number;
@@ -59,10 +59,15 @@ export interface OffPolicyDocument {
   reward: { outcome_types: string[]; kind: 'indicator' | 'value' };
   target_policy: TargetPolicy & { actions?: { above: string; below: string } };
   /** Where q̂ of DM and DR comes from. */
-  reward_model: 'target_policy_file' | 'per_action_mean';
+  reward_model: 'target_policy_file' | 'per_action_mean' | 'per_action_position_mean';
   estimators: Record<EstimatorName, Estimate>;
   n: number;
   effective_sample_size: number | null;
+  max_weight: number | null;
+  /** Mean over the rounds of the target policy's probability on actions no usable round logged. */
+  unlogged_target_share: number | null;
+  /** With `byPosition`: the estimate of each logged position. */
+  by_position?: PositionEstimate[];
   logged_policy_value: number | null;
   clip: number | null;
   bootstrap: { resamples: number; seed: number; alpha: number };
@@ -74,89 +79,19 @@ export interface OffPolicyDocument {
   reliability_warnings: string[];
 }
 
-/** A target policy file or a cohort the estimate cannot use, said with the file, line and field. */
-export class OffPolicyInputError extends Error {
-  override readonly name = 'OffPolicyInputError';
-}
-
-const targetLineSchema = z
-  .object({
-    prediction_id: uuidSchema,
-    action_probabilities: z.record(z.string().min(1), z.number().min(0).max(1)),
-    expected_rewards: z.record(z.string().min(1), z.number().refine(Number.isFinite, 'must be finite')).optional(),
-  })
-  .strict()
-  .superRefine((line, ctx) => {
-    const total = Object.values(line.action_probabilities).reduce((sum, p) => sum + p, 0);
-    if (Math.abs(total - 1) > 1e-6)
-      ctx.addIssue({ code: 'custom', path: ['action_probabilities'], message: `must sum to 1, sums to ${total}` });
-    if (line.expected_rewards) {
-      for (const [action, p] of Object.entries(line.action_probabilities)) {
-        if (p > 0 && !(action in line.expected_rewards))
-          ctx.addIssue({ code: 'custom', path: ['expected_rewards', action], message: 'missing for an action the target policy can take' });
-      }
-    }
-  });
-
-const TARGET_BATCH = 5000;
-
-/**
- * Streams the target policy file into `hs_target` in batches (a cohort can have a million
- * lines); returns whether its lines carry `expected_rewards` (all of them or none).
- */
-async function loadTargetFile(trx: Knex.Transaction, file: string): Promise<boolean> {
-  await trx.raw(CREATE_TARGET);
-  const seen = new Set<string>();
-  let withRewards: boolean | null = null;
-  let batch: Array<z.output<typeof targetLineSchema>> = [];
-  const flush = async () => {
-    if (batch.length === 0) return;
-    await trx.raw(INSERT_TARGET, {
-      ids: batch.map((line) => line.prediction_id),
-      probabilities: batch.map((line) => JSON.stringify(line.action_probabilities)),
-      rewards: batch.map((line) => (line.expected_rewards ? JSON.stringify(line.expected_rewards) : null)),
-    });
-    batch = [];
-  };
-  let number = 0;
-  for await (const text of createInterface({ input: createReadStream(file, 'utf8'), crlfDelay: Infinity })) {
-    number += 1;
-    if (text.trim() === '') continue;
-    const at = `${file} line ${number}`;
-    let json: unknown;
-    try {
-      json = JSON.parse(text);
-    } catch (error) {
-      throw new OffPolicyInputError(`${at}: not JSON: ${(error as Error).message}`);
-    }
-    const parsed = targetLineSchema.safeParse(json);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      throw new OffPolicyInputError(`${at}: ${issue.path.join('.') || '(line)'}: ${issue.message}`);
-    }
-    const line = parsed.data;
-    if (seen.has(line.prediction_id)) throw new OffPolicyInputError(`${at}: prediction_id: ${line.prediction_id} repeats an earlier line`);
-    seen.add(line.prediction_id);
-    const hasRewards = line.expected_rewards !== undefined;
-    if (withRewards !== null && hasRewards !== withRewards) {
-      throw new OffPolicyInputError(
-        `${at}: expected_rewards: give it on every line or on none (${withRewards ? 'earlier lines have it' : 'earlier lines do not'})`,
-      );
-    }
-    withRewards = hasRewards;
-    batch.push(line);
-    if (batch.length === TARGET_BATCH) await flush();
-  }
-  await flush();
-  if (withRewards === null) throw new OffPolicyInputError(`${file}: no target policy lines`);
-  return withRewards;
-}
+export { loadTargetFile, OffPolicyInputError };
 
 /**
  * The logged decision rule of a two-action log: the action taken most often at or above each
  * prediction's threshold and the one below it, on policy traffic.
  */
-async function loggedRule(trx: Knex.Transaction): Promise<{ above: string; below: string }> {
+export async function loggedRule(trx: Knex.Transaction): Promise<{ above: string; below: string }> {
+  const unscored = Number((await trx.raw(UNSCORED_ROUNDS)).rows[0].n);
+  if (unscored > 0)
+    throw new OffPolicyInputError(
+      `the built-in greedy targets place each prediction's score against a threshold; ${unscored} usable prediction(s) ` +
+        'of the cohort log no score; give --target-policy FILE instead',
+    );
   const actions = ((await trx.raw(LOGGED_ACTIONS)).rows as Array<{ action: string }>).map((row) => row.action);
   const rows = (await trx.raw(DECISION_RULE)).rows as Array<{ action: string; above: boolean; n: string | number }>;
   const mode = (above: boolean) =>
@@ -174,7 +109,13 @@ async function loggedRule(trx: Knex.Transaction): Promise<{ above: string; below
 }
 
 /** Streams the per-round numbers into typed arrays of the known length. */
-async function readRounds(trx: Knex.Transaction, sql: string, bindings: Record<string, unknown>, n: number): Promise<LoggedRounds> {
+async function readRounds(
+  trx: Knex.Transaction,
+  sql: string,
+  bindings: Record<string, unknown>,
+  n: number,
+): Promise<{ rounds: LoggedRounds; support: RoundSupport }> {
+  const support: RoundSupport = { position: new Float64Array(n), unlogged: new Float64Array(n) };
   const rounds: LoggedRounds = {
     propensity: new Float64Array(n),
     target: new Float64Array(n),
@@ -184,7 +125,9 @@ async function readRounds(trx: Knex.Transaction, sql: string, bindings: Record<s
   };
   let i = 0;
   const stream = trx.raw(sql, bindings).stream({ batchSize: 10_000, highWaterMark: 10_000 });
-  for await (const row of stream as AsyncIterable<Record<keyof LoggedRounds, number>>) {
+  for await (const row of stream as AsyncIterable<Record<keyof LoggedRounds | 'unlogged', number> & { position: number | null }>) {
+    support.position[i] = row.position ?? Number.NaN;
+    support.unlogged[i] = row.unlogged;
     rounds.propensity[i] = row.propensity;
     rounds.target[i] = row.target;
     rounds.reward[i] = row.reward;
@@ -193,7 +136,7 @@ async function readRounds(trx: Knex.Transaction, sql: string, bindings: Record<s
     i += 1;
   }
   if (i !== n) throw new Error(`off-policy rounds: expected ${n}, read ${i}`);
-  return rounds;
+  return { rounds, support };
 }
 
 /**
@@ -224,8 +167,9 @@ export async function estimatePolicyValue(db: Knex, input: OffPolicyInput): Prom
       const noPropensity = Number(counts.no_propensity);
       let usable = Number(counts.n_cohort) - noAction - noPropensity;
       let noTarget = 0;
-      let rounds: LoggedRounds;
-      let rewardModel: OffPolicyDocument['reward_model'] = 'per_action_mean';
+      let read: { rounds: LoggedRounds; support: RoundSupport };
+      const positions = Boolean((await trx.raw(POSITIONS_LOGGED)).rows[0].logged);
+      let rewardModel: OffPolicyDocument['reward_model'] = positions ? 'per_action_position_mean' : 'per_action_mean';
       let target: OffPolicyDocument['target_policy'] = input.target;
       let unlogged: ReliabilityFacts['unlogged'] = null;
       if (input.target.kind === 'file') {
@@ -233,15 +177,16 @@ export async function estimatePolicyValue(db: Knex, input: OffPolicyInput): Prom
         if (fileRewards) rewardModel = 'target_policy_file';
         noTarget = Number((await trx.raw(WITHOUT_TARGET)).rows[0].n);
         usable -= noTarget;
-        rounds = await readRounds(trx, FILE_TARGET_ROUNDS, { file_rewards: fileRewards }, usable);
+        read = await readRounds(trx, FILE_TARGET_ROUNDS, { file_rewards: fileRewards }, usable);
         const row = (await trx.raw(UNLOGGED_TARGET_ACTIONS)).rows[0] as { rounds: string | number; weight: number; actions: string[] };
         unlogged = { rounds: Number(row.rounds), actions: row.actions, mean_weight: usable > 0 ? Number(row.weight) / usable : 0 };
       } else {
         const rule = await loggedRule(trx);
         target = { ...input.target, actions: rule };
         const epsilon = input.target.kind === 'epsilon-greedy' ? input.target.epsilon : 0;
-        rounds = await readRounds(trx, RULE_TARGET_ROUNDS, { ...rule, epsilon, target_threshold: input.target.threshold }, usable);
+        read = await readRounds(trx, RULE_TARGET_ROUNDS, { ...rule, epsilon, target_threshold: input.target.threshold }, usable);
       }
+      const { rounds, support } = read;
       const random = mulberry32(input.seed);
       const n = rounds.propensity.length;
       const estimates = estimateOffPolicy(rounds, input.clip, {
@@ -263,15 +208,18 @@ export async function estimatePolicyValue(db: Knex, input: OffPolicyInput): Prom
             `they are left out of every estimate`,
         );
       if (n === 0) warnings.push('no prediction of the cohort can be used: every estimate is null');
-      let rewardRange: ReliabilityFacts['reward_range'] = null;
-      for (const reward of rounds.reward)
-        rewardRange = rewardRange
-          ? { min: Math.min(rewardRange.min, reward), max: Math.max(rewardRange.max, reward) }
-          : { min: reward, max: reward };
       const reliability = reliabilityWarnings(
-        { n, effective_sample_size: estimates.effective_sample_size, reward_range: rewardRange, unlogged },
+        { n, effective_sample_size: estimates.effective_sample_size, reward_range: rangeOf(rounds.reward), unlogged },
         estimates.estimators,
       );
+      const byPosition = input.byPosition
+        ? estimateByPosition(rounds, support, unlogged?.actions ?? [], {
+            clip: input.clip,
+            resamples: input.resamples,
+            seed: input.seed,
+            alpha: input.alpha,
+          })
+        : null;
       return {
         cohort: { ...input.cohort, start: bindings.start_ts, end: bindings.end_ts },
         label_definition: { name: input.definition.name, version: input.definition.version, window: input.definition.window },
@@ -280,11 +228,13 @@ export async function estimatePolicyValue(db: Knex, input: OffPolicyInput): Prom
         target_policy: target,
         reward_model: rewardModel,
         ...estimates,
+        unlogged_target_share: meanOf(support.unlogged),
+        ...(byPosition ? { by_position: byPosition.by_position } : {}),
         clip: input.clip,
         bootstrap: { resamples: input.resamples, seed: input.seed, alpha: input.alpha },
         excluded: { no_action: noAction, no_propensity: noPropensity, no_target_policy: noTarget },
         warnings,
-        reliability_warnings: reliability,
+        reliability_warnings: [...reliability, ...(byPosition?.warnings ?? [])],
       };
     },
     { isolationLevel: 'repeatable read' },

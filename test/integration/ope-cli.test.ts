@@ -214,7 +214,7 @@ describe('hindsight ope', () => {
     expect(JSON.parse(again.stdout).estimators).toEqual(document.estimators);
   });
 
-  it('clips IPW at --clip as the reference does', async () => {
+  it('clips IPW and DR at --clip as the reference does', async () => {
     const file = await targetFile('target.ndjson', true);
     const run = await runHindsightInProcess(
       [
@@ -235,7 +235,8 @@ describe('hindsight ope', () => {
       env(),
     );
     const document = JSON.parse(run.stdout);
-    expect(near(document.estimators.ipw.value, clipped.expected.estimators.ipw!.value)).toBe(true);
+    for (const name of ['ipw', 'dr'])
+      expect(near(document.estimators[name].value, clipped.expected.estimators[name]!.value), name).toBe(true);
     expect(document.clip).toBe(clipped.clip);
   });
 
@@ -394,6 +395,8 @@ describe('ingesting propensities', () => {
     const document = JSON.parse(run.stdout);
     const weights = logged.propensity.map((p) => 0.9 / p);
     const ess = weights.reduce((a, w) => a + w, 0) ** 2 / weights.reduce((a, w) => a + w * w, 0);
+    expect(near(document.unlogged_target_share, 0.1)).toBe(true);
+    expect(near(document.max_weight, Math.max(...weights))).toBe(true);
     expect(document.reliability_warnings).toEqual([
       essWarning(ess, 40),
       'the target policy puts weight on actions the log never took (never-shown) in 40 of 40 rounds, 10% of its weight over all rounds: ' +
@@ -425,5 +428,231 @@ describe('ingesting propensities', () => {
     );
     expect(early.code).toBe(2);
     expect(early.stderr).toContain(`ope: --as-of ${iso(T - HOUR)} is before the cohort's start ${iso(T)}`);
+  });
+});
+
+describe('hindsight ope --slate', () => {
+  interface SlateCase {
+    name: string;
+    slate: number[];
+    propensity: number[];
+    target: number[];
+    reward: number[];
+    expected: { estimators: Record<string, { value: number }>; n_slates: number; n_rows: number; effective_sample_size: number };
+    per_row?: PerRow & { by_position: Array<PerRow & { position: number }> };
+  }
+  interface PerRow {
+    n: number;
+    estimators: Record<string, number>;
+    effective_sample_size: number;
+    max_weight: number;
+  }
+  const slates = JSON.parse(readFileSync(path.join(__dirname, '..', 'fixtures', 'off-policy', 'slate.json'), 'utf8')) as {
+    cases: SlateCase[];
+  };
+  const [sum, anyClick] = slates.cases as [SlateCase, SlateCase];
+  const slateIds = sum.slate.map(() => randomUUID());
+  const at = (c: SlateCase, i: number) => i - c.slate.indexOf(c.slate[i]!) + 1;
+  const prediction = (version: string, i: number, extra: Record<string, unknown>) => ({
+    prediction_id: randomUUID(),
+    model_name: 'ranker',
+    model_version: version,
+    ts_pred: iso(T + i * 60_000),
+    score: 0.5,
+    entity_ids: {},
+    segment: {},
+    action: `i${i % 2}`,
+    propensity: 0.5,
+    ...extra,
+  });
+  const SLATE = ['--model', 'ranker', ...COHORT, '--label-definition', 'ranker-clicks', '--reward', 'click', '--json'];
+  let slateTarget: string;
+
+  beforeAll(async () => {
+    // The fixture's slates as homepage rankings: request r<slate>, positions 1..K, a click where the reward is 1;
+    // and two broken logs, one prediction without a position (v-missing) and two at one position (v-twice).
+    await storeRows(testDb.db, 'predictions', [
+      ...slateIds.map((prediction_id, i) =>
+        prediction('v1', i, {
+          prediction_id,
+          request_id: `r${sum.slate[i]}`,
+          position: at(sum, i),
+          propensity: sum.propensity[i],
+          segment: { half: i < 40 ? 'a' : 'b' },
+        }),
+      ),
+      // Scored so that the built-in greedy target reads a rule off them: i0 at or above 0.5, i1 below.
+      prediction('v-missing', 0, { request_id: 'm0', position: 1, score: 0.9, threshold: 0.5 }),
+      prediction('v-missing', 1, { request_id: 'm0', score: 0.1, threshold: 0.5 }),
+      prediction('v-twice', 0, { request_id: 't0', position: 1, score: 0.9, threshold: 0.5 }),
+      prediction('v-twice', 1, { request_id: 't0', position: 1, score: 0.1, threshold: 0.5 }),
+      // A ranker that logs no scores (allowed with an action and a position): no threshold rule to read.
+      prediction('v-unscored', 0, { request_id: 'u0', position: 1, score: null }),
+    ]);
+    await storeRows(
+      testDb.db,
+      'outcomes',
+      slateIds.flatMap((prediction_id, i) =>
+        sum.reward[i] === 1
+          ? [
+              {
+                outcome_id: `slate-click-${i}`,
+                prediction_id,
+                entity_ids: {},
+                outcome_type: 'click',
+                ts_event: iso(T + 3 * HOUR),
+                ts_received: iso(T + 3 * HOUR),
+              },
+            ]
+          : [],
+      ),
+    );
+    await putLabelDefinition(testDb.db, {
+      name: 'ranker-clicks',
+      version: 1,
+      model_name: 'ranker',
+      task: 'binary',
+      window: 'P7D',
+      positive_outcome_types: ['click'],
+    });
+    slateTarget = path.join(dir, 'slate-target.ndjson');
+    await writeFile(
+      slateTarget,
+      slateIds
+        .map((prediction_id, i) => {
+          const [logged, other] = i % 2 === 0 ? ['i0', 'i1'] : ['i1', 'i0'];
+          return JSON.stringify({ prediction_id, action_probabilities: { [logged]: sum.target[i], [other]: 1 - sum.target[i]! } });
+        })
+        .join('\n') + '\n',
+    );
+  });
+
+  it('groups a request by position and gives the reference SIPS, IIPS and RIPS, with the slate sum or any-click reward', async () => {
+    for (const [c, reward] of [
+      [sum, 'sum'],
+      [anyClick, 'any'],
+    ] as const) {
+      const run = await runHindsightInProcess(
+        ['ope', ...SLATE, '--target-policy', slateTarget, '--slate', '--slate-reward', reward],
+        env(),
+      );
+      const document = JSON.parse(run.stdout);
+      expect(document).toMatchObject({ n_slates: c.expected.n_slates, n_rows: c.expected.n_rows, propensity: 'position' });
+      expect(document.reward.slate).toBe(reward);
+      for (const name of ['sips', 'iips', 'rips']) {
+        const estimate = document.estimators[name];
+        expect(Math.abs(estimate.value - c.expected.estimators[name]!.value), `${reward} ${name}: ${estimate.value}`).toBeLessThan(1e-9);
+        expect(estimate.ci_low).toBeLessThanOrEqual(estimate.value);
+        expect(estimate.ci_high).toBeGreaterThanOrEqual(estimate.value);
+      }
+      expect(Math.abs(document.effective_sample_size - c.expected.effective_sample_size)).toBeLessThan(1e-9);
+      // 30 slates: the effective sample size is under 100, so the run warns, and --strict fails on it.
+      expect(run.stderr).toContain('the effective sample size is');
+      expect(run.stderr).toContain('SIPS, IIPS and RIPS estimates on a few slates');
+    }
+    const strict = await runHindsightInProcess(['ope', ...SLATE, '--target-policy', slateTarget, '--slate', '--strict'], env());
+    expect(strict.code).toBe(2);
+  });
+
+  it('estimates each position on its own with --by position, q̂ the per action × position mean, beside the overall estimate', async () => {
+    const run = await runHindsightInProcess(['ope', ...SLATE, '--target-policy', slateTarget, '--by', 'position'], env());
+    const document = JSON.parse(run.stdout);
+    expect(document.reward_model).toBe('per_action_position_mean');
+    const expected = sum.per_row!;
+    const check = (got: Record<string, unknown> & { estimators: Record<string, { value: number }> }, want: PerRow, what: string) => {
+      expect(got.n, what).toBe(want.n);
+      for (const key of ['effective_sample_size', 'max_weight'] as const)
+        expect(Math.abs((got[key] as number) - want[key]), `${what} ${key}`).toBeLessThan(1e-9);
+      for (const name of ['ipw', 'snips', 'dm', 'dr'])
+        expect(Math.abs(got.estimators[name]!.value - want.estimators[name]!), `${what} ${name}`).toBeLessThan(1e-9);
+    };
+    check(document, expected, 'overall');
+    expect(document.by_position.map((part: { position: number }) => part.position)).toEqual([1, 2, 3]);
+    expected.by_position.forEach((want, k) => check(document.by_position[k], want, `position ${want.position}`));
+    expect(document.by_position[0].unlogged_target_share).toBe(0);
+    // Each position rests on under 100 rounds: its own warning, named by its position.
+    for (const position of [1, 2, 3])
+      expect(run.stderr).toContain(`hindsight: ope: warning: position ${position}: the effective sample size is`);
+    expect(run.stdout).not.toContain('"by_position": null');
+    const plain = JSON.parse((await runHindsightInProcess(['ope', ...SLATE, '--target-policy', slateTarget], env())).stdout);
+    expect(plain.by_position).toBeUndefined();
+    expect(plain.estimators).toEqual(document.estimators);
+  });
+
+  it('expands a target policy keyed by position and context to each prediction, as the same policy written per prediction', async () => {
+    // Per position and half: probability q of i0, the rest on i1.
+    const q = (position: number, half: string) => 0.1 * position + (half === 'a' ? 0.05 : 0.3);
+    const keyed = path.join(dir, 'keyed.ndjson');
+    await writeFile(
+      keyed,
+      [1, 2, 3]
+        .flatMap((position) =>
+          ['a', 'b'].map((half) =>
+            JSON.stringify({ position, context: { half }, action_probabilities: { i0: q(position, half), i1: 1 - q(position, half) } }),
+          ),
+        )
+        .join('\n') + '\n',
+    );
+    const expanded = path.join(dir, 'expanded.ndjson');
+    await writeFile(
+      expanded,
+      slateIds
+        .map((prediction_id, i) => {
+          const p = q(at(sum, i), i < 40 ? 'a' : 'b');
+          return JSON.stringify({ prediction_id, action_probabilities: { i0: p, i1: 1 - p } });
+        })
+        .join('\n') + '\n',
+    );
+    for (const mode of [['--slate'], ['--by', 'position']]) {
+      // One at a time: an in-process run captures this process's stdout.
+      const fromKeyed = JSON.parse((await runHindsightInProcess(['ope', ...SLATE, '--target-policy', keyed, ...mode], env())).stdout);
+      const fromExpanded = JSON.parse((await runHindsightInProcess(['ope', ...SLATE, '--target-policy', expanded, ...mode], env())).stdout);
+      expect(fromKeyed.excluded.no_target_policy).toBe(0);
+      expect(fromKeyed.estimators).toEqual(fromExpanded.estimators);
+      if (mode[0] === '--by') expect(fromKeyed.by_position).toEqual(fromExpanded.by_position);
+    }
+    // Lines keyed both ways, differing context keys, a repeated key: refused, naming the line.
+    const bad = async (lines: object[]) => {
+      await writeFile(keyed, lines.map((line) => JSON.stringify(line)).join('\n') + '\n');
+      const run = await runHindsightInProcess(['ope', ...SLATE, '--target-policy', keyed], env());
+      expect(run.code).toBe(2);
+      return run.stderr;
+    };
+    const line = (extra: object) => ({ action_probabilities: { i0: 1 }, ...extra });
+    expect(await bad([line({ position: 1 }), line({ prediction_id: slateIds[0] })])).toBe(
+      `hindsight: ${keyed} line 2: prediction_id: the file's first line is keyed by position; key every line by prediction_id or every line by position\n`,
+    );
+    expect(await bad([line({ position: 1, context: { half: 'a' } }), line({ position: 2 })])).toBe(
+      `hindsight: ${keyed} line 2: context: names no key, line 1 half; every line names the same context keys\n`,
+    );
+    expect(await bad([line({ position: 1 }), line({ position: 1 })])).toBe(
+      `hindsight: ${keyed} line 2: position: 1 with this context repeats an earlier line\n`,
+    );
+  });
+
+  it('refuses a prediction without a position, two at one position, --clip and slate options without --slate', async () => {
+    const cohort = (version: string) => SLATE.map((arg) => (arg === 'v1' ? version : arg));
+    const missing = await runHindsightInProcess(['ope', ...cohort('v-missing'), '--target', 'greedy', '--slate'], env());
+    expect(missing.code).toBe(2);
+    const twice = await runHindsightInProcess(['ope', ...cohort('v-twice'), '--target', 'greedy', '--slate'], env());
+    expect(twice.code).toBe(2);
+    const clip = await runHindsightInProcess(['ope', ...SLATE, '--target-policy', slateTarget, '--slate', '--clip', '2'], env());
+    expect([clip.code, clip.stderr]).toEqual([
+      2,
+      'hindsight: ope: --clip clips the per-row estimators; the slate estimators take no clip\n',
+    ]);
+    const stray = await runHindsightInProcess(['ope', ...SLATE, '--target-policy', slateTarget, '--slate-reward', 'any'], env());
+    expect([stray.code, stray.stderr]).toEqual([2, 'hindsight: ope: --slate-propensity and --slate-reward go with --slate\n']);
+    expect(missing.stderr).toBe(
+      "hindsight: --slate groups a request's predictions by request_id and orders them by position; " +
+        '1 usable prediction(s) of the cohort log no request_id or no position\n',
+    );
+    expect(twice.stderr).toBe('hindsight: request_id t0: two predictions at position 1; a slate has one per position\n');
+    const unscored = await runHindsightInProcess(['ope', ...cohort('v-unscored'), '--target', 'greedy'], env());
+    expect([unscored.code, unscored.stderr]).toEqual([
+      2,
+      "hindsight: the built-in greedy targets place each prediction's score against a threshold; 1 usable prediction(s) " +
+        'of the cohort log no score; give --target-policy FILE instead\n',
+    ]);
   });
 });

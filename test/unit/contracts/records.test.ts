@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseOffsetTimestamp } from '../../../contracts/records';
+import { parseOffsetTimestamp, timestampSchema } from '../../../contracts/records';
 import { validateRecord } from '../../../activities/ingest/validate-record';
 
 const RECEIVED = '2026-11-20T00:00:00.000000Z';
@@ -20,6 +20,30 @@ describe('record timestamps', () => {
     expect(parseOffsetTimestamp('2026-11-01T10:00:00.123456+02:00')).toEqual({ ok: true, utc: '2026-11-01T08:00:00.123456Z' });
     expect(parseOffsetTimestamp('2026-11-01T10:00Z')).toEqual({ ok: true, utc: '2026-11-01T10:00:00.000000Z' });
     expect(parseOffsetTimestamp('2026-01-01T00:30:00-0100')).toEqual({ ok: true, utc: '2026-01-01T01:30:00.000000Z' });
+  });
+
+  it('accepts the RFC 3339 space between date and time wherever a timestamp is read, and still refuses a naive one', () => {
+    expect(parseOffsetTimestamp('2019-11-24 00:03:13+00:00')).toEqual({ ok: true, utc: '2019-11-24T00:03:13.000000Z' });
+    expect(parseOffsetTimestamp('2019-11-24 02:03:13.5+02:00')).toEqual({ ok: true, utc: '2019-11-24T00:03:13.500000Z' });
+    expect(timestampSchema.parse('2019-11-24 00:03:13+00:00')).toBe('2019-11-24T00:03:13.000Z');
+    const record = validate('predictions', { ...prediction, ts_pred: '2026-11-01 10:00:00+01:00' });
+    expect(record.ok && record.row).toMatchObject({ ts_pred: '2026-11-01T09:00:00.000000Z' });
+    const naive = parseOffsetTimestamp('2019-11-24 00:03:13');
+    expect(!naive.ok && naive.error).toMatch(/naive timestamp/);
+    expect(timestampSchema.safeParse('2019-11-24 00:03:13').success).toBe(false);
+  });
+
+  it('takes a prediction without a score when it logs its action (or decision) and position, and names score otherwise', () => {
+    const { score: _score, ...unscored } = prediction;
+    const ranked = validate('predictions', { ...unscored, action: 'item-7', position: 2 });
+    expect(ranked.ok && ranked.row).toMatchObject({ action: 'item-7', position: 2 });
+    expect(validate('predictions', { ...unscored, decision: 'show', position: 0 }).ok).toBe(true);
+    for (const record of [unscored, { ...unscored, action: 'item-7' }, { ...unscored, position: 1 }, { ...prediction, score: null }])
+      expect(validate('predictions', record)).toEqual({
+        ok: false,
+        field: 'score',
+        error: 'score: is required unless the prediction logs its action (or decision) and its position',
+      });
   });
 
   it('rejects a naive timestamp as ambiguous', () => {

@@ -17,6 +17,7 @@ interface Case {
     estimators: Record<string, { value: number; ci_low: number; ci_high: number }>;
     n: number;
     effective_sample_size: number;
+    max_weight: number;
     logged_policy_value: number;
   };
 }
@@ -46,7 +47,7 @@ function replay(indices: number[][]): () => number {
 
 describe('estimateOffPolicy equals the Open Bandit Pipeline formulas (NumPy reference)', () => {
   it.each(fixture.cases.map((c) => [c.name, c] as const))(
-    '%s: IPW, SNIPS, DM, DR, their bootstrap intervals, ESS and the logged value to 1e-12',
+    '%s: IPW, SNIPS, DM, DR, their bootstrap intervals, ESS, the largest weight and the logged value to 1e-12',
     (_name, c) => {
       const result = estimateOffPolicy(roundsOf(c), c.clip, {
         resamples: c.bootstrap_indices.length,
@@ -63,14 +64,15 @@ describe('estimateOffPolicy equals the Open Bandit Pipeline formulas (NumPy refe
       }
       expect(Math.abs(result.effective_sample_size! - c.expected.effective_sample_size)).toBeLessThan(1e-12);
       expect(Math.abs(result.logged_policy_value! - c.expected.logged_policy_value)).toBeLessThan(1e-12);
+      expect(Math.abs(result.max_weight! - c.expected.max_weight)).toBeLessThan(1e-12);
     },
   );
 
-  it('clips only IPW: the clipped case changes IPW and leaves the others as they are', () => {
+  it('clips IPW and DR (as OBP clips both): the clipped case changes them and leaves SNIPS and DM as they are', () => {
     const [plain, clipped] = fixture.cases;
     expect(clipped!.clip).not.toBeNull();
-    expect(clipped!.expected.estimators.ipw!.value).not.toBe(plain!.expected.estimators.ipw!.value);
-    for (const name of ['snips', 'dm', 'dr']) expect(clipped!.expected.estimators[name]).toEqual(plain!.expected.estimators[name]);
+    for (const name of ['ipw', 'dr']) expect(clipped!.expected.estimators[name]!.value).not.toBe(plain!.expected.estimators[name]!.value);
+    for (const name of ['snips', 'dm']) expect(clipped!.expected.estimators[name]).toEqual(plain!.expected.estimators[name]);
   });
 
   it('is null everywhere on no rounds, and SNIPS is null when no round has weight', () => {
@@ -84,6 +86,7 @@ describe('estimateOffPolicy equals the Open Bandit Pipeline formulas (NumPy refe
       estimators: Object.fromEntries(ESTIMATORS.map((name) => [name, { value: null, ci_low: null, ci_high: null }])),
       n: 0,
       effective_sample_size: null,
+      max_weight: null,
       logged_policy_value: null,
     });
     const one = Float64Array.of(1);
