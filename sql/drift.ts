@@ -1,7 +1,9 @@
 /**
  * Sufficient statistics for drift between a reference cohort and the current one, for one
- * variable at a time: the prediction score, or a numeric key of `predictions.features`.
- * The feature key is a bound value (`features ->> :feature`), never spliced into the text.
+ * variable at a time: the prediction score, a numeric key of `predictions.features`, or a
+ * categorical variable (a string-valued feature key, or a slice dimension: `region`,
+ * `environment`, `segment.<key>`). Keys are bound values (`features ->> :feature`), never
+ * spliced into the text.
  * Every statement takes `:model` and, per side, `:<side>_version`, `:<side>_environment`,
  * `:<side>_start`, `:<side>_end` for side `reference` and `current`.
  */
@@ -12,16 +14,23 @@ const sample = (side: 'reference' | 'current') => `
   where p.model_name = :model and p.model_version = :${side}_version
     and (:${side}_environment::text is null or p.environment = :${side}_environment::text)
     and p.ts_pred >= :${side}_start::timestamptz and p.ts_pred < :${side}_end::timestamptz
-    and (:feature::text is null or jsonb_typeof(p.features -> :feature::text) = 'number')`;
+    and (:feature::text is null or jsonb_typeof(p.features -> :feature::text) = 'number')
+    and (:feature::text is not null or p.score is not null)`;
 
-/** Numeric feature keys of the reference cohort: the known set a requested feature must be in. */
-export const NUMERIC_FEATURES = `
-select distinct e.key
+/**
+ * The feature keys of the reference cohort with the kinds of value each holds: the known set a
+ * requested feature must be in. A key with any number is numeric; one with strings and no
+ * number is categorical.
+ */
+export const FEATURE_KINDS = `
+select e.key,
+       bool_or(jsonb_typeof(e.value) = 'number') as numeric,
+       bool_or(jsonb_typeof(e.value) = 'string') as string
 from predictions p cross join lateral jsonb_each(coalesce(p.features, '{}'::jsonb)) as e(key, value)
 where p.model_name = :model and p.model_version = :reference_version
   and (:reference_environment::text is null or p.environment = :reference_environment::text)
   and p.ts_pred >= :reference_start::timestamptz and p.ts_pred < :reference_end::timestamptz
-  and jsonb_typeof(e.value) = 'number'
+group by e.key
 order by e.key`;
 
 /**
@@ -61,3 +70,29 @@ select (select edges from edges) as edges,
        (select coalesce(jsonb_object_agg(bin, n), '{}') from reference_bins) as reference_counts,
        (select coalesce(jsonb_object_agg(bin, n), '{}') from current_bins) as current_counts,
        (select max(abs(f_reference - f_current)) from ecdf) as ks`;
+
+const categoryCounts = (side: 'reference' | 'current') => `
+  select v, count(*) as n
+  from (
+    select case :source::text
+             when 'feature' then case when jsonb_typeof(p.features -> :key::text) = 'string' then p.features ->> :key::text end
+             when 'segment' then p.segment ->> :key::text
+             when 'region' then p.region
+             when 'environment' then p.environment
+           end as v
+    from predictions p
+    where p.model_name = :model and p.model_version = :${side}_version
+      and (:${side}_environment::text is null or p.environment = :${side}_environment::text)
+      and p.ts_pred >= :${side}_start::timestamptz and p.ts_pred < :${side}_end::timestamptz
+  ) s
+  where v is not null
+  group by v`;
+
+/**
+ * Rows per category on both sides, `{category: rows}`, of one categorical variable: `:source`
+ * 'feature' (string values of feature `:key`; other values and absent keys are left out),
+ * 'segment' (`segment ->> :key`), 'region' or 'environment' (the columns; nulls left out).
+ */
+export const CATEGORY_COUNTS = `
+select (select coalesce(jsonb_object_agg(v, n), '{}') from (${categoryCounts('reference')}) r) as reference_counts,
+       (select coalesce(jsonb_object_agg(v, n), '{}') from (${categoryCounts('current')}) c) as current_counts`;

@@ -18,7 +18,7 @@ with first_known as (
   where m.status = 'joined'
   group by m.prediction_id
 )
-select g.dim, g.val, l.y, l.score >= l.threshold as flagged,
+select g.dim, g.val, l.y, l.flagged,
        count(*) as eventual,
        count(*) filter (where case when l.y = 1 then f.positive_at else f.labeled_at end
                               <= :end_ts::timestamptz + :checkpoint::interval) as known
@@ -26,4 +26,4 @@ from hs_labeled l
 left join first_known f on f.prediction_id = l.prediction_id
 ${sliceGroups(dims, 'l')}
 where l.y is not null
-group by g.dim, g.val, l.y, l.score >= l.threshold`;
+group by g.dim, g.val, l.y, l.flagged`;

@@ -35,6 +35,8 @@ export interface DiagnoseCohortInput {
   definition: LabelDefinition;
   asOf: string;
   baselineAsOf: string;
+  /** The relative fall of a metric that counts as material (`diagnose --threshold`); default 5%, `RULES.metric_drop` of ./checks. */
+  metricDrop?: number;
 }
 
 /** A side of the diagnosis without a prediction to diagnose. */
@@ -88,7 +90,7 @@ export async function diagnoseCohort(db: Knex, input: DiagnoseCohortInput): Prom
   const { definition } = input;
   if (definition.task !== 'binary') {
     throw new LabelDefinitionError(
-      `label definition ${definition.name}@${definition.version} is a regression definition; ` +
+      `label definition ${definition.name}@${definition.version} is a ${definition.task} definition; ` +
         `diagnose reads recall, precision and scores as probabilities and needs a binary one`,
     );
   }
@@ -127,11 +129,11 @@ export async function diagnoseCohort(db: Knex, input: DiagnoseCohortInput): Prom
     availability.check,
     expectedLabelsCheck(current, historyExpected),
     equalMaturityCheck(current, baseline),
-    comparableSlicesCheck(current, baseline, availability.changed, definition.slices),
+    comparableSlicesCheck(current, baseline, availability.changed, definition.slices, input.metricDrop),
     labelLatencyCheck(current, baseline),
     sliceMixCheck(current, baseline, definition.slices),
     scoreDistributionCheck(drift.variables.find((v) => v.variable === 'score')!),
-    estimatedPerformanceCheck(current, baseline),
+    estimatedPerformanceCheck(current, baseline, input.metricDrop),
   ];
   return {
     verdict: verdictOf(checks),

@@ -81,14 +81,20 @@ function reweighted(kept: Array<{ current: GroupCounts; baseline: GroupCounts }>
  * the slices whose label availability did not change, the cohort reweighted to the
  * baseline's slice mix. A material drop there (beyond its interval) points at the model.
  */
-export function comparableSlicesCheck(current: SideFacts, baseline: SideFacts, changed: Set<string>, dimensions: readonly string[]): Check {
+export function comparableSlicesCheck(
+  current: SideFacts,
+  baseline: SideFacts,
+  changed: Set<string>,
+  dimensions: readonly string[],
+  metricDrop: number = RULES.metric_drop,
+): Check {
   const pairs = pairGroups(current, baseline);
   const subsets = (dimensions.length === 0 ? [''] : dimensions).map((dimension) => {
     const members = pairs.filter((pair) => pair.dimension === dimension);
     const kept = members.filter((pair) => !changed.has(key(pair.dimension, pair.value)));
     const recall = reweighted(kept, recallOf);
     const precision = reweighted(kept, precisionOf);
-    const fell = (d: Difference | null) => d !== null && isMaterialDrop(d, RULES.metric_drop, { relative: true });
+    const fell = (d: Difference | null) => d !== null && isMaterialDrop(d, metricDrop, { relative: true });
     return {
       dimension,
       kept: kept.map((pair) => pair.value),
@@ -125,7 +131,7 @@ export function comparableSlicesCheck(current: SideFacts, baseline: SideFacts, c
     signal: fell.length > 0 ? 'quality' : null,
     finding,
     evidence: {
-      minimum_relative_drop: RULES.metric_drop,
+      minimum_relative_drop: metricDrop,
       subsets: subsets.map((s) => ({ ...s, recall: withInterval(s.recall), precision: withInterval(s.precision) })),
     },
   };
@@ -192,14 +198,14 @@ export function scoreDistributionCheck(score: VariableDrift): Check {
 
 const ESTIMATED = ['recall', 'precision', 'roc_auc'] as const;
 
-function estimateDifferences(current: EstimatedGroup, baseline: EstimatedGroup) {
+function estimateDifferences(current: EstimatedGroup, baseline: EstimatedGroup, metricDrop: number) {
   return Object.fromEntries(
     ESTIMATED.map((metric) => {
       const c = current[metric];
       const b = baseline[metric];
       const d =
         c === null || b === null ? null : normalDifference(c, current.standard_error[metric] ?? 0, b, baseline.standard_error[metric] ?? 0);
-      return [metric, { difference: d, fell: d !== null && isMaterialDrop(d, RULES.metric_drop, { relative: true }) }];
+      return [metric, { difference: d, fell: d !== null && isMaterialDrop(d, metricDrop, { relative: true }) }];
     }),
   ) as Record<(typeof ESTIMATED)[number], { difference: Difference | null; fell: boolean }>;
 }
@@ -209,8 +215,8 @@ function estimateDifferences(current: EstimatedGroup, baseline: EstimatedGroup) 
  * estimated recall, precision or ROC AUC, beyond its interval, points at the model, whatever
  * the labels say.
  */
-export function estimatedPerformanceCheck(current: SideFacts, baseline: SideFacts): Check {
-  const overall = estimateDifferences(current.estimate.overall, baseline.estimate.overall);
+export function estimatedPerformanceCheck(current: SideFacts, baseline: SideFacts, metricDrop: number = RULES.metric_drop): Check {
+  const overall = estimateDifferences(current.estimate.overall, baseline.estimate.overall, metricDrop);
   const fell = ESTIMATED.filter((metric) => overall[metric].fell);
   const described = ESTIMATED.map(
     (metric) => `${metric} ${overall[metric].difference === null ? 'undefined' : describeDifference(overall[metric].difference!)}`,
@@ -224,13 +230,13 @@ export function estimatedPerformanceCheck(current: SideFacts, baseline: SideFact
         : `the scores alone expect no material fall: ${described.join('; ')} ` +
           `(the estimate assumes calibrated scores, so it cannot see a change in how labels follow the scores)`,
     evidence: {
-      minimum_relative_drop: RULES.metric_drop,
+      minimum_relative_drop: metricDrop,
       overall: Object.fromEntries(
         ESTIMATED.map((metric) => [metric, { ...withInterval(overall[metric].difference), fell: overall[metric].fell }]),
       ),
       slices: current.estimate.slices.map((slice) => {
         const other = baseline.estimate.slices.find((b) => b.dimension === slice.dimension && b.value === slice.value);
-        const differences = other ? estimateDifferences(slice, other) : null;
+        const differences = other ? estimateDifferences(slice, other, metricDrop) : null;
         return {
           dimension: slice.dimension,
           value: slice.value,

@@ -109,7 +109,7 @@ const EMPTY: Omit<SumsRow, 'dim' | 'val'> = {
 export async function estimatePerformance(db: Knex, cohort: CohortSelector, definition: LabelDefinition): Promise<EstimatedPerformance> {
   if (definition.task !== 'binary') {
     throw new LabelDefinitionError(
-      `label definition ${definition.name}@${definition.version} is a regression definition; ` +
+      `label definition ${definition.name}@${definition.version} is a ${definition.task} definition; ` +
         `the label-free estimate reads scores as probabilities and needs a binary one`,
     );
   }

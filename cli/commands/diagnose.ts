@@ -26,6 +26,11 @@ const diagnoseOptionsSchema = z
     baselineFrom: timestampSchema.optional(),
     baselineTo: timestampSchema.optional(),
     asOf: timestampSchema.optional(),
+    threshold: z.coerce
+      .number()
+      .gt(0, 'must be a share above 0, e.g. 0.1 for a 10% fall')
+      .lt(1, 'must be a share below 1, e.g. 0.1 for a 10% fall')
+      .optional(),
     json: z.boolean().optional(),
   })
   .refine((o) => o.cohort === undefined || COHORT_FLAGS.every((flag) => o[flag] === undefined), {
@@ -139,6 +144,7 @@ export function registerDiagnose(program: Command, setExit: (code: number) => vo
     .option('--baseline-from <iso>', 'baseline start (default: the previous period of the same length)')
     .option('--baseline-to <iso>', 'baseline end')
     .option('--as-of <iso>', 'only outcomes received by then count; the baseline is judged as of its end plus the same lag (default: now)')
+    .option('--threshold <share>', 'the relative fall of recall, precision or ROC AUC that counts as material (default 0.05: 5%)')
     .option('--json', 'print one JSON document')
     .addHelpText(
       'after',
@@ -152,7 +158,7 @@ export function registerDiagnose(program: Command, setExit: (code: number) => vo
         const resolved = await resolve(db, options);
         // Only an --as-of given: the default (now) before a live cohort's end is what diagnosing it means.
         if (options.asOf !== undefined) checkAsOf('diagnose', resolved.cohort, options.asOf, out.info);
-        return diagnoseCohort(db, resolved);
+        return diagnoseCohort(db, { ...resolved, ...(options.threshold === undefined ? {} : { metricDrop: options.threshold }) });
       });
       out.result(diagnosis, () => formatDiagnosis(diagnosis));
       setExit(EXIT.ok);

@@ -1,10 +1,27 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { computeDrift } from '../../activities/diagnose/drift';
+import { computeDrift, DRIFT_SLICE_PATTERN, UnknownFeatureError, type VariableDrift } from '../../activities/diagnose/drift';
 import { timestampSchema } from '../../contracts/records';
 import { withDatabase } from '../context';
 import { parseOptions } from '../options';
-import { createOutput, EXIT } from '../output';
+import { createOutput, EXIT, UsageError } from '../output';
+
+const commaList = (value: string): string[] =>
+  value
+    .split(',')
+    .map((key) => key.trim())
+    .filter(Boolean);
+
+/** One variable's line: PSI and KS when numeric; PSI, Jensen–Shannon, chi-squared and L-infinity when categorical. */
+function variableLine(v: VariableDrift): string {
+  const f = (value: number | null) => (value === null ? '—' : value.toFixed(4));
+  const measures =
+    v.kind === 'numeric'
+      ? `psi ${f(v.psi)}  ks ${f(v.ks)}`
+      : `psi ${f(v.psi)}  js ${f(v.jensen_shannon)}  chi2 ${f(v.chi_squared)} (dof ${v.chi_squared_dof ?? '—'}, ` +
+        `p ${v.chi_squared_p_value === null ? '—' : v.chi_squared_p_value.toPrecision(3)})  linf ${f(v.l_infinity)}`;
+  return `  ${v.variable.padEnd(24)} ${measures}  (n ${v.n_reference} → ${v.n_current})`;
+}
 
 const driftOptionsSchema = z
   .object({
@@ -18,6 +35,13 @@ const driftOptionsSchema = z
     referenceFrom: timestampSchema,
     referenceTo: timestampSchema,
     features: z.string().min(1).optional(),
+    slices: z
+      .string()
+      .min(1)
+      .optional()
+      .refine((value) => value === undefined || commaList(value).every((dimension) => DRIFT_SLICE_PATTERN.test(dimension)), {
+        message: 'each slice dimension must be region, environment or segment.<key>',
+      }),
     json: z.boolean().optional(),
   })
   .refine((o) => o.version !== undefined || o.referenceVersion !== undefined, {
@@ -30,7 +54,10 @@ const driftOptionsSchema = z
 export function registerDrift(program: Command, setExit: (code: number) => void): void {
   program
     .command('drift')
-    .description('PSI and two-sample KS of scores and numeric features between a reference cohort and the current one (no labels needed)')
+    .description(
+      'drift between a reference cohort and the current one (no labels needed): PSI and KS of scores and numeric features; ' +
+        'Jensen–Shannon, chi-squared and L-infinity of categorical features and slice dimensions',
+    )
     .requiredOption('--model <name>', 'model name')
     .option('--version <version>', 'model version of the current cohort (default: --reference-version)')
     .option('--environment <env>', 'only current predictions from this environment')
@@ -40,7 +67,8 @@ export function registerDrift(program: Command, setExit: (code: number) => void)
     .option('--reference-environment <env>', 'only reference predictions from this environment')
     .requiredOption('--reference-from <iso>', 'reference cohort start (inclusive), with offset')
     .requiredOption('--reference-to <iso>', 'reference cohort end (exclusive), with offset')
-    .option('--features <keys>', 'comma-separated numeric feature keys (default: all numeric keys of the reference)')
+    .option('--features <keys>', 'comma-separated feature keys, numeric or string-valued (default: all such keys of the reference)')
+    .option('--slices <dimensions>', 'comma-separated slice dimensions compared as categories: region, environment, segment.<key>')
     .option('--json', 'print one JSON document')
     .action(async (raw: Record<string, unknown>) => {
       const options = parseOptions(driftOptionsSchema, raw, 'drift');
@@ -48,6 +76,7 @@ export function registerDrift(program: Command, setExit: (code: number) => void)
       const out = createOutput(Boolean(options.json));
       const document = await withDatabase((db) =>
         computeDrift(db, {
+          ...(options.slices ? { slices: commaList(options.slices) } : {}),
           model_name: options.model,
           reference: {
             model_version: options.referenceVersion ?? currentVersion,
@@ -56,14 +85,9 @@ export function registerDrift(program: Command, setExit: (code: number) => void)
             end: options.referenceTo,
           },
           current: { model_version: currentVersion, environment: options.environment ?? null, start: options.from, end: options.to },
-          ...(options.features
-            ? {
-                features: options.features
-                  .split(',')
-                  .map((key) => key.trim())
-                  .filter(Boolean),
-              }
-            : {}),
+          ...(options.features ? { features: commaList(options.features) } : {}),
+        }).catch((error: unknown) => {
+          throw error instanceof UnknownFeatureError ? new UsageError(`drift: --features: ${error.message}`) : error;
         }),
       );
       out.result(document, () => {
@@ -71,12 +95,7 @@ export function registerDrift(program: Command, setExit: (code: number) => void)
           `${document.model_name}: ${document.current.model_version} [${document.current.start}, ${document.current.end}) ` +
             `against ${document.reference.model_version} [${document.reference.start}, ${document.reference.end})`,
         ];
-        for (const v of document.variables) {
-          lines.push(
-            `  ${v.variable.padEnd(24)} psi ${v.psi === null ? '—' : v.psi.toFixed(4)}  ` +
-              `ks ${v.ks === null ? '—' : v.ks.toFixed(4)}  (n ${v.n_reference} → ${v.n_current})`,
-          );
-        }
+        for (const v of document.variables) lines.push(variableLine(v));
         return lines.join('\n');
       });
       setExit(EXIT.ok);

@@ -189,6 +189,24 @@ describe('hindsight diagnose', () => {
     expect(lines.find((line) => line.startsWith('Q metric_on_comparable_slices: '))).toBeDefined();
   });
 
+  it('takes --threshold as the relative fall that counts: above every fall, the model is no longer blamed', async () => {
+    // By default (5%) the blunter model's estimated recall fell: 'both'.
+    expect(evidence(diagnoses.both, 'estimated_performance').overall.recall.fell).toBe(true);
+    const args = ['diagnose', '--cohort', current('both').cohort_id, '--as-of', AS_OF, '--json'];
+    const above = JSON.parse((await runHindsightInProcess([...args, '--threshold', '0.99'], env())).stdout) as Diagnosis;
+    expect(signals(above)).toMatchObject({
+      estimated_performance: null,
+      metric_on_comparable_slices: null,
+      label_availability: 'labeling',
+    });
+    expect(above.verdict).toBe('labeling');
+    expect(evidence(above, 'metric_on_comparable_slices').minimum_relative_drop).toBe(0.99);
+    expect(evidence(above, 'estimated_performance').minimum_relative_drop).toBe(0.99);
+    const refused = await runHindsightInProcess([...args, '--threshold', '5'], env());
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('--threshold: must be a share below 1, e.g. 0.1 for a 10% fall');
+  });
+
   it('compares with an explicit baseline, judged at the same maturity', async () => {
     const baseline = challenges.none.weeks[1]!;
     const run = await runHindsightInProcess(

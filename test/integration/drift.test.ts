@@ -4,6 +4,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { computeDrift, UnknownFeatureError } from '../../activities/diagnose/drift';
 import { useTestDatabase } from '../support/database';
+import { runHindsightInProcess } from '../support/run-cli';
 import { storeRows } from '../support/store-rows';
 
 interface DriftCase {
@@ -17,6 +18,22 @@ interface DriftCase {
   ks: number;
 }
 const fixture = JSON.parse(readFileSync(path.join(__dirname, '..', 'fixtures', 'drift', 'drift.json'), 'utf8')) as { cases: DriftCase[] };
+
+interface CategoricalCase {
+  name: string;
+  reference: string[];
+  current: string[];
+  categories: string[];
+  psi: number;
+  jensen_shannon: number;
+  chi_squared: number;
+  chi_squared_p_value: number;
+  chi_squared_dof: number;
+  l_infinity: number;
+}
+const categorical = JSON.parse(readFileSync(path.join(__dirname, '..', 'fixtures', 'drift', 'categorical.json'), 'utf8')) as {
+  cases: CategoricalCase[];
+};
 
 const testDb = useTestDatabase();
 const JAN = Date.parse('2026-01-01T00:00:00Z');
@@ -40,8 +57,32 @@ function predictionsFor(c: DriftCase): object[] {
   return [...rows(c.reference, 'v1', JAN), ...rows(c.current, 'v2', FEB)];
 }
 
+/** Each categorical case is one model: its values as feature `band`, as `segment.band` and as the region, plus a null region. */
+function categoricalPredictionsFor(c: CategoricalCase): object[] {
+  const rows = (values: string[], version: string, start: number) =>
+    values.map((value, i) => ({
+      prediction_id: randomUUID(),
+      model_name: `drift-cat-${c.name}`,
+      model_version: version,
+      environment: 'prod',
+      region: value,
+      ts_pred: new Date(start + i * 60_000).toISOString(),
+      score: 0.5,
+      entity_ids: {},
+      segment: { band: value },
+      features: { band: value },
+    }));
+  const unlabeled = { ...rows(['ignored'], 'v2', FEB)[0]!, region: null, segment: {}, features: { band: 7 }, prediction_id: randomUUID() };
+  return [
+    ...rows(c.reference, 'v1', JAN),
+    ...rows(c.current, 'v2', FEB),
+    { ...unlabeled, ts_pred: new Date(FEB + 86_400_000 * 27).toISOString() },
+  ];
+}
+
 beforeAll(async () => {
   for (const c of fixture.cases) await storeRows(testDb.db, 'predictions', predictionsFor(c));
+  for (const c of categorical.cases) await storeRows(testDb.db, 'predictions', categoricalPredictionsFor(c));
 });
 
 const input = (c: DriftCase, features?: string[]) => ({
@@ -56,8 +97,12 @@ describe('computeDrift', () => {
     'gives NumPy/SciPy PSI, KS, edges and bin shares to 1e-9 for the score and a numeric feature on %s',
     async (_name, c) => {
       const document = await computeDrift(testDb.db, input(c));
-      expect(document.variables.map((v) => v.variable)).toEqual(['score', 'features.x']);
-      for (const variable of document.variables) {
+      expect(document.variables.map((v) => [v.variable, v.kind])).toEqual([
+        ['score', 'numeric'],
+        ['features.country', 'categorical'],
+        ['features.x', 'numeric'],
+      ]);
+      for (const variable of document.variables.filter((v) => v.kind === 'numeric')) {
         expect(variable.n_reference).toBe(c.reference.length);
         expect(variable.n_current).toBe(c.current.length);
         expect(Math.abs(variable.psi! - c.psi), `${variable.variable} psi`).toBeLessThan(1e-9);
@@ -71,9 +116,44 @@ describe('computeDrift', () => {
     },
   );
 
-  it('refuses a feature that is not a numeric key of the reference cohort', async () => {
-    await expect(computeDrift(testDb.db, input(fixture.cases[0]!, ['country']))).rejects.toThrow(UnknownFeatureError);
+  it('refuses a feature that is neither numeric nor string-valued in the reference cohort, and an unknown slice dimension', async () => {
+    await expect(computeDrift(testDb.db, input(fixture.cases[0]!, ['flag']))).rejects.toThrow(UnknownFeatureError);
+    await expect(computeDrift(testDb.db, input(fixture.cases[0]!, ['absent']))).rejects.toThrow(/absent.*categorical: country/);
+    await expect(computeDrift(testDb.db, { ...input(fixture.cases[0]!), slices: ['segment.a-b'] })).rejects.toThrow(
+      /not a slice dimension drift compares: segment\.a-b/,
+    );
   });
+
+  it.each(categorical.cases.map((c) => [c.name, c] as const))(
+    'gives SciPy Jensen–Shannon, chi-squared, L-infinity and PSI over categories for a string feature and two slice dimensions on %s',
+    async (_name, c) => {
+      const document = await computeDrift(testDb.db, {
+        ...input({ name: `cat-${c.name}` } as DriftCase, ['band']),
+        current: { model_version: 'v2', environment: 'prod', ...window(FEB) },
+        slices: ['region', 'segment.band'],
+      });
+      expect(document.variables.map((v) => [v.variable, v.kind])).toEqual([
+        ['score', 'numeric'],
+        ['features.band', 'categorical'],
+        ['region', 'categorical'],
+        ['segment.band', 'categorical'],
+      ]);
+      for (const v of document.variables.slice(1)) {
+        // The current cohort's one prediction with a numeric band, no region and no segment is left out.
+        expect([v.n_reference, v.n_current]).toEqual([c.reference.length, c.current.length]);
+        expect(v.categories.map((category) => category.value)).toEqual(c.categories);
+        expect(Math.abs(v.jensen_shannon! - c.jensen_shannon), `${v.variable} js`).toBeLessThan(1e-9);
+        expect(Math.abs(v.chi_squared! - c.chi_squared), `${v.variable} chi2`).toBeLessThan(1e-9);
+        expect(Math.abs(v.chi_squared_p_value! - c.chi_squared_p_value), `${v.variable} p`).toBeLessThanOrEqual(
+          1e-9 * c.chi_squared_p_value,
+        );
+        expect(v.chi_squared_dof).toBe(c.chi_squared_dof);
+        expect(Math.abs(v.l_infinity! - c.l_infinity), `${v.variable} linf`).toBeLessThan(1e-12);
+        expect(Math.abs(v.psi! - c.psi), `${v.variable} psi`).toBeLessThan(1e-9);
+        expect([v.ks, v.bins]).toEqual([null, []]);
+      }
+    },
+  );
 
   it('returns null PSI and KS with reasons when the current cohort is empty', async () => {
     const c = fixture.cases[0]!;
@@ -88,6 +168,28 @@ describe('computeDrift', () => {
 });
 
 describe('hindsight drift', () => {
+  it('takes --slices and prints Jensen–Shannon, chi-squared and L-infinity for categorical variables', async () => {
+    const c = categorical.cases.find((k) => k.name === 'salary_band_shift')!;
+    const args = ['--model', `drift-cat-${c.name}`, '--version', 'v2', '--from', window(FEB).start, '--to', window(FEB).end];
+    const reference = ['--reference-version', 'v1', '--reference-from', window(JAN).start, '--reference-to', window(JAN).end];
+    const env = { DATABASE_URL: testDb.url };
+    const text = await runHindsightInProcess(['drift', ...args, ...reference, '--slices', 'segment.band'], env);
+    expect(text.stderr).toBe('');
+    expect(text.code).toBe(0);
+    expect(text.stdout).toContain(`segment.band`);
+    expect(text.stdout).toContain(
+      `js ${c.jensen_shannon.toFixed(4)}  chi2 ${c.chi_squared.toFixed(4)} (dof 4, p ${c.chi_squared_p_value.toPrecision(3)})`,
+    );
+    expect(text.stdout).toContain(`linf ${c.l_infinity.toFixed(4)}`);
+    const bad = await runHindsightInProcess(['drift', ...args, ...reference, '--slices', 'segment.band,model_version'], env);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--slices: each slice dimension must be region, environment or segment.<key>');
+    const unknown = await runHindsightInProcess(['drift', ...args, ...reference, '--features', 'colour'], env);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toContain('drift: --features: not a numeric or string-valued feature of the reference cohort: colour');
+    expect(unknown.stderr).not.toMatch(/select|\n\s+at /);
+  });
+
   it('prints the drift document for a reference version and window against the current cohort', async () => {
     const { spawnSync } = await import('node:child_process');
     const c = fixture.cases[0]!;

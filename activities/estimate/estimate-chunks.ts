@@ -1,0 +1,212 @@
+import type { Knex } from 'knex';
+import { applyCalibrator, type CalibratorParameters } from '../../client/calibrator';
+import type { LabelDefinition } from '../../contracts/label-definition';
+import { toUtcIso } from '../../contracts/utc-timestamp';
+import { CHUNK_ROWS, CHUNK_STARTS } from '../../sql/estimate-chunks';
+import { CREATE_MATCHES, createLabeled, joinBindingsFor } from '../../sql/join-outcomes';
+import { CHUNK_METRICS, estimateChunk, realizedChunk, referenceBand, type ChunkMetric, type ChunkMetrics } from '../../stats/cbpe-estimate';
+import { fitIsotonic } from '../../stats/isotonic';
+import { fitPlatt } from '../../stats/platt';
+import { addDurations } from '../evaluate/cohorts';
+
+export type Calibration = 'none' | 'isotonic' | 'platt';
+
+/** A model version's predictions in `[from, to)`, cut into chunks by a period or a count. */
+export interface ChunkedRange {
+  model_version: string;
+  environment: string | null;
+  from: string;
+  to: string;
+}
+
+export interface EstimateChunksInput {
+  model_name: string;
+  definition: LabelDefinition;
+  analysis: ChunkedRange;
+  reference: ChunkedRange;
+  /** `{ every: 'P7D' }` (an ISO duration) or `{ size: 5000 }` (predictions per chunk). */
+  chunking: { every: string } | { size: number };
+  /** Default: isotonic when the reference has labels, else none. */
+  calibration?: Calibration;
+  /** Labels received by this moment count (realized values, the calibrator, the band). */
+  asOf: string;
+}
+
+export interface EstimatedChunk {
+  from: string;
+  to: string;
+  n: number;
+  n_labeled: number;
+  estimated: ChunkMetrics;
+  /** From the labels received by as-of, over the labeled predictions; null when none is. */
+  realized: ChunkMetrics | null;
+  band: Record<ChunkMetric, [number, number] | null>;
+  /** Metrics whose estimate lies outside the reference band. */
+  outside_band: ChunkMetric[];
+}
+
+export interface ChunkEstimates {
+  reference: { from: string; to: string; n: number; n_labeled: number; calibration: Calibration; chunks: number };
+  chunks: EstimatedChunk[];
+}
+
+/** More chunks than this in one range is a mistake (`--every PT1S` over a month), refused rather than read. */
+const MAX_CHUNKS = 1000;
+
+export class EstimateInputError extends Error {
+  override readonly name = 'EstimateInputError';
+}
+
+interface ChunkRows {
+  from: string;
+  to: string;
+  scores: number[];
+  flagged: number[];
+  labels: Array<number | null>;
+}
+
+/** The chunks' `[from, to)` boundaries: every period from `from`, or every `size` predictions. */
+async function chunkBounds(
+  db: Knex,
+  model: string,
+  definition: LabelDefinition,
+  range: ChunkedRange,
+  chunking: EstimateChunksInput['chunking'],
+) {
+  const to = toUtcIso(range.to);
+  let starts: string[];
+  if ('every' in chunking) {
+    starts = [toUtcIso(range.from)];
+    for (;;) {
+      const [next] = await addDurations(db, starts[starts.length - 1]!, [chunking.every]);
+      if (Date.parse(next!) >= Date.parse(to)) break;
+      starts.push(next!);
+      if (starts.length > MAX_CHUNKS) {
+        throw new EstimateInputError(
+          `--every ${chunking.every} cuts [${toUtcIso(range.from)}, ${to}) into more than ${MAX_CHUNKS} chunks; give a longer period`,
+        );
+      }
+    }
+  } else {
+    const bindings = joinBindingsFor({ model_name: model, ...range, start: range.from, end: range.to }, definition, range.to);
+    starts = ((await db.raw(CHUNK_STARTS, { ...bindings, chunk_size: chunking.size })).rows as Array<{ start: string }>).map((row) =>
+      toUtcIso(row.start),
+    );
+    if (starts.length > 0) starts[0] = toUtcIso(range.from);
+  }
+  return starts.map((start, k) => ({ from: start, to: starts[k + 1] ?? to }));
+}
+
+/** Each chunk's rows, labeled as of `asOf` exactly as the evaluation labels them. */
+async function readChunks(db: Knex, input: EstimateChunksInput, range: ChunkedRange): Promise<ChunkRows[]> {
+  const bounds = await chunkBounds(db, input.model_name, input.definition, range, input.chunking);
+  const chunks: ChunkRows[] = [];
+  for (const bound of bounds) {
+    const cohort = {
+      model_name: input.model_name,
+      model_version: range.model_version,
+      environment: range.environment,
+      start: bound.from,
+      end: bound.to,
+    };
+    const bindings = joinBindingsFor(cohort, input.definition, input.asOf);
+    const row = await db.transaction(
+      async (trx) => {
+        await trx.raw('set local jit = off');
+        await trx.raw(CREATE_MATCHES, bindings);
+        await trx.raw(createLabeled(input.definition.slices, { probabilityScores: true }), bindings);
+        return (await trx.raw(CHUNK_ROWS)).rows[0] as { scores: number[]; flagged: number[]; labels: Array<number | null> };
+      },
+      { isolationLevel: 'repeatable read' },
+    );
+    chunks.push({
+      ...bound,
+      scores: row.scores.map(Number),
+      flagged: row.flagged.map(Number),
+      labels: row.labels.map((y) => (y === null ? null : Number(y))),
+    });
+  }
+  return chunks;
+}
+
+/** The labeled rows of a chunk, and its realized metrics (null with none). */
+function realizedOf(chunk: ChunkRows): { n_labeled: number; metrics: ChunkMetrics | null } {
+  const labeled = chunk.labels.flatMap((y, i) => (y === null ? [] : [i]));
+  if (labeled.length === 0) return { n_labeled: 0, metrics: null };
+  return {
+    n_labeled: labeled.length,
+    metrics: realizedChunk(
+      labeled.map((i) => chunk.scores[i]!),
+      labeled.map((i) => chunk.labels[i]!),
+      labeled.map((i) => chunk.flagged[i]!),
+    ),
+  };
+}
+
+function fitCalibrator(calibration: Calibration, scores: number[], labels: number[]): CalibratorParameters | null {
+  if (calibration === 'none') return null;
+  return calibration === 'isotonic'
+    ? { method: 'isotonic', parameters: fitIsotonic(scores, labels) }
+    : { method: 'platt', parameters: fitPlatt(scores, labels) };
+}
+
+/**
+ * `hindsight estimate` (docs/diagnose.md): the label-free CBPE estimate of each chunk of the
+ * analysis range, from probabilities calibrated on the reference's labeled predictions (the
+ * decisions stay the model's: its logged decision or score ≥ threshold, as the definition
+ * says), beside the realized value where labels exist, and the band of the reference chunks'
+ * realized values (mean ± 3 standard deviations) each estimate is judged against.
+ */
+export async function estimateChunks(db: Knex, input: EstimateChunksInput): Promise<ChunkEstimates> {
+  if (input.definition.task !== 'binary') {
+    throw new EstimateInputError(
+      `label definition ${input.definition.name}@${input.definition.version} is ${input.definition.task}; the estimate needs a binary one`,
+    );
+  }
+  const referenceChunks = await readChunks(db, input, input.reference);
+  const labeledReference = referenceChunks.flatMap((chunk) =>
+    chunk.labels.flatMap((y, i) => (y === null ? [] : [{ score: chunk.scores[i]!, y }])),
+  );
+  const calibration = input.calibration ?? (labeledReference.length > 0 ? 'isotonic' : 'none');
+  if (calibration !== 'none' && labeledReference.length === 0) {
+    throw new EstimateInputError(
+      `--calibrate ${calibration} needs labeled predictions in the reference range, and it has none as of ${toUtcIso(input.asOf)}`,
+    );
+  }
+  const calibrator = fitCalibrator(
+    calibration,
+    labeledReference.map((row) => row.score),
+    labeledReference.map((row) => row.y),
+  );
+  const probability = (score: number) => (calibrator === null ? score : applyCalibrator(calibrator, score));
+  const band = referenceBand(referenceChunks.flatMap((chunk) => realizedOf(chunk).metrics ?? []));
+  const chunks = (await readChunks(db, input, input.analysis)).map((chunk): EstimatedChunk => {
+    const estimated = estimateChunk(chunk.scores.map(probability), chunk.flagged);
+    const realized = realizedOf(chunk);
+    return {
+      from: chunk.from,
+      to: chunk.to,
+      n: chunk.scores.length,
+      n_labeled: realized.n_labeled,
+      estimated,
+      realized: realized.metrics,
+      band,
+      outside_band: CHUNK_METRICS.filter((metric) => {
+        const value = estimated[metric];
+        const limits = band[metric];
+        return value !== null && limits !== null && (value < limits[0] || value > limits[1]);
+      }),
+    };
+  });
+  return {
+    reference: {
+      from: toUtcIso(input.reference.from),
+      to: toUtcIso(input.reference.to),
+      n: referenceChunks.reduce((sum, chunk) => sum + chunk.scores.length, 0),
+      n_labeled: labeledReference.length,
+      calibration,
+      chunks: referenceChunks.length,
+    },
+    chunks,
+  };
+}
