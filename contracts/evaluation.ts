@@ -4,6 +4,7 @@
  */
 import type { BinaryMetrics, RegressionMetrics } from '../stats/finish-metrics';
 import type { PropensityWeightedMetrics } from '../stats/propensity-weighted';
+import type { RankingMetrics } from '../stats/ranking-metrics';
 import type { TrafficComparison } from '../stats/traffic-comparison';
 import type { CohortSelector } from './cohort';
 import type { LabelDefinition } from './label-definition';
@@ -17,7 +18,8 @@ export interface JoinCounts {
   unmatched: number;
 }
 
-export type GroupMetrics = BinaryMetrics | RegressionMetrics;
+/** A group's suite; under a ranking definition also its per-request `ranking` metrics (docs/metrics.md). */
+export type GroupMetrics = (BinaryMetrics | RegressionMetrics) & { ranking?: RankingMetrics };
 
 /**
  * The suite on exploration traffic (`is_exploration`) and on the rest, the policy's own, side
@@ -44,7 +46,15 @@ export interface EvaluationDocument {
    * Cohort predictions left out of every metric: `invalid_score`, scored outside [0, 1] (or
    * NaN) under a binary definition, so no such score enters Brier or log loss (docs/metrics.md).
    */
-  excluded: { invalid_score: number };
+  excluded: {
+    invalid_score: number;
+    /** Ranking definitions: labeled predictions that name no request_id, left out of the ranking metrics. */
+    without_request?: number;
+    /** Predictions that log no score (allowed with an action and a position), left out of every score metric; only when some do. */
+    no_score?: number;
+    /** `decision_source: logged` only: predictions that logged no decision, left out of every metric. */
+    no_decision?: number;
+  };
   /** Changes exactly when some prediction's label or finality changes; decides late-label revisions. */
   label_fingerprint: string;
   /**
@@ -56,6 +66,19 @@ export interface EvaluationDocument {
   traffic: TrafficBlock | null;
   /** Only when asked for (`evaluate --propensity-weighted`, binary definitions). */
   propensity_weighted?: PropensityWeightedMetrics;
+  /** Only when asked for (the lifecycle's final snapshots): see {@link LabelLag}. */
+  label_lag?: LabelLag;
+}
+
+/**
+ * Seconds from each labeled prediction to the receipt of its first joined outcome, over the
+ * `n` predictions that have one; quantiles null when none has (docs/dashboards.md).
+ */
+export interface LabelLag {
+  n: number;
+  p50: number | null;
+  p90: number | null;
+  p99: number | null;
 }
 
 /** A provisional number, the value projected to finalization and its 95% interval. */

@@ -98,7 +98,7 @@ export const labelDefinitionFields = z
     name: z.string().regex(/^[A-Za-z0-9_.-]{1,100}$/, 'letters, digits, _ . - only'),
     version: z.number().int().min(1),
     model_name: z.string().min(1),
-    task: z.enum(['binary', 'regression']),
+    task: z.enum(['binary', 'regression', 'ranking']),
     window: isoDurationSchema,
     checkpoints: z.array(isoDurationSchema).default([]),
     positive_outcome_types: outcomeTypes,
@@ -112,6 +112,16 @@ export const labelDefinitionFields = z
       .optional(),
     slices: z.array(sliceSchema).default([]),
     decision_threshold: z.number().min(0).max(1).default(0.5),
+    /**
+     * Binary: what decided each prediction, for precision, recall, F1, costs and values:
+     * `threshold` (score ≥ its threshold, the default) or `logged` (its logged `decision`).
+     * No schema default, so a definition stored without it keeps its canonical form and hash.
+     */
+    decision_source: z.enum(['threshold', 'logged']).optional(),
+    /** With `decision_source: logged`: the logged decisions that mean positive ({@link positiveDecisions}). */
+    positive_decisions: z.array(z.string().min(1)).min(1).optional(),
+    /** Ranking: the cut-off of NDCG@k, hit rate@k, precision@k and recall@k ({@link rankingCutoff}: 10 when absent). */
+    k: z.number().int().min(1).max(1000).optional(),
     costs: z
       .object({ fp: z.number().min(0), fn: z.number().min(0) })
       .strict()
@@ -140,6 +150,25 @@ export const labelDefinitionSchema = labelDefinitionFields.superRefine((def, ctx
   if (def.task === 'regression' && def.outcome_types.length === 0) {
     ctx.addIssue({ code: 'custom', path: ['outcome_types'], message: 'a regression definition needs at least one outcome type' });
   }
+  if (def.task === 'ranking' && (def.positive_outcome_types.length === 0) === (def.outcome_types.length === 0)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['positive_outcome_types'],
+      message:
+        'a ranking definition needs either positive_outcome_types (relevance 1 when one joined) ' +
+        'or outcome_types (graded relevance: the outcome value), not both',
+    });
+  }
+  if (def.k !== undefined && def.task !== 'ranking')
+    ctx.addIssue({ code: 'custom', path: ['k'], message: `k is the cut-off of ranking metrics; this definition's task is ${def.task}` });
+  if (def.decision_source === 'logged' && def.task !== 'binary')
+    ctx.addIssue({
+      code: 'custom',
+      path: ['decision_source'],
+      message: `logged decisions decide binary predictions; this definition's task is ${def.task}`,
+    });
+  if (def.positive_decisions !== undefined && def.decision_source !== 'logged')
+    ctx.addIssue({ code: 'custom', path: ['positive_decisions'], message: 'positive_decisions needs decision_source: logged' });
   checkDurations(def, ctx);
   if (new Set(def.slices).size !== def.slices.length) {
     ctx.addIssue({ code: 'custom', path: ['slices'], message: 'slices must not repeat' });
@@ -155,9 +184,33 @@ export class LabelDefinitionError extends Error {
   override readonly name = 'LabelDefinitionError';
 }
 
+/**
+ * Under `decision_source: logged`, the logged `decision` texts that count as a positive
+ * decision: the definition's `positive_decisions`, or `true` and `1` (a boolean or number
+ * logged as the decision); any other logged text is a negative decision.
+ */
+export function positiveDecisions(def: Pick<LabelDefinition, 'positive_decisions'>): string[] {
+  return def.positive_decisions ?? ['true', '1'];
+}
+
 /** The definition's leakage horizon: its `leakage_horizon`, or the window when it has none. */
 export function leakageHorizon(def: LabelDefinition): string {
   return def.leakage_horizon ?? def.window;
+}
+
+/**
+ * How each prediction is labeled: binary and regression as their task says; a ranking
+ * definition labels each shown item like a binary one (relevance 1 for a positive outcome
+ * type) or, with `outcome_types`, like a regression one (graded relevance: the value).
+ */
+export function itemTask(def: Pick<LabelDefinition, 'task' | 'outcome_types'>): 'binary' | 'regression' {
+  if (def.task === 'ranking') return def.outcome_types.length > 0 ? 'regression' : 'binary';
+  return def.task;
+}
+
+/** The k of a ranking definition's metrics: its `k`, 10 by default. */
+export function rankingCutoff(def: Pick<LabelDefinition, 'k'>): number {
+  return def.k ?? 10;
 }
 
 /** Outcome types that take part in the join for this definition. */

@@ -28,6 +28,9 @@ export interface EvaluationBindings {
   absent_negative: boolean;
   regression: boolean;
   default_threshold: number;
+  /** `decision_source: logged`: a prediction's logged decision decides it, not its score. */
+  logged_decisions: boolean;
+  positive_decisions: string[];
   dims: string[];
   [key: string]: unknown;
 }

@@ -12,7 +12,7 @@
  * leakage candidates get an index probe. Values are always bound (knex named bindings: see
  * {@link EvaluationBindings}).
  */
-import { leakageHorizon, namedOutcomeTypes, type LabelDefinition } from '../contracts/label-definition';
+import { itemTask, leakageHorizon, namedOutcomeTypes, positiveDecisions, type LabelDefinition } from '../contracts/label-definition';
 import { toUtcIso } from '../contracts/utc-timestamp';
 import { sliceValueColumns } from './slice-values';
 import type { EvaluationBindings } from './evaluate-cohort';
@@ -46,8 +46,10 @@ export function joinBindingsFor(cohort: JoinCohort, def: LabelDefinition, asOf: 
     positive_types: def.positive_outcome_types,
     entity_key: def.entity_key ?? null,
     absent_negative: def.absent_means === 'negative',
-    regression: def.task === 'regression',
+    regression: itemTask(def) === 'regression',
     default_threshold: def.decision_threshold,
+    logged_decisions: def.decision_source === 'logged',
+    positive_decisions: positiveDecisions(def),
     dims: def.slices,
   };
 }
@@ -189,7 +191,7 @@ export const DECIDING = `
  */
 export const COHORT_PREDICTIONS = `(
   select p.prediction_id, p.model_name, p.model_version, p.environment, p.region, p.segment,
-         p.entity_ids, p.request_id, p.item_id, p.ts_pred, p.score, p.threshold, p.decision,
+         p.entity_ids, p.request_id, p.item_id, p.position, p.ts_pred, p.score, p.threshold, p.decision,
          p.propensity, p.is_exploration,
          p.ts_pred + :label_window::interval <= :as_of::timestamptz as window_elapsed
   from predictions p
@@ -219,24 +221,54 @@ export const PROBABILITY_SCORE = '(p.score >= 0 and p.score <= 1)';
  * One row per cohort prediction with its label as of `:as_of`, the deciding outcome's value,
  * its logged propensity and whether it was exploration traffic, and its value of each of the
  * definition's slice dimensions `dims` (the same as the bound `:dims`) as columns v1..vJ
- * (./slice-values). With `probabilityScores` (binary
- * evaluation) a prediction scored outside [0, 1] is left out; {@link INVALID_SCORES} counts it.
+ * (./slice-values), and `flagged` ({@link FLAGGED}). With `probabilityScores` (binary
+ * evaluation) a prediction scored outside [0, 1] is left out, {@link INVALID_SCORES} counts it,
+ * and so is one without a logged decision under `decision_source: logged` ({@link NO_DECISIONS}).
+ * With `ranking`, each row also keeps its request_id and position (./ranking-metrics); with
+ * `scoredOnly`, a prediction without a score is left out ({@link NO_SCORES} counts it).
  */
-export function createLabeled(dims: readonly string[], { probabilityScores = false } = {}): string {
+export function createLabeled(dims: readonly string[], { probabilityScores = false, ranking = false, scoredOnly = false } = {}): string {
   return `
 create temp table hs_labeled on commit drop as
 with deciding as (${DECIDING})
-select p.prediction_id, p.score,
+select p.prediction_id, p.score,${ranking ? ' p.request_id, p.position,' : ''}
        coalesce(p.threshold, :default_threshold::float8) as threshold,
+       ${FLAGGED} as flagged,
        p.propensity, coalesce(p.is_exploration, false) as is_exploration,
        ${[...sliceValueColumns(dims, 'p'), ''].join(',\n       ')}${LABEL_COLUMNS}
 from ${COHORT_PREDICTIONS} p left join deciding d on d.prediction_id = p.prediction_id${
     probabilityScores
       ? `
-where ${PROBABILITY_SCORE}`
-      : ''
+where ${PROBABILITY_SCORE} and (not :logged_decisions::boolean or p.decision is not null)`
+      : scoredOnly
+        ? `
+where p.score is not null`
+        : ''
   }`;
 }
+
+/**
+ * The cohort's predictions that log no score (a ranker's items, a decision-only log): left out
+ * of every score metric (`excluded.no_score`), an index probe of their partial index (migration 013).
+ */
+export const NO_SCORES = `
+  select count(*)::int as no_score from predictions p
+  where ${IN_COHORT} and p.score is null`;
+
+/**
+ * Whether a prediction `p` was decided positive: its score at or above its threshold, or under
+ * `decision_source: logged` its logged decision one of `:positive_decisions`.
+ */
+export const FLAGGED = `case when :logged_decisions::boolean then p.decision = any(:positive_decisions::text[])
+            else p.score >= coalesce(p.threshold, :default_threshold::float8) end`;
+
+/**
+ * Under `decision_source: logged`, the cohort's predictions with a valid score that logged no
+ * decision: left out of every metric (`excluded.no_decision`).
+ */
+export const NO_DECISIONS = `
+  select count(*)::int as no_decision from predictions p
+  where ${IN_COHORT} and ${PROBABILITY_SCORE} and p.decision is null`;
 
 /**
  * The cohort's predictions a binary evaluation leaves out for a score outside [0, 1] (stored

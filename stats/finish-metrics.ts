@@ -15,6 +15,7 @@ import {
   type CalibrationCurves,
   type ScoreDecile,
 } from './calibration';
+import type { MetricIntervals, RegressionIntervals } from './metric-intervals';
 import { decisionRates, expectedCost, thresholdCurve, type DecisionCosts, type ThresholdCurvePoint } from './threshold-curve';
 
 export type { CalibrationBin, CalibrationCurves, ScoreDecile } from './calibration';
@@ -83,6 +84,8 @@ export interface BinaryMetrics {
   calibration_deciles: ScoreDecile[];
   threshold_curve: ThresholdCurvePoint[];
   undefined_metrics: Record<string, string>;
+  /** Only when asked for (`evaluate --intervals`): each headline metric's 95% interval. */
+  intervals?: MetricIntervals;
 }
 
 export const REASONS = {
@@ -209,6 +212,8 @@ export interface RegressionMetrics {
   bias: number | null;
   r2: number | null;
   undefined_metrics: Record<string, string>;
+  /** Only when asked for (`evaluate --intervals`): each metric's 95% bootstrap interval. */
+  intervals?: RegressionIntervals;
 }
 
 export function finishRegressionMetrics(sums: RegressionSums): RegressionMetrics {

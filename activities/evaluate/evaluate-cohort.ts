@@ -1,7 +1,8 @@
 import type { Knex } from 'knex';
 import type { CohortSelector } from '../../contracts/cohort';
 import type { EvaluationDocument, GroupMetrics, JoinCounts, TrafficBlock } from '../../contracts/evaluation';
-import type { ProjectedMetrics } from '../../contracts/evaluation';
+import type { LabelLag, ProjectedMetrics } from '../../contracts/evaluation';
+import { LABEL_LAG } from '../../sql/label-lag';
 import { binaryRanksStatement, binaryTotalsStatement, type RankGroup } from '../../sql/binary-metrics';
 import { THRESHOLD_GRID, regressionMetrics } from '../../sql/evaluate-cohort';
 import { PROPENSITY_WEIGHTED } from '../../sql/propensity-weighted';
@@ -10,6 +11,8 @@ import {
   DROP_LABELED_TRAFFIC,
   EXPLORATION_COUNT,
   INVALID_SCORES,
+  NO_DECISIONS,
+  NO_SCORES,
   JOIN_COUNTS,
   LABELED_TRAFFIC,
   RESTORE_LABELED,
@@ -18,7 +21,8 @@ import {
   joinBindingsFor,
   type EvaluationBindings,
 } from '../../sql/join-outcomes';
-import type { LabelDefinition } from '../../contracts/label-definition';
+import { itemTask, type LabelDefinition } from '../../contracts/label-definition';
+import { dropUnscorable } from '../../sql/ranking-metrics';
 import type { BinSums } from '../../stats/bin-sums';
 import {
   emptyBinarySums,
@@ -32,10 +36,16 @@ import {
 } from '../../stats/finish-metrics';
 import { finishPropensityWeighted, type PropensityWeightedMetrics, type PropensityWeightedSums } from '../../stats/propensity-weighted';
 import { compareTraffic, selectionBiasWarning, type TrafficComparison } from '../../stats/traffic-comparison';
+import { addMetricIntervals } from './metric-intervals';
+import { evaluateRanking, rankingGroupKey } from './ranking';
 
 export interface EvaluateOptions {
   /** Add the propensity-weighted base rate and ROC AUC of the labeled predictions. */
   propensityWeighted?: boolean;
+  /** Add the label lag quantiles (`label_lag`), as the lifecycle's final snapshots carry them. */
+  labelLag?: boolean;
+  /** Add each group's 95% intervals (`intervals`, stats/metric-intervals). */
+  intervals?: boolean;
 }
 
 /**
@@ -58,17 +68,30 @@ export async function evaluateCohort(
       // Many small expressions over a few million rows: JIT compilation costs more than it saves.
       await trx.raw('set local jit = off');
       await trx.raw(CREATE_MATCHES, bindings);
-      const binary = def.task === 'binary';
-      await trx.raw(createLabeled(def.slices, { probabilityScores: binary }), bindings);
+      const binary = itemTask(def) === 'binary';
+      const isRanking = def.task === 'ranking';
+      await trx.raw(
+        createLabeled(def.slices, { probabilityScores: binary && !isRanking, ranking: isRanking, scoredOnly: !isRanking }),
+        bindings,
+      );
+      // The ranking metrics read every row of a request; then the binary suite drops what it cannot read.
+      const ranking = isRanking ? await evaluateRanking(trx, def, bindings) : null;
+      if (ranking) await trx.raw(dropUnscorable(binary));
+      const noScore = (await trx.raw(NO_SCORES, bindings)).rows[0].no_score as number;
+      const withRanking = <T extends object>(metrics: T, dimension: string, value: string | null) =>
+        ranking ? { ...metrics, ranking: ranking.groups.get(rankingGroupKey(dimension, value))! } : metrics;
       const joinRow = (await trx.raw(JOIN_COUNTS, bindings)).rows[0] as JoinCounts;
       const invalidScore = binary ? ((await trx.raw(INVALID_SCORES, bindings)).rows[0].invalid_score as number) : 0;
+      const noDecision = bindings.logged_decisions ? ((await trx.raw(NO_DECISIONS, bindings)).rows[0].no_decision as number) : null;
       const groups = await evaluateGroups(trx, def, bindings);
+      if (options.intervals) await addMetricIntervals(trx, def.slices, groups);
       const traffic = await evaluateTraffic(trx, def, bindings);
       const weighted = options.propensityWeighted
         ? finishPropensityWeighted((await trx.raw(PROPENSITY_WEIGHTED)).rows[0] as PropensityWeightedSums)
         : null;
+      const lag = options.labelLag ? await measureLabelLag(trx, bindings) : null;
       const overallGroup = groups.find((group) => group.dimension === '');
-      const overall = overallGroup?.metrics ?? emptyMetrics(def);
+      const overall = withRanking(overallGroup?.metrics ?? emptyMetrics(def), '', null);
       return {
         cohort: { ...cohort, start: bindings.start_ts, end: bindings.end_ts },
         label_definition: { name: def.name, version: def.version, task: def.task, window: def.window },
@@ -77,12 +100,22 @@ export async function evaluateCohort(
         slices: groups
           .filter((group) => group.dimension !== '')
           .sort(bySliceOrder(def.slices))
-          .map((group) => ({ dimension: group.dimension, value: group.value, ...group.metrics })),
+          .map((group) => ({
+            dimension: group.dimension,
+            value: group.value,
+            ...withRanking(group.metrics, group.dimension, group.value),
+          })),
         join: joinRow,
-        excluded: { invalid_score: invalidScore },
+        excluded: {
+          invalid_score: invalidScore,
+          ...(ranking ? { without_request: ranking.without_request } : {}),
+          ...(noScore > 0 ? { no_score: noScore } : {}),
+          ...(noDecision === null ? {} : { no_decision: noDecision }),
+        },
         label_fingerprint: overallGroup?.fingerprint ?? '0',
         traffic,
         ...(weighted ? { propensity_weighted: weighted } : {}),
+        ...(lag ? { label_lag: lag } : {}),
       };
     },
     { isolationLevel: 'repeatable read' },
@@ -113,8 +146,14 @@ export async function explainEmptyCohort(db: Knex, document: EvaluationDocument)
   );
 }
 
+async function measureLabelLag(trx: Knex.Transaction, bindings: EvaluationBindings): Promise<LabelLag> {
+  const row = (await trx.raw(LABEL_LAG, bindings)).rows[0] as { n: number; quantiles: number[] | null };
+  const [p50, p90, p99] = row.quantiles ?? [];
+  return { n: row.n, p50: p50 ?? null, p90: p90 ?? null, p99: p99 ?? null };
+}
+
 async function evaluateGroups(trx: Knex.Transaction, def: LabelDefinition, bindings: EvaluationBindings): Promise<FinishedGroup[]> {
-  return def.task === 'binary'
+  return itemTask(def) === 'binary'
     ? evaluateBinary(trx, def)
     : finishRegressionGroups((await trx.raw(regressionMetrics(def.slices), bindings)).rows as MetricRow[]);
 }
@@ -268,7 +307,7 @@ function finishRegressionGroups(rows: MetricRow[]): FinishedGroup[] {
 }
 
 function emptyMetrics(def: LabelDefinition): GroupMetrics {
-  return def.task === 'binary'
+  return itemTask(def) === 'binary'
     ? finishBinaryMetrics(emptyBinarySums(), { threshold_grid: THRESHOLD_GRID, costs: def.costs ?? null })
     : finishRegressionMetrics(emptyRegressionSums());
 }

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import { TRACE_LABEL, TRACE_OUTCOMES } from '../../sql/export-trace';
 import { CREATE_MATCHES, createLabeled, joinBindingsFor } from '../../sql/join-outcomes';
-import { leakageHorizon, type LabelDefinition } from '../../contracts/label-definition';
+import { itemTask, leakageHorizon, type LabelDefinition } from '../../contracts/label-definition';
 import { isUuid, UUID_MESSAGE } from '../../contracts/uuid';
 
 export class PredictionNotFoundError extends Error {
@@ -134,7 +134,7 @@ export async function tracePrediction(db: Knex, predictionId: string, def: Label
       await trx.raw(createLabeled([]), bindings);
       const label = (await trx.raw(TRACE_LABEL, bindings)).rows[0] as Record<string, unknown>;
       const rows = (await trx.raw(TRACE_OUTCOMES, bindings)).rows as Array<Record<string, unknown>>;
-      const value = (def.task === 'regression' ? label.target : label.y) as number | null;
+      const value = (itemTask(def) === 'regression' ? label.target : label.y) as number | null;
       const { content_hash: _hash, ...fields } = prediction as Record<string, unknown>;
       return {
         prediction: Object.fromEntries(

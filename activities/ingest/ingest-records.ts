@@ -13,6 +13,7 @@ import { parseNdjson, type SourceRecord } from './parse-ndjson';
 import type { RecordKind } from '../../contracts/records';
 import { loadScoreRangeCheck } from './score-ranges';
 import { validateRecord } from './validate-record';
+import { countIngested } from '../metrics/process-counters';
 
 export interface RejectedLine {
   line: number;
@@ -107,6 +108,20 @@ function createRejectsSink(file: string | null): RejectsSink {
   };
 }
 
+/** A result with nothing counted yet. */
+export function emptyIngestResult(): IngestResult {
+  return {
+    accepted: 0,
+    duplicates: 0,
+    conflicts: 0,
+    rejected: [],
+    rejected_count: 0,
+    conflicted: [],
+    unknown_fields: [],
+    rejects_file: null,
+  };
+}
+
 /**
  * Validates and stores a stream of records, the one path every ingest takes (files,
  * standard input, HTTP): good records go to the bulk writer, bad ones are reported by
@@ -118,16 +133,7 @@ export async function ingestRecords(
   batches: AsyncIterable<SourceRecord[]> | Iterable<SourceRecord[]>,
   options: IngestOptions & { rejectsFile?: string | null; progress?: () => Omit<IngestProgress, 'lines'> } = {},
 ): Promise<IngestResult> {
-  const result: IngestResult = {
-    accepted: 0,
-    duplicates: 0,
-    conflicts: 0,
-    rejected: [],
-    rejected_count: 0,
-    conflicted: [],
-    unknown_fields: [],
-    rejects_file: null,
-  };
+  const result = emptyIngestResult();
   const rejects = createRejectsSink(options.rejectsFile ?? null);
   const unknown = new Map<string, { field: string; count: number; first_line: number }>();
   const partitionColumn = INGEST_TABLES[kind].partitionColumn;
@@ -208,6 +214,7 @@ export async function ingestRecords(
       .map((conflict) => ({ line: conflict.line, id: conflict.key, error: describeConflict(conflict.key) }));
     result.unknown_fields = [...unknown.values()];
     result.rejects_file = await rejects.close();
+    countIngested(kind, result);
     progress();
     return result;
   }

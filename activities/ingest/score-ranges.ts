@@ -24,7 +24,9 @@ export async function loadScoreRangeCheck(db: Knex): Promise<ScoreRangeCheck> {
   const ranges = new Map(rows.map((row) => [row.model_name, row]));
   return (row) => {
     const range = ranges.get(row.model_name as string);
-    const score = row.score as number;
+    const score = row.score as number | null | undefined;
+    // A prediction without a score (allowed with an action and a position) has none to check.
+    if (score === null || score === undefined) return null;
     if (!range || (score >= range.min_score && score <= range.max_score)) return null;
     return (
       `score: ${score} is outside [${range.min_score}, ${range.max_score}], the score range of model ${range.model_name} ` +

@@ -11,7 +11,7 @@
  */
 import type { Knex } from 'knex';
 import { durationBounds, fixedDurationMs } from '../../contracts/iso-duration';
-import type { LabelDefinition } from '../../contracts/label-definition';
+import { itemTask, type LabelDefinition } from '../../contracts/label-definition';
 
 export interface PolicyIssue {
   path: Array<string | number>;
@@ -90,8 +90,8 @@ function checkDuration(value: string, path: Array<string | number>, use: Duratio
   return [];
 }
 
-/** The metrics each task's snapshots carry, with the range their values lie in. */
-const METRIC_RANGES: Record<LabelDefinition['task'], Record<string, { min: number; max: number }>> = {
+/** The metrics each task's snapshots carry, with the range their values lie in (a ranking definition's: those of its {@link itemTask}). */
+const METRIC_RANGES: Record<ReturnType<typeof itemTask>, Record<string, { min: number; max: number }>> = {
   binary: {
     recall: { min: 0, max: 1 },
     precision: { min: 0, max: 1 },
@@ -119,7 +119,7 @@ const METRIC_RANGES: Record<LabelDefinition['task'], Record<string, { min: numbe
 };
 
 /** The metric names of a task (exported for the test that keeps them in step with the schema's lists). */
-export const metricsOf = (task: LabelDefinition['task']): string[] => Object.keys(METRIC_RANGES[task]);
+export const metricsOf = (task: ReturnType<typeof itemTask>): string[] => Object.keys(METRIC_RANGES[task]);
 
 const rangeText = (range: { min: number; max: number }): string =>
   range.max === Infinity
@@ -144,7 +144,7 @@ export function checkPolicy(policy: CheckedPolicy, definition: LabelDefinition):
   if (policy.version > MAX_POLICY_VERSION)
     issues.push({ path: ['version'], message: `${policy.version} is too large; a version is 1 … ${MAX_POLICY_VERSION}` });
   const checkpoints = [...definition.checkpoints, 'final', 'adhoc'];
-  const ranges = METRIC_RANGES[definition.task];
+  const ranges = METRIC_RANGES[itemTask(definition)];
   policy.rules.forEach((rule, index) => {
     const at = (...rest: Array<string | number>) => ['rules', index, ...rest];
     rule.checkpoints?.forEach((checkpoint, k) => {
@@ -280,9 +280,9 @@ const FEATURE_CHECK_TIMEOUT = '3s';
 
 /**
  * The features `score_psi` rules name, checked against the model's stored predictions: a
- * feature no stored prediction carries as a number is refused (PSI is computed over numeric
- * features only); with no prediction stored yet, or when the check takes too long, each is a
- * warning instead.
+ * feature no stored prediction carries as a number or a string is refused (PSI is computed
+ * over a numeric feature's deciles or a string-valued one's categories); with no prediction
+ * stored yet, or when the check takes too long, each is a warning instead.
  */
 export async function checkFeatures(db: Knex, policy: CheckedPolicy): Promise<{ issues: PolicyIssue[]; warnings: string[] }> {
   const named = policy.rules.flatMap((rule, index) =>
@@ -298,7 +298,7 @@ export async function checkFeatures(db: Knex, policy: CheckedPolicy): Promise<{ 
       const { rows } = await trx.raw(
         `select f.feature,
                 exists (select 1 from predictions p
-                        where p.model_name = :model and jsonb_typeof(p.features -> f.feature) = 'number') as present
+                        where p.model_name = :model and jsonb_typeof(p.features -> f.feature) in ('number', 'string')) as present
          from unnest(:features::text[]) as f(feature)
          where exists (select 1 from predictions where model_name = :model)`,
         { model: policy.model_name, features },
@@ -310,7 +310,7 @@ export async function checkFeatures(db: Knex, policy: CheckedPolicy): Promise<{ 
         `select distinct e.key
          from (select features from predictions where model_name = :model and features is not null limit 1000) p
          cross join lateral jsonb_each(p.features) as e(key, value)
-         where jsonb_typeof(e.value) = 'number' order by e.key limit 20`,
+         where jsonb_typeof(e.value) in ('number', 'string') order by e.key limit 20`,
         { model: policy.model_name },
       );
       return { found, known: seen.rows.map((row: { key: string }) => row.key) };
@@ -335,7 +335,9 @@ export async function checkFeatures(db: Knex, policy: CheckedPolicy): Promise<{ 
     if (!found.has(feature))
       result.issues.push({
         path,
-        message: `${feature} is not a numeric feature of any stored prediction of model ${policy.model_name}; numeric features seen: ${known.join(', ') || '(none)'}`,
+        message:
+          `${feature} is not a numeric or string-valued feature of any stored prediction of model ${policy.model_name}; ` +
+          `features seen: ${known.join(', ') || '(none)'}`,
       });
   }
   return result;

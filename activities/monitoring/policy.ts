@@ -94,7 +94,7 @@ const ruleSchema = z.discriminatedUnion('kind', [
       ...common,
       kind: z.literal('score_psi'),
       max: z.number().gt(0).default(0.2),
-      /** Numeric features whose PSI is also bounded. */
+      /** Features whose PSI is also bounded: numeric ones over the reference's deciles, string-valued ones over their categories. */
       features: z.array(z.string().min(1)).default([]),
       baseline: z
         .object({ kind: z.literal('previous') })

@@ -75,7 +75,7 @@ export function settledSnapshot(snapshots: ReportSnapshot[]): ReportSnapshot | u
 export function requireBinary(definition: LabelDefinition): void {
   if (definition.task !== 'binary') {
     throw new ReportInputError(
-      `label definition ${definition.name}@${definition.version} is a regression definition; ` +
+      `label definition ${definition.name}@${definition.version} is a ${definition.task} definition; ` +
         `a report draws reliability diagrams and threshold curves, which need a binary one`,
     );
   }

@@ -13,7 +13,7 @@ import { type EvaluationDocument, type GroupMetrics, type SliceMetrics } from '.
 
 const evaluateOptionsSchema = z.intersection(
   cohortOptionsSchema,
-  z.object({ asOf: timestampSchema, propensityWeighted: z.boolean().optional() }),
+  z.object({ asOf: timestampSchema, propensityWeighted: z.boolean().optional(), intervals: z.boolean().optional() }),
 );
 
 function formatNumber(value: unknown): string {
@@ -29,6 +29,16 @@ function formatScalars(metrics: GroupMetrics): string[] {
         `  ${name.padEnd(20)} ${formatNumber(value)}` +
         `${value === null && metrics.undefined_metrics[name] ? `  (${metrics.undefined_metrics[name]})` : ''}`,
     );
+}
+
+/** A ranking definition's per-request metrics, on one line. */
+function formatRanking(metrics: GroupMetrics, indent: string): string[] {
+  const r = metrics.ranking;
+  if (!r) return [];
+  return [
+    `${indent}ranking@${r.k}: requests=${r.n_requests} ndcg=${formatNumber(r.ndcg)} mrr=${formatNumber(r.mrr)} ` +
+      `hit_rate=${formatNumber(r.hit_rate)} precision=${formatNumber(r.precision)} recall=${formatNumber(r.recall)}`,
+  ];
 }
 
 function formatTable(title: string, header: string[], rows: unknown[][]): string[] {
@@ -63,6 +73,20 @@ function formatCurves(metrics: GroupMetrics): string[] {
       metrics.threshold_curve
         .filter((_, j) => j % 2 === 0)
         .map((p) => [p.threshold, p.precision, p.recall, p.fpr, p.predicted_positive_rate, p.expected_cost]),
+    ),
+  ];
+}
+
+/** A binary group's 95% intervals (`--intervals`), one metric a line. */
+function formatIntervals(metrics: GroupMetrics, indent: string): string[] {
+  if (!('intervals' in metrics) || !metrics.intervals) return [];
+  const { intervals } = metrics;
+  return [
+    `${indent}95% intervals (bootstrap seed ${intervals.bootstrap.seed}, ${intervals.bootstrap.resamples} resamples)`,
+    ...Object.entries(intervals.metrics).map(
+      ([name, i]) =>
+        `${indent}  ${name.padEnd(10)} ${formatNumber(i.value)} [${formatNumber(i.low)}, ${formatNumber(i.high)}] ${i.method}` +
+        `${i.low === null ? `  (${intervals.undefined_intervals[name as keyof typeof intervals.undefined_intervals]})` : ''}`,
     ),
   ];
 }
@@ -104,6 +128,7 @@ function formatWeighted(weighted: EvaluationDocument['propensity_weighted']): st
 export function registerEvaluate(program: Command, setExit: (code: number) => void): void {
   addCohortOptions(program.command('evaluate').description('evaluate one cohort under a label definition as of a moment'), { asOf: true })
     .option('--propensity-weighted', 'add the base rate and ROC AUC of the labeled predictions weighted by 1 / propensity (binary)')
+    .option('--intervals', 'add a 95% interval to each headline metric of every group: Wilson, DeLong, seeded bootstrap')
     .option('--json', 'print the evaluation document as JSON')
     .action(async (raw: Record<string, unknown>) => {
       const options = parseOptions(evaluateOptionsSchema, raw, 'evaluate');
@@ -119,6 +144,7 @@ export function registerEvaluate(program: Command, setExit: (code: number) => vo
           );
         const evaluated = await evaluateCohort(db, cohort, definition, options.asOf, {
           propensityWeighted: Boolean(options.propensityWeighted),
+          intervals: Boolean(options.intervals),
         });
         return { document: evaluated, empty: evaluated.overall.n === 0 ? await explainEmptyCohort(db, evaluated) : null };
       });
@@ -127,12 +153,14 @@ export function registerEvaluate(program: Command, setExit: (code: number) => vo
           `${document.cohort.model_name}@${document.cohort.model_version} [${document.cohort.start}, ${document.cohort.end}) ` +
             `as of ${document.as_of}`,
           ...formatScalars(document.overall),
+          ...formatRanking(document.overall, '  '),
+          ...formatIntervals(document.overall, '  '),
           ...formatCurves(document.overall),
           `  join ${JSON.stringify(document.join)}`,
           ...(document.excluded.invalid_score > 0
             ? [`  excluded: ${document.excluded.invalid_score} predictions with a score outside [0, 1] (invalid_score)`]
             : []),
-          ...document.slices.map(formatSlice),
+          ...document.slices.flatMap((slice) => [formatSlice(slice), ...formatRanking(slice, '    '), ...formatIntervals(slice, '    ')]),
           ...formatTraffic(document.traffic),
           ...formatWeighted(document.propensity_weighted),
         ].join('\n');

@@ -1,7 +1,13 @@
 import type { Command } from 'commander';
 import { z } from 'zod';
 import { describeForUser } from '../failure-messages';
-import { IngestAbortedError, ingestFile, type IngestProgress, type IngestResult } from '../../activities/ingest/ingest-records';
+import {
+  emptyIngestResult,
+  IngestAbortedError,
+  ingestFile,
+  type IngestProgress,
+  type IngestResult,
+} from '../../activities/ingest/ingest-records';
 import { InputError } from '../../activities/ingest/open-input';
 import { RECORD_KINDS } from '../../contracts/records';
 import { usedEndpoints, withDatabase } from '../context';
@@ -113,7 +119,7 @@ export function registerIngest(program: Command, setExit: (code: number) => void
  * whose message says the same for a person (exit code 2).
  */
 function reportFatal(out: Output, error: unknown): Error {
-  const stored = error instanceof IngestAbortedError ? error.result : emptyResult();
+  const stored = error instanceof IngestAbortedError ? error.result : emptyIngestResult();
   const fatal = describeForUser(error, usedEndpoints());
   const byteOffset = error instanceof InputError && error.byteOffset !== null ? { byte_offset: error.byteOffset } : {};
   if (out.json) out.result({ fatal, ...byteOffset, ...stored }, () => '');
@@ -125,17 +131,4 @@ function reportFatal(out: Output, error: unknown): Error {
   const reported = new Error(`${fatal.startsWith('ingest: ') ? '' : 'ingest: '}${fatal}${kept}`, { cause: error });
   reported.name = error instanceof UsageError ? 'UsageError' : 'IngestError';
   return reported;
-}
-
-function emptyResult(): IngestResult {
-  return {
-    accepted: 0,
-    duplicates: 0,
-    conflicts: 0,
-    rejected: [],
-    rejected_count: 0,
-    conflicted: [],
-    unknown_fields: [],
-    rejects_file: null,
-  };
 }

@@ -30,10 +30,11 @@ async function storeWeek(
   for (const { region, positives, caught } of regions) {
     const n = 2 * positives;
     await testDb.db.raw(
-      `insert into predictions (prediction_id, model_name, model_version, environment, region, ts_pred, score, content_hash)
+      `insert into predictions (prediction_id, model_name, model_version, environment, region, ts_pred, score, features, content_hash)
        select gen_random_uuid(), 'fraud-gate', 'v1', 'production', :region,
               :start::timestamptz + (i::bigint * (:week_ms::bigint - 1000) / :n) * interval '1 millisecond',
-              case when i < :caught then 0.9 when i < :positives then 0.2 else 0.1 end, 'test-row'
+              case when i < :caught then 0.9 when i < :positives then 0.2 else 0.1 end,
+              jsonb_build_object('tier', case when i < :caught then 'high' else 'low' end), 'test-row'
        from generate_series(0, :n - 1) as i`,
       { region, start, week_ms: WEEK, n, caught, positives },
     );
@@ -140,7 +141,7 @@ describe('relative_drop per slice with its statistical gate', () => {
       model_name: 'fraud-gate',
       label_definition: 'chargeback-gate',
       rules: [
-        { name: 'score-shift', kind: 'score_psi', max: 0.05 },
+        { name: 'score-shift', kind: 'score_psi', max: 0.05, features: ['tier'] },
         { name: 'estimated-recall', kind: 'estimated_drop', metric: 'recall', max_drop: 0.08 },
         { name: 'recall-floor', kind: 'floor', metric: 'recall', min: 0.9 },
       ],
@@ -150,15 +151,18 @@ describe('relative_drop per slice with its statistical gate', () => {
     // The floor needs labels, so only the two label-free rules were judged at close.
     expect(early.map((j) => [j.rule, j.slice, j.verdict])).toEqual([
       ['score-shift', 'variable=score', 'fire'],
+      ['score-shift', 'variable=features.tier', 'clear'],
       ['estimated-recall', 'overall', 'fire'],
     ]);
     // PSI by hand: the share at 0.9 fell from 0.4 to 0.3 and at 0.2 rose from 0.1 to 0.2:
     // (0.3 − 0.4)·ln(0.3/0.4) + (0.2 − 0.1)·ln(0.2/0.1) = 0.0981 (the 0.1 bin is unchanged).
     expect(early[0]!.observed).toBeCloseTo(0.1 * Math.log(4 / 3) + 0.1 * Math.log(2), 3);
+    // The categorical feature's PSI is over its categories: 'high' fell from 0.4 to 0.3, 'low' rose from 0.6 to 0.7.
+    expect(early[1]!.observed).toBeCloseTo(0.1 * Math.log(4 / 3) + 0.1 * Math.log(7 / 6), 12);
     // CBPE recall = Σ p over flagged / Σ p: week 0 10,800.9/12,903.6, week 1 8,100.9/10,803.6 (large and small together).
     const expected = (caught: number, missed: number) => (0.9 * caught) / (0.9 * caught + 0.2 * missed + 0.1 * (caught + missed));
-    expect(early[1]!.observed).toBeCloseTo(expected(9_009, 6_006), 6);
-    expect(early[1]!.baseline).toBeCloseTo(expected(12_012, 3_003), 6);
+    expect(early[2]!.observed).toBeCloseTo(expected(9_009, 6_006), 6);
+    expect(early[2]!.baseline).toBeCloseTo(expected(12_012, 3_003), 6);
     const closeAlerts = await testDb.db('alerts').where({ cohort_id: 'gate-week-1', policy_name: 'fraud-gate-early' }).orderBy('alert_id');
     expect(closeAlerts.map((a) => [a.rule_kind, a.checkpoint, a.snapshot_id, a.state])).toEqual([
       ['score_psi', null, null, 'firing'],

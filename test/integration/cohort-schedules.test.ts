@@ -9,10 +9,12 @@ import { loadCohort } from '../../activities/evaluate/cohorts';
 import { evaluateCohort } from '../../activities/evaluate/evaluate-cohort';
 import { ingestNdjsonFile } from '../../activities/ingest/ingest-records';
 import { putLabelDefinition } from '../../activities/evaluate/label-definitions';
+import { putPolicy } from '../../activities/monitoring/policy';
 import { scheduledCohort } from '../../workflows';
+import { FEED_WATCH_WORKFLOW } from '../../contracts/workflow-names';
 import { cohortIdFor } from '../../contracts/cohort';
 import { useTestDatabase } from '../support/database';
-import { runHindsight } from '../support/run-cli';
+import { runHindsight, runHindsightInProcess } from '../support/run-cli';
 import { recordHistory, replay, startTestWorker, waitFor, type TestWorker } from '../support/temporal';
 
 Runtime.install({ logger: new DefaultLogger('WARN') });
@@ -139,7 +141,9 @@ describe('schedules open one cohort per period', () => {
     for (const [d, id] of ids.entries()) {
       const { record } = await loadCohort(testDb.db, id);
       const final = await testDb.db('metric_snapshots').where({ cohort_id: id, checkpoint: 'final', revision: 1 }).first();
-      const expected = await evaluateCohort(testDb.db, record, definition, new Date(firstDay + (d + 1) * DAY + 6 * HOUR).toISOString());
+      const expected = await evaluateCohort(testDb.db, record, definition, new Date(firstDay + (d + 1) * DAY + 6 * HOUR).toISOString(), {
+        labelLag: true,
+      });
       expect(final.document).toEqual(expected);
       expect(final.document.overall.n).toBe(24);
       const provisional = await testDb.db('metric_snapshots').where({ cohort_id: id, checkpoint: 'PT2H' }).first();
@@ -151,8 +155,15 @@ describe('schedules open one cohort per period', () => {
     await replay(backfilledHistory, ids[0]!);
     await recordHistory('cohort-lifecycle-backfilled', backfilledHistory);
 
-    // Opening the same periods again finds their cohorts and evaluates nothing twice.
-    await json(['schedule', 'backfill', scheduleId, '--from', from, '--to', to]);
+    // Opening the same periods again finds their cohorts and evaluates nothing twice; without
+    // --json it prints a summary (how many, from, to, the first and last), not a line per period.
+    const again = await hindsight(['schedule', 'backfill', scheduleId, '--from', from, '--to', to]);
+    expect(again.code).toBe(0);
+    expect(again.stdout.trim().split('\n')).toEqual([
+      `backfilling 10 periods of ${scheduleId} from ${periods[0]!.start} to ${periods[9]!.end}`,
+      `  first [${periods[0]!.start}, ${periods[0]!.end})  ${ids[0]}`,
+      `  last  [${periods[9]!.start}, ${periods[9]!.end})  ${ids[9]}`,
+    ]);
     const openers = await waitFor(
       async () => {
         const runs = [];
@@ -242,6 +253,7 @@ describe('schedules open one cohort per period', () => {
       'chargeback-2s@1',
       '--every',
       'PT5S',
+      '--allow-short-periods',
     ]);
     const closed = await waitFor(
       async () => {
@@ -303,5 +315,126 @@ describe('schedules open one cohort per period', () => {
     const failure = await run({}).catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(WorkflowFailedError);
     expect(String((failure as WorkflowFailedError).cause?.message)).toContain('has no TemporalScheduledStartTime and no nominalTime');
+  });
+
+  it('describes, pauses and deletes every schedule Hindsight makes; refuses periods under a minute and backfills over 1,000 periods', async () => {
+    const inProcess = (args: string[]) =>
+      runHindsightInProcess(args, {
+        DATABASE_URL: testDb.url,
+        TEMPORAL_ADDRESS: inject('temporalAddress'),
+        HINDSIGHT_TASK_QUEUE: worker.taskQueue,
+      });
+    const ok = async (args: string[]) => {
+      const run = await inProcess([...args, '--json']);
+      expect(run.code, `${args.join(' ')}: ${run.stderr}`).toBe(0);
+      return JSON.parse(run.stdout);
+    };
+    const model = ['--model', 'fraud-kinds', '--version', 'v1', '--label-definition', 'chargeback-kinds'];
+    await putLabelDefinition(testDb.db, {
+      name: 'chargeback-kinds',
+      version: 1,
+      model_name: 'fraud-kinds',
+      task: 'binary',
+      window: 'PT6H',
+      positive_outcome_types: ['chargeback'],
+    });
+
+    await putPolicy(testDb.db, {
+      name: 'kinds-watch',
+      version: 1,
+      model_name: 'fraud-kinds',
+      label_definition: 'chargeback-kinds',
+      rules: [{ name: 'feed', kind: 'stalled_feed', outcome_types: ['chargeback'], max_silence: 'PT6H', check_every: 'PT1H' }],
+    });
+
+    // Periods under a minute are refused before Temporal is asked, naming the option.
+    for (const args of [
+      ['schedule', 'create', ...model, '--every', 'PT1S'],
+      ['calibrate', 'schedule', ...model, '--every', 'PT30S'],
+      ['policy', 'watch', 'kinds-watch', '--every', 'PT10S'],
+    ]) {
+      const short = await inProcess(args);
+      expect(short.code, args.join(' ')).toBe(2);
+      expect(short.stderr).toMatch(
+        new RegExp(`--every ${args.at(-1)} is shorter than the minimum of 1 minute \\(PT1M\\).* --allow-short-periods`),
+      );
+    }
+
+    // A cohort schedule: a backfill from year 1 is refused, not sent to the server.
+    const cohortSchedule = (await ok(['schedule', 'create', ...model, '--every', 'P1D', '--paused'])).schedule_id as string;
+    const huge = await inProcess([
+      'schedule',
+      'backfill',
+      cohortSchedule,
+      '--from',
+      '0001-01-01T00:00:00Z',
+      '--to',
+      '2026-01-01T00:00:00Z',
+    ]);
+    expect(huge.code).toBe(2);
+    expect(huge.stderr).toMatch(/holds 739,\d{3} periods of P1D, more than 1,000; narrow --from and --to, or pass --force/);
+    expect((await worker.client.schedule.getHandle(cohortSchedule).describe()).info.numActionsTaken).toBe(0);
+
+    // A recalibration schedule, and a feed watch as `policy watch` made them before they had a memo.
+    const recalibration = (await ok(['calibrate', 'schedule', ...model, '--every', 'P7D'])).schedule_id as string;
+    const feedWatch = 'feed-watch/kinds-policy';
+    await worker.client.schedule.create({
+      scheduleId: feedWatch,
+      spec: { intervals: [{ every: '2 hours' }] },
+      action: {
+        type: 'startWorkflow',
+        workflowType: FEED_WATCH_WORKFLOW,
+        workflowId: feedWatch,
+        taskQueue: worker.taskQueue,
+        args: [{ policy: 'kinds-policy' }],
+      },
+      state: { paused: true },
+    });
+
+    expect(await ok(['schedule', 'describe', recalibration])).toMatchObject({
+      kind: 'recalibration',
+      model_name: 'fraud-kinds',
+      every: 'P7D',
+      every_ms: 7 * 24 * HOUR,
+    });
+    expect(await ok(['schedule', 'describe', feedWatch])).toMatchObject({ kind: 'feed-watch', paused: true, every_ms: 2 * HOUR });
+    // `policy watch` now keeps the policy and its model in the schedule's memo.
+    const watched = (await ok(['policy', 'watch', 'kinds-watch'])).schedule_id as string;
+    expect(await ok(['schedule', 'describe', watched])).toMatchObject({
+      kind: 'feed-watch',
+      policy: 'kinds-watch',
+      model_name: 'fraud-kinds',
+      every: 'PT1H',
+    });
+    expect(await ok(['schedule', 'delete', watched])).toMatchObject({ kind: 'feed-watch', deleted: true });
+    await ok(['schedule', 'unpause', feedWatch]);
+    await ok(['schedule', 'pause', recalibration, '--note', 'holiday']);
+    expect(await ok(['schedule', 'describe', recalibration])).toMatchObject({ paused: true, note: 'holiday' });
+    const listed = (await ok(['schedule', 'list'])).schedules as Array<{ schedule_id: string; kind: string }>;
+    expect(
+      listed
+        .filter((s) => [cohortSchedule, recalibration, feedWatch].includes(s.schedule_id))
+        .map((s) => s.kind)
+        .sort(),
+    ).toEqual(['cohort', 'feed-watch', 'recalibration']);
+
+    // calibrate schedule delete removes recalibration schedules only.
+    const wrongKind = await inProcess(['calibrate', 'schedule', 'delete', cohortSchedule]);
+    expect(wrongKind.code).toBe(2);
+    expect(wrongKind.stderr).toContain(
+      `is a cohort schedule, not a recalibration one; delete it with: hindsight schedule delete ${cohortSchedule}`,
+    );
+    expect(await ok(['calibrate', 'schedule', 'delete', recalibration])).toEqual({
+      schedule_id: recalibration,
+      kind: 'recalibration',
+      deleted: true,
+    });
+    expect(await ok(['schedule', 'delete', feedWatch])).toEqual({ schedule_id: feedWatch, kind: 'feed-watch', deleted: true });
+    await ok(['schedule', 'delete', cohortSchedule]);
+    for (const id of [recalibration, feedWatch, cohortSchedule]) {
+      const gone = await inProcess(['schedule', 'describe', id]);
+      expect(gone.code).toBe(2);
+      expect(gone.stderr).toContain(`schedule ${id} not found`);
+    }
   });
 });

@@ -412,7 +412,9 @@ describe('side effects never hold back a measurement', () => {
     const listed = JSON.parse((await hindsight(['alerts', 'list', '--model', 'delivery-error', '--json'])).stdout).alerts;
     const error = listed.find((a: { rule: string }) => a.rule === 'psi');
     expect(error.state).toBe('error');
-    expect(error.evidence.reason).toMatch(/^could not judge this rule: not a numeric feature of the reference cohort: amount/);
+    expect(error.evidence.reason).toMatch(
+      /^could not judge this rule: not a numeric or string-valued feature of the reference cohort: amount/,
+    );
     const errors = JSON.parse((await hindsight(['alerts', 'list', '--state', 'error', '--json'])).stdout).alerts;
     expect(errors.map((a: { rule: string; model_name: string }) => [a.model_name, a.rule])).toEqual([['delivery-error', 'psi']]);
     expect((await hindsight(['alerts', 'list', '--state', 'error'])).stdout).toMatch(

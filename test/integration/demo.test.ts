@@ -107,6 +107,8 @@ describe('hindsight demo on embedded services, run twice', () => {
       expect(first.stderr).toContain(`✔ ${step}`);
     }
     expect(first.stderr).toContain('demo done: the worker, the embedded database and the Temporal dev server are stopped');
+    // Its Prometheus endpoint on a free port, said at start (docs/dashboards.md).
+    expect(first.stderr).toMatch(/^ {2}Prometheus metrics: http:\/\/127\.0\.0\.1:\d+\/metrics$/m);
     expect(first.stderr).not.toMatch(/\[WARN\]|\[ERROR\]/);
   });
 

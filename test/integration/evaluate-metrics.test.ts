@@ -8,6 +8,8 @@ import { evaluateCohort } from '../../activities/evaluate/evaluate-cohort';
 import { ingestNdjsonFile } from '../../activities/ingest/ingest-records';
 import { putLabelDefinition } from '../../activities/evaluate/label-definitions';
 import { THRESHOLD_GRID } from '../../sql/evaluate-cohort';
+import type { BinaryMetrics, RegressionMetrics } from '../../stats/finish-metrics';
+import { BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, metricIntervals } from '../../stats/metric-intervals';
 import { main } from '../../cli/hindsight';
 import { migrate } from '../../sql/migrate';
 import { createDatabase, openDatabaseServer, type DatabaseHandle } from '../../workers/database';
@@ -274,6 +276,196 @@ describe('hindsight evaluate', async () => {
       expect(stdout).toContain(`  ${sliceKey(slice)}: n=${slice.n as number} labeled=${slice.n_labeled as number} roc_auc=—`);
   });
 });
+
+describe('hindsight evaluate --intervals', () => {
+  interface IntervalCase {
+    name: string;
+    scores: number[];
+    labels: number[];
+    thresholds: number[];
+    flagged: number[];
+    wilson: Record<string, [number, number, number]>;
+    delong: [number, number, number];
+    bootstrap: Record<string, [number, number]>;
+  }
+
+  it('adds to every group a 95% interval per headline metric: overall equal to the SciPy/NumPy fixture, each slice its own rows', async () => {
+    testDb.keepOnFailure();
+    const c = (
+      JSON.parse(await readFile(path.resolve(__dirname, '../fixtures/intervals/intervals.json'), 'utf8')) as { cases: IntervalCase[] }
+    ).cases.find((candidate) => candidate.name === 'small_60_mixed_thresholds')!;
+    const region = (i: number) => (i % 3 === 0 ? 'north' : 'south');
+    const { model } = await loadCase(
+      'binary',
+      {
+        name: 'intervals',
+        note: '',
+        slices: ['region'],
+        rows: c.scores.map((score, i) => ({ score, label: c.labels[i] as 0 | 1, threshold: c.thresholds[i]!, region: region(i) })),
+        expected: { overall: {}, slices: [] },
+      },
+      'cli-intervals-',
+    );
+    const args = ['evaluate', '--model', model, '--version', 'v1', '--from', START, '--to', END];
+    const { code, stdout } = await hindsight([
+      ...args,
+      '--label-definition',
+      `fixture-${model}`,
+      '--as-of',
+      AS_OF,
+      '--intervals',
+      '--json',
+    ]);
+    expect(code).toBe(0);
+    const document = JSON.parse(stdout) as EvaluationDocument;
+    const overall = document.overall as BinaryMetrics;
+    const near = (actual: number | null, expected: number, what: string) =>
+      expect(Math.abs(actual! - expected), `${what}: ${actual} vs ${expected}`).toBeLessThan(1e-9);
+    for (const [metric, [value, low, high]] of Object.entries(c.wilson)) {
+      const interval = overall.intervals!.metrics[metric as keyof typeof overall.intervals.metrics];
+      near(interval.value, value, metric);
+      near(interval.low, low, `${metric} low`);
+      near(interval.high, high, `${metric} high`);
+    }
+    near(overall.intervals!.metrics.roc_auc.low, c.delong[1], 'roc_auc low');
+    near(overall.intervals!.metrics.roc_auc.value, overall.roc_auc!, 'roc_auc as evaluated');
+    for (const [metric, [low, high]] of Object.entries(c.bootstrap)) {
+      const interval = overall.intervals!.metrics[metric as 'pr_auc' | 'f1' | 'brier' | 'log_loss'];
+      near(interval.low, low, `${metric} low`);
+      near(interval.high, high, `${metric} high`);
+      near(interval.value, overall[metric as 'pr_auc' | 'f1' | 'brier' | 'log_loss']!, `${metric} as evaluated`);
+    }
+    expect(document.slices.map((slice) => slice.value)).toEqual(['north', 'south']);
+    for (const slice of document.slices) {
+      const rows = c.scores.flatMap((score, i) => (region(i) === slice.value ? [i] : []));
+      const expected = metricIntervals({
+        scores: rows.map((i) => c.scores[i]!),
+        labels: rows.map((i) => c.labels[i]!),
+        flagged: rows.map((i) => c.flagged[i]!),
+      });
+      const actual = (slice as BinaryMetrics).intervals!;
+      expect(actual.undefined_intervals).toEqual(expected.undefined_intervals);
+      for (const [metric, interval] of Object.entries(expected.metrics)) {
+        const got = actual.metrics[metric as keyof typeof actual.metrics];
+        expect(got.method).toBe(interval.method);
+        for (const end of ['value', 'low', 'high'] as const) near(got[end], interval[end]!, `${slice.value} ${metric} ${end}`);
+      }
+    }
+    const text = await hindsight([...args, '--label-definition', `fixture-${model}`, '--as-of', AS_OF, '--intervals']);
+    expect(text.stdout).toContain(`  95% intervals (bootstrap seed ${BOOTSTRAP_SEED}, ${BOOTSTRAP_RESAMPLES} resamples)\n`);
+    const recall = overall.intervals!.metrics.recall;
+    expect(text.stdout).toContain(
+      `    recall     ${recall.value!.toFixed(4)} [${recall.low!.toFixed(4)}, ${recall.high!.toFixed(4)}] wilson\n`,
+    );
+    // Without the flag the document carries no intervals.
+    const plain = JSON.parse((await hindsight([...args, '--label-definition', `fixture-${model}`, '--as-of', AS_OF, '--json'])).stdout);
+    expect(plain.overall.intervals).toBeUndefined();
+  });
+});
+
+describe('hindsight evaluate --intervals on a regression definition', () => {
+  it('adds the bootstrap intervals of MAE, RMSE, bias and R², equal to the NumPy/scikit-learn fixture', async () => {
+    const c = (
+      JSON.parse(await readFile(path.resolve(__dirname, '../fixtures/intervals/intervals.json'), 'utf8')) as {
+        regression: Array<{ name: string; scores: number[]; targets: number[]; bootstrap: Record<string, [number, number]> }>;
+      }
+    ).regression.find((candidate) => candidate.name === 'counts_40')!;
+    const rows = c.scores.map((score, i) => ({ score, target: c.targets[i]! }));
+    const { model } = await loadCase(
+      'regression',
+      { name: 'intervals', note: '', slices: [], rows, expected: { overall: {}, slices: [] } },
+      'cli-',
+    );
+    const args = ['evaluate', '--model', model, '--version', 'v1', '--from', START, '--to', END, '--label-definition', `fixture-${model}`];
+    const { code, stdout } = await hindsight([...args, '--as-of', AS_OF, '--intervals', '--json']);
+    expect(code).toBe(0);
+    const overall = (JSON.parse(stdout) as EvaluationDocument).overall as RegressionMetrics;
+    for (const [metric, [low, high]] of Object.entries(c.bootstrap)) {
+      const interval = overall.intervals!.metrics[metric as keyof typeof overall.intervals.metrics];
+      expect(Math.abs(interval.low! - low), `${metric} low`).toBeLessThan(1e-9);
+      expect(Math.abs(interval.high! - high), `${metric} high`).toBeLessThan(1e-9);
+      expect(Math.abs(interval.value! - (overall[metric as 'mae'] as number)), `${metric} value`).toBeLessThan(1e-9);
+    }
+  });
+});
+
+describe('decision_source: logged', () => {
+  it("counts precision, recall and F1 from each prediction's logged decision, and leaves out those without one (excluded.no_decision)", async () => {
+    testDb.keepOnFailure();
+    const model = 'logged-decisions';
+    // 60 predictions: the service decided score >= 0.65, logged as a boolean, a number or a word; every 7th logged nothing.
+    const rows = Array.from({ length: 60 }, (_, i) => {
+      const score = ((i * 37) % 60) / 60;
+      const label = (i * 11) % 5 < 2 ? 1 : 0;
+      const decided = score >= 0.65;
+      const decision = i % 7 === 0 ? undefined : i % 3 === 0 ? decided : i % 3 === 1 ? (decided ? 1 : 0) : decided ? 'flag' : 'pass';
+      return { score, label, decision, decided };
+    });
+    const predictions = rows.map((row, i) => ({
+      prediction_id: randomUUID(),
+      model_name: model,
+      model_version: 'v1',
+      ts_pred: new Date(Date.parse(START) + i * HOUR).toISOString(),
+      score: row.score,
+      ...(row.decision === undefined ? {} : { decision: row.decision }),
+    }));
+    await ingest(testDb.db, 'predictions', predictions);
+    await ingest(
+      testDb.db,
+      'outcomes',
+      predictions.map((prediction, i) => ({
+        outcome_id: `${model}-${i}`,
+        prediction_id: prediction.prediction_id,
+        outcome_type: rows[i]!.label === 1 ? 'fraud' : 'legit',
+        ts_event: new Date(Date.parse(prediction.ts_pred) + HOUR).toISOString(),
+        ts_received: new Date(Date.parse(prediction.ts_pred) + 2 * HOUR).toISOString(),
+      })),
+    );
+    const evaluate = async (name: string, extra: object) => {
+      const { definition } = await putLabelDefinition(testDb.db, {
+        name,
+        version: 1,
+        model_name: model,
+        task: 'binary',
+        window: 'P14D',
+        positive_outcome_types: ['fraud'],
+        negative_outcome_types: ['legit'],
+        absent_means: 'unknown',
+        ...extra,
+      });
+      return evaluateCohort(
+        testDb.db,
+        { model_name: model, model_version: 'v1', environment: null, start: START, end: END },
+        definition,
+        AS_OF,
+      );
+    };
+    /** Precision, recall and F1 counted here from the rows kept and what decided each. */
+    const expected = (kept: typeof rows, positive: (row: (typeof rows)[number]) => boolean) => {
+      const tp = kept.filter((row) => row.label === 1 && positive(row)).length;
+      const fp = kept.filter((row) => row.label === 0 && positive(row)).length;
+      const positives = kept.filter((row) => row.label === 1).length;
+      return { n: kept.length, precision: tp / (tp + fp), recall: tp / positives, f1: (2 * tp) / (tp + fp + positives) };
+    };
+    const pick = (m: GroupMetricsLike) => ({ n: m.n, precision: m.precision, recall: m.recall, f1: m.f1 });
+
+    const logged = await evaluate('logged-decisions', { decision_source: 'logged' });
+    const withDecision = rows.filter((row) => row.decision !== undefined);
+    expect(logged.excluded).toEqual({ invalid_score: 0, no_decision: rows.length - withDecision.length });
+    // true and 1 are positive by default; 'flag' is another word, so a negative decision.
+    const byDefault = expected(withDecision, (row) => row.decision === true || row.decision === 1);
+    expect(pick(logged.overall as GroupMetricsLike)).toEqual(byDefault);
+
+    const words = await evaluate('logged-decisions-words', { decision_source: 'logged', positive_decisions: ['true', '1', 'flag'] });
+    expect(pick(words.overall as GroupMetricsLike)).toEqual(expected(withDecision, (row) => row.decided));
+
+    const threshold = await evaluate('threshold-decisions', {});
+    expect(threshold.excluded).toEqual({ invalid_score: 0 });
+    expect(pick(threshold.overall as GroupMetricsLike)).toEqual(expected(rows, (row) => row.score >= 0.5));
+  });
+});
+
+type GroupMetricsLike = { n: number; precision: number | null; recall: number | null; f1: number | null };
 
 describe('on the embedded database (PGlite, the `hindsight dev` default) the same SQL gives the same numbers', async () => {
   const fixtures = await loadFixtures('binary-cases.json');

@@ -166,7 +166,7 @@ describe('policy put refuses at the door what could only fail later', () => {
     expect((await hindsight(['policy', 'put', await file('v2.json', v2)])).code).toBe(0);
   });
 
-  it('score_psi features: a warning while no prediction is stored, then refused unless a stored prediction has the feature as a number', async () => {
+  it('score_psi features: a warning while no prediction is stored, then refused unless a stored prediction has the feature as a number or a string', async () => {
     const psi = (feature: string, version: number) => ({
       ...careless,
       name: 'careless-psi',
@@ -186,17 +186,19 @@ describe('policy put refuses at the door what could only fail later', () => {
         model_version: 'v1',
         ts_pred: '2026-05-01T00:00:00Z',
         score: 0.5,
-        features: { amount: 12.5, country: 'FR' },
+        features: { amount: 12.5, country: 'FR', flag: true },
       },
     ]);
-    for (const feature of ['amont', 'country']) {
+    for (const feature of ['amont', 'flag']) {
       const refused = await hindsight(['policy', 'put', await file('psi-2.json', psi(feature, 2))]);
       expect(refused.code, feature).toBe(2);
       expect(refused.stderr).toContain(
-        `psi-2.json: rules.0.features.0: ${feature} is not a numeric feature of any stored prediction of model careless-model; numeric features seen: amount`,
+        `psi-2.json: rules.0.features.0: ${feature} is not a numeric or string-valued feature of any stored prediction of model careless-model; ` +
+          'features seen: amount, country',
       );
     }
-    const checked = await hindsight(['policy', 'put', await file('psi-3.json', psi('amount', 2))]);
+    // A string-valued feature is categorical: its PSI is taken over its categories.
+    const checked = await hindsight(['policy', 'put', await file('psi-3.json', psi('country', 2))]);
     expect(checked.code).toBe(0);
     expect(checked.stderr).toBe('');
   });
