@@ -1,4 +1,4 @@
-import { NamespaceNotFoundError, WorkflowNotFoundError } from '@temporalio/common';
+import type { NamespaceNotFoundError, WorkflowNotFoundError } from '@temporalio/common';
 import { describeFailure } from '../sql/failure-message';
 
 /**
@@ -74,11 +74,20 @@ function describeWorkflow(workflowId: string): string {
  */
 const OWN_WRAPPERS = new Set(['TemporalSetupError', 'ControlRequestError']);
 
+/**
+ * The SDK's error classes mark their prototype's name (its own instanceof checks by that
+ * name too); checking the name spares every command loading @temporalio/common to print
+ * an error it may never meet.
+ */
+function isTemporalError<T extends Error>(error: unknown, name: string): error is T {
+  return error instanceof Error && error.name === name;
+}
+
 function describeTemporal(error: unknown, endpoints: Endpoints): string | undefined {
   const address = endpoints.temporal;
   if (error instanceof Error && OWN_WRAPPERS.has(error.name)) return error.message;
   if (error instanceof TemporalUnreachableError) return unreachable(error.address);
-  if (error instanceof WorkflowNotFoundError) {
+  if (isTemporalError<WorkflowNotFoundError>(error, 'WorkflowNotFoundError')) {
     const id = error.workflowId;
     if (/already (completed|finished|closed)|not running/i.test(error.message)) {
       const status = id.startsWith('cohort/') ? `; \`hindsight cohort status ${id}\` shows how it ended` : '';
@@ -88,7 +97,7 @@ function describeTemporal(error: unknown, endpoints: Endpoints): string | undefi
       ? `no cohort workflow ${id}: check the id (\`hindsight cohort list --model M\` lists cohorts)`
       : `no workflow ${id || '(no id)'}${address ? ` on the Temporal server at ${address}` : ''}: check the id`;
   }
-  if (error instanceof NamespaceNotFoundError) {
+  if (isTemporalError<NamespaceNotFoundError>(error, 'NamespaceNotFoundError')) {
     return (
       `the Temporal server${address ? ` at ${address}` : ''} has no namespace ${error.namespace}: ` +
       `create it (temporal operator namespace create ${error.namespace}) or set TEMPORAL_NAMESPACE`

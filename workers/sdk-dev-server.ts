@@ -7,7 +7,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { EphemeralServerExecutable, TestWorkflowEnvironment } from '@temporalio/testing';
-import { devServerSearchAttributeArgs } from '../control/search-attributes';
 import { findProjectRoot } from './project-root';
 import { findFreePort, findTemporalCli, type CliLookup, type DevServer, type DevServerOptions } from './temporal-dev-server';
 
@@ -50,7 +49,10 @@ export async function startSdkDevServer(
   let env: TestWorkflowEnvironment;
   try {
     // Loaded only here: the testing package brings the whole worker with it.
-    const { TestWorkflowEnvironment } = await import('@temporalio/testing');
+    const [{ TestWorkflowEnvironment }, { devServerSearchAttributeArgs }] = await Promise.all([
+      import('@temporalio/testing'),
+      import('../control/search-attributes.js'),
+    ]);
     env = await TestWorkflowEnvironment.createLocal({
       server: {
         executable: options.executable ?? { type: 'cached-download', downloadDir: sdkDownloadDir() },

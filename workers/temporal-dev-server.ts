@@ -3,7 +3,6 @@ import { existsSync, mkdirSync, openSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { findProjectRoot } from './project-root';
-import { devServerSearchAttributeArgs } from '../control/search-attributes';
 
 /** The Temporal CLI tag Hindsight pins; later tags carry `replace` directives and cannot be `go install`ed. */
 export const TEMPORAL_CLI_VERSION = 'v1.5.1';
@@ -100,7 +99,12 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
   const port = options.port || (await findFreePort());
   const uiPort = options.uiPort === false ? undefined : options.uiPort || (await findFreePort());
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--log-level', 'warn'];
-  if (options.searchAttributes !== false) args.push(...devServerSearchAttributeArgs());
+  if (options.searchAttributes !== false) {
+    // Loaded here: the search attribute keys bring @temporalio/common, which a command that
+    // never starts a server should not pay for.
+    const { devServerSearchAttributeArgs } = await import('../control/search-attributes.js');
+    args.push(...devServerSearchAttributeArgs());
+  }
   if (uiPort === undefined) args.push('--headless');
   else args.push('--ui-port', String(uiPort));
   if (options.dbFile) {
