@@ -247,21 +247,22 @@ describe('hindsight serve', () => {
 
   it('never drops an answer it owes: a slow store outlives the idle timeout, and one past answerMs gets 503 with Retry-After, stored once', async () => {
     // A transaction holding a SHARE lock on predictions keeps every insert waiting until it ends.
+    // Resolves once the lock is held, to the moment it is released.
     const holdInserts = async (ms: number) => {
       const trx = await testDb.db.transaction();
       await trx.raw('lock table predictions in share mode');
-      return new Promise<void>((resolve) => setTimeout(() => void trx.commit().then(() => resolve()), ms));
+      return { released: new Promise<void>((resolve) => setTimeout(() => void trx.commit().then(() => resolve()), ms)) };
     };
     const slow = await startIngestServer({ db: testDb.db, host: '127.0.0.1', port: 0, timeouts: { idleMs: 200, answerMs: 10_000 } });
     const hurried = await startIngestServer({ db: testDb.db, host: '127.0.0.1', port: 0, timeouts: { idleMs: 200, answerMs: 300 } });
     try {
-      const waited = holdInserts(800);
+      const waited = (await holdInserts(800)).released;
       const patient = await post(slow, '/v1/predictions', JSON.stringify([prediction()]));
       expect(patient).toMatchObject({ status: 200, document: { accepted: 1 } });
       await waited;
 
       const record = prediction();
-      const released = holdInserts(800);
+      const { released } = await holdInserts(800);
       const response = await fetch(`${hurried.url}/v1/predictions`, {
         method: 'POST',
         body: JSON.stringify([record]),
