@@ -1,6 +1,8 @@
 import type { Command } from 'commander';
+import type { Knex } from 'knex';
 import { z } from 'zod';
 import { timestampSchema } from '../contracts/records';
+import { databaseNow } from '../activities/evaluate/labeled-scores';
 
 /** The flags that pick a model version, its definition and the training and held-out ranges. */
 export function addCalibrationRangeOptions(command: Command): Command {
@@ -12,7 +14,11 @@ export function addCalibrationRangeOptions(command: Command): Command {
     .requiredOption('--train-from <iso>', 'training predictions: ts_pred from (inclusive)')
     .requiredOption('--train-to <iso>', 'training predictions: ts_pred to (exclusive)')
     .requiredOption('--holdout-from <iso>', 'held-out (newest) predictions: ts_pred from (inclusive), at or after --train-to')
-    .requiredOption('--holdout-to <iso>', 'held-out predictions: ts_pred to (exclusive); final a window later');
+    .requiredOption('--holdout-to <iso>', 'held-out predictions: ts_pred to (exclusive); final a window later')
+    .option(
+      '--as-of <iso>',
+      "read the labels known at this moment, with offset: outcomes received after a range's end + window count (default: now)",
+    );
 }
 
 export const calibrationRangeSchema = z
@@ -25,6 +31,7 @@ export const calibrationRangeSchema = z
     trainTo: timestampSchema,
     holdoutFrom: timestampSchema,
     holdoutTo: timestampSchema,
+    asOf: timestampSchema.optional(),
     json: z.boolean().optional(),
   })
   .refine((o) => o.trainFrom < o.trainTo, { path: ['trainFrom'], message: 'must be before --train-to' })
@@ -35,6 +42,14 @@ export const calibrationRangeSchema = z
   });
 
 export type CalibrationRangeOptions = z.output<typeof calibrationRangeSchema>;
+
+/**
+ * The as-of a fit or threshold reads its labels at: `--as-of`, else now by the database's
+ * clock (to the millisecond, so never after the moment the reads are checked against).
+ */
+export async function asOfFrom(db: Knex, options: CalibrationRangeOptions): Promise<string> {
+  return options.asOf ?? (await databaseNow(db));
+}
 
 /** The request fields the parsed range flags name. */
 export function rangesFrom(options: CalibrationRangeOptions) {

@@ -87,6 +87,11 @@ export interface FitCalibratorInput {
   method: CalibrationMethod;
   /** One calibrator version per key, however often the activity runs. */
   requestKey: string;
+  /**
+   * The labels known at this moment are read: the recalibration's as-of. Absent in histories
+   * from before fits took an as-of: each range is then read as of its own end + window.
+   */
+  asOf?: string;
 }
 
 export interface CalibratorSummary {

@@ -3,6 +3,7 @@ import {
   defineQuery,
   defineSignal,
   isCancellation,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -51,6 +52,9 @@ const { fitCalibrator } = proxyActivities<CalibrationActivities>({
   heartbeatTimeout: '10 seconds',
   retry: { initialInterval: '2 seconds', backoffCoefficient: 2, maximumInterval: '1 minute' },
 });
+
+/** Since this patch the fit reads the labels known at the recalibration's as-of (docs/calibration.md). */
+export const FIT_AS_OF_PATCH = 'recalibration-fit-as-of';
 
 /** Markdown for the Web UI's "current details". */
 export function describeRecalibration(state: RecalibrationState): string {
@@ -168,6 +172,9 @@ export async function recalibration(input: RecalibrationInput): Promise<Recalibr
   state.plan = plan;
   enter('fitting', [{ key: LABEL_DEFINITION, value: plan.labelDefinition }]);
   const method = input.method ?? 'auto';
+  // The fit reads the labels known at the run's as-of, late ones included; histories from
+  // before that read each range as of its own end + window, and replay that way.
+  const asOf = patched(FIT_AS_OF_PATCH) ? { asOf: state.asOf } : {};
   let calibrator: CalibratorSummary;
   try {
     calibrator = await fitCalibrator.executeWithOptions(
@@ -176,7 +183,7 @@ export async function recalibration(input: RecalibrationInput): Promise<Recalibr
           `fit ${method} on [${formatMoment(plan.train.from)}, ${formatMoment(plan.train.to)}), ` +
           `judge on [${formatMoment(plan.holdout.from)}, ${formatMoment(plan.holdout.to)})`,
       },
-      [{ model, plan, method, requestKey: info.workflowId }],
+      [{ model, plan, method, requestKey: info.workflowId, ...asOf }],
     );
   } catch (error) {
     if (isCancellation(error)) throw error;

@@ -1,7 +1,7 @@
 /**
  * Fitting, storing, promoting and loading calibrators (docs/calibration.md). A fit reads the
- * training range's labeled rows and the held-out (newest) range's, both as of their own
- * finality, fits Platt or isotonic on the training scores, and judges raw against calibrated
+ * training range's labeled rows and the held-out (newest) range's, both with the labels known
+ * at the request's as-of, fits Platt or isotonic on the training scores, and judges raw against calibrated
  * probabilities on the held-out rows. Each fit is one immutable version in `calibrators`;
  * the active calibrator of a model version is the one promoted last.
  */
@@ -35,6 +35,13 @@ export interface LabeledRangesRequest {
   label_definition: { name: string; version?: number | undefined };
   train: TimeRange;
   holdout: TimeRange;
+  /**
+   * The labels known at this moment are read (`--as-of`; the CLI's default is now): an outcome
+   * received after a range's end + window counts. At or after each range's end + window, not
+   * in the future. Null reads each range as of its own end + window, as fits did before they
+   * took an as-of (only a recalibration whose fit was scheduled before then asks for that).
+   */
+  as_of: string | null;
 }
 
 export interface FitCalibratorRequest extends LabeledRangesRequest {
@@ -62,6 +69,8 @@ export interface CalibratorRecord {
   requested_method: CalibrationMethod;
   method: CalibratorParameters['method'];
   parameters: CalibratorParameters['parameters'];
+  /** The as-of the fit asked for; null: each range was read as of its own end + window (see `train.as_of`, `holdout.as_of`). */
+  as_of: string | null;
   train: RangeSummary;
   holdout: RangeSummary;
   before: ProbabilityQuality;
@@ -113,6 +122,9 @@ function defaultRequestKey(request: FitCalibratorRequest, definition: LabelDefin
     train: { from: toUtcIso(request.train.from), to: toUtcIso(request.train.to) },
     holdout: { from: toUtcIso(request.holdout.from), to: toUtcIso(request.holdout.to) },
     method: request.method,
+    // Another as-of may know other labels: it is another request. (Absent for null, so the key of
+    // a fit without an as-of is the one it had before fits took one.)
+    ...(request.as_of === null ? {} : { as_of: toUtcIso(request.as_of) }),
   };
   return `inputs:${createHash('sha256').update(canonicalJson(inputs)).digest('hex')}`;
 }
@@ -138,8 +150,9 @@ export async function fitCalibrator(db: Knex, request: FitCalibratorRequest): Pr
     );
   }
   const range = { model_name: request.model_name, model_version: request.model_version, environment: request.environment };
-  const train = await readLabeledScores(db, { ...range, ...request.train }, definition, 'training');
-  const holdout = await readLabeledScores(db, { ...range, ...request.holdout }, definition, 'held-out');
+  const asOf = request.as_of === null ? null : toUtcIso(request.as_of);
+  const train = await readLabeledScores(db, { ...range, ...request.train }, definition, 'training', asOf);
+  const holdout = await readLabeledScores(db, { ...range, ...request.holdout }, definition, 'held-out', asOf);
   checkRows(train, 'training');
   checkRows(holdout, 'held-out');
   const method = resolveMethod(request.method, train.labels.length);
@@ -177,6 +190,7 @@ export async function fitCalibrator(db: Knex, request: FitCalibratorRequest): Pr
         requested_method: request.method,
         method: fitted.method,
         parameters: JSON.stringify(fitted.parameters),
+        as_of: asOf,
         train_from: train.from,
         train_to: train.to,
         train_as_of: train.as_of,
@@ -224,6 +238,7 @@ function toRecord(row: CalibratorRow): CalibratorRecord {
     requested_method: row.requested_method as CalibrationMethod,
     method: row.method as CalibratorRecord['method'],
     parameters: row.parameters,
+    as_of: row.as_of === null ? null : iso(row.as_of),
     train: range('train'),
     holdout: range('holdout'),
     before: row.before,

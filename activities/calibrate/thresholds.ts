@@ -1,9 +1,10 @@
 import type { Knex } from 'knex';
 import { getLabelDefinitionForModel } from '../evaluate/label-definitions';
 import { readLabeledScores } from '../evaluate/labeled-scores';
-import type { LabeledRangesRequest, RangeSummary } from './calibrators';
+import { CalibrationError, type LabeledRangesRequest, type RangeSummary } from './calibrators';
 import { chooseThreshold, thresholdPoint, type ThresholdObjective, type ThresholdSearchPoint } from '../../stats/threshold-search';
 import { LabelDefinitionError } from '../../contracts/label-definition';
+import { toUtcIso } from '../../contracts/utc-timestamp';
 
 export interface ThresholdRequest extends LabeledRangesRequest {
   /** min_cost takes the definition's costs. */
@@ -15,6 +16,8 @@ export interface ThresholdDocument {
   model_name: string;
   model_version: string;
   label_definition: string;
+  /** The as-of the labels were read at (`--as-of`, default now); null: each range as of its own end + window. */
+  as_of: string | null;
   objective: ThresholdObjective;
   threshold: number;
   train: RangeSummary & { at_threshold: ThresholdSearchPoint };
@@ -23,8 +26,8 @@ export interface ThresholdDocument {
 
 /**
  * Picks the threshold on the training range and reports it on the held-out range, both read
- * as of their own finality as calibrators are (./labeled-scores), with the definition's costs
- * when it has them.
+ * with the labels known at the request's as-of as calibrators are (../evaluate/labeled-scores),
+ * with the definition's costs when it has them.
  */
 export async function recalibrateThreshold(db: Knex, request: ThresholdRequest): Promise<ThresholdDocument> {
   const definition = await getLabelDefinitionForModel(db, request.label_definition, request.model_name);
@@ -45,8 +48,13 @@ export async function recalibrateThreshold(db: Knex, request: ThresholdRequest):
     objective = request.objective;
   }
   const range = { model_name: request.model_name, model_version: request.model_version, environment: request.environment };
-  const train = await readLabeledScores(db, { ...range, ...request.train }, definition, 'training');
-  const holdout = await readLabeledScores(db, { ...range, ...request.holdout }, definition, 'held-out');
+  const asOf = request.as_of === null ? null : toUtcIso(request.as_of);
+  const train = await readLabeledScores(db, { ...range, ...request.train }, definition, 'training', asOf);
+  const holdout = await readLabeledScores(db, { ...range, ...request.holdout }, definition, 'held-out', asOf);
+  // A threshold is chosen by the training positives: say which range and as-of have none.
+  const where = `the training range [${train.from}, ${train.to}) as of ${train.as_of}`;
+  if (train.labels.length === 0) throw new CalibrationError(`${where} has no labeled predictions (${train.predictions} predictions)`);
+  if (train.positives === 0) throw new CalibrationError(`${where} has no positive labels among ${train.labels.length} labeled predictions`);
   const threshold = chooseThreshold(train.scores, train.labels, objective);
   const summary = (rows: typeof train) => ({
     from: rows.from,
@@ -60,6 +68,7 @@ export async function recalibrateThreshold(db: Knex, request: ThresholdRequest):
     model_name: request.model_name,
     model_version: request.model_version,
     label_definition: `${definition.name}@${definition.version}`,
+    as_of: asOf,
     objective,
     threshold,
     train: summary(train),

@@ -77,6 +77,7 @@ export function createCalibrationActivities(db: Knex) {
             label_definition: parseLabelDefinitionRef(input.plan.labelDefinition),
             train: input.plan.train,
             holdout: input.plan.holdout,
+            as_of: input.asOf ?? null,
             method: input.method,
             request_key: input.requestKey,
           }),

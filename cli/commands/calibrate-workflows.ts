@@ -78,6 +78,7 @@ export const startOptionsSchema = z.intersection(
     trainTo: timestampSchema.optional(),
     holdoutFrom: timestampSchema.optional(),
     holdoutTo: timestampSchema.optional(),
+    asOf: timestampSchema.optional(),
     every: isoDurationSchema.optional(),
     trainPeriods: periodsSchema,
     holdoutPeriods: periodsSchema,
@@ -125,7 +126,7 @@ export function describeState(workflowId: string, status: string, state: Recalib
     ...(state.plan
       ? [
           `  ${state.plan.labelDefinition} · train [${state.plan.train.from}, ${state.plan.train.to}) ` +
-            `· held out [${state.plan.holdout.from}, ${state.plan.holdout.to})`,
+            `· held out [${state.plan.holdout.from}, ${state.plan.holdout.to}) · labels as of ${state.asOf}`,
         ]
       : []),
     ...(c
@@ -166,6 +167,10 @@ export function registerRecalibrationCommands(group: Command, setExit: (code: nu
     .option('--every <duration>', 'instead of ranges: periods of this length (P7D: weeks from Monday)')
     .option('--train-periods <n>', 'with --every: periods to fit on', '4')
     .option('--holdout-periods <n>', 'with --every: newest finalized periods to judge on', '1')
+    .option(
+      '--as-of <iso>',
+      'read the labels known at this moment, and with --every count the periods back from it (default: when the workflow starts)',
+    )
     .option('--request-key <key>', 'names the request; the same key starts it once (default: manual-<now>)')
     .option('--wait', 'wait for the outcome and print it')
     .option('--json', 'print one JSON document')
@@ -185,7 +190,11 @@ export function registerRecalibrationCommands(group: Command, setExit: (code: nu
       ) {
         throw new UsageError('calibrate start: the ranges must satisfy train-from < train-to <= holdout-from < holdout-to');
       }
-      let input: RecalibrationInput = { ...workflowInput(options), trigger: 'manual' };
+      let input: RecalibrationInput = {
+        ...workflowInput(options),
+        ...(options.asOf === undefined ? {} : { asOf: options.asOf }),
+        trigger: 'manual',
+      };
       if (given === 4)
         input = {
           ...input,

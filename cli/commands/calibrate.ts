@@ -19,7 +19,7 @@ import { schedulePeriods } from '../../control/cohort-schedules';
 import { requireScheduleKind } from '../../control/schedules';
 import { loadEnv } from '../../workers/env';
 import { formatNumber } from '../../workflows/cohort-lifecycle';
-import { addCalibrationRangeOptions, calibrationRangeSchema, rangesFrom } from '../calibration-options';
+import { addCalibrationRangeOptions, asOfFrom, calibrationRangeSchema, rangesFrom } from '../calibration-options';
 import { withDatabase, withTemporalClient } from '../context';
 import { parseOptions } from '../options';
 import { createOutput, EXIT, UsageError } from '../output';
@@ -42,7 +42,7 @@ function describeCalibrator(c: CalibratorRecord, promoted: boolean | null): stri
     `brier=${formatNumber(q.brier)} log_loss=${formatNumber(q.log_loss)} ece=${formatNumber(q.ece)}`;
   return [
     `calibrator ${c.calibrator_id} (${c.model_name} ${c.model_version} version ${c.version}, ${c.method}) ` +
-      `on ${c.train.rows} training rows, judged on ${c.holdout.rows} held out`,
+      `on ${c.train.rows} training rows, judged on ${c.holdout.rows} held out, ${labelsAsOf(c)}`,
     `  before: ${numbers(c.before)}`,
     `  after:  ${numbers(c.after)}`,
     promoted === null
@@ -54,6 +54,11 @@ function describeCalibrator(c: CalibratorRecord, promoted: boolean | null): stri
             ? 'not promoted (--no-promote)'
             : 'not promoted: the held-out Brier score did not improve'),
   ].join('\n');
+}
+
+/** Which labels a calibrator was fitted with: those known at its as-of, or (older fits) each range's at its end + window. */
+function labelsAsOf(c: CalibratorRecord): string {
+  return c.as_of === null ? "labels as of each range's end + window" : `labels as of ${c.as_of}`;
 }
 
 /** `line` is the input record's line; null for `--score`. */
@@ -119,6 +124,7 @@ export function registerCalibrate(program: Command, setExit: (code: number) => v
         const fitted = await fitCalibrator(db, {
           ...rangesFrom(options),
           label_definition: parseLabelDefinitionRef(options.labelDefinition),
+          as_of: await asOfFrom(db, options),
           method: options.method,
           request_key: options.requestKey,
         });
@@ -211,7 +217,7 @@ export function registerCalibrate(program: Command, setExit: (code: number) => v
               .map(
                 (c) =>
                   `${c.active ? '*' : ' '} ${c.model_version} v${c.version} #${c.calibrator_id} ${c.method.padEnd(8)} ` +
-                  `held-out brier ${formatNumber(c.before.brier)} → ${formatNumber(c.after.brier)}`,
+                  `held-out brier ${formatNumber(c.before.brier)} → ${formatNumber(c.after.brier)}, ${labelsAsOf(c)}`,
               )
               .join('\n'),
       );

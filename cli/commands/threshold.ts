@@ -4,7 +4,7 @@ import { parseLabelDefinitionRef } from '../../contracts/label-definition';
 import { recalibrateThreshold, type ThresholdDocument } from '../../activities/calibrate/thresholds';
 import type { ThresholdSearchPoint } from '../../stats/threshold-search';
 import { formatNumber } from '../../workflows/cohort-lifecycle';
-import { addCalibrationRangeOptions, calibrationRangeSchema, rangesFrom } from '../calibration-options';
+import { addCalibrationRangeOptions, asOfFrom, calibrationRangeSchema, rangesFrom } from '../calibration-options';
 import { withDatabase } from '../context';
 import { parseOptions } from '../options';
 import { createOutput, EXIT, UsageError } from '../output';
@@ -48,14 +48,19 @@ export function registerThreshold(program: Command, setExit: (code: number) => v
             ? { kind: 'target_recall' as const, target: options.targetRecall }
             : { kind: 'min_cost' as const };
       const out = createOutput(Boolean(options.json));
-      const document: ThresholdDocument = await withDatabase((db) =>
-        recalibrateThreshold(db, { ...rangesFrom(options), label_definition: parseLabelDefinitionRef(options.labelDefinition), objective }),
+      const document: ThresholdDocument = await withDatabase(async (db) =>
+        recalibrateThreshold(db, {
+          ...rangesFrom(options),
+          label_definition: parseLabelDefinitionRef(options.labelDefinition),
+          as_of: await asOfFrom(db, options),
+          objective,
+        }),
       );
       out.result(document, () =>
         [
           `threshold ${document.threshold} (${document.objective.kind.replace('_', ' ')}` +
             `${'target' in document.objective ? ` ${document.objective.target}` : ''}) ` +
-            `for ${document.model_name} ${document.model_version} · ${document.label_definition}`,
+            `for ${document.model_name} ${document.model_version} · ${document.label_definition} · labels as of ${document.as_of}`,
           line(`train [${document.train.from}, ${document.train.to})`, document.train.at_threshold),
           line(`held out [${document.holdout.from}, ${document.holdout.to})`, document.holdout.at_threshold),
         ].join('\n'),

@@ -63,13 +63,17 @@ function simulate(next: () => number, range: { from: string; to: string }, truth
   });
 }
 
-async function store(version: string, rows: Row[]): Promise<void> {
+/** When a backfilled label feed delivered every outcome of v-late: weeks after each window closed, before now. */
+const BACKFILLED = '2026-11-02T00:00:00.000Z';
+
+async function store(version: string, rows: Row[], received?: string): Promise<void> {
   await storeRows(
     testDb.db,
     'predictions',
     rows.map((r) => ({ prediction_id: r.prediction_id, model_name: 'credit', model_version: version, ts_pred: r.ts_pred, score: r.score })),
   );
-  // A default an hour after the prediction, received an hour later: long before the range is final.
+  // A default an hour after the prediction, received an hour later (long before the range is
+  // final), or all at `received`.
   await storeRows(
     testDb.db,
     'outcomes',
@@ -80,7 +84,7 @@ async function store(version: string, rows: Row[]): Promise<void> {
         prediction_id: r.prediction_id,
         outcome_type: 'default',
         ts_event: new Date(Date.parse(r.ts_pred) + HOUR).toISOString(),
-        ts_received: new Date(Date.parse(r.ts_pred) + 2 * HOUR).toISOString(),
+        ts_received: received ?? new Date(Date.parse(r.ts_pred) + 2 * HOUR).toISOString(),
       })),
   );
 }
@@ -121,6 +125,12 @@ describe('recalibration on the real Temporal dev server and real Postgres', () =
     drifting = [...simulate(next, TRAIN, sharpened), ...simulate(next, HOLDOUT, (s) => s)];
     await store('v1', timid);
     await store('v2', drifting);
+    // v-late: v1's predictions and outcomes again, every outcome received with the backfill.
+    await store(
+      'v-late',
+      timid.map((r) => ({ ...r, prediction_id: randomUUID() })),
+      BACKFILLED,
+    );
   });
 
   afterAll(async () => {
@@ -154,10 +164,12 @@ describe('recalibration on the real Temporal dev server and real Postgres', () =
     const holdout = inRange(timid, HOLDOUT);
     const active = (await loadActiveCalibrator(testDb.db, { name: 'credit', version: 'v1' }))!;
     expect(active.calibrator_id).toBe(c.calibratorId);
+    // Both ranges are read with the labels known at the recalibration's as-of (its start), which the calibrator keeps.
+    expect(active.record.as_of).toBe(state.asOf);
     expect(active.record.train).toMatchObject({
       from: TRAIN.from,
       to: TRAIN.to,
-      as_of: '2026-10-06T00:00:00.000Z',
+      as_of: state.asOf,
       positives: train.filter((r) => r.y).length,
     });
     const own = fitPlatt(
@@ -180,13 +192,13 @@ describe('recalibration on the real Temporal dev server and real Postgres', () =
       ),
       12,
     );
-    // And the raw numbers are those of the held-out week's final evaluation.
+    // And the raw numbers are those of the held-out week's evaluation at the same as-of.
     const evaluation = (
       await evaluateCohort(
         testDb.db,
         { model_name: 'credit', model_version: 'v1', environment: null, start: HOLDOUT.from, end: HOLDOUT.to },
         definition,
-        '2026-10-13T00:00:00.000Z',
+        state.asOf,
       )
     ).overall as GroupMetrics & { brier: number; log_loss: number; ece: number };
     expect(c.before.brier).toBeCloseTo(evaluation.brier, 12);
@@ -202,6 +214,7 @@ describe('recalibration on the real Temporal dev server and real Postgres', () =
       train: TRAIN,
       holdout: HOLDOUT,
       method: 'auto',
+      as_of: state.asOf,
       request_key: handle.workflowId,
     });
     expect(again).toMatchObject({ created: false, calibrator: { calibrator_id: c.calibratorId } });
@@ -239,6 +252,43 @@ describe('recalibration on the real Temporal dev server and real Postgres', () =
     const history = await handle.fetchHistory();
     await replay(history, handle.workflowId);
     await recordHistory('recalibration-not-improved', history);
+  });
+
+  it("fits on labels received after the window but by the run's as-of; a run as of before they arrived fails, saying so", async () => {
+    testDb.keepOnFailure();
+    const input: RecalibrationInput = { ...explicit('v-late'), method: 'platt' };
+    const handle = await start(input, 'late-labels');
+    const state = await handle.result();
+    expect(state.phase).toBe('promoted');
+    const train = inRange(timid, TRAIN);
+    const holdout = inRange(timid, HOLDOUT);
+    expect(state.calibrator).toMatchObject({ trainRows: train.length, holdoutRows: holdout.length, improved: true });
+    const stored = await testDb.db('calibrators').where({ calibrator_id: state.calibrator!.calibratorId }).first();
+    // The as-of of the run (the workflow's clock at its start) is the one stored with the calibrator.
+    expect((stored.as_of as Date).toISOString()).toBe(state.asOf);
+    expect(Date.parse(state.asOf)).toBeGreaterThan(Date.parse(BACKFILLED));
+    expect(stored).toMatchObject({
+      train_positives: train.filter((r) => r.y).length,
+      holdout_positives: holdout.filter((r) => r.y).length,
+    });
+    expect(stored.parameters).toEqual(
+      fitPlatt(
+        train.map((r) => r.score),
+        train.map((r) => r.y),
+      ),
+    );
+    const history = await handle.fetchHistory();
+    await replay(history, handle.workflowId);
+    await recordHistory('recalibration-late-labels', history);
+
+    const early = await start({ ...input, asOf: '2026-10-20T00:00:00.000Z' }, 'late-labels-early');
+    expect(await early.result()).toMatchObject({
+      phase: 'failed',
+      calibrator: null,
+      reason:
+        `fitting failed: the training range [${TRAIN.from}, ${TRAIN.to}) as of 2026-10-20T00:00:00.000Z ` +
+        `has no positive labels among ${train.length} labeled predictions`,
+    });
   });
 
   it('ends failed, saying why, when the held-out range is not final yet', async () => {
@@ -516,6 +566,7 @@ describe('recalibration on the real Temporal dev server and real Postgres', () =
       train: TRAIN,
       holdout: HOLDOUT,
       method: 'platt',
+      as_of: '2026-11-01T00:00:00.000Z',
       request_key: 'operator-choice',
     });
     await promoteCalibrator(testDb.db, chosen.calibrator_id, 'operator');

@@ -31,6 +31,8 @@ const RECORDED: Record<string, string> = {
   'recalibration-not-improved': 'a recalibration whose calibrator did not lower the held-out Brier score, so it was not promoted',
   'recalibration-approved': 'a recalibration that waited for an operator and was approved by signal',
   'recalibration-decided': 'a recalibration decided by the decideCalibrator update while a second decision was refused',
+  'recalibration-late-labels':
+    "a recalibration whose fit read the labels known at the run's as-of (labels received after the window), then promoted",
   'cohort-lifecycle-delivery':
     "a cohort whose alert notifications were queued for their destination's delivery workflow (the receiver refused them)",
   'retraining-requests-hook-failed': 'a retraining request whose webhook answered 410: parked hook_failed, the workflow still running',
