@@ -1,7 +1,7 @@
 /**
  * `npm run bench:ingest`: the ingest target (≥ 0.8× raw COPY). 1M generated predictions go through the
  * real ingest path (the `ingestFile` that `hindsight ingest` runs: parse, validate, COPY
- * into staging, set-based merge with identity claims, ANALYZE of the months it bulk-loaded)
+ * into staging, set-based merge with identity claims, ANALYZE of the partitions it loaded whose row count moved by a tenth, the GIN pending lists merged)
  * and, first in the same run, the same rows, already in COPY's text format, are loaded with a
  * bare `COPY` into the same table, `predictions` (same partitions, indexes and key claims).
  * Last line: `{"bench":"ingest","rows":…,"ratio":…,"ingest_s":…,"raw_copy_s":…,"node_cpu_s":…}` with ratio
