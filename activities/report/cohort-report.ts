@@ -12,6 +12,7 @@ import { cohortAlerts } from '../monitoring/alert-store';
 import { estimatePolicyValue, OffPolicyInputError } from '../off-policy/off-policy';
 import { estimatesSpec, psiSpec, reliabilitySpec, renderChart, type SeriesPoint, seriesSpec, thresholdSpec } from './charts';
 import type { ReportSection, Table } from './html';
+import { intervalSection } from './interval-section';
 import {
   HEADLINE_METRICS,
   headlineRow,
@@ -22,6 +23,7 @@ import {
   settledSnapshot,
   snapshotLabel,
 } from './report-snapshots';
+import { rankingSection } from './ranking-section';
 
 /** The rates the checkpoint chart draws (counts would flatten them). */
 const CHARTED_METRICS = ['label_availability', 'roc_auc', 'pr_auc', 'precision', 'recall', 'brier', 'ece'] as const;
@@ -41,7 +43,8 @@ export interface CohortReport {
  */
 export async function buildCohortReport(db: Knex, cohortId: string): Promise<CohortReport> {
   const { record, definition } = await loadCohort(db, cohortId);
-  requireBinary(definition);
+  // A ranking definition scores its items as a binary one does, and adds its ranking section.
+  if (definition.task !== 'ranking') requireBinary(definition);
   const snapshots = await reportSnapshots(db, cohortId);
   const settled = settledSnapshot(snapshots);
   if (!settled) throw new ReportInputError(`cohort ${cohortId} has no snapshot yet; a report needs at least its first checkpoint`);
@@ -50,6 +53,8 @@ export async function buildCohortReport(db: Knex, cohortId: string): Promise<Coh
     record,
     sections: [
       await headlineSection(snapshots),
+      await intervalSection(db, record, definition, settled),
+      ...(definition.task === 'ranking' ? [await rankingSection(snapshots, settled)] : []),
       await reliabilitySection(snapshots),
       await labelAvailabilitySection(db, record, definition, snapshots, settled),
       await thresholdSection(settled),

@@ -9,6 +9,7 @@ import { generateCreditExample } from '../../examples/credit/generate';
 import { generateFraudExample, MODEL as FRAUD_MODEL } from '../../examples/fraud/generate';
 import { toNdjson } from '../../examples/generator-support';
 import { generateRecommendationsExample, MODEL as RECS_MODEL } from '../../examples/recommendations/generate';
+import { generateHomepageExample, HOMEPAGE_MODEL } from '../../examples/recommendations/homepage';
 import { generateReturnsExample, MODEL as RETURNS_MODEL } from '../../examples/returns/generate';
 import { findProjectRoot } from '../../workers/project-root';
 import type { CohortSelector } from '../../contracts/cohort';
@@ -37,6 +38,8 @@ export const FRAUD_HISTORY_WEEKS = 6;
 /** The demo's population: every example draws from 10,000 users, orders, sessions or applicants. */
 export const DEMO_USERS = 10_000;
 const FRAUD_PER_WEEK = 2_500;
+/** The homepage ranking's sessions (three predictions each): enough for its numbers, small enough to add seconds, not minutes. */
+export const HOMEPAGE_SESSIONS = 2_000;
 
 export interface ExampleData {
   name: string;
@@ -174,6 +177,27 @@ export async function prepareRecommendations(db: Knex, root: string, timeline: D
   const loaded = await loadExample(db, root, 'recommendations', example, now);
   await writeFile(path.join(loaded.dir, 'target-policy.ndjson'), toNdjson(example.targetPolicy));
   return { ...loaded, cohorts: [{ ...RECS_MODEL, ...example.truth.cohort }] };
+}
+
+/**
+ * The recommendations example's homepage ranking (three positions, each exploring on its own),
+ * the same four weeks back: ingested under its ranking label definition, with the new
+ * ranker's target policy and the truth written beside the records.
+ */
+export async function prepareHomepage(db: Knex, root: string, timeline: DemoTimeline, now: number): Promise<ExampleData> {
+  const example = generateHomepageExample({ sessions: HOMEPAGE_SESSIONS, start: iso(timeline.anchor - 4 * WEEK) });
+  const definition = (
+    await putLabelDefinition(
+      db,
+      readJson(exampleFile('recommendations', 'homepage-label-definition.json')),
+      'examples/recommendations/homepage-label-definition.json',
+    )
+  ).definition;
+  const dir = path.join(root, 'homepage');
+  const ingested = await ingestExample(db, dir, example, now);
+  await writeFile(path.join(dir, 'target-policy.ndjson'), toNdjson(example.targetPolicy));
+  await writeFile(path.join(dir, 'truth.json'), `${JSON.stringify(example.truth, null, 2)}\n`);
+  return { name: 'homepage', definition, ...ingested, cohorts: [{ ...HOMEPAGE_MODEL, ...example.truth.cohort }], dir };
 }
 
 /** Two weeks of applications 20 weeks back, so both are final and the second's score PSI has a reference. */

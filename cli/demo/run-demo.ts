@@ -17,6 +17,7 @@ import {
   FRAUD_HISTORY_WEEKS,
   prepareCredit,
   prepareFraud,
+  prepareHomepage,
   prepareRecommendations,
   prepareReturns,
   readTimeline,
@@ -146,6 +147,7 @@ export async function runDemo(
     const others: ExampleData[] = [];
     for (const [title, prepare] of [
       ['recommendations (5% epsilon-greedy, logged propensities)', prepareRecommendations],
+      ['the homepage ranking (three positions, each exploring on its own)', prepareHomepage],
       ['credit (denials hide the outcome, a randomized approval band)', prepareCredit],
       ['returns (a 45-day window, joined by order id)', prepareReturns],
     ] as const) {
@@ -191,7 +193,7 @@ export async function runDemo(
     );
 
     const otherIds = others.flatMap((data) => data.cohorts.map((c) => cohortIdFor(c, data.definition)));
-    await tasks.run('wait for the recommendations, credit and returns cohorts', (task) =>
+    await tasks.run('wait for the recommendations, homepage, credit and returns cohorts', (task) =>
       waitForCohorts(client, otherIds, (n, total) => task.update(`${n} of ${total} caught up`), SETTLE_TIMEOUT_MS),
     );
     const actionsDeadline = Date.now() + ACTIONS_TIMEOUT_MS;

@@ -1,13 +1,18 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Knex } from 'knex';
 import { computeDrift } from '../../activities/diagnose/drift';
 import { evaluateCohort } from '../../activities/evaluate/evaluate-cohort';
+import type { PositionEstimate } from '../../activities/off-policy/by-position';
 import { estimatePolicyValue } from '../../activities/off-policy/off-policy';
+import { estimateSlateValue, type SlateOffPolicyDocument } from '../../activities/off-policy/slate';
 import { renderReport, type ReportSubject } from '../../activities/report/report';
 import { MODEL as FRAUD_MODEL } from '../../examples/fraud/generate';
 import { retrainingWorkflowId } from '../../contracts/retraining';
-import { cohortIdFor } from '../../contracts/cohort';
+import { cohortIdFor, type CohortSelector } from '../../contracts/cohort';
+import type { HomepageTruth } from '../../examples/recommendations/homepage';
+import type { RankingMetrics } from '../../stats/ranking-metrics';
+import { SLATE_ESTIMATORS } from '../../stats/off-policy-slate';
 import { FRAUD_DRIFT_WEEK, FRAUD_OUTAGE_WEEK, type ExampleData } from './examples';
 import type { ReceivedCall } from './pipeline';
 import type { RecalibrationRun } from './wait';
@@ -22,8 +27,34 @@ export interface SummaryRow {
   diagnoses: Record<string, number>;
 }
 
+/**
+ * The homepage ranking: the production ranking's metrics from its settled snapshot, and the new
+ * ranker's clicks per session estimated as a slate and per position, with what reproduces them
+ * (`hindsight evaluate` and `hindsight ope --slate` / `--by position` with these arguments).
+ */
+export interface HomepageSummary {
+  cohort_id: string;
+  cohort: CohortSelector;
+  label_definition: string;
+  /** The settled snapshot's moment: evaluate and ope read the logs as of it. */
+  as_of: string;
+  snapshot: { checkpoint: string; revision: number };
+  reward: string[];
+  target_policy: string;
+  bootstrap: { resamples: number; seed: number; alpha: number };
+  ranking: RankingMetrics | null;
+  slate: Pick<
+    SlateOffPolicyDocument,
+    'estimators' | 'n_slates' | 'n_rows' | 'effective_sample_size' | 'max_weight' | 'logged_policy_value' | 'reliability_warnings'
+  >;
+  by_position: { positions: PositionEstimate[]; reliability_warnings: string[] };
+  /** The simulation's expected clicks per session of the new ranker, in all and per position. */
+  truth: Pick<HomepageTruth, 'target_policy_clicks' | 'target_policy_clicks_by_position'>;
+}
+
 export interface DemoSummary {
   rows: SummaryRow[];
+  homepage: HomepageSummary | null;
   /** What the loop did about the alerts: retraining requests, recalibrations, notifications. */
   actions: string[];
   retraining_requests: Array<{ request_id: string; model_version: string; verdict: string | null; idempotency_key: string }>;
@@ -58,10 +89,79 @@ function countBy(values: string[]): Record<string, number> {
 }
 
 const f3 = (value: number | null | undefined) => (value === null || value === undefined ? '—' : value.toFixed(3));
+const f1 = (value: number | null | undefined) => (value === null || value === undefined ? '—' : value.toFixed(1));
 /** The share of predictions with a label by then (final or provisional), as `label_availability` rules judge it. */
 const labeledShare = (overall: Overall | null) => (overall && overall.n ? (overall.n_labeled ?? 0) / overall.n : null);
 const interval = (value: { value: number | null; ci_low: number | null; ci_high: number | null }) =>
   `${f3(value.value)} [${f3(value.ci_low)}, ${f3(value.ci_high)}]`;
+/** The demo's off-policy bootstrap: fewer resamples than `hindsight ope`'s 1000, for a quick demo. */
+const DEMO_BOOTSTRAP = { resamples: 200, seed: 1, alpha: 0.05 };
+
+/** The homepage ranking's numbers as of its settled snapshot (see {@link HomepageSummary}). */
+async function summarizeHomepage(
+  db: Knex,
+  data: ExampleData,
+  cohortId: string,
+  settled: { checkpoint: string; revision: number; overall: Overall; as_of: string },
+): Promise<HomepageSummary> {
+  const cohort = data.cohorts.at(-1)!;
+  const targetPolicy = path.join(data.dir, 'target-policy.ndjson');
+  const common = {
+    cohort,
+    definition: data.definition,
+    asOf: settled.as_of,
+    rewardTypes: ['click'],
+    rewardValue: false,
+    target: { kind: 'file' as const, file: targetPolicy },
+    ...DEMO_BOOTSTRAP,
+  };
+  const slate = await estimateSlateValue(db, { ...common, slate: { propensity: 'position', reward: 'sum' } });
+  const positions = await estimatePolicyValue(db, { ...common, clip: null, byPosition: true });
+  const truth = JSON.parse(await readFile(path.join(data.dir, 'truth.json'), 'utf8')) as HomepageTruth;
+  return {
+    cohort_id: cohortId,
+    cohort,
+    label_definition: `${data.definition.name}@${data.definition.version}`,
+    as_of: settled.as_of,
+    snapshot: { checkpoint: settled.checkpoint, revision: settled.revision },
+    reward: common.rewardTypes,
+    target_policy: targetPolicy,
+    bootstrap: DEMO_BOOTSTRAP,
+    ranking: (settled.overall.ranking as unknown as RankingMetrics | undefined) ?? null,
+    slate: {
+      estimators: slate.estimators,
+      n_slates: slate.n_slates,
+      n_rows: slate.n_rows,
+      effective_sample_size: slate.effective_sample_size,
+      max_weight: slate.max_weight,
+      logged_policy_value: slate.logged_policy_value,
+      reliability_warnings: slate.reliability_warnings,
+    },
+    by_position: { positions: positions.by_position ?? [], reliability_warnings: positions.reliability_warnings },
+    truth: { target_policy_clicks: truth.target_policy_clicks, target_policy_clicks_by_position: truth.target_policy_clicks_by_position },
+  };
+}
+
+/** The homepage ranking's block of the closing text. */
+function formatHomepage(homepage: HomepageSummary): string[] {
+  const r = homepage.ranking;
+  const k = r?.k ?? '—';
+  return [
+    `The homepage ranking (${homepage.cohort_id}, as of ${homepage.as_of}, ${homepage.snapshot.checkpoint} r${homepage.snapshot.revision}):`,
+    `  production ranking over ${r?.n_requests ?? 0} requests: NDCG@${k} ${f3(r?.ndcg)}, MRR ${f3(r?.mrr)}, hit rate@${k} ${f3(r?.hit_rate)}, ` +
+      `precision@${k} ${f3(r?.precision)}, recall@${k} ${f3(r?.recall)}`,
+    `  new ranker, clicks per session as a slate (truth ${f3(homepage.truth.target_policy_clicks)}, ` +
+      `logged ${f3(homepage.slate.logged_policy_value)}, effective sample ${f1(homepage.slate.effective_sample_size)} of ${homepage.slate.n_slates} slates):`,
+    `    ${SLATE_ESTIMATORS.map((name) => `${name.toUpperCase()} ${interval(homepage.slate.estimators[name])}`).join(', ')}`,
+    '  new ranker per position (clicks per shown item):',
+    ...homepage.by_position.positions.map(
+      (part, i) =>
+        `    position ${part.position ?? '—'}: truth ${f3(homepage.truth.target_policy_clicks_by_position[i])}, ` +
+        `IPW ${interval(part.estimators.ipw)}, DR ${interval(part.estimators.dr)}, effective sample ${f1(part.effective_sample_size)} of ${part.n}`,
+    ),
+    ...[...homepage.slate.reliability_warnings, ...homepage.by_position.reliability_warnings].map((w) => `  warning: ${w}`),
+  ];
+}
 
 /** Each cohort's latest snapshot per checkpoint, and how many revisions its final one has. */
 async function snapshotsOf(
@@ -98,6 +198,7 @@ async function alertsOf(db: Knex, cohortIds: string[]): Promise<{ alerts: Record
 export async function summarizeDemo(db: Knex, input: SummaryInput): Promise<DemoSummary> {
   const { fraud } = input;
   const rows: SummaryRow[] = [];
+  let homepage: HomepageSummary | null = null;
   const reportSubjects: DemoSummary['reportSubjects'] = [];
   const fraudIds = fraud.cohorts.map((c) => cohortIdFor(c, fraud.definition));
   const fraudSnapshots = await snapshotsOf(db, fraudIds);
@@ -156,6 +257,14 @@ export async function summarizeDemo(db: Knex, input: SummaryInput): Promise<Demo
       headline =
         `logged CTR ${f3(estimate.logged_policy_value)}; new ranker IPW ${interval(estimate.estimators.ipw)}, ` +
         `SNIPS ${interval(estimate.estimators.snips)}; purchase rate ${f3(final?.overall.base_rate)}`;
+    } else if (data.name === 'homepage') {
+      homepage = final ? await summarizeHomepage(db, data, lastId, { ...final, checkpoint: 'final' }) : null;
+      const r = homepage?.ranking;
+      headline = homepage
+        ? `NDCG@${r?.k ?? '—'} ${f3(r?.ndcg)}, MRR ${f3(r?.mrr)}, hit rate ${f3(r?.hit_rate)}; new ranker clicks/session ` +
+          `SIPS ${interval(homepage.slate.estimators.sips)}, IIPS ${interval(homepage.slate.estimators.iips)}, ` +
+          `RIPS ${interval(homepage.slate.estimators.rips)}`
+        : 'no final snapshot yet';
     } else if (data.name === 'credit') {
       const weighted = await evaluateCohort(db, last, data.definition, asOf, { propensityWeighted: true });
       const drift = await computeDrift(db, { model_name: last.model_name, reference: data.cohorts[0]!, current: last, features: [] });
@@ -229,6 +338,7 @@ export async function summarizeDemo(db: Knex, input: SummaryInput): Promise<Demo
     });
   return {
     rows,
+    homepage,
     actions,
     reports: [],
     links,
@@ -270,6 +380,7 @@ export function formatSummary(summary: DemoSummary): string {
     line(widths.map((w) => '─'.repeat(w)).concat('─'.repeat(16))),
     ...cells.map(line),
     '',
+    ...(summary.homepage ? [...formatHomepage(summary.homepage), ''] : []),
     'What the loop did:',
     ...summary.actions.map((action) => `  ${action}`),
     '',

@@ -7,10 +7,14 @@ import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../browser/chromium';
+import { useTestDatabase } from '../support/database';
+import { runHindsightInProcess } from '../support/run-cli';
 
 const ROOT = path.join(__dirname, '..', '..');
 const BIN = path.join(ROOT, 'bin', 'hindsight.js');
 const ARTIFACTS = path.join(ROOT, 'test', 'artifacts');
+/** The machine's PostgreSQL, where the homepage ranking's files are loaded again to check the demo's numbers against the commands'. */
+const testDb = useTestDatabase();
 
 /** A port nothing listens on now (the OS picks it, then it is released). */
 function freePort(): Promise<number> {
@@ -139,12 +143,62 @@ describe('hindsight demo on embedded services, run twice', () => {
     expect(row(summary, 'live').headline).toMatch(/^final ROC AUC 0\.\d+/);
   });
 
+  it("the homepage ranking: the production ranking's metrics and the new ranker per position and as a slate, as evaluate and ope give them", async () => {
+    const homepage = summary.homepage;
+    expect(row(summary, 'homepage').headline).toMatch(
+      /^NDCG@3 0\.\d+, MRR 0\.\d+, hit rate 0\.\d+; new ranker clicks\/session SIPS \d\.\d+ \[\d\.\d+, \d\.\d+\], IIPS .*, RIPS /,
+    );
+    expect(homepage.snapshot).toEqual({ checkpoint: 'final', revision: 1 });
+    expect(homepage.ranking).toMatchObject({ k: 3, n_requests: 2000, n_final_requests: 2000 });
+    expect(homepage.slate.n_slates).toBe(2000);
+    expect(homepage.by_position.positions.map((p: any) => p.position)).toEqual([1, 2, 3]);
+    // SIPS rests on a few slates whose every position the new ranker would have chosen: the demo says so.
+    expect(homepage.slate.reliability_warnings[0]).toMatch(/^the effective sample size is .* of 2000 slates/);
+
+    // The same files, loaded into another database, give the same numbers through the commands.
+    const cli = async (args: string[]) => {
+      const run = await runHindsightInProcess([...args, '--json'], { DATABASE_URL: testDb.url });
+      expect([0, 1], `${args.join(' ')}: ${run.stderr}`).toContain(run.code);
+      return JSON.parse(run.stdout);
+    };
+    const dir = path.dirname(homepage.target_policy);
+    await cli(['label-definition', 'put', path.join(ROOT, 'examples', 'recommendations', 'homepage-label-definition.json')]);
+    await cli(['ingest', 'predictions', path.join(dir, 'predictions.ndjson')]);
+    await cli(['ingest', 'outcomes', path.join(dir, 'outcomes.ndjson')]);
+    const { cohort, bootstrap } = homepage;
+    const args = [
+      ...['--model', cohort.model_name, '--version', cohort.model_version, '--environment', cohort.environment],
+      ...['--from', cohort.start, '--to', cohort.end, '--label-definition', homepage.label_definition, '--as-of', homepage.as_of],
+    ];
+    const evaluated = await cli(['evaluate', ...args]);
+    expect(homepage.ranking).toEqual(evaluated.overall.ranking);
+    const ope = [
+      ...['ope', ...args, '--reward', homepage.reward.join(','), '--target-policy', homepage.target_policy],
+      ...['--resamples', String(bootstrap.resamples), '--seed', String(bootstrap.seed), '--alpha', String(bootstrap.alpha)],
+    ];
+    const slate = await cli([...ope, '--slate']);
+    for (const key of [
+      'estimators',
+      'n_slates',
+      'n_rows',
+      'effective_sample_size',
+      'max_weight',
+      'logged_policy_value',
+      'reliability_warnings',
+    ])
+      expect(homepage.slate[key], key).toEqual(slate[key]);
+    const byPosition = await cli([...ope, '--by', 'position']);
+    expect(homepage.by_position.positions).toEqual(byPosition.by_position);
+    expect(homepage.by_position.reliability_warnings).toEqual(byPosition.reliability_warnings);
+  });
+
   it('prints the report paths and the Web UI links of the workflows', () => {
     expect(summary.reports.map((r: any) => r.what)).toEqual([
       'fraud model, weekly',
       'fraud drift week',
       'fraud outage week',
       'recommendations',
+      'homepage',
       'credit',
       'returns',
       'live cohort',
@@ -178,6 +232,29 @@ describe('hindsight demo on embedded services, run twice', () => {
     for (const port of Object.values(ports)) expect(await portIsFree(port), `port ${port}`).toBe(true);
     expect(existsSync(path.join(stateDir, '.hindsight', 'pglite.lock'))).toBe(false);
     expect(existsSync(path.join(stateDir, '.hindsight', 'dev.json'))).toBe(false);
+  });
+
+  it("the homepage ranking's report shows its ranking metrics per snapshot, each the stored snapshot's", () => {
+    const html = readFileSync(summary.reports.find((r: any) => r.what === 'homepage').path, 'utf8');
+    const section = html.match(/<section id="ranking">([\s\S]*?)<\/section>/)![1]!;
+    expect(section).toContain('<th>NDCG@3</th><th>MRR</th><th>hit rate@3</th><th>precision@3</th><th>recall@3</th>');
+    expect(section).toMatch(/<figure class="chart" data-chart="ranking">\s*<svg\b/);
+    const rows = [...section.match(/<tbody>([\s\S]*?)<\/tbody>/)![1]!.matchAll(/<tr[^>]*>([\s\S]*?)<\/tr>/g)].map((r) =>
+      [...r[1]!.matchAll(/<td>([\s\S]*?)<\/td>/g)].map((cell) => cell[1]!),
+    );
+    // The provisional PT1H snapshot, then the final one, whose numbers the summary carries.
+    expect(rows.map((r) => r.slice(0, 2))).toEqual([
+      ['PT1H r1', 'provisional'],
+      ['final r1', 'final'],
+    ]);
+    const { ranking } = summary.homepage;
+    expect(rows[1]!.slice(3)).toEqual([
+      String(ranking.n_requests),
+      // As the report writes a number: whole ones as they are (recall@3 is 1: a session shows three items), others to four places.
+      ...['ndcg', 'mrr', 'hit_rate', 'precision', 'recall'].map((m) =>
+        Number.isInteger(ranking[m]) ? String(ranking[m]) : (ranking[m] as number).toFixed(4),
+      ),
+    ]);
   });
 
   it('the fraud drift week’s report, opened in Chromium, draws its reliability diagrams and checkpoint chart', async () => {

@@ -579,6 +579,68 @@ describe('hindsight ope --slate', () => {
     expect(plain.estimators).toEqual(document.estimators);
   });
 
+  it('warns per position and per slate of target weight on never-logged items and estimates outside the reward range; --strict exits 2', async () => {
+    // 90% on the logged item (q̂ 0), 10% on an item no round logged (q̂ 20): each position's DM is 2.
+    const unlogged = path.join(dir, 'slate-unlogged.ndjson');
+    await writeFile(
+      unlogged,
+      slateIds
+        .map((prediction_id, i) => {
+          const item = `i${i % 2}`;
+          return JSON.stringify({
+            prediction_id,
+            action_probabilities: { [item]: 0.9, 'never-shown': 0.1 },
+            expected_rewards: { [item]: 0, 'never-shown': 20 },
+          });
+        })
+        .join('\n') + '\n',
+    );
+    const neverTook = (n: number, rounds: string) =>
+      `the target policy puts weight on actions the log never took (never-shown) in ${n} of ${n} ${rounds}, 10% of its weight over all ${rounds}: ` +
+      'no round says what those actions earn (IPW counts them as earning nothing, SNIPS as earning what the logged ones do, ' +
+      'DM and DR take the reward model on trust)';
+    const outside = (name: string, value: number, max: number) =>
+      `${name} ${Number(value.toPrecision(4))} lies outside [0, ${max}], the range of the logged rewards: no policy can earn that, the weights made it`;
+
+    const byPosition = await runHindsightInProcess(['ope', ...SLATE, '--target-policy', unlogged, '--by', 'position', '--strict'], env());
+    expect(byPosition.code).toBe(2);
+    const positions = JSON.parse(byPosition.stdout);
+    for (const part of positions.by_position) {
+      expect(positions.reliability_warnings).toContain(`position ${part.position}: ${neverTook(part.n, 'rounds')}`);
+      expect(part.estimators.dm.value).toBe(2);
+      expect(positions.reliability_warnings).toContain(`position ${part.position}: ${outside('dm', 2, 1)}`);
+      expect(positions.reliability_warnings).toContain(`position ${part.position}: ${outside('dr', part.estimators.dr.value, 1)}`);
+    }
+    for (const warning of positions.reliability_warnings) expect(byPosition.stderr).toContain(`hindsight: ope: warning: ${warning}\n`);
+    expect(byPosition.stderr).toContain(
+      `hindsight: ope: --strict: the estimates above should not be trusted (${positions.reliability_warnings.length} warning(s))`,
+    );
+
+    const slate = await runHindsightInProcess(['ope', ...SLATE, '--target-policy', unlogged, '--slate', '--strict'], env());
+    expect(slate.code).toBe(2);
+    const slateDocument = JSON.parse(slate.stdout);
+    expect(slateDocument.reliability_warnings).toContain(neverTook(sum.slate.length, 'rows'));
+    expect(slate.stderr).toContain(`hindsight: ope: warning: ${neverTook(sum.slate.length, 'rows')}\n`);
+
+    // All the mass on the logged item: each row's weight is 1/propensity, and SIPS multiplies them over the slate,
+    // far beyond the most clicks a slate logged (3).
+    const onLogged = path.join(dir, 'slate-on-logged.ndjson');
+    await writeFile(
+      onLogged,
+      slateIds.map((prediction_id, i) => JSON.stringify({ prediction_id, action_probabilities: { [`i${i % 2}`]: 1 } })).join('\n') + '\n',
+    );
+    const inflated = await runHindsightInProcess(['ope', ...SLATE, '--target-policy', onLogged, '--slate', '--strict'], env());
+    expect(inflated.code).toBe(2);
+    const inflatedDocument = JSON.parse(inflated.stdout);
+    const sips = inflatedDocument.estimators.sips.value;
+    expect(sips).toBeGreaterThan(3);
+    expect(inflatedDocument.reliability_warnings).toContain(outside('sips', sips, 3));
+    expect(inflated.stderr).toContain(`hindsight: ope: warning: ${outside('sips', sips, 3)}\n`);
+    expect(inflated.stderr).toContain(
+      `hindsight: ope: --strict: the estimates above should not be trusted (${inflatedDocument.reliability_warnings.length} warning(s))`,
+    );
+  });
+
   it('expands a target policy keyed by position and context to each prediction, as the same policy written per prediction', async () => {
     // Per position and half: probability q of i0, the rest on i1.
     const q = (position: number, half: string) => 0.1 * position + (half === 'a' ? 0.05 : 0.3);

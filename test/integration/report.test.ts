@@ -5,7 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerCohort, storeSnapshot } from '../../activities/evaluate/cohorts';
 import { evaluateCohort } from '../../activities/evaluate/evaluate-cohort';
 import { putLabelDefinition } from '../../activities/evaluate/label-definitions';
+import { buildCohortReport } from '../../activities/report/cohort-report';
+import { INTERVAL_HEADLINE_METRICS } from '../../activities/report/interval-section';
 import { HEADLINE_METRICS } from '../../activities/report/report-snapshots';
+import type { EvaluationDocument } from '../../contracts/evaluation';
 import { useTestDatabase } from '../support/database';
 import { runHindsightInProcess } from '../support/run-cli';
 import { storeFraudCohorts, type FraudCohorts } from './report-data';
@@ -52,6 +55,7 @@ describe('hindsight report', () => {
     expect(printed.path).toBe(file);
     expect(printed.sections.map((s: { id: string }) => s.id)).toEqual([
       'headline',
+      'intervals',
       'reliability',
       'label_availability',
       'threshold',
@@ -112,6 +116,70 @@ describe('hindsight report', () => {
     }
     expect(html).toContain(`Expected shares from 1 earlier finalized cohort(s): ${data.previous.cohort_id}.`);
     expect(html).toContain(`Against cohort ${data.previous.cohort_id}`);
+  });
+
+  it('shows each headline metric of the settled snapshot (final r2) with the 95% interval `evaluate --intervals` gives the same cohort at its as-of', async () => {
+    const settled = data.snapshots[3]!;
+    expect([settled.checkpoint, settled.revision]).toEqual(['final', 2]);
+    const evaluated = await runHindsightInProcess(
+      [
+        'evaluate',
+        '--model',
+        data.cohort.model_name,
+        '--version',
+        data.cohort.model_version,
+        '--environment',
+        data.cohort.environment!,
+        '--from',
+        data.cohort.start,
+        '--to',
+        data.cohort.end,
+        '--label-definition',
+        `${data.definition.name}@${data.definition.version}`,
+        '--as-of',
+        settled.as_of,
+        '--intervals',
+        '--json',
+      ],
+      env(),
+    );
+    expect(evaluated.code).toBe(0);
+    const intervals = (JSON.parse(evaluated.stdout) as EvaluationDocument).overall.intervals!.metrics as Record<
+      string,
+      { value: number | null; low: number | null; high: number | null; method: string }
+    >;
+
+    // The section's numbers are exactly the command's…
+    const report = await buildCohortReport(testDb.db, data.cohort.cohort_id);
+    const section = report.sections.find((s) => s.id === 'intervals')!;
+    expect(section.title).toBe('95% intervals of the headline metrics (final r2)');
+    expect(section.notes[0]).toContain(`For the revised snapshot final r2 (as of ${settled.as_of}) only`);
+    expect(section.tables[0]!.rows).toEqual(
+      INTERVAL_HEADLINE_METRICS.map((m) => [m, intervals[m]!.value, intervals[m]!.low, intervals[m]!.high, intervals[m]!.method]),
+    );
+    expect(section.tables[0]!.rows.map((r) => r[4])).toEqual(['wilson', 'delong', 'bootstrap', 'wilson', 'wilson', 'bootstrap']);
+    // …each value the snapshot's own, inside its interval…
+    const overall = settled.document.overall as unknown as Record<string, number>;
+    for (const metric of INTERVAL_HEADLINE_METRICS) {
+      const { value, low, high } = intervals[metric]!;
+      expect(Math.abs(value! - overall[metric]!)).toBeLessThan(1e-9);
+      expect(low!).toBeLessThan(value!);
+      expect(value!).toBeLessThan(high!);
+    }
+
+    // …and the HTML file shows them, to four places.
+    const file = path.join(dir, 'intervals.html');
+    const run = await runHindsightInProcess(['report', '--cohort', data.cohort.cohort_id, '--out', file], env());
+    expect(run.code).toBe(0);
+    const rows = tableRows(await readFile(file, 'utf8'), 'intervals');
+    expect(rows.map((r) => r[0])).toEqual([...INTERVAL_HEADLINE_METRICS]);
+    for (const [metric, value, low, high, method] of rows) {
+      const expected = intervals[metric!]!;
+      expect(Math.abs(Number(value) - expected.value!)).toBeLessThanOrEqual(5e-5);
+      expect(Math.abs(Number(low) - expected.low!)).toBeLessThanOrEqual(5e-5);
+      expect(Math.abs(Number(high) - expected.high!)).toBeLessThanOrEqual(5e-5);
+      expect(method).toBe(expected.method);
+    }
   });
 
   it('reports a model version over a period: its cohorts over time, the week with a firing alert marked and flagged', async () => {
