@@ -142,6 +142,45 @@ describe('the fraud example: a drift week and a labeling-outage week', () => {
     expect((await diagnose(weeks[10]!, 90)).verdict).toBe('labeling');
   });
 
+  it('hindsight estimate per week against the first five: the outage week is in its band where the labels fall out of it; the drift week, which the scores do not see, is not', async () => {
+    const document = await hindsight([
+      'estimate',
+      '--model',
+      'fraud-model',
+      '--version',
+      '3.2.0',
+      '--environment',
+      'production',
+      '--label-definition',
+      'fraud-chargeback-90d',
+      '--from',
+      weeks[5]!.start,
+      '--to',
+      weeks[12]!.end,
+      '--every',
+      'P7D',
+      '--reference-from',
+      weeks[0]!.start,
+      '--reference-to',
+      weeks[5]!.start,
+      '--as-of',
+      plus(weeks[12]!.end, 90),
+    ]);
+    expect(document.reference).toMatchObject({ calibration: 'isotonic', chunks: 5 });
+    const chunk = (week: FraudWeekTruth) => document.chunks.find((c: any) => Date.parse(c.from) === Date.parse(week.start));
+    const [normal, drift, outage] = [chunk(weeks[5]!), chunk(weeks[6]!), chunk(weeks[10]!)];
+    const [low, high] = outage.band.recall;
+    // The outage: half the labels missing drag the realized recall under the band; the
+    // scores, and so the estimate, are those of an ordinary week.
+    expect(outage.realized.recall).toBeLessThan(low);
+    expect(outage.estimated.recall).toBeGreaterThanOrEqual(low);
+    expect(outage.estimated.recall).toBeLessThanOrEqual(high);
+    expect(outage.outside_band).not.toContain('recall');
+    // The drift: a fraud the scores miss lowers the realized recall, never the estimate.
+    expect(drift.realized.recall).toBeLessThan(low);
+    expect(Math.abs(drift.estimated.recall - normal.estimated.recall)).toBeLessThan(0.02);
+  });
+
   it('late chargebacks revise the final number: more labels at the end of the grace than at the final moment', async () => {
     const [final, late] = [await evaluate(weeks[0]!, 90), await evaluate(weeks[0]!, 120)];
     expect(late.overall.n_labeled).toBeGreaterThan(final.overall.n_labeled);
