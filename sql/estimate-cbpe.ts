@@ -13,6 +13,34 @@
 import { IN_COHORT, PROBABILITY_SCORE } from './join-outcomes';
 import { sliceGroups, sliceValueColumns } from './slice-values';
 
+/** The cohort's predictions with a score in [0, 1]: score, decision and slice values. */
+function scored(dims: readonly string[]): string {
+  return `
+with scored as materialized (
+  select p.prediction_id, p.score, p.score >= coalesce(p.threshold, :default_threshold::float8) as flagged
+         ${sliceValueColumns(dims, 'p')
+           .map((column) => `, ${column}`)
+           .join('')}
+  from predictions p
+  where ${IN_COHORT} and ${PROBABILITY_SCORE}
+)`;
+}
+
+/**
+ * Per group, the same predictions as {@link cbpeSumsStatement} sums, one row each (score and
+ * 0/1 decision, in prediction order): for an estimate from calibrated probabilities, which
+ * are applied in activities/estimate/cbpe.ts before the same sums are taken.
+ */
+export function cbpeRowsStatement(dims: readonly string[]): string {
+  return `
+${scored(dims)}
+select g.dim, g.val,
+       array_agg(s.score order by s.prediction_id) as scores,
+       array_agg(s.flagged::int order by s.prediction_id) as flagged
+from scored s ${sliceGroups(dims, 's')}
+group by g.dim, g.val`;
+}
+
 /**
  * Per group: n, flagged (score ≥ the prediction's threshold, else the definition's
  * decision_threshold, as the evaluation decides), Σ p and Σ p² over all and over the
@@ -22,14 +50,7 @@ import { sliceGroups, sliceValueColumns } from './slice-values';
  */
 export function cbpeSumsStatement(dims: readonly string[]): string {
   return `
-with scored as materialized (
-  select p.score, p.score >= coalesce(p.threshold, :default_threshold::float8) as flagged
-         ${sliceValueColumns(dims, 'p')
-           .map((column) => `, ${column}`)
-           .join('')}
-  from predictions p
-  where ${IN_COHORT} and ${PROBABILITY_SCORE}
-),
+${scored(dims)},
 grouped as (
   select g.dim, g.val, s.score, s.flagged from scored s ${sliceGroups(dims, 's')}
 ),

@@ -13,6 +13,8 @@ import {
   sliceMixCheck,
 } from './model-checks';
 import { gatherSide, historyExpectedPositives, type SideFacts } from './facts';
+import { calibrationFor } from '../estimate/cbpe';
+import type { Calibration } from '../estimate/estimate-chunks';
 
 export type { Check, Signal } from './checks';
 
@@ -37,6 +39,12 @@ export interface DiagnoseCohortInput {
   baselineAsOf: string;
   /** The relative fall of a metric that counts as material (`diagnose --threshold`); default 5%, `RULES.metric_drop` of ./checks. */
   metricDrop?: number;
+  /**
+   * How the label-free estimate reads scores (`diagnose --calibrate`): through a calibrator
+   * fitted on the baseline's labeled predictions as of `baselineAsOf`, as `hindsight estimate`
+   * fits on its reference. Default: isotonic when the baseline has labels, else none.
+   */
+  calibration?: Calibration;
 }
 
 /** A side of the diagnosis without a prediction to diagnose. */
@@ -101,9 +109,10 @@ export async function diagnoseCohort(db: Knex, input: DiagnoseCohortInput): Prom
       );
     }
   }
-  const current = await gatherSide(db, input.cohort, definition, input.asOf);
+  const calibrated = await calibrationFor(db, definition, [input.baseline], input.calibration, input.baselineAsOf, 'diagnose: --calibrate');
+  const current = await gatherSide(db, input.cohort, definition, input.asOf, calibrated);
   requirePredictions(current, 'cohort');
-  const baseline = await gatherSide(db, input.baseline, definition, input.baselineAsOf);
+  const baseline = await gatherSide(db, input.baseline, definition, input.baselineAsOf, calibrated);
   requirePredictions(baseline, 'baseline');
 
   const drift = await computeDrift(db, {

@@ -2,7 +2,7 @@ import type { Knex } from 'knex';
 import { binaryTotalsStatement } from '../../sql/binary-metrics';
 import { historyScoreSums } from '../../sql/diagnose';
 import { CREATE_MATCHES, INVALID_SCORES, createLabeled, joinBindingsFor } from '../../sql/join-outcomes';
-import { estimatePerformance, type EstimatedPerformance } from '../estimate/cbpe';
+import { estimatePerformance, UNCALIBRATED, type EstimatedPerformance, type ScoreCalibration } from '../estimate/cbpe';
 import type { CohortSelector } from '../../contracts/cohort';
 import type { LabelDefinition } from '../../contracts/label-definition';
 import { measureLabelLatency, type LabelLatencyDocument } from '../evaluate/label-latency';
@@ -36,7 +36,13 @@ export interface SideFacts {
  * totals SQL in one REPEATABLE READ transaction, with its label latency (and the
  * completeness history behind it) and its label-free estimate.
  */
-export async function gatherSide(db: Knex, cohort: CohortSelector, definition: LabelDefinition, asOf: string): Promise<SideFacts> {
+export async function gatherSide(
+  db: Knex,
+  cohort: CohortSelector,
+  definition: LabelDefinition,
+  asOf: string,
+  calibrated: ScoreCalibration = UNCALIBRATED,
+): Promise<SideFacts> {
   const bindings = joinBindingsFor(cohort, definition, asOf);
   const { rows, invalid } = await db.transaction(
     async (trx) => {
@@ -69,7 +75,7 @@ export async function gatherSide(db: Knex, cohort: CohortSelector, definition: L
     })),
     invalid_score: invalid,
     latency: await measureLabelLatency(db, { cohort: normalized, definition, asOf }),
-    estimate: await estimatePerformance(db, normalized, definition),
+    estimate: await estimatePerformance(db, normalized, definition, calibrated),
   };
 }
 

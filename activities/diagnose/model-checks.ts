@@ -228,9 +228,12 @@ export function estimatedPerformanceCheck(current: SideFacts, baseline: SideFact
       fell.length > 0
         ? `the scores alone expect worse performance: ${described.join('; ')}`
         : `the scores alone expect no material fall: ${described.join('; ')} ` +
-          `(the estimate assumes calibrated scores, so it cannot see a change in how labels follow the scores)`,
+          `(the estimate assumes ${current.estimate.calibration === 'none' ? 'calibrated scores' : "the baseline's calibration holds"}, ` +
+          `so it cannot see a change in how labels follow the scores)`,
     evidence: {
       minimum_relative_drop: metricDrop,
+      /** How the scores were read as probabilities: calibrated on the baseline's labels (isotonic, platt) or as they are (none). */
+      calibration: current.estimate.calibration,
       overall: Object.fromEntries(
         ESTIMATED.map((metric) => [metric, { ...withInterval(overall[metric].difference), fell: overall[metric].fell }]),
       ),

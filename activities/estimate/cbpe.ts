@@ -1,10 +1,11 @@
 import type { Knex } from 'knex';
-import { cbpeSumsStatement } from '../../sql/estimate-cbpe';
+import { cbpeRowsStatement, cbpeSumsStatement } from '../../sql/estimate-cbpe';
 import { joinBindingsFor } from '../../sql/join-outcomes';
 import { ratio } from '../../stats/bin-sums';
 import { hanleyMcNeilSe } from '../../stats/statistics';
 import type { CohortSelector } from '../../contracts/cohort';
 import { LabelDefinitionError, type LabelDefinition } from '../../contracts/label-definition';
+import { labeledReferenceRows, referenceCalibration, type Calibration } from './estimate-chunks';
 
 /** The four estimated metrics; null where the scores leave one undefined (as evaluate's are). */
 export interface EstimatedMetrics {
@@ -31,6 +32,8 @@ export interface EstimatedGroup extends EstimatedMetrics {
 
 export interface EstimatedPerformance {
   cohort: CohortSelector;
+  /** How the scores were read: as they are (none), or through a calibrator fitted on a reference. */
+  calibration: Calibration;
   label_definition: { name: string; version: number; decision_threshold: number };
   n: number;
   overall: EstimatedGroup;
@@ -100,13 +103,78 @@ const EMPTY: Omit<SumsRow, 'dim' | 'val'> = {
   auc_numerator: 0,
 };
 
+/** How scores become probabilities for an estimate: {@link calibrationFor}. */
+export interface ScoreCalibration {
+  calibration: Calibration;
+  probability: (score: number) => number;
+}
+
+export const UNCALIBRATED: ScoreCalibration = { calibration: 'none', probability: (score) => score };
+
+/**
+ * The calibration `hindsight estimate` applies (./estimate-chunks, one implementation), fitted
+ * on the labeled predictions of the `reference` cohorts as of `asOf`: isotonic by default
+ * when they have labels, none when they have none; `option` names the setting for the error
+ * a requested calibration without labels gets.
+ */
+export async function calibrationFor(
+  db: Knex,
+  definition: LabelDefinition,
+  reference: readonly CohortSelector[],
+  requested: Calibration | undefined,
+  asOf: string,
+  option: string,
+): Promise<ScoreCalibration> {
+  if (requested === 'none') return UNCALIBRATED;
+  const ranges = reference.map((c) => ({ model_version: c.model_version, environment: c.environment, from: c.start, to: c.end }));
+  const model = reference[0]?.model_name ?? definition.model_name;
+  const labeled = await labeledReferenceRows(db, model, definition, ranges, asOf);
+  return referenceCalibration(requested, labeled, asOf, option);
+}
+
+/** The sums SQL takes, taken in memory from probabilities: the estimate's AUC ranks by them, ties as one step. */
+export function sumsOf(probabilities: readonly number[], flagged: readonly number[]): Omit<SumsRow, 'dim' | 'val'> {
+  const row = { ...EMPTY, n: probabilities.length };
+  const order = probabilities.map((_, i) => i).sort((a, b) => probabilities[b]! - probabilities[a]!);
+  probabilities.forEach((p, i) => {
+    row.sum_p += p;
+    row.sum_p2 += p * p;
+    if (flagged[i] === 1) {
+      row.flagged += 1;
+      row.sum_p_flagged += p;
+      row.sum_p2_flagged += p * p;
+    }
+  });
+  // Over the distinct probabilities, highest first: Σ (1 − p) at s × (Σ p above s + ½ Σ p at s).
+  let above = 0;
+  for (let start = 0; start < order.length;) {
+    let a = 0;
+    let b = 0;
+    let end = start;
+    for (; end < order.length && probabilities[order[end]!] === probabilities[order[start]!]; end++) {
+      a += probabilities[order[end]!]!;
+      b += 1 - probabilities[order[end]!]!;
+    }
+    row.auc_numerator += b * (above + a / 2);
+    above += a;
+    start = end;
+  }
+  return row;
+}
+
 /**
  * The label-free estimate of a cohort's precision, recall, ROC AUC and positive rate at the
- * decision the evaluation uses, overall and per slice, from the scores alone, treating
- * them as calibrated probabilities (docs/diagnose.md says what that assumes). Reads the
- * predictions a binary evaluation reads (scores in [0, 1]); independent of any as-of.
+ * decision the evaluation uses, overall and per slice, from the scores alone, read as
+ * probabilities: as they are, or through `calibrated` ({@link calibrationFor}; the decisions
+ * stay the model's), docs/diagnose.md says what that assumes. Reads the predictions a binary
+ * evaluation reads (scores in [0, 1]); independent of any as-of.
  */
-export async function estimatePerformance(db: Knex, cohort: CohortSelector, definition: LabelDefinition): Promise<EstimatedPerformance> {
+export async function estimatePerformance(
+  db: Knex,
+  cohort: CohortSelector,
+  definition: LabelDefinition,
+  calibrated: ScoreCalibration = UNCALIBRATED,
+): Promise<EstimatedPerformance> {
   if (definition.task !== 'binary') {
     throw new LabelDefinitionError(
       `label definition ${definition.name}@${definition.version} is a ${definition.task} definition; ` +
@@ -115,10 +183,28 @@ export async function estimatePerformance(db: Knex, cohort: CohortSelector, defi
   }
   // as-of plays no part (no outcome is read); the cohort end fills the binding.
   const bindings = joinBindingsFor(cohort, definition, cohort.end);
-  const rows = (await db.raw(cbpeSumsStatement(definition.slices), bindings)).rows as SumsRow[];
+  const rows: SumsRow[] =
+    calibrated.calibration === 'none'
+      ? ((await db.raw(cbpeSumsStatement(definition.slices), bindings)).rows as SumsRow[])
+      : (
+          (await db.raw(cbpeRowsStatement(definition.slices), bindings)).rows as Array<{
+            dim: string;
+            val: string | null;
+            scores: number[];
+            flagged: number[];
+          }>
+        ).map((row) => ({
+          dim: row.dim,
+          val: row.val,
+          ...sumsOf(
+            row.scores.map((score) => calibrated.probability(Number(score))),
+            row.flagged.map(Number),
+          ),
+        }));
   const overall = rows.find((row) => row.dim === '') ?? EMPTY;
   return {
     cohort: { ...cohort, start: bindings.start_ts, end: bindings.end_ts },
+    calibration: calibrated.calibration,
     label_definition: { name: definition.name, version: definition.version, decision_threshold: definition.decision_threshold },
     n: overall.n,
     overall: finishEstimate(overall),

@@ -51,7 +51,7 @@ export interface ChunkEstimates {
 }
 
 /** More chunks than this in one range is a mistake (`--every PT1S` over a month), refused rather than read. */
-const MAX_CHUNKS = 1000;
+export const MAX_CHUNKS = 1000;
 
 export class EstimateInputError extends Error {
   override readonly name = 'EstimateInputError';
@@ -151,6 +151,70 @@ function fitCalibrator(calibration: Calibration, scores: number[], labels: numbe
 }
 
 /**
+ * The calibration `estimate` applies (also the `estimated_drop` rule's and `diagnose`'s): the
+ * calibrator fitted on the reference's labeled predictions, and the probability each score is
+ * read as. Requested none (or nothing, with no labeled reference row): the score itself; nothing
+ * requested with labels: isotonic. `option` names the setting in the error a request without
+ * labels gets.
+ */
+export function referenceCalibration(
+  requested: Calibration | undefined,
+  labeledReference: ReadonlyArray<{ score: number; y: number }>,
+  asOf: string,
+  option: string,
+): { calibration: Calibration; probability: (score: number) => number } {
+  const calibration = requested ?? (labeledReference.length > 0 ? 'isotonic' : 'none');
+  if (calibration !== 'none' && labeledReference.length === 0) {
+    throw new EstimateInputError(
+      `${option} ${calibration} needs labeled predictions in the reference range, and it has none as of ${toUtcIso(asOf)}`,
+    );
+  }
+  const calibrator = fitCalibrator(
+    calibration,
+    labeledReference.map((row) => row.score),
+    labeledReference.map((row) => row.y),
+  );
+  return { calibration, probability: (score: number) => (calibrator === null ? score : applyCalibrator(calibrator, score)) };
+}
+
+/**
+ * The labeled predictions of `ranges` as of `asOf` (score and 0/1 label), read as `estimate`
+ * reads its reference: what {@link referenceCalibration} fits on.
+ */
+export async function labeledReferenceRows(
+  db: Knex,
+  model: string,
+  definition: LabelDefinition,
+  ranges: readonly ChunkedRange[],
+  asOf: string,
+): Promise<Array<{ score: number; y: number }>> {
+  const rows: Array<{ score: number; y: number }> = [];
+  for (const range of ranges) {
+    const input = { model_name: model, definition, analysis: range, reference: range, chunking: { size: Number.MAX_SAFE_INTEGER }, asOf };
+    for (const chunk of await readChunks(db, input, range))
+      chunk.labels.forEach((y, i) => {
+        if (y !== null) rows.push({ score: chunk.scores[i]!, y });
+      });
+  }
+  return rows;
+}
+
+/**
+ * Each reference chunk's realized metrics (labels as of `asOf`; chunks without a label left
+ * out) and their band, mean ± `sigmas` standard deviations, as `estimate` draws it.
+ */
+export async function realizedReferenceBand(
+  db: Knex,
+  input: Pick<EstimateChunksInput, 'model_name' | 'definition' | 'reference' | 'chunking' | 'asOf'>,
+  sigmas: number,
+): Promise<{ chunks: ChunkMetrics[]; band: Record<ChunkMetric, [number, number] | null> }> {
+  const chunks = (await readChunks(db, { ...input, analysis: input.reference }, input.reference)).flatMap(
+    (chunk) => realizedOf(chunk).metrics ?? [],
+  );
+  return { chunks, band: referenceBand(chunks, sigmas) };
+}
+
+/**
  * `hindsight estimate` (docs/diagnose.md): the label-free CBPE estimate of each chunk of the
  * analysis range, from probabilities calibrated on the reference's labeled predictions (the
  * decisions stay the model's: its logged decision or score ≥ threshold, as the definition
@@ -167,18 +231,7 @@ export async function estimateChunks(db: Knex, input: EstimateChunksInput): Prom
   const labeledReference = referenceChunks.flatMap((chunk) =>
     chunk.labels.flatMap((y, i) => (y === null ? [] : [{ score: chunk.scores[i]!, y }])),
   );
-  const calibration = input.calibration ?? (labeledReference.length > 0 ? 'isotonic' : 'none');
-  if (calibration !== 'none' && labeledReference.length === 0) {
-    throw new EstimateInputError(
-      `--calibrate ${calibration} needs labeled predictions in the reference range, and it has none as of ${toUtcIso(input.asOf)}`,
-    );
-  }
-  const calibrator = fitCalibrator(
-    calibration,
-    labeledReference.map((row) => row.score),
-    labeledReference.map((row) => row.y),
-  );
-  const probability = (score: number) => (calibrator === null ? score : applyCalibrator(calibrator, score));
+  const { calibration, probability } = referenceCalibration(input.calibration, labeledReference, input.asOf, '--calibrate');
   const band = referenceBand(referenceChunks.flatMap((chunk) => realizedOf(chunk).metrics ?? []));
   const chunks = (await readChunks(db, input, input.analysis)).map((chunk): EstimatedChunk => {
     const estimated = estimateChunk(chunk.scores.map(probability), chunk.flagged);

@@ -73,7 +73,20 @@ export async function recordJudgements(
         ci_low: judgement.interval?.low ?? null,
         ci_high: judgement.interval?.high ?? null,
         p_value: judgement.p_value,
-        evidence: { reason: judgement.reason, n: judgement.n, relative_change: judgement.relative_change, judged_at: moment },
+        evidence: {
+          reason: judgement.reason,
+          n: judgement.n,
+          relative_change: judgement.relative_change,
+          judged_at: moment,
+          // The observed value's own 95% interval and its method; the band of a band baseline.
+          ...(judgement.metric_interval
+            ? {
+                metric_interval: [judgement.metric_interval.low, judgement.metric_interval.high],
+                interval_method: judgement.metric_interval.method,
+              }
+            : {}),
+          ...(judgement.band ? { band: judgement.band } : {}),
+        },
         updated_at: now,
       };
       // What a new row of this (rule, cohort, slice) is made of, whatever its first state.

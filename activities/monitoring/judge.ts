@@ -7,6 +7,7 @@ import {
   oneProportionPValue,
   oneSided,
   twoProportionPValue,
+  wilsonInterval,
   Z95,
   type Alternative,
   type Interval,
@@ -24,9 +25,29 @@ export type Sample =
   | { kind: 'auc'; positives: number; negatives: number }
   | { kind: 'interval'; low: number; high: number };
 
+/**
+ * A value's own 95% interval and how it was drawn: the snapshot's (`evaluate --intervals`:
+ * wilson, delong, bootstrap), else Wilson's from the counts of a proportion, the normal one
+ * from an estimate's standard error (`normal`), or a projection's (`projection`).
+ */
+export interface MetricInterval {
+  low: number;
+  high: number;
+  method: 'wilson' | 'delong' | 'bootstrap' | 'normal' | 'projection';
+}
+
 export interface Measured {
   value: number | null;
   sample: Sample | null;
+  /** The value's 95% interval, when one can be drawn. */
+  interval?: MetricInterval | null;
+}
+
+/** A band baseline's limits (mean ± sigmas sd of the reference chunks' realized values), null when fewer than two chunks give one. */
+export interface BandLimits {
+  limits: [number, number] | null;
+  chunks: number;
+  sigmas: number;
 }
 
 export interface GroupInput {
@@ -37,6 +58,8 @@ export interface GroupInput {
   observed: Measured;
   /** The baseline's value and pooled sample; absent for floor and ceiling. */
   baseline?: Measured;
+  /** Under a band baseline (overall only): the band instead of a baseline value. */
+  band?: BandLimits;
 }
 
 /** `error`: the rule could not be judged (its reason says why); recorded, never a reason to stop. */
@@ -56,6 +79,10 @@ export interface GroupJudgement {
   /** An interval for the change (relative rules) or the value (bounds), 95%. */
   interval: Interval | null;
   p_value: number | null;
+  /** The observed value's own 95% interval and its method (absent from judgements recorded before). */
+  metric_interval?: MetricInterval | null;
+  /** Under a band baseline: the band the value was judged against. */
+  band?: [number, number] | null;
 }
 
 /** Rules that judge a value (or a projection of it) against a bound or a baseline. */
@@ -66,6 +93,22 @@ export type JudgedRule = Extract<
 
 /** Counts behind a snapshot metric, when it is a proportion or an AUC; null when the snapshot cannot say. */
 export function measure(metrics: GroupMetrics, metric: string): Measured {
+  const measured = measureCounts(metrics, metric);
+  const own = (metrics as { intervals?: { metrics?: Record<string, { low: number | null; high: number | null; method: string }> } })
+    .intervals?.metrics?.[metric];
+  if (measured.value !== null && own && own.low !== null && own.high !== null)
+    return { ...measured, interval: { low: own.low, high: own.high, method: own.method as MetricInterval['method'] } };
+  return measured;
+}
+
+/** Wilson's 95% interval of a proportion's counts, as `evaluate --intervals` draws it; null for any other sample. */
+export function proportionInterval(sample: Sample | null): MetricInterval | null {
+  if (sample?.kind !== 'proportion' || sample.n <= 0) return null;
+  const interval = wilsonInterval(sample.x, sample.n);
+  return { low: interval.low, high: interval.high, method: 'wilson' };
+}
+
+function measureCounts(metrics: GroupMetrics, metric: string): Measured {
   const record = metrics as unknown as Record<string, unknown>;
   const raw = record[metric];
   const value = typeof raw === 'number' && Number.isFinite(raw) ? raw : null;
@@ -172,84 +215,154 @@ export function judgeRule(rule: JudgedRule, groups: GroupInput[]): GroupJudgemen
   const metric = metricOf(rule);
   // A "worse" value is lower for most metrics and higher for errors.
   const worse: Alternative = LOWER_IS_BETTER.has(metric) ? 'greater' : 'less';
-  const judged = groups.map((group) => {
-    const base: GroupJudgement = {
-      dimension: group.dimension,
-      value: group.value,
-      n: group.n,
-      verdict: 'clear',
-      reason: '',
-      observed: group.observed.value,
-      baseline: group.baseline?.value ?? null,
-      relative_change: null,
-      interval: null,
-      p_value: null,
-    };
-    if (group.dimension !== '' && group.n < rule.min_slice_size)
-      return {
-        judgement: {
-          ...base,
-          verdict: 'suppressed' as const,
-          reason: `${group.n} predictions, fewer than min_slice_size ${rule.min_slice_size}`,
-        },
-        candidate: false,
-      };
-    if (group.observed.value === null)
-      return { judgement: { ...base, verdict: 'suppressed' as const, reason: `no ${metric} for this group` }, candidate: false };
-    const observed = group.observed.value;
-    if (rule.kind === 'floor' || rule.kind === 'ceiling') {
-      const bound = rule.kind === 'floor' ? rule.min : rule.max;
-      const candidate = rule.kind === 'floor' ? observed < bound : observed > bound;
-      const test = testBound(group.observed, bound, rule.kind === 'floor' ? 'less' : 'greater');
-      return {
-        judgement: {
-          ...base,
-          baseline: bound,
-          interval: test.interval,
-          p_value: test.p,
-          reason: `${metric} ${observed} ${rule.kind === 'floor' ? 'below the floor' : 'above the ceiling'} ${bound}`,
-        },
-        candidate,
-      };
-    }
-    const baseline = group.baseline;
-    if (!baseline || baseline.value === null)
-      return { judgement: { ...base, verdict: 'suppressed' as const, reason: 'no baseline value for this group' }, candidate: false };
-    const test = testChange(group.observed, baseline, worse);
-    if (rule.kind === 'label_availability') {
-      const shortfall = baseline.value - observed;
-      return {
-        judgement: {
-          ...base,
-          relative_change: baseline.value > 0 ? shortfall / baseline.value : null,
-          interval: test.interval,
-          p_value: test.p,
-          reason: `label availability ${observed} against ${baseline.value} expected (tolerance ${rule.tolerance})`,
-        },
-        candidate: shortfall > rule.tolerance,
-      };
-    }
-    if (baseline.value === 0)
-      return {
-        judgement: { ...base, verdict: 'suppressed' as const, reason: 'the baseline is 0, so a relative change is undefined' },
-        candidate: false,
-      };
-    const change =
-      worse === 'less' ? (baseline.value - observed) / Math.abs(baseline.value) : (observed - baseline.value) / Math.abs(baseline.value);
+  const judged = groups.map((group) => withInterval(rule, group, worse, judgeGroup(rule, group, metric, worse)));
+  return gate(rule, judged);
+}
+
+interface Judged {
+  judgement: GroupJudgement;
+  candidate: boolean;
+  /** Judged on a band: no test, the band is the statistical bound. */
+  onBand?: boolean;
+  /** Why a candidate was withdrawn: its interval includes the baseline (require_interval). */
+  withdrawn?: string;
+}
+
+const shownInterval = (interval: MetricInterval): string => `[${interval.low}, ${interval.high}] (${interval.method})`;
+
+/**
+ * `require_interval`: a candidate stands only when the value's own 95% interval lies wholly on
+ * the worse side of the baseline (or past the bound, or outside the band); without an
+ * interval it cannot be shown to, so it is withdrawn too.
+ */
+function withInterval(rule: JudgedRule, group: GroupInput, worse: Alternative, judged: Judged): Judged {
+  const interval = group.observed.interval ?? proportionInterval(group.observed.sample);
+  const result: Judged = interval ? { ...judged, judgement: { ...judged.judgement, metric_interval: interval } } : judged;
+  if (!rule.require_interval || !judged.candidate || judged.judgement.verdict === 'suppressed') return result;
+  if (interval === null)
+    return { ...result, candidate: false, withdrawn: `no 95% interval of ${metricOf(rule)} for this group, and the rule requires one` };
+  let excluded: boolean;
+  let against: string;
+  if (judged.judgement.band) {
+    const [low, high] = judged.judgement.band;
+    excluded = interval.high < low || interval.low > high;
+    against = `the band [${low}, ${high}]`;
+  } else {
+    const baseline = judged.judgement.baseline!;
+    const lowerIsWorse = rule.kind === 'floor' ? true : rule.kind === 'ceiling' ? false : worse === 'less';
+    excluded = lowerIsWorse ? interval.high < baseline : interval.low > baseline;
+    against = `${rule.kind === 'floor' || rule.kind === 'ceiling' ? 'the bound' : 'the baseline'} ${baseline}`;
+  }
+  return excluded ? result : { ...result, candidate: false, withdrawn: `its 95% interval ${shownInterval(interval)} includes ${against}` };
+}
+
+/** A band baseline: the value against mean ± sigmas sd of the reference chunks, either side. */
+function judgeOnBand(rule: JudgedRule, group: GroupInput, metric: string, base: GroupJudgement): Judged {
+  const band = group.band!;
+  if (band.limits === null)
     return {
       judgement: {
         ...base,
-        relative_change: change,
+        verdict: 'suppressed',
+        reason: `no band: ${band.chunks} reference chunk(s) with labels give ${metric}, and a band needs at least 2`,
+      },
+      candidate: false,
+    };
+  const [low, high] = band.limits;
+  const observed = group.observed.value!;
+  return {
+    judgement: {
+      ...base,
+      baseline: observed <= (low + high) / 2 ? low : high,
+      band: [low, high],
+      reason: `${metric} ${observed} against the band [${low}, ${high}] (mean ± ${band.sigmas} sd of ${band.chunks} reference chunks)`,
+    },
+    candidate: observed < low || observed > high,
+    onBand: true,
+  };
+}
+
+function judgeGroup(rule: JudgedRule, group: GroupInput, metric: string, worse: Alternative): Judged {
+  const base: GroupJudgement = {
+    dimension: group.dimension,
+    value: group.value,
+    n: group.n,
+    verdict: 'clear',
+    reason: '',
+    observed: group.observed.value,
+    baseline: group.baseline?.value ?? null,
+    relative_change: null,
+    interval: null,
+    p_value: null,
+  };
+  if (group.dimension !== '' && group.n < rule.min_slice_size)
+    return {
+      judgement: {
+        ...base,
+        verdict: 'suppressed' as const,
+        reason: `${group.n} predictions, fewer than min_slice_size ${rule.min_slice_size}`,
+      },
+      candidate: false,
+    };
+  if (group.observed.value === null)
+    return { judgement: { ...base, verdict: 'suppressed' as const, reason: `no ${metric} for this group` }, candidate: false };
+  if (group.band) return judgeOnBand(rule, group, metric, base);
+  const observed = group.observed.value;
+  if (rule.kind === 'floor' || rule.kind === 'ceiling') {
+    const bound = rule.kind === 'floor' ? rule.min : rule.max;
+    const candidate = rule.kind === 'floor' ? observed < bound : observed > bound;
+    const test = testBound(group.observed, bound, rule.kind === 'floor' ? 'less' : 'greater');
+    return {
+      judgement: {
+        ...base,
+        baseline: bound,
         interval: test.interval,
         p_value: test.p,
-        reason:
-          `${metric} ${observed} against ${baseline.value}: ` +
-          `${(change * 100).toFixed(1)}% worse (allowed ${(rule.max_drop * 100).toFixed(1)}%)`,
+        reason: `${metric} ${observed} ${rule.kind === 'floor' ? 'below the floor' : 'above the ceiling'} ${bound}`,
       },
-      candidate: change >= rule.max_drop,
+      candidate,
     };
-  });
+  }
+  const baseline = group.baseline;
+  if (!baseline || baseline.value === null)
+    return { judgement: { ...base, verdict: 'suppressed' as const, reason: 'no baseline value for this group' }, candidate: false };
+  const test = testChange(group.observed, baseline, worse);
+  if (rule.kind === 'label_availability') {
+    const shortfall = baseline.value - observed;
+    return {
+      judgement: {
+        ...base,
+        relative_change: baseline.value > 0 ? shortfall / baseline.value : null,
+        interval: test.interval,
+        p_value: test.p,
+        reason: `label availability ${observed} against ${baseline.value} expected (tolerance ${rule.tolerance})`,
+      },
+      candidate: shortfall > rule.tolerance,
+    };
+  }
+  if (baseline.value === 0)
+    return {
+      judgement: { ...base, verdict: 'suppressed' as const, reason: 'the baseline is 0, so a relative change is undefined' },
+      candidate: false,
+    };
+  const change =
+    worse === 'less' ? (baseline.value - observed) / Math.abs(baseline.value) : (observed - baseline.value) / Math.abs(baseline.value);
+  return {
+    judgement: {
+      ...base,
+      relative_change: change,
+      interval: test.interval,
+      p_value: test.p,
+      reason:
+        `${metric} ${observed} against ${baseline.value}: ` +
+        `${(change * 100).toFixed(1)}% worse (allowed ${(rule.max_drop * 100).toFixed(1)}%)`,
+    },
+    candidate: change >= rule.max_drop,
+  };
+}
 
+/** The statistical gate: Benjamini–Hochberg across the rule's tested groups, and the verdicts. */
+function gate(rule: JudgedRule, judged: Judged[]): GroupJudgement[] {
   // Every group judged with a p-value is a test, candidate or not: m counts them all.
   const tested = judged
     .map(({ judgement }, index) => ({ index, p: judgement.verdict === 'suppressed' ? null : judgement.p_value }))
@@ -259,9 +372,12 @@ export function judgeRule(rule: JudgedRule, groups: GroupInput[]): GroupJudgemen
     rule.alpha,
   );
   const discovered = new Set(tested.filter((_, k) => discoveries[k]).map((t) => t.index));
-  return judged.map(({ judgement, candidate }, index) => {
+  return judged.map(({ judgement, candidate, onBand, withdrawn }, index) => {
     if (judgement.verdict === 'suppressed') return judgement;
+    if (withdrawn)
+      return { ...judgement, verdict: 'clear' as const, reason: `not shown by its interval: ${judgement.reason}; ${withdrawn}` };
     if (!candidate) return { ...judgement, verdict: 'clear' as const, reason: `within bounds: ${judgement.reason}` };
+    if (onBand) return { ...judgement, verdict: 'fire' as const, reason: `outside the band: ${judgement.reason}` };
     if (judgement.p_value === null)
       return { ...judgement, verdict: 'fire' as const, reason: `${judgement.reason} (no interval: judged on the bound alone)` };
     if (discovered.has(index))

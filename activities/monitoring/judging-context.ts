@@ -12,14 +12,31 @@ import { PRIOR_COHORTS, type PriorCohortBindings } from '../../sql/prior-cohorts
 import { Z95 } from '../../stats/statistics';
 import { EmptyCohortError, type DiagnoseCohortInput, type Diagnosis } from '../diagnose/diagnose';
 import { computeDrift } from '../diagnose/drift';
-import type { EstimatedGroup, EstimatedPerformance } from '../estimate/cbpe';
+import { calibrationFor, type EstimatedGroup, type EstimatedPerformance, type ScoreCalibration } from '../estimate/cbpe';
+import { realizedReferenceBand, type ChunkedRange } from '../estimate/estimate-chunks';
+import type { ChunkMetric } from '../../stats/cbpe-estimate';
 import { cohortRecordFromRow } from '../evaluate/cohorts';
-import { judgeRule, measure, poolBaseline, type GroupInput, type GroupJudgement, type JudgedRule, type Measured } from './judge';
-import type { PolicyRule } from './policy';
+import {
+  judgeRule,
+  measure,
+  poolBaseline,
+  type BandLimits,
+  type GroupInput,
+  type GroupJudgement,
+  type JudgedRule,
+  type Measured,
+} from './judge';
+import type { BandBaseline, PolicyRule } from './policy';
 
 /** The estimators monitoring uses, injected so each is tested on its own. */
 export interface MonitoringDependencies {
-  estimatePerformance: (db: Knex, cohort: CohortSelector, definition: LabelDefinition) => Promise<EstimatedPerformance>;
+  /** `calibrated` absent: the scores read as they are. */
+  estimatePerformance: (
+    db: Knex,
+    cohort: CohortSelector,
+    definition: LabelDefinition,
+    calibrated?: ScoreCalibration,
+  ) => Promise<EstimatedPerformance>;
   /** Absent, alerts carry no diagnosis. */
   diagnose?: (db: Knex, input: DiagnoseCohortInput) => Promise<Diagnosis>;
 }
@@ -34,6 +51,8 @@ interface PriorCohort {
 
 const OVERALL = { dimension: '', value: null as string | null };
 const groupKey = (dimension: string, value: string | null): string => JSON.stringify([dimension, value]);
+/** How many earlier cohorts a previous or mean_of_last baseline pools. */
+const priorCount = (baseline: { kind: string; k?: number }): number => (baseline.kind === 'mean_of_last' ? baseline.k! : 1);
 
 /** Rules judged at the cohort's close, from scores alone. */
 const AT_CLOSE = new Set<PolicyRule['kind']>(['score_psi', 'estimated_drop']);
@@ -68,7 +87,8 @@ export async function readSnapshot(db: Knex, snapshotId: number): Promise<Judged
 /** Everything one judgement needs, each read at most once: prior cohorts, estimates, the diagnosis. */
 export class JudgingContext {
   private readonly priors = new Map<string, Promise<PriorCohort[]>>();
-  private estimates: Promise<EstimatedPerformance> | null = null;
+  private readonly estimates = new Map<string, Promise<{ calibrated: ScoreCalibration; estimate: EstimatedPerformance }>>();
+  private readonly bands = new Map<string, ReturnType<typeof realizedReferenceBand>>();
   private diagnosed: Promise<Diagnosis | DiagnosisFailure | null> | null = null;
 
   constructor(
@@ -156,9 +176,29 @@ export class JudgingContext {
   private async groups(rule: JudgedRule): Promise<GroupInput[]> {
     const keep = this.selected(rule);
     if (rule.kind === 'estimated_drop') {
-      const current = await this.estimate();
-      const priors = await this.prior('', rule.baseline.kind === 'previous' ? 1 : rule.baseline.k, rule.baseline.kind !== 'previous');
-      const baselines = await Promise.all(priors.map((p) => this.deps.estimatePerformance(this.db, p.record, this.definition)));
+      const where = `rule ${rule.name}: calibrate`;
+      if (rule.baseline.kind === 'band') {
+        // Calibrated on the band's reference range, as `hindsight estimate` calibrates on its reference.
+        const range = this.bandRange(rule.baseline);
+        const reference = { model_name: this.record.model_name, ...range, start: range.from, end: range.to };
+        const { estimate } = await this.estimate([reference], rule.calibrate, where);
+        return [
+          {
+            ...OVERALL,
+            n: estimate.overall.n,
+            observed: measureEstimate(estimate.overall, rule.metric),
+            band: await this.band(rule.baseline, rule.metric),
+          },
+        ];
+      }
+      const priors = await this.prior('', priorCount(rule.baseline), rule.baseline.kind !== 'previous');
+      // Calibrated on the baseline cohorts' labeled predictions; the baselines are read through the same calibrator.
+      const { calibrated, estimate: current } = await this.estimate(
+        priors.map((p) => p.record),
+        rule.calibrate,
+        where,
+      );
+      const baselines = await Promise.all(priors.map((p) => this.deps.estimatePerformance(this.db, p.record, this.definition, calibrated)));
       return estimatedGroups(current, keep).map((group) => ({
         ...group,
         observed: measureEstimate(group.metrics, rule.metric),
@@ -178,15 +218,17 @@ export class JudgingContext {
     }
     if (rule.kind === 'projected_drop') {
       const projected = snapshot.document.projected!;
-      const priors = await this.prior('final', rule.baseline.kind === 'previous' ? 1 : rule.baseline.k, true);
+      const priors = await this.prior('final', priorCount(rule.baseline), true);
       return groups.flatMap((g) => {
         const block =
           g.dimension === '' ? projected.overall : projected.slices.find((s) => s.dimension === g.dimension && s.value === g.value);
         if (!block) return [];
         const value = block[rule.metric];
+        const bounded = value.ci_low !== null && value.ci_high !== null;
         const observed: Measured = {
           value: value.projected,
-          sample: value.ci_low !== null && value.ci_high !== null ? { kind: 'interval', low: value.ci_low, high: value.ci_high } : null,
+          sample: bounded ? { kind: 'interval', low: value.ci_low!, high: value.ci_high! } : null,
+          interval: bounded ? { low: value.ci_low!, high: value.ci_high!, method: 'projection' } : null,
         };
         return [
           {
@@ -199,12 +241,23 @@ export class JudgingContext {
         ];
       });
     }
+    if (rule.kind === 'relative_drop' && rule.baseline.kind === 'band') {
+      // A band is drawn for the whole model version (policy put refuses slices with it).
+      return [
+        {
+          ...OVERALL,
+          n: snapshot.document.overall.n,
+          observed: measure(snapshot.document.overall, rule.metric),
+          band: await this.band(rule.baseline, rule.metric as ChunkMetric),
+        },
+      ];
+    }
     // relative_drop and label_availability compare with earlier cohorts at the same checkpoint.
     const read = rule.kind === 'label_availability' ? labeledShare : (m: GroupMetrics) => measure(m, rule.metric);
     const priors =
       rule.kind === 'label_availability'
         ? await this.prior(snapshot.checkpoint, rule.history, true)
-        : await this.prior(snapshot.checkpoint, rule.baseline.kind === 'previous' ? 1 : rule.baseline.k, rule.baseline.kind !== 'previous');
+        : await this.prior(snapshot.checkpoint, priorCount(rule.baseline), rule.baseline.kind !== 'previous');
     return groups.map((g) => ({
       dimension: g.dimension,
       value: g.value,
@@ -214,9 +267,61 @@ export class JudgingContext {
     }));
   }
 
-  private estimate(): Promise<EstimatedPerformance> {
-    this.estimates ??= this.deps.estimatePerformance(this.db, this.record, this.definition);
-    return this.estimates;
+  /** The moment the judgement reads labels as of: the snapshot's, or the cohort's close. */
+  private asOf(): string {
+    return this.snapshot?.asOf ?? this.record.end;
+  }
+
+  /**
+   * The cohort's estimate through the calibration `hindsight estimate` fits on `reference`
+   * (labels as of the judgement's moment), each calibration fitted once per judgement.
+   */
+  private estimate(
+    reference: CohortSelector[],
+    requested: 'none' | 'isotonic' | 'platt' | undefined,
+    where: string,
+  ): Promise<{ calibrated: ScoreCalibration; estimate: EstimatedPerformance }> {
+    const key = JSON.stringify([reference.map((r) => [r.model_version, r.environment, r.start, r.end]), requested ?? null]);
+    let found = this.estimates.get(key);
+    if (!found) {
+      found = (async () => {
+        const calibrated = await calibrationFor(this.db, this.definition, reference, requested, this.asOf(), where);
+        return { calibrated, estimate: await this.deps.estimatePerformance(this.db, this.record, this.definition, calibrated) };
+      })();
+      this.estimates.set(key, found);
+    }
+    return found;
+  }
+
+  private bandRange(baseline: BandBaseline): ChunkedRange {
+    return {
+      model_version: this.record.model_version,
+      environment: this.record.environment,
+      from: baseline.reference.from,
+      to: baseline.reference.to,
+    };
+  }
+
+  /** A band baseline's limits for `metric`: the band `hindsight estimate` draws, over this model version's reference chunks. */
+  private async band(baseline: BandBaseline, metric: ChunkMetric): Promise<BandLimits> {
+    const key = JSON.stringify([baseline.reference, baseline.chunk, baseline.sigmas]);
+    let found = this.bands.get(key);
+    if (!found) {
+      found = realizedReferenceBand(
+        this.db,
+        {
+          model_name: this.record.model_name,
+          definition: this.definition,
+          reference: this.bandRange(baseline),
+          chunking: { every: baseline.chunk },
+          asOf: this.asOf(),
+        },
+        baseline.sigmas,
+      );
+      this.bands.set(key, found);
+    }
+    const { chunks, band } = await found;
+    return { limits: band[metric], chunks: chunks.filter((chunk) => chunk[metric] !== null).length, sigmas: baseline.sigmas };
   }
 
   /** PSI of the score (and the named features) against the cohort before; a magnitude, so no test. */
@@ -303,8 +408,9 @@ function measureWithRate(metrics: GroupMetrics, metric: string): Measured {
 function measureEstimate(group: EstimatedGroup, metric: 'precision' | 'recall' | 'roc_auc'): Measured {
   const value = group[metric];
   const se = group.standard_error[metric];
-  if (value === null || se === null) return { value, sample: null };
-  return { value, sample: { kind: 'interval', low: value - Z95 * se, high: value + Z95 * se } };
+  if (value === null || se === null) return { value, sample: null, interval: null };
+  const interval = { low: value - Z95 * se, high: value + Z95 * se };
+  return { value, sample: { kind: 'interval', ...interval }, interval: { ...interval, method: 'normal' } };
 }
 
 async function readPriorCohorts(

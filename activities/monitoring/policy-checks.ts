@@ -12,6 +12,8 @@
 import type { Knex } from 'knex';
 import { durationBounds, fixedDurationMs } from '../../contracts/iso-duration';
 import { itemTask, type LabelDefinition } from '../../contracts/label-definition';
+import { CHUNK_METRICS } from '../../stats/cbpe-estimate';
+import { MAX_CHUNKS } from '../estimate/estimate-chunks';
 
 export interface PolicyIssue {
   path: Array<string | number>;
@@ -30,6 +32,8 @@ interface CheckedRule {
   max_silence?: string;
   check_every?: string;
   features?: string[];
+  baseline?: { kind: string; reference?: { from: string; to: string }; chunk?: string; sigmas?: number };
+  require_interval?: boolean | undefined;
 }
 
 /** The fields of a parsed policy the checks read. */
@@ -118,6 +122,9 @@ const METRIC_RANGES: Record<ReturnType<typeof itemTask>, Record<string, { min: n
   },
 };
 
+/** The metrics whose 95% interval a snapshot's counts give (Wilson's), the only ones `require_interval` can use. */
+const COUNTED_METRICS = ['recall', 'precision', 'base_rate'] as const;
+
 /** The metric names of a task (exported for the test that keeps them in step with the schema's lists). */
 export const metricsOf = (task: ReturnType<typeof itemTask>): string[] => Object.keys(METRIC_RANGES[task]);
 
@@ -130,9 +137,71 @@ const rangeText = (range: { min: number; max: number }): string =>
 
 /** Rule kinds whose numbers come from scores read as probabilities: binary definitions only. */
 const BINARY_ONLY: Record<string, string> = {
-  estimated_drop: 'the label-free estimate reads scores as probabilities',
+  estimated_drop: 'the label-free estimate reads (calibrated) scores as probabilities',
   projected_drop: 'projections to finalization are made for binary definitions only',
 };
+
+/**
+ * A band baseline: a reference range cut into at least two chunks (and at most as many as
+ * `estimate` reads), sigmas above 0, a metric the band is drawn for, the whole cohort only.
+ */
+function checkBand(
+  rule: CheckedRule,
+  at: (...rest: Array<string | number>) => Array<string | number>,
+  definition: LabelDefinition,
+  def: string,
+): PolicyIssue[] {
+  const band = rule.baseline!;
+  const issues: PolicyIssue[] = [];
+  if (definition.task !== 'binary')
+    issues.push({ path: at('baseline', 'kind'), message: `a band is drawn from binary metrics; ${def} is ${definition.task}` });
+  else if (rule.metric !== undefined && !(CHUNK_METRICS as readonly string[]).includes(rule.metric))
+    issues.push({
+      path: at('metric'),
+      message: `a band baseline is drawn for ${CHUNK_METRICS.join(', ')}; ${rule.metric} is not one of them`,
+    });
+  if (rule.slices.length > 0)
+    issues.push({
+      path: at('slices'),
+      message: 'a band baseline is drawn for the whole cohort; judge slices with a previous or mean_of_last baseline',
+    });
+  if (band.sigmas !== undefined && !(band.sigmas > 0))
+    issues.push({
+      path: at('baseline', 'sigmas'),
+      message: `${band.sigmas} is not above 0; the band is mean ± sigmas standard deviations`,
+    });
+  const from = Date.parse(band.reference!.from);
+  const to = Date.parse(band.reference!.to);
+  if (!(from < to)) {
+    issues.push({
+      path: at('baseline', 'reference', 'from'),
+      message: `${band.reference!.from} is not before reference.to ${band.reference!.to}`,
+    });
+    return issues;
+  }
+  const chunk = checkDuration(band.chunk!, at('baseline', 'chunk'), {
+    fixed: false,
+    wholeSeconds: false,
+    minSeconds: 0,
+    zero: false,
+    what: 'a reference chunk',
+  });
+  if (chunk.length > 0) return [...issues, ...chunk];
+  const { min, max } = durationBounds(band.chunk!);
+  if (from + min * 1000 >= to)
+    issues.push({
+      path: at('baseline', 'chunk'),
+      message:
+        `${band.chunk} cuts the reference [${band.reference!.from}, ${band.reference!.to}) into fewer than 2 chunks; ` +
+        `a band needs at least 2: give a shorter chunk or a longer reference`,
+    });
+  else if ((to - from) / (max * 1000) > MAX_CHUNKS)
+    issues.push({
+      path: at('baseline', 'chunk'),
+      message: `${band.chunk} cuts the reference into more than ${MAX_CHUNKS} chunks; give a longer chunk`,
+    });
+  return issues;
+}
 
 /**
  * Checks a parsed policy against the latest version of its label definition: everything that
@@ -199,6 +268,24 @@ export function checkPolicy(policy: CheckedPolicy, definition: LabelDefinition):
         }
       }
     }
+    if (rule.baseline?.kind === 'band') issues.push(...checkBand(rule, at, definition, def));
+    if (rule.require_interval && (rule.kind === 'score_psi' || rule.kind === 'stalled_feed'))
+      issues.push({
+        path: at('require_interval'),
+        message: `a ${rule.kind} rule judges no metric with an interval; remove require_interval`,
+      });
+    else if (
+      rule.require_interval &&
+      (rule.kind === 'relative_drop' || rule.kind === 'floor' || rule.kind === 'ceiling') &&
+      rule.metric !== undefined &&
+      !(COUNTED_METRICS as readonly string[]).includes(rule.metric)
+    )
+      // A lifecycle's snapshots carry counts, not intervals: only a proportion's can be drawn
+      // there, and a rule waiting on any other interval would never fire.
+      issues.push({
+        path: at('require_interval'),
+        message: `a snapshot gives an interval for ${COUNTED_METRICS.join(', ')} only (from its counts); ${rule.metric} has none, so the rule would never fire; remove require_interval`,
+      });
     if (rule.kind === 'stalled_feed') {
       if (rule.max_silence !== undefined)
         issues.push(

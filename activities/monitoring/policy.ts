@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import { z } from 'zod';
 import { fixedDurationMs, isoDurationSchema } from '../../contracts/iso-duration';
 import { labelDefinitionFields } from '../../contracts/label-definition';
+import { timestampSchema } from '../../contracts/records';
 import { putImmutableVersion, type PutOutcome } from '../evaluate/label-definitions';
 import { checkFeatures, checkPolicy, formatPolicyIssues, textIssues } from './policy-checks';
 import { maxAgeSchema, pagerDutySchema, slackSchema } from '../delivery/channels';
@@ -42,12 +43,26 @@ const sliceDimension = z
 const ruleName = z.string().regex(/^[A-Za-z0-9_.-]{1,100}$/, 'letters, digits, _ . - only');
 const share = z.number().gt(0).lt(1);
 
-const baselineSchema = z
-  .discriminatedUnion('kind', [
-    z.object({ kind: z.literal('previous') }).strict(),
-    z.object({ kind: z.literal('mean_of_last'), k: z.number().int().min(1).max(104) }).strict(),
-  ])
+const previousBaseline = z.object({ kind: z.literal('previous') }).strict();
+const meanOfLastBaseline = z.object({ kind: z.literal('mean_of_last'), k: z.number().int().min(1).max(104) }).strict();
+const baselineSchema = z.discriminatedUnion('kind', [previousBaseline, meanOfLastBaseline]).default({ kind: 'previous' });
+/**
+ * A fixed reference range cut into chunks: the rule fires when the value leaves mean ± sigmas
+ * standard deviations of the chunks' realized values, the band `hindsight estimate` draws
+ * (./policy-checks checks the range, the chunk and sigmas at put).
+ */
+const bandBaseline = z
+  .object({
+    kind: z.literal('band'),
+    reference: z.object({ from: timestampSchema, to: timestampSchema }).strict(),
+    chunk: isoDurationSchema,
+    sigmas: z.number().default(3),
+  })
+  .strict();
+const bandOrBaselineSchema = z
+  .discriminatedUnion('kind', [previousBaseline, meanOfLastBaseline, bandBaseline])
   .default({ kind: 'previous' });
+export type BandBaseline = z.output<typeof bandBaseline>;
 
 /** Fields every rule has: who it pages, how loudly, per slice or not, and its statistical gate. */
 const common = {
@@ -63,10 +78,15 @@ const common = {
   alpha: z.number().gt(0).lt(1).default(0.05),
   runbook: z.string().min(1).optional(),
   description: z.string().optional(),
+  /**
+   * Fire only when the value's own 95% interval excludes the baseline (or the bound, or the
+   * band). No default, so policies stored before it keep their content hash.
+   */
+  require_interval: z.boolean().optional(),
 };
 
 const ruleSchema = z.discriminatedUnion('kind', [
-  z.object({ ...common, kind: z.literal('relative_drop'), metric: metricSchema, max_drop: share, baseline: baselineSchema }).strict(),
+  z.object({ ...common, kind: z.literal('relative_drop'), metric: metricSchema, max_drop: share, baseline: bandOrBaselineSchema }).strict(),
   z.object({ ...common, kind: z.literal('floor'), metric: metricSchema, min: z.number() }).strict(),
   z.object({ ...common, kind: z.literal('ceiling'), metric: metricSchema, max: z.number() }).strict(),
   z
@@ -108,7 +128,13 @@ const ruleSchema = z.discriminatedUnion('kind', [
       kind: z.literal('estimated_drop'),
       metric: z.enum(['precision', 'recall', 'roc_auc']),
       max_drop: share,
-      baseline: baselineSchema,
+      baseline: bandOrBaselineSchema,
+      /**
+       * How scores are read as probabilities: through a calibrator fitted on the baseline's
+       * labeled predictions, as `hindsight estimate --calibrate` does. Absent: isotonic when the
+       * baseline has labels, else none (no default, so stored policies keep their hash).
+       */
+      calibrate: z.enum(['none', 'isotonic', 'platt']).optional(),
     })
     .strict(),
   z

@@ -10,6 +10,8 @@ import { withDatabase } from '../context';
 import { checkAsOf, cohortSelectorFrom, parseOptions } from '../options';
 import { createOutput, EXIT, UsageError } from '../output';
 import { parseLabelDefinitionRef, type LabelDefinition } from '../../contracts/label-definition';
+import { EstimateInputError } from '../../activities/estimate/estimate-chunks';
+import { CalibrationFitError } from '../../stats/platt';
 
 const COHORT_FLAGS = ['model', 'version', 'environment', 'from', 'to', 'labelDefinition'] as const;
 
@@ -31,6 +33,7 @@ const diagnoseOptionsSchema = z
       .gt(0, 'must be a share above 0, e.g. 0.1 for a 10% fall')
       .lt(1, 'must be a share below 1, e.g. 0.1 for a 10% fall')
       .optional(),
+    calibrate: z.enum(['none', 'isotonic', 'platt']).optional(),
     json: z.boolean().optional(),
   })
   .refine((o) => o.cohort === undefined || COHORT_FLAGS.every((flag) => o[flag] === undefined), {
@@ -145,6 +148,10 @@ export function registerDiagnose(program: Command, setExit: (code: number) => vo
     .option('--baseline-to <iso>', 'baseline end')
     .option('--as-of <iso>', 'only outcomes received by then count; the baseline is judged as of its end plus the same lag (default: now)')
     .option('--threshold <share>', 'the relative fall of recall, precision or ROC AUC that counts as material (default 0.05: 5%)')
+    .option(
+      '--calibrate <method>',
+      "none, isotonic or platt: how the label-free estimate reads scores, fitted on the baseline's labels (default: isotonic when it has labels)",
+    )
     .option('--json', 'print one JSON document')
     .addHelpText(
       'after',
@@ -158,7 +165,16 @@ export function registerDiagnose(program: Command, setExit: (code: number) => vo
         const resolved = await resolve(db, options);
         // Only an --as-of given: the default (now) before a live cohort's end is what diagnosing it means.
         if (options.asOf !== undefined) checkAsOf('diagnose', resolved.cohort, options.asOf, out.info);
-        return diagnoseCohort(db, { ...resolved, ...(options.threshold === undefined ? {} : { metricDrop: options.threshold }) });
+        try {
+          return await diagnoseCohort(db, {
+            ...resolved,
+            ...(options.threshold === undefined ? {} : { metricDrop: options.threshold }),
+            ...(options.calibrate === undefined ? {} : { calibration: options.calibrate }),
+          });
+        } catch (error) {
+          if (error instanceof EstimateInputError || error instanceof CalibrationFitError) throw new UsageError(error.message);
+          throw error;
+        }
       });
       out.result(diagnosis, () => formatDiagnosis(diagnosis));
       setExit(EXIT.ok);

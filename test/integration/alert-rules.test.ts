@@ -6,6 +6,9 @@ import { applyMonitoringPolicy } from '../../activities/monitoring/apply-policy'
 import { defaultMonitoringDependencies } from '../../activities/monitoring/dependencies';
 import { putPolicy } from '../../activities/monitoring/policy';
 import { useTestDatabase } from '../support/database';
+import { runHindsightInProcess } from '../support/run-cli';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { type LabelDefinition } from '../../contracts/label-definition';
 import { type CohortRecord } from '../../contracts/cohort';
 
@@ -159,10 +162,12 @@ describe('relative_drop per slice with its statistical gate', () => {
     expect(early[0]!.observed).toBeCloseTo(0.1 * Math.log(4 / 3) + 0.1 * Math.log(2), 3);
     // The categorical feature's PSI is over its categories: 'high' fell from 0.4 to 0.3, 'low' rose from 0.6 to 0.7.
     expect(early[1]!.observed).toBeCloseTo(0.1 * Math.log(4 / 3) + 0.1 * Math.log(7 / 6), 12);
-    // CBPE recall = Σ p over flagged / Σ p: week 0 10,800.9/12,903.6, week 1 8,100.9/10,803.6 (large and small together).
-    const expected = (caught: number, missed: number) => (0.9 * caught) / (0.9 * caught + 0.2 * missed + 0.1 * (caught + missed));
-    expect(early[2]!.observed).toBeCloseTo(expected(9_009, 6_006), 6);
-    expect(early[2]!.baseline).toBeCloseTo(expected(12_012, 3_003), 6);
+    // CBPE recall = Σ p over flagged / Σ p, p the score calibrated (isotonic, the default) on week 0's labels as of
+    // week 1's close: every 0.9 and 0.2 charged back and no 0.1 did, so p is 1, 1 and 0, and the estimate is the
+    // share of positives caught: week 1 9,009/15,015 = 0.6 against week 0 12,012/15,015 = 0.8 (large and small
+    // together). (Read raw, as before calibration, these were 8,100.9/10,803.6 and 10,800.9/12,903.6.)
+    expect(early[2]!.observed).toBeCloseTo(9_009 / 15_015, 9);
+    expect(early[2]!.baseline).toBeCloseTo(12_012 / 15_015, 9);
     const closeAlerts = await testDb.db('alerts').where({ cohort_id: 'gate-week-1', policy_name: 'fraud-gate-early' }).orderBy('alert_id');
     expect(closeAlerts.map((a) => [a.rule_kind, a.checkpoint, a.snapshot_id, a.state])).toEqual([
       ['score_psi', null, null, 'firing'],
@@ -206,5 +211,74 @@ describe('relative_drop per slice with its statistical gate', () => {
     expect(final.judgements.map((j) => j.rule)).toContain('recall-wow');
     expect(atClose.judgements.map((j) => j.rule).sort()).toEqual(['estimated-recall', 'score-shift']);
     expect(await testDb.db('alerts').where({ cohort_id: 'gate-week-2' })).toEqual([]);
+  });
+});
+
+describe('require_interval: a slice alert only where its 95% interval excludes the bound', () => {
+  const wilson = (
+    JSON.parse(readFileSync(path.join(__dirname, '..', 'fixtures', 'monitoring', 'band.json'), 'utf8')) as {
+      wilson: Record<string, [number, number]>;
+    }
+  ).wilson;
+
+  it('recall 0.6 under a 0.7 floor: the slice of 15,000 positives fires with its Wilson interval in the evidence; the slice of 15, whose interval reaches 0.7, does not', async () => {
+    // Week 1 of the first test (recall 9,000/15,000 in the large region and 9/15 in the small one), evaluated
+    // again as an adhoc snapshot: the final one was judged already, and a snapshot is judged once.
+    const definition = (await testDb.db('label_definitions').where({ name: 'chargeback-gate', version: 1 }).first('definition'))
+      .definition as LabelDefinition;
+    const week1: CohortRecord = {
+      cohort_id: 'gate-week-1',
+      model_name: 'fraud-gate',
+      model_version: 'v1',
+      environment: 'production',
+      start: new Date(T0 + WEEK).toISOString(),
+      end: new Date(T0 + 2 * WEEK).toISOString(),
+      label_definition_name: 'chargeback-gate',
+      label_definition_version: 1,
+    };
+    const asOf = new Date(T0 + 2 * WEEK + 30 * 86400_000).toISOString();
+    const snapshot = await storeSnapshot(testDb.db, week1, 'adhoc', 1, await evaluateCohort(testDb.db, week1, definition, asOf));
+    const floor = { kind: 'floor', metric: 'recall', min: 0.7, slices: ['region'], min_slice_size: 10, alpha: 0.99 };
+    await putPolicy(testDb.db, {
+      name: 'fraud-gate-intervals',
+      version: 1,
+      model_name: 'fraud-gate',
+      label_definition: 'chargeback-gate',
+      rules: [
+        { name: 'floor-interval', ...floor, require_interval: true },
+        { name: 'floor-point', ...floor },
+      ],
+    });
+    const outcome = await applyMonitoringPolicy(testDb.db, defaultMonitoringDependencies, {
+      cohortId: 'gate-week-1',
+      snapshotId: Number(snapshot.snapshot_id),
+    });
+    const judged = (rule: string, slice: string) =>
+      outcome.judgements.find((j) => j.policy === 'fraud-gate-intervals@1' && j.rule === rule && j.slice === slice)!;
+    const close = (actual: { low: number; high: number } | null | undefined, expected: [number, number]) =>
+      expect(Math.abs(actual!.low - expected[0]) + Math.abs(actual!.high - expected[1])).toBeLessThan(1e-9);
+
+    // Both slices cross the floor; with the gate this loose, the point rule fires on both.
+    expect(judged('floor-point', 'region=large').verdict).toBe('fire');
+    expect(judged('floor-point', 'region=small').verdict).toBe('fire');
+
+    const large = judged('floor-interval', 'region=large');
+    expect(large.verdict).toBe('fire');
+    close(large.metric_interval, wilson['9000/15000']!);
+    const small = judged('floor-interval', 'region=small');
+    expect(small).toMatchObject({ verdict: 'clear', observed: 0.6, baseline: 0.7 });
+    close(small.metric_interval, wilson['9/15']!);
+    expect(small.reason).toMatch(/^not shown by its interval: .*includes the bound 0\.7$/);
+
+    // What alerts list --json shows: the interval [low, high] and its method in the evidence.
+    const listed = await runHindsightInProcess(['alerts', 'list', '--cohort', 'gate-week-1', '--json'], { DATABASE_URL: testDb.url });
+    expect(listed.code).toBe(0);
+    const alerts = (JSON.parse(listed.stdout).alerts as Array<Record<string, any>>).filter(
+      (a) => a.policy === 'fraud-gate-intervals@1' && a.rule === 'floor-interval',
+    );
+    expect(alerts.map((a) => a.slice?.value ?? 'overall').sort()).toEqual(['large', 'overall']);
+    const largeAlert = alerts.find((a) => a.slice?.value === 'large')!;
+    expect(largeAlert.evidence.interval_method).toBe('wilson');
+    close({ low: largeAlert.evidence.metric_interval[0], high: largeAlert.evidence.metric_interval[1] }, wilson['9000/15000']!);
   });
 });

@@ -115,6 +115,42 @@ describe('policy put refuses at the door what could only fail later', () => {
     expect(await stored('careless')).toBe(0);
   });
 
+  it('a band baseline with a reference cut into fewer than two chunks, from after to, and sigmas 0 is refused naming each field', async () => {
+    const band = (reference: { from: string; to: string }, chunk: string, sigmas: number) => ({
+      kind: 'band',
+      reference,
+      chunk,
+      sigmas,
+    });
+    const bad = await file('band.json', {
+      ...careless,
+      rules: [
+        {
+          name: 'one-chunk',
+          kind: 'relative_drop',
+          metric: 'recall',
+          max_drop: 0.2,
+          baseline: band({ from: '2026-03-01T00:00:00Z', to: '2026-03-08T00:00:00Z' }, 'P7D', 3),
+        },
+        {
+          name: 'backwards',
+          kind: 'estimated_drop',
+          metric: 'precision',
+          max_drop: 0.2,
+          baseline: band({ from: '2026-03-08T00:00:00Z', to: '2026-03-01T00:00:00Z' }, 'P1D', 0),
+        },
+      ],
+    });
+    const refused = await hindsight(['policy', 'put', bad]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain(`${bad}: rules.0.baseline.chunk: P7D cuts the reference`);
+    expect(refused.stderr).toContain('into fewer than 2 chunks; a band needs at least 2');
+    expect(refused.stderr).toContain(`${bad}: rules.1.baseline.sigmas: 0 is not above 0`);
+    expect(refused.stderr).toContain(`${bad}: rules.1.baseline.reference.from: 2026-03-08T00:00:00.000Z is not before reference.to`);
+    expect(refused.stderr).not.toMatch(/insert|select|SQLSTATE|\n\s+at /i);
+    expect(await stored('careless')).toBe(0);
+  });
+
   it('a NUL in a string and a version the column cannot hold are named, not answered with a database error', async () => {
     const nul = await hindsight(['policy', 'put', await file('nul.json', { ...careless, description: 'fraud\u0000watch' })]);
     expect(nul.code).toBe(2);
