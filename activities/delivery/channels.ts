@@ -96,6 +96,13 @@ const cut = (text: string, max: number): string => (text.length <= max ? text : 
 const shown = (value: unknown): string =>
   typeof value === 'number' ? String(Number(value.toPrecision(4))) : value === null || value === undefined ? '—' : String(value);
 
+/** The observed value with its 95% interval and method when the judgement drew one ("0.41 [0.36, 0.46] wilson"). */
+function observedWithInterval(alert: Record<string, any>): string {
+  const interval = alert.evidence?.metric_interval;
+  if (!Array.isArray(interval) || interval.length !== 2) return shown(alert.observed);
+  return `${shown(alert.observed)} [${shown(interval[0])}, ${shown(interval[1])}] ${alert.evidence.interval_method ?? ''}`.trimEnd();
+}
+
 function sliceOf(alert: Record<string, any>): string {
   return alert.slice ? `${alert.slice.dimension}=${alert.slice.value}` : 'overall';
 }
@@ -123,7 +130,7 @@ export function slackMessage(payload: NotificationPayload, channel: Pick<SlackCh
   const fields = [
     ['Model', `${a.model_name}${a.model_version ? ` ${a.model_version}` : ''}`],
     ['Slice', sliceOf(a)],
-    [`Observed (${a.metric ?? 'value'})`, shown(a.observed)],
+    [`Observed (${a.metric ?? 'value'})`, observedWithInterval(a)],
     ['Baseline', shown(a.baseline)],
     ['Checkpoint', a.checkpoint ? `${a.checkpoint}${a.revision ? `, revision ${a.revision}` : ''}` : 'the cohort at its close'],
     ['Severity', shown(a.severity)],
@@ -180,6 +187,8 @@ export function pagerDutyEvent(
         slice: sliceOf(a),
         metric: a.metric,
         observed: a.observed,
+        observed_interval: a.evidence?.metric_interval ?? null,
+        interval_method: a.evidence?.interval_method ?? null,
         baseline: a.baseline,
         checkpoint: a.checkpoint,
         revision: a.revision,

@@ -51,6 +51,15 @@ describe('Slack messages', () => {
     });
   });
 
+  it("show the observed value's 95% interval and its method when the judgement drew one", () => {
+    const withInterval = { ...firing, alert: { ...alert, evidence: { metric_interval: [0.36, 0.46], interval_method: 'wilson' } } };
+    expect(JSON.stringify(slackMessage(withInterval, {}))).toContain('*Observed (recall)*\\n0.4123 [0.36, 0.46] wilson');
+    expect(JSON.stringify(slackMessage(firing, {}))).toContain('*Observed (recall)*\\n0.4123"');
+    expect(pagerDutyEvent(withInterval, {}, KEY)).toMatchObject({
+      payload: { custom_details: { observed: 0.41234567, observed_interval: [0.36, 0.46], interval_method: 'wilson' } },
+    });
+  });
+
   it('keep within the length limits Slack sets, however long a name', () => {
     const long = { ...firing, alert: { ...alert, rule: 'r'.repeat(400), model_name: 'm'.repeat(5000) } };
     expect(() => slackMessageSchema.parse(slackMessage(long, {}))).not.toThrow();
