@@ -262,7 +262,17 @@ export function registerRecalibrationCommands(group: Command, setExit: (code: nu
           }
           const handle = client.workflow.getHandle(options.workflowId);
           const { taskQueue } = await handle.describe();
-          await decide(client, handle, decideCalibratorUpdate, [{ kind: verb, by, note: options.note ?? null }], taskQueue);
+          try {
+            await decide(client, handle, decideCalibratorUpdate, [{ kind: verb, by, note: options.note ?? null }], taskQueue);
+          } catch (error) {
+            // Another decision came first and the workflow ended before this one reached it.
+            if (!(error instanceof Error && error.name === 'WorkflowNotFoundError')) throw error;
+            const after = await readState(client, options.workflowId);
+            throw new UsageError(
+              `calibrate ${verb}: ${options.workflowId} is ${after.status.toLowerCase()} in phase ${after.state.phase}, ` +
+                'not awaiting approval: another decision came first',
+            );
+          }
           return { workflow_id: options.workflowId, decision: verb, by, calibrator_id: state.calibrator?.calibratorId ?? null };
         });
         out.result(
