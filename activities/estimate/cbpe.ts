@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
-import { cbpeRowsStatement, cbpeSumsStatement } from '../../sql/estimate-cbpe';
+import type { CalibratorParameters } from '../../client/calibrator';
+import { calibrationBindings, cbpeSumsStatement } from '../../sql/estimate-cbpe';
 import { joinBindingsFor } from '../../sql/join-outcomes';
 import { ratio } from '../../stats/bin-sums';
 import { hanleyMcNeilSe } from '../../stats/statistics';
@@ -106,10 +107,12 @@ const EMPTY: Omit<SumsRow, 'dim' | 'val'> = {
 /** How scores become probabilities for an estimate: {@link calibrationFor}. */
 export interface ScoreCalibration {
   calibration: Calibration;
+  /** The fitted calibrator (null: the score is the probability), applied in SQL by {@link estimatePerformance}. */
+  calibrator: CalibratorParameters | null;
   probability: (score: number) => number;
 }
 
-export const UNCALIBRATED: ScoreCalibration = { calibration: 'none', probability: (score) => score };
+export const UNCALIBRATED: ScoreCalibration = { calibration: 'none', calibrator: null, probability: (score) => score };
 
 /**
  * The calibration `hindsight estimate` applies (./estimate-chunks, one implementation), fitted
@@ -130,36 +133,6 @@ export async function calibrationFor(
   const model = reference[0]?.model_name ?? definition.model_name;
   const labeled = await labeledReferenceRows(db, model, definition, ranges, asOf);
   return referenceCalibration(requested, labeled, asOf, option);
-}
-
-/** The sums SQL takes, taken in memory from probabilities: the estimate's AUC ranks by them, ties as one step. */
-export function sumsOf(probabilities: readonly number[], flagged: readonly number[]): Omit<SumsRow, 'dim' | 'val'> {
-  const row = { ...EMPTY, n: probabilities.length };
-  const order = probabilities.map((_, i) => i).sort((a, b) => probabilities[b]! - probabilities[a]!);
-  probabilities.forEach((p, i) => {
-    row.sum_p += p;
-    row.sum_p2 += p * p;
-    if (flagged[i] === 1) {
-      row.flagged += 1;
-      row.sum_p_flagged += p;
-      row.sum_p2_flagged += p * p;
-    }
-  });
-  // Over the distinct probabilities, highest first: Σ (1 − p) at s × (Σ p above s + ½ Σ p at s).
-  let above = 0;
-  for (let start = 0; start < order.length;) {
-    let a = 0;
-    let b = 0;
-    let end = start;
-    for (; end < order.length && probabilities[order[end]!] === probabilities[order[start]!]; end++) {
-      a += probabilities[order[end]!]!;
-      b += 1 - probabilities[order[end]!]!;
-    }
-    row.auc_numerator += b * (above + a / 2);
-    above += a;
-    start = end;
-  }
-  return row;
 }
 
 /**
@@ -183,24 +156,8 @@ export async function estimatePerformance(
   }
   // as-of plays no part (no outcome is read); the cohort end fills the binding.
   const bindings = joinBindingsFor(cohort, definition, cohort.end);
-  const rows: SumsRow[] =
-    calibrated.calibration === 'none'
-      ? ((await db.raw(cbpeSumsStatement(definition.slices), bindings)).rows as SumsRow[])
-      : (
-          (await db.raw(cbpeRowsStatement(definition.slices), bindings)).rows as Array<{
-            dim: string;
-            val: string | null;
-            scores: number[];
-            flagged: number[];
-          }>
-        ).map((row) => ({
-          dim: row.dim,
-          val: row.val,
-          ...sumsOf(
-            row.scores.map((score) => calibrated.probability(Number(score))),
-            row.flagged.map(Number),
-          ),
-        }));
+  const rows = (await db.raw(cbpeSumsStatement(definition.slices), { ...bindings, ...calibrationBindings(calibrated.calibrator) }))
+    .rows as SumsRow[];
   const overall = rows.find((row) => row.dim === '') ?? EMPTY;
   return {
     cohort: { ...cohort, start: bindings.start_ts, end: bindings.end_ts },

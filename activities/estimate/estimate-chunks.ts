@@ -162,7 +162,7 @@ export function referenceCalibration(
   labeledReference: ReadonlyArray<{ score: number; y: number }>,
   asOf: string,
   option: string,
-): { calibration: Calibration; probability: (score: number) => number } {
+): { calibration: Calibration; calibrator: CalibratorParameters | null; probability: (score: number) => number } {
   const calibration = requested ?? (labeledReference.length > 0 ? 'isotonic' : 'none');
   if (calibration !== 'none' && labeledReference.length === 0) {
     throw new EstimateInputError(
@@ -174,7 +174,11 @@ export function referenceCalibration(
     labeledReference.map((row) => row.score),
     labeledReference.map((row) => row.y),
   );
-  return { calibration, probability: (score: number) => (calibrator === null ? score : applyCalibrator(calibrator, score)) };
+  return {
+    calibration,
+    calibrator,
+    probability: (score: number) => (calibrator === null ? score : applyCalibrator(calibrator, score)),
+  };
 }
 
 /**
