@@ -12,6 +12,8 @@ import {
   type ReportSnapshot,
 } from './report-snapshots';
 import type { ReportSection, Table } from './html';
+import { RANKING_METRICS, rankingColumns } from './ranking-section';
+import type { RankingMetrics } from '../../stats/ranking-metrics';
 
 export interface ModelPeriod {
   model_name: string;
@@ -54,9 +56,12 @@ export async function buildModelReport(db: Knex, period: ModelPeriod): Promise<{
 
   const weeks: CohortWeek[] = [];
   const unsettled: string[] = [];
+  let ranking = false;
   for (const row of rows) {
     const { definition } = await loadCohort(db, row.cohort_id);
-    requireBinary(definition);
+    // A ranking definition scores its items as a binary one does, and adds its ranking metrics.
+    if (definition.task === 'ranking') ranking = true;
+    else requireBinary(definition);
     const snapshot = settledSnapshot(await reportSnapshots(db, row.cohort_id));
     if (!snapshot) {
       unsettled.push(row.cohort_id);
@@ -122,12 +127,54 @@ export async function buildModelReport(db: Knex, period: ModelPeriod): Promise<{
               ],
         tables: [cohortsTable],
       },
+      ...(ranking ? [await rankingOverTime(weeks)] : []),
       {
         id: 'alerts',
         title: 'Alerts',
         notes: [alertRows.length === 0 ? 'No alert was raised on these cohorts.' : `${alertRows.length} alert(s) on these cohorts.`],
         charts: [],
         tables: alertRows.length === 0 ? [] : [{ columns: ['cohort', 'rule', 'slice', 'severity', 'state'], rows: alertRows }],
+      },
+    ],
+  };
+}
+
+const rankingOf = (w: CohortWeek): RankingMetrics | null => (w.snapshot.overall as { ranking?: RankingMetrics }).ranking ?? null;
+
+/** Under a ranking definition: each cohort's NDCG@k, MRR, hit rate, precision and recall per request at its settled snapshot. */
+async function rankingOverTime(weeks: CohortWeek[]): Promise<ReportSection> {
+  const k = weeks.map(rankingOf).find((r) => r !== null)?.k ?? 'k';
+  const columns = rankingColumns(k);
+  const points: SeriesPoint[] = weeks.flatMap((w) =>
+    RANKING_METRICS.flatMap((m, i) => {
+      const value = rankingOf(w)?.[m] ?? null;
+      return value === null ? [] : [{ x: weekOf(w.start), series: columns[i]!, value }];
+    }),
+  );
+  return {
+    id: 'ranking_over_time',
+    title: 'Ranking metrics over time',
+    notes: ['One point per cohort at its settled snapshot: per request, averaged over the requests (docs/metrics.md).'],
+    charts:
+      points.length === 0
+        ? []
+        : [
+            {
+              id: 'ranking-over-time',
+              caption: 'ranking metrics per cohort',
+              svg: await renderChart(seriesSpec('Ranking metrics per cohort', points, { xTitle: 'cohort start', yTitle: 'value' })),
+            },
+          ],
+    tables: [
+      {
+        columns: ['cohort', 'start', 'snapshot', 'requests', ...columns],
+        rows: weeks.map((w) => [
+          w.cohort_id,
+          w.start,
+          snapshotLabel(w.snapshot),
+          rankingOf(w)?.n_requests ?? null,
+          ...RANKING_METRICS.map((m) => rankingOf(w)?.[m] ?? null),
+        ]),
       },
     ],
   };

@@ -116,4 +116,36 @@ describe('the report of a ranking cohort', () => {
       RANKING_METRICS.forEach((metric, k) => expectCell(slices[i]![2 + k]!, group.ranking[metric]));
     });
   });
+
+  it("the model report over a period shows each ranking cohort's NDCG@3, MRR, hit rate, precision and recall at its settled snapshot", async () => {
+    const file = path.join(dir, 'ranking-model.html');
+    const record = await testDb.db('cohorts').where({ cohort_id: cohortId }).first('start_ts', 'end_ts');
+    const run = await runHindsightInProcess(
+      [
+        'report',
+        '--model',
+        HOMEPAGE_MODEL.model_name,
+        '--version',
+        HOMEPAGE_MODEL.model_version,
+        '--from',
+        new Date(record.start_ts).toISOString(),
+        '--to',
+        new Date(record.end_ts).toISOString(),
+        '--out',
+        file,
+        '--json',
+      ],
+      { DATABASE_URL: testDb.url },
+    );
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const sections = JSON.parse(run.stdout).sections as Array<{ id: string; charts: string[] }>;
+    expect(sections.find((s) => s.id === 'ranking_over_time')!.charts).toEqual(['ranking-over-time']);
+    const html = await readFile(file, 'utf8');
+    const [row] = tableRows(html, 'ranking_over_time', 0);
+    const ranking = (snapshots[1]!.document.overall as { ranking?: RankingMetrics }).ranking!;
+    expect(row!.slice(0, 3)).toEqual([cohortId, new Date(record.start_ts).toISOString(), 'final r1']);
+    expectCell(row![3]!, ranking.n_requests);
+    RANKING_METRICS.forEach((metric, k) => expectCell(row![4 + k]!, ranking[metric]));
+  });
 });
