@@ -29,7 +29,9 @@ export interface RankingMetrics {
 /**
  * scikit-learn's ndcg_score of one request at k: DCG with linear gain and 1 / log2(rank + 1)
  * discounts, rows tied in score sharing the mean of their gains over the ranks they span
- * (`_tie_averaged_dcg`), over the DCG of the relevances sorted; 0 when that is 0.
+ * (`_tie_averaged_dcg`), over the DCG of the relevances sorted; 0 when no row is relevant
+ * (relevance > 0) or that ideal DCG is not positive (negative graded relevance, which
+ * scikit-learn refuses).
  */
 export function ndcgAt(score: Float64Array, relevance: Float64Array, k: number): number {
   const n = score.length;
@@ -37,7 +39,9 @@ export function ndcgAt(score: Float64Array, relevance: Float64Array, k: number):
   const ideal = Float64Array.from(relevance).sort().reverse();
   let idcg = 0;
   for (let rank = 0; rank < n; rank += 1) idcg += ideal[rank]! * discount(rank);
-  if (idcg === 0) return 0;
+  // Nothing relevant (graded relevance can be negative: a refund), or an ideal DCG that negative
+  // gains bring to 0 or below: 0, as docs/metrics.md says, not a ratio of two negatives.
+  if (!(idcg > 0) || !relevance.some((r) => r > 0)) return 0;
   const order = Array.from({ length: n }, (_, i) => i).sort((a, b) => score[b]! - score[a]!);
   let dcg = 0;
   for (let from = 0; from < n;) {

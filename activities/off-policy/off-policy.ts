@@ -101,11 +101,40 @@ export async function loggedRule(trx: Knex.Transaction): Promise<{ above: string
   if (actions.length !== 2 || above === undefined || below === undefined || above === below) {
     throw new OffPolicyInputError(
       `the built-in greedy targets need a log of two actions decided by a threshold (one at or above it, the other below); ` +
-        `this cohort logs ${actions.length} action(s)${actions.length > 0 ? ` (${actions.slice(0, 5).join(', ')})` : ''}` +
+        `this cohort logs ${actions.length} action(s)${actions.length > 0 ? ` (${actions.slice(0, 5).join(', ')}${actions.length > 5 ? ', …' : ''})` : ''}` +
         `${above !== undefined && above === below ? `, ${above} on both sides of the threshold` : ''}; give --target-policy FILE instead`,
     );
   }
   return { above, below };
+}
+
+/**
+ * When no round earned anything, whether the reward's outcome types were ever received: a
+ * mistyped `--reward` (or outcomes without a value under `--reward-value`) makes every
+ * estimate 0 without any other sign. Returns the reliability warning, or null.
+ */
+export async function zeroRewardWarning(
+  trx: Knex.Transaction,
+  input: { rewardTypes: string[]; rewardValue: boolean },
+  asOf: string,
+  rewards: ArrayLike<number>,
+): Promise<string | null> {
+  if (rewards.length === 0) return null;
+  for (let i = 0; i < rewards.length; i += 1) if (rewards[i] !== 0) return null;
+  const types = input.rewardTypes.join(', ');
+  const received = (
+    await trx.raw(
+      `select exists (select 1 from outcomes o where o.outcome_type = any(:types::text[]) and o.ts_received <= :as_of::timestamptz
+                      ${input.rewardValue ? 'and o.value is not null' : ''}) as found`,
+      { types: input.rewardTypes, as_of: asOf },
+    )
+  ).rows[0].found as boolean;
+  if (received)
+    return `every round's reward is 0: no outcome of type ${types}${input.rewardValue ? ' with a nonzero value' : ''} joined a usable prediction as of ${asOf}`;
+  return (
+    `every round's reward is 0: no outcome of type ${types}${input.rewardValue ? ' with a value' : ''} was received by ${asOf} ` +
+    `at all; check --reward${input.rewardValue ? ' and --reward-value' : ''} (the outcome types as ingested)`
+  );
 }
 
 /** Streams the per-round numbers into typed arrays of the known length. */
@@ -208,10 +237,14 @@ export async function estimatePolicyValue(db: Knex, input: OffPolicyInput): Prom
             `they are left out of every estimate`,
         );
       if (n === 0) warnings.push('no prediction of the cohort can be used: every estimate is null');
-      const reliability = reliabilityWarnings(
-        { n, effective_sample_size: estimates.effective_sample_size, reward_range: rangeOf(rounds.reward), unlogged },
-        estimates.estimators,
-      );
+      const zero = await zeroRewardWarning(trx, input, bindings.as_of, rounds.reward);
+      const reliability = [
+        ...(zero === null ? [] : [zero]),
+        ...reliabilityWarnings(
+          { n, effective_sample_size: estimates.effective_sample_size, reward_range: rangeOf(rounds.reward), unlogged },
+          estimates.estimators,
+        ),
+      ];
       const byPosition = input.byPosition
         ? estimateByPosition(rounds, support, unlogged?.actions ?? [], {
             clip: input.clip,

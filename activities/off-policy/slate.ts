@@ -25,7 +25,7 @@ import {
   type SlateReward,
 } from '../../stats/off-policy-slate';
 import { mulberry32 } from '../../stats/seeded-random';
-import { loadTargetFile, loggedRule, OffPolicyInputError, type OffPolicyInput, type TargetPolicy } from './off-policy';
+import { loadTargetFile, loggedRule, OffPolicyInputError, zeroRewardWarning, type OffPolicyInput, type TargetPolicy } from './off-policy';
 
 export interface SlateOffPolicyInput extends Omit<OffPolicyInput, 'clip'> {
   slate: { propensity: SlatePropensity; reward: SlateReward };
@@ -135,6 +135,25 @@ export async function estimateSlateValue(db: Knex, input: SlateOffPolicyInput): 
         const epsilon = input.target.kind === 'epsilon-greedy' ? input.target.epsilon : 0;
         rows = (await trx.raw(RULE_TARGET_ROUNDS, { ...rule, epsilon, target_threshold: input.target.threshold })).rows as SlateRow[];
       }
+      if (rows.some((row) => row.request_id === null || row.position === null)) {
+        // Name one such prediction so that the log can be checked (`hindsight trace`).
+        const example = (
+          await trx.raw(
+            `select r.prediction_id, r.request_id is null as no_request from hs_rounds r
+             ${input.target.kind === 'file' ? 'join hs_target t on t.prediction_id = r.prediction_id' : ''}
+             where r.action is not null and r.propensity is not null and (r.request_id is null or r.position is null)
+             order by r.prediction_id limit 1`,
+          )
+        ).rows[0] as { prediction_id: string; no_request: boolean } | undefined;
+        if (example) {
+          const missingCount = rows.filter((row) => row.request_id === null || row.position === null).length;
+          throw new OffPolicyInputError(
+            `--slate groups a request's predictions by request_id and orders them by position; ` +
+              `${missingCount} usable prediction(s) of the cohort log no request_id or no position ` +
+              `(prediction ${example.prediction_id} has no ${example.no_request ? 'request_id' : 'position'})`,
+          );
+        }
+      }
       const slates = groupSlates(rows, input.slate.propensity);
       const random = mulberry32(input.seed);
       const n = slates.start.length - 1;
@@ -158,8 +177,12 @@ export async function estimateSlateValue(db: Knex, input: SlateOffPolicyInput): 
             'their slates are estimated without them',
         );
       if (n === 0) warnings.push('no slate of the cohort can be used: every estimate is null');
-      const wording = { weighted: 'SIPS, IIPS and RIPS', rounds: 'slates' };
+      // The effective sample size is that of the slate weights: SIPS's, and RIPS's at a slate's last
+      // position (RIPS is null with joint propensities); IIPS's per-position weights are far smaller.
+      const wording = { weighted: input.slate.propensity === 'joint' ? 'SIPS' : 'SIPS and RIPS', rounds: 'slates' };
+      const zero = await zeroRewardWarning(trx, input, bindings.as_of, slates.reward);
       const reliability = [
+        ...(zero === null ? [] : [zero.replace("every round's reward", "every row's reward")]),
         ...reliabilityWarnings(
           { n, effective_sample_size: estimates.effective_sample_size, reward_range: estimates.reward_range, unlogged: null },
           estimates.estimators,

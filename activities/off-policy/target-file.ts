@@ -100,8 +100,15 @@ export async function loadTargetFile(trx: Knex.Transaction, file: string): Promi
     } catch (error) {
       throw new OffPolicyInputError(`${at}: not JSON: ${(error as Error).message}`);
     }
-    const lineMode =
-      json !== null && typeof json === 'object' && 'position' in json && !('prediction_id' in json) ? 'position' : 'prediction_id';
+    const object = json !== null && typeof json === 'object' && !Array.isArray(json) ? (json as Record<string, unknown>) : null;
+    if (object && !('position' in object) && !('prediction_id' in object)) {
+      const keys = Object.keys(object);
+      throw new OffPolicyInputError(
+        `${at}: (line): names neither prediction_id nor position; key every line by one of them` +
+          `${keys.length > 0 ? ` (it names ${keys.join(', ')})` : ''}`,
+      );
+    }
+    const lineMode = object && 'position' in object && !('prediction_id' in object) ? 'position' : 'prediction_id';
     if (mode === null) {
       mode = lineMode;
       if (mode === 'position') await trx.raw(CREATE_TARGET_KEYED);
@@ -145,6 +152,30 @@ export async function loadTargetFile(trx: Knex.Transaction, file: string): Promi
   }
   await flush();
   if (withRewards === null) throw new OffPolicyInputError(`${file}: no target policy lines`);
-  if (keyed) await trx.raw(EXPAND_TARGET_KEYED);
+  if (keyed) {
+    // A context key no cohort prediction's segment has (a typo) would match nothing: say so, naming the line.
+    const keys = JSON.parse(keyed.contextKeys) as string[];
+    if (keys.length > 0) {
+      const rows = (
+        await trx.raw(
+          'select k.key, exists (select 1 from hs_rounds r where r.segment -> k.key is not null) as found from unnest(:keys::text[]) k(key)',
+          { keys },
+        )
+      ).rows as Array<{ key: string; found: boolean }>;
+      const absent = rows.filter((row) => !row.found).map((row) => row.key);
+      if (absent.length > 0) {
+        const present = (
+          (await trx.raw('select distinct jsonb_object_keys(r.segment) as key from hs_rounds r order by 1 limit 20')).rows as Array<{
+            key: string;
+          }>
+        ).map((row) => row.key);
+        throw new OffPolicyInputError(
+          `${file} line ${keyed.first}: context.${absent[0]}: no prediction of the cohort has this segment key, so no line can match ` +
+            `(${present.length > 0 ? `their segments name ${present.join(', ')}` : 'their segments are empty'})`,
+        );
+      }
+    }
+    await trx.raw(EXPAND_TARGET_KEYED);
+  }
   return withRewards;
 }

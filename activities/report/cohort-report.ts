@@ -320,7 +320,8 @@ async function offPolicySection(
   const base = { id: 'off_policy', title: 'Off-policy estimates', tables: [] as Table[], charts: [] as ReportSection['charts'] };
   const logged = await db('predictions')
     .where({ model_name: record.model_name, model_version: record.model_version })
-    .whereRaw('environment is not distinct from ?', [record.environment])
+    // A cohort without an environment takes every environment's predictions, as its evaluation does.
+    .where((query) => (record.environment === null ? query : query.where({ environment: record.environment })))
     .where('ts_pred', '>=', toUtcIso(record.start))
     .where('ts_pred', '<', toUtcIso(record.end))
     .whereNotNull('propensity')

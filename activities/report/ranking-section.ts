@@ -40,7 +40,7 @@ export async function rankingSection(snapshots: ReportSnapshot[], settled: Repor
     id: 'ranking',
     title: 'Ranking metrics across checkpoints and revisions',
     notes: [
-      `Per request (the predictions of one request_id, ranked by score), averaged over the requests: NDCG@${k}, ` +
+      `Per request (the predictions of one request_id, ranked by score, or as shown when an item logs none), averaged over the requests: NDCG@${k}, ` +
         `reciprocal rank of the first relevant item (MRR), a relevant item in the top ${k} (hit rate), ` +
         `relevant items among the top ${k} (precision) and among all relevant ones (recall, over the requests with one). ` +
         'Provisional snapshots count only the outcomes received by their checkpoint.',

@@ -467,6 +467,7 @@ describe('hindsight ope --slate', () => {
   });
   const SLATE = ['--model', 'ranker', ...COHORT, '--label-definition', 'ranker-clicks', '--reward', 'click', '--json'];
   let slateTarget: string;
+  const missingPosition = randomUUID();
 
   beforeAll(async () => {
     // The fixture's slates as homepage rankings: request r<slate>, positions 1..K, a click where the reward is 1;
@@ -483,11 +484,30 @@ describe('hindsight ope --slate', () => {
       ),
       // Scored so that the built-in greedy target reads a rule off them: i0 at or above 0.5, i1 below.
       prediction('v-missing', 0, { request_id: 'm0', position: 1, score: 0.9, threshold: 0.5 }),
-      prediction('v-missing', 1, { request_id: 'm0', score: 0.1, threshold: 0.5 }),
+      prediction('v-missing', 1, { prediction_id: missingPosition, request_id: 'm0', score: 0.1, threshold: 0.5 }),
       prediction('v-twice', 0, { request_id: 't0', position: 1, score: 0.9, threshold: 0.5 }),
       prediction('v-twice', 1, { request_id: 't0', position: 1, score: 0.1, threshold: 0.5 }),
       // A ranker that logs no scores (allowed with an action and a position): no threshold rule to read.
       prediction('v-unscored', 0, { request_id: 'u0', position: 1, score: null }),
+      // Joint propensities (the whole slate's, 0.25, on each row): two slates of two, and a request whose rows disagree.
+      ...[0, 1, 2, 3].map((i) =>
+        prediction('v-joint', i, {
+          request_id: `j${i >> 1}`,
+          position: (i % 2) + 1,
+          score: i % 2 ? 0.1 : 0.9,
+          threshold: 0.5,
+          propensity: 0.25,
+        }),
+      ),
+      ...[0, 1].map((i) =>
+        prediction('v-joint-mixed', i, {
+          request_id: 'x0',
+          position: i + 1,
+          score: i ? 0.1 : 0.9,
+          threshold: 0.5,
+          propensity: i ? 0.5 : 0.25,
+        }),
+      ),
     ]);
     await storeRows(
       testDb.db,
@@ -548,10 +568,33 @@ describe('hindsight ope --slate', () => {
       expect(Math.abs(document.effective_sample_size - c.expected.effective_sample_size)).toBeLessThan(1e-9);
       // 30 slates: the effective sample size is under 100, so the run warns, and --strict fails on it.
       expect(run.stderr).toContain('the effective sample size is');
-      expect(run.stderr).toContain('SIPS, IIPS and RIPS estimates on a few slates');
+      // The slate weights' effective sample size is SIPS's (and RIPS's at the last position), not IIPS's.
+      expect(run.stderr).toContain('SIPS and RIPS estimates on a few slates');
     }
     const strict = await runHindsightInProcess(['ope', ...SLATE, '--target-policy', slateTarget, '--slate', '--strict'], env());
     expect(strict.code).toBe(2);
+    // A mistyped reward type: every reward is 0, and the run says why instead of printing zeros alone.
+    const typo = SLATE.map((arg) => (arg === 'click' ? 'clik' : arg));
+    for (const mode of [['--slate'], ['--by', 'position']]) {
+      const zero = await runHindsightInProcess(['ope', ...typo, '--target-policy', slateTarget, ...mode, '--strict'], env());
+      expect(zero.code).toBe(2);
+      const rows = mode[0] === '--slate' ? 'row' : 'round';
+      expect(JSON.parse(zero.stdout).reliability_warnings[0]).toBe(
+        `every ${rows}'s reward is 0: no outcome of type clik was received by ${iso(T + 30 * 24 * HOUR)} at all; ` +
+          'check --reward (the outcome types as ingested)',
+      );
+    }
+    // Joint propensities: SIPS only (weight 1 / 0.25 per slate under the logged rule), and the warning names it alone.
+    const joint = await runHindsightInProcess(
+      ['ope', ...SLATE.map((arg) => (arg === 'v1' ? 'v-joint' : arg)), '--target', 'greedy', '--slate', '--slate-propensity', 'joint'],
+      env(),
+    );
+    expect(joint.code).toBe(0);
+    const jointDocument = JSON.parse(joint.stdout);
+    expect(jointDocument).toMatchObject({ propensity: 'joint', n_slates: 2, n_rows: 4, max_weight: 4, effective_sample_size: 2 });
+    expect(jointDocument.estimators.iips).toEqual({ value: null, ci_low: null, ci_high: null });
+    expect(jointDocument.estimators.rips).toEqual({ value: null, ci_low: null, ci_high: null });
+    expect(joint.stderr).toContain("the target policy's weights rest the SIPS estimates on a few slates");
   });
 
   it('estimates each position on its own with --by position, q̂ the per action × position mean, beside the overall estimate', async () => {
@@ -690,6 +733,16 @@ describe('hindsight ope --slate', () => {
     expect(await bad([line({ position: 1 }), line({ position: 1 })])).toBe(
       `hindsight: ${keyed} line 2: position: 1 with this context repeats an earlier line\n`,
     );
+    // A context key no prediction's segment has (a typo): nothing could match, so it is refused, not left to exclude all.
+    expect(await bad([line({ position: 1, context: { hlf: 'a' } }), line({ position: 2, context: { hlf: 'a' } })])).toBe(
+      `hindsight: ${keyed} line 1: context.hlf: no prediction of the cohort has this segment key, so no line can match ` +
+        '(their segments name half)\n',
+    );
+    // A misspelt key: neither prediction_id nor position, said as such (not as a bad prediction_id).
+    expect(await bad([line({ position: 1 }), line({ positon: 2 })])).toBe(
+      `hindsight: ${keyed} line 2: (line): names neither prediction_id nor position; key every line by one of them ` +
+        '(it names action_probabilities, positon)\n',
+    );
   });
 
   it('refuses a prediction without a position, two at one position, --clip and slate options without --slate', async () => {
@@ -707,9 +760,18 @@ describe('hindsight ope --slate', () => {
     expect([stray.code, stray.stderr]).toEqual([2, 'hindsight: ope: --slate-propensity and --slate-reward go with --slate\n']);
     expect(missing.stderr).toBe(
       "hindsight: --slate groups a request's predictions by request_id and orders them by position; " +
-        '1 usable prediction(s) of the cohort log no request_id or no position\n',
+        `1 usable prediction(s) of the cohort log no request_id or no position (prediction ${missingPosition} has no position)\n`,
     );
     expect(twice.stderr).toBe('hindsight: request_id t0: two predictions at position 1; a slate has one per position\n');
+    const mixed = await runHindsightInProcess(
+      ['ope', ...cohort('v-joint-mixed'), '--target', 'greedy', '--slate', '--slate-propensity', 'joint'],
+      env(),
+    );
+    expect([mixed.code, mixed.stderr]).toEqual([
+      2,
+      "hindsight: request_id x0: --slate-propensity joint needs the same propensity (the whole slate's) on every row; " +
+        'position 1 has 0.25, position 2 has 0.5\n',
+    ]);
     const unscored = await runHindsightInProcess(['ope', ...cohort('v-unscored'), '--target', 'greedy'], env());
     expect([unscored.code, unscored.stderr]).toEqual([
       2,

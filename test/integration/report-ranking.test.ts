@@ -148,4 +148,31 @@ describe('the report of a ranking cohort', () => {
     expectCell(row![3]!, ranking.n_requests);
     RANKING_METRICS.forEach((metric, k) => expectCell(row![4 + k]!, ranking[metric]));
   });
+
+  it('a cohort of every environment (none named) finds the propensities its predictions logged, for its off-policy section', async () => {
+    const { start_ts, end_ts, label_definition_name, label_definition_version } = await testDb
+      .db('cohorts')
+      .where({ cohort_id: cohortId })
+      .first();
+    const record = {
+      cohort_id: 'homepage-any-environment',
+      ...HOMEPAGE_MODEL,
+      environment: null,
+      start: new Date(start_ts).toISOString(),
+      end: new Date(end_ts).toISOString(),
+      label_definition_name,
+      label_definition_version,
+    };
+    await registerCohort(testDb.db, record);
+    const json = JSON.parse(await readFile(path.join(ROOT, 'examples', 'recommendations', 'homepage-label-definition.json'), 'utf8'));
+    const { definition } = await putLabelDefinition(testDb.db, json, 'homepage-label-definition.json');
+    const at = new Date(Date.parse(record.end) + 86_400_000).toISOString();
+    await storeSnapshot(testDb.db, record, 'final', 1, await evaluateCohort(testDb.db, record, definition, at));
+    const file = path.join(dir, 'any-environment.html');
+    const run = await runHindsightInProcess(['report', '--cohort', record.cohort_id, '--out', file], { DATABASE_URL: testDb.url });
+    expect(run.code, run.stderr).toBe(0);
+    const section = (await readFile(file, 'utf8')).match(/<section id="off_policy">([\s\S]*?)<\/section>/)![1]!;
+    expect(section, section).not.toContain('logged a propensity');
+    expect(section, section).toContain('Propensities were logged');
+  });
 });

@@ -54,6 +54,12 @@ describe('rankingMetrics equals scikit-learn ndcg_score and the NumPy reference'
     // Scores [1, 1, 0], relevance [1, 0, 0], k = 2: DCG = (1 + 0) / 2 * (1 + 1/log2 3); IDCG = 1.
     expect(ndcgAt(Float64Array.of(1, 1, 0), Float64Array.of(0, 1, 0), 2)).toBeCloseTo((1 + 1 / Math.log2(3)) / 2, 15);
     expect(ndcgAt(Float64Array.of(0.3, 0.2), Float64Array.of(0, 0), 2)).toBe(0);
+    // Negative graded relevance (a refund) and nothing relevant: 0, not (-2 - 1/log2 3) / (-1 - 2/log2 3) > 1.
+    expect(ndcgAt(Float64Array.of(0.3, 0.2), Float64Array.of(-2, -1), 2)).toBe(0);
+    // A relevant row whose ideal DCG the negative one below it brings under 0: 0, not a negative ratio's sign flip.
+    expect(ndcgAt(Float64Array.of(0.3, 0.2), Float64Array.of(-5, 1), 2)).toBe(0);
+    // A negative row below the relevant one only lowers the DCG.
+    expect(ndcgAt(Float64Array.of(0.3, 0.2), Float64Array.of(-1, 2), 2)).toBeCloseTo((-1 + 2 / Math.log2(3)) / (2 - 1 / Math.log2(3)), 15);
   });
 
   it('counts the requests whose every row is final, and is null without requests', () => {
