@@ -204,7 +204,7 @@ export function reliabilityWarnings(
   facts: ReliabilityFacts,
   estimators: Partial<Record<string, Estimate>>,
   /** The weighted estimators' names and what a round is, for the slate estimators of ./off-policy-slate. */
-  wording: { weighted: string; rounds: string } = { weighted: 'IPW, SNIPS and DR', rounds: 'rounds' },
+  wording: { weighted: string; rounds: string; unlogged?: string } = { weighted: 'IPW, SNIPS and DR', rounds: 'rounds' },
 ): string[] {
   const warnings: string[] = [];
   const ess = facts.effective_sample_size;
@@ -220,7 +220,7 @@ export function reliabilityWarnings(
     warnings.push(
       `the target policy puts weight on actions the log never took (${shown}) in ${facts.unlogged.rounds} of ${facts.n} ${wording.rounds}, ` +
         `${round(100 * facts.unlogged.mean_weight)}% of its weight over all ${wording.rounds}: no round says what those actions earn ` +
-        '(IPW counts them as earning nothing, SNIPS as earning what the logged ones do, DM and DR take the reward model on trust)',
+        `(${wording.unlogged ?? 'IPW counts them as earning nothing, SNIPS as earning what the logged ones do, DM and DR take the reward model on trust'})`,
     );
   }
   if (facts.reward_range) {

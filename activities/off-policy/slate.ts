@@ -179,7 +179,11 @@ export async function estimateSlateValue(db: Knex, input: SlateOffPolicyInput): 
       if (n === 0) warnings.push('no slate of the cohort can be used: every estimate is null');
       // The effective sample size is that of the slate weights: SIPS's, and RIPS's at a slate's last
       // position (RIPS is null with joint propensities); IIPS's per-position weights are far smaller.
-      const wording = { weighted: input.slate.propensity === 'joint' ? 'SIPS' : 'SIPS and RIPS', rounds: 'slates' };
+      const wording = {
+        weighted: input.slate.propensity === 'joint' ? 'SIPS' : 'SIPS and RIPS',
+        rounds: 'slates',
+        unlogged: 'no logged slate holds them, so SIPS, IIPS and RIPS count them as earning nothing',
+      };
       const zero = await zeroRewardWarning(trx, input, bindings.as_of, slates.reward);
       const reliability = [
         ...(zero === null ? [] : [zero.replace("every round's reward", "every row's reward")]),

@@ -640,8 +640,10 @@ describe('hindsight ope --slate', () => {
     );
     const neverTook = (n: number, rounds: string) =>
       `the target policy puts weight on actions the log never took (never-shown) in ${n} of ${n} ${rounds}, 10% of its weight over all ${rounds}: ` +
-      'no round says what those actions earn (IPW counts them as earning nothing, SNIPS as earning what the logged ones do, ' +
-      'DM and DR take the reward model on trust)';
+      'no round says what those actions earn ' +
+      (rounds === 'rows'
+        ? '(no logged slate holds them, so SIPS, IIPS and RIPS count them as earning nothing)'
+        : '(IPW counts them as earning nothing, SNIPS as earning what the logged ones do, DM and DR take the reward model on trust)');
     const outside = (name: string, value: number, max: number) =>
       `${name} ${Number(value.toPrecision(4))} lies outside [0, ${max}], the range of the logged rewards: no policy can earn that, the weights made it`;
 
