@@ -36,7 +36,7 @@ function formatRanking(metrics: GroupMetrics, indent: string): string[] {
   const r = metrics.ranking;
   if (!r) return [];
   return [
-    `${indent}ranking@${r.k}: requests=${r.n_requests} ndcg=${formatNumber(r.ndcg)} mrr=${formatNumber(r.mrr)} ` +
+    `${indent}ranking@${r.k}: requests=${r.n_requests} final=${r.n_final_requests} ndcg=${formatNumber(r.ndcg)} mrr=${formatNumber(r.mrr)} ` +
       `hit_rate=${formatNumber(r.hit_rate)} precision=${formatNumber(r.precision)} recall=${formatNumber(r.recall)}`,
   ];
 }

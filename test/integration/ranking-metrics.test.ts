@@ -137,7 +137,10 @@ describe('evaluate under a ranking definition', () => {
       const human = await runHindsightInProcess(['evaluate', '--model', model, ...COHORT, '--label-definition', `${model}-relevance`], {
         DATABASE_URL: testDb.url,
       });
-      expect(human.stdout).toContain(`  ranking@${c.k}: requests=${c.expected.overall.n_requests} ndcg=`);
+      // Whether the labels of every request are final shows in text too, as in the JSON.
+      expect(human.stdout).toContain(
+        `  ranking@${c.k}: requests=${c.expected.overall.n_requests} final=${document.overall.ranking.n_final_requests} ndcg=`,
+      );
     },
   );
 
