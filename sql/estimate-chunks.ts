@@ -14,10 +14,13 @@ from hs_labeled`;
 
 /**
  * `--chunk-size N`: the start of every N-th prediction of the range in time order (ties by
- * prediction id), the chunks' boundaries, as the binary evaluation counts predictions.
+ * prediction id), the chunks' boundaries, as the binary evaluation counts predictions. A
+ * boundary is given to the millisecond, and predictions logged at the same one stay together:
+ * a start equal to another is one start (no empty chunk [t, t)). At most `:max_starts` (one
+ * more than a range may have, so that too many is seen, not read).
  */
 export const CHUNK_STARTS = `
-select to_char(ts_pred at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as start
+select distinct to_char(date_trunc('milliseconds', ts_pred) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as start
 from (
   select p.ts_pred, row_number() over (order by p.ts_pred, p.prediction_id) - 1 as k
   from predictions p
@@ -25,4 +28,15 @@ from (
     and (not :logged_decisions::boolean or p.decision is not null)
 ) ranked
 where k % :chunk_size = 0
+order by start
+limit :max_starts`;
+
+/**
+ * `--every P`: the starts `:from + k · P` for k = 0 … `:max_chunks`, each from the range's start
+ * (a month added to each chunk's end would drift: May 31, Jun 30, Jul 30, …), as the caller
+ * needs them to see whether the range takes more than `:max_chunks` chunks.
+ */
+export const CHUNK_PERIOD_STARTS = `
+select to_char((:from::timestamptz + :every::interval * k) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as start
+from generate_series(0, :max_chunks::int) as k
 order by k`;

@@ -208,7 +208,11 @@ export function metricIntervals(rows: LabeledRows, seed = BOOTSTRAP_SEED, resamp
       return { value: null, low: null, high: null, method: 'wilson' };
     }
     const interval = wilsonInterval(x, total);
-    return { value: x / total, low: interval.low, high: interval.high, method: 'wilson' };
+    // At x = 0 (x = total) the lower (upper) edge is exactly 0 (1); the formula's rounding can
+    // leave it a hair inside (5.6e-17 at 0 of 3), an interval that would not hold its own value.
+    const low = x === 0 ? 0 : interval.low;
+    const high = x === total ? 1 : interval.high;
+    return { value: x / total, low, high, method: 'wilson' };
   };
   const delong = delongInterval(rows.scores, rows.labels);
   if (delong === null) reasons.roc_auc = 'needs at least two positive and two negative labels';
@@ -218,9 +222,20 @@ export function metricIntervals(rows: LabeledRows, seed = BOOTSTRAP_SEED, resamp
     new Int32Array(n).fill(1),
   );
   const boot = stratifiedBootstrap(rows, seed, resamples);
+  // Why the metric itself is undefined on the group's rows (the evaluation's own reason), said
+  // rather than what follows from it, that no resample defines it either.
+  const pointReason = (metric: (typeof BOOTSTRAPPED)[number]): string | null =>
+    point[metric] !== null
+      ? null
+      : metric === 'pr_auc'
+        ? 'no positive labels'
+        : metric === 'f1'
+          ? 'no positive labels and no positive decisions'
+          : null;
   const bootstrapped = (metric: (typeof BOOTSTRAPPED)[number]): MetricInterval => {
     const interval = boot[metric];
-    if (interval === null) reasons[metric] = n === 0 ? 'no labeled predictions' : `undefined in most of the ${resamples} resamples`;
+    if (interval === null)
+      reasons[metric] = n === 0 ? 'no labeled predictions' : (pointReason(metric) ?? `undefined in most of the ${resamples} resamples`);
     return { value: point[metric], low: interval?.low ?? null, high: interval?.high ?? null, method: 'bootstrap' };
   };
   return {
@@ -308,7 +323,13 @@ export function regressionIntervals(
     REGRESSION_INTERVAL_METRICS.map((metric) => {
       const values = Float64Array.from(draws[metric]).sort();
       const defined = values.length > 0 && values.length * 2 >= resamples;
-      if (!defined) reasons[metric] = n === 0 ? 'no labeled predictions' : `undefined in most of the ${resamples} resamples`;
+      if (!defined)
+        reasons[metric] =
+          n === 0
+            ? 'no labeled predictions'
+            : metric === 'r2' && point.r2 === null
+              ? 'the target is constant, so r2 is undefined'
+              : `undefined in most of the ${resamples} resamples`;
       return [
         metric,
         {

@@ -2,12 +2,11 @@ import type { Knex } from 'knex';
 import { applyCalibrator, type CalibratorParameters } from '../../client/calibrator';
 import type { LabelDefinition } from '../../contracts/label-definition';
 import { toUtcIso } from '../../contracts/utc-timestamp';
-import { CHUNK_ROWS, CHUNK_STARTS } from '../../sql/estimate-chunks';
+import { CHUNK_PERIOD_STARTS, CHUNK_ROWS, CHUNK_STARTS } from '../../sql/estimate-chunks';
 import { CREATE_MATCHES, createLabeled, joinBindingsFor } from '../../sql/join-outcomes';
 import { CHUNK_METRICS, estimateChunk, realizedChunk, referenceBand, type ChunkMetric, type ChunkMetrics } from '../../stats/cbpe-estimate';
 import { fitIsotonic } from '../../stats/isotonic';
 import { fitPlatt } from '../../stats/platt';
-import { addDurations } from '../evaluate/cohorts';
 
 export type Calibration = 'none' | 'isotonic' | 'platt';
 
@@ -76,23 +75,34 @@ async function chunkBounds(
   const to = toUtcIso(range.to);
   let starts: string[];
   if ('every' in chunking) {
-    starts = [toUtcIso(range.from)];
-    for (;;) {
-      const [next] = await addDurations(db, starts[starts.length - 1]!, [chunking.every]);
-      if (Date.parse(next!) >= Date.parse(to)) break;
-      starts.push(next!);
-      if (starts.length > MAX_CHUNKS) {
-        throw new EstimateInputError(
-          `--every ${chunking.every} cuts [${toUtcIso(range.from)}, ${to}) into more than ${MAX_CHUNKS} chunks; give a longer period`,
-        );
-      }
+    // from + k · every, each from the range's start (not from the chunk before: from May 31,
+    // P1M gives Jun 30, Jul 31, Aug 31, where adding to each end would give Jul 30, Aug 30).
+    const periods = (
+      (await db.raw(CHUNK_PERIOD_STARTS, { from: toUtcIso(range.from), every: chunking.every, max_chunks: MAX_CHUNKS })).rows as Array<{
+        start: string;
+      }>
+    ).map((row) => row.start);
+    if (Date.parse(periods[1]!) <= Date.parse(periods[0]!)) {
+      throw new EstimateInputError(`--every ${chunking.every} is not longer than zero; give a period such as P7D`);
     }
+    if (Date.parse(periods[MAX_CHUNKS]!) < Date.parse(to)) {
+      throw new EstimateInputError(
+        `--every ${chunking.every} cuts [${toUtcIso(range.from)}, ${to}) into more than ${MAX_CHUNKS} chunks; give a longer period`,
+      );
+    }
+    starts = periods.filter((start) => Date.parse(start) < Date.parse(to));
   } else {
     const bindings = joinBindingsFor({ model_name: model, ...range, start: range.from, end: range.to }, definition, range.to);
-    starts = ((await db.raw(CHUNK_STARTS, { ...bindings, chunk_size: chunking.size })).rows as Array<{ start: string }>).map((row) =>
-      toUtcIso(row.start),
-    );
-    if (starts.length > 0) starts[0] = toUtcIso(range.from);
+    const rows = (await db.raw(CHUNK_STARTS, { ...bindings, chunk_size: chunking.size, max_starts: MAX_CHUNKS + 1 })).rows as Array<{
+      start: string;
+    }>;
+    // Distinct starts (sql/estimate-chunks.ts): predictions logged at the same millisecond stay together.
+    starts = rows.map((row, k) => (k === 0 ? toUtcIso(range.from) : toUtcIso(row.start)));
+    if (starts.length > MAX_CHUNKS) {
+      throw new EstimateInputError(
+        `--chunk-size ${chunking.size} cuts [${toUtcIso(range.from)}, ${to}) into more than ${MAX_CHUNKS} chunks; give a larger size`,
+      );
+    }
   }
   return starts.map((start, k) => ({ from: start, to: starts[k + 1] ?? to }));
 }
@@ -153,9 +163,9 @@ function fitCalibrator(calibration: Calibration, scores: number[], labels: numbe
 /**
  * The calibration `estimate` applies (also the `estimated_drop` rule's and `diagnose`'s): the
  * calibrator fitted on the reference's labeled predictions, and the probability each score is
- * read as. Requested none (or nothing, with no labeled reference row): the score itself; nothing
- * requested with labels: isotonic. `option` names the setting in the error a request without
- * labels gets.
+ * read as. Requested none (or nothing, without labeled reference rows of both classes): the
+ * score itself; nothing requested with both: isotonic. `option` names the setting in the error
+ * a request without labels, or with labels of one class only, gets.
  */
 export function referenceCalibration(
   requested: Calibration | undefined,
@@ -163,10 +173,20 @@ export function referenceCalibration(
   asOf: string,
   option: string,
 ): { calibration: Calibration; calibrator: CalibratorParameters | null; probability: (score: number) => number } {
-  const calibration = requested ?? (labeledReference.length > 0 ? 'isotonic' : 'none');
+  // A calibrator fitted on one class maps every score to 0 or to 1 (isotonic), or to one side
+  // of its smoothed targets (Platt): no probability at all. Nothing requested, read the scores.
+  const positives = labeledReference.reduce((sum, row) => sum + (row.y === 1 ? 1 : 0), 0);
+  const bothClasses = positives > 0 && positives < labeledReference.length;
+  const calibration = requested ?? (bothClasses ? 'isotonic' : 'none');
   if (calibration !== 'none' && labeledReference.length === 0) {
     throw new EstimateInputError(
       `${option} ${calibration} needs labeled predictions in the reference range, and it has none as of ${toUtcIso(asOf)}`,
+    );
+  }
+  if (calibration !== 'none' && !bothClasses) {
+    throw new EstimateInputError(
+      `${option} ${calibration} needs positive and negative labels in the reference range, and its ${labeledReference.length} ` +
+        `labeled predictions as of ${toUtcIso(asOf)} are all ${positives > 0 ? 'positive' : 'negative'}; give ${option} none`,
     );
   }
   const calibrator = fitCalibrator(
@@ -231,13 +251,35 @@ export async function estimateChunks(db: Knex, input: EstimateChunksInput): Prom
       `label definition ${input.definition.name}@${input.definition.version} is ${input.definition.task}; the estimate needs a binary one`,
     );
   }
+  const earliest = [input.reference.from, input.analysis.from].reduce((a, b) => (Date.parse(a) <= Date.parse(b) ? a : b));
+  if (Date.parse(input.asOf) < Date.parse(earliest)) {
+    throw new EstimateInputError(
+      `--as-of ${toUtcIso(input.asOf)} is before both ranges begin (${toUtcIso(earliest)}): no outcome of them can have been ` +
+        `received by then; give an --as-of at or after ${toUtcIso(earliest)}`,
+    );
+  }
   const referenceChunks = await readChunks(db, input, input.reference);
+  const analysisChunks = await readChunks(db, input, input.analysis);
+  // An empty range is a mistake in its flags (a version, an environment, dates), said rather
+  // than shown as chunks of nothing or a reference without a band.
+  for (const [name, range, chunks] of [
+    ['reference', input.reference, referenceChunks],
+    ['analysis', input.analysis, analysisChunks],
+  ] as const) {
+    if (chunks.every((chunk) => chunk.scores.length === 0)) {
+      throw new EstimateInputError(
+        `the ${name} range [${toUtcIso(range.from)}, ${toUtcIso(range.to)}) has no predictions of ${input.model_name} ` +
+          `${range.model_version}${range.environment === null ? '' : ` in ${range.environment}`} with a score in [0, 1]` +
+          (input.definition.decision_source === 'logged' ? ' and a logged decision' : ''),
+      );
+    }
+  }
   const labeledReference = referenceChunks.flatMap((chunk) =>
     chunk.labels.flatMap((y, i) => (y === null ? [] : [{ score: chunk.scores[i]!, y }])),
   );
   const { calibration, probability } = referenceCalibration(input.calibration, labeledReference, input.asOf, '--calibrate');
   const band = referenceBand(referenceChunks.flatMap((chunk) => realizedOf(chunk).metrics ?? []));
-  const chunks = (await readChunks(db, input, input.analysis)).map((chunk): EstimatedChunk => {
+  const chunks = analysisChunks.map((chunk): EstimatedChunk => {
     const estimated = estimateChunk(chunk.scores.map(probability), chunk.flagged);
     const realized = realizedOf(chunk);
     return {

@@ -98,6 +98,19 @@ export function registerDrift(program: Command, setExit: (code: number) => void)
         for (const v of document.variables) lines.push(variableLine(v));
         return lines.join('\n');
       });
-      setExit(EXIT.ok);
+      // A cohort without a scored prediction is most often a mistake in its flags (a version, an
+      // environment, dates): every measure is null, so say which cohort, as evaluate does, and exit 1.
+      const score = document.variables[0]!;
+      const empty = [
+        ...(score.n_reference === 0 ? [['reference', document.reference] as const] : []),
+        ...(score.n_current === 0 ? [['current', document.current] as const] : []),
+      ];
+      for (const [name, cohort] of empty) {
+        out.info(
+          `drift: the ${name} cohort [${cohort.start}, ${cohort.end}) has no scored predictions of ${document.model_name} ` +
+            `${cohort.model_version}${cohort.environment === null ? '' : ` in ${cohort.environment}`}; its measures are null`,
+        );
+      }
+      setExit(empty.length > 0 ? EXIT.partial : EXIT.ok);
     });
 }

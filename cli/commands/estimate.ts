@@ -30,9 +30,13 @@ const estimateOptionsSchema = z
   })
   .refine((o) => o.from < o.to, { path: ['from'], message: 'must be before --to' })
   .refine((o) => o.referenceFrom < o.referenceTo, { path: ['referenceFrom'], message: 'must be before --reference-to' })
-  .refine((o) => (o.every === undefined) !== (o.chunkSize === undefined), {
+  .refine((o) => o.every === undefined || o.chunkSize === undefined, {
     path: ['every'],
     message: 'give --every or --chunk-size, not both',
+  })
+  .refine((o) => o.every !== undefined || o.chunkSize !== undefined, {
+    path: ['every'],
+    message: 'give --every (a period such as P7D) or --chunk-size (predictions per chunk)',
   });
 
 const f4 = (value: number | null | undefined) => (value === null || value === undefined ? '—' : value.toFixed(4));

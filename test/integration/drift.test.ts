@@ -190,6 +190,20 @@ describe('hindsight drift', () => {
     expect(unknown.stderr).not.toMatch(/select|\n\s+at /);
   });
 
+  it('says on stderr which cohort has no scored predictions, and exits 1', async () => {
+    const c = categorical.cases.find((k) => k.name === 'salary_band_shift')!;
+    const args = ['--model', `drift-cat-${c.name}`, '--version', 'v9', '--from', window(FEB).start, '--to', window(FEB).end];
+    const reference = ['--reference-version', 'v1', '--reference-from', window(JAN).start, '--reference-to', window(JAN).end];
+    const result = await runHindsightInProcess(['drift', ...args, ...reference], { DATABASE_URL: testDb.url });
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain('score');
+    expect(result.stderr).toContain(
+      `drift: the current cohort [${new Date(window(FEB).start).toISOString()}, ${new Date(window(FEB).end).toISOString()}) ` +
+        `has no scored predictions of drift-cat-${c.name} v9; its measures are null`,
+    );
+    expect(result.stderr).not.toContain('reference cohort');
+  });
+
   it('prints the drift document for a reference version and window against the current cohort', async () => {
     const { spawnSync } = await import('node:child_process');
     const c = fixture.cases[0]!;

@@ -141,10 +141,241 @@ describe('hindsight estimate', () => {
     const both = await run(['--every', 'P1D', '--chunk-size', '800']);
     expect(both.code).toBe(2);
     expect(both.stderr).toContain('--every: give --every or --chunk-size, not both');
+    const neither = await run([]);
+    expect(neither.code).toBe(2);
+    expect(neither.stderr).toContain('--every: give --every (a period such as P7D) or --chunk-size (predictions per chunk)');
+    expect(neither.stderr).not.toContain('not both');
+    const zero = await run(['--every', 'P0D']);
+    expect(zero.code).toBe(2);
+    expect(zero.stderr).toContain('estimate: --every P0D is not longer than zero');
     const tiny = await run(['--every', 'PT1M']);
     expect(tiny.code).toBe(2);
     expect(tiny.stderr).toContain(
       'estimate: --every PT1M cuts [2026-03-01T00:00:00.000Z, 2026-03-06T00:00:00.000Z) into more than 1000 chunks',
     );
+  });
+
+  it('refuses a --chunk-size that cuts a range into more than 1000 chunks, before reading them', async () => {
+    // 3000 reference predictions in chunks of 2: 1500 chunks
+    const result = await run(['--chunk-size', '2']);
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toContain(
+      'estimate: --chunk-size 2 cuts [2026-03-01T00:00:00.000Z, 2026-03-06T00:00:00.000Z) into more than 1000 chunks; give a larger size',
+    );
+  });
+
+  it('refuses an analysis or reference range without predictions, naming it', async () => {
+    const empty = ['--every', 'P1D', '--calibrate', 'none'];
+    const analysis = await runHindsightInProcess(
+      [...ARGS.slice(0, 7), '--from', '2027-01-01T00:00:00Z', '--to', '2027-01-03T00:00:00Z', ...ARGS.slice(11), ...empty],
+      { DATABASE_URL: testDb.url },
+    );
+    expect(analysis.code).toBe(2);
+    expect(analysis.stderr).toContain(
+      `estimate: the analysis range [2027-01-01T00:00:00.000Z, 2027-01-03T00:00:00.000Z) has no predictions of ${MODEL} v1 with a score in [0, 1]`,
+    );
+    const reference = await runHindsightInProcess(
+      [...ARGS.slice(0, 11), '--reference-from', '2025-01-01T00:00:00Z', '--reference-to', '2025-01-03T00:00:00Z', ...empty],
+      { DATABASE_URL: testDb.url },
+    );
+    expect(reference.code).toBe(2);
+    expect(reference.stderr).toContain(
+      'estimate: the reference range [2025-01-01T00:00:00.000Z, 2025-01-03T00:00:00.000Z) has no predictions',
+    );
+    const early = await run(['--every', 'P1D', '--as-of', '2026-02-01T00:00:00Z']);
+    expect(early.code).toBe(2);
+    expect(early.stderr).toContain(
+      'estimate: --as-of 2026-02-01T00:00:00.000Z is before both ranges begin (2026-03-01T00:00:00.000Z): no outcome of them can have been received by then',
+    );
+  });
+
+  it('keeps predictions logged at the same instant in one chunk, without empty chunks, under --chunk-size', async () => {
+    const model = 'cbpe-same-instant';
+    const at = Date.parse('2026-05-01T00:00:00Z');
+    // eight predictions at one instant, then four an hour apart: chunks of 3 start at k = 0, 3, 6 (all at `at`) and 9
+    const times = [...Array.from({ length: 8 }, () => at), ...[1, 2, 3, 4].map((h) => at + h * 3_600_000)];
+    await storeRows(
+      testDb.db,
+      'predictions',
+      times.map((ts, i) => ({
+        prediction_id: randomUUID(),
+        model_name: model,
+        model_version: 'v1',
+        ts_pred: iso(ts),
+        score: 0.05 + i * 0.08,
+        entity_ids: {},
+        segment: {},
+      })),
+    );
+    await putLabelDefinition(testDb.db, {
+      name: 'same-instant',
+      version: 1,
+      model_name: model,
+      task: 'binary',
+      window: 'P1D',
+      positive_outcome_types: ['bad'],
+      negative_outcome_types: ['good'],
+      absent_means: 'unknown',
+    });
+    const day = [iso(at), iso(at + DAY)];
+    const result = await runHindsightInProcess(
+      [
+        'estimate',
+        '--model',
+        model,
+        '--version',
+        'v1',
+        '--label-definition',
+        'same-instant',
+        '--from',
+        day[0]!,
+        '--to',
+        day[1]!,
+        '--reference-from',
+        day[0]!,
+        '--reference-to',
+        day[1]!,
+        '--chunk-size',
+        '3',
+        '--calibrate',
+        'none',
+        '--json',
+      ],
+      { DATABASE_URL: testDb.url },
+    );
+    expect(result.stderr).toBe('');
+    const document = JSON.parse(result.stdout);
+    expect(document.chunks.map((c: { from: string; to: string; n: number }) => [c.from, c.to, c.n])).toEqual([
+      [iso(at), iso(at + 2 * 3_600_000), 9],
+      [iso(at + 2 * 3_600_000), iso(at + DAY), 3],
+    ]);
+    expect(document.reference.chunks).toBe(2);
+  });
+
+  it('refuses a calibrator on a reference labeled with one class only, and reads the raw scores by default', async () => {
+    const model = 'cbpe-one-class';
+    const at = Date.parse('2026-06-01T00:00:00Z');
+    const predictions: object[] = [];
+    const outcomes: object[] = [];
+    // day 1 (the reference): four predictions, all labeled positive; day 2 (the analysis): three
+    [0.9, 0.8, 0.3, 0.6, 0.1, 0.2, 0.7].forEach((score, i) => {
+      const prediction_id = randomUUID();
+      const ts = at + (i < 4 ? 0 : DAY) + i * 3_600_000;
+      predictions.push({ prediction_id, model_name: model, model_version: 'v1', ts_pred: iso(ts), score, entity_ids: {}, segment: {} });
+      outcomes.push({
+        outcome_id: `one-class-${prediction_id}`,
+        prediction_id,
+        outcome_type: i < 4 ? 'bad' : 'good',
+        ts_event: iso(ts + 60_000),
+        ts_received: iso(ts + 120_000),
+      });
+    });
+    await storeRows(testDb.db, 'predictions', predictions);
+    await storeRows(testDb.db, 'outcomes', outcomes);
+    await putLabelDefinition(testDb.db, {
+      name: 'one-class',
+      version: 1,
+      model_name: model,
+      task: 'binary',
+      window: 'P1D',
+      positive_outcome_types: ['bad'],
+      negative_outcome_types: ['good'],
+      absent_means: 'unknown',
+    });
+    const args = [
+      'estimate',
+      '--model',
+      model,
+      '--version',
+      'v1',
+      '--label-definition',
+      'one-class',
+      '--from',
+      iso(at + DAY),
+      '--to',
+      iso(at + 2 * DAY),
+      '--reference-from',
+      iso(at),
+      '--reference-to',
+      iso(at + DAY),
+      '--every',
+      'P1D',
+      '--as-of',
+      iso(at + 3 * DAY),
+    ];
+    for (const method of ['isotonic', 'platt']) {
+      const refused = await runHindsightInProcess([...args, '--calibrate', method], { DATABASE_URL: testDb.url });
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toContain(
+        `estimate: --calibrate ${method} needs positive and negative labels in the reference range, and its 4 labeled predictions ` +
+          `as of ${iso(at + 3 * DAY)} are all positive; give --calibrate none`,
+      );
+    }
+    const byDefault = await runHindsightInProcess([...args, '--json'], { DATABASE_URL: testDb.url });
+    expect(byDefault.stderr).toBe('');
+    const document = JSON.parse(byDefault.stdout);
+    expect(document.reference.calibration).toBe('none');
+    expect(document.chunks[0].estimated.positive_rate).toBeCloseTo((0.1 + 0.2 + 0.7) / 3, 12);
+  });
+
+  it('cuts --every P1M from the range start, month by month, without drifting from the 31st', async () => {
+    const model = 'cbpe-months';
+    await storeRows(
+      testDb.db,
+      'predictions',
+      ['2026-05-31T12:00:00Z', '2026-07-30T12:00:00Z', '2026-08-31T12:00:00Z'].map((ts, i) => ({
+        prediction_id: randomUUID(),
+        model_name: model,
+        model_version: 'v1',
+        ts_pred: ts,
+        score: 0.2 + i * 0.3,
+        entity_ids: {},
+        segment: {},
+      })),
+    );
+    await putLabelDefinition(testDb.db, {
+      name: 'months',
+      version: 1,
+      model_name: model,
+      task: 'binary',
+      window: 'P1D',
+      positive_outcome_types: ['bad'],
+      absent_means: 'unknown',
+    });
+    const range = ['2026-05-31T00:00:00Z', '2026-09-01T00:00:00Z'];
+    const result = await runHindsightInProcess(
+      [
+        'estimate',
+        '--model',
+        model,
+        '--version',
+        'v1',
+        '--label-definition',
+        'months',
+        '--from',
+        range[0]!,
+        '--to',
+        range[1]!,
+        '--reference-from',
+        range[0]!,
+        '--reference-to',
+        range[1]!,
+        '--every',
+        'P1M',
+        '--calibrate',
+        'none',
+        '--json',
+      ],
+      { DATABASE_URL: testDb.url },
+    );
+    expect(result.stderr).toBe('');
+    const document = JSON.parse(result.stdout);
+    expect(document.chunks.map((c: { from: string; n: number }) => [c.from, c.n])).toEqual([
+      ['2026-05-31T00:00:00.000Z', 1],
+      ['2026-06-30T00:00:00.000Z', 1],
+      ['2026-07-31T00:00:00.000Z', 0],
+      ['2026-08-31T00:00:00.000Z', 1],
+    ]);
   });
 });

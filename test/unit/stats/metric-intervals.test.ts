@@ -82,6 +82,28 @@ describe('metricIntervals', () => {
   });
 });
 
+describe('metricIntervals at the edges', () => {
+  it('closes a Wilson interval exactly at 0 for no successes and at 1 for all, so it holds its value', () => {
+    // 0 of 3 and 10 of 10: the formula alone gives 5.6e-17 and 0.9999999999999999
+    const none = metricIntervals({ scores: [0.1, 0.2, 0.7], labels: [0, 0, 0], flagged: [0, 0, 1] });
+    expect(none.metrics.base_rate).toMatchObject({ value: 0, low: 0 });
+    expect(none.metrics.precision).toMatchObject({ value: 0, low: 0 });
+    const ten = Array.from({ length: 10 }, (_, i) => 0.5 + i / 100);
+    const all = metricIntervals({ scores: ten, labels: ten.map(() => 1), flagged: ten.map(() => 1) });
+    for (const metric of ['base_rate', 'precision', 'recall', 'accuracy'] as const) {
+      expect(all.metrics[metric]).toMatchObject({ value: 1, high: 1 });
+    }
+  });
+
+  it("gives the metric's own reason when it is undefined on the group's rows", () => {
+    const result = metricIntervals({ scores: [0.1, 0.2, 0.3], labels: [0, 0, 0], flagged: [0, 0, 0] });
+    expect(result.undefined_intervals).toMatchObject({
+      pr_auc: 'no positive labels',
+      f1: 'no positive labels and no positive decisions',
+    });
+  });
+});
+
 describe('delongInterval and midranks', () => {
   it('averages tied ranks as scipy.stats.rankdata does', () => {
     expect(Array.from(midranks([0.3, 0.1, 0.3, 0.2]))).toEqual([3.5, 1, 3.5, 2]);
@@ -109,7 +131,7 @@ describe('regressionIntervals', () => {
   );
 
   it('leaves R² null with its reason for a constant target, and every interval for no rows', () => {
-    expect(regressionIntervals([1, 2, 3], [5, 5, 5]).undefined_intervals).toEqual({ r2: 'undefined in most of the 1000 resamples' });
+    expect(regressionIntervals([1, 2, 3], [5, 5, 5]).undefined_intervals).toEqual({ r2: 'the target is constant, so r2 is undefined' });
     expect(regressionIntervals([], []).metrics.mae).toEqual({ value: null, low: null, high: null, method: 'bootstrap' });
   });
 });
