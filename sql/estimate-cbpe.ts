@@ -10,19 +10,23 @@
  * Values are always bound; the only text spliced in is built from constants and the
  * validated slice dimensions (./slice-values).
  */
-import { IN_COHORT, PROBABILITY_SCORE } from './join-outcomes';
+import { FLAGGED, IN_COHORT, PROBABILITY_SCORE } from './join-outcomes';
 import { sliceGroups, sliceValueColumns } from './slice-values';
 
-/** The cohort's predictions with a score in [0, 1]: score, decision and slice values. */
+/**
+ * The cohort's predictions with a score in [0, 1]: score, decision ({@link FLAGGED}: the
+ * logged one under `decision_source: logged`, whose predictions without a decision are left
+ * out as the evaluation leaves them out) and slice values.
+ */
 function scored(dims: readonly string[]): string {
   return `
 with scored as materialized (
-  select p.prediction_id, p.score, p.score >= coalesce(p.threshold, :default_threshold::float8) as flagged
+  select p.prediction_id, p.score, ${FLAGGED} as flagged
          ${sliceValueColumns(dims, 'p')
            .map((column) => `, ${column}`)
            .join('')}
   from predictions p
-  where ${IN_COHORT} and ${PROBABILITY_SCORE}
+  where ${IN_COHORT} and ${PROBABILITY_SCORE} and (not :logged_decisions::boolean or p.decision is not null)
 )`;
 }
 

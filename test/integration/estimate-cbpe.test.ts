@@ -111,6 +111,43 @@ describe('estimatePerformance', () => {
     );
   });
 
+  it('decides as the evaluation does under decision_source logged: the logged decision, without the predictions that logged none', async () => {
+    const logged = (
+      await putLabelDefinition(testDb.db, {
+        name: 'hand-logged',
+        version: 1,
+        model_name: 'hand-logged',
+        task: 'binary',
+        window: 'P10D',
+        positive_outcome_types: ['fraud'],
+        decision_source: 'logged',
+        positive_decisions: ['block'],
+      })
+    ).definition;
+    const decisions = ['block', 'allow', 'block', null, 'block', 'allow', 'allow', 'block'];
+    await storeRows(
+      testDb.db,
+      'predictions',
+      HAND_SCORES.map((score, i) => ({
+        prediction_id: `00000000-0000-4000-8001-${String(i).padStart(12, '0')}`,
+        model_name: 'hand-logged',
+        model_version: 'v1',
+        ts_pred: `2026-03-01T0${i}:00:00Z`,
+        score,
+        decision: decisions[i],
+        entity_ids: {},
+        segment: {},
+      })),
+    );
+    const estimate = await estimatePerformance(testDb.db, { ...cohort, model_name: 'hand-logged' }, logged);
+    // The 0.6 logged no decision and is left out; blocked: 0.9, the second 0.8, 0.4 and 0.05,
+    // whatever their scores say against the threshold.
+    expect(estimate.n).toBe(7);
+    expect(estimate.overall.flagged).toBe(4);
+    expect(estimate.overall.precision).toBeCloseTo(2.15 / 4, 12);
+    expect(estimate.overall.recall).toBeCloseTo(2.15 / 3.35, 12);
+  });
+
   it('matches the independent reference on a generated cohort, overall and per region', async () => {
     const week = challenge.weeks[0]!;
     const estimate = await estimatePerformance(testDb.db, week.cohort, challenge.definition);
