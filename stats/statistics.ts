@@ -42,7 +42,8 @@ export function wilsonInterval(x: number, n: number, z = Z95): Interval {
   const denominator = 1 + (z * z) / n;
   const centre = (p + (z * z) / (2 * n)) / denominator;
   const half = (z * Math.sqrt((p * (1 - p)) / n + (z * z) / (4 * n * n))) / denominator;
-  return { low: Math.max(0, centre - half), high: Math.min(1, centre + half) };
+  // At 0 and at n successes the edge is exactly 0 (or 1); computed, it is off by a rounding error.
+  return { low: x <= 0 ? 0 : Math.max(0, centre - half), high: x >= n ? 1 : Math.min(1, centre + half) };
 }
 
 /**

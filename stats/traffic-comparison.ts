@@ -6,6 +6,7 @@
  * the evaluation warns of selection bias.
  */
 import type { BinaryMetrics, RegressionMetrics } from './finish-metrics';
+import { wilsonInterval as wilsonScoreInterval } from './statistics';
 
 export interface MetricInterval {
   value: number | null;
@@ -26,14 +27,11 @@ const Z = 1.959963984540054;
 
 const NONE: MetricInterval = { value: null, ci_low: null, ci_high: null };
 
-/** Wilson's score interval for a proportion k / n. */
+/** Wilson's score interval for a proportion k / n (./statistics, exact at 0 and n). */
 export function wilsonInterval(k: number, n: number): MetricInterval {
   if (n === 0) return NONE;
-  const p = k / n;
-  const denominator = 1 + (Z * Z) / n;
-  const center = (p + (Z * Z) / (2 * n)) / denominator;
-  const half = (Z * Math.sqrt((p * (1 - p)) / n + (Z * Z) / (4 * n * n))) / denominator;
-  return { value: p, ci_low: center - half, ci_high: center + half };
+  const { low, high } = wilsonScoreInterval(k, n);
+  return { value: k / n, ci_low: low, ci_high: high };
 }
 
 /**

@@ -27,6 +27,13 @@ describe('the statistical gates of alert rules, against published values', () =>
     expect(b.high).toBeCloseTo(0.2775, 4);
   });
 
+  it('wilsonInterval is exactly 0 below no successes and exactly 1 above all, for every n up to 2,000', () => {
+    for (let n = 1; n <= 2000; n++) {
+      expect(wilsonInterval(0, n).low, `0/${n}`).toBe(0);
+      expect(wilsonInterval(n, n).high, `${n}/${n}`).toBe(1);
+    }
+  });
+
   it('newcombeDifference gives Newcombe (1998b) method 10: 56/70 − 48/80 → 0.0524 to 0.3339', () => {
     const d = newcombeDifference(56, 70, 48, 80);
     expect(d.low).toBeCloseTo(0.0524, 4);
