@@ -47,6 +47,44 @@ export interface EstimatedChunk {
 export interface ChunkEstimates {
   reference: { from: string; to: string; n: number; n_labeled: number; calibration: Calibration; chunks: number };
   chunks: EstimatedChunk[];
+  /** What makes the estimate less trustworthy (analysis scores beyond what the calibrator was fitted on). */
+  warnings: string[];
+}
+
+/** A share of analysis predictions scored beyond the calibrator's labeled scores above this is warned of. */
+const EXTRAPOLATED_SHARE = 0.01;
+
+/**
+ * Scores outside the range of the labeled reference scores a calibrator was fitted on get its
+ * end value (isotonic) or its logistic's extrapolation (Platt): nothing in the reference says
+ * how often they turn out positive. A reference labeled only below some score (approved loans,
+ * reviewed cases) leaves every score above it there.
+ */
+function extrapolationWarning(
+  calibration: Calibration,
+  labeledReference: ReadonlyArray<{ score: number }>,
+  analysis: ReadonlyArray<{ scores: number[] }>,
+): string | null {
+  if (calibration === 'none' || labeledReference.length === 0) return null;
+  let low = Infinity;
+  let high = -Infinity;
+  for (const { score } of labeledReference) {
+    low = Math.min(low, score);
+    high = Math.max(high, score);
+  }
+  let n = 0;
+  let outside = 0;
+  for (const chunk of analysis) {
+    n += chunk.scores.length;
+    for (const score of chunk.scores) if (score < low || score > high) outside += 1;
+  }
+  if (n === 0 || outside / n <= EXTRAPOLATED_SHARE) return null;
+  return (
+    `${outside} of ${n} analysis predictions (${Number(((100 * outside) / n).toPrecision(3))}%) score outside ` +
+    `[${Number(low.toPrecision(4))}, ${Number(high.toPrecision(4))}], the range of the reference's labeled scores the ` +
+    `${calibration} calibrator was fitted on: their probabilities are extrapolated, not learned, and the estimate ` +
+    'rests on them (with labels only below or above some score, --calibrate none reads the raw scores instead)'
+  );
 }
 
 /** More chunks than this in one range is a mistake (`--every PT1S` over a month), refused rather than read. */
@@ -307,5 +345,6 @@ export async function estimateChunks(db: Knex, input: EstimateChunksInput): Prom
       chunks: referenceChunks.length,
     },
     chunks,
+    warnings: [extrapolationWarning(calibration, labeledReference, analysisChunks)].filter((w): w is string => w !== null),
   };
 }

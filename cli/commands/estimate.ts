@@ -109,6 +109,7 @@ export function registerEstimate(program: Command, setExit: (code: number) => vo
           throw error;
         }
       });
+      for (const warning of document.warnings) out.info(`hindsight: estimate: warning: ${warning}`);
       out.result(document, () => formatEstimates(document));
       setExit(EXIT.ok);
     });

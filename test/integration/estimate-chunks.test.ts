@@ -319,6 +319,76 @@ describe('hindsight estimate', () => {
     expect(document.chunks[0].estimated.positive_rate).toBeCloseTo((0.1 + 0.2 + 0.7) / 3, 12);
   });
 
+  it('warns when analysis scores lie beyond the labeled reference scores the calibrator was fitted on, as when only low scores get labels', async () => {
+    const model = 'cbpe-labeled-below';
+    const at = Date.parse('2026-07-01T00:00:00Z');
+    const predictions: object[] = [];
+    const outcomes: object[] = [];
+    // The reference day: 40 predictions scored 0.05 to 0.40, every one labeled (a quarter positive);
+    // the analysis day: 20 scored 0.1 to 0.9, half of them above 0.40.
+    const reference = Array.from({ length: 40 }, (_, i) => 0.05 + (0.35 * i) / 39);
+    const analysis = Array.from({ length: 20 }, (_, i) => 0.1 + (0.8 * i) / 19);
+    [...reference, ...analysis].forEach((score, i) => {
+      const prediction_id = randomUUID();
+      const ts = at + (i < 40 ? 0 : DAY) + (i % 40) * 60_000;
+      predictions.push({ prediction_id, model_name: model, model_version: 'v1', ts_pred: iso(ts), score, entity_ids: {}, segment: {} });
+      if (i < 40)
+        outcomes.push({
+          outcome_id: `below-${prediction_id}`,
+          prediction_id,
+          outcome_type: i % 4 === 0 ? 'bad' : 'good',
+          ts_event: iso(ts + 60_000),
+          ts_received: iso(ts + 120_000),
+        });
+    });
+    await storeRows(testDb.db, 'predictions', predictions);
+    await storeRows(testDb.db, 'outcomes', outcomes);
+    await putLabelDefinition(testDb.db, {
+      name: 'labeled-below',
+      version: 1,
+      model_name: model,
+      task: 'binary',
+      window: 'P1D',
+      positive_outcome_types: ['bad'],
+      negative_outcome_types: ['good'],
+      absent_means: 'unknown',
+    });
+    const args = [
+      'estimate',
+      '--model',
+      model,
+      '--version',
+      'v1',
+      '--label-definition',
+      'labeled-below',
+      '--from',
+      iso(at + DAY),
+      '--to',
+      iso(at + 2 * DAY),
+      '--reference-from',
+      iso(at),
+      '--reference-to',
+      iso(at + DAY),
+      '--every',
+      'P1D',
+      '--as-of',
+      iso(at + 3 * DAY),
+      '--json',
+    ];
+    const outside = analysis.filter((score) => score < 0.05 || score > 0.4).length;
+    const warning =
+      `${outside} of 20 analysis predictions (${(100 * outside) / 20}%) score outside [0.05, 0.4], the range of the reference's ` +
+      'labeled scores the isotonic calibrator was fitted on';
+    const calibrated = await runHindsightInProcess(args, { DATABASE_URL: testDb.url });
+    expect(calibrated.code).toBe(0);
+    expect(JSON.parse(calibrated.stdout).warnings).toEqual([expect.stringContaining(warning)]);
+    expect(calibrated.stderr).toContain(`hindsight: estimate: warning: ${warning}`);
+    // Read raw, nothing is extrapolated.
+    const raw = await runHindsightInProcess([...args, '--calibrate', 'none'], { DATABASE_URL: testDb.url });
+    expect(JSON.parse(raw.stdout).warnings).toEqual([]);
+    expect(raw.stderr).toBe('');
+  });
+
   it('cuts --every P1M from the range start, month by month, without drifting from the 31st', async () => {
     const model = 'cbpe-months';
     await storeRows(
