@@ -17,6 +17,22 @@ const sample = (side: 'reference' | 'current') => `
     and (:feature::text is null or jsonb_typeof(p.features -> :feature::text) = 'number')
     and (:feature::text is not null or p.score is not null)`;
 
+const sideWhere = (side: 'reference' | 'current') => `p.model_name = :model and p.model_version = :${side}_version
+    and (:${side}_environment::text is null or p.environment = :${side}_environment::text)
+    and p.ts_pred >= :${side}_start::timestamptz and p.ts_pred < :${side}_end::timestamptz`;
+
+/**
+ * Per side, the predictions whose feature `:feature` holds a value of another JSON type than
+ * `:kind` ('number' or 'string'; null and absent keys are not counted): left out of the
+ * measures, and said, since a key whose type changed between the cohorts would otherwise show
+ * as no drift at all. 0 and 0 when `:feature` is null (the score).
+ */
+export const OTHER_TYPE_COUNTS = `
+select (select count(*) from predictions p where :feature::text is not null and ${sideWhere('reference')}
+          and jsonb_typeof(p.features -> :feature::text) not in (:kind::text, 'null'))::int as reference_other,
+       (select count(*) from predictions p where :feature::text is not null and ${sideWhere('current')}
+          and jsonb_typeof(p.features -> :feature::text) not in (:kind::text, 'null'))::int as current_other`;
+
 /**
  * The feature keys of the reference cohort with the kinds of value each holds: the known set a
  * requested feature must be in. A key with any number is numeric; one with strings and no

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { CATEGORY_COUNTS, DRIFT_STATISTICS, FEATURE_KINDS } from '../../sql/drift';
+import { CATEGORY_COUNTS, DRIFT_STATISTICS, FEATURE_KINDS, OTHER_TYPE_COUNTS } from '../../sql/drift';
 import { computeCategoricalDrift } from '../../stats/categorical-drift';
 import { computePsi, PSI_QUANTILES } from '../../stats/drift';
 import { toUtcIso } from '../../contracts/utc-timestamp';
@@ -60,8 +60,25 @@ export interface VariableDrift {
   chi_squared_dof: number | null;
   l_infinity: number | null;
   undefined_metrics: Record<string, string>;
+  /** Values of the feature left out for being of another type (strings of a numeric one, numbers of a categorical one), per side. */
+  other_type: { reference: number; current: number };
   bins: DriftBin[];
   categories: CategoryShare[];
+}
+
+/** How many values of `feature` each side holds of another type than `kind` (none for the score or a slice). */
+async function otherTypeCounts(
+  db: Knex,
+  bindings: Bindings,
+  feature: string | null,
+  kind: 'number' | 'string',
+): Promise<{ reference: number; current: number }> {
+  if (feature === null) return { reference: 0, current: 0 };
+  const row = (await db.raw(OTHER_TYPE_COUNTS, { ...bindings, feature, kind })).rows[0] as {
+    reference_other: number;
+    current_other: number;
+  };
+  return { reference: row.reference_other, current: row.current_other };
 }
 
 const NOT_CATEGORICAL = { jensen_shannon: null, chi_squared: null, chi_squared_p_value: null, chi_squared_dof: null, l_infinity: null };
@@ -129,6 +146,7 @@ async function numericDrift(db: Knex, bindings: Bindings, feature: string | null
     ks: row.ks,
     ...NOT_CATEGORICAL,
     undefined_metrics: reasons,
+    other_type: await otherTypeCounts(db, bindings, feature, 'number'),
     bins:
       edges.length === 0
         ? []
@@ -173,6 +191,7 @@ async function categoricalDrift(db: Knex, bindings: Bindings, variable: string):
     chi_squared_dof: result.chi_squared_dof,
     l_infinity: result.l_infinity,
     undefined_metrics: reasons,
+    other_type: await otherTypeCounts(db, bindings, source === 'feature' ? key : null, 'string'),
     bins: [],
     categories: result.categories.map((value, k) => ({
       value,

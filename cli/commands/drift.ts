@@ -98,6 +98,17 @@ export function registerDrift(program: Command, setExit: (code: number) => void)
         for (const v of document.variables) lines.push(variableLine(v));
         return lines.join('\n');
       });
+      // A feature whose values changed type between the cohorts shows as no drift unless said.
+      for (const v of document.variables) {
+        for (const side of ['reference', 'current'] as const) {
+          const n = v.other_type[side];
+          if (n > 0)
+            out.info(
+              `hindsight: drift: warning: ${n} ${side} value(s) of ${v.variable} are ${v.kind === 'numeric' ? 'not numbers' : 'not strings'}, ` +
+                `left out of its measures; its type differs between the cohorts or within one`,
+            );
+        }
+      }
       // A cohort without a scored prediction is most often a mistake in its flags (a version, an
       // environment, dates): every measure is null, so say which cohort, as evaluate does, and exit 1.
       const score = document.variables[0]!;

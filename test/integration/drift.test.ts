@@ -174,7 +174,11 @@ describe('hindsight drift', () => {
     const reference = ['--reference-version', 'v1', '--reference-from', window(JAN).start, '--reference-to', window(JAN).end];
     const env = { DATABASE_URL: testDb.url };
     const text = await runHindsightInProcess(['drift', ...args, ...reference, '--slices', 'segment.band'], env);
-    expect(text.stderr).toBe('');
+    // The one current prediction whose band is a number (7) is left out, and said.
+    expect(text.stderr).toBe(
+      'hindsight: drift: warning: 1 current value(s) of features.band are not strings, left out of its measures; ' +
+        'its type differs between the cohorts or within one\n',
+    );
     expect(text.code).toBe(0);
     expect(text.stdout).toContain(`segment.band`);
     expect(text.stdout).toContain(
@@ -202,6 +206,42 @@ describe('hindsight drift', () => {
         `has no scored predictions of drift-cat-${c.name} v9; its measures are null`,
     );
     expect(result.stderr).not.toContain('reference cohort');
+  });
+
+  it('says how many values of a feature are of another type than its kind, left out, when the type changed between the cohorts', async () => {
+    const model = 'drift-type-change';
+    const rows = (version: string, start: number, values: unknown[]) =>
+      values.map((value, i) => ({
+        prediction_id: randomUUID(),
+        model_name: model,
+        model_version: version,
+        ts_pred: new Date(start + i * 60_000).toISOString(),
+        score: 0.5,
+        entity_ids: {},
+        segment: {},
+        features: { amount: value, channel: i % 2 === 0 ? 'web' : 'app' },
+      }));
+    // amount: numbers in January; in February 3 numbers and 7 strings ("12.50" from a new client).
+    await storeRows(testDb.db, 'predictions', [
+      ...rows(
+        'v1',
+        JAN,
+        Array.from({ length: 10 }, (_, i) => i + 1),
+      ),
+      ...rows('v1', FEB, [1, 2, 3, ...Array.from({ length: 7 }, (_, i) => `${i + 1}.50`)]),
+    ]);
+    const args = ['--model', model, '--version', 'v1', '--from', window(FEB).start, '--to', window(FEB).end];
+    const reference = ['--reference-from', window(JAN).start, '--reference-to', window(JAN).end];
+    const result = await runHindsightInProcess(['drift', ...args, ...reference, '--json'], { DATABASE_URL: testDb.url });
+    expect(result.code).toBe(0);
+    const amount = JSON.parse(result.stdout).variables.find((v: { variable: string }) => v.variable === 'features.amount');
+    expect(amount).toMatchObject({ kind: 'numeric', n_current: 3, other_type: { reference: 0, current: 7 } });
+    const channel = JSON.parse(result.stdout).variables.find((v: { variable: string }) => v.variable === 'features.channel');
+    expect(channel.other_type).toEqual({ reference: 0, current: 0 });
+    expect(result.stderr).toBe(
+      'hindsight: drift: warning: 7 current value(s) of features.amount are not numbers, left out of its measures; ' +
+        'its type differs between the cohorts or within one\n',
+    );
   });
 
   it('prints the drift document for a reference version and window against the current cohort', async () => {
