@@ -8,30 +8,22 @@
  * `:<side>_start`, `:<side>_end` for side `reference` and `current`.
  */
 
-const sample = (side: 'reference' | 'current') => `
-  select case when :feature::text is null then p.score else (p.features ->> :feature::text)::float8 end as v
-  from predictions p
-  where p.model_name = :model and p.model_version = :${side}_version
-    and (:${side}_environment::text is null or p.environment = :${side}_environment::text)
-    and p.ts_pred >= :${side}_start::timestamptz and p.ts_pred < :${side}_end::timestamptz
-    and (:feature::text is null or jsonb_typeof(p.features -> :feature::text) = 'number')
-    and (:feature::text is not null or p.score is not null)`;
-
 const sideWhere = (side: 'reference' | 'current') => `p.model_name = :model and p.model_version = :${side}_version
     and (:${side}_environment::text is null or p.environment = :${side}_environment::text)
     and p.ts_pred >= :${side}_start::timestamptz and p.ts_pred < :${side}_end::timestamptz`;
 
 /**
- * Per side, the predictions whose feature `:feature` holds a value of another JSON type than
- * `:kind` ('number' or 'string'; null and absent keys are not counted): left out of the
- * measures, and said, since a key whose type changed between the cohorts would otherwise show
- * as no drift at all. 0 and 0 when `:feature` is null (the score).
+ * One side's values of the score or of numeric feature `:feature` as `v`; a row whose feature
+ * holds another JSON type (not null) has `v` null and `other` true: left out of the measures,
+ * counted, since a key whose type changed between the cohorts would otherwise show as no drift.
  */
-export const OTHER_TYPE_COUNTS = `
-select (select count(*) from predictions p where :feature::text is not null and ${sideWhere('reference')}
-          and jsonb_typeof(p.features -> :feature::text) not in (:kind::text, 'null'))::int as reference_other,
-       (select count(*) from predictions p where :feature::text is not null and ${sideWhere('current')}
-          and jsonb_typeof(p.features -> :feature::text) not in (:kind::text, 'null'))::int as current_other`;
+const sample = (side: 'reference' | 'current') => `
+  select case when :feature::text is null then p.score
+              when jsonb_typeof(p.features -> :feature::text) = 'number' then (p.features ->> :feature::text)::float8 end as v,
+         coalesce(jsonb_typeof(p.features -> :feature::text) not in ('number', 'null'), false) as other
+  from predictions p
+  where ${sideWhere(side)}
+    and (:feature::text is not null or p.score is not null)`;
 
 /**
  * The feature keys of the reference cohort with the kinds of value each holds: the known set a
@@ -43,9 +35,7 @@ select e.key,
        bool_or(jsonb_typeof(e.value) = 'number') as numeric,
        bool_or(jsonb_typeof(e.value) = 'string') as string
 from predictions p cross join lateral jsonb_each(coalesce(p.features, '{}'::jsonb)) as e(key, value)
-where p.model_name = :model and p.model_version = :reference_version
-  and (:reference_environment::text is null or p.environment = :reference_environment::text)
-  and p.ts_pred >= :reference_start::timestamptz and p.ts_pred < :reference_end::timestamptz
+where ${sideWhere('reference')}
 group by e.key
 order by e.key`;
 
@@ -56,8 +46,10 @@ order by e.key`;
  * at every distinct value.
  */
 export const DRIFT_STATISTICS = `
-with reference as materialized (${sample('reference')}),
-current_sample as materialized (${sample('current')}),
+with reference_rows as materialized (${sample('reference')}),
+current_rows as materialized (${sample('current')}),
+reference as (select v from reference_rows where v is not null),
+current_sample as (select v from current_rows where v is not null),
 edges as (
   select percentile_cont(:quantiles::float8[]) within group (order by v) as edges from reference
 ),
@@ -85,30 +77,33 @@ select (select edges from edges) as edges,
        (select count(*) from current_sample) as n_current,
        (select coalesce(jsonb_object_agg(bin, n), '{}') from reference_bins) as reference_counts,
        (select coalesce(jsonb_object_agg(bin, n), '{}') from current_bins) as current_counts,
-       (select max(abs(f_reference - f_current)) from ecdf) as ks`;
+       (select max(abs(f_reference - f_current)) from ecdf) as ks,
+       (select count(*) from reference_rows where other)::int as reference_other,
+       (select count(*) from current_rows where other)::int as current_other`;
 
-const categoryCounts = (side: 'reference' | 'current') => `
-  select v, count(*) as n
-  from (
-    select case :source::text
-             when 'feature' then case when jsonb_typeof(p.features -> :key::text) = 'string' then p.features ->> :key::text end
-             when 'segment' then p.segment ->> :key::text
-             when 'region' then p.region
-             when 'environment' then p.environment
-           end as v
-    from predictions p
-    where p.model_name = :model and p.model_version = :${side}_version
-      and (:${side}_environment::text is null or p.environment = :${side}_environment::text)
-      and p.ts_pred >= :${side}_start::timestamptz and p.ts_pred < :${side}_end::timestamptz
-  ) s
-  where v is not null
-  group by v`;
+const categoryRows = (side: 'reference' | 'current') => `
+  select case :source::text
+           when 'feature' then case when jsonb_typeof(p.features -> :key::text) = 'string' then p.features ->> :key::text end
+           when 'segment' then p.segment ->> :key::text
+           when 'region' then p.region
+           when 'environment' then p.environment
+         end as v,
+         :source::text = 'feature' and coalesce(jsonb_typeof(p.features -> :key::text) not in ('string', 'null'), false) as other
+  from predictions p
+  where ${sideWhere(side)}`;
 
 /**
  * Rows per category on both sides, `{category: rows}`, of one categorical variable: `:source`
  * 'feature' (string values of feature `:key`; other values and absent keys are left out),
- * 'segment' (`segment ->> :key`), 'region' or 'environment' (the columns; nulls left out).
+ * 'segment' (`segment ->> :key`), 'region' or 'environment' (the columns; nulls left out);
+ * and per side the rows whose feature holds another JSON type than a string (`*_other`).
  */
 export const CATEGORY_COUNTS = `
-select (select coalesce(jsonb_object_agg(v, n), '{}') from (${categoryCounts('reference')}) r) as reference_counts,
-       (select coalesce(jsonb_object_agg(v, n), '{}') from (${categoryCounts('current')}) c) as current_counts`;
+with reference_rows as materialized (${categoryRows('reference')}),
+current_rows as materialized (${categoryRows('current')})
+select (select coalesce(jsonb_object_agg(v, n), '{}') from (select v, count(*) as n from reference_rows where v is not null group by v) r)
+         as reference_counts,
+       (select coalesce(jsonb_object_agg(v, n), '{}') from (select v, count(*) as n from current_rows where v is not null group by v) c)
+         as current_counts,
+       (select count(*) from reference_rows where other)::int as reference_other,
+       (select count(*) from current_rows where other)::int as current_other`;

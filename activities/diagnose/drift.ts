@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import { CATEGORY_COUNTS, DRIFT_STATISTICS, FEATURE_KINDS, OTHER_TYPE_COUNTS } from '../../sql/drift';
+import { CATEGORY_COUNTS, DRIFT_STATISTICS, FEATURE_KINDS } from '../../sql/drift';
 import { computeCategoricalDrift } from '../../stats/categorical-drift';
 import { computePsi, PSI_QUANTILES } from '../../stats/drift';
 import { toUtcIso } from '../../contracts/utc-timestamp';
@@ -66,21 +66,6 @@ export interface VariableDrift {
   categories: CategoryShare[];
 }
 
-/** How many values of `feature` each side holds of another type than `kind` (none for the score or a slice). */
-async function otherTypeCounts(
-  db: Knex,
-  bindings: Bindings,
-  feature: string | null,
-  kind: 'number' | 'string',
-): Promise<{ reference: number; current: number }> {
-  if (feature === null) return { reference: 0, current: 0 };
-  const row = (await db.raw(OTHER_TYPE_COUNTS, { ...bindings, feature, kind })).rows[0] as {
-    reference_other: number;
-    current_other: number;
-  };
-  return { reference: row.reference_other, current: row.current_other };
-}
-
 const NOT_CATEGORICAL = { jensen_shannon: null, chi_squared: null, chi_squared_p_value: null, chi_squared_dof: null, l_infinity: null };
 
 export interface DriftDocument {
@@ -131,6 +116,8 @@ async function numericDrift(db: Knex, bindings: Bindings, feature: string | null
     reference_counts: Record<string, number>;
     current_counts: Record<string, number>;
     ks: number | null;
+    reference_other: number;
+    current_other: number;
   };
   const psi = computePsi(countsPerBin(row.reference_counts), countsPerBin(row.current_counts));
   const reasons: Record<string, string> = {};
@@ -146,7 +133,7 @@ async function numericDrift(db: Knex, bindings: Bindings, feature: string | null
     ks: row.ks,
     ...NOT_CATEGORICAL,
     undefined_metrics: reasons,
-    other_type: await otherTypeCounts(db, bindings, feature, 'number'),
+    other_type: { reference: row.reference_other, current: row.current_other },
     bins:
       edges.length === 0
         ? []
@@ -170,6 +157,8 @@ async function categoricalDrift(db: Knex, bindings: Bindings, variable: string):
   const row = (await db.raw(CATEGORY_COUNTS, { ...bindings, source, key })).rows[0] as {
     reference_counts: Record<string, number>;
     current_counts: Record<string, number>;
+    reference_other: number;
+    current_other: number;
   };
   const total = (counts: Record<string, number>) => Object.values(counts).reduce((sum, n) => sum + Number(n), 0);
   const toNumbers = (counts: Record<string, number>) => Object.fromEntries(Object.entries(counts).map(([k, n]) => [k, Number(n)]));
@@ -191,7 +180,7 @@ async function categoricalDrift(db: Knex, bindings: Bindings, variable: string):
     chi_squared_dof: result.chi_squared_dof,
     l_infinity: result.l_infinity,
     undefined_metrics: reasons,
-    other_type: await otherTypeCounts(db, bindings, source === 'feature' ? key : null, 'string'),
+    other_type: { reference: row.reference_other, current: row.current_other },
     bins: [],
     categories: result.categories.map((value, k) => ({
       value,
