@@ -109,6 +109,28 @@ export async function loggedRule(trx: Knex.Transaction): Promise<{ above: string
 }
 
 /**
+ * What a cohort's predictions left out of an estimate say: those with an action but no
+ * propensity, those with neither action nor decision, those the target file has no line for;
+ * `consequence` says what leaving them out means for the estimate (per row or per slate).
+ */
+export function leftOutWarnings(
+  counts: { noPropensity: number; noAction: number; noTarget: number },
+  target: TargetPolicy,
+  consequence: string,
+): string[] {
+  const warnings: string[] = [];
+  if (counts.noPropensity > 0)
+    warnings.push(`${counts.noPropensity} predictions of the cohort have an action but no logged propensity; ${consequence}`);
+  if (counts.noAction > 0)
+    warnings.push(`${counts.noAction} predictions of the cohort log neither an action nor a decision; ${consequence}`);
+  if (counts.noTarget > 0)
+    warnings.push(
+      `${counts.noTarget} predictions of the cohort have no line in ${target.kind === 'file' ? target.file : 'the target policy'}; ${consequence}`,
+    );
+  return warnings;
+}
+
+/**
  * When no round earned anything, whether the reward's outcome types were ever received: a
  * mistyped `--reward` (or outcomes without a value under `--reward-value`) makes every
  * estimate 0 without any other sign. Returns the reliability warning, or null.
@@ -223,19 +245,7 @@ export async function estimatePolicyValue(db: Knex, input: OffPolicyInput): Prom
         alpha: input.alpha,
         nextIndex: () => Math.floor(random() * n),
       });
-      const warnings: string[] = [];
-      if (noPropensity > 0)
-        warnings.push(
-          `${noPropensity} predictions of the cohort have an action but no logged propensity; they are left out of every estimate`,
-        );
-      if (noAction > 0)
-        warnings.push(`${noAction} predictions of the cohort log neither an action nor a decision; they are left out of every estimate`);
-      if (noTarget > 0)
-        warnings.push(
-          `${noTarget} predictions of the cohort have no line in ` +
-            `${input.target.kind === 'file' ? input.target.file : 'the target policy'}; ` +
-            `they are left out of every estimate`,
-        );
+      const warnings = leftOutWarnings({ noPropensity, noAction, noTarget }, input.target, 'they are left out of every estimate');
       if (n === 0) warnings.push('no prediction of the cohort can be used: every estimate is null');
       const zero = await zeroRewardWarning(trx, input, bindings.as_of, rounds.reward);
       const reliability = [

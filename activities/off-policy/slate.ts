@@ -25,7 +25,15 @@ import {
   type SlateReward,
 } from '../../stats/off-policy-slate';
 import { mulberry32 } from '../../stats/seeded-random';
-import { loadTargetFile, loggedRule, OffPolicyInputError, zeroRewardWarning, type OffPolicyInput, type TargetPolicy } from './off-policy';
+import {
+  leftOutWarnings,
+  loadTargetFile,
+  loggedRule,
+  OffPolicyInputError,
+  zeroRewardWarning,
+  type OffPolicyInput,
+  type TargetPolicy,
+} from './off-policy';
 
 export interface SlateOffPolicyInput extends Omit<OffPolicyInput, 'clip'> {
   slate: { propensity: SlatePropensity; reward: SlateReward };
@@ -162,20 +170,7 @@ export async function estimateSlateValue(db: Knex, input: SlateOffPolicyInput): 
         alpha: input.alpha,
         nextIndex: () => Math.floor(random() * n),
       });
-      const warnings: string[] = [];
-      if (noPropensity > 0)
-        warnings.push(
-          `${noPropensity} predictions of the cohort have an action but no logged propensity; their slates are estimated without them`,
-        );
-      if (noAction > 0)
-        warnings.push(
-          `${noAction} predictions of the cohort log neither an action nor a decision; their slates are estimated without them`,
-        );
-      if (noTarget > 0)
-        warnings.push(
-          `${noTarget} predictions of the cohort have no line in ${input.target.kind === 'file' ? input.target.file : 'the target policy'}; ` +
-            'their slates are estimated without them',
-        );
+      const warnings = leftOutWarnings({ noPropensity, noAction, noTarget }, input.target, 'their slates are estimated without them');
       if (n === 0) warnings.push('no slate of the cohort can be used: every estimate is null');
       // The effective sample size is that of the slate weights: SIPS's, and RIPS's at a slate's last
       // position (RIPS is null with joint propensities); IIPS's per-position weights are far smaller.
