@@ -109,10 +109,9 @@ export interface ScoreCalibration {
   calibration: Calibration;
   /** The fitted calibrator (null: the score is the probability), applied in SQL by {@link estimatePerformance}. */
   calibrator: CalibratorParameters | null;
-  probability: (score: number) => number;
 }
 
-export const UNCALIBRATED: ScoreCalibration = { calibration: 'none', calibrator: null, probability: (score) => score };
+export const UNCALIBRATED: ScoreCalibration = { calibration: 'none', calibrator: null };
 
 /**
  * The calibration `hindsight estimate` applies (./estimate-chunks, one implementation), fitted
