@@ -207,11 +207,8 @@ export function metricIntervals(rows: LabeledRows, seed = BOOTSTRAP_SEED, resamp
       reasons[metric] = reason;
       return { value: null, low: null, high: null, method: 'wilson' };
     }
-    const interval = wilsonInterval(x, total);
-    // At x = 0 (x = total) the lower (upper) edge is exactly 0 (1); the formula's rounding can
-    // leave it a hair inside (5.6e-17 at 0 of 3), an interval that would not hold its own value.
-    const low = x === 0 ? 0 : interval.low;
-    const high = x === total ? 1 : interval.high;
+    // Exact at the edges (./statistics): 0 below no successes, 1 above all.
+    const { low, high } = wilsonInterval(x, total);
     return { value: x / total, low, high, method: 'wilson' };
   };
   const delong = delongInterval(rows.scores, rows.labels);
